@@ -1,0 +1,14 @@
+"""topophys: physical systems from simulation, through persistent homology, to learned models.
+
+Subpackages are imported on demand (``import topophys.simulate.tdgl``) so that importing the
+package, and starting the CLI, stays fast.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("topophys")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0+unknown"
+
+__all__ = ["__version__"]

@@ -1,0 +1,1 @@
+"""End-to-end pipelines: a config dataclass and ``run(config, run_dir) -> run_dir`` each."""

@@ -1,0 +1,1 @@
+"""Figures (matplotlib, imported lazily): functions take ``ax=None`` or return a Figure."""

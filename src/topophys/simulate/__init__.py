@@ -1,0 +1,1 @@
+"""Simulators of the physical systems: TDGL magnetic domains (``tdgl``) and their sweeps."""

@@ -1,0 +1,91 @@
+"""Local process pools and Dask clusters give the same results as a plain loop."""
+
+import math
+import operator
+from functools import partial
+
+import numpy as np
+import pytest
+
+from topophys.parallel import as_completed, pmap
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_pmap_keeps_order(workers):
+    items = list(range(-5, 6))
+    assert pmap(operator.neg, items, workers=workers, progress=False) == [-i for i in items]
+
+
+def test_as_completed_yields_every_index_once():
+    got = dict(as_completed(math.sqrt, [1.0, 4.0, 9.0, 16.0], workers=2, progress=False))
+    assert got == {0: 1.0, 1: 2.0, 2: 3.0, 3: 4.0}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_errors_propagate_with_the_item_index(workers):
+    with pytest.raises(ValueError, match="math domain error") as info:
+        pmap(math.sqrt, [1.0, -1.0, 4.0], workers=workers, progress=False)
+    assert any("item 1" in note for note in getattr(info.value, "__notes__", []))
+
+
+def test_workers_must_be_positive():
+    with pytest.raises(ValueError, match="workers"):
+        pmap(abs, [1], workers=0)
+
+
+# A picklable function the spawned workers can import: nothing from this test module.
+_torch_threads = partial(eval, "__import__('torch').get_num_threads()")
+
+
+def test_local_workers_run_single_threaded():
+    assert pmap(_torch_threads, [None, None], workers=2, progress=False) == [1, 1]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        host="127.0.0.1",
+        dashboard_address=None,
+        processes=True,
+    ) as cluster:
+        yield cluster
+
+
+def test_dask_cluster_by_address(cluster):
+    assert pmap(operator.neg, range(6), scheduler=cluster.scheduler_address) == [
+        0,
+        -1,
+        -2,
+        -3,
+        -4,
+        -5,
+    ]
+
+
+def test_dask_cluster_runs_a_tdgl_sweep_like_local_workers(cluster, tmp_path):
+    from topophys.data import open_fields
+    from topophys.simulate.sweep import TDGLSweepConfig, run_tdgl_sweep
+    from topophys.simulate.tdgl import TDGLConfig
+
+    config = TDGLSweepConfig(
+        tdgl=TDGLConfig(size=16, dt=0.05, t_end=10.0, n_snapshots=4),
+        alphas=(1.0, 2.0, 3.0),
+        seeds=(0,),
+        batch_size=1,
+    )
+    run_tdgl_sweep(
+        config, tmp_path / "dask.zarr", scheduler=cluster.scheduler_address, progress=False
+    )
+    run_tdgl_sweep(config, tmp_path / "local.zarr", workers=1, progress=False)
+    dask_ds, local_ds = open_fields(tmp_path / "dask.zarr"), open_fields(tmp_path / "local.zarr")
+    assert dask_ds["done"].values.all()
+    np.testing.assert_array_equal(dask_ds["phi"].values, local_ds["phi"].values)
+
+
+def test_bad_scheduler_type():
+    pytest.importorskip("distributed")
+    with pytest.raises(TypeError, match="scheduler"):
+        pmap(abs, [1, 2], scheduler=42)
