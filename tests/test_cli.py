@@ -78,5 +78,28 @@ def test_bad_arguments_say_what_is_wrong(tmp_path):
     assert result.exit_code != 0 and "--alpha" in result.output
     result = runner.invoke(app, ["simulate", "tdgl", str(tmp_path / "a.zarr"), "--dt", "-1"])
     assert result.exit_code != 0 and "dt" in result.output
+    blow_up = [
+        "simulate",
+        "tdgl",
+        str(tmp_path / "b.zarr"),
+        "--alpha",
+        "4",
+        "--size",
+        "8",
+        "--dt",
+        "2",
+        "--snapshots",
+        "3",
+        "--config",
+        str(_stiff_config(tmp_path)),
+    ]
+    result = runner.invoke(app, blow_up)
+    assert result.exit_code == 2 and "smaller dt" in result.output
     result = runner.invoke(app, ["plot", "tdgl", str(tmp_path / "missing.zarr")])
     assert result.exit_code == 2 and "no field store" in result.output
+
+
+def _stiff_config(tmp_path):
+    path = tmp_path / "stiff.yaml"
+    path.write_text("tdgl:\n  stabilizer: 0.0\n")
+    return path

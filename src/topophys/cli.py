@@ -119,6 +119,7 @@ def simulate_tdgl(
     Re-running the same command skips finished runs and redoes interrupted ones.
     """
     from .simulate.sweep import TDGLSweepConfig, run_tdgl_sweep
+    from .simulate.tdgl import TDGLBlowUpError
 
     try:
         sweep = TDGLSweepConfig.from_yaml(config) if config else TDGLSweepConfig()
@@ -144,7 +145,7 @@ def simulate_tdgl(
         raise typer.Exit()
     try:
         store = run_tdgl_sweep(sweep, out, workers=workers, scheduler=scheduler, device=device)
-    except ValueError as err:
+    except (ValueError, TDGLBlowUpError) as err:
         typer.secho(f"error: {err}", fg="red", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {store.n_runs} runs to {out}")

@@ -96,12 +96,11 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
         for arg in (a for a in args if a is not type(None)):
             try:
                 return _coerce(name, arg, value)
-            except (TypeError, ValueError) as err:
-                errors.append(str(err))
+            except (TypeError, ValueError):
+                continue
         raise TypeError(f"{name}: {value!r} matches none of {hint}")
     if origin is typing.Literal:
         if value not in args:
