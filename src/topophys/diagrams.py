@@ -1,0 +1,625 @@
+"""A ragged batch of persistence diagrams stored as one flat array plus offsets.
+
+Layout
+------
+``data``    ``(N, 3)`` float64, one row ``[dim, birth, death]`` per point of every diagram, in
+            filtration units (whatever the producer used: field values for cubical complexes,
+            squared radii for alpha complexes as in HomCloud). ``dim`` is the homology dimension,
+            stored as an integer-valued float. ``death`` is ``+inf`` for essential classes.
+``offsets`` ``(n + 1,)`` int64, non-decreasing, ``offsets[0] == 0`` and ``offsets[-1] == N``;
+            diagram ``i`` is ``data[offsets[i]:offsets[i + 1]]``.
+
+Both arrays are read-only: every view handed out shares memory with them, so nothing can break
+the invariants checked at construction. Essential classes are kept everywhere (use
+:meth:`Diagrams.finite` to drop them explicitly) and empty diagrams are valid.
+
+On disk (Zarr v3, see :meth:`Diagrams.save`) a batch is a group holding the arrays ``data`` and
+``offsets`` and the attributes ``format``, ``version``, ``n_diagrams``, ``n_points`` and
+``complete``; ``complete`` is set to ``True`` only after both arrays are fully written, and
+:meth:`Diagrams.load` refuses a group without it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from numbers import Integral
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from topophys._validate import nonnegative, nonnegative_int
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    import zarr
+
+__all__ = ["Diagrams", "GudhiPersistence", "as_diagrams"]
+
+#: GUDHI's ``persistence()`` form of one diagram: ``[(dim, (birth, death)), ...]``.
+GudhiPersistence = list[tuple[int, tuple[float, float]]]
+
+_FORMAT = "topophys.diagrams"
+_FORMAT_VERSION = 1
+# Rows per Zarr chunk: ~1.5 MiB of float64 rows, large enough that chunk overhead is negligible.
+_CHUNK_ROWS = 1 << 16
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+def _as_float_rows(name: str, value: Any) -> np.ndarray:
+    """``value`` as a float64 array, or a TypeError naming ``name`` when it is not numeric."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{name} must be a numeric array of rows [dim, birth, death], "
+            f"got {type(value).__name__}"
+        ) from exc
+    return arr
+
+
+def _check_rows(data: np.ndarray, offsets: np.ndarray, name: str) -> None:
+    """Raise ValueError naming diagram and row for the first row that breaks the invariants."""
+    if data.shape[0] == 0:
+        return
+
+    def where(bad: np.ndarray) -> str:
+        row = int(np.flatnonzero(bad)[0])
+        diagram = int(np.searchsorted(offsets, row, side="right") - 1)
+        local = row - int(offsets[diagram])
+        return (
+            f"{int(bad.sum())} bad row(s); first is row {local} of diagram {diagram} "
+            f"({name} row {row}: {data[row].tolist()})"
+        )
+
+    nan = np.isnan(data).any(axis=1)
+    if nan.any():
+        raise ValueError(f"{name} must not contain NaN: {where(nan)}")
+    dim, birth, death = data[:, 0], data[:, 1], data[:, 2]
+    bad_dim = ~np.isfinite(dim) | (dim < 0) | (dim != np.floor(dim))
+    if bad_dim.any():
+        raise ValueError(f"{name}[:, 0] (dim) must hold integers >= 0: {where(bad_dim)}")
+    bad_birth = ~np.isfinite(birth)
+    if bad_birth.any():
+        raise ValueError(f"{name}[:, 1] (birth) must be finite: {where(bad_birth)}")
+    # -inf deaths fail here too, since they are below every finite birth.
+    bad_death = ~(death >= birth)
+    if bad_death.any():
+        raise ValueError(f"{name}[:, 2] (death) must be >= birth or +inf: {where(bad_death)}")
+
+
+class Diagrams:
+    """``n`` persistence diagrams in two arrays (see the module notes for the layout).
+
+    Parameters
+    ----------
+    data : array_like, shape (N, 3)
+        Rows ``[dim, birth, death]`` of all diagrams, concatenated; converted to float64.
+        ``dim`` must be an integer >= 0, ``birth`` finite, ``death >= birth`` or ``+inf``.
+        Nothing may be NaN.
+    offsets : array_like of int, shape (n + 1,)
+        Non-decreasing, starting at 0 and ending at N; diagram ``i`` is
+        ``data[offsets[i]:offsets[i + 1]]``.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not numeric or ``offsets`` is not integer.
+    ValueError
+        If a shape is wrong, ``offsets`` is not a valid partition of the rows, or a row breaks
+        the rules above (the message names the diagram and row).
+
+    Notes
+    -----
+    The constructor copies its inputs and marks the copies read-only. ``d[i]`` is a view,
+    ``d[1:3]`` or ``d[[0, 2]]`` a new :class:`Diagrams`. Equality (``==``) is exact: same
+    offsets and identical rows in the same order.
+
+    Examples
+    --------
+    >>> d = Diagrams.from_list([np.array([[0, 0.0, 1.0], [1, 0.5, np.inf]]), np.empty((0, 3))])
+    >>> len(d), d.sizes().tolist()
+    (2, [2, 0])
+    >>> d.select(1)[0]
+    array([[1. , 0.5, inf]])
+    """
+
+    __slots__ = ("data", "offsets")
+
+    data: np.ndarray
+    offsets: np.ndarray
+
+    def __init__(self, data: Any, offsets: Any) -> None:
+        data = _as_float_rows("data", data)
+        if data.ndim != 2 or data.shape[1] != 3:
+            raise ValueError(
+                f"data must have shape (N, 3) with rows [dim, birth, death], got shape {data.shape}"
+            )
+        offsets_in = np.asarray(offsets)
+        if offsets_in.ndim != 1 or offsets_in.size == 0:
+            raise ValueError(
+                f"offsets must have shape (n + 1,) with n >= 0, got {offsets_in.shape}"
+            )
+        if offsets_in.dtype == bool or not np.issubdtype(offsets_in.dtype, np.integer):
+            raise TypeError(f"offsets must be an integer array, got dtype {offsets_in.dtype}")
+        offsets_arr = offsets_in.astype(np.int64)
+        n_rows = data.shape[0]
+        if offsets_arr[0] != 0 or offsets_arr[-1] != n_rows:
+            raise ValueError(
+                f"offsets must start at 0 and end at len(data) = {n_rows}, "
+                f"got offsets[0] = {offsets_arr[0]} and offsets[-1] = {offsets_arr[-1]}"
+            )
+        steps = np.diff(offsets_arr)
+        if (steps < 0).any():
+            i = int(np.flatnonzero(steps < 0)[0])
+            raise ValueError(
+                f"offsets must be non-decreasing, got offsets[{i}] = {offsets_arr[i]} > "
+                f"offsets[{i + 1}] = {offsets_arr[i + 1]}"
+            )
+        _check_rows(data, offsets_arr, "data")
+        self.data = _readonly(np.array(data, dtype=np.float64, order="C", copy=True))
+        self.offsets = _readonly(np.array(offsets_arr, dtype=np.int64, copy=True))
+
+    @classmethod
+    def _trusted(cls, data: np.ndarray, offsets: np.ndarray) -> Diagrams:
+        """Wrap arrays already known to be valid, without checks or copies (internal use)."""
+        obj = cls.__new__(cls)
+        obj.data = _readonly(np.ascontiguousarray(data, dtype=np.float64))
+        obj.offsets = _readonly(np.ascontiguousarray(offsets, dtype=np.int64))
+        return obj
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_list(cls, diagrams: Sequence[Any]) -> Diagrams:
+        """Build from one array per diagram.
+
+        Parameters
+        ----------
+        diagrams : sequence of array_like, each shape (k, 3)
+            Rows ``[dim, birth, death]``; ``k`` may be 0 (an array of size 0 of any shape is
+            taken as an empty diagram).
+
+        Returns
+        -------
+        Diagrams
+            ``len(diagrams)`` diagrams, rows in the given order.
+        """
+        if isinstance(diagrams, Diagrams):
+            return diagrams
+        if isinstance(diagrams, np.ndarray) and diagrams.dtype != object and diagrams.ndim == 2:
+            raise TypeError(
+                "diagrams must be a sequence of (k, 3) arrays, got one 2-D array of shape "
+                f"{diagrams.shape}; wrap it in a list for a single diagram"
+            )
+        parts = []
+        for i, d in enumerate(diagrams):
+            arr = _as_float_rows(f"diagrams[{i}]", d)
+            if arr.size == 0:
+                arr = arr.reshape(0, 3)
+            if arr.ndim != 2 or arr.shape[1] != 3:
+                raise ValueError(
+                    f"diagrams[{i}] must have shape (k, 3) with rows [dim, birth, death], "
+                    f"got shape {arr.shape}"
+                )
+            parts.append(arr)
+        sizes = np.array([p.shape[0] for p in parts], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        data = np.concatenate(parts, axis=0) if parts else np.empty((0, 3))
+        _check_rows(data, offsets, "diagrams")
+        return cls._trusted(data, offsets)
+
+    @classmethod
+    def empty(cls, n: int) -> Diagrams:
+        """``n`` empty diagrams (``n`` >= 0)."""
+        n = nonnegative_int("n", n)
+        return cls._trusted(np.empty((0, 3)), np.zeros(n + 1, dtype=np.int64))
+
+    @classmethod
+    def concat(cls, parts: Sequence[Diagrams]) -> Diagrams:
+        """Concatenate batches: the result holds the diagrams of ``parts[0]``, then ``parts[1]``…
+
+        Parameters
+        ----------
+        parts : sequence of Diagrams
+            May be empty (gives ``Diagrams.empty(0)``).
+        """
+        parts = list(parts)
+        for i, p in enumerate(parts):
+            if not isinstance(p, Diagrams):
+                raise TypeError(f"parts[{i}] must be a Diagrams, got {type(p).__name__}")
+        if not parts:
+            return cls.empty(0)
+        data = np.concatenate([p.data for p in parts], axis=0)
+        shifts = np.cumsum([0] + [p.data.shape[0] for p in parts[:-1]])
+        offsets = np.concatenate(
+            [[0]] + [p.offsets[1:] + s for p, s in zip(parts, shifts, strict=True)]
+        )
+        return cls._trusted(data, offsets)
+
+    # ------------------------------------------------------------------ container protocol
+
+    def __len__(self) -> int:
+        return self.offsets.shape[0] - 1
+
+    def _index(self, i: Any) -> int:
+        if isinstance(i, bool) or not isinstance(i, Integral):
+            raise TypeError(f"diagram index must be an integer, got {i!r} ({type(i).__name__})")
+        n = len(self)
+        j = int(i) + n if i < 0 else int(i)
+        if not 0 <= j < n:
+            raise IndexError(f"diagram index {i} out of range for {n} diagrams")
+        return j
+
+    def __getitem__(self, i: Any) -> Any:
+        """Diagram ``i`` as a read-only ``(k, 3)`` view; a slice, integer or boolean array gives a
+        new :class:`Diagrams` of the selected diagrams, in the selected order."""
+        if isinstance(i, slice):
+            return self._take(np.arange(len(self))[i])
+        if isinstance(i, (list, tuple, np.ndarray)):
+            idx = np.asarray(i)
+            if idx.dtype == bool:
+                if idx.shape != (len(self),):
+                    raise IndexError(
+                        f"boolean index must have shape ({len(self)},), got {idx.shape}"
+                    )
+                return self._take(np.flatnonzero(idx))
+            if idx.size == 0:
+                return self._take(np.empty(0, dtype=np.int64))
+            if not np.issubdtype(idx.dtype, np.integer) or idx.ndim != 1:
+                raise TypeError(
+                    f"index array must be 1-D integer or boolean, got dtype {idx.dtype} and "
+                    f"shape {idx.shape}"
+                )
+            n = len(self)
+            if ((idx < -n) | (idx >= n)).any():
+                raise IndexError(f"diagram index out of range for {n} diagrams: {idx.tolist()}")
+            return self._take(np.where(idx < 0, idx + n, idx))
+        j = self._index(i)
+        return self.data[self.offsets[j] : self.offsets[j + 1]]
+
+    def _take(self, idx: np.ndarray) -> Diagrams:
+        idx = idx.astype(np.int64)
+        sizes = self.sizes()[idx]
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        # Row r of the output comes from row (start of its source diagram) + (r - its new start).
+        rows = np.repeat(self.offsets[idx] - offsets[:-1], sizes) + np.arange(offsets[-1])
+        return Diagrams._trusted(self.data[rows], offsets)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for j in range(len(self)):
+            yield self.data[self.offsets[j] : self.offsets[j + 1]]
+
+    def __repr__(self) -> str:
+        dims = ", ".join(str(d) for d in self.dims())
+        return (
+            f"Diagrams(n={len(self)}, points={self.data.shape[0]}, dims=[{dims}], "
+            f"essential={int(np.isinf(self.data[:, 2]).sum())})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Diagrams, (np.array(self.data), np.array(self.offsets)))
+
+    # ------------------------------------------------------------------ queries and filters
+
+    def sizes(self) -> np.ndarray:
+        """``(n,)`` int64: number of points in each diagram."""
+        return np.diff(self.offsets)
+
+    def dims(self) -> list[int]:
+        """Sorted homology dimensions present in any diagram."""
+        return [int(d) for d in np.unique(self.data[:, 0])]
+
+    def diagram_index(self) -> np.ndarray:
+        """``(N,)`` int64: the diagram each row of :attr:`data` belongs to."""
+        return np.repeat(np.arange(len(self), dtype=np.int64), self.sizes())
+
+    def _mask(self, keep: np.ndarray) -> Diagrams:
+        counts = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
+        return Diagrams._trusted(self.data[keep], counts[self.offsets])
+
+    def select(self, dim: int) -> Diagrams:
+        """The same ``n`` diagrams restricted to homology dimension ``dim`` (3 columns kept)."""
+        dim = nonnegative_int("dim", dim)
+        return self._mask(self.data[:, 0] == dim)
+
+    def finite(self) -> Diagrams:
+        """The same ``n`` diagrams without their essential (``death = inf``) points."""
+        return self._mask(np.isfinite(self.data[:, 2]))
+
+    def essential(self) -> Diagrams:
+        """The same ``n`` diagrams with only their essential (``death = inf``) points."""
+        return self._mask(np.isinf(self.data[:, 2]))
+
+    def pairs(self, i: int, dim: int | None = None) -> np.ndarray:
+        """``(k, 2)`` ``[birth, death]`` of diagram ``i``, all dimensions or only ``dim``.
+
+        Essential points are included with ``death = inf``. Without ``dim`` the result is a
+        read-only view, with ``dim`` a copy.
+        """
+        d = self[self._index(i)]
+        if dim is None:
+            return d[:, 1:]
+        dim = nonnegative_int("dim", dim)
+        return d[d[:, 0] == dim, 1:]
+
+    # ------------------------------------------------------------------ comparison
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Diagrams):
+            return NotImplemented
+        return bool(
+            np.array_equal(self.offsets, other.offsets) and np.array_equal(self.data, other.data)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def allclose(self, other: Diagrams, atol: float = 1e-8, rtol: float = 0.0) -> bool:
+        """Same layout, same dims and essential points, finite values within tolerance.
+
+        Parameters
+        ----------
+        other : Diagrams
+        atol, rtol : float
+            Absolute and relative tolerance on births and finite deaths (filtration units),
+            as in :func:`numpy.allclose`. Rows are compared in order.
+        """
+        if not isinstance(other, Diagrams):
+            raise TypeError(f"other must be a Diagrams, got {type(other).__name__}")
+        atol = nonnegative("atol", atol)
+        rtol = nonnegative("rtol", rtol)
+        if not np.array_equal(self.offsets, other.offsets):
+            return False
+        if not np.array_equal(self.data[:, 0], other.data[:, 0]):
+            return False
+        # equal_nan is irrelevant (no NaN); infinities must match exactly, which allclose does.
+        return bool(np.allclose(self.data[:, 1:], other.data[:, 1:], atol=atol, rtol=rtol))
+
+    # ------------------------------------------------------------------ conversions
+
+    def to_list(self) -> list[np.ndarray]:
+        """One ``(k, 3)`` copy per diagram."""
+        return [np.array(d) for d in self]
+
+    def to_gudhi(self, i: int) -> GudhiPersistence:
+        """Diagram ``i`` in the form of GUDHI's ``persistence()``: ``[(dim, (birth, death))]``.
+
+        Rows keep their stored order; essential deaths are ``float('inf')`` as in GUDHI.
+        """
+        d = self[self._index(i)]
+        return [(int(r[0]), (float(r[1]), float(r[2]))) for r in d.tolist()]
+
+    @classmethod
+    def from_gudhi(cls, persistences: Sequence[Sequence[Any]]) -> Diagrams:
+        """Build from GUDHI ``persistence()`` lists, one per diagram.
+
+        Parameters
+        ----------
+        persistences : sequence of lists of ``(dim, (birth, death))``
+            As returned by ``SimplexTree.persistence()`` or
+            ``CubicalComplex.persistence()``; an empty list is an empty diagram.
+        """
+        parts = []
+        for i, pers in enumerate(persistences):
+            rows = []
+            for j, item in enumerate(pers):
+                try:
+                    dim, (birth, death) = item
+                    rows.append((float(dim), float(birth), float(death)))
+                except (TypeError, ValueError) as exc:
+                    raise TypeError(
+                        f"persistences[{i}][{j}] must be a (dim, (birth, death)) pair, got "
+                        f"{item!r}; pass one persistence list per diagram"
+                    ) from exc
+            parts.append(np.array(rows, dtype=np.float64).reshape(-1, 3))
+        return cls.from_list(parts)
+
+    def to_homcloud_pairs(self, i: int, dim: int) -> np.ndarray:
+        """``(k, 2)`` ``[birth, death]`` of the finite points of dimension ``dim`` of diagram ``i``.
+
+        This is what HomCloud gives as ``np.column_stack([pd.births, pd.deaths])`` for
+        ``pd = pdlist.dth_diagram(dim)``: HomCloud keeps essential pairs apart (their births are
+        ``pd.essential_births``, see :meth:`to_homcloud_essential_births`). Row order is ours,
+        so compare with HomCloud as multisets (e.g. after ``np.lexsort``). Values are in the
+        units the diagram was made in (HomCloud's alpha filtrations use squared radii).
+        """
+        d = self[self._index(i)]
+        dim = nonnegative_int("dim", dim)
+        keep = (d[:, 0] == dim) & np.isfinite(d[:, 2])
+        return d[keep, 1:]
+
+    def to_homcloud_essential_births(self, i: int, dim: int) -> np.ndarray:
+        """``(k,)`` births of the essential points of dimension ``dim`` of diagram ``i``
+        (HomCloud's ``pd.essential_births``)."""
+        d = self[self._index(i)]
+        dim = nonnegative_int("dim", dim)
+        return d[(d[:, 0] == dim) & np.isinf(d[:, 2]), 1]
+
+    def to_torch(
+        self,
+        i: int | None = None,
+        device: Any = None,
+        dtype: torch.dtype | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Copy to torch tensors.
+
+        Parameters
+        ----------
+        i : int, optional
+            A diagram index: return its ``(k, 3)`` tensor. Without it, return the pair
+            ``(data, offsets)`` of shapes ``(N, 3)`` and ``(n + 1,)`` (offsets int64).
+        device : torch.device or str, optional
+        dtype : torch.dtype, optional
+            Floating dtype of the rows (default float64).
+        """
+        import torch
+
+        dtype = torch.float64 if dtype is None else dtype
+        if i is not None:
+            # torch.tensor copies: torch.from_numpy would warn about our read-only arrays.
+            return torch.tensor(self[self._index(i)], dtype=dtype, device=device)
+        return (
+            torch.tensor(self.data, dtype=dtype, device=device),
+            torch.tensor(self.offsets, dtype=torch.int64, device=device),
+        )
+
+    # ------------------------------------------------------------------ Zarr IO
+
+    def save(
+        self,
+        group_or_path: zarr.Group | str | os.PathLike[str],
+        name: str = "diagrams",
+        *,
+        overwrite: bool = False,
+    ) -> None:
+        """Write to the Zarr group ``name`` inside ``group_or_path`` (v3 for a new store).
+
+        Parameters
+        ----------
+        group_or_path : zarr.Group or path
+            A writable group, or a path where a group is opened (created if missing).
+        name : str
+            Name of the sub-group that will hold ``data``, ``offsets`` and the attributes.
+        overwrite : bool
+            Replace an existing ``name``; otherwise an existing one raises FileExistsError.
+
+        Notes
+        -----
+        An existing group being overwritten is first marked ``complete = False``; the new
+        sub-group is created with ``complete = False``, its arrays are written, then
+        ``complete`` is set to ``True``. A process killed at any point leaves a group that
+        :meth:`load` either reads in full or refuses.
+        """
+        parent = _open_parent(group_or_path, write=True)
+        name = _check_name(name)
+        if name in parent:
+            if not overwrite:
+                raise FileExistsError(
+                    f"{name!r} already exists in {parent.store_path}; "
+                    "pass overwrite=True to replace it"
+                )
+            existing = parent[name]
+            if hasattr(existing, "group_keys"):
+                # Unmark first: a kill while Zarr deletes the old arrays must not leave the old
+                # 'complete' flag above partly deleted data.
+                existing.attrs["complete"] = False
+        n_rows = self.data.shape[0]
+        # Zarr v2 groups cannot hold dimension names; v3 ones (the default) get them.
+        v3 = parent.metadata.zarr_format == 3
+        group = parent.create_group(
+            name,
+            overwrite=True,
+            attributes={"format": _FORMAT, "version": _FORMAT_VERSION, "complete": False},
+        )
+        group.create_array(
+            "data",
+            shape=self.data.shape,
+            dtype=np.float64,
+            chunks=(max(1, min(n_rows, _CHUNK_ROWS)), 3),
+            dimension_names=["point", "column"] if v3 else None,
+        )[...] = self.data
+        group.create_array(
+            "offsets",
+            shape=self.offsets.shape,
+            dtype=np.int64,
+            chunks=(max(1, min(self.offsets.shape[0], 4 * _CHUNK_ROWS)),),
+            dimension_names=["boundary"] if v3 else None,
+        )[...] = self.offsets
+        group.attrs.update(
+            {"n_diagrams": len(self), "n_points": n_rows, "columns": "dim birth death"}
+        )
+        group.attrs["complete"] = True  # last: marks the write finished
+
+    @classmethod
+    def load(
+        cls, group_or_path: zarr.Group | str | os.PathLike[str], name: str = "diagrams"
+    ) -> Diagrams:
+        """Read a batch written by :meth:`save`.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the path or the sub-group ``name`` does not exist.
+        ValueError
+            If the group is not a complete diagrams group (e.g. a write was interrupted), or
+            its arrays break the :class:`Diagrams` invariants.
+        """
+        parent = _open_parent(group_or_path, write=False)
+        name = _check_name(name)
+        if name not in parent:
+            raise FileNotFoundError(f"no diagrams group {name!r} in {parent.store_path}")
+        group = parent[name]
+        attrs = dict(group.attrs)
+        if attrs.get("format") != _FORMAT:
+            raise ValueError(
+                f"{name!r} in {parent.store_path} is not a diagrams group "
+                f"(format attribute {attrs.get('format')!r}, expected {_FORMAT!r})"
+            )
+        if attrs.get("complete") is not True:
+            raise ValueError(
+                f"diagrams group {name!r} in {parent.store_path} is incomplete: its write was "
+                "interrupted; write it again"
+            )
+        data = np.asarray(group["data"][...])
+        offsets = np.asarray(group["offsets"][...])
+        if (
+            data.shape[0] != attrs.get("n_points")
+            or offsets.shape[0] != attrs.get("n_diagrams", -2) + 1
+        ):
+            raise ValueError(
+                f"diagrams group {name!r}: arrays of shapes {data.shape} and {offsets.shape} do "
+                f"not match n_points={attrs.get('n_points')}, n_diagrams={attrs.get('n_diagrams')}"
+            )
+        return cls(data, offsets)
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ValueError(f"name must be a non-empty string without '/', got {name!r}")
+    return name
+
+
+def _open_parent(group_or_path: Any, *, write: bool) -> zarr.Group:
+    import zarr
+
+    if isinstance(group_or_path, zarr.Group):
+        return group_or_path
+    if isinstance(group_or_path, (str, os.PathLike)):
+        path = Path(group_or_path)
+        if not write and not path.exists():
+            raise FileNotFoundError(f"no Zarr store at {path}")
+        return zarr.open_group(str(path), mode="a" if write else "r")
+    raise TypeError(
+        f"group_or_path must be a zarr.Group or a path, got {type(group_or_path).__name__}"
+    )
+
+
+def as_diagrams(X: Any, name: str = "X") -> Diagrams:
+    """``X`` as :class:`Diagrams`: a Diagrams is returned as is, a sequence of ``(k, 3)`` arrays
+    (or a ``(n, k, 3)`` array) goes through :meth:`Diagrams.from_list`.
+
+    Raises
+    ------
+    TypeError
+        For a single 2-D array (ambiguous: wrap one diagram in a list) or non-sequences.
+    """
+    if isinstance(X, Diagrams):
+        return X
+    if isinstance(X, np.ndarray) and X.dtype != object and X.ndim != 3:
+        raise TypeError(
+            f"{name} must be a Diagrams or a sequence of (k, 3) arrays [dim, birth, death], got "
+            f"an array of shape {X.shape}; wrap a single diagram in a list"
+        )
+    if isinstance(X, (str, bytes)) or not hasattr(X, "__iter__"):
+        raise TypeError(
+            f"{name} must be a Diagrams or a sequence of (k, 3) arrays, got {type(X).__name__}"
+        )
+    try:
+        return Diagrams.from_list(list(X))
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name}: {exc}") from exc

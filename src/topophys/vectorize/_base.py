@@ -1,0 +1,102 @@
+"""Shared pieces of the diagram vectorizers: argument checks and the transformer base class."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from topophys._validate import choice, nonnegative_int, positive_int, real
+from topophys.diagrams import Diagrams, as_diagrams
+
+__all__ = ["DiagramTransformer", "check_bins", "check_interval", "points_of_dim"]
+
+
+def check_interval(name: str, value: Any) -> tuple[float, float]:
+    """``value`` as a finite ``(low, high)`` pair with ``low < high``, or raise naming ``name``."""
+    try:
+        low, high = value
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a pair (low, high), got {value!r}") from exc
+    low, high = real(f"{name}[0]", low), real(f"{name}[1]", high)
+    if not low < high:
+        raise ValueError(f"{name} must satisfy low < high, got ({low}, {high})")
+    return low, high
+
+
+def check_bins(name: str, value: Any) -> tuple[int, int]:
+    """An int ``m`` (meaning ``(m, m)``) or a pair of positive ints, as a pair."""
+    if isinstance(value, (tuple, list, np.ndarray)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+        return positive_int(f"{name}[0]", value[0]), positive_int(f"{name}[1]", value[1])
+    m = positive_int(name, value)
+    return m, m
+
+
+def points_of_dim(
+    X: Diagrams, dim: int, essential: str, top: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Births, deaths and diagram indices of the points of dimension ``dim``.
+
+    Essential points are dropped (``essential="drop"``) or get death ``top``
+    (``essential="clip"``).
+
+    Returns
+    -------
+    birth, death : ndarray, shape (m,)
+    which : ndarray of int64, shape (m,)
+        The diagram each point belongs to.
+    """
+    keep = X.data[:, 0] == dim
+    which = X.diagram_index()[keep]
+    birth, death = X.data[keep, 1], X.data[keep, 2]
+    essential_mask = np.isinf(death)
+    if essential == "drop":
+        finite = ~essential_mask
+        return birth[finite], death[finite], which[finite]
+    return birth, np.where(essential_mask, top, death), which
+
+
+class DiagramTransformer(TransformerMixin, BaseEstimator):
+    """Base of the vectorizers: ``X`` is a :class:`~topophys.diagrams.Diagrams` or a sequence of
+    ``(k, 3)`` arrays ``[dim, birth, death]``; the output is a float64 ``(n, n_features)`` array.
+
+    Subclasses implement ``_fit(X)`` (validate the parameters, set fitted attributes including
+    ``n_features_out_``), ``_transform(X)`` and ``_feature_names()``.
+    """
+
+    def fit(self, X: Any, y: Any = None) -> DiagramTransformer:
+        """Validate the parameters and fit on the diagrams ``X``; ``y`` is ignored."""
+        self._fit(as_diagrams(X))
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Vectorize ``X``: ``(n, n_features_out_)`` float64."""
+        check_is_fitted(self)
+        return self._transform(as_diagrams(X))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the output features (``input_features`` is ignored: the input is diagrams)."""
+        check_is_fitted(self)
+        return np.asarray(self._feature_names(), dtype=object)
+
+    # Subclass hooks.
+    def _fit(self, X: Diagrams) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _transform(self, X: Diagrams) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _feature_names(self) -> list[str]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def _check_dim(dim: Any) -> int:
+        return nonnegative_int("dim", dim)
+
+    @staticmethod
+    def _check_choice(name: str, value: Any, options: tuple[str, ...]) -> str:
+        return choice(name, value, options)
