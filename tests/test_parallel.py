@@ -2,12 +2,16 @@
 
 import math
 import operator
+import os
+import signal
+import time
 from functools import partial
 
 import numpy as np
 import pytest
 
-from topophys.parallel import as_completed, pmap
+from topophys import parallel
+from topophys.parallel import as_completed, pmap, warm_up
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -31,6 +35,83 @@ def test_errors_propagate_with_the_item_index(workers):
 def test_workers_must_be_positive():
     with pytest.raises(ValueError, match="workers"):
         pmap(abs, [1], workers=0)
+
+
+def test_chunksize_must_be_positive():
+    with pytest.raises(ValueError, match="chunksize"):
+        pmap(abs, [1, 2], workers=2, chunksize=0)
+
+
+@pytest.mark.parametrize("chunksize", [None, 1, 3, 50])
+def test_chunks_keep_order_and_name_the_failing_item(chunksize):
+    items = [float(i) for i in range(40)]
+    assert pmap(math.sqrt, items, workers=2, chunksize=chunksize, progress=False) == [
+        math.sqrt(x) for x in items
+    ]
+    items[29] = -1.0
+    with pytest.raises(ValueError, match="math domain error") as info:
+        pmap(math.sqrt, items, workers=2, chunksize=chunksize, progress=False)
+    assert "(raised while processing item 29)" in getattr(info.value, "__notes__", [])
+
+
+_pid = partial(eval, "__import__('os').getpid()")
+
+
+def test_pool_is_reused_across_calls():
+    pids = warm_up(2)
+    assert len(pids) == 2 and os.getpid() not in pids
+    first = set(pmap(_pid, [None] * 8, workers=2, progress=False))
+    second = set(pmap(_pid, [None] * 8, workers=2, progress=False))
+    assert first | second <= set(pids)  # no new process was started
+    assert warm_up(2) == pids
+
+
+def test_a_killed_worker_is_replaced_on_the_next_call():
+    victim, survivor = warm_up(2)
+    os.kill(victim, signal.SIGKILL)
+    _wait_until_dead(victim)
+    assert pmap(operator.neg, range(10), workers=2, progress=False) == [-i for i in range(10)]
+    fresh = warm_up(2)
+    assert victim not in fresh and survivor not in fresh  # the whole broken pool was replaced
+
+
+_thread_settings = partial(
+    eval,
+    "(__import__('os').environ['NUMBA_NUM_THREADS'], __import__('torch').get_num_threads())",
+)
+
+
+def test_shutdown_stops_the_workers_and_new_ones_are_pinned(monkeypatch):
+    pids = warm_up(2)
+    parallel.shutdown()
+    for pid in pids:
+        _wait_until_dead(pid)
+    # The new workers are pinned whatever this process asks for itself.
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "2")
+    assert pmap(operator.neg, [1, 2, 3], workers=2, progress=False) == [-1, -2, -3]
+    assert os.environ["OMP_NUM_THREADS"] == "2"  # and this process is left as it was
+    assert set(warm_up(2)).isdisjoint(pids)
+    assert pmap(_thread_settings, [None] * 4, workers=2, progress=False) == [("1", 1)] * 4
+
+
+def _wait_until_dead(pid, timeout=30.0):
+    """Wait until ``pid`` is gone or a zombie (Linux /proc); elsewhere, a short sleep."""
+    status = f"/proc/{pid}/status"
+    if not os.path.exists("/proc/self/status"):  # pragma: no cover - not Linux
+        time.sleep(1.0)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(status) as f:
+                state = next(line for line in f if line.startswith("State:"))
+        except (FileNotFoundError, ProcessLookupError):
+            return
+        if "Z" in state.split()[1]:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} still alive after {timeout} s")
 
 
 # A picklable function the spawned workers can import: nothing from this test module.

@@ -1,9 +1,18 @@
 """Map a function over items on local worker processes or on a Dask distributed cluster.
 
 Parallelism comes from processes, never from threads inside one process: every local worker
-pins BLAS and torch to a single thread (on a 2-core machine oversubscription made steps 10–90×
-slower). Results arrive as they complete, so a caller can persist each one at once and lose no
-finished work if the job is killed.
+pins BLAS, OpenMP, numba and torch to a single thread (on a 2-core machine oversubscription made
+steps 10–90× slower). Results arrive as they complete, so a caller can persist each one at once
+and lose no finished work if the job is killed.
+
+Local pools are persistent: the first call with ``workers=n`` starts ``n`` spawned processes
+(seconds: each imports numpy and torch) and later calls with the same ``n`` reuse them. A pool
+whose worker died (killed, out of memory, crashed) is replaced on the next call. Pools are shut
+down when the interpreter exits, or at once by :func:`shutdown`.
+
+Small items are sent to the workers in chunks so that pickling and scheduling, about a
+millisecond per task, do not dominate: by default the chunk size adapts to the time the items
+take, aiming at about :data:`TARGET_CHUNK_SECONDS` per chunk.
 
 Examples
 --------
@@ -14,10 +23,16 @@ Examples
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import math
 import os
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from typing import Any, TypeVar
 
@@ -25,16 +40,37 @@ from tqdm.auto import tqdm
 
 from . import _validate
 
+__all__ = ["TARGET_CHUNK_SECONDS", "as_completed", "pin_threads", "pmap", "shutdown", "warm_up"]
+
 T = TypeVar("T")
 R = TypeVar("R")
 
-_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+#: Wall time (seconds) an automatically sized chunk aims at: long enough that the ~1 ms cost of a
+#: task is a few per cent, short enough that results still stream and the last chunks balance.
+TARGET_CHUNK_SECONDS = 0.05
+
+# Chunks kept in flight per worker: one running and one queued, so a worker never waits for the
+# parent to send its next chunk.
+_IN_FLIGHT_PER_WORKER = 2
+
+_pools: dict[int, ProcessPoolExecutor] = {}
+_pools_owner = os.getpid()
+_pools_lock = threading.Lock()
 
 
 def pin_threads() -> None:
-    """Restrict BLAS and torch in this process to one thread."""
+    """Restrict BLAS, OpenMP, numba and torch in this process to one thread."""
     for var in _THREAD_VARS:
         os.environ[var] = "1"
+    try:
+        # Reaches thread pools of libraries already loaded, which no longer read the variables.
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        pass
+    else:
+        threadpool_limits(limits=1)
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is a core dependency
@@ -43,6 +79,23 @@ def pin_threads() -> None:
     # Interop threads can be set only once per process; a second call raises.
     with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(1)
+
+
+def _pin_worker() -> None:
+    """Initializer of local workers: pin like :func:`pin_threads`, without importing torch.
+
+    The workers are spawned with the thread variables set to 1 (see :func:`_pool`), which torch
+    reads when it is first imported; importing it here only to pin it would add seconds to the
+    start of every worker that never uses it.
+    """
+    for var in _THREAD_VARS:
+        os.environ[var] = "1"
+    with contextlib.suppress(ImportError):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1)
+    if "torch" in sys.modules:
+        pin_threads()
 
 
 def _call_pinned(fn: Callable[[T], R], item: T) -> R:
@@ -56,6 +109,7 @@ def as_completed(
     *,
     workers: int = 1,
     scheduler: Any = None,
+    chunksize: int | None = None,
     desc: str | None = None,
     progress: bool | None = None,
 ) -> Iterator[tuple[int, R]]:
@@ -69,10 +123,16 @@ def as_completed(
         The inputs; their positions are the indices yielded back.
     workers
         Number of local worker processes. ``1`` runs in this process, in order, without pickling.
-        Ignored when ``scheduler`` is given.
+        Ignored when ``scheduler`` is given. The pool of ``workers`` processes is started on
+        first use and kept for later calls.
     scheduler
         A Dask distributed scheduler address (``"tcp://HOST:PORT"``) or a
-        ``distributed.Client``. Work then runs on that cluster's workers.
+        ``distributed.Client``. Work then runs on that cluster's workers, one task per item.
+    chunksize
+        Items sent to a local worker per task. ``None`` (default) adapts it: the first items go
+        one by one, then chunks are sized from the measured time per item to take about
+        :data:`TARGET_CHUNK_SECONDS`, never so large that fewer than two chunks per worker
+        remain. Results of a chunk are yielded when the whole chunk is done.
     desc
         Label of the progress bar.
     progress
@@ -87,10 +147,14 @@ def as_completed(
     ------
     Exception
         The first exception raised by ``fn``, with a note naming the failing item's index;
-        pending work is cancelled.
+        pending work is cancelled (items already running on a worker finish in the background).
+    concurrent.futures.process.BrokenProcessPool
+        If a local worker process died; the next call starts a fresh pool.
     """
     items = list(items)
     workers = _validate.positive_int("workers", workers)
+    if chunksize is not None:
+        chunksize = _validate.positive_int("chunksize", chunksize)
     disable = None if progress is None else not progress
     with tqdm(total=len(items), desc=desc, disable=disable, leave=False) as bar:
         if scheduler is not None:
@@ -98,7 +162,7 @@ def as_completed(
         elif workers == 1 or len(items) <= 1:
             source = _serial(fn, items)
         else:
-            source = _processes(fn, items, workers)
+            source = _processes(fn, items, workers, chunksize)
         for index, result in source:
             bar.update(1)
             yield index, result
@@ -110,6 +174,7 @@ def pmap(
     *,
     workers: int = 1,
     scheduler: Any = None,
+    chunksize: int | None = None,
     desc: str | None = None,
     progress: bool | None = None,
 ) -> list[R]:
@@ -117,10 +182,153 @@ def pmap(
     items = list(items)
     out: list[Any] = [None] * len(items)
     for index, result in as_completed(
-        fn, items, workers=workers, scheduler=scheduler, desc=desc, progress=progress
+        fn,
+        items,
+        workers=workers,
+        scheduler=scheduler,
+        chunksize=chunksize,
+        desc=desc,
+        progress=progress,
     ):
         out[index] = result
     return out
+
+
+def warm_up(workers: int, timeout: float = 120.0) -> list[int]:
+    """Start (or reuse) the local pool of ``workers`` processes and wait until all are ready.
+
+    Useful before timing work, so the seconds it takes to start the processes are not counted.
+
+    Parameters
+    ----------
+    workers
+        Pool size, as the ``workers`` argument of :func:`pmap`.
+    timeout
+        Seconds to wait for every worker to answer.
+
+    Returns
+    -------
+    list of int
+        The process ids of the pool's workers, sorted.
+
+    Raises
+    ------
+    TimeoutError
+        If not every worker answered within ``timeout`` seconds.
+    """
+    workers = _validate.positive_int("workers", workers)
+    timeout = _validate.positive("timeout", timeout)
+    pool = _pool(workers)
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout
+    # A task that sleeps a little is not picked up twice by the same idle worker while the others
+    # are starting, so every worker ends up answering once it is ready.
+    while len(seen) < workers:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {len(seen)} of {workers} workers answered in {timeout} s")
+        futures = [pool.submit(_sleepy_pid, 0.02) for _ in range(2 * workers)]
+        seen.update(f.result(timeout=max(deadline - time.monotonic(), 0.001)) for f in futures)
+    return sorted(seen)
+
+
+def shutdown() -> None:
+    """Stop every local worker pool (a later call starts new ones).
+
+    Waits for tasks already running; queued ones are cancelled. Registered to run at exit.
+    """
+    with _pools_lock:
+        pools = list(_pools.values()) if os.getpid() == _pools_owner else []
+        _pools.clear()
+    for pool in pools:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(shutdown)
+
+
+def _sleepy_pid(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+@contextlib.contextmanager
+def _pinned_environ() -> Iterator[None]:
+    """Set the thread variables to 1 for the duration, so spawned children inherit them before
+    they import numpy or torch (libraries read them once, when loaded)."""
+    previous = {var: os.environ.get(var) for var in _THREAD_VARS}
+    for var in _THREAD_VARS:
+        os.environ[var] = "1"
+    try:
+        yield
+    finally:
+        for var, value in previous.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
+def _usable(pool: ProcessPoolExecutor) -> bool:
+    # ProcessPoolExecutor has no public health check. Its manager thread marks the pool broken
+    # soon after a worker dies; looking at the processes themselves also catches a death it has
+    # not noticed yet. Both attributes exist in CPython 3.9-3.13; if they go away, a broken pool
+    # is still caught when submit() raises.
+    if getattr(pool, "_broken", False) or getattr(pool, "_shutdown_thread", False):
+        return False
+    processes = getattr(pool, "_processes", None) or {}
+    return all(p.is_alive() for p in processes.values())
+
+
+def _pool(workers: int, *, replace: bool = False) -> ProcessPoolExecutor:
+    """The persistent pool of ``workers`` processes, started or replaced as needed."""
+    global _pools_owner
+    stale: ProcessPoolExecutor | None = None
+    with _pools_lock:
+        if os.getpid() != _pools_owner:
+            # A forked child inherited its parent's pools, whose workers are not its children.
+            _pools.clear()
+            _pools_owner = os.getpid()
+        pool = _pools.get(workers)
+        if pool is not None and (replace or not _usable(pool)):
+            stale, pool = pool, None
+            del _pools[workers]
+        if pool is None:
+            with _pinned_environ():
+                # spawn, not fork: forking a process whose OpenMP/torch threads run can deadlock.
+                pool = ProcessPoolExecutor(
+                    max_workers=workers, mp_context=get_context("spawn"), initializer=_pin_worker
+                )
+                # Spawned pools start workers on demand, one per submit while none is idle:
+                # start them all now, while the variables above are set.
+                for _ in range(workers):
+                    pool.submit(os.getpid)
+            _pools[workers] = pool
+    if stale is not None:
+        stale.shutdown(wait=False, cancel_futures=True)
+    return pool
+
+
+def _discard(pool: ProcessPoolExecutor) -> None:
+    """Forget ``pool`` if it is still the registered one, so the next call starts a fresh one."""
+    with _pools_lock:
+        for key, value in list(_pools.items()):
+            if value is pool:
+                del _pools[key]
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _run_chunk(fn: Callable[[T], R], start: int, items: Sequence[T]) -> tuple[list[R], float]:
+    """In a worker: ``fn`` of each item (indices from ``start``) and the seconds it all took."""
+    t0 = time.perf_counter()
+    out = []
+    for offset, item in enumerate(items):
+        try:
+            out.append(fn(item))
+        except Exception as err:
+            # Annotated here, where the index is known; the note travels back with the pickle.
+            _annotate(err, start + offset)
+            raise
+    return out, time.perf_counter() - t0
 
 
 def _serial(fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[int, R]]:
@@ -133,39 +341,66 @@ def _serial(fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[int, R]]
         yield index, result
 
 
-def _processes(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[tuple[int, R]]:
-    # spawn, not fork: forking a process whose OpenMP/torch threads are running can deadlock.
-    previous = {var: os.environ.get(var) for var in _THREAD_VARS}
-    for var in _THREAD_VARS:
-        os.environ[var] = "1"  # inherited by the spawned workers before they import numpy/torch
+def _processes(
+    fn: Callable[[T], R], items: Sequence[T], workers: int, chunksize: int | None
+) -> Iterator[tuple[int, R]]:
+    n = len(items)
+    pool = _pool(workers)
+    futures: dict[Future[tuple[list[R], float]], int] = {}
+    state = {"next": 0, "seconds": 0.0, "done": 0}
+
+    def next_size() -> int:
+        if chunksize is not None:
+            return chunksize
+        if state["done"] == 0:
+            return 1  # nothing measured yet
+        per_item = max(state["seconds"] / state["done"], 1e-9)
+        remaining = n - state["next"]
+        balanced = math.ceil(remaining / (_IN_FLIGHT_PER_WORKER * workers))
+        return max(1, min(int(TARGET_CHUNK_SECONDS / per_item), balanced))
+
+    def submit_more() -> None:
+        nonlocal pool
+        while state["next"] < n and len(futures) < _IN_FLIGHT_PER_WORKER * workers:
+            start = state["next"]
+            stop = min(n, start + next_size())
+            try:
+                future = pool.submit(_run_chunk, fn, start, items[start:stop])
+            except (BrokenProcessPool, RuntimeError):
+                if futures or start:
+                    raise
+                # The pool broke or was shut down before this call sent anything: replace it.
+                pool = _pool(workers, replace=True)
+                future = pool.submit(_run_chunk, fn, start, items[start:stop])
+            futures[future] = start
+            state["next"] = stop
+
     try:
-        pool = ProcessPoolExecutor(
-            max_workers=min(workers, len(items)),
-            mp_context=get_context("spawn"),
-            initializer=pin_threads,
-        )
-    finally:
-        for var, value in previous.items():
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = value
-    futures: dict[Future[R], int] = {}
-    try:
-        futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        submit_more()
+        while futures:
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=futures.__getitem__):
+                start = futures.pop(future)
                 err = future.exception()
-                if err is not None:
-                    _annotate(err, futures[future])
+                if isinstance(err, BrokenProcessPool):
+                    _discard(pool)
+                    if hasattr(err, "add_note"):
+                        err.add_note(
+                            f"(a worker process died while items from {start} on were being "
+                            "processed; the next call starts a fresh pool)"
+                        )
                     raise err
-                yield futures[future], future.result()
+                if err is not None:
+                    raise err
+                results, seconds = future.result()
+                state["seconds"] += seconds
+                state["done"] += len(results)
+                for offset, result in enumerate(results):
+                    yield start + offset, result
+            submit_more()
     finally:
         for future in futures:
             future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _dask_as_completed(

@@ -1,0 +1,338 @@
+r"""Evaluations of a trained Neural Reduced Potential (both NRP papers' figures, as numbers).
+
+All functions take a :class:`~topophys.models.nrp.ReducedPotentialModel` and
+:class:`~topophys.training.nrp.Trajectories` (or the latent states already encoded from them)
+and return numpy arrays or plain dicts, ready for ``metrics.json``.
+
+Definitions (ours; the papers show figures, not scores):
+
+``monotone_fraction``
+    The share of runs whose V_NN(z_t, c_t) never rises between consecutive snapshots by more
+    than ``tol`` times that run's range of V (paper 1, Fig. 3a).
+``rollout_errors``
+    For k-step predictions ``x̂_t = D(Φ_k(z_{t−k}))`` (Φ_k: k explicit-Euler steps along −∂V/∂z
+    on the run's own times and conditions), the relative error Σ‖x̂_t − x_t‖ / Σ‖x_t‖ and the
+    ratios to the no-change baseline ``x_{t−k}`` (data space: what the issue asks; includes the
+    autoencoder's reconstruction error), to the decoded no-change ``D(z_{t−k})`` (isolates what
+    the potential adds beyond the autoencoder) and, in latent space, Σ‖ẑ_t − z_t‖ /
+    Σ‖z_{t−k} − z_t‖. Below 1 means the potential carries the dynamics.
+``latent_smoothness``
+    Runs are averaged over seeds at each α (α sorted), giving a path Z_j(t) in latent space at
+    every time t. With first differences d_j = Z_{j+1} − Z_j and second differences
+    s_j = Z_{j+1} − 2Z_j + Z_{j−1}: ``smoothness = 1 − Σ_t Σ_j‖s_j‖ / (2 Σ_t Σ_j‖d_j‖)``, in
+    [0, 1] because ‖s_j‖ ≤ ‖d_j‖ + ‖d_{j−1}‖: 1 for states moving along a straight line at a
+    constant rate in α, near 0 for a zigzag. ``max_jump_fraction = Σ_t max_j‖d_j‖ / Σ_t Σ_j‖d_j‖``
+    is ≈ 1/(A−1) for a smooth path over A anisotropies and → 1 for a single jump. Both are
+    invariant to a rescaling of the latent space, so models with different latent scales compare.
+``continuity_score``
+    For per-run vectors (e.g. ∂V/∂z at T_init) averaged over seeds at each α: the largest jump
+    between neighbouring α over the range across α, maximized over components (paper 2, Fig. 2C).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import _validate
+from ..models.nrp import ReducedPotentialModel
+from ..training.nrp import Trajectories
+
+__all__ = [
+    "continuity_score",
+    "encode_trajectories",
+    "gradient_at_times",
+    "interpolate_runs",
+    "latent_smoothness",
+    "monotone_fraction",
+    "one_step_predictions",
+    "potential_values",
+    "rollout_errors",
+]
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _batched(fn: Any, arrays: list[np.ndarray], batch_size: int) -> np.ndarray:
+    out = []
+    n = arrays[0].shape[0]
+    for start in range(0, n, batch_size):
+        out.append(fn(*(a[start : start + batch_size] for a in arrays)))
+    return np.concatenate(out) if out else np.empty((0,))
+
+
+def encode_trajectories(
+    model: ReducedPotentialModel, data: Trajectories, batch_size: int = 256
+) -> np.ndarray:
+    """Latent states of every snapshot: ``(R, T, L)`` float64."""
+    dev = _device(model)
+    flat = data.x.reshape(-1, *data.shape)
+
+    @torch.no_grad()
+    def enc(x: np.ndarray) -> np.ndarray:
+        return model.encode(torch.as_tensor(np.array(x), device=dev)).cpu().double().numpy()
+
+    z = _batched(enc, [flat], batch_size)
+    return z.reshape(data.n_runs, data.n_times, -1)
+
+
+def potential_values(
+    model: ReducedPotentialModel, z: np.ndarray, conditions: np.ndarray
+) -> np.ndarray:
+    """V_NN at latent states ``z (R, T, L)`` with ``conditions (R, T, C)``: ``(R, T)``."""
+    dev = _device(model)
+    r, t, latent = z.shape
+    with torch.no_grad():
+        zz = torch.as_tensor(z.reshape(-1, latent), dtype=torch.float32, device=dev)
+        cc = torch.tensor(conditions.reshape(r * t, -1), dtype=torch.float32, device=dev)
+        v = model.energy(zz, cc if cc.shape[1] else None)
+    return v.cpu().double().numpy().reshape(r, t)
+
+
+def monotone_fraction(values: np.ndarray, tol: float = 0.01) -> float:
+    """Share of runs (rows of ``values (R, T)``) along which V never rises by > tol·range."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 2 or v.shape[1] < 2:
+        raise ValueError(f"values must have shape (runs, times ≥ 2), got {v.shape}")
+    _validate.nonnegative("tol", tol)
+    rise = np.diff(v, axis=1).max(axis=1)
+    span = v.max(axis=1) - v.min(axis=1)
+    return float(np.mean(rise <= tol * span))
+
+
+def _rollout(
+    model: ReducedPotentialModel,
+    z0: np.ndarray,
+    times: np.ndarray,
+    conditions: np.ndarray,
+    substeps: int,
+) -> np.ndarray:
+    dev = _device(model)
+    zz = torch.as_tensor(z0, dtype=torch.float32, device=dev)
+    tt = torch.as_tensor(times, dtype=torch.float32, device=dev)
+    cc = torch.as_tensor(conditions, dtype=torch.float32, device=dev)
+    out = model.rollout(zz, cc if cc.shape[-1] else None, tt, substeps=substeps)
+    return out[:, -1].detach().cpu().double().numpy()
+
+
+def _decode(model: ReducedPotentialModel, z: np.ndarray, batch_size: int) -> np.ndarray:
+    dev = _device(model)
+
+    @torch.no_grad()
+    def dec(zz: np.ndarray) -> np.ndarray:
+        x = model.decode(torch.as_tensor(zz, dtype=torch.float32, device=dev))
+        return x.cpu().numpy()
+
+    return _batched(dec, [z], batch_size)
+
+
+def rollout_errors(
+    model: ReducedPotentialModel,
+    data: Trajectories,
+    k: int = 1,
+    *,
+    z: np.ndarray | None = None,
+    substeps: int = 1,
+    batch_size: int = 256,
+) -> dict[str, float]:
+    """Errors of k-step predictions against the no-change baselines (see module docstring).
+
+    Returns
+    -------
+    dict
+        ``error``, ``baseline_error``, ``ratio`` (data space), ``decoded_baseline_ratio``,
+        ``latent_ratio`` and ``n`` (number of predictions).
+    """
+    k = _validate.positive_int("k", k)
+    if k >= data.n_times:
+        raise ValueError(f"k={k} needs runs of more than {k} snapshots, got {data.n_times}")
+    z = encode_trajectories(model, data, batch_size) if z is None else z
+    r_idx, s_idx = np.meshgrid(np.arange(data.n_runs), np.arange(data.n_times - k), indexing="ij")
+    r_idx, s_idx = r_idx.ravel(), s_idx.ravel()
+    window = s_idx[:, None] + np.arange(k + 1)
+    times = data.t[r_idx[:, None], window]
+    conds = data.conditions[r_idx[:, None], window]
+    z_pred = np.concatenate(
+        [
+            _rollout(
+                model,
+                z[r_idx[i : i + batch_size], s_idx[i : i + batch_size]],
+                times[i : i + batch_size],
+                conds[i : i + batch_size],
+                substeps,
+            )
+            for i in range(0, r_idx.size, batch_size)
+        ]
+    )
+    z_true = z[r_idx, s_idx + k]
+    z_prev = z[r_idx, s_idx]
+    x_true = data.x[r_idx, s_idx + k].reshape(r_idx.size, -1).astype(np.float64)
+    x_prev = data.x[r_idx, s_idx].reshape(r_idx.size, -1).astype(np.float64)
+    x_pred = _decode(model, z_pred, batch_size).reshape(r_idx.size, -1)
+    x_dec_prev = _decode(model, z_prev, batch_size).reshape(r_idx.size, -1)
+
+    def total(a: np.ndarray) -> float:
+        return float(np.linalg.norm(a, axis=1).sum())
+
+    scale = total(x_true)
+    err, base = total(x_pred - x_true), total(x_prev - x_true)
+    dec_base = total(x_dec_prev - x_true)
+    lat, lat_base = total(z_pred - z_true), total(z_prev - z_true)
+    return {
+        "error": err / scale,
+        "baseline_error": base / scale,
+        "ratio": err / base if base > 0 else float("inf"),
+        "decoded_baseline_ratio": err / dec_base if dec_base > 0 else float("inf"),
+        "latent_ratio": lat / lat_base if lat_base > 0 else float("inf"),
+        "n": int(r_idx.size),
+    }
+
+
+def one_step_predictions(
+    model: ReducedPotentialModel, data: Trajectories, run: int, batch_size: int = 256
+) -> dict[str, np.ndarray]:
+    """Reconstructions and one-step predictions of one run.
+
+    Returns
+    -------
+    dict
+        ``truth (T, *shape)``, ``reconstruction (T, *shape)`` = D(E(x_t)) and
+        ``prediction (T, *shape)`` = D(z_{t−1} − Δt ∂V/∂z) (row 0 repeats the reconstruction),
+        and ``rmse (T,)``/``baseline_rmse (T,)`` of prediction and of x_{t−1} (row 0 is NaN).
+    """
+    one = data.subset([run])
+    z = encode_trajectories(model, one, batch_size)[0]
+    recon = _decode(model, z, batch_size)
+    z_next = _rollout(
+        model,
+        z[:-1],
+        np.stack([one.t[0, :-1], one.t[0, 1:]], axis=1),
+        np.stack([one.conditions[0, :-1], one.conditions[0, 1:]], axis=1),
+        1,
+    )
+    pred = np.concatenate([recon[:1], _decode(model, z_next, batch_size)])
+    truth = one.x[0].astype(np.float64)
+    axes = tuple(range(1, truth.ndim))
+    rmse = np.sqrt(((pred - truth) ** 2).mean(axis=axes))
+    base = np.sqrt(((truth[:-1] - truth[1:]) ** 2).mean(axis=axes))
+    rmse[0] = np.nan
+    return {
+        "truth": truth,
+        "reconstruction": recon,
+        "prediction": pred,
+        "rmse": rmse,
+        "baseline_rmse": np.concatenate([[np.nan], base]),
+    }
+
+
+def interpolate_runs(values: np.ndarray, t: np.ndarray, t_query: np.ndarray) -> np.ndarray:
+    """Linear interpolation in time, run by run.
+
+    Parameters
+    ----------
+    values : ndarray, shape (R, T, K)
+    t : ndarray, shape (R, T)
+        Increasing times.
+    t_query : ndarray, shape (R,)
+        One time per run; NaN or outside ``[t[r, 0], t[r, -1]]`` gives a NaN row.
+
+    Returns
+    -------
+    ndarray, shape (R, K)
+    """
+    values = np.asarray(values, dtype=np.float64)
+    out = np.full((values.shape[0], values.shape[2]), np.nan)
+    for r, tq in enumerate(np.asarray(t_query, dtype=np.float64)):
+        if np.isfinite(tq) and t[r, 0] <= tq <= t[r, -1]:
+            out[r] = [np.interp(tq, t[r], values[r, :, j]) for j in range(values.shape[2])]
+    return out
+
+
+def gradient_at_times(
+    model: ReducedPotentialModel,
+    z: np.ndarray,
+    data: Trajectories,
+    t_query: np.ndarray,
+) -> np.ndarray:
+    """∂V/∂z at time ``t_query[r]`` of each run, z and conditions interpolated: ``(R, L)``.
+
+    Runs whose ``t_query`` is NaN (e.g. no negative domain ever appeared, so T_init is
+    undefined) get NaN rows.
+    """
+    zq = interpolate_runs(z, data.t, t_query)
+    cq = interpolate_runs(data.conditions, data.t, t_query)
+    ok = np.isfinite(zq).all(axis=1)
+    out = np.full_like(zq, np.nan)
+    if ok.any():
+        dev = _device(model)
+        zz = torch.as_tensor(zq[ok], dtype=torch.float32, device=dev)
+        cc = torch.as_tensor(cq[ok], dtype=torch.float32, device=dev)
+        grad = model.gradient(zz, cc if cc.shape[1] else None)
+        out[ok] = grad.cpu().double().numpy()
+    return out
+
+
+def _by_alpha(alphas: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    alphas = np.asarray(alphas, dtype=np.float64)
+    if alphas.ndim != 1 or alphas.shape[0] != values.shape[0]:
+        raise ValueError(f"alphas must have shape ({values.shape[0]},), got {alphas.shape}")
+    levels = np.unique(alphas)
+    means = np.stack([np.nanmean(values[alphas == a], axis=0) for a in levels])
+    return levels, means
+
+
+def latent_smoothness(z: np.ndarray, alphas: np.ndarray) -> dict[str, float]:
+    """Smoothness of latent states in α at fixed time (see module docstring).
+
+    Parameters
+    ----------
+    z : ndarray, shape (R, T, L)
+    alphas : ndarray, shape (R,)
+        At least three distinct values.
+
+    Returns
+    -------
+    dict
+        ``smoothness`` in [0, 1] (1 smooth) and ``max_jump_fraction`` in [0, 1] (small is smooth).
+    """
+    levels, zm = _by_alpha(alphas, np.asarray(z, dtype=np.float64))  # (A, T, L)
+    if levels.size < 3:
+        raise ValueError(f"latent_smoothness needs ≥ 3 distinct α, got {levels.size}")
+    d = np.linalg.norm(np.diff(zm, axis=0), axis=2)  # (A-1, T)
+    s = np.linalg.norm(np.diff(zm, n=2, axis=0), axis=2)  # (A-2, T)
+    path = d.sum()
+    if path == 0:
+        return {"smoothness": 1.0, "max_jump_fraction": 0.0}
+    return {
+        "smoothness": float(1.0 - s.sum() / (2.0 * path)),
+        "max_jump_fraction": float(d.max(axis=0).sum() / path),
+    }
+
+
+def continuity_score(alphas: np.ndarray, values: np.ndarray) -> float:
+    """Largest jump between neighbouring α relative to the range, maximized over components.
+
+    Parameters
+    ----------
+    alphas : ndarray, shape (R,)
+    values : ndarray, shape (R, K)
+        Per-run vectors; NaN rows are ignored. At least two distinct α must have values.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 1:
+        values = values[:, None]
+    alphas = np.asarray(alphas, dtype=np.float64)
+    if alphas.shape != values.shape[:1]:
+        raise ValueError(f"alphas must have shape ({values.shape[0]},), got {alphas.shape}")
+    keep = np.isfinite(values).all(axis=1)
+    levels, means = _by_alpha(alphas[keep], values[keep])
+    if levels.size < 2:
+        raise ValueError("continuity_score needs values at ≥ 2 distinct α")
+    jumps = np.abs(np.diff(means, axis=0)).max(axis=0)
+    span = means.max(axis=0) - means.min(axis=0)
+    ratio = np.where(span > 0, jumps / np.where(span > 0, span, 1.0), 0.0)
+    return float(ratio.max())

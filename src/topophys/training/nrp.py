@@ -1,0 +1,575 @@
+r"""Training the Neural Reduced Potential: L_all = L_AE + λ·L_V, jointly, as in both NRP papers.
+
+For a batch of consecutive snapshots of one run,
+
+- ``L_AE = ‖x − D(E(x))‖`` over every snapshot in the batch;
+- ``L_V = ‖dz/dt + ∂V/∂z (z, c)‖`` with ``z = E(x)`` and ``dz/dt`` estimated from consecutive
+  encoded snapshots on the run's own (non-uniform) time grid:
+
+  - ``"forward"`` (default): ``(z_{i+1} − z_i) / (t_{i+1} − t_i)`` paired with ∂V/∂z at
+    ``(z_i, c_i)``, the explicit-Euler reading that the one-step prediction uses;
+  - ``"central"``: the three-point non-uniform formula at ``t_i`` paired with ∂V/∂z at
+    ``(z_i, c_i)`` (second-order accurate).
+
+The papers write ``‖·‖₂``; ``loss_norm="l2"`` takes that literally (the Euclidean norm of each
+sample's residual, averaged over the batch), ``loss_norm="mse"`` uses the mean squared residual.
+Gradients flow through the encoder in both terms: the autoencoder is shaped by the potential.
+
+Training runs in Lightning (CPU by default; ``accelerator``/``devices``/``strategy`` for GPUs and
+DDP) with checkpoints, resume, CSV (and TensorBoard when installed) logs in the run directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from .. import _validate
+from ..config import Config, atomic_write_text
+from ..models.autoencoders import ConvAutoencoder, MLPAutoencoder
+from ..models.nrp import ReducedPotentialModel
+from ..models.potential import PotentialNet
+
+__all__ = [
+    "NRPConfig",
+    "Trajectories",
+    "build_model",
+    "fit_nrp",
+    "load_model",
+    "nrp_loss",
+]
+
+
+@dataclass(frozen=True)
+class NRPConfig(Config):
+    """Architecture and training of one reduced-potential model.
+
+    Parameters
+    ----------
+    latent_dim
+        Dimension of z (papers: 2).
+    lambda_v
+        Weight λ of L_V (papers: 0.1).
+    loss_norm
+        ``"l2"``: per-sample Euclidean norm, batch mean (the papers' ‖·‖₂); ``"mse"``.
+    derivative
+        Estimate of dz/dt: ``"forward"`` or ``"central"`` differences on the run's time grid.
+    epochs, batch_size, lr, weight_decay, seed
+        Adam optimization; a batch is ``batch_size`` (pairs or triples of) snapshots.
+    hidden
+        Hidden widths of the MLP autoencoder (PD vectors).
+    conv_channels, conv_hidden
+        Channels of the convolutional autoencoder's stages and its fully connected width.
+    potential_hidden, potential_activation
+        The potential network V(z, α, h).
+    accelerator, devices, strategy
+        Passed to ``lightning.Trainer`` (``"cpu"``, 1, ``"auto"`` by default; e.g. ``"gpu"``,
+        4, ``"ddp"``).
+    """
+
+    latent_dim: int = 2
+    lambda_v: float = 0.1
+    loss_norm: Literal["l2", "mse"] = "l2"
+    derivative: Literal["forward", "central"] = "forward"
+    epochs: int = 200
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    hidden: tuple[int, ...] = (256, 64)
+    conv_channels: tuple[int, ...] = (16, 32, 64, 64)
+    conv_hidden: int = 128
+    potential_hidden: tuple[int, ...] = (64, 64)
+    potential_activation: Literal["softplus", "tanh", "silu"] = "softplus"
+    accelerator: str = "cpu"
+    devices: int = 1
+    strategy: str = "auto"
+
+    def __post_init__(self) -> None:
+        _validate.positive_int("latent_dim", self.latent_dim)
+        _validate.nonnegative("lambda_v", self.lambda_v)
+        _validate.choice("loss_norm", self.loss_norm, ("l2", "mse"))
+        _validate.choice("derivative", self.derivative, ("forward", "central"))
+        _validate.positive_int("epochs", self.epochs)
+        _validate.positive_int("batch_size", self.batch_size)
+        _validate.positive("lr", self.lr)
+        _validate.nonnegative("weight_decay", self.weight_decay)
+        _validate.nonnegative_int("seed", self.seed)
+        _validate.positive_int("conv_hidden", self.conv_hidden)
+        _validate.positive_int("devices", self.devices)
+
+
+@dataclass(frozen=True, eq=False)
+class Trajectories:
+    """Snapshots of several runs on their time grids, with the potential's conditions.
+
+    Parameters
+    ----------
+    x : ndarray, shape (R, T, *shape)
+        Snapshots: feature vectors ``(F,)`` or images ``(S, S)``; finite.
+    t : ndarray, shape (R, T)
+        Times of the snapshots, strictly increasing within each run.
+    conditions : ndarray, shape (R, T, C)
+        Physical parameters given to V beside z (e.g. α and h(t)); finite.
+    condition_names : tuple of str, length C
+        Their names.
+    """
+
+    x: np.ndarray
+    t: np.ndarray
+    conditions: np.ndarray
+    condition_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        x = np.asarray(self.x, dtype=np.float32)
+        t = np.asarray(self.t, dtype=np.float64)
+        c = np.asarray(self.conditions, dtype=np.float64)
+        if x.ndim < 3:
+            raise ValueError(f"x must have shape (runs, times, *shape), got {x.shape}")
+        if t.shape != x.shape[:2]:
+            raise ValueError(f"t must have shape {x.shape[:2]} (runs, times), got {t.shape}")
+        if c.ndim != 3 or c.shape[:2] != x.shape[:2]:
+            raise ValueError(
+                f"conditions must have shape ({x.shape[0]}, {x.shape[1]}, C), got {c.shape}"
+            )
+        if x.shape[1] < 2:
+            raise ValueError(f"each run needs at least 2 snapshots, got {x.shape[1]}")
+        names = tuple(self.condition_names) or tuple(f"c{i}" for i in range(c.shape[2]))
+        if len(names) != c.shape[2]:
+            raise ValueError(f"condition_names has {len(names)} names for {c.shape[2]} conditions")
+        bad = ~np.isfinite(x.reshape(*x.shape[:2], -1)).all(axis=2)
+        if bad.any():
+            r, i = np.argwhere(bad)[0]
+            raise ValueError(f"x has non-finite values (first at run {r}, time index {i})")
+        for name, arr in (("t", t), ("conditions", c)):
+            if not np.isfinite(arr).all():
+                r = int(np.argwhere(~np.isfinite(arr))[0][0])
+                raise ValueError(f"{name} has non-finite values (first in run {r})")
+        steps = np.diff(t, axis=1)
+        if (steps <= 0).any():
+            r, i = np.argwhere(steps <= 0)[0]
+            raise ValueError(
+                f"t must increase strictly within each run; run {r} has t[{i}]={t[r, i]:g} "
+                f">= t[{i + 1}]={t[r, i + 1]:g}"
+            )
+        for name, arr in (("x", x), ("t", t), ("conditions", c)):
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+        object.__setattr__(self, "condition_names", names)
+
+    @classmethod
+    def from_runs(
+        cls,
+        xs: Sequence[Any],
+        ts: Sequence[Any],
+        conditions: Sequence[Any],
+        condition_names: Sequence[str] = (),
+    ) -> Trajectories:
+        """Stack per-run arrays; every run must have the same number of snapshots."""
+        if not (len(xs) == len(ts) == len(conditions)) or not xs:
+            raise ValueError(
+                f"xs, ts and conditions must list the same, non-zero number of runs; "
+                f"got {len(xs)}, {len(ts)}, {len(conditions)}"
+            )
+        lengths = [len(x) for x in xs]
+        if len(set(lengths)) != 1:
+            raise ValueError(
+                f"runs of different lengths are not supported: {lengths}; resample them to a "
+                "common number of snapshots"
+            )
+        return cls(np.stack(xs), np.stack(ts), np.stack(conditions), tuple(condition_names))
+
+    @property
+    def n_runs(self) -> int:
+        """Number of runs R."""
+        return self.x.shape[0]
+
+    @property
+    def n_times(self) -> int:
+        """Snapshots per run T."""
+        return self.x.shape[1]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one snapshot."""
+        return tuple(self.x.shape[2:])
+
+    def subset(self, runs: Any) -> Trajectories:
+        """The trajectories of the runs selected by an index array or boolean mask."""
+        idx = np.arange(self.n_runs)[np.asarray(runs)]
+        if idx.size == 0:
+            raise ValueError("subset selects no runs")
+        return Trajectories(self.x[idx], self.t[idx], self.conditions[idx], self.condition_names)
+
+
+def build_model(
+    kind: Literal["mlp", "conv"], input_shape: Sequence[int], config: NRPConfig, n_conditions: int
+) -> ReducedPotentialModel:
+    """A freshly initialized model, seeded by ``config.seed``.
+
+    Parameters
+    ----------
+    kind
+        ``"mlp"`` for feature vectors of shape ``(F,)``, ``"conv"`` for square images ``(S, S)``.
+    input_shape
+        Shape of one snapshot.
+    """
+    kind = _validate.choice("kind", kind, ("mlp", "conv"))
+    shape = tuple(int(s) for s in input_shape)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        if kind == "mlp":
+            if len(shape) != 1:
+                raise ValueError(f"an 'mlp' model takes vectors (F,), got input_shape={shape}")
+            ae: torch.nn.Module = MLPAutoencoder(shape[0], config.latent_dim, config.hidden)
+        else:
+            if len(shape) != 2 or shape[0] != shape[1]:
+                raise ValueError(
+                    f"a 'conv' model takes square images (S, S), got input_shape={shape}"
+                )
+            ae = ConvAutoencoder(
+                shape[0], config.latent_dim, config.conv_channels, config.conv_hidden
+            )
+        potential = PotentialNet(
+            config.latent_dim, n_conditions, config.potential_hidden, config.potential_activation
+        )
+    return ReducedPotentialModel(ae, potential)
+
+
+def _norm(residual: torch.Tensor, kind: str) -> torch.Tensor:
+    flat = residual.reshape(residual.shape[0], -1)
+    if kind == "l2":
+        # sqrt has an infinite derivative at 0; the epsilon keeps a perfect fit finite.
+        return torch.sqrt((flat * flat).sum(dim=1) + 1e-12).mean()
+    return (flat * flat).mean()
+
+
+def time_derivative(z: torch.Tensor, t: torch.Tensor, derivative: str) -> torch.Tensor:
+    """dz/dt at the anchor snapshot of each window.
+
+    Parameters
+    ----------
+    z : Tensor, shape (B, m, L)
+        Latent states of ``m`` consecutive snapshots (m = 2 forward, 3 central).
+    t : Tensor, shape (B, m)
+        Their times.
+
+    Returns
+    -------
+    Tensor, shape (B, L)
+        At ``t[:, 0]`` (forward) or ``t[:, 1]`` (central).
+    """
+    if derivative == "forward":
+        return (z[:, 1] - z[:, 0]) / (t[:, 1] - t[:, 0])[:, None]
+    h0 = (t[:, 1] - t[:, 0])[:, None]
+    h1 = (t[:, 2] - t[:, 1])[:, None]
+    return (
+        -h1 / (h0 * (h0 + h1)) * z[:, 0]
+        + (h1 - h0) / (h0 * h1) * z[:, 1]
+        + h0 / (h1 * (h0 + h1)) * z[:, 2]
+    )
+
+
+def window_size(derivative: str) -> int:
+    """Consecutive snapshots one training sample spans: 2 (forward) or 3 (central)."""
+    return 2 if derivative == "forward" else 3
+
+
+def anchor(derivative: str) -> int:
+    """Position in the window where dz/dt and ∂V/∂z are evaluated."""
+    return 0 if derivative == "forward" else 1
+
+
+def nrp_loss(
+    model: ReducedPotentialModel,
+    x: torch.Tensor,
+    t: torch.Tensor,
+    conditions: torch.Tensor,
+    config: NRPConfig,
+) -> dict[str, torch.Tensor]:
+    """The joint loss on a batch of windows of consecutive snapshots.
+
+    Parameters
+    ----------
+    x : Tensor, shape (B, m, *shape)
+        ``m`` consecutive snapshots of one run per row (m = 2 forward, 3 central).
+    t : Tensor, shape (B, m)
+        Their times.
+    conditions : Tensor, shape (B, m, C)
+        Conditions of V.
+
+    Returns
+    -------
+    dict
+        ``{"loss", "ae", "v"}``: ``L_AE + λ·L_V``, ``L_AE`` and ``L_V`` (scalars).
+    """
+    b, m = x.shape[:2]
+    flat = x.reshape(b * m, *x.shape[2:])
+    z_flat = model.encode(flat)
+    loss_ae = _norm(model.decode(z_flat) - flat, config.loss_norm)
+    z = z_flat.reshape(b, m, -1)
+    k = anchor(config.derivative)
+    dzdt = time_derivative(z, t.to(z.dtype), config.derivative)
+    c = conditions[:, k].to(z.dtype) if conditions.shape[-1] else None
+    grad = model.gradient(z[:, k], c, create_graph=True)
+    loss_v = _norm(dzdt + grad, config.loss_norm)
+    return {"loss": loss_ae + config.lambda_v * loss_v, "ae": loss_ae, "v": loss_v}
+
+
+def _windows(data: Trajectories, derivative: str) -> np.ndarray:
+    """All ``(run, start)`` index pairs of windows: ``(R·(T−m+1), 2)`` int64."""
+    m = window_size(derivative)
+    if data.n_times < m:
+        raise ValueError(f"derivative={derivative!r} needs runs of ≥ {m} snapshots")
+    runs, starts = np.meshgrid(np.arange(data.n_runs), np.arange(data.n_times - m + 1))
+    return np.stack([runs.ravel(), starts.ravel()], axis=1).astype(np.int64)
+
+
+class _EpochShuffle(torch.utils.data.Sampler[int]):
+    """A permutation drawn from ``(seed, epoch)`` alone (Lightning calls ``set_epoch``).
+
+    The global RNG is not in Lightning's checkpoints, so a plain shuffling loader would replay
+    epoch 0's order after a resume; this one gives a resumed fit the batches of an
+    uninterrupted one, hence the same weights.
+    """
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Any:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+
+def _lightning_module(
+    model: ReducedPotentialModel,
+    train: Trajectories,
+    val: Trajectories | None,
+    config: NRPConfig,
+) -> Any:
+    import lightning.pytorch as pl
+
+    class NRPModule(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+            self.data = {"train": train, "val": val}
+            self._tensors: dict[str, tuple[torch.Tensor, ...]] = {}
+
+        def _tensors_of(self, split: str) -> tuple[torch.Tensor, ...]:
+            if split not in self._tensors:
+                d = self.data[split]
+                self._tensors[split] = tuple(
+                    torch.as_tensor(np.array(a), device=self.device)  # x is read-only
+                    for a in (d.x, d.t.astype(np.float32), d.conditions.astype(np.float32))
+                )
+            return self._tensors[split]
+
+        def _loader(self, split: str, shuffle: bool) -> Any:
+            idx = torch.as_tensor(_windows(self.data[split], config.derivative))
+            return torch.utils.data.DataLoader(
+                torch.utils.data.TensorDataset(idx),
+                batch_size=config.batch_size,
+                sampler=_EpochShuffle(len(idx), config.seed) if shuffle else None,
+                num_workers=0,
+            )
+
+        def train_dataloader(self) -> Any:
+            return self._loader("train", shuffle=True)
+
+        def val_dataloader(self) -> Any:
+            return self._loader("val", shuffle=False) if val is not None else []
+
+        def _step(self, batch: Any, split: str) -> torch.Tensor:
+            (idx,) = batch
+            x, t, c = self._tensors_of(split)
+            m = window_size(config.derivative)
+            offs = torch.arange(m, device=idx.device)
+            runs = idx[:, :1].expand(-1, m)
+            times = idx[:, 1:] + offs
+            losses = nrp_loss(self.model, x[runs, times], t[runs, times], c[runs, times], config)
+            n = idx.shape[0]
+            for key, value in losses.items():
+                self.log(f"{split}_{key}", value, on_step=False, on_epoch=True, batch_size=n)
+            return losses["loss"]
+
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            return self._step(batch, "train")
+
+        def validation_step(self, batch: Any, batch_idx: int) -> None:
+            with torch.enable_grad():  # ∂V/∂z needs autograd even in validation
+                self._step(batch, "val")
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.Adam(
+                self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+            )
+
+    return NRPModule()
+
+
+def _history_callback() -> Any:
+    import lightning.pytorch as pl
+
+    class History(pl.Callback):
+        """Epoch means of the logged losses; saved in checkpoints so resume keeps them."""
+
+        def __init__(self) -> None:
+            self.rows: list[dict[str, float]] = []
+
+        def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+            row = {"epoch": float(trainer.current_epoch)}
+            for key, value in trainer.callback_metrics.items():
+                row[key] = float(value)
+            self.rows.append(row)
+
+        def state_dict(self) -> dict[str, Any]:
+            return {"rows": self.rows}
+
+        def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+            self.rows = list(state_dict["rows"])
+
+    return History()
+
+
+def fit_nrp(
+    model: ReducedPotentialModel,
+    train: Trajectories,
+    config: NRPConfig,
+    run_dir: str | Path,
+    *,
+    val: Trajectories | None = None,
+    resume: bool = True,
+    progress: bool | None = None,
+) -> dict[str, list[float]]:
+    """Train ``model`` in place with Lightning; write checkpoints, logs and the final weights.
+
+    Parameters
+    ----------
+    model
+        From :func:`build_model`; its potential's condition scaling is set from ``train``.
+    train, val
+        Training runs and (optionally) held-out runs for validation losses.
+    run_dir
+        Receives ``checkpoints/last.ckpt`` (every epoch), ``logs/`` (CSV, TensorBoard when
+        installed), ``model.pt`` (final state dict) and ``history.json``.
+    resume
+        Continue from ``checkpoints/last.ckpt`` when it exists (up to ``config.epochs``).
+    progress
+        Lightning's progress bar: True, False, or None (only on a terminal).
+
+    Returns
+    -------
+    dict
+        Per-epoch series: ``epoch``, ``train_loss``, ``train_ae``, ``train_v`` and, with
+        ``val``, ``val_loss``, ``val_ae``, ``val_v``.
+    """
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    if not isinstance(train, Trajectories):
+        raise TypeError(f"train must be Trajectories, got {type(train).__name__}")
+    if val is not None and (val.shape != train.shape or val.n_times < 2):
+        raise ValueError(f"val snapshots have shape {val.shape}, train {train.shape}")
+    if train.conditions.shape[2] != model.potential.n_conditions:
+        raise ValueError(
+            f"train has {train.conditions.shape[2]} conditions, the potential expects "
+            f"{model.potential.n_conditions}"
+        )
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    if model.potential.n_conditions:
+        model.potential.set_condition_scaling(
+            torch.tensor(train.conditions.reshape(-1, train.conditions.shape[2]))
+        )
+    module = _lightning_module(model, train, val, config)
+    history = _history_callback()
+    ckpt_dir = run_dir / "checkpoints"
+    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0)
+    loggers: list[Any] = [CSVLogger(run_dir, name="logs")]
+    try:
+        import tensorboard  # noqa: F401
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(run_dir, name="logs", version=loggers[0].version))
+    except ImportError:
+        pass
+    with _quiet_lightning():
+        trainer = pl.Trainer(
+            max_epochs=config.epochs,
+            accelerator=config.accelerator,
+            devices=config.devices,
+            strategy=config.strategy,
+            deterministic=config.accelerator == "cpu",
+            logger=loggers,
+            callbacks=[checkpoint, history],
+            enable_progress_bar=_progress(progress),
+            enable_model_summary=False,
+            log_every_n_steps=1,
+            num_sanity_val_steps=0,
+            limit_val_batches=1.0 if val is not None else 0,
+            default_root_dir=run_dir,
+        )
+    last = ckpt_dir / "last.ckpt"
+    with _quiet_lightning():
+        trainer.fit(module, ckpt_path=last if (resume and last.exists()) else None)
+    rows = history.rows
+    series = {key: [row.get(key, math.nan) for row in rows] for key in (rows[0] if rows else {})}
+    tmp = run_dir / "model.pt.tmp"
+    torch.save(model.state_dict(), tmp)
+    tmp.replace(run_dir / "model.pt")
+    atomic_write_text(run_dir / "history.json", json.dumps(series) + "\n")
+    return series
+
+
+def load_model(
+    kind: Literal["mlp", "conv"],
+    input_shape: Sequence[int],
+    config: NRPConfig,
+    n_conditions: int,
+    path: str | Path,
+) -> ReducedPotentialModel:
+    """Rebuild a model and load weights saved by :func:`fit_nrp` (``model.pt``)."""
+    model = build_model(kind, input_shape, config, n_conditions)
+    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    return model
+
+
+@contextlib.contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    """Silence Lightning's informational banners (device summary, tips); keep warnings."""
+    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _progress(progress: bool | None) -> bool:
+    if progress is None:
+        import sys
+
+        return sys.stderr.isatty()
+    return bool(progress)

@@ -1,0 +1,170 @@
+"""End-to-end NRP pipeline on a tiny sweep (seconds), its config checks and its CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from topophys.cli import app
+from topophys.pipelines.nrp import (
+    DEMO_CONFIG,
+    LARGE_CONFIG,
+    NRPPipelineConfig,
+    PDFeatures,
+    block_average,
+    image_window,
+    run,
+)
+from topophys.simulate.sweep import TDGLSweepConfig
+from topophys.simulate.tdgl import TDGLConfig
+from topophys.training.nrp import NRPConfig
+
+
+def tiny_config(**changes: object) -> NRPPipelineConfig:
+    model = NRPConfig(
+        epochs=2,
+        batch_size=16,
+        hidden=(16,),
+        conv_channels=(4, 8),
+        conv_hidden=8,
+        potential_hidden=(8,),
+    )
+    cfg = NRPPipelineConfig(
+        simulation=TDGLSweepConfig(
+            tdgl=TDGLConfig(size=16, dt=0.05, n_snapshots=8, t_first_snapshot=0.5),
+            alphas=(1.0, 2.0, 3.0, 4.0),
+            seeds=(0,),
+            batch_size=4,
+        ),
+        holdout_alphas=(3.0,),
+        features=PDFeatures(resolution=5),
+        image_size=8,
+        pd_model=model,
+        image_model=model,
+        rollout_steps=(1, 3),
+    )
+    return cfg.replace(**changes) if changes else cfg
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory):
+    run_dir = tmp_path_factory.mktemp("nrp") / "run"
+    run(tiny_config(), run_dir, progress=False)
+    return run_dir
+
+
+def test_run_writes_report_metrics_and_figures(tiny_run) -> None:
+    for name in (
+        "config.yaml",
+        "metrics.json",
+        "report.html",
+        "potential.png",
+        "latent.png",
+        "grad_t_init.png",
+        "training.png",
+        "prediction_pd.png",
+        "prediction_image.png",
+        "prediction_error.png",
+        "snapshots.png",
+    ):
+        assert (tiny_run / name).is_file(), name
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert metrics["data"]["runs"] == 4
+    assert metrics["data"]["heldout_runs"] == 1
+    assert metrics["data"]["snapshots_per_run"] == 7  # t = 0 dropped
+    for model in ("pd", "image"):
+        m = metrics[model]
+        assert 0.0 <= m["monotone_fraction"]["all"] <= 1.0
+        assert set(m["rollout"]) == {"train", "heldout"}
+        assert set(m["rollout"]["train"]) == {"k1", "k3"}
+        assert m["rollout"]["heldout"]["k1"]["n"] == 6
+        assert 0.0 <= m["latent"]["smoothness"] <= 1.0
+        assert np.isfinite(m["final_losses"]["train_loss"])
+    html = (tiny_run / "report.html").read_text()
+    assert html.count("<figure>") >= 8
+    assert html.count("data:image/png;base64,") >= 8
+    assert "<figcaption>" in html
+
+
+def test_rerun_resumes_and_other_config_is_refused(tiny_run) -> None:
+    before = (tiny_run / "pd_model" / "model.pt").read_bytes()
+    run(tiny_config(), tiny_run, progress=False)  # everything finished: nothing retrained
+    assert (tiny_run / "pd_model" / "model.pt").read_bytes() == before
+    with pytest.raises(ValueError, match="another configuration"):
+        run(tiny_config(image_size=4), tiny_run, progress=False)
+
+
+def test_reusing_a_field_store(tiny_run, tmp_path) -> None:
+    cfg = tiny_config(fields=str(tiny_run / "fields.zarr"), holdout_alphas=(9.0,))
+    with pytest.raises(ValueError, match="holdout_alphas"):
+        run(cfg, tmp_path / "other", progress=False)
+
+
+def test_config_errors() -> None:
+    with pytest.raises(ValueError, match="holdout_alphas"):
+        tiny_config(holdout_alphas=(2.5,))
+    with pytest.raises(ValueError, match="latent_dim"):
+        tiny_config(pd_model={"latent_dim": 3})
+    with pytest.raises(ValueError, match="dims"):
+        PDFeatures(dims=(2,))
+    with pytest.raises(ValueError, match="birth_range"):
+        PDFeatures(birth_range=(1.0, 0.0))
+    assert NRPPipelineConfig.from_yaml(DEMO_CONFIG.to_yaml()) == DEMO_CONFIG
+    assert NRPPipelineConfig.from_yaml(LARGE_CONFIG.to_yaml()) == LARGE_CONFIG
+
+
+def test_holding_out_everything_is_an_error(tmp_path) -> None:
+    cfg = tiny_config(holdout_alphas=(1.0, 2.0, 3.0, 4.0))
+    with pytest.raises(ValueError, match="nothing is left to train"):
+        run(cfg, tmp_path / "r", progress=False)
+
+
+def test_block_average() -> None:
+    f = np.arange(16.0).reshape(1, 4, 4)
+    np.testing.assert_allclose(block_average(f, 2), [[[2.5, 4.5], [10.5, 12.5]]])
+    np.testing.assert_allclose(block_average(f, 1), [[[7.5]]])
+    with pytest.raises(ValueError, match="image_size"):
+        block_average(f, 3)
+
+
+def test_image_window_fits_the_points() -> None:
+    from topophys.diagrams import Diagrams
+
+    d = Diagrams.from_list(
+        [np.array([[0, -1.0, 0.5], [1, 0.0, 2.0], [0, -3.0, np.inf]]), np.array([[1, 1.0, 1.5]])]
+    )
+    w = image_window(d, PDFeatures(resolution=10))
+    lo, hi = w["birth_range"]
+    assert lo < -1.0 and hi > 1.0  # essential point ignored, finite births covered
+    assert w["persistence_range"][0] == 0.0 and w["persistence_range"][1] >= 2.0
+    assert w["bandwidth"] == pytest.approx((hi - lo) / 10)
+    fixed = image_window(d, PDFeatures(birth_range=(-2.0, 2.0), persistence_range=(0.0, 3.0)))
+    assert fixed["birth_range"] == (-2.0, 2.0) and fixed["persistence_range"] == (0.0, 3.0)
+
+
+def test_cli_dump_config_and_bad_scale() -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["run", "nrp", "--dump-config"])
+    assert result.exit_code == 0, result.output
+    assert NRPPipelineConfig.from_yaml(result.output) == DEMO_CONFIG
+    result = runner.invoke(app, ["run", "nrp", "--scale", "huge", "--dump-config"])
+    assert result.exit_code != 0
+    assert "scale" in result.output
+    result = runner.invoke(
+        app, ["run", "nrp", "--scale", "large", "--accelerator", "cpu", "--dump-config"]
+    )
+    cfg = NRPPipelineConfig.from_yaml(result.output)
+    assert cfg.pd_model.accelerator == cfg.image_model.accelerator == "cpu"
+
+
+def test_cli_runs_a_config_file(tmp_path) -> None:
+    path = tmp_path / "cfg.yaml"
+    tiny_config().to_yaml(path)
+    result = CliRunner().invoke(
+        app, ["run", "nrp", "--config", str(path), "--out", str(tmp_path / "run"), "-j", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "run" / "report.html").is_file()

@@ -1,0 +1,309 @@
+"""WGAN-GP training: gradient penalty, physics loss, config, a tiny run, determinism, resume."""
+
+import csv
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from topophys.models.unet import UNetGenerator, load_generator
+from topophys.observables.charge import angles_to_spins, plaquette_charge, soft_charge
+from topophys.training.wgan import (
+    CWGANConfig,
+    _calibrate,
+    _EpochBatchSampler,
+    generate,
+    gradient_penalty,
+    physics_loss,
+    train_cwgan,
+)
+
+L = 16
+
+
+# -- gradient penalty ---------------------------------------------------------------------------
+class LinearCritic(torch.nn.Module):
+    """D(x) = <w, x>: its gradient is w everywhere, so the penalty is (|w| - 1)^2."""
+
+    def __init__(self, w: torch.Tensor) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(w)
+
+    def forward(self, x, charges, temperatures):
+        return (x * self.w).flatten(1).sum(dim=1)
+
+
+@pytest.mark.parametrize("scale", [0.3, 1.0, 2.5])
+def test_gradient_penalty_of_a_linear_critic(scale: float) -> None:
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(2, L, L, generator=g, dtype=torch.float64)
+    w = scale * w / w.norm()
+    critic = LinearCritic(w)
+    real = torch.randn(5, 2, L, L, generator=g, dtype=torch.float64)
+    fake = torch.randn(5, 2, L, L, generator=g, dtype=torch.float64)
+    gp = gradient_penalty(critic, real, fake, torch.zeros(5, L, L), torch.full((5,), 0.1))
+    assert gp.item() == pytest.approx((scale - 1.0) ** 2, abs=1e-9)
+    # Differentiable in the critic's parameters: d/dw (|w| - 1)^2 = 2 (|w| - 1) w / |w|.
+    gp.backward()
+    expected = 2 * (scale - 1.0) * w / scale
+    assert torch.allclose(critic.w.grad, expected, atol=1e-9)
+
+
+def test_gradient_penalty_checks_shapes() -> None:
+    critic = LinearCritic(torch.ones(2, L, L))
+    with pytest.raises(ValueError, match="same shape"):
+        gradient_penalty(
+            critic, torch.zeros(2, 2, L, L), torch.zeros(3, 2, L, L), None, torch.ones(2)
+        )
+
+
+# -- physics loss -------------------------------------------------------------------------------
+def pair_field(side: int = L, noise: float = 0.0, seed: int = 0) -> np.ndarray:
+    """Vortex at plaquette (4, 4) and antivortex at (4, 9): a defect pair on the torus."""
+    y, x = np.mgrid[0:side, 0:side].astype(float)
+    theta = np.zeros((side, side))
+    # Sum over periodic images keeps the field close to periodic.
+    for dy in (-side, 0, side):
+        for dx in (-side, 0, side):
+            theta += np.arctan2(y - 4.5 + dy, x - 4.5 + dx)
+            theta -= np.arctan2(y - 4.5 + dy, x - 9.5 + dx)
+    theta += np.random.default_rng(seed).normal(0, noise, theta.shape)
+    return theta
+
+
+def test_physics_loss_analytic_value() -> None:
+    spins = angles_to_spins(torch.zeros(2, L, L))  # uniform: every soft charge is 0
+    q = torch.zeros(2, L, L)
+    q[:, 2, 3], q[:, 8, 8] = 1.0, -1.0
+    # Two defects, each (0 - ±1)^2 weighted by N = L^2.
+    assert physics_loss(spins, q).item() == pytest.approx(2 * L * L)
+    assert physics_loss(spins, q, defect_weight=3.0).item() == pytest.approx(6.0)
+    # A target of 0.5 on the defects and 0.25 elsewhere.
+    target = 0.25 * torch.ones(2, L, L)
+    target[q != 0] = 0.5
+    expected = 2 * L * L * 0.25 + (L * L - 2) * 0.0625
+    assert physics_loss(spins, q, target).item() == pytest.approx(expected)
+
+
+def test_physics_loss_gradients_flow_to_the_generator() -> None:
+    torch.manual_seed(0)
+    g = UNetGenerator(width=0.125, noise_channels=2)
+    q = torch.zeros(2, L, L)
+    q[:, 4, 4], q[:, 4, 9] = 1.0, -1.0
+    for charge in ("soft", "straight_through"):
+        g.zero_grad()
+        physics_loss(g(q, 0.1), q, charge=charge).backward()
+        grads = [p.grad for p in g.parameters()]
+        assert all(gr is not None and torch.isfinite(gr).all() for gr in grads)
+        assert sum(float(gr.abs().sum()) for gr in grads) > 0
+
+
+def test_straight_through_charge_is_exact_and_silent_on_correct_maps() -> None:
+    theta = torch.as_tensor(pair_field(noise=0.2), dtype=torch.float64)
+    q = plaquette_charge(theta).to(torch.float64)[None]
+    assert q.abs().sum() == 2
+    spins = angles_to_spins(theta)[None].requires_grad_(True)
+    # The exact charge matches the map: no loss and no force, while eq. (3) reads less than 1.
+    loss = physics_loss(spins, q, charge="straight_through")
+    loss.backward()
+    assert loss.item() == 0.0
+    assert spins.grad.abs().max() == 0.0
+    assert physics_loss(spins, q).item() > 0.0
+    # A wrong map gives the loss of integer charges and eq. (3)'s gradient direction.
+    wrong = torch.zeros_like(q)
+    spins.grad = None
+    loss = physics_loss(spins, wrong, charge="straight_through", defect_weight=1.0)
+    assert loss.item() == pytest.approx(2.0)
+    loss.backward()
+    soft_spins = spins.detach().clone().requires_grad_(True)
+    k_soft = soft_charge(soft_spins)
+    exact = plaquette_charge(torch.atan2(soft_spins[:, 1], soft_spins[:, 0])).to(k_soft.dtype)
+    (2 * (exact - wrong) * k_soft).sum().backward()
+    assert torch.allclose(spins.grad, soft_spins.grad)
+
+
+def test_physics_loss_bad_inputs() -> None:
+    spins = angles_to_spins(torch.zeros(2, L, L))
+    with pytest.raises(ValueError, match="charges must have shape"):
+        physics_loss(spins, torch.zeros(2, L, L + 1))
+    with pytest.raises(ValueError, match="target must have the shape"):
+        physics_loss(spins, torch.zeros(2, L, L), torch.zeros(1, L, L))
+    with pytest.raises(ValueError, match="charge must be one of"):
+        physics_loss(spins, torch.zeros(2, L, L), charge="exact")
+
+
+def test_calibration_reads_the_soft_charge_of_defects() -> None:
+    theta = torch.as_tensor(np.stack([pair_field(noise=0.1, seed=s) for s in range(3)]))
+    q = plaquette_charge(theta)
+    soft = soft_charge(angles_to_spins(theta))
+    kappa = _calibrate(theta, q)
+    assert kappa == pytest.approx(float((soft * q)[q != 0].mean()))
+    assert 0.3 < kappa < 1.0
+    assert _calibrate(theta * 0, torch.zeros_like(q)) == 1.0
+
+
+# -- config -------------------------------------------------------------------------------------
+def test_config_defaults_are_the_papers_and_round_trip_yaml() -> None:
+    c = CWGANConfig()
+    assert (c.epochs, c.batch_size, c.lr, c.n_critic, c.gp_weight) == (120, 64, 1e-4, 4, 10.0)
+    assert (c.physics_start_epoch, c.physics_lr) == (40, 1e-5)
+    assert CWGANConfig.from_yaml(c.to_yaml()) == c
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"width": 0.0}, ValueError),
+        ({"n_critic": 0}, ValueError),
+        ({"betas": (0.5, 1.0)}, ValueError),
+        ({"betas": (0.5,)}, ValueError),
+        ({"physics_charge": "exact"}, ValueError),
+        ({"physics_target": "paired", "physics_charge": "straight_through"}, ValueError),
+        ({"physics_start_epoch": -1}, ValueError),
+        ({"physics_lr": 0.0}, ValueError),
+        ({"accelerator": "tpu"}, ValueError),
+        ({"epochs": 1.5}, TypeError),
+    ],
+)
+def test_config_rejects_bad_values(changes, error) -> None:
+    with pytest.raises(error):
+        dataclasses.replace(CWGANConfig(), **changes)
+
+
+# -- training -----------------------------------------------------------------------------------
+def dataset(n: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    theta = rng.normal(0.0, 0.3, (n, L, L)) + rng.uniform(-np.pi, np.pi, (n, 1, 1))
+    theta[: n // 2] += pair_field()
+    theta = theta.astype(np.float32)
+    temps = np.where(np.arange(n) % 2 == 0, 0.1, 0.5)
+    return theta, plaquette_charge(theta), temps
+
+
+TINY = CWGANConfig(
+    width=0.125,
+    critic_width=0.125,
+    noise_channels=2,
+    epochs=2,
+    batch_size=4,
+    n_critic=2,
+    physics_start_epoch=1,
+    physics_target="calibrated",
+    monitor_samples=16,
+    accelerator="cpu",
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    generator, history = train_cwgan(TINY, *dataset(), run_dir, progress=False)
+    return run_dir, generator, history
+
+
+def weights(g: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in g.state_dict().items()}
+
+
+def strip_time(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in history]
+
+
+def test_tiny_training_run(tiny_run) -> None:
+    run_dir, generator, history = tiny_run
+    assert [r["epoch"] for r in history] == [0, 1]
+    # 16 samples / batch 4 = 4 critic steps per epoch, a generator step every second one.
+    assert [r["critic_steps"] for r in history] == [4, 8]
+    assert [r["generator_steps"] for r in history] == [2, 4]
+    # The physics phase starts at epoch 1 with its own learning rate.
+    assert [r["physics_on"] for r in history] == [0, 1]
+    assert [r["lr"] for r in history] == [1e-4, 1e-5]
+    assert history[0]["physics_loss"] is None
+    assert history[1]["physics_loss"] > 0
+    for key in ("critic_loss", "wasserstein", "gradient_penalty", "generator_loss"):
+        assert all(np.isfinite(r[key]) for r in history)
+    # The monitor holds all 16 fields: half carry a pair.
+    assert history[0]["real_vorticity"] == pytest.approx(np.abs(dataset()[1]).sum() / 16)
+    assert history[0]["real_vorticity"] >= 1.0
+    for r in history:
+        assert 0.0 <= r["charge_fidelity"] <= 1.0
+        assert 0.0 <= r["gen_magnetization"] <= 1.0
+        assert -2.0 <= r["gen_energy"] <= 2.0
+    assert (run_dir / "checkpoints" / "last.ckpt").exists()
+    assert CWGANConfig.from_yaml(run_dir / "config.yaml") == TINY
+    with open(run_dir / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert rows[0]["physics_loss"] == ""
+    assert float(rows[1]["critic_loss"]) == pytest.approx(history[1]["critic_loss"])
+    loaded = load_generator(run_dir / "generator.pt")
+    q = torch.as_tensor(dataset()[1][:2], dtype=torch.float32)
+    z = generator.sample_noise(2, L)
+    assert torch.equal(loaded(q, 0.1, z), generator(q, 0.1, z))
+    angles = generate(generator, q.numpy(), 0.1, n_per_condition=2, seed=0)
+    assert angles.shape == (2, 2, L, L)
+
+
+def test_training_is_deterministic_under_a_seed(tiny_run, tmp_path) -> None:
+    _, generator, history = tiny_run
+    again, history2 = train_cwgan(TINY, *dataset(), tmp_path, progress=False)
+    assert strip_time(history2) == strip_time(history)
+    for k, v in weights(again).items():
+        assert torch.equal(v, generator.state_dict()[k]), k
+    other, _ = train_cwgan(
+        TINY.replace(seed=1, epochs=1), *dataset(), tmp_path / "other", progress=False
+    )
+    assert not torch.equal(other.encoders[0].weight, generator.encoders[0].weight)
+
+
+def test_resume_continues_exactly(tiny_run, tmp_path) -> None:
+    _, generator, history = tiny_run
+    train_cwgan(TINY.replace(epochs=1), *dataset(), tmp_path, progress=False)
+    resumed, history2 = train_cwgan(TINY, *dataset(), tmp_path, progress=False)
+    assert strip_time(history2) == strip_time(history)
+    for k, v in weights(resumed).items():
+        assert torch.equal(v, generator.state_dict()[k]), k
+    # Resuming a finished run trains nothing more and returns the same history.
+    _, history3 = train_cwgan(TINY, *dataset(), tmp_path, progress=False)
+    assert strip_time(history3) == strip_time(history)
+    with pytest.raises(ValueError, match="differs in lr"):
+        train_cwgan(TINY.replace(lr=1e-3), *dataset(), tmp_path, progress=False)
+    # resume=False starts afresh.
+    _, fresh = train_cwgan(TINY.replace(lr=1e-3, epochs=1), *dataset(), tmp_path, resume=False)
+    assert len(fresh) == 1
+
+
+def test_train_rejects_bad_inputs(tmp_path) -> None:
+    theta, q, t = dataset(4)
+    cfg = TINY.replace(epochs=1)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        train_cwgan(cfg, theta[:, :15, :15], q[:, :15, :15], t, tmp_path)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        train_cwgan(cfg, theta[:, :8, :8], q[:, :8, :8], t, tmp_path)
+    with pytest.raises(ValueError, match="charges must have the shape"):
+        train_cwgan(cfg, theta, q[:, :8], t, tmp_path)
+    with pytest.raises(ValueError, match="> 0"):
+        train_cwgan(cfg, theta, q, -t, tmp_path)
+    with pytest.raises(ValueError, match="temperatures must be a scalar"):
+        train_cwgan(cfg, theta, q, t[:2], tmp_path)
+    with pytest.raises(ValueError, match="integer"):
+        train_cwgan(cfg, theta, q + 0.5, t, tmp_path)
+    with pytest.raises(ValueError, match="not the plaquette charge map"):
+        train_cwgan(cfg, theta, np.zeros_like(q), t, tmp_path)
+    with pytest.raises(ValueError, match="NaN"):
+        train_cwgan(cfg, theta * np.nan, q, t, tmp_path)
+    with pytest.raises(TypeError, match="CWGANConfig"):
+        train_cwgan({"epochs": 1}, theta, q, t, tmp_path)
+
+
+def test_epoch_sampler_orders_depend_on_seed_and_epoch() -> None:
+    sampler = _EpochBatchSampler(10, 3, seed=0)
+    first = list(sampler)
+    assert len(first) == len(sampler) == 3  # the partial last batch is dropped
+    assert all(len(b) == 3 for b in first)
+    assert len({i for b in first for i in b}) == 9
+    assert list(sampler) == first
+    sampler.set_epoch(1)
+    assert list(sampler) != first
+    assert list(_EpochBatchSampler(2, 3, seed=0)) in ([[0, 1]], [[1, 0]])
