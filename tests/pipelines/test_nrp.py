@@ -69,6 +69,7 @@ def test_run_writes_report_metrics_and_figures(tiny_run) -> None:
         "prediction_image.png",
         "prediction_error.png",
         "snapshots.png",
+        "t_init.png",
     ):
         assert (tiny_run / name).is_file(), name
     metrics = json.loads((tiny_run / "metrics.json").read_text())

@@ -1,5 +1,16 @@
-"""On-disk data: Zarr field stores (``fields``)."""
+"""On-disk data: field stores (``fields``), diagram stores (``diagram_store``), spin datasets
+(``spins``) and atomic structures (``structures``, needs ASE, imported from its module)."""
 
+from .diagram_store import DiagramStore, compute_atoms_diagrams, compute_field_diagrams
 from .fields import FieldStore, open_fields
+from .spins import SpinStore, open_spins
 
-__all__ = ["FieldStore", "open_fields"]
+__all__ = [
+    "DiagramStore",
+    "FieldStore",
+    "SpinStore",
+    "compute_atoms_diagrams",
+    "compute_field_diagrams",
+    "open_fields",
+    "open_spins",
+]

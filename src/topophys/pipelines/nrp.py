@@ -18,7 +18,6 @@ The potential sees z, α and h(t); time is the simulation's (``time_unit`` resca
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +29,7 @@ from ..config import Config, atomic_write_text
 from ..simulate.sweep import TDGLSweepConfig
 from ..simulate.tdgl import TDGLConfig
 from ..training.nrp import NRPConfig, Trajectories
+from ._run_dir import StageTimer, open_run_dir
 
 __all__ = ["DEMO_CONFIG", "LARGE_CONFIG", "NRPPipelineConfig", "PDFeatures", "run"]
 
@@ -154,7 +154,7 @@ DEMO_CONFIG = NRPPipelineConfig(
         tdgl=TDGLConfig(t_first_snapshot=0.25), alphas=_DEMO_ALPHAS, seeds=(0, 1), batch_size=4
     ),
     holdout_alphas=(1.75, 2.5, 3.25),
-    pd_model=NRPConfig(epochs=300, batch_size=64, lr=2e-3, hidden=(256, 64)),
+    pd_model=NRPConfig(epochs=400, batch_size=128, lr=3e-3, hidden=(256, 64)),
     image_size=32,
     image_model=NRPConfig(
         epochs=80, batch_size=32, lr=1e-3, conv_channels=(8, 16, 16), conv_hidden=64
@@ -375,20 +375,9 @@ def run(
     import matplotlib
 
     matplotlib.use("Agg")
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_path = run_dir / "config.yaml"
-    if config_path.exists() and NRPPipelineConfig.from_yaml(config_path) != config:
-        raise ValueError(f"{run_dir} holds a run of another configuration; use a new directory")
-    config.to_yaml(config_path)
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
-        clock = now
+    run_dir = open_run_dir(run_dir, config)
+    timer = StageTimer()
+    lap = timer.lap
 
     ds = _fields(config, run_dir, workers, scheduler, device, progress)
     first = config.first_snapshot
@@ -512,8 +501,7 @@ def run(
         config=config,
     )
     lap("report")
-    timings["total"] = round(sum(timings.values()), 3)
-    out = {"data": summary, **metrics, "timings_s": timings}
+    out = {"data": summary, **metrics, "timings_s": timer.timings_s}
     atomic_write_text(run_dir / "metrics.json", json.dumps(_jsonable(out), indent=2) + "\n")
     return run_dir
 

@@ -60,7 +60,7 @@ def write_report(
 
     from ..evaluate.nrp import one_step_predictions
     from ..plot import nrp as pn
-    from ..plot.fields import snapshot_grid
+    from ..plot.fields import snapshot_grid, t_init_plot
 
     report = Report("Neural Reduced Potential of TDGL magnetic domains: PDs versus images")
     report.add_text(
@@ -80,6 +80,13 @@ def write_report(
     report.add_figure(
         run_dir / "snapshots.png",
         "TDGL snapshots φ(r, t): rows are anisotropies α, columns times; red φ > 0, blue φ < 0.",
+    )
+    fig = t_init_plot(ds)
+    _save(fig, run_dir / "t_init.png")
+    report.add_figure(
+        run_dir / "t_init.png",
+        "T_init, the first time with a negative φ (the onset of reversed domains), against α; "
+        "section 4 evaluates ∂V/∂z there.",
     )
 
     report.add_heading("1. The potential decreases in time (paper 1, Fig. 3a)")

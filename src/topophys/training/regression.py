@@ -450,6 +450,7 @@ def fit_cnn(
     start = 0
     checkpoint = folder / "checkpoint.pt" if folder is not None else None
     if checkpoint is not None and checkpoint.exists():
+        # Our own file; the scheduler state holds a Counter, which weights_only refuses.
         state = torch.load(checkpoint, map_location=device, weights_only=False)
         _refuse_other(folder, state["identity"], identity)
         model.load_state_dict(state["model"])
@@ -533,7 +534,7 @@ def _load_finished(
     final, hist = folder / "model.pt", folder / "history.json"
     if not (final.exists() and hist.exists()):
         return None
-    state = torch.load(final, map_location=device, weights_only=False)
+    state = torch.load(final, map_location=device, weights_only=True)
     _refuse_other(folder, state["identity"], identity)
     model = load_cnn(final, map_location=device)
     return model, json.loads(hist.read_text())
@@ -541,7 +542,7 @@ def _load_finished(
 
 def load_cnn(path: str | Path, map_location: Any = "cpu") -> PDCNN:
     """The trained model saved by :func:`fit_cnn` (``run_dir/model.pt``), in eval mode."""
-    state = torch.load(Path(path), map_location=map_location, weights_only=False)
+    state = torch.load(Path(path), map_location=map_location, weights_only=True)
     try:
         config = CNNConfig.from_dict(state["identity"]["config"])
         weights, shape = state["model"], state["image_shape"]

