@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
-EXTRAS ?= dev,dist,train,atoms,md,homcloud
+EXTRAS ?= dev,dist,train,atoms,md,homcloud,baselines
 # One BLAS/torch thread per process: parallelism comes from worker processes.
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1

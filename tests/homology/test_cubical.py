@@ -1,16 +1,25 @@
 """Cubical persistence of 2D fields: exact agreement with GUDHI, invariances, known diagrams."""
 
 import itertools
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
 
 import gudhi
+import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.ndimage import gaussian_filter
 from sklearn.base import clone
 
 from topophys.diagrams import Diagrams
-from topophys.homology import CubicalPersistence, cubical_diagram
-from topophys.homology.cubical import _elder_rule, _kruskal
+from topophys.homology import CubicalPersistence, cubical, cubical_diagram
+from topophys.homology.cubical import _elder_sweep_kernel
 
 FILTRATIONS = ("sublevel", "superlevel")
 CASES = list(itertools.product(("top", "vertex"), FILTRATIONS, (False, True)))
@@ -91,10 +100,11 @@ def test_matches_homcloud(filtration, periodic):
     pdlist = hc.PDList.from_bitmap_levelset(
         f, mode=filtration, type="cubical", periodicity=[periodic, periodic]
     )
-    # HomCloud's cubes are the pixels (our "top"); it reports superlevel values in the field's
-    # sign, with birth > death, where we report those of -f.
+    # HomCloud's bitmap filtrations (type "cubical" and "bitmap" alike) take the pixels as
+    # vertices: our "vertex" construction (checked: "top" differs). It reports superlevel values
+    # in the field's sign, with birth > death, where we report those of -f.
     sign = 1.0 if filtration == "sublevel" else -1.0
-    ours = cubical_diagram(f, filtration=filtration, periodic=periodic)
+    ours = cubical_diagram(f, construction="vertex", filtration=filtration, periodic=periodic)
     for dim in (0, 1):
         pd = pdlist.dth_diagram(dim)
         finite = np.column_stack([sign * np.asarray(pd.births), sign * np.asarray(pd.deaths)])
@@ -107,29 +117,149 @@ def test_matches_homcloud(filtration, periodic):
         np.testing.assert_allclose(np.sort(essential), np.sort(mine[np.isinf(mine[:, 2]), 1]))
 
 
-def test_elder_rule_matches_kruskal_including_its_fallback():
-    rng = np.random.default_rng(7)
-    for n_nodes, n_edges in [(2, 1), (30, 80), (400, 2000)]:
-        births = np.sort(rng.choice(10 * n_nodes, n_nodes, replace=False))
-        # A random spanning tree keeps the graph connected; extra edges add cycles and duplicates.
-        u = np.concatenate([np.arange(1, n_nodes), rng.integers(0, n_nodes, n_edges)])
-        v = np.concatenate(
-            [rng.integers(0, np.arange(1, n_nodes)), rng.integers(0, n_nodes, n_edges)]
+# Small integer fields have many ties, where the order of pixels of equal value, the wrap of
+# every neighbourhood and the windings around a torus only 2 pixels wide are all exercised.
+tiny_fields = hnp.arrays(
+    np.float64,
+    st.tuples(st.integers(2, 7), st.integers(2, 7)),
+    elements=st.integers(-2, 2).map(float),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(tiny_fields)
+def test_periodic_matches_gudhi_on_tiny_fields_with_ties(f):
+    for construction, filtration in itertools.product(("top", "vertex"), FILTRATIONS):
+        ours = cubical_diagram(
+            f,
+            construction=construction,
+            filtration=filtration,
+            periodic=True,
+            homology_dimensions=ALL_DIMS,
         )
-        loop = u != v
-        u, v = u[loop], v[loop]
-        w = np.maximum(births[u], births[v]) + rng.integers(1, 50, u.size)
-        fast = np.column_stack(_elder_rule(births, u, v, w))
-        slow = np.column_stack(_kruskal(births, u, v, w))
-        np.testing.assert_array_equal(np.sort(fast, axis=0), np.sort(slow, axis=0))
-    # A chain of ever younger nodes whose cheapest edges all point to younger neighbours: the
-    # vectorized rounds stall and the union-find fallback must finish the job.
-    n_nodes = 64
-    births = np.arange(n_nodes) * 10
-    u, v = np.arange(n_nodes - 1), np.arange(1, n_nodes)
-    w = 10_000 - np.arange(n_nodes - 1)
-    fast = np.column_stack(_elder_rule(births, u, v, w))
-    np.testing.assert_array_equal(np.sort(fast, axis=0), np.column_stack([births[1:], w[::-1]]))
+        reference = gudhi_diagram(f if filtration == "sublevel" else -f, construction, True)
+        np.testing.assert_array_equal(ours, reference, err_msg=f"{construction} {filtration}")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_periodic_matches_gudhi_on_rough_fields(seed):
+    # White noise: thousands of basins, so the spanning tree takes many Borůvka rounds.
+    f = np.random.default_rng(seed).standard_normal((48, 40))
+    for construction in ("top", "vertex"):
+        ours = cubical_diagram(
+            f, construction=construction, periodic=True, homology_dimensions=ALL_DIMS
+        )
+        np.testing.assert_array_equal(ours, gudhi_diagram(f, construction, periodic=True))
+
+
+@pytest.mark.parametrize("construction", ["top", "vertex"])
+@pytest.mark.parametrize("transpose", [False, True])
+def test_stripes_wind_around_the_torus_in_one_direction_first(construction, transpose):
+    # f = row index: {f <= t} is a band around the torus from t = 0 (one essential loop), and
+    # the whole torus, with the loop the other way and the 2-cell, only at the last row.
+    height, width = 6, 9
+    f = np.repeat(np.arange(height, dtype=float)[:, None], width, axis=1)
+    f = f.T if transpose else f
+    got = cubical_diagram(f, construction=construction, periodic=True, homology_dimensions=ALL_DIMS)
+    last = height - 1.0
+    np.testing.assert_array_equal(
+        got, [[0, 0.0, np.inf], [1, 0.0, np.inf], [1, last, np.inf], [2, last, np.inf]]
+    )
+
+
+def kruskal_reference(basin_min, basin_value, head, tail, level):
+    """Finite H0 pairs of a basin graph: plain Kruskal, components rooted at their oldest."""
+    parent = list(range(basin_min.size))
+
+    def find(a):
+        while parent[a] != a:
+            a = parent[a]
+        return a
+
+    def age(b):
+        return (basin_value[b], basin_min[b])
+
+    pairs = []
+    for e in np.argsort(level, kind="stable"):
+        a, b = find(head[e]), find(tail[e])
+        if a == b:
+            continue
+        older, younger = sorted((a, b), key=age)
+        if level[e] > basin_value[younger]:
+            pairs.append((basin_value[younger], level[e]))
+        parent[younger] = older
+    return sorted(pairs)
+
+
+def test_elder_sweep_matches_plain_kruskal_whatever_the_order_of_ties():
+    elder_sweep = _elder_sweep_kernel()
+    rng = np.random.default_rng(7)
+    for n_basins, n_extra in [(1, 0), (2, 1), (30, 80), (400, 2000)]:
+        basin_min = np.sort(rng.choice(5 * n_basins, n_basins, replace=False))
+        basin_value = rng.integers(0, 20, n_basins).astype(float)  # ties on purpose
+        # A random spanning tree keeps the graph connected; extra edges add cycles and repeats.
+        head = np.concatenate([np.arange(1, n_basins), rng.integers(0, n_basins, n_extra)])
+        tail = np.concatenate(
+            [rng.integers(0, np.arange(1, n_basins)), rng.integers(0, n_basins, n_extra)]
+        )
+        keep = head != tail
+        head, tail = head[keep], tail[keep]
+        floor = np.maximum(basin_value[head], basin_value[tail])
+        level = floor + rng.integers(0, 4, head.size)  # edges never enter before their ends
+        gain = np.zeros(head.size, np.int64)
+        expected = kruskal_reference(basin_min, basin_value, head, tail, level)
+        for order in (np.argsort(level, kind="stable"), np.argsort(level + 0.0)[::-1]):
+            order = order[np.argsort(level[order], kind="stable")]  # ties in either order
+            births, deaths, loops = elder_sweep(
+                basin_min, basin_value, head, tail, level, gain, order, False
+            )
+            assert loops.size == 0
+            assert sorted(zip(births.tolist(), deaths.tolist(), strict=True)) == expected
+
+
+def test_basin_graph_counts_the_edges_it_had_no_room_for():
+    # The caller sizes a second run by that count when its first guess was too small.
+    f = np.random.default_rng(5).standard_normal((24, 20))
+    for connectivity, dual in itertools.product((4, 8), (False, True)):
+        basin_graph, _ = cubical._kernels(connectivity, dual)
+        full = basin_graph(f, *cubical._work_arrays(f.size), 0)
+        cramped = basin_graph(f, *cubical._work_arrays(f.size), 5)
+        assert cramped[2].size == 5
+        assert cramped[-1] >= full[-1] == full[2].size > 5
+        roomy = basin_graph(f, *cubical._work_arrays(f.size), cramped[-1])
+        for a, b in zip(full, roomy, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_compiles_in_memory_when_no_cache_directory_is_writable(tmp_path):
+    # Numba refuses cache=True when neither the package's __pycache__ nor a user cache
+    # directory is writable (e.g. a read-only install, run as a user without a home). Take
+    # every cache locator away from numba to stand for that: diagrams must still come out,
+    # with no warning at all.
+    script = textwrap.dedent(
+        """
+        import warnings
+        warnings.simplefilter("error")
+        from numba.core import caching
+        impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # renamed in 0.61
+        impl._locator_classes = []
+        import json
+        import numpy as np
+        from topophys.homology import cubical_diagram
+        f = np.arange(12.0).reshape(3, 4) % 5
+        print(json.dumps(cubical_diagram(f, periodic=True).tolist()))
+        """
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    expected = cubical_diagram(np.arange(12.0).reshape(3, 4) % 5, periodic=True)
+    assert json.loads(done.stdout) == expected.tolist()
+    assert not any(tmp_path.iterdir())  # nothing was cached
 
 
 # --------------------------------------------------------------------------- invariances
@@ -257,6 +387,22 @@ def test_worker_processes_give_the_same_diagrams():
     serial = CubicalPersistence(periodic=True).transform(fields)
     parallel = CubicalPersistence(periodic=True, n_jobs=2).transform(fields)
     assert parallel == serial
+
+
+def test_threads_and_fresh_work_arrays_give_the_same_diagrams(monkeypatch):
+    # The periodic kernels release the GIL and keep work arrays per thread; fields too large
+    # to keep them for get fresh ones.
+    fields = [smooth_field(s, (20 + 3 * s, 17), 1.0) for s in range(6)]
+    serial = [cubical_diagram(f, periodic=True, construction="vertex") for f in fields]
+    with ThreadPoolExecutor(2) as pool:
+        threaded = list(
+            pool.map(lambda f: cubical_diagram(f, periodic=True, construction="vertex"), fields)
+        )
+    monkeypatch.setattr(cubical, "_REUSE_MAX_PIXELS", 100)
+    fresh = [cubical_diagram(f, periodic=True, construction="vertex") for f in fields]
+    for a, b, c in zip(serial, threaded, fresh, strict=True):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
 
 
 def test_other_dtypes_and_containers_give_the_same_diagrams():

@@ -26,15 +26,21 @@ How it is computed (all exact, checked pair for pair against GUDHI in the tests)
   pair ``(b', d')`` of the padded T-filtration of ``-f`` is an H0 pair ``(-d', -b')`` of the
   V-filtration of ``f`` and an H0 pair is an H1 pair the same way. The ring's own loop, born at
   the pad value, is the dual of the essential H0 class of ``f``; the ring's component is dropped.
-* periodic (either construction): on the torus, H0 by merging basins of steepest descent
-  (numpy-vectorized descent and pointer jumping), then Borůvka rounds under the elder rule on the
-  much smaller basin graph, finished if they stall by a scipy minimum spanning tree and a
-  union-find loop. Finite H1 pairs by Poincaré–Lefschetz duality on
-  the torus: the finite H1 pairs of the T-(V-)filtration of ``f`` are the finite H0 pairs of the
-  V-(T-)filtration of ``-f``, reflected. The torus has two essential H1 classes; their births
-  are where ``beta_1(t) - #(finite H1 pairs alive at t)`` steps up, with
-  ``beta_1 = beta_0 + beta_2 - chi`` and the Euler characteristic ``chi(t)`` counted from the
-  cells directly. The essential H2 class is born at ``max f``.
+* periodic (either construction): on the torus, by kernels compiled with numba on first use
+  (seconds; numba caches the machine code on disk). H0: every pixel points to its
+  lowest neighbour, and joining it there as it enters makes only zero-persistence pairs, so
+  the basins of this steepest descent are the nodes of a much smaller graph, whose edges are
+  the pixel edges between basins (repeats merged). Kruskal's sweep of that graph under the
+  elder rule gives the pairs: only its edges are sorted, never the pixels. Finite H1 pairs by
+  Poincaré–Lefschetz duality on the torus: the finite H1 pairs of the T-(V-)filtration of
+  ``f`` are the finite H0 pairs of the V-(T-)filtration of ``-f``, reflected. The torus's two
+  essential H1 classes, by the same duality: the loops of ``{f <= t}`` span ``2 - r``
+  dimensions of the torus's H1 when those of the complement ``{f > t}`` span ``r``, and that
+  complement is the sublevel set of ``-f`` in the dual construction. So the essential classes
+  are born at the levels where the sublevel graph of ``-f`` first holds a cycle winding around
+  the torus, and then one winding in an independent direction; the windings come from
+  unwrapped displacements carried along the descent paths and the union-find. The essential
+  H2 class is born at ``max f``.
 
 Pairs of zero persistence (``birth == death``) are omitted, as GUDHI does by default.
 
@@ -55,13 +61,12 @@ from __future__ import annotations
 import functools
 import math
 import os
+import threading
 from collections.abc import Sequence
 from numbers import Integral
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import minimum_spanning_tree
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from .. import _validate
@@ -83,8 +88,6 @@ __all__ = ["CONSTRUCTIONS", "FILTRATIONS", "CubicalPersistence", "cubical_diagra
 CONSTRUCTIONS = ("top", "vertex")
 FILTRATIONS = ("sublevel", "superlevel")
 
-# Neighbour offsets (dy, dx); the other half of each neighbourhood is their negation.
-_HALF_OFFSETS = {4: ((0, 1), (1, 0)), 8: ((0, 1), (1, 0), (1, 1), (1, -1))}
 # Sublevel H0 connectivity of each construction, and that of its dual (the other construction).
 _CONNECTIVITY = {"top": 8, "vertex": 4}
 _DUAL_CONNECTIVITY = {"top": 4, "vertex": 8}
@@ -147,16 +150,18 @@ class CubicalPersistence(TransformerMixin, BaseEstimator):
         ``False`` (default): the field is a rectangle with open boundaries. ``True``: both axes
         wrap around (a torus), as for fields from :mod:`topophys.simulate.tdgl`. The torus adds
         two essential H1 classes and one essential H2 class (the latter reported only if 2 is in
-        ``homology_dimensions``).
+        ``homology_dimensions``). The periodic path runs compiled kernels: the first periodic
+        call of a process loads them (under a second), or compiles them (seconds) the first
+        time after an install or where no cache directory is writable.
     homology_dimensions
         Which dimensions to report, a subset of ``(0, 1, 2)``; default ``(0, 1)``. Only a
         periodic field has H2.
     n_jobs
         Local worker processes for :meth:`transform`: ``None`` or ``1`` runs in this process,
         ``-1`` uses every core. Ignored when ``scheduler`` is given. Starting the pool costs
-        seconds and sending a field to a worker costs more than computing an open-boundary
-        diagram (about 10 ns per pixel), so more workers pay off only for large batches of
-        periodic fields (about 200 ns per pixel); see ``benchmarks/homology_cubical.py``.
+        seconds, and sending a field to a worker costs about as much as computing its diagram
+        (about 10 ns per pixel with open boundaries, 30 ns periodic), so more local workers
+        rarely pay off; see ``benchmarks/homology_cubical.py``.
     scheduler
         A Dask distributed scheduler address or ``distributed.Client``; see
         :func:`topophys.parallel.pmap`.
@@ -369,14 +374,34 @@ def _diagram(
     if filtration == "superlevel":
         f = -f
     if periodic:
-        pairs = _torus_pairs(f, construction)
+        pairs = _torus_pairs(f, construction, dims)
     elif construction == "top":
         pairs = _rectangle_top_pairs(f)
     else:
         pairs = _rectangle_vertex_pairs(f)
-    rows = [np.column_stack([np.full(len(pairs[d]), float(d)), pairs[d]]) for d in dims]
-    out = np.concatenate(rows).reshape(-1, 3)
-    return out[np.lexsort((out[:, 2], out[:, 1], out[:, 0]))]
+    sizes = [len(pairs[d]) for d in dims]
+    out = np.empty((sum(sizes), 3))
+    start = 0
+    for d, size in zip(dims, sizes, strict=True):
+        out[start : start + size, 0] = d
+        out[start : start + size, 1:] = _by_birth_then_death(pairs[d])
+        start += size
+    return out
+
+
+def _by_birth_then_death(pairs: np.ndarray) -> np.ndarray:
+    """``(k, 2)`` pairs sorted by birth, then death: a few quicksorts, 3-5x faster than lexsort."""
+    order = np.argsort(pairs[:, 0])
+    births = pairs[order, 0]
+    tied = births[1:] == births[:-1]
+    if tied.any():
+        # Sort by (dense rank of birth, rank of death), one integer key.
+        k = order.size
+        birth_rank = np.concatenate([[0], np.cumsum(~tied)])
+        death_rank = np.empty(k, np.int64)
+        death_rank[np.argsort(pairs[order, 1])] = np.arange(k)
+        order = order[np.argsort(birth_rank * k + death_rank)]
+    return pairs[order]
 
 
 def _pairs(births: Any, deaths: Any) -> np.ndarray:
@@ -426,213 +451,465 @@ def _gudhi_complex_pairs(f: np.ndarray, construction: str) -> list[np.ndarray]:
     ]
 
 
-def _torus_pairs(f: np.ndarray, construction: str) -> list[np.ndarray]:
-    """Sublevel ``[H0, H1, H2]`` pairs of a construction on the torus."""
-    n = f.size
-    index_type = np.int32 if n < 2**31 else np.int64  # halves the memory traffic
-    order = np.argsort(f, axis=None).astype(index_type)
-    sorted_values = f.ravel()[order]
-    rank = np.empty(n, index_type)
-    rank[order] = np.arange(n, dtype=index_type)
-    rank = rank.reshape(f.shape)
-
-    finite0 = _torus_h0(sorted_values, order, rank, _CONNECTIVITY[construction])
-    h0 = np.vstack([finite0, [[sorted_values[0], np.inf]]])
-    # Reversing the order of f is a valid total order for -f (ties broken the other way, which
-    # changes no diagram), so the dual needs no second sort.
-    dual0 = _torus_h0(
-        -sorted_values[::-1], order[::-1], (n - 1) - rank, _DUAL_CONNECTIVITY[construction]
-    )
-    finite1 = np.column_stack([-dual0[:, 1], -dual0[:, 0]]).reshape(-1, 2)
-    essential1 = _torus_essential_h1(sorted_values, rank, construction, h0, finite1)
-    h1 = np.vstack([finite1, np.column_stack([essential1, np.full(2, np.inf)])])
-    h2 = np.array([[sorted_values[-1], np.inf]])
+def _torus_pairs(f: np.ndarray, construction: str, dims: tuple[int, ...]) -> list[np.ndarray]:
+    """Sublevel ``[H0, H1, H2]`` pairs of a construction on the torus (only those in ``dims``)."""
+    h0 = h1 = _EMPTY
+    dual_lowest = None  # the minimum of -f, once the dual sweep has run
+    if 0 in dims:
+        births, deaths, _, bottom = _torus_sweep(f, _CONNECTIVITY[construction], dual=False)
+        h0 = _with_essential(births, deaths, [bottom])
+    if 1 in dims:
+        # Duality: a finite H0 pair (b, d) of -f in the dual construction is the finite H1 pair
+        # (-d, -b) of f, and where the dual sweep first closes loops around the torus in two
+        # independent directions, f's two essential H1 classes are born (see _torus_sweep).
+        births, deaths, loops, dual_lowest = _torus_sweep(
+            f, _DUAL_CONNECTIVITY[construction], dual=True
+        )
+        if loops.size != 2:  # pragma: no cover - would be a bug
+            raise RuntimeError(f"expected 2 independent loops on the torus, found {loops.size}")
+        h1 = _with_essential(-deaths, -births, -loops)
+    highest = f.max() if dual_lowest is None else -dual_lowest
+    h2 = _with_essential(_EMPTY[:, 0], _EMPTY[:, 0], [highest])
     return [h0, h1, h2]
 
 
-def _neighbours(padded: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """View of ``a[(i + dy) % H, (j + dx) % W]`` from ``padded = np.pad(a, 1, mode="wrap")``."""
-    height, width = padded.shape[0] - 2, padded.shape[1] - 2
-    return padded[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
+def _with_essential(births: np.ndarray, deaths: np.ndarray, essential: Any) -> np.ndarray:
+    """Finite pairs ``(births, deaths)`` and essential classes born at ``essential``, (k, 2)."""
+    essential = np.asarray(essential, float)
+    k = births.size
+    out = np.empty((k + essential.size, 2))
+    out[:k, 0] = births
+    out[:k, 1] = deaths
+    out[k:, 0] = essential
+    out[k:, 1] = np.inf
+    return out
 
 
-def _torus_h0(
-    sorted_values: np.ndarray, order: np.ndarray, rank: np.ndarray, connectivity: int
-) -> np.ndarray:
-    """Finite sublevel H0 pairs on the torus, shape ``(k, 2)``.
+def _torus_sweep(
+    f: np.ndarray, connectivity: int, *, dual: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Finite sublevel H0 pairs of the pixel graph of ``g`` on the torus, and its loops.
 
-    ``rank`` (H, W) is a permutation of ``0..N-1`` ordering the pixels by value, ties broken
-    arbitrarily, ``order`` its inverse (flat pixel index of each rank) and ``sorted_values`` the
-    values in that order. Pixels are joined to their ``connectivity``-neighbours at the later of
-    the two ranks (the lower-star filtration of the pixel graph).
+    ``g`` is ``-f`` if ``dual`` else ``f``. Pixels are the vertices of a graph with their
+    ``connectivity``-neighbours on the torus as edges, each edge entering at the larger of its
+    two values of ``g`` (the lower-star filtration, whose H0 is that of the T-construction for
+    8-connectivity and of the V-construction for 4-connectivity).
+
+    Returns
+    -------
+    births, deaths
+        Shape ``(k,)`` each: the finite H0 pairs of positive persistence, in values of ``g``,
+        unsorted.
+    loops
+        With ``dual``, shape ``(2,)``: the levels of ``g`` at which the sublevel graph first
+        holds a cycle that winds around the torus, and then one that winds in an independent
+        direction. Empty otherwise.
+    lowest
+        The minimum of ``g``.
     """
-    half = _HALF_OFFSETS[connectivity]
-    padded = np.pad(rank, 1, mode="wrap")
-
-    # Joining each pixel to its lowest neighbour when it enters only creates zero-persistence
-    # pairs, so the merge tree is that of the graph of steepest-descent basins.
-    lowest = rank.copy()
-    for dy, dx in half + tuple((-a, -b) for a, b in half):
-        np.minimum(lowest, _neighbours(padded, dy, dx), out=lowest)
-    parent = order[lowest.ravel()]
-    while True:  # pointer jumping: log2(longest descent path) rounds
-        grand = parent[parent]
-        if np.array_equal(grand, parent):
-            break
-        parent = grand
-    # Number the basins 0, 1, ... in order of birth (the rank of their minimum).
-    is_root = parent == np.arange(parent.size)
-    n_basins = int(np.count_nonzero(is_root))
-    if n_basins == 1:
-        return _EMPTY
-    flat_rank = rank.ravel()
-    births = np.sort(flat_rank[is_root])
-    basin_of_rank = np.empty(parent.size, rank.dtype)
-    basin_of_rank[births] = np.arange(n_basins, dtype=rank.dtype)
-    basin = basin_of_rank[flat_rank[parent]].reshape(rank.shape)
-
-    padded_basin = np.pad(basin, 1, mode="wrap")
-    heads, tails, weights = [], [], []
-    for dy, dx in half:
-        other = _neighbours(padded_basin, dy, dx)
-        cross = basin != other
-        heads.append(basin[cross])
-        tails.append(other[cross])
-        weights.append(np.maximum(rank[cross], _neighbours(padded, dy, dx)[cross]))
-    dying, dies_at = _elder_rule(
-        births.astype(np.int64),
-        np.concatenate(heads).astype(np.int64),
-        np.concatenate(tails).astype(np.int64),
-        np.concatenate(weights).astype(np.int64),
+    basin_graph, elder_sweep = _kernels(connectivity, dual)
+    down, path = _work_arrays(f.size)
+    basin_min, basin_value, head, tail, level, gain, n_edges = basin_graph(f, down, path, 0)
+    if n_edges > head.size:  # rare: more edges than guessed
+        basin_min, basin_value, head, tail, level, gain, _ = basin_graph(f, down, path, n_edges)
+    # Ties in any order: each level is done before the next, which is all that the pairs'
+    # values and the levels of the loops depend on.
+    order = np.argsort(level)
+    births, deaths, loops = elder_sweep(
+        basin_min, basin_value, head, tail, level, gain, order, dual
     )
-    return _pairs(sorted_values[dying], sorted_values[dies_at])
+    return births, deaths, loops, float(basin_value.min())
 
 
-def _elder_rule(
-    births: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Finite H0 pairs of a filtered connected graph, as ``(birth ranks, death ranks)``.
+# The kernels' two work arrays of one int64 per pixel, kept between the calls of a thread:
+# fresh memory costs a page fault every 4 KiB (or the zeroing of 2 MiB with transparent huge
+# pages), which took about as long as the sweep itself. Fields above this many pixels get
+# fresh ones, so as not to hold on to more than 64 MiB per thread.
+_REUSE_MAX_PIXELS = 1 << 22
+_WORK = threading.local()
 
-    Node ``i`` is born at ``births[i]`` (increasing: a smaller id is older); edge ``j`` joins
-    ``u[j]`` and ``v[j]`` at ``w[j]``, later than both births. Duplicate edges are allowed.
+
+def _work_arrays(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two int64 work arrays of ``n`` or more entries each."""
+    if n > _REUSE_MAX_PIXELS:
+        return np.empty(n, np.int64), np.empty(n, np.int64)
+    arrays = getattr(_WORK, "arrays", None)
+    if arrays is None or arrays.shape[1] < n:
+        arrays = _WORK.arrays = np.empty((2, max(n, 1024)), np.int64)
+    return arrays[0], arrays[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# compiled kernels of the periodic sweep
+#
+# Plain Python here, compiled by numba on first use (see _kernels) so that importing topophys
+# imports no numba and compiles nothing. With NUMBA_DISABLE_JIT set they run as Python: same
+# results, about 1000x slower.
+
+# Displacements (dy, dx) on the unwrapped plane are packed into one integer, dy * 2**32 + dx:
+# packing is linear, so packed displacements add and compare like the vectors, at half the
+# memory traffic. Exact while no displacement reaches 2**31 pixels; none exceeds the number of
+# pixels of the field.
+_PACK = 1 << 32
+# Neighbour slot k of a pixel is the step (_STEP_Y[k], _STEP_X[k]); slots 0-3 are the
+# 4-neighbours.
+_STEP_Y = np.array([0, 1, 0, -1, 1, 1, -1, -1], np.int64)
+_STEP_X = np.array([1, 0, -1, 0, 1, -1, -1, 1], np.int64)
+# Slots of the direct-mapped table that merges repeated edges (a power of 2).
+_EDGE_TABLE = 4096
+
+
+def _make_basin_graph(eight: bool, dual: bool) -> Any:
+    """The basin-graph kernel for 8- (``eight``) or 4-connectivity, of ``f`` or (``dual``) ``-f``.
+
+    The flags are closure constants, so numba compiles one kernel per combination with the
+    other branches removed: choosing the neighbour list at run time made the kernel three
+    times slower. The dual sweep, of ``-f``, is the one that needs windings.
     """
-    dead_birth, dead_at = [], []
-    n_nodes = births.size
-    while n_nodes > 1:
-        # A Borůvka round under the elder rule: a node whose cheapest edge leads to an older node
-        # dies at that edge whatever else happens, so it can be merged into that node at once.
-        ids = np.arange(n_nodes)
-        ends, others, weights = np.concatenate([u, v]), np.concatenate([v, u]), np.tile(w, 2)
-        cheapest = np.full(n_nodes, np.iinfo(np.int64).max)
-        np.minimum.at(cheapest, ends, weights)
-        tied = weights == cheapest[ends]
-        target = ids.copy()
-        np.minimum.at(target, ends[tied], others[tied])  # the oldest among tied cheapest edges
-        dies = target < ids
-        n_dying = int(np.count_nonzero(dies))
-        if 8 * n_dying < n_nodes:
-            break  # a chain of ever younger nodes: few merges per round, finish with Kruskal
-        dead_birth.append(births[dies])
-        dead_at.append(cheapest[dies])
-        parent = target
-        while True:
-            grand = parent[parent]
-            if np.array_equal(grand, parent):
-                break
-            parent = grand
-        alive = ~dies
-        new_id = np.cumsum(alive) - 1
-        u, v = new_id[parent[u]], new_id[parent[v]]
-        crossing = u != v
-        u, v, w = u[crossing], v[crossing], w[crossing]
-        births = births[alive]
-        n_nodes = births.size
-    if n_nodes > 1:
-        rest_birth, rest_at = _kruskal(births, u, v, w)
-        dead_birth.append(rest_birth)
-        dead_at.append(rest_at)
-    if not dead_birth:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    return np.concatenate(dead_birth), np.concatenate(dead_at)
+    step_y = _STEP_Y
+    step_x = _STEP_X
+    table_mask = _EDGE_TABLE - 1
+    pack = _PACK
+    sign = -1.0 if dual else 1.0  # an exact negation
+    winding = dual
+
+    def basin_graph(
+        f: np.ndarray, down: np.ndarray, path: np.ndarray, capacity: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        """Contract the pixel graph of ``g`` on the torus to its basins of steepest descent.
+
+        ``g = sign * f`` with ``f`` of shape (H, W); ``down`` and ``path`` are work arrays of
+        at least H W entries; ``capacity`` is the room for edges (0: a guess). Pixels are
+        totally ordered by (value, flat index). Joining each pixel, as it enters, to its
+        lowest neighbour creates only zero-persistence pairs, so H0 is that of the graph
+        whose nodes are the basins (numbered 0, 1, ...) and whose edges are the pixel edges
+        between two basins.
+
+        Returns ``basin_min``, ``basin_value`` (B,): the flat index and value of each basin's
+        minimum; ``head``, ``tail`` (m,), the basins of each edge, ``level`` (m,) its value
+        and, with windings, ``gain`` (m,): the displacement (packed) from the minimum of
+        ``head`` down the descent path to the edge, across it and up to the minimum of
+        ``tail``, on the unwrapped plane. With windings, edges inside one basin whose cycle
+        winds around the torus (nonzero gain) are kept too. Edges with the same basins and
+        gain are parallel (the cycle they close does not wind), so only the lowest matters;
+        most repeats are merged as they come. Last, the number of edges, which is more than
+        were stored if ``capacity`` was too small.
+        """
+        height, width = f.shape
+        n = height * width
+        values = f.ravel()
+        # Packed displacement added by a step that wraps, by wrap code 3 (wy + 1) + (wx + 1).
+        wrap_shift = np.empty(9, np.int64)
+        for code in range(9):
+            wrap_shift[code] = (code // 3 - 1) * height * pack + (code % 3 - 1) * width
+
+        # down[p] = 16 q + c: q is the lowest of p and its neighbours (q = p at a local
+        # minimum) and c the wrap code of the step. Selects rather than branches: which
+        # neighbour is lowest is unpredictable.
+        n_minima = 0
+        for i in range(height):
+            up_ = i - 1 if i > 0 else height - 1
+            dn = i + 1 if i < height - 1 else 0
+            for j in range(width):
+                lf = j - 1 if j > 0 else width - 1
+                rt = j + 1 if j < width - 1 else 0
+                if eight:
+                    neighbours = (
+                        (i, rt, 0), (dn, j, 1), (i, lf, 2), (up_, j, 3),
+                        (dn, rt, 4), (dn, lf, 5), (up_, lf, 6), (up_, rt, 7),
+                    )  # fmt: skip
+                else:
+                    neighbours = ((i, rt, 0), (dn, j, 1), (i, lf, 2), (up_, j, 3))
+                best = (i * width + j) * 8 + 7
+                best_value = sign * f[i, j]
+                for a, b, k in neighbours:
+                    v = sign * f[a, b]
+                    key = (a * width + b) * 8 + k
+                    lower = (v < best_value) | ((v == best_value) & (key < best))
+                    best = key if lower else best
+                    best_value = v if lower else best_value
+                code = 4  # 3 (wy + 1) + (wx + 1) for a step that wraps by (wy, wx) periods
+                if winding:
+                    k = best & 7
+                    if i == height - 1 and step_y[k] == 1:
+                        code += 3
+                    elif i == 0 and step_y[k] == -1:
+                        code -= 3
+                    if j == width - 1 and step_x[k] == 1:
+                        code += 1
+                    elif j == 0 and step_x[k] == -1:
+                        code -= 1
+                down[i * width + j] = (best >> 3) * 16 + code
+                if best >> 3 == i * width + j:
+                    n_minima += 1
+
+        # Then down[p] becomes ~c (= -1 - c, negative) for the class c of pixel p: its basin b
+        # (c = b) and, with windings, where p sees the minimum of b on the unwrapped plane.
+        # That is b's own place unless the descent from p wraps around the torus on the way:
+        # then c >= n names the pair (b, shift) of the basin and the packed displacement of
+        # that copy of the minimum (sheet_basin[c - n], sheet_shift[c - n]). Two neighbours of
+        # one class are in one basin and their edge closes no cycle around the torus. Walk
+        # down to a pixel already done, then fill in the path on the way back.
+        basin = down  # one array for both: half the memory traffic
+        # Arrays sized by what they hold, not by the pixels: with transparent huge pages, the
+        # first touch of a large fresh array can cost the zeroing of 2 MiB.
+        basin_min = np.empty(n_minima, np.int64)
+        basin_place = np.empty(n_minima if winding else 0, np.int64)  # packed (row, column)
+        # Only a step from the first or last row or column wraps, so few sheets.
+        max_sheets = 2 * (height + width) + 8 if winding else 0
+        sheet_basin = np.empty(max_sheets, np.int64)
+        sheet_shift = np.empty(max_sheets, np.int64)
+        sheet_table = np.full(_EDGE_TABLE if winding else 0, -1, np.int64)
+        n_sheets = 0
+        n_basins = 0
+        for p in range(n):
+            x = p
+            top = 0
+            while down[x] >= 0:
+                q = down[x] >> 4
+                if q == x:
+                    basin[x] = ~n_basins
+                    basin_min[n_basins] = x
+                    if winding:
+                        basin_place[n_basins] = (x // width) * pack + x % width
+                    n_basins += 1
+                    break
+                path[top] = x
+                top += 1
+                x = q
+            c = ~basin[x]
+            while top > 0:
+                top -= 1
+                y = path[top]
+                if winding and down[y] & 15 != 4:  # the step from y wraps
+                    if c >= n:
+                        owner = sheet_basin[c - n]
+                        shift = sheet_shift[c - n] + wrap_shift[down[y] & 15]
+                    else:
+                        owner = c
+                        shift = wrap_shift[down[y] & 15]
+                    if shift == 0:
+                        c = owner
+                    else:
+                        # (a repeated sheet would only cost time: equal classes stay exact)
+                        slot = (
+                            owner * 40503 + (shift >> 32) * 7919 + (shift & 0xFFFFFFFF) * 6151
+                        ) & table_mask
+                        k = sheet_table[slot]
+                        if k < 0 or sheet_basin[k] != owner or sheet_shift[k] != shift:
+                            k = n_sheets
+                            sheet_basin[k] = owner
+                            sheet_shift[k] = shift
+                            sheet_table[slot] = k
+                            n_sheets += 1
+                        c = n + k
+                basin[y] = ~c
+        basin_value = np.empty(n_basins, np.float64)
+        for b in range(n_basins):
+            basin_value[b] = sign * values[basin_min[b]]
+
+        # Room for the edges: if they do not fit, the rest are counted, not stored, and the
+        # caller runs the kernel again with room for the count (no growing here: resizing
+        # arrays inside the loop slowed it down by a third).
+        if capacity <= 0:
+            capacity = 4 * n_basins + 64
+        head = np.empty(capacity, np.int64)
+        tail = np.empty(capacity, np.int64)
+        level = np.empty(capacity, np.float64)
+        gain = np.empty(capacity if winding else 0, np.int64)
+        table = np.full(_EDGE_TABLE, -1, np.int64)  # slot -> an edge with that hash
+        m = 0
+        for i in range(height):
+            dn = i + 1 if i < height - 1 else 0
+            shift_dn = height * pack if i == height - 1 else 0
+            for j in range(width):
+                lf = j - 1 if j > 0 else width - 1
+                rt = j + 1 if j < width - 1 else 0
+                shift_rt = width if j == width - 1 else 0
+                shift_lf = -width if j == 0 else 0
+                if eight:
+                    forward = (
+                        (i, rt, shift_rt),
+                        (dn, j, shift_dn),
+                        (dn, rt, shift_dn + shift_rt),
+                        (dn, lf, shift_dn + shift_lf),
+                    )
+                else:
+                    forward = ((i, rt, shift_rt), (dn, j, shift_dn))
+                p = i * width + j
+                for a, b, shift in forward:
+                    q = a * width + b
+                    if basin[p] == basin[q] and (shift == 0 or not winding):
+                        continue
+                    u = ~basin[p]
+                    w = ~basin[q]
+                    d = 0
+                    if winding:
+                        # min(p) -> p -> q -> min(q): nonzero also for one basin around the torus
+                        d = shift
+                        if u >= n:
+                            d -= sheet_shift[u - n]
+                            u = sheet_basin[u - n]
+                        if w >= n:
+                            d += sheet_shift[w - n]
+                            w = sheet_basin[w - n]
+                        d += basin_place[w] - basin_place[u]
+                        if d == 0:
+                            continue
+                    if u > w or (u == w and d < 0):  # one orientation per edge class
+                        u, w, d = w, u, -d
+                    v = max(sign * values[p], sign * values[q])
+                    # (small factors: no overflow, also when run as Python)
+                    slot = (
+                        u * 40503 + w * 30011 + (d >> 32) * 7919 + (d & 0xFFFFFFFF) * 6151
+                    ) & table_mask
+                    e = table[slot]
+                    if e >= 0 and head[e] == u and tail[e] == w and (not winding or gain[e] == d):
+                        if v < level[e]:
+                            level[e] = v
+                        continue
+                    if m < capacity:
+                        table[slot] = m
+                        head[m] = u
+                        tail[m] = w
+                        level[m] = v
+                        if winding:
+                            gain[m] = d
+                    m += 1
+        stored = min(m, capacity)
+        return (
+            basin_min,
+            basin_value,
+            head[:stored],
+            tail[:stored],
+            level[:stored],
+            gain[: stored if winding else 0],
+            m,
+        )
+
+    return basin_graph
 
 
-def _kruskal(
-    births: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Same contract as :func:`_elder_rule`, by a minimum spanning tree and union-find."""
-    n_nodes = births.size
-    lo, hi = np.minimum(u, v), np.maximum(u, v)
-    # Keep the earliest edge between each pair of nodes: a sparse matrix would sum duplicates.
-    keep = np.lexsort((w, hi, lo))
-    lo, hi, w = lo[keep], hi[keep], w[keep]
-    first = np.ones(lo.size, bool)
-    first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
-    lo, hi, w = lo[first], hi[first], w[first]
-    # +1: scipy's sparse graphs treat a weight of 0 as no edge. Ranks < 2**53 are exact floats.
-    graph = coo_matrix((w + 1.0, (lo, hi)), shape=(n_nodes, n_nodes)).tocsr()
-    tree = minimum_spanning_tree(graph).tocoo()
-    by_weight = np.argsort(tree.data, kind="stable")
-    edges_u = tree.row[by_weight].tolist()
-    edges_v = tree.col[by_weight].tolist()
-    edges_w = (tree.data[by_weight] - 1.0).astype(np.int64).tolist()
+def _elder_sweep_py(
+    basin_min: np.ndarray,
+    basin_value: np.ndarray,
+    head: np.ndarray,
+    tail: np.ndarray,
+    level: np.ndarray,
+    gain: np.ndarray,
+    order: np.ndarray,
+    winding: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """H0 pairs and loops of a connected basin graph; see :func:`_torus_sweep`.
 
-    up = list(range(n_nodes))
-    dying, dies_at = [], []
-    for a, b, at in zip(edges_u, edges_v, edges_w, strict=True):
-        while up[a] != a:
-            up[a] = up[up[a]]
-            a = up[a]
-        while up[b] != b:
-            up[b] = up[up[b]]
-            b = up[b]
-        if a > b:
-            a, b = b, a
-        dying.append(b)
-        dies_at.append(at)
-        up[b] = a
-    return births[np.asarray(dying, np.int64)], np.asarray(dies_at, np.int64)
-
-
-def _torus_essential_h1(
-    sorted_values: np.ndarray,
-    rank: np.ndarray,
-    construction: str,
-    h0: np.ndarray,
-    finite1: np.ndarray,
-) -> np.ndarray:
-    """Births of the two essential H1 classes of the torus, from the Euler characteristic.
-
-    At every level ``t``, ``beta_1 = beta_0 + beta_2 - chi`` and the essential H1 classes born
-    by ``t`` are ``beta_1`` minus the finite H1 pairs alive at ``t``.
+    The graph is as returned by the basin-graph kernel; ``order`` sorts its edges by level.
+    Kruskal's sweep under the elder rule: an edge joining two components kills the one whose
+    minimum comes later in the (value, index) order. Union by rank and path halving; with
+    ``winding`` every node also keeps its unwrapped displacement to its parent, so an edge
+    that closes a cycle tells how that cycle winds around the torus. The levels where the
+    windings seen so far first span one, then two dimensions are the ``loops``.
     """
-    # Work on dense ranks (indices into the distinct values) so that counting what is present
-    # at every level is a bincount and one cumsum, with no sort.
-    distinct = np.ones(sorted_values.size, bool)
-    distinct[1:] = sorted_values[1:] != sorted_values[:-1]
-    levels = sorted_values[distinct]
-    k = levels.size
-    dense = (np.cumsum(distinct, dtype=rank.dtype) - 1)[rank]
-    padded = np.pad(dense, 1, mode="wrap")
-    right, down = _neighbours(padded, 0, 1), _neighbours(padded, 1, 0)
+    n_basins = basin_min.size
+    parent = np.arange(n_basins)
+    oldest = np.arange(n_basins)
+    rank = np.zeros(n_basins, np.int64)
+    offset = np.zeros(n_basins if winding else 0, np.int64)  # packed, node -> parent
+    births = np.empty(max(n_basins - 1, 0), np.float64)
+    deaths = np.empty(max(n_basins - 1, 0), np.float64)
+    loops = np.empty(2, np.float64)
+    first_y = 0
+    first_x = 0
+    n_pairs = 0
+    n_loops = 0
+    merges = 0
+    for e in order:
+        if merges == n_basins - 1 and (n_loops == 2 or not winding):
+            break
+        a = head[e]
+        to_a = 0  # packed, head -> root of its component
+        while parent[a] != a:
+            up = parent[a]
+            if parent[up] != up:
+                if winding:
+                    offset[a] += offset[up]
+                parent[a] = parent[up]
+            if winding:
+                to_a += offset[a]
+            a = parent[a]
+        b = tail[e]
+        to_b = 0
+        while parent[b] != b:
+            up = parent[b]
+            if parent[up] != up:
+                if winding:
+                    offset[b] += offset[up]
+                parent[b] = parent[up]
+            if winding:
+                to_b += offset[b]
+            b = parent[b]
+        if a == b:
+            if winding and n_loops < 2:
+                # root -> head -> tail -> root: whole periods of the torus each way
+                turn = gain[e] + to_b - to_a
+                turn_x = ((turn + (1 << 31)) & ((1 << 32) - 1)) - (1 << 31)
+                turn_y = (turn - turn_x) >> 32
+                if n_loops == 0 and turn != 0:
+                    loops[0] = level[e]
+                    first_y = turn_y
+                    first_x = turn_x
+                    n_loops = 1
+                elif n_loops == 1 and first_y * turn_x != first_x * turn_y:
+                    loops[1] = level[e]
+                    n_loops = 2
+            continue
+        older = oldest[a]
+        younger = oldest[b]
+        if basin_value[younger] < basin_value[older] or (
+            basin_value[younger] == basin_value[older] and basin_min[younger] < basin_min[older]
+        ):
+            older, younger = younger, older
+        if level[e] > basin_value[younger]:
+            births[n_pairs] = basin_value[younger]
+            deaths[n_pairs] = level[e]
+            n_pairs += 1
+        if rank[a] < rank[b]:  # hang a below b: a -> head -> tail -> b
+            parent[a] = b
+            oldest[b] = older
+            if winding:
+                offset[a] = gain[e] + to_b - to_a
+        else:  # hang b below a: b -> tail -> head -> a
+            parent[b] = a
+            oldest[a] = older
+            if rank[a] == rank[b]:
+                rank[a] += 1
+            if winding:
+                offset[b] = to_a - gain[e] - to_b
+        merges += 1
+    return births[:n_pairs], deaths[:n_pairs], loops[:n_loops]
 
-    # Cells enter at the min (top) or max (vertex) of the pixels they touch.
-    combine = np.minimum if construction == "top" else np.maximum
-    horizontal, vertical = combine(dense, right), combine(dense, down)
-    blocks = combine(horizontal, combine(down, _neighbours(padded, 1, 1)))
-    vertices, squares = (blocks, dense) if construction == "top" else (dense, blocks)
 
-    def entering(level_index: np.ndarray) -> np.ndarray:
-        return np.bincount(level_index.ravel(), minlength=k + 1)[:k]
+@functools.cache
+def _kernels(connectivity: int, dual: bool) -> tuple[Any, Any]:
+    """The compiled kernels of :func:`_torus_sweep` for a connectivity (4 or 8)."""
+    return _jit(_make_basin_graph(connectivity == 8, dual)), _elder_sweep_kernel()
 
-    def level_of(values: np.ndarray) -> np.ndarray:
-        # Every birth and death is a pixel value; +inf maps past the end and is never counted.
-        return np.where(np.isfinite(values), np.searchsorted(levels, values), k)
 
-    chi = entering(vertices) - entering(horizontal) - entering(vertical) + entering(squares)
-    beta0 = entering(level_of(h0[:, 0])) - entering(level_of(h0[:, 1]))
-    alive1 = entering(level_of(finite1[:, 0])) - entering(level_of(finite1[:, 1]))
-    steps = beta0 - chi - alive1  # new essential H1 classes at each level
-    steps[-1] += 1  # beta_2: the whole torus, once the last cell is in
-    if steps.sum() != 2 or (steps < 0).any():  # pragma: no cover - would be a bug
-        raise RuntimeError("Euler characteristic bookkeeping of the torus is inconsistent")
-    return np.repeat(levels, steps)
+@functools.cache
+def _elder_sweep_kernel() -> Any:
+    return _jit(_elder_sweep_py)
+
+
+def _jit(py_func: Any) -> Any:
+    """``py_func`` compiled by numba, with its machine code cached on disk where possible.
+
+    Compiling takes seconds, so numba caches the machine code beside this module or, where
+    that is read-only, in the user's cache directory (or ``NUMBA_CACHE_DIR``). Where no cache
+    directory is writable numba refuses ``cache=True`` with a ``RuntimeError``; then compile
+    in memory, every process anew.
+    """
+    import numba
+
+    try:
+        return numba.njit(cache=True, nogil=True)(py_func)
+    except RuntimeError:
+        return numba.njit(cache=False, nogil=True)(py_func)
