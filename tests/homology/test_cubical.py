@@ -389,6 +389,20 @@ def test_worker_processes_give_the_same_diagrams():
     assert parallel == serial
 
 
+def test_equal_sized_fields_reach_workers_through_a_shared_file_that_is_removed(
+    monkeypatch, tmp_path
+):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(os.path, "isdir", lambda p: False if p == "/dev/shm" else os.path.exists(p))
+    fields = np.stack([smooth_field(s, (16, 18), 1.0) for s in range(6)])
+    serial = CubicalPersistence(construction="vertex").transform(fields)
+    parallel = CubicalPersistence(construction="vertex", n_jobs=2).transform(fields)
+    assert parallel == serial
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_threads_and_fresh_work_arrays_give_the_same_diagrams(monkeypatch):
     # The periodic kernels release the GIL and keep work arrays per thread; fields too large
     # to keep them for get fresh ones.

@@ -58,11 +58,13 @@ array([[ 0.,  0., inf],
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
+import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from numbers import Integral
 from typing import TYPE_CHECKING, Any
 
@@ -246,28 +248,72 @@ class CubicalPersistence(TransformerMixin, BaseEstimator):
         )
         workers = _n_jobs(self.n_jobs)
         fields = _check_fields(X)
-        worker = functools.partial(
-            _diagrams_of_chunk,
-            construction=construction,
-            filtration=filtration,
-            periodic=periodic,
-            homology_dimensions=dims,
-        )
+        params = {
+            "construction": construction,
+            "filtration": filtration,
+            "periodic": periodic,
+            "homology_dimensions": dims,
+        }
         # Chunks amortize the per-task cost of pickling and scheduling; a few per worker keep
         # the load balanced when field sizes differ.
         parallel = self.scheduler is not None or workers > 1
         n_chunks = min(len(fields), 4 * workers if self.scheduler is None else 256)
         size = math.ceil(len(fields) / n_chunks) if parallel else 1
-        chunks = [fields[i : i + size] for i in range(0, len(fields), size)]
-        results = pmap(
-            worker,
-            chunks,
-            workers=workers,
-            scheduler=self.scheduler,
-            desc="cubical persistence",
-            progress=self.progress,
-        )
+        bounds = [(i, min(i + size, len(fields))) for i in range(0, len(fields), size)]
+        same_shape = len({f.shape for f in fields}) == 1
+        if self.scheduler is None and workers > 1 and same_shape:
+            # Local workers read their slices from one memory-mapped file in /dev/shm instead
+            # of receiving pickled copies: piping the fields cost about as much as computing
+            # their diagrams, so two workers were slower than one.
+            with _shared_file(np.stack(fields)) as path:
+                results = pmap(
+                    functools.partial(_diagrams_of_slice, path, **params),
+                    bounds,
+                    workers=workers,
+                    desc="cubical persistence",
+                    progress=self.progress,
+                )
+        else:
+            results = pmap(
+                functools.partial(_diagrams_of_chunk, **params),
+                [fields[a:b] for a, b in bounds],
+                workers=workers,
+                scheduler=self.scheduler,
+                desc="cubical persistence",
+                progress=self.progress,
+            )
         return Diagrams.from_list([d for chunk in results for d in chunk])
+
+
+@contextlib.contextmanager
+def _shared_file(array: np.ndarray) -> Iterator[str]:
+    """Write ``array`` to a temporary ``.npy`` (in RAM-backed /dev/shm when there is one)."""
+    shm = "/dev/shm"
+    directory = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
+    fd, path = tempfile.mkstemp(prefix="topophys-fields-", suffix=".npy", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, array)
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def _diagrams_of_slice(
+    path: str,
+    bounds: tuple[int, int],
+    *,
+    construction: str,
+    filtration: str,
+    periodic: bool,
+    homology_dimensions: tuple[int, ...],
+) -> list[np.ndarray]:
+    fields = np.load(path, mmap_mode="r")[bounds[0] : bounds[1]]
+    return [
+        _diagram(np.array(f), construction, filtration, periodic, homology_dimensions)
+        for f in fields
+    ]
 
 
 def _diagrams_of_chunk(
