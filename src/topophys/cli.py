@@ -533,6 +533,29 @@ def plot_diagram(
     typer.echo(f"wrote {out}")
 
 
+def _pipeline_config(cls: Any, path: Path | None, scale: str, scales: dict[str, Any]) -> Any:
+    """The config of a ``run`` command: from ``--config`` if given, else the ``--scale`` preset."""
+    if path is not None:
+        return cls.from_yaml(path)
+    if scale not in scales:
+        raise ValueError(f"--scale must be one of {', '.join(map(repr, scales))}, got {scale!r}")
+    return scales[scale]
+
+
+def _run_pipeline(
+    run: Any, *args: Any, errors: tuple[type[BaseException], ...] = (), **kw: Any
+) -> None:
+    """Run a pipeline, print where its outputs are, and turn its input errors into exit code 2."""
+    try:
+        run_dir = run(*args, **kw)
+    except (ValueError, FileNotFoundError, *errors) as err:
+        typer.secho(f"error: {err}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"run directory: {run_dir}")
+    for name in ("report.html", "metrics.json", "config.yaml"):
+        typer.echo(f"  {run_dir / name}")
+
+
 @run_app.command("nrp")
 def run_nrp(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory.")] = Path("runs/nrp"),
@@ -570,12 +593,9 @@ def run_nrp(
     from .pipelines.nrp import DEMO_CONFIG, LARGE_CONFIG, NRPPipelineConfig
 
     try:
-        if config is not None:
-            cfg = NRPPipelineConfig.from_yaml(config)
-        elif scale in ("demo", "large"):
-            cfg = DEMO_CONFIG if scale == "demo" else LARGE_CONFIG
-        else:
-            raise ValueError(f"--scale must be 'demo' or 'large', got {scale!r}")
+        cfg = _pipeline_config(
+            NRPPipelineConfig, config, scale, {"demo": DEMO_CONFIG, "large": LARGE_CONFIG}
+        )
         if fields is not None:
             cfg = cfg.replace(fields=str(fields))
         model_changes = {
@@ -598,14 +618,15 @@ def _run_nrp(cfg: Any, out: Path, workers: int, scheduler: Any, device: str) -> 
     from .pipelines.nrp import run
     from .simulate.tdgl import TDGLBlowUpError
 
-    try:
-        run_dir = run(cfg, out, workers=workers, scheduler=scheduler, device=device)
-    except (ValueError, FileNotFoundError, TDGLBlowUpError) as err:
-        typer.secho(f"error: {err}", fg="red", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(f"run directory: {run_dir}")
-    for name in ("report.html", "metrics.json", "config.yaml"):
-        typer.echo(f"  {run_dir / name}")
+    _run_pipeline(
+        run,
+        cfg,
+        out,
+        workers=workers,
+        scheduler=scheduler,
+        device=device,
+        errors=(TDGLBlowUpError,),
+    )
 
 
 @run_app.command("mlpot")
@@ -689,12 +710,9 @@ def run_xy(
     from .pipelines.xy import DEMO_CONFIG, LARGE_CONFIG, XYPipelineConfig, run
 
     try:
-        if config is not None:
-            cfg = XYPipelineConfig.from_yaml(config)
-        elif scale in ("demo", "large"):
-            cfg = DEMO_CONFIG if scale == "demo" else LARGE_CONFIG
-        else:
-            raise ValueError(f"--scale must be 'demo' or 'large', got {scale!r}")
+        cfg = _pipeline_config(
+            XYPipelineConfig, config, scale, {"demo": DEMO_CONFIG, "large": LARGE_CONFIG}
+        )
         if data is not None:
             cfg = cfg.replace(data=str(data))
     except (ValueError, TypeError, FileNotFoundError) as err:
@@ -702,14 +720,7 @@ def run_xy(
     if dump_config:
         typer.echo(cfg.to_yaml(), nl=False)
         raise typer.Exit()
-    try:
-        run_dir = run(cfg, out, device=device)
-    except (ValueError, FileNotFoundError) as err:
-        typer.secho(f"error: {err}", fg="red", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(f"run directory: {run_dir}")
-    for name in ("report.html", "metrics.json", "config.yaml"):
-        typer.echo(f"  {run_dir / name}")
+    _run_pipeline(run, cfg, out, device=device)
 
 
 @app.command()

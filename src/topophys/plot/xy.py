@@ -1,0 +1,237 @@
+"""Figures of XY spin fields and of generated-versus-simulated scores (Klos et al. 2024, Figs. 1–5).
+
+Functions take arrays, ``ax=None`` and return the Axes; matplotlib is imported when called.
+Ensembles are drawn in fixed colours (:data:`COLORS`): simulated dark violet and generated light
+violet as in the paper, the baseline green, other ensembles grey.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "COLORS",
+    "correlation_curves",
+    "observable_vs_distance",
+    "score_curves",
+    "spin_field",
+    "threshold_curves",
+    "training_curves",
+]
+
+COLORS = {
+    "reference": "#3b0f70",
+    "simulated": "#3b0f70",
+    "generated": "#b48ee0",
+    "baseline": "#3a9a5b",
+    "mc_independent": "#888888",
+    "analytic": "#d98c1f",
+    "generator": "#b48ee0",
+}
+"""Line colour of each ensemble name."""
+
+
+def _axes(ax: Any, size: tuple[float, float] = (4.5, 3.4)) -> Any:
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=size)
+    return ax
+
+
+def _color(label: str, i: int) -> Any:
+    return COLORS.get(label, f"C{i % 10}")
+
+
+def spin_field(
+    theta: Any,
+    ax: Any = None,
+    *,
+    charges: Any = None,
+    title: str = "",
+    arrows: bool = True,
+) -> Any:
+    """One field: the angle as a cyclic colour map, the spins as arrows, the defects as circles.
+
+    Parameters
+    ----------
+    theta : array, shape (L, L)
+        Angles (radians); row i is y, column j is x, drawn with ``origin="lower"`` so that the
+        charge convention's counter-clockwise loops are counter-clockwise on screen.
+    charges : array, shape (L, L), optional
+        Plaquette charges to mark at the plaquette centres (j + ½, i + ½): +1 red, −1 blue; by
+        default the exact charges of ``theta``.
+    arrows : bool
+        Draw the spin vectors.
+    """
+    from ..observables.charge import plaquette_charge
+
+    th = np.asarray(theta, dtype=np.float64)
+    if th.ndim != 2 or th.shape[0] != th.shape[1]:
+        raise ValueError(f"theta must be one (L, L) field, got shape {th.shape}")
+    k = plaquette_charge(th) if charges is None else np.asarray(charges)
+    if k.shape != th.shape:
+        raise ValueError(f"charges must have the shape of theta {th.shape}, got {k.shape}")
+    ax = _axes(ax, (3.2, 3.2))
+    L = th.shape[0]
+    ax.imshow(
+        np.angle(np.exp(1j * th)),
+        cmap="twilight",
+        vmin=-np.pi,
+        vmax=np.pi,
+        origin="lower",
+        interpolation="nearest",
+    )
+    if arrows:
+        y, x = np.mgrid[0:L, 0:L]
+        ax.quiver(x, y, np.cos(th), np.sin(th), pivot="mid", scale=L * 1.15, width=0.006)
+    for value, color in ((1, "red"), (-1, "blue")):
+        i, j = np.nonzero(k == value)
+        ax.scatter(j + 0.5, i + 0.5, s=90, facecolors="none", edgecolors=color, linewidths=2)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def observable_vs_distance(
+    distances: Sequence[float],
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    ax: Any = None,
+    *,
+    ylabel: str = "",
+    title: str = "",
+) -> Any:
+    """An observable against the pair distance d, one line with error bars per ensemble.
+
+    Parameters
+    ----------
+    distances : sequence, length C
+    series : mapping
+        Ensemble name → (values, errors), each of length C.
+    """
+    ax = _axes(ax)
+    d = np.asarray(distances, dtype=np.float64)
+    for i, (label, (values, errors)) in enumerate(series.items()):
+        ax.errorbar(
+            d,
+            np.asarray(values, dtype=np.float64),
+            yerr=np.asarray(errors, dtype=np.float64),
+            marker="o",
+            ms=3.5,
+            capsize=2,
+            lw=1.2,
+            color=_color(label, i),
+            label=label,
+        )
+    ax.set_xlabel("pair distance d")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def correlation_curves(
+    r: Sequence[float],
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    ax: Any = None,
+    *,
+    title: str = "",
+) -> Any:
+    """G(r) = ⟨S_i·S_j⟩ against distance r, one line (with error band) per ensemble."""
+    ax = _axes(ax)
+    r = np.asarray(r, dtype=np.float64)
+    for i, (label, (g, err)) in enumerate(series.items()):
+        g = np.asarray(g, dtype=np.float64)
+        err = np.asarray(err, dtype=np.float64)
+        color = _color(label, i)
+        ax.plot(r, g, marker=".", lw=1.2, color=color, label=label)
+        ax.fill_between(r, g - err, g + err, color=color, alpha=0.25, lw=0)
+    ax.set_xlabel("r")
+    ax.set_ylabel("G(r)")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def threshold_curves(
+    thresholds: Sequence[float],
+    series: Mapping[str, Sequence[float]],
+    ax: Any = None,
+    *,
+    ylabel: str = "",
+    title: str = "",
+) -> Any:
+    """A topological measure against the filtration parameter Θ, one line per ensemble."""
+    ax = _axes(ax)
+    t = np.asarray(thresholds, dtype=np.float64)
+    for i, (label, curve) in enumerate(series.items()):
+        ax.plot(t, np.asarray(curve, dtype=np.float64), lw=1.3, color=_color(label, i), label=label)
+    ax.set_xlabel("Θ (rad)")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def training_curves(
+    history: Sequence[Mapping[str, Any]],
+    observable: str = "vorticity",
+    ax: Any = None,
+) -> Any:
+    """Generated against real ``observable`` per epoch (paper Fig. 3), from a training history.
+
+    Parameters
+    ----------
+    history : sequence of mappings
+        One record per epoch with ``epoch``, ``gen_<observable>``, ``real_<observable>`` and
+        optionally ``physics_on`` (:func:`~topophys.training.wgan.train_cwgan`'s history).
+    observable : str
+        ``"vorticity"``, ``"magnetization"``, ``"energy"`` or another logged name.
+    """
+    if not history:
+        raise ValueError("history is empty: nothing to draw")
+    gen_key, real_key = f"gen_{observable}", f"real_{observable}"
+    if gen_key not in history[0]:
+        raise ValueError(f"history has no column {gen_key!r}; columns: {list(history[0])}")
+    ax = _axes(ax)
+    epochs = np.array([h["epoch"] for h in history], dtype=np.float64) + 1
+    gen = np.array([np.nan if h[gen_key] is None else h[gen_key] for h in history], dtype=float)
+    ax.plot(epochs, gen, marker=".", color=COLORS["generated"], label="generated")
+    if real_key in history[0]:
+        real = np.array([h[real_key] for h in history], dtype=np.float64)
+        ax.plot(epochs, real, color=COLORS["simulated"], label="simulated")
+    on = [e for e, h in zip(epochs, history, strict=True) if h.get("physics_on")]
+    if on:
+        ax.axvline(on[0], color="k", ls=":", lw=1, label="physics loss on")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(observable)
+    return ax
+
+
+def score_curves(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float | None]]],
+    ax: Any = None,
+    *,
+    xlabel: str = "",
+    ylabel: str = "",
+    logx: bool = False,
+    title: str = "",
+) -> Any:
+    """Scores against a cost (sweeps, seconds), one line per method; ``None`` values are gaps."""
+    ax = _axes(ax)
+    for i, (label, (x, y)) in enumerate(series.items()):
+        yv = np.array([np.nan if v is None else v for v in y], dtype=np.float64)
+        ax.plot(np.asarray(x, dtype=np.float64), yv, marker="o", ms=4, color=_color(label, i),
+                label=label)  # fmt: skip
+    if logx:
+        ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax

@@ -1,0 +1,175 @@
+"""End-to-end XY pipeline on a tiny dataset (seconds), resuming, and its config checks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from topophys.pipelines.xy import DEMO_CONFIG, LARGE_CONFIG, XYPipelineConfig, run
+from topophys.simulate.xy import XYConfig, write_dataset
+from topophys.training.wgan import CWGANConfig
+
+
+def tiny_config(**changes: object) -> XYPipelineConfig:
+    cfg = XYPipelineConfig(
+        simulation=XYConfig(
+            distances=(0.0, 1.0, 2.0, 4.12),
+            samples=24,
+            n_replicas=12,
+            equilibration_sweeps=20,
+            decorrelation_sweeps=2,
+        ),
+        reference_samples=10,
+        gan=CWGANConfig(
+            width=0.125,
+            critic_width=0.125,
+            noise_channels=4,
+            epochs=2,
+            batch_size=16,
+            monitor_samples=8,
+            physics_start_epoch=1,
+            accelerator="cpu",
+        ),
+        eval_samples=10,
+        morphology_samples=4,
+        thresholds=5,
+        jackknife_blocks=5,
+        refine_sweeps=(0, 2),
+        refine_samples=10,
+        transfer_sizes=(32,),
+        transfer_distances=(0.0, 2.0),
+        transfer_samples=10,
+    )
+    return cfg.replace(**changes) if changes else cfg
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory):
+    run_dir = tmp_path_factory.mktemp("xy") / "run"
+    run(tiny_config(), run_dir, progress=False)
+    return run_dir
+
+
+def test_run_writes_report_metrics_and_figures(tiny_run) -> None:
+    for name in (
+        "config.yaml",
+        "metrics.json",
+        "report.html",
+        "generated.npz",
+        "gan/generator.pt",
+        "gan/history.csv",
+        "fields_T0.1.png",
+        "training.png",
+        "observables_T0.1.png",
+        "correlation_T0.1.png",
+        "topology_T0.1.png",
+        "refine_T0.1.png",
+    ):
+        assert (tiny_run / name).is_file(), name
+    m = json.loads((tiny_run / "metrics.json").read_text())
+    assert m["data"]["conditions"] == 4
+    assert m["data"]["training_fields_per_condition"] == 14
+    assert m["data"]["mc_held"] == [1.0] * 4
+    assert m["training"]["epochs"] == 2 and m["training"]["training_fields"] == 56
+    scores = m["scores"]["T=0.1"]
+    assert set(scores) == {"generated", "baseline", "mc_independent"}
+    for s in scores.values():
+        assert set(s["r2"]) >= {"energy", "specific_heat", "magnetization", "vorticity"}
+        assert set(s["correlation_r2"]) == {"d=0", "d=2", "d=4.12"}
+        assert set(s["topological_accuracy"]) == {"d=0", "d=2", "d=4.12"}
+        assert all(v is None or 0 <= v <= 1 for v in s["topological_accuracy_mean"].values())
+        assert 0 <= s["match_rate"]["mean"] <= 1 and len(s["match_rate"]["by_d"]) == 4
+    # the Monte Carlo fields always carry their map: the independent half matches it exactly
+    assert scores["mc_independent"]["match_rate"]["mean"] == 1.0
+    assert scores["mc_independent"]["r2"]["vorticity"] == 1.0
+    speed = m["speed"]
+    assert speed["generator_samples_per_s"] > 0
+    assert speed["T=0.1"]["mc_decorrelated_samples_per_s"] > 0
+    refine = m["refine"]["T=0.1"]
+    for start in ("generator", "analytic"):
+        rows = refine[start]["by_k"]
+        assert [r["k"] for r in rows] == [0, 2]
+        assert all(r["match_rate"] == 1.0 for r in rows)  # refined fields carry the target
+    assert refine["analytic"]["by_k"][0]["diversity_aligned_ratio"] == pytest.approx(0, abs=1e-6)
+    transfer = m["transfer"]["L=32"]["T=0.1"]
+    assert set(transfer["scores"]) == {"generated", "baseline"}
+    assert transfer["distances"] == [0.0, 2.0]
+    assert set(m["timings_s"]) >= {"simulate", "train", "generate", "evaluate", "report", "total"}
+    html = (tiny_run / "report.html").read_text()
+    assert html.count("<figure>") == html.count("<figcaption>") >= 7
+    assert "not expected to match" in html  # a reduced-scale run says so
+
+
+def test_rerun_resumes_and_other_config_is_refused(tiny_run) -> None:
+    stages = {p.name: p.read_bytes() for p in (tiny_run / "stages").iterdir()}
+    generated = (tiny_run / "generated.npz").read_bytes()
+    run(tiny_config(), tiny_run, progress=False)  # everything finished: nothing is redone
+    assert {p.name: p.read_bytes() for p in (tiny_run / "stages").iterdir()} == stages
+    assert (tiny_run / "generated.npz").read_bytes() == generated
+    with pytest.raises(ValueError, match="another configuration"):
+        run(tiny_config(eval_samples=12), tiny_run, progress=False)
+
+
+def test_reusing_a_store_checks_it(tiny_run, tmp_path) -> None:
+    cfg = tiny_config(data=str(tiny_run / "mc.zarr"), reference_samples=24)
+    with pytest.raises(ValueError, match="no training fields"):
+        run(cfg, tmp_path / "other", progress=False)
+    cfg = tiny_config(data=str(tiny_run / "mc_L32.zarr"), reference_samples=5)
+    with pytest.raises(ValueError, match="correlation_distances"):
+        run(cfg, tmp_path / "third", progress=False)
+    hot = XYConfig(
+        temperatures=(2.0,),
+        distances=(0.0, 2.0, 4.12),
+        samples=12,
+        n_replicas=6,
+        equilibration_sweeps=5,
+        decorrelation_sweeps=1,
+        constrained=False,
+    )
+    write_dataset(hot, tmp_path / "hot.zarr", progress=False)  # thermal vortices everywhere
+    with pytest.raises(ValueError, match="not held"):
+        run(tiny_config(data=str(tmp_path / "hot.zarr")), tmp_path / "fourth", progress=False)
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"simulation": {"L": 24}}, "multiple of 16"),
+        ({"simulation": {"constrained": False}}, "constrained"),
+        ({"reference_samples": 24}, "no training fields"),
+        ({"correlation_distances": [3.0]}, "not among"),
+        ({"correlation_distances": [1.5]}, "lattice distance"),
+        ({"refine_samples": 11}, "refine_samples"),
+        ({"refine_sweeps": [4, 2]}, "ascending"),
+        ({"transfer_sizes": [40]}, "multiple of 16"),
+        ({"transfer_sizes": [16], "transfer_distances": [9.0]}, "L/2"),
+        ({"eval_samples": 3}, "jackknife_blocks"),
+        ({"jackknife_blocks": 1}, "at least 2"),
+        ({"topo_tol": 0.0}, "topo_tol"),
+        ({"unknown": 1}, "unknown"),
+    ],
+)
+def test_config_errors_name_the_field(changes, match) -> None:
+    base = tiny_config().to_dict()
+    for key, value in changes.items():
+        base[key] = {**base[key], **value} if isinstance(value, dict) else value
+    with pytest.raises(ValueError, match=match):
+        XYPipelineConfig.from_dict(base)
+
+
+def test_embedded_configs_round_trip_and_have_the_paper_scale() -> None:
+    assert XYPipelineConfig.from_yaml(DEMO_CONFIG.to_yaml()) == DEMO_CONFIG
+    assert XYPipelineConfig.from_yaml(LARGE_CONFIG.to_yaml()) == LARGE_CONFIG
+    sim = LARGE_CONFIG.simulation
+    n_train = (sim.samples - LARGE_CONFIG.reference_samples) * len(sim.distances)
+    assert n_train >= 250_000 and LARGE_CONFIG.gan.epochs == 120
+    assert LARGE_CONFIG.gan.width == 1.0 and LARGE_CONFIG.gan.physics_start_epoch == 40
+    assert len(DEMO_CONFIG.simulation.distances) == 13
+    assert np.isclose(DEMO_CONFIG.simulation.temperatures, [0.1]).all()
+
+
+def test_run_rejects_a_wrong_config_type(tmp_path) -> None:
+    with pytest.raises(TypeError, match="XYPipelineConfig"):
+        run(tiny_config().to_dict(), tmp_path)  # type: ignore[arg-type]
