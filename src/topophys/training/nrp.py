@@ -25,6 +25,7 @@ import contextlib
 import json
 import logging
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -561,7 +562,11 @@ def _quiet_lightning() -> Iterator[None]:
     for lg in loggers:
         lg.setLevel(logging.WARNING)
     try:
-        yield
+        with warnings.catch_warnings():
+            # lightning 2.6 on torch 2.13 warns (FutureWarning) about its own use of a deprecated
+            # torch API at every step; nothing for a user to act on.
+            warnings.filterwarnings("ignore", message=".*LeafSpec")
+            yield
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
