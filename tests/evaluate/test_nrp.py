@@ -13,6 +13,7 @@ from torch import nn
 
 from topophys.evaluate.nrp import (
     continuity_score,
+    descent_fraction,
     encode_trajectories,
     gradient_at_times,
     interpolate_runs,
@@ -323,16 +324,18 @@ def test_latent_smoothness_rejects_bad_input():
 # --- continuity_score ----------------------------------------------------------------------
 
 
-def test_continuity_score_line_step_and_components():
+def test_continuity_score_line_step_and_rotation_invariance():
     alphas = np.linspace(1, 4, 7)
     line = 2.0 * alphas - 1
     assert continuity_score(alphas, line) == pytest.approx(1 / 6)
     step = (alphas > 2.2).astype(float)
     assert continuity_score(alphas, step) == pytest.approx(1.0)
-    # Maximized over components, each relative to its own range.
-    both = np.stack([100 * line, step], axis=1)
-    assert continuity_score(alphas, both) == pytest.approx(1.0)
     assert continuity_score(alphas, np.full(7, 3.0)) == 0.0
+    # A 2-D path: rotating the latent axes does not change the score.
+    path = np.stack([np.cos(alphas), np.sin(alphas)], axis=1)
+    c, s_ = np.cos(0.7), np.sin(0.7)
+    rotated = path @ np.array([[c, -s_], [s_, c]])
+    assert continuity_score(alphas, rotated) == pytest.approx(continuity_score(alphas, path))
 
 
 def test_continuity_score_averages_seeds_and_ignores_nan_rows():
@@ -349,3 +352,14 @@ def test_continuity_score_rejects_bad_input():
         continuity_score(np.array([1.0, 2.0]), np.array([1.0, np.nan]))
     with pytest.raises(ValueError, match="alphas must have shape"):
         continuity_score(np.arange(3.0), np.zeros((4, 2)))
+
+
+# --- descent_fraction ------------------------------------------------------------------------
+
+
+def test_descent_fraction_follows_the_flow_and_not_its_reverse():
+    data, _ = _decay()
+    z = np.asarray(data.x, dtype=np.float64)
+    model = _model()
+    assert descent_fraction(model, z, data.conditions) == 1.0
+    assert descent_fraction(model, z[:, ::-1].copy(), data.conditions) == 0.0

@@ -169,3 +169,22 @@ def test_cli_runs_a_config_file(tmp_path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "report.html").is_file()
+
+
+def test_config_checks_shapes_and_devices_before_any_work() -> None:
+    with pytest.raises(ValueError, match="divisible by 2"):
+        tiny_config(image_size=6)
+    with pytest.raises(ValueError, match="must divide the simulated grid"):
+        tiny_config(
+            image_size=12, image_model={**tiny_config().image_model.to_dict(), "conv_channels": [4]}
+        )
+    with pytest.raises(ValueError, match="devices=2"):
+        tiny_config(pd_model={**tiny_config().pd_model.to_dict(), "devices": 2})
+
+
+def test_a_run_resumes_on_other_hardware_settings(tiny_run) -> None:
+    cfg = tiny_config()
+    other = cfg.replace(pd_model={**cfg.pd_model.to_dict(), "accelerator": "auto"})
+    run(other, tiny_run, progress=False)  # same results expected: not refused
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert 0.0 <= metrics["pd"]["descent_fraction"] <= 1.0

@@ -592,3 +592,18 @@ def test_double_well_fails_without_the_potential_term(double_well_fits, split):
     assert without["monotone"] < with_v["monotone"] - 0.2
     assert without["latent_ratio"] > 2 * with_v["latent_ratio"]
     assert without["ratio"] > with_v["ratio"] + 0.05
+
+
+def test_diverging_training_raises_instead_of_saving_nan_weights(tmp_path):
+    data = tiny()
+    huge = Trajectories(np.asarray(data.x) * 1e25, data.t, data.conditions)
+    with pytest.raises(ValueError, match="non-finite train loss"):
+        _fit(huge, TINY, tmp_path)
+    assert not (tmp_path / "model.pt").exists()
+
+
+def test_large_absolute_times_train_in_float32(tmp_path):
+    data = tiny()
+    shifted = Trajectories(data.x, data.t + 1e8, data.conditions)  # steps of ~0.1 at t ~ 1e8
+    _, history = _fit(shifted, TINY, tmp_path)
+    assert np.isfinite(history["train_loss"]).all()

@@ -8,7 +8,9 @@ Definitions (ours; the papers show figures, not scores):
 
 ``monotone_fraction``
     The share of runs whose V_NN(z_t, c_t) never rises between consecutive snapshots by more
-    than ``tol`` times that run's range of V (paper 1, Fig. 3a).
+    than ``tol`` times that run's range of V (paper 1, Fig. 3a). Since V also depends on h(t),
+    a V that merely grows with h passes it; ``descent_fraction`` holds the conditions fixed
+    (V(z_{t+1}, c_t) ≤ V(z_t, c_t)) and so tests the gradient structure in z.
 ``rollout_errors``
     For k-step predictions ``x̂_t = D(Φ_k(z_{t−k}))`` (Φ_k: k explicit-Euler steps along −∂V/∂z
     on the run's own times and conditions), the relative error Σ‖x̂_t − x_t‖ / Σ‖x_t‖ and the
@@ -26,7 +28,8 @@ Definitions (ours; the papers show figures, not scores):
     invariant to a rescaling of the latent space, so models with different latent scales compare.
 ``continuity_score``
     For per-run vectors (e.g. ∂V/∂z at T_init) averaged over seeds at each α: the largest jump
-    between neighbouring α over the range across α, maximized over components (paper 2, Fig. 2C).
+    between neighbouring α over the largest distance between any two α (Euclidean norms, so
+    independent of the latent axes' orientation); 1/(A−1) for a uniform line (paper 2, Fig. 2C).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from ..training.nrp import Trajectories
 
 __all__ = [
     "continuity_score",
+    "descent_fraction",
     "encode_trajectories",
     "gradient_at_times",
     "interpolate_runs",
@@ -91,6 +95,22 @@ def potential_values(
         cc = torch.tensor(conditions.reshape(r * t, -1), dtype=torch.float32, device=dev)
         v = model.energy(zz, cc if cc.shape[1] else None)
     return v.cpu().double().numpy().reshape(r, t)
+
+
+def descent_fraction(model: ReducedPotentialModel, z: np.ndarray, conditions: np.ndarray) -> float:
+    """Share of snapshot-to-snapshot steps along which V decreases with the conditions held fixed.
+
+    ``V(z_{t+1}, c_t) <= V(z_t, c_t)``: the gradient structure itself, which
+    :func:`monotone_fraction` cannot isolate because V also moves with h(t).
+
+    Parameters
+    ----------
+    z : ndarray, shape (R, T, L)
+    conditions : ndarray, shape (R, T, C)
+    """
+    start = potential_values(model, z[:, :-1], conditions[:, :-1])
+    end = potential_values(model, z[:, 1:], conditions[:, :-1])
+    return float(np.mean(end <= start))
 
 
 def monotone_fraction(values: np.ndarray, tol: float = 0.01) -> float:
@@ -179,6 +199,8 @@ def rollout_errors(
         return float(np.linalg.norm(a, axis=1).sum())
 
     scale = total(x_true)
+    if scale == 0:
+        raise ValueError("rollout_errors: every target snapshot is zero; relative errors undefined")
     err, base = total(x_pred - x_true), total(x_prev - x_true)
     dec_base = total(x_dec_prev - x_true)
     lat, lat_base = total(z_pred - z_true), total(z_prev - z_true)
@@ -314,25 +336,29 @@ def latent_smoothness(z: np.ndarray, alphas: np.ndarray) -> dict[str, float]:
 
 
 def continuity_score(alphas: np.ndarray, values: np.ndarray) -> float:
-    """Largest jump between neighbouring α relative to the range, maximized over components.
+    """Largest jump between neighbouring α relative to the spread of the values across α.
+
+    The per-α means ḡ_j (over seeds) form a path; the score is
+    ``max_j ‖ḡ_{j+1} − ḡ_j‖ / max_{j,k} ‖ḡ_j − ḡ_k‖``, with Euclidean norms so that it does not
+    depend on how the latent axes are oriented. A path moving at constant speed along a line
+    scores 1/(A−1) for A anisotropies; a single jump scores 1; constant values score 0.
 
     Parameters
     ----------
     alphas : ndarray, shape (R,)
-    values : ndarray, shape (R, K)
+    values : ndarray, shape (R, K) or (R,)
         Per-run vectors; NaN rows are ignored. At least two distinct α must have values.
     """
     values = np.asarray(values, dtype=np.float64)
     if values.ndim == 1:
         values = values[:, None]
-    alphas = np.asarray(alphas, dtype=np.float64)
-    if alphas.shape != values.shape[:1]:
+    alphas = np.asarray(alphas)
+    if alphas.ndim != 1 or alphas.shape[0] != values.shape[0]:
         raise ValueError(f"alphas must have shape ({values.shape[0]},), got {alphas.shape}")
     keep = np.isfinite(values).all(axis=1)
     levels, means = _by_alpha(alphas[keep], values[keep])
     if levels.size < 2:
         raise ValueError("continuity_score needs values at ≥ 2 distinct α")
-    jumps = np.abs(np.diff(means, axis=0)).max(axis=0)
-    span = means.max(axis=0) - means.min(axis=0)
-    ratio = np.where(span > 0, jumps / np.where(span > 0, span, 1.0), 0.0)
-    return float(ratio.max())
+    jumps = np.linalg.norm(np.diff(means, axis=0), axis=1)
+    spread = np.linalg.norm(means[:, None, :] - means[None, :, :], axis=2).max()
+    return float(jumps.max() / spread) if spread > 0 else 0.0

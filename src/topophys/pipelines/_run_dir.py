@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..config import Config
 
 __all__ = ["StageTimer", "open_run_dir"]
 
 
-def open_run_dir(run_dir: str | Path, config: Config) -> Path:
+def open_run_dir(
+    run_dir: str | Path, config: Config, *, identity: Callable[[Config], Any] | None = None
+) -> Path:
     """Create ``run_dir`` and write ``config.yaml``, refusing a directory of another config.
 
     A directory that already holds the same configuration is resumed.
+
+    Parameters
+    ----------
+    identity
+        What must match to resume, as a function of a config (default: the whole config).
+        Pipelines leave out settings that do not change the results, such as the accelerator.
 
     Raises
     ------
@@ -23,7 +33,8 @@ def open_run_dir(run_dir: str | Path, config: Config) -> Path:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "config.yaml"
-    if path.exists() and type(config).from_yaml(path) != config:
+    same = identity or (lambda c: c)
+    if path.exists() and same(type(config).from_yaml(path)) != same(config):
         raise ValueError(f"{run_dir} holds a run of another configuration; use a new directory")
     config.to_yaml(path)
     return run_dir

@@ -136,8 +136,29 @@ class NRPPipelineConfig(Config):
                 f"pd_model.latent_dim={self.pd_model.latent_dim} and image_model.latent_dim="
                 f"{self.image_model.latent_dim} must agree (the papers compare equal dimensions)"
             )
+        stages = 2 ** len(self.image_model.conv_channels)
+        if self.image_size % stages:
+            raise ValueError(
+                f"image_size={self.image_size} must be divisible by 2**len(image_model."
+                f"conv_channels)={stages}"
+            )
+        for i, m in enumerate((self.pd_model, self.image_model)):
+            if m.devices > 1:
+                name = ("pd_model", "image_model")[i]
+                raise ValueError(
+                    f"{name}.devices={m.devices}: the pipeline trains each model on one device "
+                    "(multi-device DDP relaunches the whole command per rank); call "
+                    "topophys.training.nrp.fit_nrp from a script for DDP"
+                )
         if self.fields is None:
-            missing = [a for a in self.holdout_alphas if a not in self.simulation.alphas]
+            size = self.simulation.tdgl.size
+            if size % self.image_size:
+                raise ValueError(
+                    f"image_size={self.image_size} must divide the simulated grid size={size}"
+                )
+            missing = [
+                a for a in self.holdout_alphas if not np.isclose(a, self.simulation.alphas).any()
+            ]
             if missing:
                 raise ValueError(
                     f"holdout_alphas {missing} are not among the sweep's alphas "
@@ -167,7 +188,7 @@ The image model sees the fields block-averaged to 32² (a CPU budget); ``LARGE_C
 
 LARGE_CONFIG = NRPPipelineConfig(
     simulation=TDGLSweepConfig(
-        tdgl=TDGLConfig(size=256, n_snapshots=96),
+        tdgl=TDGLConfig(size=256, n_snapshots=96, t_first_snapshot=0.25),
         alphas=tuple(float(a) for a in np.round(np.linspace(1.0, 4.0, 31), 4)),
         seeds=(0, 1, 2, 3),
         batch_size=16,
@@ -198,7 +219,7 @@ def _fields(
 
     if config.fields is not None:
         ds = open_fields(config.fields)
-        missing = [a for a in config.holdout_alphas if a not in set(ds["alpha"].values.tolist())]
+        missing = [a for a in config.holdout_alphas if not np.isclose(a, ds["alpha"].values).any()]
         if missing:
             raise ValueError(f"holdout_alphas {missing} are not among the store's alphas")
         return ds
@@ -288,7 +309,7 @@ class _TrainJob:
     run_dir: Path
     progress: bool | None
 
-    def __call__(self, _: Any = None) -> dict[str, list[float]]:
+    def __call__(self) -> dict[str, list[float]]:
         from ..training.nrp import build_model, fit_nrp
 
         model = build_model(
@@ -320,10 +341,11 @@ def _evaluate(
     v = ev.potential_values(model, z, data.conditions)
     held = ~train_runs
     metrics: dict[str, Any] = {
+        "descent_fraction": ev.descent_fraction(model, z, data.conditions),
         "monotone_fraction": {
             "all": ev.monotone_fraction(v, config.monotone_tol),
             "train": ev.monotone_fraction(v[train_runs], config.monotone_tol),
-        }
+        },
     }
     if held.any():
         metrics["monotone_fraction"]["heldout"] = ev.monotone_fraction(v[held], config.monotone_tol)
@@ -338,6 +360,9 @@ def _evaluate(
             if k < data.n_times
         }
     metrics["rollout"] = rollout
+    skipped = [k for k in config.rollout_steps if k >= data.n_times]
+    if skipped:
+        metrics["rollout_skipped"] = {"k": skipped, "reason": f"runs have {data.n_times} snapshots"}
     metrics["latent"] = ev.latent_smoothness(z, alphas)
     grad = ev.gradient_at_times(model, z, data, t_init)
     ok = np.isfinite(grad).all(axis=1)
@@ -375,7 +400,7 @@ def run(
     import matplotlib
 
     matplotlib.use("Agg")
-    run_dir = open_run_dir(run_dir, config)
+    run_dir = open_run_dir(run_dir, config, identity=_without_hardware)
     timer = StageTimer()
     lap = timer.lap
 
@@ -412,7 +437,8 @@ def run(
     conditions = np.stack(
         [np.repeat(alphas[:, None], n_times, axis=1), np.tile(h, (n_runs, 1))], axis=2
     )
-    train_runs = ~np.isin(alphas, np.asarray(config.holdout_alphas, dtype=np.float64))
+    held_alpha = np.asarray(config.holdout_alphas, dtype=np.float64)
+    train_runs = ~np.isclose(alphas[:, None], held_alpha[None, :]).any(axis=1)
     if not train_runs.any():
         raise ValueError("holdout_alphas hold out every run; nothing is left to train on")
     window = image_window(diagrams_all[index[train_runs][:, first:].ravel()], config.features)
@@ -460,7 +486,11 @@ def run(
     models = {}
     for name, data in datasets.items():
         model = load_model(
-            kinds[name], data.shape, model_configs[name], 2, run_dir / f"{name}_model" / "model.pt"
+            kinds[name],
+            data.shape,
+            model_configs[name],
+            data.conditions.shape[2],
+            run_dir / f"{name}_model" / "model.pt",
         )
         model.eval()
         models[name] = model
@@ -484,6 +514,7 @@ def run(
         "image_size": config.image_size,
         "pd_features": int(pd_x.shape[-1]),
         "pd_window": window,
+        "pd_scale": pd_scale,
         "first_snapshot": first,
         "time_unit": unit,
     }
@@ -504,6 +535,15 @@ def run(
     out = {"data": summary, **metrics, "timings_s": timer.timings_s}
     atomic_write_text(run_dir / "metrics.json", json.dumps(_jsonable(out), indent=2) + "\n")
     return run_dir
+
+
+def _without_hardware(config: NRPPipelineConfig) -> NRPPipelineConfig:
+    """The config with the training hardware reset: a run resumes on another accelerator."""
+    reset = {"accelerator": "cpu", "devices": 1, "strategy": "auto"}
+    return config.replace(
+        pd_model={**config.pd_model.to_dict(), **reset},
+        image_model={**config.image_model.to_dict(), **reset},
+    )
 
 
 def _jsonable(value: Any) -> Any:

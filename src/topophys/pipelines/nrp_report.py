@@ -98,11 +98,14 @@ def write_report(
     mono = {
         f"{n}.{k}": v for n in ("pd", "image") for k, v in metrics[n]["monotone_fraction"].items()
     }
+    mono.update({f"{n}.descent_fraction": metrics[n]["descent_fraction"] for n in ("pd", "image")})
     report.add_figure(
         run_dir / "potential.png",
         "V_NN(z_t, α, h_t) along every run, coloured by α (log time). A gradient system's "
         "potential never rises; monotone_fraction is the share of runs whose V never rises by "
-        f"more than {config.monotone_tol:g} of that run's range.",
+        f"more than {config.monotone_tol:g} of that run's range. V also moves with h(t), so "
+        "descent_fraction holds α and h fixed: the share of steps with V(z_(t+1), c_t) ≤ "
+        "V(z_t, c_t).",
     )
     report.add_table(mono, caption="monotone_fraction")
 
@@ -151,7 +154,8 @@ def write_report(
     report.add_figure(
         run_dir / "prediction_error.png",
         f"Relative RMSE of the one-step prediction against time for the run at α = "
-        f"{alphas[run]:g} (paper 2, Fig. 2A, dotted), beside the no-change baseline x_(t−1).",
+        f"{alphas[run]:g} (paper 2, Fig. 2A, dotted there), beside the no-change baseline "
+        "x_(t−1) (dashed).",
     )
     report.add_table(
         _rollout_rows(metrics),
@@ -165,8 +169,8 @@ def write_report(
     _save(fig, run_dir / "latent.png")
     report.add_figure(
         run_dir / "latent.png",
-        "Latent trajectories z(t) of every run coloured by α (dots mark t = 0). Smooth in α "
-        "means neighbouring anisotropies follow neighbouring paths.",
+        "Latent trajectories z(t) of every run coloured by α (dots mark the first snapshot "
+        "used). Smooth in α means neighbouring anisotropies follow neighbouring paths.",
     )
     report.add_table(
         [{"model": n, **metrics[n]["latent"]} for n in ("pd", "image")],
@@ -186,8 +190,9 @@ def write_report(
     )
     report.add_table(
         [{"model": n, **metrics[n].get("grad_at_t_init", {})} for n in ("pd", "image")],
-        caption="Continuity: largest jump between neighbouring α over the range (small is "
-        "continuous)",
+        caption="Continuity: largest jump between neighbouring α over the largest distance "
+        f"between any two α (≈ {1 / max(len(np.unique(alphas)) - 1, 1):.3f} if uniform, 1 for a "
+        "single jump)",
     )
 
     report.add_heading("5. Training")

@@ -375,9 +375,16 @@ def _lightning_module(
         def _tensors_of(self, split: str) -> tuple[torch.Tensor, ...]:
             if split not in self._tensors:
                 d = self.data[split]
+                # Times relative to each run's start keep float32 steps exact enough: an
+                # absolute time of 1e8 would round neighbouring snapshots together.
+                t32 = (d.t - d.t[:, :1]).astype(np.float32)
+                if (np.diff(t32, axis=1) <= 0).any():
+                    raise ValueError(
+                        f"{split} times are too close for float32 training: some steps round to 0"
+                    )
                 self._tensors[split] = tuple(
-                    torch.as_tensor(np.array(a), device=self.device)  # x is read-only
-                    for a in (d.x, d.t.astype(np.float32), d.conditions.astype(np.float32))
+                    torch.as_tensor(np.array(a), device=self.device)  # np.array: x is read-only
+                    for a in (d.x, t32, d.conditions.astype(np.float32))
                 )
             return self._tensors[split]
 
@@ -396,7 +403,7 @@ def _lightning_module(
         def val_dataloader(self) -> Any:
             return self._loader("val", shuffle=False) if val is not None else []
 
-        def _step(self, batch: Any, split: str) -> torch.Tensor:
+        def _step(self, batch: Any, split: str, batch_idx: int) -> torch.Tensor:
             (idx,) = batch
             x, t, c = self._tensors_of(split)
             m = window_size(config.derivative)
@@ -404,17 +411,31 @@ def _lightning_module(
             runs = idx[:, :1].expand(-1, m)
             times = idx[:, 1:] + offs
             losses = nrp_loss(self.model, x[runs, times], t[runs, times], c[runs, times], config)
+            if not torch.isfinite(losses["loss"]):
+                bad = [k for k in ("ae", "v") if not torch.isfinite(losses[k])]
+                raise ValueError(
+                    f"non-finite {split} loss (L_{'/L_'.join(bad).upper()}) at epoch "
+                    f"{self.current_epoch}, batch {batch_idx}: training diverged; lower lr "
+                    f"(now {config.lr:g}) or check the inputs' scale"
+                )
             n = idx.shape[0]
             for key, value in losses.items():
-                self.log(f"{split}_{key}", value, on_step=False, on_epoch=True, batch_size=n)
+                self.log(
+                    f"{split}_{key}",
+                    value,
+                    on_step=False,
+                    on_epoch=True,
+                    batch_size=n,
+                    sync_dist=True,
+                )
             return losses["loss"]
 
         def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-            return self._step(batch, "train")
+            return self._step(batch, "train", batch_idx)
 
         def validation_step(self, batch: Any, batch_idx: int) -> None:
             with torch.enable_grad():  # ∂V/∂z needs autograd even in validation
-                self._step(batch, "val")
+                self._step(batch, "val", batch_idx)
 
         def configure_optimizers(self) -> Any:
             return torch.optim.Adam(
@@ -486,7 +507,7 @@ def fit_nrp(
 
     if not isinstance(train, Trajectories):
         raise TypeError(f"train must be Trajectories, got {type(train).__name__}")
-    if val is not None and (val.shape != train.shape or val.n_times < 2):
+    if val is not None and val.shape != train.shape:
         raise ValueError(f"val snapshots have shape {val.shape}, train {train.shape}")
     if train.conditions.shape[2] != model.potential.n_conditions:
         raise ValueError(
@@ -533,10 +554,11 @@ def fit_nrp(
         trainer.fit(module, ckpt_path=last if (resume and last.exists()) else None)
     rows = history.rows
     series = {key: [row.get(key, math.nan) for row in rows] for key in (rows[0] if rows else {})}
-    tmp = run_dir / "model.pt.tmp"
-    torch.save(model.state_dict(), tmp)
-    tmp.replace(run_dir / "model.pt")
-    atomic_write_text(run_dir / "history.json", json.dumps(series) + "\n")
+    if trainer.is_global_zero:  # under DDP every rank holds the same weights; one writes them
+        tmp = run_dir / "model.pt.tmp"
+        torch.save(model.state_dict(), tmp)
+        tmp.replace(run_dir / "model.pt")
+        atomic_write_text(run_dir / "history.json", json.dumps(series) + "\n")
     return series
 
 
