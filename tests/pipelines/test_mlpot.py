@@ -1,6 +1,7 @@
 """The PH-descriptor energy pipeline: descriptor invariances and size independence, run
-grouping, a tiny end-to-end run on synthetic extxyz frames (seconds), resume, bad input, and
-(when LAMMPS is installed, opt-in) the same on freshly generated melt-quench data."""
+grouping, a tiny end-to-end run on synthetic extxyz frames with the cheap report sections
+(baselines, maps, inverse analysis, Grad-CAM; seconds), resume, bad input, and (when LAMMPS is
+installed, opt-in) the same on freshly generated melt-quench data."""
 
 from __future__ import annotations
 
@@ -12,11 +13,17 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from topophys.data.structures import write_structures
+from topophys.descriptors.soap import SOAPConfig
 from topophys.pipelines.mlpot import (
     DEMO_CONFIG,
     GRAPHENE_DESCRIPTOR,
     PAPER_CONFIG,
+    BaselinesSectionConfig,
     DescriptorConfig,
+    GradCAMConfig,
+    GrapheneSectionConfig,
+    InverseConfig,
+    MapsConfig,
     MLPotConfig,
     ph_descriptor,
     run,
@@ -24,6 +31,8 @@ from topophys.pipelines.mlpot import (
     stride_frames,
 )
 from topophys.simulate.amorphous import MeltQuenchConfig, lammps_available
+from topophys.simulate.graphene import GrapheneConfig
+from topophys.training.baselines import BaselinesConfig, MLPConfig, SchNetConfig
 from topophys.training.regression import CNNConfig
 
 
@@ -182,6 +191,22 @@ def test_stride_keeps_each_runs_last_frame():
 
 TINY_CNN = CNNConfig(channels=(2, 2, 2), hidden=4, epochs=2, batch_size=8, milestones=(1,))
 
+# Every cheap report section, at toy sizes (cyclo-octane and graphene are tested on their own in
+# test_mlpot_sections.py and test_mlpot_graphene.py).
+TINY_BASELINES = BaselinesConfig(
+    soap=SOAPConfig(n_max=2, l_max=2),
+    mlp=MLPConfig(epochs=5, milestones=()),
+    schnet=SchNetConfig(
+        n_features=8, n_interactions=1, n_gaussians=8, cutoff=3.0, max_train_frames=4, epochs=1
+    ),
+)
+SECTIONS = {
+    "baselines": BaselinesSectionConfig(models=TINY_BASELINES),
+    "maps": MapsConfig(perplexities=(5.0,), k=3),
+    "inverse": InverseConfig(frames=2),
+    "gradcam": GradCAMConfig(),
+}
+
 
 def tiny_config(root, **changes) -> MLPotConfig:
     cfg = MLPotConfig(
@@ -230,7 +255,7 @@ def synthetic(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny_run(synthetic, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("mlpot") / "run"
-    run(tiny_config(synthetic), run_dir, progress=False)
+    run(tiny_config(synthetic, **SECTIONS), run_dir, progress=False)
     return run_dir
 
 
@@ -239,7 +264,9 @@ def test_run_writes_metrics_report_and_figures(tiny_run):
         "config.yaml", "metrics.json", "report.html", "predictions.npz", "parity.png",
         "parity_grouped.png", "descriptors.png", "ridge_coefficients.png", "cnn_training.png",
         "cnn_random/model.pt", "cnn_grouped/history.json", "diagrams_train.zarr",
-        "diagrams_transfer.zarr",
+        "diagrams_transfer.zarr", "baselines_parity.png", "baselines_schnet.png",
+        "maps_tsne_p5.png", "maps_pca.png", "inverse_regions.png", "inverse_rings.png",
+        "gradcam.png", "sections/baselines.json", "baselines/soap_train.npz",
     ):  # fmt: skip
         assert (tiny_run / name).exists(), name
     metrics = json.loads((tiny_run / "metrics.json").read_text())
@@ -258,8 +285,60 @@ def test_run_writes_metrics_report_and_figures(tiny_run):
             < 0.5 * (metrics["summary_meV"]["mean_baseline"][f"{part}_rmse"])
         )
     html = (tiny_run / "report.html").read_text()
-    assert html.count("<img") == 6
+    assert html.count("<img") == 6 + 2 + 2 + 2 + 1  # core, baselines, maps, inverse, Grad-CAM
     assert "reduced run" in html and "Fig. 6a" in html
+    for stage in ("baselines", "maps", "inverse", "gradcam"):
+        assert stage in metrics["timings_s"] and metrics[stage]["compute_s"] > 0
+
+
+def test_baselines_section_beside_ridge_and_cnn(tiny_run):
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    b = metrics["baselines"]
+    assert b["frames"] == 20 and b["transfer_frames"] == 4  # max_frames=0: every frame
+    rows = {r["model"]: r for r in b["comparison_meV"]}
+    assert set(rows) == {"ridge", "cnn", "soap_nn", "schnet", "ph_soap"}
+    # Every frame, so Ridge and the CNN score exactly as in the headline.
+    for model in ("ridge", "cnn"):
+        head = metrics["summary_meV"][model]
+        assert rows[model]["test_rmse"] == pytest.approx(head["test_rmse"], abs=1e-5)
+        assert rows[model]["grouped_test_rmse"] == pytest.approx(
+            head["grouped_test_rmse"], abs=1e-5
+        )
+        assert rows[model]["transfer_rmse"] == pytest.approx(head["transfer_rmse"], abs=1e-5)
+    for row in rows.values():
+        for key in ("test_rmse", "grouped_test_rmse", "transfer_rmse", "grouped_transfer_rmse"):
+            assert row[key] > 0
+    assert rows["soap_nn"]["paper_rmse"] == "16.4" and rows["ph_soap"]["paper_rmse"] is None
+    assert b["models"]["schnet"]["random"]["train_frames"] == 4
+    # Size transfer: every model (and the training mean) on both splits.
+    transfer = b["size_transfer_meV"]
+    assert len(transfer) == 6 * 2
+    for row in transfer:
+        assert row["ratio"] == pytest.approx(row["RMSE, 216 atoms"] / row["test RMSE, 125 atoms"])
+
+
+def test_maps_inverse_and_gradcam_sections(tiny_run):
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    maps = metrics["maps"]
+    assert maps["frames"] == 20 and maps["skipped"] == []
+    for name in ("PH", "SOAP", "SchNet"):  # the baselines' descriptors are mapped too
+        for method in ("tsne_p5", "pca"):
+            for prop in ("density", "energy"):
+                m = maps[name][method][prop]
+                assert m["knn_r2"] <= 1 and -1 <= m["spearman"] <= 1 and m["n"] == 20
+    # The energy follows the disorder, which the diagrams see: a continuous PH map.
+    assert maps["PH"]["pca"]["energy"]["knn_r2"] > 0.5
+    inverse = metrics["inverse"]
+    # Median density 2.5 lies between the runs' 2.0 and 3.0; the first nearest is taken.
+    assert inverse["frames"]["density"] == 2.0 and inverse["frames"]["process"] == "anneal"
+    assert inverse["frames"]["frames"] == 1  # one annealed frame per synthetic run
+    assert inverse["high"]["rings"] >= 1 and inverse["low"]["rings"] >= 1
+    assert 0 <= inverse["bond_angle_ks_distance"] <= 1
+    p = np.load(tiny_run / "predictions.npz")
+    grad = metrics["gradcam"]
+    assert grad["high"]["frame"] == int(np.argmax(p["energy"]))
+    assert grad["low"]["frame"] == int(np.argmin(p["energy"]))
+    assert grad["high"]["points_mean_persistence_A2"] > 0
 
 
 def test_splits_in_predictions(tiny_run):
@@ -278,10 +357,16 @@ def test_splits_in_predictions(tiny_run):
 def test_rerun_resumes_and_other_config_is_refused(tiny_run, synthetic):
     before = json.loads((tiny_run / "metrics.json").read_text())
     weights = (tiny_run / "cnn_random" / "model.pt").stat().st_mtime_ns
-    run(tiny_config(synthetic), tiny_run, progress=False)
+    saved = {p: p.stat().st_mtime_ns for p in (tiny_run / "sections").glob("*.json")}
+    assert len(saved) == 4
+    run(tiny_config(synthetic, **SECTIONS), tiny_run, progress=False)
     after = json.loads((tiny_run / "metrics.json").read_text())
     assert after["summary_meV"] == before["summary_meV"]
     assert (tiny_run / "cnn_random" / "model.pt").stat().st_mtime_ns == weights
+    # Finished sections are loaded, not recomputed, and report the same numbers.
+    assert {p: p.stat().st_mtime_ns for p in saved} == saved
+    for key in ("baselines", "maps", "inverse", "gradcam"):
+        assert after[key] == before[key]
     with pytest.raises(ValueError, match="another configuration"):
         run(tiny_config(synthetic, ridge_alpha=2.0), tiny_run, progress=False)
 
@@ -315,7 +400,21 @@ def test_published_energy_key_in_the_calculator_is_read(tmp_path):
 
 
 def test_config_checks_and_presets():
-    assert MLPotConfig() == DEMO_CONFIG
+    core = MLPotConfig()
+    for key in SECTIONS:  # sections are opt-in; the demo and paper presets enable them all
+        assert getattr(core, key) is None
+    sections = ("baselines", "maps", "inverse", "gradcam", "cyclooctane", "graphene")
+    for preset in (DEMO_CONFIG, PAPER_CONFIG):
+        assert all(getattr(preset, key) is not None for key in sections)
+        assert MLPotConfig.from_yaml(preset.to_yaml()) == preset
+    assert DEMO_CONFIG.replace(**dict.fromkeys(sections)) == core
+    assert DEMO_CONFIG.maps.perplexities == (30.0,)
+    assert PAPER_CONFIG.maps.perplexities == (10.0, 30.0, 50.0)
+    assert (
+        PAPER_CONFIG.baselines.max_frames == 0 and PAPER_CONFIG.baselines.models.mlp.epochs == 2000
+    )
+    assert PAPER_CONFIG.graphene.generate.n_atoms == 680
+    assert PAPER_CONFIG.graphene.transfer.n_atoms == 2720
     assert PAPER_CONFIG.cnn == CNNConfig() and PAPER_CONFIG.frame_stride == 1
     assert PAPER_CONFIG.generate.runs == 6 and len(PAPER_CONFIG.generate.densities) == 11
     assert PAPER_CONFIG.transfer.n_atoms == 512 and PAPER_CONFIG.transfer.runs == 1
@@ -328,6 +427,33 @@ def test_config_checks_and_presets():
         MLPotConfig(test_fraction=0.0)
     with pytest.raises(TypeError, match="MLPotConfig"):
         run({"data": "x"}, "y")
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: BaselinesSectionConfig(max_frames=5), "max_frames must be 0"),
+        (lambda: MapsConfig(perplexities=(), pca=False), "at least one perplexity"),
+        (lambda: MapsConfig(perplexities=(-1.0,)), r"perplexities\[0\]"),
+        (lambda: InverseConfig(quantile=0.5), "quantile"),
+        (lambda: InverseConfig(high=0.0, low=1.0), "low must be below high"),
+        (lambda: InverseConfig(split="other"), "split"),
+        (lambda: InverseConfig(max_birth=0.0), "max_birth"),
+        (lambda: GradCAMConfig(method="saliency"), "method"),
+        (
+            lambda: GrapheneSectionConfig(transfer=GrapheneConfig(n_atoms=680)),
+            "transfer.n_atoms must differ",
+        ),
+        (lambda: GrapheneSectionConfig(descriptor=DescriptorConfig()), "must be 2"),
+        (
+            lambda: GrapheneSectionConfig(descriptor=GRAPHENE_DESCRIPTOR.replace(bins=20)),
+            "divisible",
+        ),
+    ],
+)
+def test_section_configs_refuse_bad_values(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
 
 
 @pytest.mark.slow

@@ -9,12 +9,16 @@ CubicalPersistence(construction='vertex', periodic=True)
 
 from .alpha import AlphaPersistence, CellTooSmallError, alpha_diagram, periodic_alpha_diagram
 from .cubical import CubicalPersistence, cubical_diagram
+from .cycles import Cycle, atoms_h1_cycles, h1_cycles
 
 __all__ = [
     "AlphaPersistence",
     "CellTooSmallError",
     "CubicalPersistence",
+    "Cycle",
     "alpha_diagram",
+    "atoms_h1_cycles",
     "cubical_diagram",
+    "h1_cycles",
     "periodic_alpha_diagram",
 ]

