@@ -44,7 +44,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from homology_cubical import best_seconds, single_field, smooth_field
+from homology_cubical import best_seconds as _best_times
+from homology_cubical import make_field, single_field
 from topophys.homology import CubicalPersistence, periodic_alpha_diagram
 from topophys.parallel import warm_up
 
@@ -56,15 +57,21 @@ IMAGE_MAX_DIFF_GOAL = 1e-10
 WORKERS_SPEEDUP_GOAL = 1.7
 
 
+def best_seconds(fn: Any, budget: float, max_repeats: int = 50) -> float:
+    """Fastest wall time of as many calls as fit in ``budget`` seconds (at least 3)."""
+    return _best_times(fn, budget, max_repeats)["wall"]
+
+
+def smooth_field(seed: int, size: int) -> np.ndarray:
+    return make_field(seed, size, "smooth")
+
+
 def cubical(budget: float) -> list[dict[str, Any]]:
     rows = []
     for size in (256, 512):
-        for row in single_field(size, budget):
-            row["goal"] = f"ours <= {CUBICAL_NS_PER_PIXEL_GOAL} ns/pixel"
-            row["pass"] = bool(
-                row["ours_ns_per_pixel"] <= CUBICAL_NS_PER_PIXEL_GOAL
-                and row["pairs_identical_to_gudhi"]
-            )
+        for row in single_field(size, "smooth", (False, True), budget):
+            row["goal"] = f"ours <= {CUBICAL_NS_PER_PIXEL_GOAL} ns/pixel (CPU time)"
+            row["pass"] = bool(row.pop("meets_goal") and row["pairs_identical_to_gudhi"])
             rows.append(row)
     return rows
 

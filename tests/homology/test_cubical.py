@@ -486,3 +486,49 @@ def test_bad_parameters_raise_naming_the_parameter(params, error, match):
         CubicalPersistence(**params).fit(fields)
     with pytest.raises(error, match=match):
         CubicalPersistence(**params).transform(fields)
+
+
+_VARIANTS_SCRIPT = """
+import json, sys
+import numpy as np
+from topophys.homology import cubical_diagram
+f = np.random.default_rng(0).standard_normal((48, 48))
+out = {}
+for key in sys.argv[1].split(","):
+    construction, filtration = key.split("-")
+    d = cubical_diagram(f, construction=construction, filtration=filtration, periodic=True)
+    out[key] = d.tolist()
+print(json.dumps(out))
+"""
+
+
+def test_each_kernel_variant_has_its_own_numba_cache_index(tmp_path):
+    # Regression: the four compiled variants once shared one cache index, and two processes
+    # compiling different variants at once (a pool's workers) could leave an index that maps one
+    # variant's key to another's machine code, which crashed on return in later processes. With
+    # one index per variant, concurrent writers of an index compile the same code.
+    import json
+    import subprocess
+    import sys
+
+    keys = ["top-sublevel", "vertex-sublevel", "top-superlevel", "vertex-superlevel"]
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    for _ in range(2):  # compile and write the cache, then load from it
+        done = subprocess.run(
+            [sys.executable, "-c", _VARIANTS_SCRIPT, ",".join(keys)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    indexes = sorted(p.name for p in tmp_path.rglob("*basin_graph*.nbi"))
+    assert len(indexes) == 4, indexes
+    loaded = json.loads(done.stdout)
+    f = np.random.default_rng(0).standard_normal((48, 48))
+    for key in keys:
+        construction, filtration = key.split("-")
+        expected = cubical_diagram(
+            f, construction=construction, filtration=filtration, periodic=True
+        )
+        np.testing.assert_array_equal(np.array(loaded[key]).reshape(-1, 3), expected)

@@ -937,7 +937,13 @@ def _elder_sweep_py(
 @functools.cache
 def _kernels(connectivity: int, dual: bool) -> tuple[Any, Any]:
     """The compiled kernels of :func:`_torus_sweep` for a connectivity (4 or 8)."""
-    return _jit(_make_basin_graph(connectivity == 8, dual)), _elder_sweep_kernel()
+    kernel = _make_basin_graph(connectivity == 8, dual)
+    # numba names its on-disk cache after the qualified name. One name for the four closure
+    # variants put them in one cache index, and two processes compiling different variants at
+    # once (a pool's workers) could map one variant's key to the other's machine code, which
+    # then crashed on return. A name per variant gives each its own index.
+    kernel.__qualname__ = f"basin_graph_c{connectivity}_{'dual' if dual else 'primal'}"
+    return _jit(kernel), _elder_sweep_kernel()
 
 
 @functools.cache
