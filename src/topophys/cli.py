@@ -658,12 +658,9 @@ def run_mlpot(
     from .pipelines.mlpot import DEMO_CONFIG, PAPER_CONFIG, MLPotConfig, run
 
     try:
-        if config is not None:
-            cfg = MLPotConfig.from_yaml(config)
-        elif scale in ("demo", "paper"):
-            cfg = DEMO_CONFIG if scale == "demo" else PAPER_CONFIG
-        else:
-            raise ValueError(f"--scale must be 'demo' or 'paper', got {scale!r}")
+        cfg = _pipeline_config(
+            MLPotConfig, config, scale, {"demo": DEMO_CONFIG, "paper": PAPER_CONFIG}
+        )
         if data is not None:
             cfg = cfg.replace(data=str(data))
     except (ValueError, TypeError, FileNotFoundError) as err:
@@ -671,14 +668,7 @@ def run_mlpot(
     if dump_config:
         typer.echo(cfg.to_yaml(), nl=False)
         raise typer.Exit()
-    try:
-        run_dir = run(cfg, out, workers=workers, scheduler=scheduler)
-    except (ValueError, FileNotFoundError, ImportError) as err:
-        typer.secho(f"error: {err}", fg="red", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(f"run directory: {run_dir}")
-    for name in ("report.html", "metrics.json", "config.yaml"):
-        typer.echo(f"  {run_dir / name}")
+    _run_pipeline(run, cfg, out, workers=workers, scheduler=scheduler, errors=(ImportError,))
 
 
 @run_app.command("xy")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..config import Config
+import numpy as np
 
-__all__ = ["StageTimer", "open_run_dir"]
+from ..config import Config, atomic_write_text
+
+__all__ = ["StageTimer", "jsonable", "open_run_dir", "write_metrics"]
 
 
 def open_run_dir(
@@ -65,3 +68,31 @@ class StageTimer:
     def timings_s(self) -> dict[str, float]:
         """Seconds per stage, in order, and their ``total``."""
         return {**self._laps, "total": round(sum(self._laps.values()), 3)}
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON types: numpy scalars and arrays converted, floats rounded to 6 decimals and
+    non-finite ones written as None (JSON has no NaN)."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (np.floating, float)):
+        f = float(value)
+        return round(f, 6) if np.isfinite(f) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_metrics(run_dir: Path, metrics: Mapping[str, Any]) -> None:
+    """Write ``run_dir/metrics.json`` atomically (see :func:`jsonable`)."""
+    atomic_write_text(
+        Path(run_dir) / "metrics.json", json.dumps(jsonable(metrics), indent=2) + "\n"
+    )

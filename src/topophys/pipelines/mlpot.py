@@ -32,7 +32,6 @@ that runs in minutes on 2 cores; :data:`PAPER_CONFIG` is the papers' full protoc
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,13 +41,13 @@ from typing import Any, Literal
 import numpy as np
 
 from .. import _validate
-from ..config import Config, atomic_write_text
+from ..config import Config
 from ..evaluate.cyclooctane import CycloOctaneConfig
 from ..simulate.amorphous import MeltQuenchConfig
 from ..simulate.graphene import GrapheneConfig
 from ..training.baselines import PAPER_BASELINES, BaselinesConfig, MLPConfig, SchNetConfig
 from ..training.regression import CNNConfig
-from ._run_dir import StageTimer, open_run_dir
+from ._run_dir import StageTimer, open_run_dir, write_metrics
 
 __all__ = [
     "DEMO_CONFIG",
@@ -985,7 +984,7 @@ def run(
         **{key: section.metrics for key, section in sections.items()},
         "timings_s": timer.timings_s,
     }
-    atomic_write_text(run_dir / "metrics.json", json.dumps(_jsonable(out), indent=2) + "\n")
+    write_metrics(run_dir, out)
     return run_dir
 
 
@@ -1181,16 +1180,3 @@ def _share_in_window(h1: Any, d: DescriptorConfig) -> float:
     (b0, b1), (d0, d1) = d.birth_range, d.death_range
     inside = (pts[:, 1] >= b0) & (pts[:, 1] <= b1) & (pts[:, 2] >= d0) & (pts[:, 2] <= d1)
     return float(inside.mean())
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        f = float(value)
-        return round(f, 6) if np.isfinite(f) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..config import atomic_write_text
+from ._run_dir import jsonable as _jsonable
 
 if TYPE_CHECKING:
     from ..evaluate.cyclooctane import CycloOctaneConfig
@@ -152,29 +153,6 @@ def cached_section(
     seconds = time.perf_counter() - t0
     section.metrics["compute_s"] = round(seconds, 3)  # kept when a resumed run loads it
     return section.save(run_dir, key, round(seconds, 3)), seconds
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON types: numpy scalars and arrays converted, non-finite floats as None."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (np.floating, float)):
-        f = float(value)
-        return round(f, 6) if np.isfinite(f) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-# --------------------------------------------------------------------------- baselines
 
 
 def _rmse(metrics: Mapping[str, Any], split: str, part: str) -> float | None:

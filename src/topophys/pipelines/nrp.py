@@ -17,7 +17,6 @@ The potential sees z, α and h(t); time is the simulation's (``time_unit`` resca
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -25,11 +24,11 @@ from typing import Any, Literal
 import numpy as np
 
 from .. import _validate
-from ..config import Config, atomic_write_text
+from ..config import Config
 from ..simulate.sweep import TDGLSweepConfig
 from ..simulate.tdgl import TDGLConfig
 from ..training.nrp import NRPConfig, Trajectories
-from ._run_dir import StageTimer, open_run_dir
+from ._run_dir import StageTimer, open_run_dir, write_metrics
 
 __all__ = ["DEMO_CONFIG", "LARGE_CONFIG", "NRPPipelineConfig", "PDFeatures", "run"]
 
@@ -533,7 +532,7 @@ def run(
     )
     lap("report")
     out = {"data": summary, **metrics, "timings_s": timer.timings_s}
-    atomic_write_text(run_dir / "metrics.json", json.dumps(_jsonable(out), indent=2) + "\n")
+    write_metrics(run_dir, out)
     return run_dir
 
 
@@ -544,16 +543,3 @@ def _without_hardware(config: NRPPipelineConfig) -> NRPPipelineConfig:
         pd_model={**config.pd_model.to_dict(), **reset},
         image_model={**config.image_model.to_dict(), **reset},
     )
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        f = float(value)
-        return round(f, 6) if np.isfinite(f) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
