@@ -5,13 +5,20 @@ import pytest
 import torch
 
 from topophys.models.unet import (
+    BOND_MARGIN,
+    BOND_WALL,
     UNetGenerator,
     count_parameters,
     generate,
+    harmonic_spin_waves,
     load_generator,
+    residual_angles,
     save_generator,
 )
-from topophys.observables.charge import spins_to_angles
+from topophys.observables.charge import plaquette_charge, spins_to_angles, wrap_angle
+from topophys.simulate.xy import defect_field, pair_charge_map
+
+PAPER_DISTANCES = (0.0, 1.0, 1.41, 2.0, 2.24, 2.83, 3.0, 3.16, 3.61, 4.0, 4.12, 4.47, 5.0)
 
 T = 0.1
 
@@ -177,3 +184,205 @@ def test_kaiming_init_keeps_the_signal_and_the_noise_alive() -> None:
     assert spread["pytorch"] < 1e-5 < 1e-3 < spread["kaiming"]
     with pytest.raises(ValueError, match="init"):
         UNetGenerator(init="xavier")
+
+
+# -- beyond the paper: defect-residual output and noise at every scale ---------------------------
+def residual(noise_injection: str = "bottleneck", seed: int = 0) -> UNetGenerator:
+    torch.manual_seed(seed)
+    return UNetGenerator(
+        width=0.125,
+        noise_channels=4,
+        init="kaiming",
+        output="defect_residual",
+        noise_injection=noise_injection,
+    )
+
+
+def paper_maps(side: int) -> torch.Tensor:
+    return torch.stack([torch.as_tensor(pair_charge_map(side, d)) for d in PAPER_DISTANCES])
+
+
+def max_bond(theta: torch.Tensor) -> float:
+    dx = wrap_angle(torch.roll(theta, -1, dims=-1) - theta)
+    dy = wrap_angle(torch.roll(theta, -1, dims=-2) - theta)
+    return float(torch.maximum(dx.abs().amax(), dy.abs().amax()))
+
+
+@pytest.mark.parametrize("noise_injection", ["bottleneck", "all"])
+@pytest.mark.parametrize("side", [16, 32])
+def test_residual_output_keeps_every_charge_map_even_with_huge_corrections(
+    noise_injection: str, side: int
+) -> None:
+    g = residual(noise_injection)
+    q = paper_maps(side).repeat(2, 1, 1)
+    for scale in (1.0, 1e4):  # as trained, and corrections far beyond every bond's room
+        with torch.no_grad():
+            g.decoders[-1].weight.mul_(scale)
+            spins = g(q.float(), T)
+        assert spins.shape == (len(q), 2, side, side)
+        assert torch.allclose(spins.norm(dim=1), torch.ones(len(q), side, side), atol=1e-6)
+        theta = spins_to_angles(spins)
+        assert torch.equal(plaquette_charge(theta), q.long())
+        assert max_bond(theta) <= np.pi - BOND_MARGIN / 2
+    # The huge corrections were scaled down until the worst bond touched π − margin.
+    assert max_bond(theta) == pytest.approx(np.pi - BOND_MARGIN, abs=1e-4)
+
+
+def test_residual_output_is_the_rotated_defect_field_plus_the_correction() -> None:
+    g = residual()
+    q = paper_maps(16)[[0, 3, 10]].float()
+    z = g.sample_noise(3, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        g.decoders[-1].weight.zero_()  # no correction at all
+        theta = spins_to_angles(g(q, T, z)).double()
+    phi = torch.atan2(z[:, 1].mean(dim=(-2, -1)), z[:, 0].mean(dim=(-2, -1))).double()
+    for i in range(3):
+        expected = defect_field(q[i].numpy().astype(int), angle=float(phi[i]))
+        np.testing.assert_allclose(
+            wrap_angle(theta[i] - torch.as_tensor(expected)).numpy(), 0.0, atol=2e-6
+        )
+    # Other noise, same condition: the same field turned by the difference of the angles.
+    with torch.no_grad():
+        again = spins_to_angles(g(q[:1], T, z[[1]])).double()
+    turned = wrap_angle(again[0] - theta[0])
+    assert float(turned.std()) < 1e-5
+    assert float(turned.mean()) == pytest.approx(float(wrap_angle(phi[1] - phi[0])), abs=1e-5)
+
+
+def test_residual_rotation_is_uniform_over_noise() -> None:
+    g = residual()
+    z = g.sample_noise(4000, 16, generator=torch.Generator().manual_seed(2))
+    mean = z[:, :2].mean(dim=(-2, -1))
+    phi = torch.atan2(mean[:, 1], mean[:, 0]).numpy()
+    counts = np.histogram(phi, bins=8, range=(-np.pi, np.pi))[0]
+    assert counts.min() > 400 and counts.max() < 600  # 500 ± 22 expected per bin
+
+
+def test_residual_angles_leaves_small_corrections_alone_and_passes_gradients() -> None:
+    base = torch.as_tensor(defect_field(pair_charge_map(16, 2.0)))[None].repeat(2, 1, 1)
+    small_corr = 0.01 * torch.randn(2, 16, 16, dtype=torch.float64)
+    assert torch.equal(residual_angles(base, small_corr), base + small_corr)
+    big = (10.0 * torch.randn(2, 16, 16, dtype=torch.float64)).requires_grad_(True)
+    out = residual_angles(base, big)
+    assert torch.equal(plaquette_charge(out.detach()), plaquette_charge(base))
+    out.sum().backward()
+    assert big.grad is not None and bool(big.grad.abs().sum() > 0)
+    # A step of 3.5 rad pushes two columns of bonds past the wall: they are clipped at the wall
+    # by moving only their ends; the rest of the correction survives.
+    flat = torch.zeros(1, 16, 16, dtype=torch.float64)
+    step = flat.clone()
+    step[..., 8:] = 3.5
+    out = residual_angles(flat, step)
+    assert torch.equal(out[..., 1:7], step[..., 1:7])
+    assert torch.equal(out[..., 9:15], step[..., 9:15])
+    assert max_bond(out) == pytest.approx(np.pi - BOND_WALL, abs=1e-9)
+    assert torch.equal(plaquette_charge(out), torch.zeros(1, 16, 16, dtype=torch.long))
+    # Where several bonds of one site are clipped the moves add up: conservative, never unsafe.
+    bump = small_corr.clone()
+    bump[:, 3, 3] += 3.5
+    out = residual_angles(base, bump)
+    assert max_bond(out) <= np.pi - BOND_WALL + 1e-9
+    assert torch.equal(plaquette_charge(out), plaquette_charge(base))
+    with pytest.raises(ValueError, match="same shape"):
+        residual_angles(base, small_corr[0])
+    at_pi = torch.zeros(1, 4, 4, dtype=torch.float64)
+    at_pi[0, :, 2:] = np.pi
+    with pytest.raises(ValueError, match="within margin"):
+        residual_angles(at_pi, torch.zeros_like(at_pi))
+
+
+@pytest.mark.parametrize("noise_injection", ["bottleneck", "all"])
+def test_residual_generator_determinism_gradients_and_round_trip(
+    noise_injection: str, tmp_path
+) -> None:
+    g = residual(noise_injection)
+    q = paper_maps(16)[[0, 4]].float()
+    z = g.sample_noise(2, 16, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(g(q, T, z), g(q, T, z))
+    assert not torch.equal(g(q, T, z), g(q, T, z + 0.5))
+    g.zero_grad()
+    (g(q, T, z)[:, 0] * torch.linspace(-1, 1, 16)).sum().backward()
+    for name, p in g.named_parameters():
+        assert p.grad is not None and bool(p.grad.abs().sum() > 0), name
+    save_generator(g, tmp_path / "g.pt")
+    loaded = load_generator(tmp_path / "g.pt")
+    assert loaded.output == "defect_residual" and loaded.noise_injection == noise_injection
+    assert torch.equal(loaded(q, T, z), g(q, T, z))
+    a = generate(g, q.numpy(), T, n_per_condition=4, seed=5)
+    np.testing.assert_array_equal(a, generate(g, q.numpy(), T, n_per_condition=4, seed=5))
+    np.testing.assert_allclose(
+        a, generate(g, q.numpy(), T, n_per_condition=4, seed=5, batch_size=3), atol=1e-5
+    )
+    assert (plaquette_charge(a) == q.numpy()[:, None]).all()
+
+
+def test_noise_at_every_scale_has_full_resolution_and_local_effect() -> None:
+    torch.manual_seed(4)
+    g = UNetGenerator(width=0.125, noise_channels=3, init="kaiming", noise_injection="all")
+    assert g.noise_shape(2, 32) == (2, 3, 32, 32)
+    assert [c.in_channels for c in g.decoders] == [67, 67, 35, 19]  # up + skip + 3 noise
+    q = pair_map(1, 32)
+    z = g.sample_noise(1, 32, generator=torch.Generator().manual_seed(4))
+    bumped = z.clone()
+    bumped[0, :, 5, 5] += 3.0
+    with torch.no_grad():
+        change = (1 - (g(q, T, bumped) * g(q, T, z)).sum(dim=1))[0]
+    # A one-pixel change of the noise moves the spins around it more than far away.
+    assert float(change[4:7, 4:7].mean()) > 10 * float(change[20:28, 20:28].mean())
+    # Periodic tiling with tiled noise still reproduces the 16-lattice.
+    q16, z16 = pair_map(1, 16), g.sample_noise(1, 16)
+    assert torch.allclose(g(q16.repeat(1, 2, 2), T, z16.repeat(1, 1, 2, 2)),
+                          g(q16, T, z16).repeat(1, 1, 2, 2), atol=1e-5)  # fmt: skip
+
+
+def test_spin_wave_prior_is_the_harmonic_law_before_training() -> None:
+    torch.manual_seed(6)
+    g = UNetGenerator(
+        width=0.125,
+        noise_channels=3,
+        output="defect_residual",
+        noise_injection="all",
+        spin_waves=True,
+    )
+    with torch.no_grad():
+        g.decoders[-1].weight.zero_()  # the network adds nothing: only the prior is left
+    n, temp = 400, 0.2
+    q = torch.zeros(n, 16, 16)
+    z = g.sample_noise(n, 16, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        theta = spins_to_angles(g(q, temp, z)).double()
+    bonds = wrap_angle(torch.roll(theta, -1, dims=-1) - theta)
+    # Harmonic theory: bond differences of variance T/2·(N − 1)/N (±2.5 % at 10⁵ bonds).
+    assert float(bonds.var()) == pytest.approx(temp / 2 * 255 / 256, rel=0.03)
+    # It is exactly the harmonic field of noise channel 2, rotated.
+    phi = harmonic_spin_waves(z[:, 2], torch.full((n,), temp)).double()
+    assert float(wrap_angle(theta - phi).std(dim=(-2, -1)).max()) < 1e-5
+    # With a pair, the map still holds whatever the waves do at a hot temperature.
+    pairs = paper_maps(16)[1:].repeat(8, 1, 1).float()
+    with torch.no_grad():
+        hot = spins_to_angles(g(pairs, 2.0))
+    assert torch.equal(plaquette_charge(hot), pairs.long())
+    assert float(harmonic_spin_waves(torch.zeros(2, 16, 16), torch.ones(2)).abs().max()) == 0.0
+
+
+def test_bad_options() -> None:
+    with pytest.raises(ValueError, match="output"):
+        UNetGenerator(output="angles")
+    with pytest.raises(ValueError, match="noise_injection"):
+        UNetGenerator(noise_injection="input")
+    with pytest.raises(ValueError, match="noise_channels must be at least 2"):
+        UNetGenerator(width=0.125, noise_channels=1, output="defect_residual")
+    with pytest.raises(ValueError, match="spin_waves=True"):
+        UNetGenerator(width=0.125, noise_channels=3, output="defect_residual", spin_waves=True)
+    with pytest.raises(ValueError, match="spin_waves=True"):
+        UNetGenerator(width=0.125, noise_channels=2, noise_injection="all", spin_waves=True,
+                      output="defect_residual")  # fmt: skip
+    with pytest.raises(TypeError, match="spin_waves"):
+        UNetGenerator(spin_waves=1)
+    g = residual()
+    bad = paper_maps(16)[:2].float()
+    bad[0, 0, 0] = 1.0  # total charge 1: no field on the torus carries it
+    with pytest.raises(ValueError, match="sum to 1"):
+        g(bad, T)
+    with pytest.raises(ValueError, match="integer"):
+        g(paper_maps(16)[:2].float() * 0.5, T)

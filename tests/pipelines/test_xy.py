@@ -166,6 +166,18 @@ def test_embedded_configs_round_trip_and_have_the_paper_scale() -> None:
     n_train = (sim.samples - LARGE_CONFIG.reference_samples) * len(sim.distances)
     assert n_train >= 250_000 and LARGE_CONFIG.gan.epochs == 120
     assert LARGE_CONFIG.gan.width == 1.0 and LARGE_CONFIG.gan.physics_start_epoch == 40
+    # The paper's generator at scale; the demo uses our charge-exact residual generator.
+    large, demo = LARGE_CONFIG.gan, DEMO_CONFIG.gan
+    assert (large.generator_output, large.noise_injection, large.spin_waves) == (
+        "spins",
+        "bottleneck",
+        False,
+    )
+    assert (demo.generator_output, demo.noise_injection, demo.spin_waves) == (
+        "defect_residual",
+        "all",
+        True,
+    )
     assert len(DEMO_CONFIG.simulation.distances) == 13
     assert np.isclose(DEMO_CONFIG.simulation.temperatures, [0.1]).all()
 
@@ -173,3 +185,12 @@ def test_embedded_configs_round_trip_and_have_the_paper_scale() -> None:
 def test_run_rejects_a_wrong_config_type(tmp_path) -> None:
     with pytest.raises(TypeError, match="XYPipelineConfig"):
         run(tiny_config().to_dict(), tmp_path)  # type: ignore[arg-type]
+
+
+def test_report_names_the_options_beyond_the_paper() -> None:
+    from topophys.pipelines.xy_report import _beyond_paper
+
+    assert _beyond_paper(LARGE_CONFIG.gan) == []
+    demo = " ".join(_beyond_paper(DEMO_CONFIG.gan))
+    for phrase in ("analytic defect field", "spin waves", "every decoder block", "critic"):
+        assert phrase in demo

@@ -11,6 +11,7 @@ from topophys.models.unet import UNetGenerator, load_generator
 from topophys.observables.charge import angles_to_spins, plaquette_charge, soft_charge
 from topophys.training.wgan import (
     CWGANConfig,
+    CWGANModule,
     _calibrate,
     _EpochBatchSampler,
     generate,
@@ -164,6 +165,17 @@ def test_config_defaults_are_the_papers_and_round_trip_yaml() -> None:
         ({"physics_lr": 0.0}, ValueError),
         ({"accelerator": "tpu"}, ValueError),
         ({"epochs": 1.5}, TypeError),
+        ({"generator_output": "angles"}, ValueError),
+        ({"noise_injection": "input"}, ValueError),
+        ({"generator_output": "defect_residual", "noise_channels": 1}, ValueError),
+        ({"ema_decay": 1.0}, ValueError),
+        ({"critic_lr": 0.0}, ValueError),
+        ({"spin_waves": True}, ValueError),
+        (
+            {"spin_waves": True, "generator_output": "defect_residual", "noise_channels": 8},
+            ValueError,
+        ),
+        ({"ema_decay": 0.0}, ValueError),
     ],
 )
 def test_config_rejects_bad_values(changes, error) -> None:
@@ -272,6 +284,46 @@ def test_resume_continues_exactly(tiny_run, tmp_path) -> None:
     # resume=False starts afresh.
     _, fresh = train_cwgan(TINY.replace(lr=1e-3, epochs=1), *dataset(), tmp_path, resume=False)
     assert len(fresh) == 1
+
+
+def test_defect_residual_training_keeps_every_charge_map(tmp_path) -> None:
+    cfg = TINY.replace(
+        generator_output="defect_residual",
+        noise_injection="all",
+        noise_channels=3,
+        spin_waves=True,
+        physics_start_epoch=None,
+        epochs=2,
+        lr=1e-2,  # large steps: the maps must hold however far the weights move
+        ema_decay=0.9,
+    )
+    assert CWGANConfig.from_yaml(cfg.to_yaml()) == cfg
+    generator, history = train_cwgan(cfg, *dataset(), tmp_path / "a", progress=False)
+    assert generator.output == "defect_residual" and generator.noise_injection == "all"
+    assert [r["charge_fidelity"] for r in history] == [1.0, 1.0]
+    assert all(r["physics_loss"] is None for r in history)
+    assert all(r["gen_noise_sensitivity"] > 0.05 for r in history)  # the global rotation alone
+    q = dataset()[1]
+    angles = generate(generator, q, 0.1, n_per_condition=3, seed=0)
+    assert (plaquette_charge(angles) == q[:, None]).all()
+    # The weight average is what is returned and saved, and it resumes exactly.
+    loaded = load_generator(tmp_path / "a" / "generator.pt")
+    for k, v in weights(loaded).items():
+        assert torch.equal(v, generator.state_dict()[k]), k
+    train_cwgan(cfg.replace(epochs=1), *dataset(), tmp_path / "b", progress=False)
+    resumed, history2 = train_cwgan(cfg, *dataset(), tmp_path / "b", progress=False)
+    assert strip_time(history2) == strip_time(history)
+    for k, v in weights(resumed).items():
+        assert torch.equal(v, generator.state_dict()[k]), k
+    plain, _ = train_cwgan(cfg.replace(ema_decay=None), *dataset(), tmp_path / "c", progress=False)
+    assert not torch.equal(plain.decoders[0].weight, generator.decoders[0].weight)
+
+
+def test_critic_lr_sets_only_the_critics_optimizer() -> None:
+    opt_g, opt_c = CWGANModule(TINY.replace(critic_lr=1e-3)).configure_optimizers()
+    assert (opt_g.param_groups[0]["lr"], opt_c.param_groups[0]["lr"]) == (1e-4, 1e-3)
+    opt_g, opt_c = CWGANModule(TINY).configure_optimizers()
+    assert opt_g.param_groups[0]["lr"] == opt_c.param_groups[0]["lr"] == 1e-4
 
 
 def test_train_rejects_bad_inputs(tmp_path) -> None:

@@ -27,6 +27,35 @@ Choices the paper leaves open, ours:
 The paper's generator at ``width=1.0`` has about 4.1 M parameters with the default 32 noise
 channels; ``width=0.5`` (about 1 M) is the CPU setting.
 
+Two options beyond the paper, both ours (off by default):
+
+* **Defect-residual output** (``output="defect_residual"``). The network does not draw the whole
+  field: it predicts a scalar angle correction δ that is added to the analytic defect field
+  θ₀ = :func:`~topophys.simulate.xy.defect_field` of the conditioning map (computed once per map
+  and cached), and the result is rotated by a uniform random global angle φ taken from the noise
+  (the angle of the spatial mean of noise channels 0 and 1, which is uniform because that mean is
+  an isotropic 2-D Gaussian). δ passes through :func:`residual_angles`: a bond difference that δ
+  would bring closer than 10⁻² to ±π is clipped there by moving its two ends (a local hard wall,
+  like the constrained Monte Carlo's rejection), and a last factor t ∈ (0, 1] per field keeps
+  every bond difference at least 10⁻³ away from ±π. Since no bond difference can cross ±π, the
+  exact plaquette charge map of every output equals the conditioning map (and the winding sector
+  is θ₀'s) by construction; every field of that sector whose bond differences stay 10⁻² from ±π
+  is reachable. The last decoder block then has one output channel (δ, radians). The wall
+  matters at d = 1, where θ₀'s shared bond sits 0.05 from π and thermal fields press against
+  it.
+* **Spin-wave prior** (``spin_waves=True``, with the two options above and at least three noise
+  channels). Before the wall, δ is the network's correction plus the harmonic spin waves of
+  temperature T drawn from noise channel 2: the Gaussian field with ⟨|φ̂_q|²⟩ ∝ T/λ_q,
+  λ_q = 4 sin²(q_x/2) + 4 sin²(q_y/2), q = 0 dropped (temperatures in units of J), the same law
+  as :func:`~topophys.evaluate.xy.spin_wave_baseline`. The untrained generator is then that
+  baseline (with the charge map held); the network learns what the harmonic theory misses (the
+  waves' interaction with the defects, anharmonic terms).
+* **Noise at every scale** (``noise_injection="all"``). The noise is a full-resolution map
+  (B, noise_channels, L, L); the bottleneck and every decoder block receive it average-pooled to
+  their resolution and rescaled to unit variance, concatenated to their input. The paper injects
+  noise only at the bottleneck (a few numbers per field at L = 16), which cannot carry the
+  independent short-wavelength spin waves of a thermal field.
+
 Examples
 --------
 >>> import torch
@@ -54,10 +83,24 @@ from torch.nn import functional as F
 from .. import _validate
 from ..observables.charge import spins_to_angles
 
-__all__ = ["UNetGenerator", "generate", "load_generator", "save_generator"]
+__all__ = [
+    "UNetGenerator",
+    "generate",
+    "harmonic_spin_waves",
+    "load_generator",
+    "residual_angles",
+    "save_generator",
+]
 
 PAPER_ENCODER_CHANNELS = (64, 128, 256, 256)
 PAPER_DECODER_CHANNELS = (256, 128, 64, 2)
+OUTPUTS = ("spins", "defect_residual")
+NOISE_INJECTIONS = ("bottleneck", "all")
+BOND_MARGIN = 1e-3
+"""Closest approach (radians) of a defect-residual field's bond differences to ±π."""
+BOND_WALL = 1e-2
+"""Where (radians from ±π) :func:`residual_angles` first clips bond differences locally."""
+_CACHE_LIMIT = 4096  # defect fields kept per generator (one per distinct charge map)
 
 
 def _scaled(name: str, channels: Sequence[int], width: float) -> tuple[int, ...]:
@@ -121,6 +164,123 @@ def _check_conditions(
     return charges, t
 
 
+def _wrap(x: torch.Tensor) -> torch.Tensor:
+    return torch.remainder(x + math.pi, 2 * math.pi) - math.pi
+
+
+def _bonds(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Differences along the bonds (i, j)→(i, j+1) and (i, j)→(i+1, j), periodic."""
+    return torch.roll(x, -1, dims=-1) - x, torch.roll(x, -1, dims=-2) - x
+
+
+def residual_angles(
+    base: torch.Tensor,
+    correction: torch.Tensor,
+    margin: float = BOND_MARGIN,
+    wall: float = BOND_WALL,
+) -> torch.Tensor:
+    """Add an angle correction to a field without changing its plaquette charges.
+
+    Two steps. (1) A local hard wall: wherever the correction would bring a wrapped bond
+    difference of ``base`` closer than ``wall`` to ±π, the two ends of that bond are moved
+    towards each other by half the excess each (as the constrained Monte Carlo rejects such a
+    move; the rest of the field is untouched). (2) The guarantee: the corrected field is
+    ``base + t·δ`` (δ the correction after step 1) with the largest ``t ∈ (0, 1]`` (one per
+    field) that keeps every bond difference at least ``margin`` from ±π, which step 1 leaves
+    at 1 unless neighbouring clips add up. No bond difference can cross ±π, so the exact charge
+    map and winding sector are those of ``base``.
+
+    Parameters
+    ----------
+    base : Tensor, shape (B, L, L)
+        Angles (radians) whose bond differences all lie within π − ``margin`` of zero after
+        wrapping (e.g. :func:`~topophys.simulate.xy.defect_field`, which keeps 0.05).
+    correction : Tensor, shape (B, L, L)
+        Proposed correction δ (radians); differentiable.
+    margin : float, default 1e-3
+        Closest approach of any bond difference to ±π (keeps the map exact in float32).
+    wall : float, default 1e-2
+        Distance from ±π of the local wall of step 1 (≥ ``margin``).
+
+    Returns
+    -------
+    Tensor, shape (B, L, L)
+        The corrected angles (not wrapped).
+
+    Examples
+    --------
+    >>> base = torch.zeros(1, 4, 4)
+    >>> step = torch.zeros(1, 4, 4)
+    >>> step[0, :, 2:] = 3.5  # would push two columns of bonds past ±π
+    >>> out = residual_angles(base, step)
+    >>> [round(float(out[0, 0, j + 1] - out[0, 0, j]), 4) for j in range(3)]  # π − 0.01 at the step
+    [0.0, 3.1316, 0.0]
+    """
+    if base.shape != correction.shape or base.ndim != 3:
+        raise ValueError(
+            f"base and correction must have the same shape (B, L, L), got {tuple(base.shape)} "
+            f"and {tuple(correction.shape)}"
+        )
+    margin = _validate.in_range("margin", margin, 0.0, 1.0)
+    wall = _validate.in_range("wall", wall, margin, 1.0)
+    bonds0 = [_wrap(b0) for b0 in _bonds(base)]
+    delta = correction
+    for b0, e, dim in zip(bonds0, _bonds(correction), (-1, -2), strict=True):
+        # Excess of the bond (i → i + 1 along dim) beyond the wall; δ_i gains half of it and
+        # δ_{i+1} loses half, which takes it off the bond difference δ_{i+1} − δ_i.
+        total = b0 + e
+        excess = torch.sign(total) * F.relu(total.abs() - (math.pi - wall))
+        delta = delta + 0.5 * excess - 0.5 * torch.roll(excess, 1, dims=dim)
+    ratio = []
+    for b0, e in zip(bonds0, _bonds(delta), strict=True):
+        if bool((b0.abs() >= math.pi - margin).any()):
+            raise ValueError(
+                f"base has a bond difference within margin={margin} of ±π: no correction can "
+                "keep its charge map"
+            )
+        # Room left to ±π in the direction the correction pushes this bond.
+        room = math.pi - margin - torch.sign(e) * b0
+        ratio.append((e.abs() / room).flatten(1).amax(dim=1))
+    worst = torch.maximum(*ratio)
+    t = 1.0 / torch.clamp(worst, min=1.0)
+    return base + t[:, None, None] * delta
+
+
+def harmonic_spin_waves(white: torch.Tensor, temperatures: torch.Tensor) -> torch.Tensor:
+    r"""Harmonic spin waves at temperature T from white noise (units of J).
+
+    Parameters
+    ----------
+    white : Tensor, shape (B, L, L)
+        Standard normal noise.
+    temperatures : Tensor, shape (B,)
+        T / J of each field.
+
+    Returns
+    -------
+    Tensor, shape (B, L, L)
+        φ with :math:`\hat\phi_q = \hat w_q\sqrt{T/\lambda_q}`,
+        :math:`\lambda_q = 4\sin^2(q_x/2) + 4\sin^2(q_y/2)`, the q = 0 mode dropped: the
+        Boltzmann law of the quadratic XY Hamiltonian, whose bond differences have variance
+        T/2·(N − 1)/N.
+
+    Examples
+    --------
+    >>> white = torch.randn(2000, 16, 16, generator=torch.Generator().manual_seed(0))
+    >>> phi = harmonic_spin_waves(white, torch.full((2000,), 0.1))
+    >>> bond = torch.roll(phi, -1, dims=-1) - phi
+    >>> bool(abs(float(bond.var()) - 0.05 * 255 / 256) < 0.002)
+    True
+    """
+    side_y, side_x = white.shape[-2:]
+    qy = 2 * math.pi * torch.fft.fftfreq(side_y, device=white.device, dtype=torch.float64)
+    qx = 2 * math.pi * torch.fft.fftfreq(side_x, device=white.device, dtype=torch.float64)
+    lam = 4 * torch.sin(qy[:, None] / 2) ** 2 + 4 * torch.sin(qx[None, :] / 2) ** 2
+    inv = torch.where(lam > 0, 1.0 / lam.clamp(min=1e-12), 0.0).to(white.dtype)
+    amp = torch.sqrt(temperatures.to(white.dtype))[:, None, None] * torch.sqrt(inv)
+    return torch.fft.ifft2(torch.fft.fft2(white) * amp).real
+
+
 class UNetGenerator(nn.Module):
     """Conditional U-Net: (charge map, temperature, bottleneck noise) → unit spin field.
 
@@ -130,7 +290,7 @@ class UNetGenerator(nn.Module):
         Multiplier of every channel count except the two output channels; 1.0 is the paper's
         network, 0.5 a CPU-sized one.
     noise_channels : int, default 32
-        Channels of the noise map concatenated at the bottleneck (not scaled by ``width``).
+        Channels of the noise map (not scaled by ``width``).
     encoder_channels : sequence of int, default (64, 128, 256, 256)
         Output channels of the encoder blocks (before ``width``); their number is the depth.
     decoder_channels : sequence of int, default (256, 128, 64, 2)
@@ -143,6 +303,19 @@ class UNetGenerator(nn.Module):
         hardly depends on its inputs and noise. ``"kaiming"`` draws the weights of every
         convolution from a normal distribution of variance 2 / ((1 + slope²) · fan-in) and zeroes
         the biases, which keeps the activations' scale through the depth.
+    output : {"spins", "defect_residual"}, default "spins"
+        ``"spins"`` (paper): the two output channels normalized to unit vectors.
+        ``"defect_residual"`` (ours, module notes): the analytic defect field of the map plus a
+        learned correction that cannot change the map, rotated by a random global angle; needs
+        ``noise_channels >= 2``.
+    noise_injection : {"bottleneck", "all"}, default "bottleneck"
+        ``"bottleneck"`` (paper): noise of shape (B, noise_channels, L/factor, L/factor) enters
+        only the bottleneck. ``"all"`` (ours): noise of shape (B, noise_channels, L, L) enters
+        the bottleneck and every decoder block, pooled to their resolution.
+    spin_waves : bool, default False
+        Add harmonic spin waves of temperature T (from noise channel 2) to the correction
+        (ours, module notes); needs ``output="defect_residual"``, ``noise_injection="all"`` and
+        ``noise_channels >= 3``.
 
     Attributes
     ----------
@@ -158,11 +331,37 @@ class UNetGenerator(nn.Module):
         decoder_channels: Sequence[int] = PAPER_DECODER_CHANNELS,
         negative_slope: float = 0.2,
         init: Literal["pytorch", "kaiming"] = "pytorch",
+        output: Literal["spins", "defect_residual"] = "spins",
+        noise_injection: Literal["bottleneck", "all"] = "bottleneck",
+        spin_waves: bool = False,
     ) -> None:
         super().__init__()
         width = _validate.positive("width", width)
         _validate.choice("init", init, ("pytorch", "kaiming"))
+        self.output = _validate.choice("output", output, OUTPUTS)
+        self.noise_injection = _validate.choice(
+            "noise_injection", noise_injection, NOISE_INJECTIONS
+        )
         self.noise_channels = _validate.positive_int("noise_channels", noise_channels)
+        if self.output == "defect_residual" and self.noise_channels < 2:
+            raise ValueError(
+                "output='defect_residual' draws its global rotation from noise channels 0 and 1, "
+                f"so noise_channels must be at least 2, got {noise_channels}"
+            )
+        if not isinstance(spin_waves, bool):
+            raise TypeError(f"spin_waves must be a bool, got {spin_waves!r}")
+        self.spin_waves = spin_waves
+        if spin_waves and (
+            self.output != "defect_residual"
+            or self.noise_injection != "all"
+            or self.noise_channels < 3
+        ):
+            raise ValueError(
+                "spin_waves=True draws the waves from the full-resolution noise channel 2 and adds "
+                "them to the defect residual: it needs output='defect_residual', "
+                f"noise_injection='all' and noise_channels >= 3, got output={self.output!r}, "
+                f"noise_injection={self.noise_injection!r}, noise_channels={self.noise_channels}"
+            )
         negative_slope = _validate.nonnegative("negative_slope", negative_slope)
         enc = _scaled("encoder_channels", encoder_channels, width)
         dec = _scaled("decoder_channels", decoder_channels, width)
@@ -171,7 +370,8 @@ class UNetGenerator(nn.Module):
                 f"decoder_channels must have {len(enc)} entries (one per encoder block) and end "
                 f"in 2 (the spin components), got {tuple(decoder_channels)!r}"
             )
-        dec = (*dec[:-1], 2)
+        # The residual output is one angle correction per site instead of a two-vector.
+        dec = (*dec[:-1], 1 if self.output == "defect_residual" else 2)
         # Kept so that save_generator/load_generator can rebuild the same network.
         self.init_kwargs: dict[str, Any] = {
             "width": width,
@@ -180,7 +380,11 @@ class UNetGenerator(nn.Module):
             "decoder_channels": [int(c) for c in decoder_channels],
             "negative_slope": negative_slope,
             "init": init,
+            "output": self.output,
+            "noise_injection": self.noise_injection,
+            "spin_waves": self.spin_waves,
         }
+        self._defects: dict[bytes, tuple[torch.Tensor, int]] = {}
         self.depth = len(enc)
         self.factor = 2**self.depth
         self.act = nn.LeakyReLU(negative_slope)
@@ -196,9 +400,10 @@ class UNetGenerator(nn.Module):
         self.ups = nn.ModuleList()
         self.decoders = nn.ModuleList()
         skips = enc[::-1]
+        extra = self.noise_channels if self.noise_injection == "all" else 0
         for c, skip in zip(dec, skips, strict=True):
             self.ups.append(nn.ConvTranspose2d(prev, prev, 2, stride=2))
-            self.decoders.append(_conv3(prev + skip, c))
+            self.decoders.append(_conv3(prev + skip + extra, c))
             prev = c
         if init == "kaiming":
             gain = math.sqrt(2.0 / (1.0 + negative_slope**2))
@@ -213,15 +418,46 @@ class UNetGenerator(nn.Module):
                     )
                     nn.init.normal_(m.weight, 0.0, gain / math.sqrt(fan_in))
                     nn.init.zeros_(m.bias)
+        if self.output == "defect_residual":
+            # Start close to the analytic field: small corrections, so that t = 1 from the start.
+            with torch.no_grad():
+                self.decoders[-1].weight.mul_(0.1)
+                self.decoders[-1].bias.zero_()
 
     def noise_shape(self, batch: int, side: int) -> tuple[int, int, int, int]:
-        """Shape ``(batch, noise_channels, side/factor, side/factor)`` of the bottleneck noise."""
+        """Shape of the noise: ``(batch, noise_channels, s, s)`` with s = side/factor for
+        ``noise_injection="bottleneck"`` and s = side for ``"all"``."""
         batch = _validate.positive_int("batch", batch)
         side = _validate.positive_int("side", side)
         if side % self.factor:
             raise ValueError(f"side={side} must be a multiple of {self.factor}")
-        s = side // self.factor
+        s = side // self.factor if self.noise_injection == "bottleneck" else side
         return (batch, self.noise_channels, s, s)
+
+    def defect_angles(self, charges: torch.Tensor) -> torch.Tensor:
+        """Analytic defect fields θ₀ ``(B, L, L)`` of integer charge maps ``(B, L, L)``.
+
+        :func:`~topophys.simulate.xy.defect_field` of each map (angle 0 at site (0, 0)), cached
+        per distinct map; float64 on the charges' device.
+        """
+        from ..simulate.xy import defect_field
+
+        q = charges.detach()
+        rounded = torch.round(q)
+        if not bool((rounded == q).all()):
+            raise ValueError("charges must hold integer topological charges")
+        q_np = rounded.to(device="cpu", dtype=torch.int8).numpy()
+        fields = []
+        for k in q_np:
+            key = k.tobytes()
+            entry = self._defects.get(key)
+            if entry is None or entry[1] != k.shape[0]:
+                if len(self._defects) >= _CACHE_LIMIT:
+                    self._defects.clear()
+                entry = (torch.from_numpy(defect_field(k)), k.shape[0])
+                self._defects[key] = entry
+            fields.append(entry[0])
+        return torch.stack(fields).to(charges.device)
 
     def sample_noise(
         self,
@@ -255,8 +491,8 @@ class UNetGenerator(nn.Module):
             Topological-charge maps; L a multiple of :attr:`factor` (16 at the paper's depth).
         temperatures : Tensor of shape (B,) or float
             Temperatures, > 0.
-        noise : Tensor, shape (B, noise_channels, L/factor, L/factor), optional
-            Bottleneck noise; drawn from the global torch RNG when omitted.
+        noise : Tensor, shape :meth:`noise_shape`, optional
+            Standard normal noise; drawn from the global torch RNG when omitted.
 
         Returns
         -------
@@ -271,19 +507,39 @@ class UNetGenerator(nn.Module):
             raise ValueError(
                 f"noise must have shape {self.noise_shape(batch, side)}, got {tuple(noise.shape)}"
             )
+        noise = noise.to(charges.dtype)
         h = torch.stack([charges, t[:, None, None].expand_as(charges)], dim=1)
         skips = []
         for conv in self.encoders:
             h = self.act(conv(h))
             skips.append(h)
             h = self.pool(h)
-        h = self.act(self.bottleneck(torch.cat([h, noise.to(h.dtype)], dim=1)))
+        h = self.act(self.bottleneck(torch.cat([h, self._noise_at(noise, self.factor)], dim=1)))
         for i, (up, conv) in enumerate(zip(self.ups, self.decoders, strict=True)):
             h = self.act(up(h))
-            h = conv(torch.cat([h, skips[-1 - i]], dim=1))
+            parts = [h, skips[-1 - i]]
+            if self.noise_injection == "all":
+                parts.append(self._noise_at(noise, 2 ** (self.depth - 1 - i)))
+            h = conv(torch.cat(parts, dim=1))
             if i < self.depth - 1:
                 h = self.act(h)
-        return F.normalize(h, dim=1, eps=1e-12)
+        if self.output == "spins":
+            return F.normalize(h, dim=1, eps=1e-12)
+        base = self.defect_angles(charges).to(h.dtype)
+        delta = h[:, 0]
+        if self.spin_waves:
+            delta = delta + harmonic_spin_waves(noise[:, 2], t)
+        theta = residual_angles(base, delta)
+        # A uniform global rotation: the angle of an isotropic 2-D Gaussian.
+        mean = noise[:, :2].mean(dim=(-2, -1))
+        theta = theta + torch.atan2(mean[:, 1], mean[:, 0])[:, None, None]
+        return torch.stack([torch.cos(theta), torch.sin(theta)], dim=1)
+
+    def _noise_at(self, noise: torch.Tensor, pool: int) -> torch.Tensor:
+        """The noise at 1/``pool`` of the lattice's resolution, with unit variance."""
+        if self.noise_injection == "bottleneck":
+            return noise  # already at the bottleneck's resolution
+        return F.avg_pool2d(noise, pool) * pool if pool > 1 else noise
 
 
 @torch.no_grad()
