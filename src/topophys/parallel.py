@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
+from multiprocessing.connection import wait as _ready
 from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
@@ -275,8 +276,13 @@ def _usable(pool: ProcessPoolExecutor) -> bool:
     # is still caught when submit() raises.
     if getattr(pool, "_broken", False) or getattr(pool, "_shutdown_thread", False):
         return False
-    processes = getattr(pool, "_processes", None) or {}
-    return all(p.is_alive() for p in processes.values())
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    # A process's sentinel becomes ready when it exits. is_alive() is not enough: once the
+    # pool's own thread has reaped a killed worker, is_alive() reports it alive again.
+    try:
+        return not _ready([p.sentinel for p in processes], timeout=0)
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _pool(workers: int, *, replace: bool = False) -> ProcessPoolExecutor:
