@@ -381,6 +381,7 @@ def _processes(
             futures[future] = start
             state["next"] = stop
 
+    retried = False
     try:
         submit_more()
         while futures:
@@ -388,6 +389,19 @@ def _processes(
             for future in sorted(done, key=futures.__getitem__):
                 start = futures.pop(future)
                 err = future.exception()
+                if isinstance(err, BrokenProcessPool) and not retried and state["done"] == 0:
+                    # A worker of the reused pool died before this call got any result (e.g.
+                    # killed between calls, before the pool noticed): start a fresh pool and
+                    # send everything again, once. A second death is the call's own fault.
+                    retried = True
+                    for other in futures:
+                        other.cancel()
+                    futures.clear()
+                    _discard(pool)
+                    pool = _pool(workers, replace=True)
+                    state["next"] = 0
+                    submit_more()
+                    break
                 if isinstance(err, BrokenProcessPool):
                     _discard(pool)
                     if hasattr(err, "add_note"):
