@@ -134,6 +134,26 @@ def periodic_alpha_diagram(
     import gudhi
 
     points = _check_points(points)
+    _validate.nonnegative("zero_tolerance", zero_tolerance)
+    d = points.shape[1]
+    max_dim = d - 1 if max_dim is None else _validate.nonnegative_int("max_dim", max_dim)
+    complex_, _ = _triangulated(_Torus, points, cell, margin)
+
+    quotient = gudhi.SimplexTree()
+    for atoms, values in complex_:
+        quotient.insert_batch(atoms.T.astype(np.int32), values)
+    return _persistence_rows(quotient, max_dim, zero_tolerance)
+
+
+def _triangulated(
+    torus_class: type, points: np.ndarray, cell: Any, margin: float | None
+) -> tuple[Any, Any]:
+    """Check ``cell``, wrap ``points (n, d)`` into it and triangulate the torus.
+
+    Returns ``(torus.triangulate(...), torus)`` for an instance of ``torus_class``
+    (:class:`_Torus` or a subclass) on the first cover whose margin is certified, growing the
+    margin and falling back from Qhull to CGAL as needed.
+    """
     n, d = points.shape
     cell = np.asarray(cell, dtype=np.float64)
     if cell.shape != (d, d):
@@ -141,8 +161,6 @@ def periodic_alpha_diagram(
     volume = abs(float(np.linalg.det(cell))) if np.isfinite(cell).all() else 0.0
     if volume < 1e-12:
         raise ValueError("cell must be finite and non-degenerate (non-zero volume)")
-    _validate.nonnegative("zero_tolerance", zero_tolerance)
-    max_dim = d - 1 if max_dim is None else _validate.nonnegative_int("max_dim", max_dim)
     if n < d + 1:
         raise ValueError(f"points must hold at least {d + 1} atoms for a {d}-D periodic cell")
     if margin is None:
@@ -152,14 +170,13 @@ def periodic_alpha_diagram(
     frac = np.linalg.solve(cell.T, points.T).T
     frac -= np.floor(frac)
     frac[frac >= 1.0] = 0.0  # floor of values like 1 - 1e-17 can round back to 1
-    torus = _Torus(cell, volume, frac)
+    torus = torus_class(cell, volume, frac)
 
-    complex_ = None
     qhull, failures = True, 0
     for attempt in range(_MAX_ATTEMPTS):
         offset = _REGION_OFFSETS[attempt % len(_REGION_OFFSETS)]
         try:
-            complex_ = torus.triangulate(margin, offset, qhull)
+            return torus.triangulate(margin, offset, qhull), torus
         except _MarginTooSmall as grow:
             margin = max(grow.margin, 1.15 * margin)
         except _Degenerate as failure:
@@ -170,18 +187,9 @@ def periodic_alpha_diagram(
             # predicates on exact translates cannot.
             qhull = qhull and failure.gap and not failures
             failures += 1
-        else:
-            break
-    if complex_ is None:
-        raise RuntimeError(
-            "periodic alpha: no valid triangulation of the torus was found; please report the "
-            "structure"
-        )
-
-    quotient = gudhi.SimplexTree()
-    for atoms, values in complex_:
-        quotient.insert_batch(atoms.T.astype(np.int32), values)
-    return _persistence_rows(quotient, max_dim, zero_tolerance)
+    raise RuntimeError(
+        "periodic alpha: no valid triangulation of the torus was found; please report the structure"
+    )
 
 
 # Relative slack of the empty-ball (Gabriel) test: points this close to a diametral sphere count as

@@ -46,12 +46,9 @@ import numpy as np
 
 from .. import _validate
 from .alpha import (
-    _MAX_ATTEMPTS,
-    _REGION_OFFSETS,
     _check_points,
-    _Degenerate,
-    _MarginTooSmall,
     _Torus,
+    _triangulated,
 )
 
 __all__ = ["Cycle", "atoms_h1_cycles", "h1_cycles"]
@@ -124,36 +121,9 @@ def _periodic_complex(
     """Levels of the quotient complex, the edges' image offsets ``(E, d)``, wrapped Cartesian
     positions ``(n, d)`` and the cell (same retry policy as ``periodic_alpha_diagram``)."""
     n, d = points.shape
-    cell = np.asarray(cell, dtype=np.float64)
-    if cell.shape != (d, d):
-        raise ValueError(f"cell must have shape ({d}, {d}) for {d}-D points, got {cell.shape}")
-    volume = abs(float(np.linalg.det(cell))) if np.isfinite(cell).all() else 0.0
-    if volume < 1e-12:
-        raise ValueError("cell must be finite and non-degenerate (non-zero volume)")
-    if n < d + 1:
-        raise ValueError(f"points must hold at least {d + 1} atoms for a {d}-D periodic cell")
-    margin = 1.5 * (volume / n) ** (1.0 / d) if margin is None else margin
-    margin = _validate.positive("margin", margin)
-    frac = np.linalg.solve(cell.T, points.T).T
-    frac -= np.floor(frac)
-    frac[frac >= 1.0] = 0.0
-    torus = _RecordingTorus(cell, volume, frac)
-    levels = None
-    qhull, failures = True, 0
-    for attempt in range(_MAX_ATTEMPTS):
-        try:
-            levels = torus.triangulate(margin, _REGION_OFFSETS[attempt % 3], qhull)
-        except _MarginTooSmall as grow:
-            margin = max(grow.margin, 1.15 * margin)
-        except _Degenerate as failure:
-            if failure.gap:
-                margin *= 1.25
-            qhull = qhull and failure.gap and not failures
-            failures += 1
-        else:
-            break
-    if levels is None or torus.top is None:
-        raise RuntimeError("periodic alpha: no valid triangulation of the torus was found")
+    levels, torus = _triangulated(_RecordingTorus, points, cell, margin)
+    if torus.top is None:
+        raise RuntimeError("periodic alpha: the triangulation recorded no top simplices")
     top_atoms, top_shifts = torus.top
     # Every edge is a face of a top simplex, whose atoms are sorted: the offset of the larger
     # atom relative to the smaller one is the edge's.
@@ -168,7 +138,7 @@ def _periodic_complex(
     order = np.searchsorted(keys[first], edge_keys)
     if not np.array_equal(keys[first][order], edge_keys):
         raise RuntimeError("periodic alpha: an edge is not a face of any top simplex")
-    return levels, rel[first][order], frac @ cell, cell
+    return levels, rel[first][order], torus.frac @ torus.cell, torus.cell
 
 
 def h1_cycles(
