@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -218,6 +218,55 @@ def _targets(y: Any, n: int) -> np.ndarray:
     return y
 
 
+def _train_epochs(
+    model: torch.nn.Module,
+    n: int,
+    predict: Callable[[np.ndarray], torch.Tensor],
+    y_std: torch.Tensor,
+    scale: float,
+    name: str,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    milestones: Sequence[int],
+    lr_factor: float,
+    seed: int,
+) -> dict[str, list[float]]:
+    """Adam on the mean squared error of standardized targets, lr multiplied by ``lr_factor``
+    at ``milestones``; the order of each epoch comes from ``(seed, epoch)`` alone.
+
+    ``predict(idx)`` returns the standardized predictions for the samples ``idx``. Returns per
+    epoch ``epoch``, ``lr``, ``train_rmse_meV`` (running, during the epoch) and ``seconds``.
+    """
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=list(milestones), gamma=lr_factor
+    )
+    history: dict[str, list[float]] = {"epoch": [], "lr": [], "train_rmse_meV": [], "seconds": []}
+    model.train()
+    for epoch in range(epochs):
+        t0 = time.perf_counter()
+        history["lr"].append(optimizer.param_groups[0]["lr"])
+        order = np.random.default_rng([seed, epoch]).permutation(n)
+        total = 0.0
+        for i in range(0, n, batch_size):
+            idx = order[i : i + batch_size]
+            loss = torch.mean((predict(idx) - y_std[idx]) ** 2)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(idx)
+        scheduler.step()
+        mse = total / n
+        if not math.isfinite(mse):
+            raise FloatingPointError(f"{name} training diverged at epoch {epoch + 1}; lower lr")
+        history["epoch"].append(epoch + 1)
+        history["train_rmse_meV"].append(math.sqrt(mse) * scale * 1000.0)
+        history["seconds"].append(time.perf_counter() - t0)
+    return history
+
+
 def fit_mlp(X: Any, y: Any, config: MLPConfig | None = None) -> tuple[MLP, dict[str, list[float]]]:
     """Train the SOAP + NN regressor on rows ``X (n, F)`` and targets ``y (n,)`` (eV/atom).
 
@@ -229,7 +278,7 @@ def fit_mlp(X: Any, y: Any, config: MLPConfig | None = None) -> tuple[MLP, dict[
     model : MLP
         In eval mode.
     history : dict
-        Per epoch: ``epoch``, ``lr``, ``train_rmse_meV`` (running, during the epoch).
+        Per epoch: ``epoch``, ``lr``, ``train_rmse_meV`` (running, during the epoch), ``seconds``.
     """
     config = MLPConfig() if config is None else config
     if not isinstance(config, MLPConfig):
@@ -242,30 +291,20 @@ def fit_mlp(X: Any, y: Any, config: MLPConfig | None = None) -> tuple[MLP, dict[
     model.fit_scaling(X_t, y_t)
     scale = float(model.target_scale)
     y_std = (y_t - model.target_mean) / model.target_scale
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=list(config.milestones), gamma=config.gamma
+    history = _train_epochs(
+        model,
+        len(X),
+        lambda idx: model.standardized(X_t[torch.from_numpy(idx)]),
+        y_std,
+        scale,
+        "MLP",
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        milestones=config.milestones,
+        lr_factor=config.gamma,
+        seed=config.seed,
     )
-    history: dict[str, list[float]] = {"epoch": [], "lr": [], "train_rmse_meV": []}
-    model.train()
-    for epoch in range(config.epochs):
-        lr = optimizer.param_groups[0]["lr"]
-        order = np.random.default_rng([config.seed, epoch]).permutation(len(X))
-        total = 0.0
-        for i in range(0, len(order), config.batch_size):
-            idx = torch.from_numpy(order[i : i + config.batch_size])
-            loss = torch.mean((model.standardized(X_t[idx]) - y_std[idx]) ** 2)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(idx)
-        scheduler.step()
-        mse = total / len(X)
-        if not math.isfinite(mse):
-            raise FloatingPointError(f"MLP training diverged at epoch {epoch + 1}; lower lr")
-        history["epoch"].append(epoch + 1)
-        history["lr"].append(lr)
-        history["train_rmse_meV"].append(math.sqrt(mse) * scale * 1000.0)
     return model.eval(), history
 
 
@@ -334,33 +373,20 @@ def fit_schnet(
     model.set_target_scaling(torch.from_numpy(y))
     scale = float(model.target_scale)
     y_std = torch.from_numpy(((y - float(model.target_mean)) / scale).astype(np.float32))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=list(config.milestones), gamma=config.lr_gamma
+    history = _train_epochs(
+        model,
+        len(graphs),
+        lambda idx: model.standardized(collate([graphs[k] for k in idx])),
+        y_std,
+        scale,
+        "SchNet",
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        milestones=config.milestones,
+        lr_factor=config.lr_gamma,
+        seed=config.seed,
     )
-    history: dict[str, list[float]] = {"epoch": [], "lr": [], "train_rmse_meV": [], "seconds": []}
-    model.train()
-    for epoch in range(config.epochs):
-        t0 = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        order = np.random.default_rng([config.seed, epoch]).permutation(len(graphs))
-        total = 0.0
-        for i in range(0, len(order), config.batch_size):
-            idx = order[i : i + config.batch_size]
-            batch = collate([graphs[k] for k in idx])
-            loss = torch.mean((model.standardized(batch) - y_std[idx]) ** 2)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(idx)
-        scheduler.step()
-        mse = total / len(graphs)
-        if not math.isfinite(mse):
-            raise FloatingPointError(f"SchNet training diverged at epoch {epoch + 1}; lower lr")
-        history["epoch"].append(epoch + 1)
-        history["lr"].append(lr)
-        history["train_rmse_meV"].append(math.sqrt(mse) * scale * 1000.0)
-        history["seconds"].append(time.perf_counter() - t0)
     return model.eval(), history
 
 
