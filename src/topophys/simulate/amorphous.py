@@ -659,7 +659,6 @@ def _run_lammps(
     box = _LammpsBox(start, config.potential)
     lmp = box.lmp
     damping_ps = config.thermostat_damping_fs / 1000.0
-    frames = []
     try:
         lmp.commands_string(
             f"timestep {config.timestep_fs / 1000.0!r}\n"
@@ -667,36 +666,56 @@ def _run_lammps(
             "dist gaussian loop geom\n"
             "reset_timestep 0"
         )
-        step = 0
-        for stage in schedule:
-            if stage.steps == 0:
-                continue
-            begin, end = step, step + stage.steps
-            # The ramp spans the whole stage (start/stop) while the run stops at each snapshot.
-            lmp.command(
-                f"fix thermostat all nvt temp {stage.t_start!r} {stage.t_stop!r} {damping_ps!r}"
-            )
-            marks = _snapshot_marks(stage.steps, stage.snapshots)
-            stops = marks if marks and marks[-1] == stage.steps else [*marks, stage.steps]
-            done = 0
-            for i, stop in enumerate(stops):
-                pre = "yes" if i == 0 else "no"
-                lmp.command(f"run {stop - done} start {begin} stop {end} pre {pre} post no")
-                done, step = stop, begin + stop
-                if stop in marks:
-                    positions, energy, forces = box.frame()
-                    frames.append(
-                        _labelled(
-                            positions,
-                            box.cell,
-                            energy,
-                            forces,
-                            {**info, "process": stage.name, "step": step},
-                        )
-                    )
-            lmp.command("unfix thermostat")
+        frames = _run_stages(box, schedule, damping_ps, info)
     finally:
         box.close()
+    return frames
+
+
+def _run_stages(
+    box: _LammpsBox,
+    stages: Sequence[Stage],
+    damping_ps: float,
+    info: dict[str, Any],
+    thermostat_commands: Sequence[str] = (),
+) -> list[ase.Atoms]:
+    """Run the NVT stages on ``box`` and return the labelled snapshot frames.
+
+    ``thermostat_commands`` follow each stage's ``fix thermostat`` (e.g. a ``fix_modify`` that
+    makes a planar run thermostat only the in-plane temperature).
+    """
+    lmp = box.lmp
+    frames = []
+    step = 0
+    for stage in stages:
+        if stage.steps == 0:
+            continue
+        begin, end = step, step + stage.steps
+        # The ramp spans the whole stage (start/stop) while the run stops at each snapshot.
+        lmp.command(
+            f"fix thermostat all nvt temp {stage.t_start!r} {stage.t_stop!r} {damping_ps!r}"
+        )
+        for command in thermostat_commands:
+            lmp.command(command)
+        marks = _snapshot_marks(stage.steps, stage.snapshots)
+        stops = marks if marks and marks[-1] == stage.steps else [*marks, stage.steps]
+        done = 0
+        for i, stop in enumerate(stops):
+            pre = "yes" if i == 0 else "no"
+            lmp.command(f"run {stop - done} start {begin} stop {end} pre {pre} post no")
+            done, step = stop, begin + stop
+            if stop in marks:
+                positions, energy, forces = box.frame()
+                frames.append(
+                    _labelled(
+                        positions,
+                        box.cell,
+                        energy,
+                        forces,
+                        {**info, "process": stage.name, "step": step},
+                    )
+                )
+        lmp.command("unfix thermostat")
     return frames
 
 

@@ -40,7 +40,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from .. import _validate
 from ..config import Config
-from .amorphous import Stage, _labelled, _LammpsBox, _snapshot_marks
+from .amorphous import Stage, _LammpsBox, _run_stages
 
 __all__ = [
     "GRAPHENE_AREAL_DENSITY",
@@ -234,7 +234,6 @@ def graphene_melt_quench(config: GrapheneConfig, run: int = 0) -> list[Any]:
     box = _LammpsBox(start, config.potential)
     lmp = box.lmp
     t0 = config.melt_temperature
-    frames = []
     try:
         lmp.commands_string(
             "\n".join(
@@ -251,38 +250,19 @@ def graphene_melt_quench(config: GrapheneConfig, run: int = 0) -> list[Any]:
             )
         )
         damping_ps = config.thermostat_damping_fs / 1000.0
-        step = 0
-        for stage in config.stages(rate):
-            if stage.steps == 0:
-                continue
-            begin, end = step, step + stage.steps
-            lmp.command(
-                f"fix thermostat all nvt temp {stage.t_start!r} {stage.t_stop!r} {damping_ps!r}"
-            )
-            lmp.command("fix_modify thermostat temp plane_temp")
-            marks = _snapshot_marks(stage.steps, stage.snapshots)
-            stops = marks if marks and marks[-1] == stage.steps else [*marks, stage.steps]
-            done = 0
-            for i, stop in enumerate(stops):
-                pre = "yes" if i == 0 else "no"
-                lmp.command(f"run {stop - done} start {begin} stop {end} pre {pre} post no")
-                done, step = stop, begin + stop
-                if stop in marks:
-                    positions, energy, forces = box.frame()
-                    atoms = _labelled(
-                        positions,
-                        box.cell,
-                        energy,
-                        forces,
-                        {**info, "process": stage.name, "step": step},
-                    )
-                    # The labels must be re-attached after the change of pbc: ASE
-                    # discards a single-point result once its atoms change.
-                    results = dict(atoms.calc.results)
-                    atoms.pbc = (True, True, False)
-                    atoms.calc = SinglePointCalculator(atoms, **results)
-                    frames.append(atoms)
-            lmp.command("unfix thermostat")
+        frames = _run_stages(
+            box,
+            config.stages(rate),
+            damping_ps,
+            info,
+            thermostat_commands=("fix_modify thermostat temp plane_temp",),
+        )
+        for atoms in frames:
+            # The labels must be re-attached after the change of pbc: ASE discards a
+            # single-point result once its atoms change.
+            results = dict(atoms.calc.results)
+            atoms.pbc = (True, True, False)
+            atoms.calc = SinglePointCalculator(atoms, **results)
     finally:
         box.close()
     return frames
