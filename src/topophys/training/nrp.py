@@ -21,12 +21,9 @@ DDP) with checkpoints, resume, CSV (and TensorBoard when installed) logs in the 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import math
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -39,6 +36,7 @@ from ..config import Config, atomic_write_text
 from ..models.autoencoders import ConvAutoencoder, MLPAutoencoder
 from ..models.nrp import ReducedPotentialModel
 from ..models.potential import PotentialNet
+from ._lightning import quiet_lightning, want_progress
 
 __all__ = [
     "NRPConfig",
@@ -533,7 +531,7 @@ def fit_nrp(
         loggers.append(TensorBoardLogger(run_dir, name="logs", version=loggers[0].version))
     except ImportError:
         pass
-    with _quiet_lightning():
+    with quiet_lightning():
         trainer = pl.Trainer(
             max_epochs=config.epochs,
             accelerator=config.accelerator,
@@ -542,7 +540,7 @@ def fit_nrp(
             deterministic=config.accelerator == "cpu",
             logger=loggers,
             callbacks=[checkpoint, history],
-            enable_progress_bar=_progress(progress),
+            enable_progress_bar=want_progress(progress),
             enable_model_summary=False,
             log_every_n_steps=1,
             num_sanity_val_steps=0,
@@ -550,7 +548,7 @@ def fit_nrp(
             default_root_dir=run_dir,
         )
     last = ckpt_dir / "last.ckpt"
-    with _quiet_lightning():
+    with quiet_lightning():
         trainer.fit(module, ckpt_path=last if (resume and last.exists()) else None)
     rows = history.rows
     series = {key: [row.get(key, math.nan) for row in rows] for key in (rows[0] if rows else {})}
@@ -574,29 +572,3 @@ def load_model(
     state = torch.load(Path(path), map_location="cpu", weights_only=True)
     model.load_state_dict(state)
     return model
-
-
-@contextlib.contextmanager
-def _quiet_lightning() -> Iterator[None]:
-    """Silence Lightning's informational banners (device summary, tips); keep warnings."""
-    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            # lightning 2.6 on torch 2.13 warns (FutureWarning) about its own use of a deprecated
-            # torch API at every step; nothing for a user to act on.
-            warnings.filterwarnings("ignore", message=".*LeafSpec")
-            yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
-
-
-def _progress(progress: bool | None) -> bool:
-    if progress is None:
-        import sys
-
-        return sys.stderr.isatty()
-    return bool(progress)

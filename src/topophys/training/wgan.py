@@ -72,11 +72,9 @@ epochs) and ``generator.pt`` (:func:`~topophys.models.unet.load_generator`).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import csv
 import io
-import logging
 import math
 import time
 import warnings
@@ -104,6 +102,7 @@ from ..models.unet import (
 )
 from ..observables.charge import angles_to_spins, plaquette_charge, soft_charge, spins_to_angles
 from ..observables.spins import energy, magnetization
+from ._lightning import quiet_lightning, want_progress
 
 __all__ = [
     "CWGANConfig",
@@ -847,12 +846,10 @@ def train_cwgan(
     )
     sampler = _EpochBatchSampler(theta.shape[0], config.batch_size, config.seed)
     loader = DataLoader(TensorDataset(theta, q, t), batch_size=None, sampler=sampler)
-    show_progress = _want_progress(progress)
-    with warnings.catch_warnings(), _quiet_lightning(not show_progress):
+    show_progress = want_progress(progress)
+    with warnings.catch_warnings(), quiet_lightning(not show_progress):
         # Data live in memory as tensors: loader workers would only add process overhead.
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        # Lightning 2.6 with torch >= 2.10 warns about its own use of torch's pytree API.
-        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
         trainer = L.Trainer(
             max_epochs=config.epochs,
             accelerator=config.accelerator,
@@ -868,24 +865,3 @@ def train_cwgan(
     generator = module.final_generator.cpu().eval()
     save_generator(generator, run_dir / "generator.pt")
     return generator, list(module.history)
-
-
-@contextlib.contextmanager
-def _quiet_lightning(quiet: bool) -> Iterator[None]:
-    """Hide Lightning's informational log lines (device summary, tips) when ``quiet``."""
-    logger = logging.getLogger("lightning.pytorch")
-    level = logger.level
-    if quiet:
-        logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-def _want_progress(progress: bool | None) -> bool:
-    if progress is None:
-        import sys
-
-        return sys.stderr.isatty()
-    return bool(progress)
