@@ -679,7 +679,11 @@ def run_xy(
         typer.Option(help="Pipeline YAML (as written by --dump-config); overrides --scale."),
     ] = None,
     scale: Annotated[
-        str, typer.Option(help="Embedded configuration: 'demo' (CPU, minutes) or 'large' (GPU).")
+        str,
+        typer.Option(
+            help="Embedded configuration: 'demo' (CPU, minutes), 'temperatures' (the demo at 7 "
+            "temperatures across the BKT transition, CPU) or 'large' (GPU)."
+        ),
     ] = "demo",
     data: Annotated[
         Optional[Path],  # noqa: UP045
@@ -697,12 +701,17 @@ def run_xy(
     charge fidelity, diversity, speed), then writes config.yaml, metrics.json, figures and
     report.html. Re-running the same command resumes.
     """
-    from .pipelines.xy import DEMO_CONFIG, LARGE_CONFIG, XYPipelineConfig, run
+    from .pipelines.xy import (
+        DEMO_CONFIG,
+        LARGE_CONFIG,
+        TEMPERATURES_CONFIG,
+        XYPipelineConfig,
+        run,
+    )
 
     try:
-        cfg = _pipeline_config(
-            XYPipelineConfig, config, scale, {"demo": DEMO_CONFIG, "large": LARGE_CONFIG}
-        )
+        scales = {"demo": DEMO_CONFIG, "temperatures": TEMPERATURES_CONFIG, "large": LARGE_CONFIG}
+        cfg = _pipeline_config(XYPipelineConfig, config, scale, scales)
         if data is not None:
             cfg = cfg.replace(data=str(data))
     except (ValueError, TypeError, FileNotFoundError) as err:

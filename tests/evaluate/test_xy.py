@@ -13,6 +13,7 @@ from topophys.evaluate.xy import (
     EnsembleSummary,
     charge_match_rate,
     compare,
+    consistency,
     diversity,
     ensemble_observables,
     r2_score,
@@ -125,6 +126,40 @@ def test_relative_error() -> None:
         relative_error(1.0, 0.1, 1.0, -1.0)
 
 
+def test_consistency_is_calibrated_on_estimates_of_the_same_law() -> None:
+    rng = np.random.default_rng(0)
+    truth = np.linspace(0.5, 0.53, 13)  # barely varies: R² would be noise
+    sigma, sigma_ref = rng.uniform(0.01, 0.05, 13), rng.uniform(0.01, 0.05, 13)
+    draws = [
+        consistency(
+            truth + sigma * rng.standard_normal(13),
+            sigma,
+            truth + sigma_ref * rng.standard_normal(13),
+            sigma_ref,
+        )
+        for _ in range(2000)
+    ]
+    assert np.mean([c["chi2_per_dof"] for c in draws]) == pytest.approx(1.0, abs=0.03)
+    p = np.array([c["p_value"] for c in draws])
+    assert np.mean(p < 0.05) == pytest.approx(0.05, abs=0.015)  # uniform p-values
+    # A 3σ offset at every condition is flagged.
+    shifted = consistency(truth + 3 * np.hypot(sigma, sigma_ref), sigma, truth, sigma_ref)
+    assert shifted["chi2_per_dof"] == pytest.approx(9.0)
+    assert shifted["p_value"] < 1e-15
+
+
+def test_consistency_skips_conditions_without_error_and_rejects_bad_input() -> None:
+    out = consistency([0.0, 2.0, 2.0], [0.0, 0.1, 0.0], [0.0, 2.1, 2.0], [0.0, 0.0, 0.0])
+    assert out["dof"] == 1 and out["chi2_per_dof"] == pytest.approx(1.0)
+    assert consistency([2.0], [0.0], [2.0], [0.0]) is None
+    with pytest.raises(ValueError, match="one shape"):
+        consistency([1.0, 2.0], [0.1], [1.0, 2.0], [0.1, 0.1])
+    with pytest.raises(ValueError, match="errors and ref_errors must be >= 0"):
+        consistency([1.0], [-0.1], [1.0], [0.1])
+    with pytest.raises(ValueError, match="ref_values contains NaN"):
+        consistency([1.0], [0.1], [np.nan], [0.1])
+
+
 def test_spin_wave_baseline_has_the_harmonic_law() -> None:
     T, n = 0.2, 400
     theta = spin_wave_baseline(np.zeros((L, L), dtype=int), T, n, seed=3)
@@ -180,6 +215,8 @@ def test_compare_identical_ensembles_scores_perfectly(ensembles) -> None:
     assert out["relative_error"]["vorticity"][0] is None  # no defects: O_sim = 0
     assert out["match_rate"]["mean"] == 1.0
     assert out["diversity"]["ratio"] == 1.0
+    assert out["consistency"]["specific_heat"]["chi2_per_dof"] == 0.0
+    assert out["consistency"]["specific_heat"]["p_value"] == 1.0
     # a reference curve that is zero on the whole grid has no eq.-5 score
     ref[0].morphology["perimeter"] = np.zeros_like(ref[0].morphology["perimeter"])
     out = compare(ref, ref)

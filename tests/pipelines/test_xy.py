@@ -7,7 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from topophys.pipelines.xy import DEMO_CONFIG, LARGE_CONFIG, XYPipelineConfig, run
+from topophys.pipelines.xy import (
+    DEMO_CONFIG,
+    LARGE_CONFIG,
+    TEMPERATURES_CONFIG,
+    XYPipelineConfig,
+    run,
+)
 from topophys.simulate.xy import XYConfig, write_dataset
 from topophys.training.wgan import CWGANConfig
 
@@ -81,6 +87,8 @@ def test_run_writes_report_metrics_and_figures(tiny_run) -> None:
         assert set(s["topological_accuracy"]) == {"d=0", "d=2", "d=4.12"}
         assert all(v is None or 0 <= v <= 1 for v in s["topological_accuracy_mean"].values())
         assert 0 <= s["match_rate"]["mean"] <= 1 and len(s["match_rate"]["by_d"]) == 4
+        assert s["consistency"]["energy"]["dof"] == 4
+        assert 0.0 <= s["consistency"]["energy"]["p_value"] <= 1.0
     # the Monte Carlo fields always carry their map: the independent half matches it exactly
     assert scores["mc_independent"]["match_rate"]["mean"] == 1.0
     assert scores["mc_independent"]["r2"]["vorticity"] == 1.0
@@ -88,18 +96,64 @@ def test_run_writes_report_metrics_and_figures(tiny_run) -> None:
     assert speed["generator_samples_per_s"] > 0
     assert speed["T=0.1"]["mc_decorrelated_samples_per_s"] > 0
     refine = m["refine"]["T=0.1"]
-    for start in ("generator", "analytic"):
+    assert set(refine) == {"generator", "baseline", "analytic"}
+    for start in ("generator", "baseline", "analytic"):
         rows = refine[start]["by_k"]
         assert [r["k"] for r in rows] == [0, 2]
         assert all(r["match_rate"] == 1.0 for r in rows)  # refined fields carry the target
     assert refine["analytic"]["by_k"][0]["diversity_aligned_ratio"] == pytest.approx(0, abs=1e-6)
     transfer = m["transfer"]["L=32"]["T=0.1"]
-    assert set(transfer["scores"]) == {"generated", "baseline"}
+    assert set(transfer["scores"]) == {
+        "generated",
+        "baseline",
+        "generated + 2 sweeps",
+        "analytic + 2 sweeps",
+    }
+    for name in ("generated + 2 sweeps", "analytic + 2 sweeps"):
+        assert transfer["scores"][name]["match_rate"]["mean"] == 1.0
     assert transfer["distances"] == [0.0, 2.0]
     assert set(m["timings_s"]) >= {"simulate", "train", "generate", "evaluate", "report", "total"}
+    assert m["across_temperatures"] is None  # one temperature
     html = (tiny_run / "report.html").read_text()
     assert html.count("<figure>") == html.count("<figcaption>") >= 7
     assert "not expected to match" in html  # a reduced-scale run says so
+
+
+def test_a_temperature_sweep_is_scored_along_T(tmp_path) -> None:
+    cfg = tiny_config(
+        simulation=tiny_config().simulation.replace(
+            temperatures=(0.1, 0.9), distances=(0.0, 2.0, 4.12)
+        ),
+        gan=tiny_config().gan.replace(
+            generator_output="defect_residual",
+            noise_injection="all",
+            spin_waves=True,
+            physics_start_epoch=None,
+            energy_moments_weight=0.3,
+        ),
+        refine_sweeps=(),
+        transfer_sizes=(),
+    )
+    run_dir = run(cfg, tmp_path / "run", progress=False)
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert m["data"]["temperatures"] == [0.1, 0.9]
+    assert set(m["scores"]) == {"T=0.1", "T=0.9"}
+    across = m["across_temperatures"]
+    assert across["temperatures"] == [0.1, 0.9]
+    assert set(across) == {"temperatures", "d=0", "d=2", "d=4.12"}
+    for d in ("d=0", "d=2", "d=4.12"):
+        assert set(across[d]) == {"generated", "baseline", "mc_independent"}
+        gen = across[d]["generated"]
+        # Energy rises with T in every ensemble: R² along T is defined.
+        assert gen["r2"]["energy"] is not None
+        assert gen["consistency"]["energy"]["dof"] == 2
+        assert len(gen["relative_error"]["energy"]) == 2
+    # The residual generator holds every map at both temperatures.
+    for T in ("T=0.1", "T=0.9"):
+        assert m["scores"][T]["generated"]["match_rate"]["mean"] == 1.0
+    assert (run_dir / "temperatures.png").is_file()
+    html = (run_dir / "report.html").read_text()
+    assert "Across temperatures" in html and "energy per condition" in html
 
 
 def test_rerun_resumes_and_other_config_is_refused(tiny_run) -> None:
@@ -162,6 +216,10 @@ def test_config_errors_name_the_field(changes, match) -> None:
 def test_embedded_configs_round_trip_and_have_the_paper_scale() -> None:
     assert XYPipelineConfig.from_yaml(DEMO_CONFIG.to_yaml()) == DEMO_CONFIG
     assert XYPipelineConfig.from_yaml(LARGE_CONFIG.to_yaml()) == LARGE_CONFIG
+    assert XYPipelineConfig.from_yaml(TEMPERATURES_CONFIG.to_yaml()) == TEMPERATURES_CONFIG
+    temps = TEMPERATURES_CONFIG.simulation.temperatures
+    assert min(temps) == 0.1 and max(temps) > 0.89  # across the BKT transition
+    assert TEMPERATURES_CONFIG.gan == DEMO_CONFIG.gan
     sim = LARGE_CONFIG.simulation
     n_train = (sim.samples - LARGE_CONFIG.reference_samples) * len(sim.distances)
     assert n_train >= 250_000 and LARGE_CONFIG.gan.epochs == 120
@@ -192,5 +250,11 @@ def test_report_names_the_options_beyond_the_paper() -> None:
 
     assert _beyond_paper(LARGE_CONFIG.gan) == []
     demo = " ".join(_beyond_paper(DEMO_CONFIG.gan))
-    for phrase in ("analytic defect field", "spin waves", "every decoder block", "critic"):
+    for phrase in (
+        "analytic defect field",
+        "spin waves",
+        "every decoder block",
+        "critic",
+        "energy per condition",
+    ):
         assert phrase in demo

@@ -13,7 +13,10 @@ from topophys.training.wgan import (
     CWGANConfig,
     CWGANModule,
     _calibrate,
+    _condition_energy_moments,
     _EpochBatchSampler,
+    energy_moments_loss,
+    energy_per_spin,
     generate,
     gradient_penalty,
     physics_loss,
@@ -134,6 +137,59 @@ def test_physics_loss_bad_inputs() -> None:
         physics_loss(spins, torch.zeros(2, L, L), charge="exact")
 
 
+# -- energy moments -----------------------------------------------------------------------------
+def test_energy_per_spin_matches_the_numpy_observable() -> None:
+    from topophys.observables.spins import energy
+
+    theta = np.random.default_rng(3).uniform(-np.pi, np.pi, (5, 8, 8))
+    got = energy_per_spin(angles_to_spins(torch.from_numpy(theta)))
+    np.testing.assert_allclose(got.numpy(), energy(theta), rtol=1e-12)
+
+
+def test_energy_moments_loss_vanishes_on_the_target_moments_and_pulls_towards_them() -> None:
+    rng = np.random.default_rng(0)
+    theta = torch.from_numpy(rng.normal(0.0, 0.4, (256, 8, 8)))
+    spins = angles_to_spins(theta)
+    e = energy_per_spin(spins)
+    mu = torch.full((256,), float(e.mean()), dtype=torch.float64)
+    # Population standard deviation: the batch's own moments give exactly zero.
+    sd = torch.full((256,), float(e.std(unbiased=False)), dtype=torch.float64)
+    assert float(energy_moments_loss(spins, mu, sd)) == pytest.approx(0.0, abs=1e-20)
+    # A hotter target mean: the gradient step on the angles lowers the loss.
+    theta.requires_grad_(True)
+    loss = energy_moments_loss(angles_to_spins(theta), mu + sd, sd)
+    loss.backward()
+    assert float(loss.detach()) == pytest.approx(1.0 + 1.0, rel=1e-9)  # <z> = -1, <z^2> = 2
+    with torch.no_grad():
+        after = energy_moments_loss(angles_to_spins(theta - 1e-2 * theta.grad), mu + sd, sd)
+    assert float(after) < float(loss.detach())
+
+
+def test_energy_moments_loss_bad_inputs() -> None:
+    spins = angles_to_spins(torch.zeros(2, 4, 4))
+    ok = torch.ones(2)
+    with pytest.raises(ValueError, match="spins must have shape"):
+        energy_moments_loss(spins[:, 0], ok, ok)
+    with pytest.raises(ValueError, match="mean must have shape"):
+        energy_moments_loss(spins, torch.ones(3), ok)
+    with pytest.raises(ValueError, match="std must be > 0"):
+        energy_moments_loss(spins, ok, torch.tensor([1.0, 0.0]))
+
+
+def test_condition_energy_moments_group_by_temperature_and_map() -> None:
+    theta, q, t = (torch.as_tensor(a) for a in dataset(16))
+    mean, std = _condition_energy_moments(theta, q, t.float())
+    e = energy_per_spin(angles_to_spins(theta.double())).numpy()
+    # dataset(): the first half carries the pair, temperatures alternate: four conditions.
+    pair = np.arange(16) < 8
+    hot = np.arange(16) % 2 == 1
+    for group in (pair & hot, pair & ~hot, ~pair & hot, ~pair & ~hot):
+        np.testing.assert_allclose(mean[group].numpy(), e[group].mean(), rtol=1e-6)
+        np.testing.assert_allclose(std[group].numpy(), e[group].std(ddof=1), rtol=1e-5)
+    with pytest.raises(ValueError, match="at least two training fields per condition"):
+        _condition_energy_moments(theta[:3], q[:3], t[:3].float())  # 2 + 1
+
+
 def test_calibration_reads_the_soft_charge_of_defects() -> None:
     theta = torch.as_tensor(np.stack([pair_field(noise=0.1, seed=s) for s in range(3)]))
     q = plaquette_charge(theta)
@@ -176,6 +232,7 @@ def test_config_defaults_are_the_papers_and_round_trip_yaml() -> None:
             ValueError,
         ),
         ({"ema_decay": 0.0}, ValueError),
+        ({"energy_moments_weight": -1.0}, ValueError),
     ],
 )
 def test_config_rejects_bad_values(changes, error) -> None:

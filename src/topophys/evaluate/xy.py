@@ -66,6 +66,7 @@ __all__ = [
     "Refinement",
     "charge_match_rate",
     "compare",
+    "consistency",
     "diversity",
     "ensemble_observables",
     "r2_score",
@@ -74,6 +75,7 @@ __all__ = [
     "spin_wave_baseline",
     "summarize",
     "topological_accuracy",
+    "trend_scores",
 ]
 
 OBSERVABLES = (
@@ -326,6 +328,65 @@ def relative_error(
     return rel, err
 
 
+def consistency(
+    values: Any, errors: Any, ref_values: Any, ref_errors: Any
+) -> dict[str, float] | None:
+    """χ² test that two ensembles agree on one observable at several conditions.
+
+    χ² = Σ_c (O_c − O_ref,c)² / (σ_c² + σ_ref,c²) over the conditions whose combined error is
+    positive (a condition where both errors are 0, such as the vorticity of exact charge maps,
+    is a certainty that :func:`charge_match_rate` already scores). Independent ensembles that
+    sample the same law give χ²/dof ≈ 1; unlike R² it does not need the observable to vary
+    across the conditions, so it stays meaningful for C_v, which barely moves with d.
+
+    Parameters
+    ----------
+    values, errors, ref_values, ref_errors : array-like, shape (C,)
+        Estimates and their standard errors (e.g. jackknife) of the candidate and the reference.
+
+    Returns
+    -------
+    dict or None
+        ``chi2_per_dof``, ``dof`` (conditions used) and ``p_value`` (survival function of χ²
+        with dof degrees of freedom); None when no condition has a positive error.
+
+    Examples
+    --------
+    >>> round(consistency([1.0, 2.0], [0.1, 0.1], [1.0, 2.2], [0.1, 0.1])["chi2_per_dof"], 9)
+    1.0
+    """
+    from scipy.stats import chi2
+
+    arrays = []
+    for name, a in (
+        ("values", values),
+        ("errors", errors),
+        ("ref_values", ref_values),
+        ("ref_errors", ref_errors),
+    ):
+        a = np.asarray(a, dtype=np.float64)
+        if a.ndim != 1:
+            raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
+        if not np.isfinite(a).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+        arrays.append(a)
+    v, e, rv, re = arrays
+    if not v.shape == e.shape == rv.shape == re.shape:
+        raise ValueError(
+            f"values, errors, ref_values and ref_errors must have one shape, got {v.shape}, "
+            f"{e.shape}, {rv.shape}, {re.shape}"
+        )
+    if (e < 0).any() or (re < 0).any():
+        raise ValueError("errors and ref_errors must be >= 0")
+    var = e**2 + re**2
+    used = var > 0
+    dof = int(used.sum())
+    if dof == 0:
+        return None
+    stat = float(((v[used] - rv[used]) ** 2 / var[used]).sum())
+    return {"chi2_per_dof": stat / dof, "dof": dof, "p_value": float(chi2.sf(stat, dof))}
+
+
 @dataclass
 class EnsembleSummary:
     """Everything :func:`compare` needs of one ensemble of fields at one condition.
@@ -470,6 +531,56 @@ def _find(summaries: Sequence[EnsembleSummary], d: float) -> EnsembleSummary | N
     return None
 
 
+def trend_scores(
+    reference: Sequence[EnsembleSummary], candidate: Sequence[EnsembleSummary]
+) -> dict[str, Any]:
+    """How well ``candidate`` follows ``reference`` along a list of matched conditions.
+
+    The conditions may differ in d (:func:`compare`), in T (a temperature sweep at fixed d), or
+    both; R² is taken along the list.
+
+    Parameters
+    ----------
+    reference, candidate
+        Summaries of the same conditions (T, d) in the same order.
+
+    Returns
+    -------
+    dict
+        ``r2``: observable → R² along the list (``None`` where the reference is constant or
+        there is a single condition); ``consistency``: observable → :func:`consistency` (χ²/dof,
+        dof, p-value from both jackknife errors; ``None`` where every error is 0);
+        ``relative_error``: observable → list of ``[value, error]`` (``None`` where the
+        reference is 0).
+    """
+    if len(reference) != len(candidate) or not reference:
+        raise ValueError(
+            f"reference and candidate must summarize the same non-empty list of conditions, got "
+            f"{len(reference)} and {len(candidate)} summaries"
+        )
+    for a, b in zip(reference, candidate, strict=True):
+        if abs(a.d - b.d) > 1e-9 or abs(a.T - b.T) > 1e-9:
+            raise ValueError(
+                f"conditions differ: reference (T={a.T}, d={a.d}) vs candidate (T={b.T}, d={b.d})"
+            )
+    r2: dict[str, float | None] = {}
+    chi2: dict[str, dict[str, float] | None] = {}
+    rel: dict[str, list[Any]] = {}
+    for name in OBSERVABLES:
+        ref = np.array([s.observables[name] for s in reference])
+        cand = np.array([s.observables[name] for s in candidate])
+        try:
+            r2[name] = r2_score(ref[:, 0], cand[:, 0]) if len(ref) >= 2 else None
+        except ValueError:
+            r2[name] = None  # the reference is constant along the list: R² says nothing
+        chi2[name] = consistency(cand[:, 0], cand[:, 1], ref[:, 0], ref[:, 1])
+        rel[name] = [
+            None if (r := relative_error(*c, *f)) is None else list(r)
+            for c, f in zip(cand.tolist(), ref.tolist(), strict=True)
+        ]
+    return {"r2": r2, "consistency": chi2, "relative_error": rel}
+
+
 def compare(
     reference: Sequence[EnsembleSummary],
     candidate: Sequence[EnsembleSummary],
@@ -493,6 +604,8 @@ def compare(
     -------
     dict
         ``r2``: observable → R² against d (``None`` where the reference does not vary with d);
+        ``consistency``: observable → :func:`consistency` across d (χ²/dof, dof, p-value, from
+        the jackknife errors of both; ``None`` where every error is 0);
         ``relative_error``: observable → list over d of ``[value, error]`` (``None`` where the
         reference is 0); ``correlation_r2``: ``"d=…"`` → R² of G(r) for the selected d, and
         ``correlation_r2_mean`` over all d; ``topological_accuracy``: ``"d=…"`` → measure →
@@ -501,34 +614,8 @@ def compare(
         ``match_rate``: mean and list over d; ``diversity``: the candidate's and reference's
         mean diversities and their ratios.
     """
-    if len(reference) != len(candidate) or not reference:
-        raise ValueError(
-            f"reference and candidate must summarize the same non-empty list of conditions, got "
-            f"{len(reference)} and {len(candidate)} summaries"
-        )
-    for a, b in zip(reference, candidate, strict=True):
-        if abs(a.d - b.d) > 1e-9 or abs(a.T - b.T) > 1e-9:
-            raise ValueError(
-                f"conditions differ: reference (T={a.T}, d={a.d}) vs candidate (T={b.T}, d={b.d})"
-            )
     out: dict[str, Any] = {"distances": [s.d for s in reference]}
-    r2: dict[str, float | None] = {}
-    rel: dict[str, list[Any]] = {}
-    for name in OBSERVABLES:
-        ref = np.array([s.observables[name][0] for s in reference])
-        cand = np.array([s.observables[name][0] for s in candidate])
-        try:
-            r2[name] = r2_score(ref, cand) if len(ref) >= 2 else None
-        except ValueError:
-            r2[name] = None  # the reference is constant in d: R² says nothing
-        rel[name] = [
-            relative_error(*b.observables[name], *a.observables[name])
-            for a, b in zip(reference, candidate, strict=True)
-        ]
-    out["r2"] = r2
-    out["relative_error"] = {
-        k: [None if v is None else list(v) for v in vs] for k, vs in rel.items()
-    }
+    out.update(trend_scores(reference, candidate))
     corr = {}
     for a, b in zip(reference, candidate, strict=True):
         try:

@@ -16,9 +16,9 @@
 5. ``speed``: generated samples per second against Monte Carlo's decorrelated samples per second
    at the same L and T;
 6. ``refine`` (beyond the paper; skipped when ``refine_sweeps`` is empty): the generated fields
-   as proposals followed by k sweeps of the constrained Monte Carlo, beside plain Monte Carlo
-   from the analytic defect field after the same k sweeps; every score and the wall time per
-   sample against k;
+   as proposals followed by k sweeps of the constrained Monte Carlo, beside the same k sweeps
+   from the non-learned spin-wave baseline and plain Monte Carlo from the analytic defect field;
+   every score and the wall time per sample (start included) against k;
 7. ``transfer`` (beyond the paper; skipped when ``transfer_sizes`` is empty): the generator
    trained at L runs at larger L (it is fully convolutional), scored against Monte Carlo there
    (``mc_L<size>.zarr``);
@@ -48,7 +48,14 @@ from ..simulate.xy import XYConfig, pair_displacement
 from ..training.wgan import CWGANConfig
 from ._run_dir import open_run_dir
 
-__all__ = ["DEMO_CONFIG", "LARGE_CONFIG", "PAPER_DISTANCES", "XYPipelineConfig", "run"]
+__all__ = [
+    "DEMO_CONFIG",
+    "LARGE_CONFIG",
+    "PAPER_DISTANCES",
+    "TEMPERATURES_CONFIG",
+    "XYPipelineConfig",
+    "run",
+]
 
 PAPER_DISTANCES = (0.0, 1.0, 1.41, 2.0, 2.24, 2.83, 3.0, 3.16, 3.61, 4.0, 4.12, 4.47, 5.0)
 """The pair distances of the paper's Fig. 5 (0: no defects)."""
@@ -207,6 +214,7 @@ DEMO_CONFIG = XYPipelineConfig(
         epochs=30,
         lr=2e-4,
         critic_lr=1e-3,
+        energy_moments_weight=0.3,
         physics_start_epoch=None,
         monitor_samples=128,
         accelerator="cpu",
@@ -220,11 +228,23 @@ DEMO_CONFIG = XYPipelineConfig(
     transfer_samples=32,
 )
 """What the CPU demo runs (a few minutes on 2 cores): all 13 paper distances at T = 0.1, 96
-training fields each, a quarter-width U-Net for 30 epochs. The generator uses three options
+training fields each, a quarter-width U-Net for 30 epochs. The generator uses four options
 beyond the paper (``docs/xy_pipeline.md``): it adds a learned correction to the analytic defect
 field that cannot change the charge map, starting from harmonic spin waves at T, with noise at
-every scale; the critic learns 5× faster than the generator (lr 1e-3 against 2e-4). The paper's
-method (``LARGE_CONFIG``) collapsed at this scale."""
+every scale; the critic learns 5× faster than the generator (lr 1e-3 against 2e-4); and the
+generator loss matches the mean and variance of the energy per condition
+(``energy_moments_weight``). The paper's method (``LARGE_CONFIG``) collapsed at this scale."""
+
+TEMPERATURES_CONFIG = DEMO_CONFIG.replace(
+    simulation=DEMO_CONFIG.simulation.replace(
+        temperatures=(0.1, 0.3, 0.5, 0.7, 0.9, 1.1, 1.3), distances=(0.0, 2.0, 4.12)
+    ),
+    transfer_sizes=(),
+)
+"""The CPU demo's method on a temperature sweep up to and across the BKT transition
+(T_BKT ≈ 0.89 J; ``--scale temperatures``): 7 temperatures × the Fig. 4 distances 0, 2, ≈4.1,
+one generator conditioned on T for all of them. Scores come per temperature (against d) and
+per distance along T (``across_temperatures`` in ``metrics.json``)."""
 
 LARGE_CONFIG = XYPipelineConfig(
     simulation=XYConfig(
@@ -507,6 +527,34 @@ def _score(
     }
 
 
+def _across_temperatures(
+    summaries: dict[str, dict[str, list[Any]]], reference: str = "reference"
+) -> dict[str, Any]:
+    """Scores along T at every pair distance simulated at all temperatures.
+
+    Returns ``{"temperatures": [...], "d=…": {ensemble: trend_scores}}``; empty for one T.
+    """
+    from ..evaluate.xy import trend_scores
+
+    keys = sorted(summaries, key=lambda k: next(iter(summaries[k].values()))[0].T)
+    if len(keys) < 2:
+        return {}
+    by_d = [{_distance_key(s.d): i for i, s in enumerate(summaries[k][reference])} for k in keys]
+    common = sorted(set.intersection(*(set(m) for m in by_d)))
+    out: dict[str, Any] = {"temperatures": [summaries[k][reference][0].T for k in keys]}
+    for dk in common:
+        d = summaries[keys[0]][reference][by_d[0][dk]].d
+        out[f"d={d:.3g}"] = {
+            name: trend_scores(
+                [summaries[k][reference][m[dk]] for k, m in zip(keys, by_d, strict=True)],
+                [summaries[k][name][m[dk]] for k, m in zip(keys, by_d, strict=True)],
+            )
+            for name in summaries[keys[0]]
+            if name != reference
+        }
+    return out
+
+
 def _by_temperature(data_T: np.ndarray) -> dict[str, np.ndarray]:
     return {_temperature_key(T): np.flatnonzero(data_T == T) for T in np.unique(data_T)}
 
@@ -608,11 +656,14 @@ def _refine(
     data: _Data,
     generated: np.ndarray,
     generator_seconds_per_sample: float,
+    baseline: np.ndarray,
+    baseline_seconds_per_sample: float,
     reference: dict[str, list[Any]],
     device: str,
     J: float,
 ) -> dict[str, Any]:
-    """Scores against k for "generator + k sweeps" and "analytic start + k sweeps"."""
+    """Scores against k for k sweeps started from the generator, the spin-wave baseline and
+    the analytic defect field (plain Monte Carlo)."""
     from ..evaluate.xy import compare, refine_with_mc
     from ..simulate.xy import defect_field
 
@@ -628,7 +679,13 @@ def _refine(
         analytic = analytic + rng.uniform(-np.pi, np.pi, (C * n, 1, 1))
         starts = {
             "generator": generated[idx, :n].reshape(C * n, data.L, data.L),
+            "baseline": baseline[idx, :n].reshape(C * n, data.L, data.L),
             "analytic": analytic,
+        }
+        cost = {
+            "generator": generator_seconds_per_sample,
+            "baseline": baseline_seconds_per_sample,
+            "analytic": 0.0,
         }
         per_T: dict[str, Any] = {}
         for name, start in starts.items():
@@ -639,7 +696,7 @@ def _refine(
                 config.refine_sweeps,
                 J=J,
                 overrelaxation=config.simulation.overrelaxation,
-                seed=config.seed + (1 if name == "analytic" else 0),
+                seed=config.seed + {"generator": 0, "analytic": 1, "baseline": 2}[name],
                 device=device,
             )
             rows = []
@@ -653,14 +710,13 @@ def _refine(
                     correlation_distances=config.correlation_distances,
                     tol=config.topo_tol,
                 )
-                seconds = k * per_field + (
-                    generator_seconds_per_sample if name == "generator" else 0.0
-                )
+                seconds = k * per_field + cost[name]
                 rows.append(
                     {
                         "k": k,
                         "seconds_per_sample": seconds,
                         "r2": scores["r2"],
+                        "consistency": scores["consistency"],
                         "correlation_r2": scores["correlation_r2"],
                         "correlation_r2_mean": scores["correlation_r2_mean"],
                         "topological_accuracy_mean": scores["topological_accuracy_mean"],
@@ -688,8 +744,11 @@ def _transfer(
     progress: bool | None,
     J: float,
 ) -> dict[str, Any]:
-    """The generator at larger L against Monte Carlo there, beside the baseline."""
-    from ..simulate.xy import write_dataset
+    """The generator at larger L against Monte Carlo there, beside the baseline, and (for
+    every k > 0 of ``refine_sweeps``) both after k constrained sweeps beside plain Monte Carlo
+    from the analytic defect field."""
+    from ..evaluate.xy import refine_with_mc
+    from ..simulate.xy import defect_field, write_dataset
 
     out: dict[str, Any] = {}
     temps = sorted({float(t) for t in data.T})
@@ -719,17 +778,42 @@ def _transfer(
             simulated=mc.theta[first, 0],
             generated=generated[first, 0],
         )
+        ks = [k for k in config.refine_sweeps if k > 0]
+        rng = np.random.default_rng([config.seed, 4, size])
         for key, idx in _by_temperature(mc.T).items():
             # No topological curves here: their cluster search grows as L⁴ (seconds per field
             # at L = 64), and the transfer table reports the observables, G(r) and fidelity.
             cond = (mc.T[idx], mc.d[idx], mc.target[idx])
+            thetas = {
+                "reference": mc.theta[idx],
+                "generated": generated[idx],
+                "baseline": baseline[idx],
+            }
+            if ks:
+                C = len(idx)
+                analytic = np.stack([defect_field(mc.target[c]) for c in idx for _ in range(n)])
+                starts = {
+                    "generated": generated[idx].reshape(C * n, size, size),
+                    "analytic": analytic + rng.uniform(-np.pi, np.pi, (C * n, 1, 1)),
+                }
+                for name, start in starts.items():
+                    refined = refine_with_mc(
+                        start,
+                        np.repeat(mc.target[idx], n, axis=0),
+                        np.repeat(mc.T[idx], n),
+                        ks,
+                        J=J,
+                        overrelaxation=sim.overrelaxation,
+                        seed=config.seed + (1 if name == "analytic" else 0),
+                        device=device,
+                    )
+                    for k in ks:
+                        thetas[f"{name} + {k} sweeps"] = refined.snapshots[k].reshape(
+                            C, n, size, size
+                        )
             ens = {
-                name: _summaries(theta[idx], *cond, config, J, morphology=False)
-                for name, theta in (
-                    ("reference", mc.theta),
-                    ("generated", generated),
-                    ("baseline", baseline),
-                )
+                name: _summaries(theta, *cond, config, J, morphology=False)
+                for name, theta in thetas.items()
             }
             per_size[key] = {
                 "scores": _score(ens, config),
@@ -799,11 +883,16 @@ def run(
     if not gen_path.exists():
         raise FileNotFoundError(f"{gen_path} is missing; delete {run_dir / 'stages'} to redo it")
     generated = np.load(gen_path)["theta"]
+    start = time.perf_counter()
     baseline = _baseline(data.target, data.T, config.eval_samples, config.seed + 1, J)
+    baseline_per_sample = (time.perf_counter() - start) / max(
+        baseline.shape[0] * baseline.shape[1], 1
+    )
 
     raw = stages("evaluate", lambda: _evaluate(config, data, generated, baseline, J))
     summaries = _load_summaries(raw)
     scores = {T: _score(ens, config) for T, ens in summaries.items()}
+    across = _across_temperatures(summaries)
 
     speed = stages(
         "speed",
@@ -818,6 +907,8 @@ def run(
                 data,
                 generated,
                 per_sample,
+                baseline,
+                baseline_per_sample,
                 {T: ens["reference"] for T, ens in summaries.items()},
                 device,
                 J,
@@ -864,6 +955,7 @@ def run(
         history=history,
         summaries=summaries,
         scores=scores,
+        across_temperatures=across,
         speed=speed,
         refine=refine,
         transfer=transfer,
@@ -879,6 +971,7 @@ def run(
         "data": summary,
         "training": train_info,
         "scores": scores,
+        "across_temperatures": across or None,
         "speed": speed,
         "refine": refine,
         "transfer": transfer,

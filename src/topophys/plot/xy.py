@@ -105,12 +105,15 @@ def observable_vs_distance(
     *,
     ylabel: str = "",
     title: str = "",
+    xlabel: str = "pair distance d",
 ) -> Any:
-    """An observable against the pair distance d, one line with error bars per ensemble.
+    """An observable against the pair distance d (or another condition such as T), one line
+    with error bars per ensemble.
 
     Parameters
     ----------
     distances : sequence, length C
+        The conditions on the x axis.
     series : mapping
         Ensemble name → (values, errors), each of length C.
     """
@@ -128,7 +131,7 @@ def observable_vs_distance(
             color=_color(label, i),
             label=label,
         )
-    ax.set_xlabel("pair distance d")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title, fontsize=10)

@@ -52,7 +52,12 @@ Choices the paper leaves open, ours (all in :class:`CWGANConfig`):
   game from running away. ``ema_decay`` keeps an exponential moving average of the generator's
   weights (Yazıcı et al. 2019), updated after every generator step with the decay
   min(``ema_decay``, (1 + s)/(10 + s)) at step s; the averaged generator is the one monitored,
-  saved and returned.
+  saved and returned. ``energy_moments_weight`` adds :func:`energy_moments_loss` to the generator
+  loss: the generated energies per spin, standardized by the mean and standard deviation of the
+  training fields of the same condition (T, charge map), should have mean 0 and second moment 1.
+  It targets ⟨E⟩ and C_v (which is N·Var(E/N)/T²) directly, the two observables the adversarial
+  game learns last (a moment-matching term in the spirit of Salimans et al. 2016's feature
+  matching).
 * **Epochs** count passes over the data by the critic; a generator step follows every
   ``n_critic``-th critic step (counted across epochs).
 * **Monitoring** (paper Fig. 3): after every epoch the generator draws one field for each of
@@ -107,6 +112,7 @@ from ._lightning import quiet_lightning, want_progress
 __all__ = [
     "CWGANConfig",
     "CWGANModule",
+    "energy_moments_loss",
     "generate",
     "gradient_penalty",
     "physics_loss",
@@ -145,6 +151,9 @@ class CWGANConfig(Config):
     ema_decay
         Decay of the moving average of the generator's weights (ours); ``None`` (paper) uses
         the trained weights themselves.
+    energy_moments_weight
+        Weight of :func:`energy_moments_loss` in the generator loss (ours); 0 (paper) leaves it
+        out. Every condition (T, charge map) needs at least two training fields.
     critic_instance_norm
         InstanceNorm after the critic's strided convolutions.
     negative_slope
@@ -196,6 +205,7 @@ class CWGANConfig(Config):
     noise_injection: Literal["bottleneck", "all"] = "bottleneck"
     spin_waves: bool = False
     ema_decay: float | None = None
+    energy_moments_weight: float = 0.0
     critic_instance_norm: bool = False
     negative_slope: float = 0.2
     epochs: int = 120
@@ -237,6 +247,7 @@ class CWGANConfig(Config):
             )
         if self.ema_decay is not None and not 0.0 < v.real("ema_decay", self.ema_decay) < 1.0:
             raise ValueError(f"ema_decay must lie in (0, 1) or be None, got {self.ema_decay}")
+        v.nonnegative("energy_moments_weight", self.energy_moments_weight)
         if self.generator_output == "defect_residual" and self.noise_channels < 2:
             raise ValueError(
                 "generator_output='defect_residual' draws its global rotation from two noise "
@@ -397,6 +408,65 @@ def physics_loss(
     return (alpha * (k - target.to(k.dtype)).pow(2)).sum(dim=(-2, -1)).mean()
 
 
+def energy_per_spin(spins: torch.Tensor, J: float = 1.0) -> torch.Tensor:
+    """Differentiable XY energy per spin, −J Σ_<ij> S_i·S_j / N, on the periodic lattice.
+
+    Parameters
+    ----------
+    spins : Tensor, shape (B, 2, L, L)
+        Unit spin vectors.
+
+    Returns
+    -------
+    Tensor, shape (B,)
+        Units of J; −2J for a uniform field.
+    """
+    bonds = (spins * spins.roll(-1, dims=-1)).sum(dim=1) + (spins * spins.roll(-1, dims=-2)).sum(
+        dim=1
+    )
+    return -J * bonds.mean(dim=(-2, -1))
+
+
+def energy_moments_loss(spins: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    r"""Energy moment matching: :math:`\langle z\rangle^2 + (\langle z^2\rangle - 1)^2`.
+
+    :math:`z = (E/N - \mu_c)/\sigma_c` with :math:`\mu_c, \sigma_c` the mean and standard
+    deviation of E/N over the real fields of each sample's condition c, averaged over the batch.
+    It vanishes when the generated energies of every condition have the real mean and variance
+    (in expectation over batches), so it pulls ⟨E⟩ and C_v towards the data.
+
+    Parameters
+    ----------
+    spins : Tensor, shape (B, 2, L, L)
+        Generated spin fields (differentiable).
+    mean, std : Tensor, shape (B,)
+        μ_c and σ_c (> 0) of each sample's condition, in units of J per spin.
+
+    Returns
+    -------
+    Tensor, scalar
+
+    Examples
+    --------
+    >>> from topophys.observables.charge import angles_to_spins
+    >>> spins = angles_to_spins(torch.zeros(2, 4, 4))
+    >>> float(energy_moments_loss(spins, torch.tensor([-2.0, -2.0]), torch.tensor([1.0, 1.0])))
+    1.0
+    """
+    if spins.ndim != 4 or spins.shape[1] != 2:
+        raise ValueError(f"spins must have shape (batch, 2, L, L), got {tuple(spins.shape)}")
+    for name, value in (("mean", mean), ("std", std)):
+        if value.shape != spins.shape[:1]:
+            raise ValueError(
+                f"{name} must have shape ({spins.shape[0]},) to match spins, got "
+                f"{tuple(value.shape)}"
+            )
+    if not bool((std > 0).all()):
+        raise ValueError("std must be > 0 for every sample")
+    z = (energy_per_spin(spins) - mean.to(spins.dtype)) / std.to(spins.dtype)
+    return z.mean().pow(2) + (z.pow(2).mean() - 1.0).pow(2)
+
+
 @dataclass
 class _Monitor:
     """Fixed conditions and the real fields' observables, for the per-epoch curves."""
@@ -529,7 +599,7 @@ class CWGANModule(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         cfg = self.config
-        theta, charges, temperatures = batch
+        theta, charges, temperatures = batch[:3]
         charges = charges.to(theta.dtype)
         real = angles_to_spins(theta)
         n, side = charges.shape[0], charges.shape[-1]
@@ -576,6 +646,11 @@ class CWGANModule(L.LightningModule):
                 )
                 self._accumulate(physics_loss=phys)
                 loss_g = loss_g + cfg.physics_weight * phys
+            if cfg.energy_moments_weight > 0:
+                e_mean, e_std = batch[3], batch[4]
+                moments = energy_moments_loss(fake, e_mean, e_std)
+                self._accumulate(energy_moments_loss=moments)
+                loss_g = loss_g + cfg.energy_moments_weight * moments
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
             opt_g.step()
@@ -644,8 +719,9 @@ class CWGANModule(L.LightningModule):
             total, count = self._sums.get(name, (0.0, 0))
             # An epoch shorter than n_critic steps has no generator step: an empty cell.
             record[name] = float(total) / count if count else None
-        total, count = self._sums.get("physics_loss", (0.0, 0))
-        record["physics_loss"] = float(total) / count if count else None
+        for name in ("physics_loss", "energy_moments_loss"):
+            total, count = self._sums.get(name, (0.0, 0))
+            record[name] = float(total) / count if count else None
         record.update(self.monitor_observables())
         if self.monitor is not None:
             record.update({f"real_{k}": v for k, v in self.monitor.real.items()})
@@ -752,6 +828,38 @@ def _training_arrays(
     return theta_t, q_t, torch.from_numpy(t.astype(np.float32))
 
 
+def _condition_energy_moments(
+    theta: torch.Tensor, charges: torch.Tensor, temperatures: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample mean and standard deviation of E/N over the fields of its condition (T, map)."""
+    e = energy(theta.double().numpy())
+    keys: dict[tuple[float, bytes], int] = {}
+    group = np.empty(theta.shape[0], dtype=np.int64)
+    for i in range(theta.shape[0]):
+        key = (float(temperatures[i]), charges[i].numpy().tobytes())
+        group[i] = keys.setdefault(key, len(keys))
+    counts = np.bincount(group)
+    if counts.min() < 2:
+        i = int(np.flatnonzero(counts[group] < 2)[0])
+        raise ValueError(
+            "energy_moments_weight > 0 needs at least two training fields per condition "
+            f"(T, charge map); the condition of field {i} (T = {float(temperatures[i]):g}) has one"
+        )
+    mean = np.bincount(group, weights=e) / counts
+    var = np.bincount(group, weights=(e - mean[group]) ** 2) / (counts - 1)
+    std = np.sqrt(var)
+    if (std <= 0).any():
+        i = int(np.flatnonzero(std[group] <= 0)[0])
+        raise ValueError(
+            f"the training fields of the condition of field {i} all have the same energy: "
+            "energy_moments_weight needs a spread"
+        )
+    return (
+        torch.from_numpy(mean[group].astype(np.float32)),
+        torch.from_numpy(std[group].astype(np.float32)),
+    )
+
+
 def _calibrate(theta: torch.Tensor, charges: torch.Tensor, limit: int = 4096) -> float:
     """κ: mean of sign(k)·soft charge over the defect plaquettes of (up to ``limit``) fields."""
     k = charges[:limit].to(torch.float32)
@@ -845,7 +953,10 @@ def train_cwgan(
         history_path=run_dir / "history.csv",
     )
     sampler = _EpochBatchSampler(theta.shape[0], config.batch_size, config.seed)
-    loader = DataLoader(TensorDataset(theta, q, t), batch_size=None, sampler=sampler)
+    tensors = [theta, q, t]
+    if config.energy_moments_weight > 0:
+        tensors.extend(_condition_energy_moments(theta, q, t))
+    loader = DataLoader(TensorDataset(*tensors), batch_size=None, sampler=sampler)
     show_progress = want_progress(progress)
     with warnings.catch_warnings(), quiet_lightning(not show_progress):
         # Data live in memory as tensors: loader workers would only add process overhead.
