@@ -140,10 +140,10 @@ def test_a_temperature_sweep_is_scored_along_T(tmp_path) -> None:
     assert set(m["scores"]) == {"T=0.1", "T=0.9"}
     across = m["across_temperatures"]
     assert across["temperatures"] == [0.1, 0.9]
-    assert set(across) == {"temperatures", "d=0", "d=2", "d=4.12"}
-    for d in ("d=0", "d=2", "d=4.12"):
-        assert set(across[d]) == {"generated", "baseline", "mc_independent"}
-        gen = across[d]["generated"]
+    assert [e["d"] for e in across["by_distance"]] == pytest.approx([0.0, 2.0, 17**0.5])
+    for entry in across["by_distance"]:
+        assert set(entry["scores"]) == {"generated", "baseline", "mc_independent"}
+        gen = entry["scores"]["generated"]
         # Energy rises with T in every ensemble: R² along T is defined.
         assert gen["r2"]["energy"] is not None
         assert gen["consistency"]["energy"]["dof"] == 2
@@ -154,6 +154,39 @@ def test_a_temperature_sweep_is_scored_along_T(tmp_path) -> None:
     assert (run_dir / "temperatures.png").is_file()
     html = (run_dir / "report.html").read_text()
     assert "Across temperatures" in html and "energy per condition" in html
+
+
+def test_scores_along_T_need_two_temperatures_and_a_common_distance() -> None:
+    from topophys.evaluate.xy import OBSERVABLES, EnsembleSummary
+    from topophys.pipelines.xy import _across_temperatures
+
+    def summary(T: float, d: float) -> EnsembleSummary:
+        one = np.ones(1)
+        return EnsembleSummary(
+            T=T,
+            d=d,
+            n=10,
+            observables=dict.fromkeys(OBSERVABLES, (T + d, 0.1)),
+            r=one,
+            G=one,
+            G_err=0 * one,
+            match_rate=1.0,
+            diversity=0.5,
+            diversity_aligned=0.1,
+        )
+
+    def ensembles(T: float, ds: tuple[float, ...]) -> dict[str, list[EnsembleSummary]]:
+        return {name: [summary(T, d) for d in ds] for name in ("reference", "generated")}
+
+    one = {"T=0.1": ensembles(0.1, (0.0, 2.0))}
+    assert _across_temperatures(one) == {}
+    disjoint = {"T=0.1": ensembles(0.1, (0.0,)), "T=0.5": ensembles(0.5, (2.0,))}
+    assert _across_temperatures(disjoint) == {}
+    # √101 and 10 would share the key "d=10" at three digits: they stay apart.
+    far = (10.0, 101**0.5)
+    out = _across_temperatures({"T=0.5": ensembles(0.5, far), "T=0.1": ensembles(0.1, far)})
+    assert out["temperatures"] == [0.1, 0.5]
+    assert [e["d"] for e in out["by_distance"]] == [10.0, 101**0.5]
 
 
 def test_rerun_resumes_and_other_config_is_refused(tiny_run) -> None:

@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from topophys.training.wgan import (
     energy_per_spin,
     generate,
     gradient_penalty,
+    moments_penalty,
     physics_loss,
     train_cwgan,
 )
@@ -146,23 +148,53 @@ def test_energy_per_spin_matches_the_numpy_observable() -> None:
     np.testing.assert_allclose(got.numpy(), energy(theta), rtol=1e-12)
 
 
-def test_energy_moments_loss_vanishes_on_the_target_moments_and_pulls_towards_them() -> None:
-    rng = np.random.default_rng(0)
-    theta = torch.from_numpy(rng.normal(0.0, 0.4, (256, 8, 8)))
+@pytest.mark.parametrize(
+    ("m", "sd", "expected"), [(0.0, 1.0, 0.0), (1.0, 1.0, 2.0), (0.0, 2.0, 9.0)]
+)
+def test_moments_penalty_is_unbiased(m: float, sd: float, expected: float) -> None:
+    # E[penalty] = m² + (m² + sd² − 1)² for independent samples, whatever the batch size.
+    g = torch.Generator().manual_seed(0)
+    z = m + sd * torch.randn(20000, 16, generator=g, dtype=torch.float64)
+    values = torch.stack([moments_penalty(row) for row in z])
+    se = float(values.std()) / math.sqrt(values.shape[0])
+    assert float(values.mean()) == pytest.approx(expected, abs=4 * se)
+    # The squares of batch means, by contrast, are biased by about (1 + Var z²)/B.
+    biased = (z.mean(dim=1) ** 2 + (z.pow(2).mean(dim=1) - 1) ** 2).mean()
+    if expected == 0.0:
+        assert float(biased) > 0.15 > 4 * se
+
+
+def test_moments_penalty_descent_finds_the_target_moments() -> None:
+    # Stochastic descent on z = m + s·ε must settle at m = 0, s² = 1; the biased squares of
+    # batch means settle about 4 % low in s² at this batch size.
+    g = torch.Generator().manual_seed(1)
+    m = torch.tensor(0.5, requires_grad=True)
+    log_s = torch.tensor(0.4, requires_grad=True)
+    opt = torch.optim.Adam([m, log_s], lr=1e-2)
+    tail = []
+    for step in range(3000):
+        z = m + log_s.exp() * torch.randn(64, generator=g)
+        opt.zero_grad()
+        moments_penalty(z).backward()
+        opt.step()
+        if step >= 2000:
+            tail.append((float(m.detach()), float(log_s.detach().exp() ** 2)))
+    mean_m, var = np.mean(tail, axis=0)
+    assert abs(mean_m) < 0.05
+    assert var == pytest.approx(1.0, abs=0.02)
+
+
+def test_energy_moments_loss_standardizes_energies_per_sample() -> None:
+    theta = torch.from_numpy(np.random.default_rng(0).normal(0.0, 0.4, (8, 8, 8)))
     spins = angles_to_spins(theta)
     e = energy_per_spin(spins)
-    mu = torch.full((256,), float(e.mean()), dtype=torch.float64)
-    # Population standard deviation: the batch's own moments give exactly zero.
-    sd = torch.full((256,), float(e.std(unbiased=False)), dtype=torch.float64)
-    assert float(energy_moments_loss(spins, mu, sd)) == pytest.approx(0.0, abs=1e-20)
-    # A hotter target mean: the gradient step on the angles lowers the loss.
+    mu, sd = torch.linspace(-1.9, -1.5, 8, dtype=torch.float64), torch.full((8,), 0.02).double()
+    expected = moments_penalty((e - mu) / sd)
+    assert float(energy_moments_loss(spins, mu, sd)) == pytest.approx(float(expected))
+    # Gradients reach the angles.
     theta.requires_grad_(True)
-    loss = energy_moments_loss(angles_to_spins(theta), mu + sd, sd)
-    loss.backward()
-    assert float(loss.detach()) == pytest.approx(1.0 + 1.0, rel=1e-9)  # <z> = -1, <z^2> = 2
-    with torch.no_grad():
-        after = energy_moments_loss(angles_to_spins(theta - 1e-2 * theta.grad), mu + sd, sd)
-    assert float(after) < float(loss.detach())
+    energy_moments_loss(angles_to_spins(theta), mu, sd).backward()
+    assert theta.grad is not None and float(theta.grad.abs().sum()) > 0
 
 
 def test_energy_moments_loss_bad_inputs() -> None:
@@ -174,6 +206,8 @@ def test_energy_moments_loss_bad_inputs() -> None:
         energy_moments_loss(spins, torch.ones(3), ok)
     with pytest.raises(ValueError, match="std must be > 0"):
         energy_moments_loss(spins, ok, torch.tensor([1.0, 0.0]))
+    with pytest.raises(ValueError, match="B >= 2"):
+        moments_penalty(torch.ones(1))
 
 
 def test_condition_energy_moments_group_by_temperature_and_map() -> None:

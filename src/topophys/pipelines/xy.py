@@ -21,7 +21,7 @@
    every score and the wall time per sample (start included) against k;
 7. ``transfer`` (beyond the paper; skipped when ``transfer_sizes`` is empty): the generator
    trained at L runs at larger L (it is fully convolutional), scored against Monte Carlo there
-   (``mc_L<size>.zarr``);
+   (``mc_L<size>.zarr``), also after k constrained sweeps beside plain Monte Carlo;
 8. ``report``: figures (PNG), ``report.html``, and ``metrics.json`` written atomically.
 
 Stage results live in ``stages/<name>.json`` with the seconds they took, so a resumed run
@@ -532,27 +532,37 @@ def _across_temperatures(
 ) -> dict[str, Any]:
     """Scores along T at every pair distance simulated at all temperatures.
 
-    Returns ``{"temperatures": [...], "d=…": {ensemble: trend_scores}}``; empty for one T.
+    Returns ``{"temperatures": [...], "by_distance": [{"d": d, "scores": {ensemble:
+    trend_scores}}, ...]}``; empty for one temperature or no distance common to all.
     """
     from ..evaluate.xy import trend_scores
 
-    keys = sorted(summaries, key=lambda k: next(iter(summaries[k].values()))[0].T)
+    keys = sorted(summaries, key=lambda k: summaries[k][reference][0].T)
     if len(keys) < 2:
         return {}
     by_d = [{_distance_key(s.d): i for i, s in enumerate(summaries[k][reference])} for k in keys]
     common = sorted(set.intersection(*(set(m) for m in by_d)))
-    out: dict[str, Any] = {"temperatures": [summaries[k][reference][0].T for k in keys]}
+    if not common:
+        return {}
+    entries = []
     for dk in common:
-        d = summaries[keys[0]][reference][by_d[0][dk]].d
-        out[f"d={d:.3g}"] = {
-            name: trend_scores(
-                [summaries[k][reference][m[dk]] for k, m in zip(keys, by_d, strict=True)],
-                [summaries[k][name][m[dk]] for k, m in zip(keys, by_d, strict=True)],
-            )
-            for name in summaries[keys[0]]
-            if name != reference
-        }
-    return out
+        entries.append(
+            {
+                "d": summaries[keys[0]][reference][by_d[0][dk]].d,
+                "scores": {
+                    name: trend_scores(
+                        [summaries[k][reference][m[dk]] for k, m in zip(keys, by_d, strict=True)],
+                        [summaries[k][name][m[dk]] for k, m in zip(keys, by_d, strict=True)],
+                    )
+                    for name in summaries[keys[0]]
+                    if name != reference
+                },
+            }
+        )
+    return {
+        "temperatures": [summaries[k][reference][0].T for k in keys],
+        "by_distance": entries,
+    }
 
 
 def _by_temperature(data_T: np.ndarray) -> dict[str, np.ndarray]:
@@ -674,9 +684,11 @@ def _refine(
         C = len(idx)
         targets = np.repeat(data.target[idx], n, axis=0)
         temps = np.repeat(data.T[idx], n)
+        start_time = time.perf_counter()
         fields = {c: defect_field(data.target[c]) for c in idx}
         analytic = np.stack([fields[c] for c in idx for _ in range(n)])
         analytic = analytic + rng.uniform(-np.pi, np.pi, (C * n, 1, 1))
+        analytic_seconds = (time.perf_counter() - start_time) / (C * n)
         starts = {
             "generator": generated[idx, :n].reshape(C * n, data.L, data.L),
             "baseline": baseline[idx, :n].reshape(C * n, data.L, data.L),
@@ -685,7 +697,7 @@ def _refine(
         cost = {
             "generator": generator_seconds_per_sample,
             "baseline": baseline_seconds_per_sample,
-            "analytic": 0.0,
+            "analytic": analytic_seconds,
         }
         per_T: dict[str, Any] = {}
         for name, start in starts.items():
@@ -745,8 +757,8 @@ def _transfer(
     J: float,
 ) -> dict[str, Any]:
     """The generator at larger L against Monte Carlo there, beside the baseline, and (for
-    every k > 0 of ``refine_sweeps``) both after k constrained sweeps beside plain Monte Carlo
-    from the analytic defect field."""
+    every k > 0 of ``refine_sweeps``) the generated fields after k constrained sweeps beside
+    plain Monte Carlo from the analytic defect field after k sweeps."""
     from ..evaluate.xy import refine_with_mc
     from ..simulate.xy import defect_field, write_dataset
 

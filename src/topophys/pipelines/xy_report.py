@@ -133,24 +133,24 @@ def _across_temperature_section(
 
     temps = np.asarray(across["temperatures"])
     keys = sorted(summaries, key=lambda k: summaries[k]["reference"][0].T)
-    d_keys = [k for k in across if k.startswith("d=")]
+    entries = across["by_distance"]
     names = [n for n in ("reference", "generated", "baseline") if n in summaries[keys[0]]]
     report.add_heading("Across temperatures (beyond the paper: up to and across BKT)")
     fig, axes = plt.subplots(
-        len(d_keys),
+        len(entries),
         len(_ACROSS_T_OBSERVABLES),
-        figsize=(4.0 * len(_ACROSS_T_OBSERVABLES), 3.0 * len(d_keys)),
+        figsize=(4.0 * len(_ACROSS_T_OBSERVABLES), 3.0 * len(entries)),
         squeeze=False,
         layout="constrained",
     )
     t_line = np.linspace(temps.min(), temps.max(), 50)
-    for row, dk in enumerate(d_keys):
-        d = float(dk[2:])
+    for row, entry in enumerate(entries):
+        d = entry["d"]
         for col, obs in enumerate(_ACROSS_T_OBSERVABLES):
             series = {}
             for n in names:
                 picked = [
-                    next(s for s in summaries[k][n] if abs(s.d - d) < 0.01).observables[obs]
+                    next(s for s in summaries[k][n] if abs(s.d - d) < 1e-9).observables[obs]
                     for k in keys
                 ]
                 series[_LABELS[n]] = ([p[0] for p in picked], [p[1] for p in picked])
@@ -173,10 +173,10 @@ def _across_temperature_section(
         + _ENSEMBLE_NOTE,
     )
     rows = []
-    for dk in d_keys:
-        for n, sc in across[dk].items():
+    for entry in entries:
+        for n, sc in entry["scores"].items():
             rows.append(
-                {"d": dk[2:], "ensemble": _LABELS[n]}
+                {"d": f"{entry['d']:.3g}", "ensemble": _LABELS[n]}
                 | {
                     _OBS_LABELS[o]: f"{_fmt(sc['r2'][o])} / {_chi2(sc['consistency'][o])}"
                     for o in OBSERVABLES

@@ -115,6 +115,7 @@ __all__ = [
     "energy_moments_loss",
     "generate",
     "gradient_penalty",
+    "moments_penalty",
     "physics_loss",
     "train_cwgan",
 ]
@@ -427,18 +428,50 @@ def energy_per_spin(spins: torch.Tensor, J: float = 1.0) -> torch.Tensor:
     return -J * bonds.mean(dim=(-2, -1))
 
 
+def moments_penalty(z: torch.Tensor) -> torch.Tensor:
+    r"""Unbiased batch estimate of :math:`\langle z\rangle^2 + (\langle z^2\rangle - 1)^2`.
+
+    Squares of batch means are biased upwards by their variance (by about (1 + Var z²)/B, which
+    as a loss would shrink the variance it is meant to match). The batch is split into halves
+    a and b instead and the estimate is :math:`\bar z_a \bar z_b + (\overline{z^2}_a - 1)
+    (\overline{z^2}_b - 1)`: for independent samples its expectation and that of its gradient
+    are exactly those of the penalty of the law of z, which is 0 only at mean 0 and second
+    moment 1. One batch's value can be negative.
+
+    Parameters
+    ----------
+    z : Tensor, shape (B,)
+        Standardized values, B ≥ 2 (an odd last sample is left out).
+
+    Returns
+    -------
+    Tensor, scalar
+
+    Examples
+    --------
+    >>> float(moments_penalty(torch.tensor([1.0, 1.0, 1.0, 1.0])))
+    1.0
+    """
+    if z.ndim != 1 or z.shape[0] < 2:
+        raise ValueError(f"z must have shape (B,) with B >= 2, got {tuple(z.shape)}")
+    half = z.shape[0] // 2
+    a, b = z[:half], z[half : 2 * half]
+    return a.mean() * b.mean() + (a.pow(2).mean() - 1.0) * (b.pow(2).mean() - 1.0)
+
+
 def energy_moments_loss(spins: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    r"""Energy moment matching: :math:`\langle z\rangle^2 + (\langle z^2\rangle - 1)^2`.
+    r"""Energy moment matching: :func:`moments_penalty` of the standardized energies.
 
     :math:`z = (E/N - \mu_c)/\sigma_c` with :math:`\mu_c, \sigma_c` the mean and standard
-    deviation of E/N over the real fields of each sample's condition c, averaged over the batch.
-    It vanishes when the generated energies of every condition have the real mean and variance
-    (in expectation over batches), so it pulls ⟨E⟩ and C_v towards the data.
+    deviation of E/N over the real fields of each sample's condition c. The penalty is taken
+    over the whole batch, so it pulls the pooled standardized moments to (0, 1): it pulls ⟨E⟩
+    and C_v of every condition towards the data, but an offset of one condition that another
+    cancels is not penalized (the adversarial term sees each condition).
 
     Parameters
     ----------
     spins : Tensor, shape (B, 2, L, L)
-        Generated spin fields (differentiable).
+        Generated spin fields (differentiable), B ≥ 2.
     mean, std : Tensor, shape (B,)
         μ_c and σ_c (> 0) of each sample's condition, in units of J per spin.
 
@@ -464,7 +497,7 @@ def energy_moments_loss(spins: torch.Tensor, mean: torch.Tensor, std: torch.Tens
     if not bool((std > 0).all()):
         raise ValueError("std must be > 0 for every sample")
     z = (energy_per_spin(spins) - mean.to(spins.dtype)) / std.to(spins.dtype)
-    return z.mean().pow(2) + (z.pow(2).mean() - 1.0).pow(2)
+    return moments_penalty(z)
 
 
 @dataclass
@@ -647,6 +680,11 @@ class CWGANModule(L.LightningModule):
                 self._accumulate(physics_loss=phys)
                 loss_g = loss_g + cfg.physics_weight * phys
             if cfg.energy_moments_weight > 0:
+                if len(batch) < 5:
+                    raise ValueError(
+                        "energy_moments_weight > 0 needs batches (angles, charges, temperatures, "
+                        "energy mean, energy std); train with train_cwgan, which adds them"
+                    )
                 e_mean, e_std = batch[3], batch[4]
                 moments = energy_moments_loss(fake, e_mean, e_std)
                 self._accumulate(energy_moments_loss=moments)
@@ -832,7 +870,10 @@ def _condition_energy_moments(
     theta: torch.Tensor, charges: torch.Tensor, temperatures: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample mean and standard deviation of E/N over the fields of its condition (T, map)."""
-    e = energy(theta.double().numpy())
+    # In chunks: a float64 copy of a paper-scale dataset would take half a gigabyte.
+    e = np.concatenate(
+        [energy(theta[i : i + 4096].double().numpy()) for i in range(0, theta.shape[0], 4096)]
+    )
     keys: dict[tuple[float, bytes], int] = {}
     group = np.empty(theta.shape[0], dtype=np.int64)
     for i in range(theta.shape[0]):
