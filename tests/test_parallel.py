@@ -75,6 +75,16 @@ def test_a_killed_worker_is_replaced_on_the_next_call():
     assert victim not in fresh and survivor not in fresh  # the whole broken pool was replaced
 
 
+def test_warm_up_replaces_a_pool_that_looked_healthy_but_lost_a_worker(monkeypatch):
+    victim, survivor = warm_up(2)
+    os.kill(victim, signal.SIGKILL)
+    _wait_until_dead(victim)
+    # As when the pool's thread has reaped the dead worker before anyone looked: reused as is.
+    monkeypatch.setattr(parallel, "_usable", lambda pool: True)
+    fresh = warm_up(2, timeout=60)
+    assert len(fresh) == 2 and victim not in fresh and survivor not in fresh
+
+
 _thread_settings = partial(
     eval,
     "(__import__('os').environ['NUMBA_NUM_THREADS'], __import__('torch').get_num_threads())",

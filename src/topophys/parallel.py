@@ -222,13 +222,26 @@ def warm_up(workers: int, timeout: float = 120.0) -> list[int]:
     pool = _pool(workers)
     seen: set[int] = set()
     deadline = time.monotonic() + timeout
+    replaced = False
     # A task that sleeps a little is not picked up twice by the same idle worker while the others
     # are starting, so every worker ends up answering once it is ready.
     while len(seen) < workers:
         if time.monotonic() > deadline:
             raise TimeoutError(f"only {len(seen)} of {workers} workers answered in {timeout} s")
-        futures = [pool.submit(_sleepy_pid, 0.02) for _ in range(2 * workers)]
-        seen.update(f.result(timeout=max(deadline - time.monotonic(), 0.001)) for f in futures)
+        try:
+            futures = [pool.submit(_sleepy_pid, 0.02) for _ in range(2 * workers)]
+            pids = [f.result(timeout=max(deadline - time.monotonic(), 0.001)) for f in futures]
+        except (BrokenProcessPool, RuntimeError):
+            if replaced:
+                raise
+            # A worker of the reused pool died and the pool's own thread had already reaped it,
+            # so it looked healthy: start a fresh pool, once.
+            replaced = True
+            _discard(pool)
+            pool = _pool(workers, replace=True)
+            seen.clear()
+            continue
+        seen.update(pids)
     return sorted(seen)
 
 
