@@ -661,6 +661,15 @@ def _speed(
 # --------------------------------------------------------------------------- beyond the paper
 
 
+def _analytic_starts(targets: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Plain Monte Carlo's starts: n copies of the analytic defect field of each map
+    ``targets (C, L, L)``, each turned by its own random global angle; ``(C·n, L, L)``."""
+    from ..simulate.xy import defect_field
+
+    fields = np.repeat(np.stack([defect_field(t) for t in targets]), n, axis=0)
+    return fields + rng.uniform(-np.pi, np.pi, (fields.shape[0], 1, 1))
+
+
 def _refine(
     config: XYPipelineConfig,
     data: _Data,
@@ -675,7 +684,6 @@ def _refine(
     """Scores against k for k sweeps started from the generator, the spin-wave baseline and
     the analytic defect field (plain Monte Carlo)."""
     from ..evaluate.xy import compare, refine_with_mc
-    from ..simulate.xy import defect_field
 
     n = config.refine_samples
     out: dict[str, Any] = {"sweeps": list(config.refine_sweeps)}
@@ -685,9 +693,7 @@ def _refine(
         targets = np.repeat(data.target[idx], n, axis=0)
         temps = np.repeat(data.T[idx], n)
         start_time = time.perf_counter()
-        fields = {c: defect_field(data.target[c]) for c in idx}
-        analytic = np.stack([fields[c] for c in idx for _ in range(n)])
-        analytic = analytic + rng.uniform(-np.pi, np.pi, (C * n, 1, 1))
+        analytic = _analytic_starts(data.target[idx], n, rng)
         analytic_seconds = (time.perf_counter() - start_time) / (C * n)
         starts = {
             "generator": generated[idx, :n].reshape(C * n, data.L, data.L),
@@ -760,7 +766,7 @@ def _transfer(
     every k > 0 of ``refine_sweeps``) the generated fields after k constrained sweeps beside
     plain Monte Carlo from the analytic defect field after k sweeps."""
     from ..evaluate.xy import refine_with_mc
-    from ..simulate.xy import defect_field, write_dataset
+    from ..simulate.xy import write_dataset
 
     out: dict[str, Any] = {}
     temps = sorted({float(t) for t in data.T})
@@ -803,10 +809,9 @@ def _transfer(
             }
             if ks:
                 C = len(idx)
-                analytic = np.stack([defect_field(mc.target[c]) for c in idx for _ in range(n)])
                 starts = {
                     "generated": generated[idx].reshape(C * n, size, size),
-                    "analytic": analytic + rng.uniform(-np.pi, np.pi, (C * n, 1, 1)),
+                    "analytic": _analytic_starts(mc.target[idx], n, rng),
                 }
                 for name, start in starts.items():
                     refined = refine_with_mc(
