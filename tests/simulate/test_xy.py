@@ -65,6 +65,28 @@ def test_defect_field_general_map_and_least_twist():
     assert e_pair < -2 + (1 - math.cos(2 * math.pi / 16))
 
 
+@pytest.mark.parametrize("T", [1.3, 2.0])
+def test_defect_field_realizes_thermal_maps_above_the_transition(T):
+    # Unconstrained samples above T_BKT: dozens of free vortices, often adjacent. A single
+    # pull-back pass once left some of these maps wrong.
+    cfg = XYConfig(
+        temperatures=(T,),
+        distances=(0.0,),
+        samples=128,
+        n_replicas=64,
+        equilibration_sweeps=100,
+        decorrelation_sweeps=5,
+        constrained=False,
+    )
+    maps = simulate_condition(cfg, T, 0.0).charge
+    assert np.abs(maps).sum(axis=(1, 2)).mean() > 20
+    for k in maps:
+        np.testing.assert_array_equal(plaquette_charge(defect_field(k)), k)
+    # The densest map, alternating ±1 on every plaquette, is realized too.
+    checker = np.where(np.add.outer(np.arange(16), np.arange(16)) % 2 == 0, 1, -1)
+    np.testing.assert_array_equal(plaquette_charge(defect_field(checker)), checker)
+
+
 def test_defect_field_bad_maps():
     k = np.zeros((8, 8), dtype=int)
     k[2, 2] = 1
@@ -74,6 +96,10 @@ def test_defect_field_bad_maps():
         defect_field(np.full((8, 8), 0.5))
     with pytest.raises(ValueError, match="square"):
         defect_field(np.zeros((8, 6), dtype=int))
+    # A whole row of +1 next to a row of −1 needs bonds of exactly ±π: no field has it.
+    stripes = np.repeat(np.where(np.arange(8) % 2 == 0, 1, -1)[:, None], 8, axis=1)
+    with pytest.raises(ValueError, match="could not realize"):
+        defect_field(stripes)
     with pytest.raises(ValueError, match="L/2"):
         pair_charge_map(8, 5)
 

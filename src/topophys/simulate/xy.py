@@ -68,6 +68,7 @@ __all__ = [
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _TWO_PI = 2.0 * math.pi
 _INV_TWO_PI = 1.0 / _TWO_PI  # same constant and operation as observables.charge
+_PULLBACK_PASSES = 50
 _TIE_MARGIN = 0.05  # how far initial bond differences are kept from ±π
 
 
@@ -170,12 +171,14 @@ def defect_field(charges: Any, angle: float = 0.0) -> np.ndarray:
     The bond differences v solve curl v = 2πk and div v = 0 on the torus (v = the lattice curl of
     ψ with Δψ = 2πk), plus the uniform twist of least energy for which every row and column
     winding is an integer; θ integrates v from site (0, 0). Bonds within 0.05 of ±π are pulled
-    back by rotating their two ends.
+    back by rotating their two ends, repeatedly while that pushes another bond out (dense maps).
 
     Raises
     ------
     ValueError
-        If the map is not square or does not sum to zero.
+        If the map is not square, does not sum to zero, or is too dense to realize with every
+        bond difference inside (−π, π) (thermal maps up to T = 2 J are realized; a map of whole
+        rows of equal charges is not).
     TypeError
         If it is not integer-valued.
     """
@@ -199,17 +202,33 @@ def defect_field(charges: Any, angle: float = 0.0) -> np.ndarray:
     theta = np.empty((L, L))
     theta[0] = angle + np.concatenate([[0.0], np.cumsum(vx[0, :-1])])
     theta[1:] = theta[0] + np.cumsum(vy[:-1], axis=0)
-    for v, axis in ((vx, 1), (vy, 0)):
-        excess = np.abs(v) - (np.pi - _TIE_MARGIN)
-        for i, j in np.argwhere(excess > 0):
-            shift = 0.5 * (excess[i, j] + 1e-3) * np.sign(v[i, j])
-            ni, nj = (i, (j + 1) % L) if axis == 1 else ((i + 1) % L, j)
-            theta[i, j] += shift
-            theta[ni, nj] -= shift
-    got = plaquette_charge(theta)
-    if not np.array_equal(got, k):  # pragma: no cover - would be a bug, not bad input
-        raise RuntimeError("defect_field could not realize the charge map (please report)")
-    return theta
+
+    def shift_site(i: int, j: int, s: float) -> None:
+        # A gauge move: the site's four bonds change, no circulation does.
+        theta[i, j] += s
+        vx[i, j] -= s
+        vx[i, (j - 1) % L] += s
+        vy[i, j] -= s
+        vy[(i - 1) % L, j] += s
+
+    # The charges read from θ equal k iff every bond difference stays inside (−π, π). Pulling a
+    # long bond back moves the other bonds of its two sites, which in a dense map (thermal
+    # vortices above T_BKT) can push one of those out: repeat until the map is right.
+    for _ in range(_PULLBACK_PASSES):
+        for v, axis in ((vx, 1), (vy, 0)):
+            excess = np.abs(v) - (np.pi - _TIE_MARGIN)
+            for i, j in np.argwhere(excess > 0):
+                shift = 0.5 * (excess[i, j] + 1e-3) * np.sign(v[i, j])
+                ni, nj = (i, (j + 1) % L) if axis == 1 else ((i + 1) % L, j)
+                shift_site(i, j, shift)
+                shift_site(ni, nj, -shift)
+        if np.array_equal(plaquette_charge(theta), k):
+            return theta
+    raise ValueError(
+        f"defect_field could not realize the charges: after {_PULLBACK_PASSES} passes some bond "
+        "difference still reaches ±π. Maps this dense may have no such field (e.g. whole rows "
+        "of equal charges need bonds of exactly ±π)"
+    )
 
 
 @dataclass(frozen=True)
