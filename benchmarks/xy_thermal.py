@@ -10,8 +10,9 @@ map. Its ensemble is scored per T against the held-out Monte Carlo fields of tho
 beside:
 
 * the non-learned baseline (analytic defect field of each map + harmonic spin waves at T);
-* the generated fields after ``--refine`` sweeps of the charge-constrained Monte Carlo, which
-  holds each map;
+* the generated fields after k sweeps (``--sweeps``) of the charge-constrained Monte Carlo, which
+  holds each map, and plain Monte Carlo: the same sweeps from the analytic defect field of each
+  map (with a random global angle);
 * an independent Monte Carlo half (other maps, as many fields): the noise ceiling.
 
 The energy moment term of the demo is left out: it standardizes energies per (T, map), and a
@@ -50,7 +51,7 @@ from topophys.evaluate.xy import (
 )
 from topophys.models.unet import generate
 from topophys.pipelines.xy import DEMO_CONFIG
-from topophys.simulate.xy import XYConfig, write_dataset
+from topophys.simulate.xy import XYConfig, defect_field, write_dataset
 from topophys.training.wgan import train_cwgan
 
 
@@ -72,11 +73,14 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=256, help="Monte Carlo fields per T")
     p.add_argument("--reference", type=int, default=64, help="held-out fields per T")
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--refine", type=int, default=8, help="constrained sweeps after generation")
+    p.add_argument(
+        "--sweeps", default="2,4,8,16,32", help="constrained sweeps after either start (ascending)"
+    )
     p.add_argument("--quick", action="store_true", help="a few seconds: tiny data, 2 epochs")
     args = p.parse_args()
     torch.set_num_threads(1)
     temperatures = [float(t) for t in args.temperatures.split(",")]
+    sweeps = [int(k) for k in args.sweeps.split(",")]
     samples, reference, epochs = args.samples, args.reference, args.epochs
     if args.quick:
         samples, reference, epochs = 40, 20, 2
@@ -112,21 +116,32 @@ def main() -> None:
     timings["train"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    ensembles: dict[str, dict[float, np.ndarray]] = {
-        name: {} for name in ("reference", "generated", "refined", "baseline", "mc_independent")
-    }
+    names = ["reference", "generated", "baseline", "mc_independent"]
+    names += [f"{start} + {k} sweeps" for start in ("generated", "analytic") for k in sweeps]
+    ensembles: dict[str, dict[float, np.ndarray]] = {name: {} for name in names}
+    seconds = {"generate": 0.0, "analytic": 0.0, "sweep": 0.0}
     targets: dict[str, dict[float, np.ndarray]] = {name: {} for name in ensembles}
     for i, T in enumerate(temperatures):
         maps = data[T]["charge"][n_train:]
         ensembles["reference"][T] = data[T]["theta"][n_train:]
+        start = time.perf_counter()
         gen = generate(generator, maps, T, n_per_condition=1, seed=i)[:, 0]
+        seconds["generate"] += time.perf_counter() - start
         ensembles["generated"][T] = gen
-        refined = refine_with_mc(gen, maps, T, [args.refine], seed=i)
-        ensembles["refined"][T] = refined.snapshots[args.refine]
+        start = time.perf_counter()
+        rng = np.random.default_rng([i, 7])
+        analytic = np.stack([defect_field(q) for q in maps])
+        analytic += rng.uniform(-np.pi, np.pi, (len(maps), 1, 1))
+        seconds["analytic"] += time.perf_counter() - start
+        for name, first in (("generated", gen), ("analytic", analytic)):
+            refined = refine_with_mc(first, maps, T, sweeps, seed=i + 100 * (name == "analytic"))
+            seconds["sweep"] += refined.seconds_per_sweep
+            for k in sweeps:
+                ensembles[f"{name} + {k} sweeps"][T] = refined.snapshots[k]
         ensembles["baseline"][T] = np.stack(
             [spin_wave_baseline(q, T, 1, seed=1000 * i + j)[0] for j, q in enumerate(maps)]
         )
-        for name in ("reference", "generated", "refined", "baseline"):
+        for name in ensembles:
             targets[name][T] = maps
         m = min(reference, n_train)
         ensembles["mc_independent"][T] = data[T]["theta"][:m]
@@ -171,7 +186,7 @@ def main() -> None:
         "temperatures": temperatures,
         "fields_per_T": {"train": n_train, "reference": reference},
         "epochs": epochs,
-        "refine_sweeps": args.refine,
+        "sweeps": sweeps,
         "vortices_per_field": {
             f"T={T:g}": float(np.abs(data[T]["charge"]).sum(axis=(1, 2)).mean())
             for T in temperatures
@@ -189,6 +204,12 @@ def main() -> None:
         },
         "per_T": per_T,
         "observables": list(OBSERVABLES),
+        "ms_per_sample": {
+            "generator": 1e3 * seconds["generate"] / (reference * len(temperatures)),
+            "analytic_field": 1e3 * seconds["analytic"] / (reference * len(temperatures)),
+            # Both starts ran the same sweeps: the mean cost of one sweep of one field.
+            "sweep": 1e3 * seconds["sweep"] / (2 * reference * len(temperatures)),
+        },
         "timings_s": timings,
         "machine": {"platform": platform.platform(), "torch": torch.__version__},
     }
