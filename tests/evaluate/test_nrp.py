@@ -363,3 +363,73 @@ def test_descent_fraction_follows_the_flow_and_not_its_reverse():
     model = _model()
     assert descent_fraction(model, z, data.conditions) == 1.0
     assert descent_fraction(model, z[:, ::-1].copy(), data.conditions) == 0.0
+
+
+# --- the gauge: anchored potential, reference state, rank correlation ------------------------
+
+
+class Gauged(Quadratic):
+    """The quadratic potential plus a term of the condition alone: same ∂V/∂z, other V."""
+
+    def forward(self, z, conditions=None):
+        a = conditions[:, 0].to(z.dtype)
+        return super().forward(z, conditions) + 7.0 * a**3 - 2.0 * a
+
+
+def test_anchored_potential_cancels_any_term_of_the_conditions():
+    from topophys.evaluate.nrp import anchored_potential
+
+    data, _ = _decay()
+    z = np.asarray(data.x, dtype=np.float64)
+    plain = _model()
+    gauged = ReducedPotentialModel(Identity(3), Gauged(3))
+    # The raw values differ by the gauge term, the trained quantity ∂V/∂z does not ...
+    assert not np.allclose(
+        potential_values(plain, z, data.conditions), potential_values(gauged, z, data.conditions)
+    )
+    # ... and the anchored values agree to float32 precision.
+    ref = z[1, 3]
+    a = anchored_potential(plain, z, data.conditions, ref)
+    b = anchored_potential(gauged, z, data.conditions, ref)
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    # Analytic: a_r·(|z|² − |z̄|²)/2.
+    expected = 0.5 * data.conditions[..., 0] * ((z**2).sum(2) - (ref**2).sum())
+    np.testing.assert_allclose(a, expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="z_ref"):
+        anchored_potential(plain, z, data.conditions, ref[:2])
+
+
+def test_reference_snapshot_is_nearest_to_the_mean_of_the_chosen_runs():
+    from topophys.evaluate.nrp import reference_snapshot
+
+    z = np.zeros((3, 4, 2))
+    z[0] = [[0, 0], [1, 1], [2, 2], [3, 3]]  # mean (1.5, 1.5): nearest are (1, 1) and (2, 2)
+    z[1] = 10.0
+    z[2] = [[1.4, 1.6], [0, 0], [0, 0], [0, 0]]
+    assert reference_snapshot(z, np.array([True, False, False])) == (0, 1)
+    # With run 2 included the mean moves to ((6 + 1.4)/8, (6 + 1.6)/8) = (0.925, 0.95).
+    assert reference_snapshot(z, np.array([True, False, True])) == (0, 1)
+    assert reference_snapshot(z[2:]) == (0, 1)
+    with pytest.raises(ValueError, match="runs"):
+        reference_snapshot(z, np.zeros(3, bool))
+
+
+def test_rank_correlation_agrees_with_scipy_and_ignores_monotone_maps():
+    from scipy.stats import spearmanr
+
+    from topophys.evaluate.nrp import rank_correlation
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((5, 12))
+    b = a + 0.8 * rng.standard_normal((5, 12))
+    b[0, :3] = b[0, 3]  # ties
+    expected = [spearmanr(a[i], b[i]).statistic for i in range(5)]
+    np.testing.assert_allclose(rank_correlation(a, b), expected, rtol=1e-12)
+    np.testing.assert_allclose(rank_correlation(a, np.exp(3 * a) - 5), 1.0)
+    np.testing.assert_allclose(rank_correlation(a, -a), -1.0)
+    with pytest.raises(ValueError, match="row 1 is constant"):
+        rank_correlation(a[:2], np.stack([a[0], np.ones(12)]))
+    with pytest.raises(ValueError, match="same shape"):
+        rank_correlation(a, b[:, :5])
+    with pytest.raises(ValueError, match="finite"):
+        rank_correlation(a, np.where(a > 0, np.nan, b))

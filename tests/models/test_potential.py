@@ -165,3 +165,58 @@ def test_float32_conditions_with_float64_latents():
     z = torch.randn(3, 3, dtype=torch.float64)
     c = torch.randn(3, 2, dtype=torch.float32)
     assert v(z, c).dtype == torch.float64
+
+
+# --- the field-coupled form V = U(z, α) − h·m(z) ------------------------------------------------
+
+
+def test_field_coupled_potential_is_affine_in_the_field_with_slope_minus_m():
+    from topophys.models.potential import FieldCoupledPotential
+
+    torch.manual_seed(0)
+    v = FieldCoupledPotential(3, n_conditions=2, hidden=(16, 16))
+    v.set_condition_scaling(torch.tensor([[1.0, 0.0], [4.0, 1.5], [2.0, 0.7]]))
+    z = torch.randn(6, 3, dtype=torch.float64)
+    v = v.double()
+    alpha = torch.linspace(1, 4, 6, dtype=torch.float64)
+    at = [v(z, torch.stack([alpha, torch.full_like(alpha, h)], 1)) for h in (0.0, 0.5, 1.5)]
+    m = v.magnetization(z)
+    torch.testing.assert_close(at[1], at[0] - 0.5 * m)
+    torch.testing.assert_close(at[2], at[0] - 1.5 * m)
+    # The field's own scaling buffers play no part: h enters in its own units.
+    assert v.field_index == 1
+
+
+def test_field_coupled_gradient_matches_finite_differences():
+    from topophys.models.potential import FieldCoupledPotential
+
+    torch.manual_seed(1)
+    v = FieldCoupledPotential(2, n_conditions=2, hidden=(8,)).double()
+    z = torch.randn(4, 2, dtype=torch.float64)
+    c = torch.rand(4, 2, dtype=torch.float64)
+    grad = v.gradient(z, c)
+    eps = 1e-6
+    for j in range(2):
+        dz = torch.zeros_like(z)
+        dz[:, j] = eps
+        fd = (v(z + dz, c) - v(z - dz, c)) / (2 * eps)
+        torch.testing.assert_close(grad[:, j], fd, rtol=1e-6, atol=1e-8)
+
+
+def test_field_coupled_potential_field_index_and_errors():
+    from topophys.models.potential import FieldCoupledPotential
+
+    torch.manual_seed(2)
+    first = FieldCoupledPotential(2, n_conditions=2, hidden=(4,), field_index=0)
+    z, c = torch.randn(3, 2), torch.rand(3, 2)
+    swapped = c.flip(1)
+    # h in column 0: V(z, (h, α)) changes with column 0 as −m(z)·Δh.
+    bumped = swapped.clone()
+    bumped[:, 0] += 1.0
+    torch.testing.assert_close(first(z, bumped), first(z, swapped) - first.magnetization(z))
+    with pytest.raises(ValueError, match="field_index"):
+        FieldCoupledPotential(2, n_conditions=2, field_index=2)
+    with pytest.raises(ValueError, match="n_conditions"):
+        FieldCoupledPotential(2, n_conditions=0)
+    with pytest.raises(ValueError, match="conditions must have shape"):
+        first(z, None)

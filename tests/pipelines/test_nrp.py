@@ -12,6 +12,7 @@ from topophys.cli import app
 from topophys.pipelines.nrp import (
     DEMO_CONFIG,
     LARGE_CONFIG,
+    FreshRuns,
     NRPPipelineConfig,
     PDFeatures,
     block_average,
@@ -36,13 +37,15 @@ def tiny_config(**changes: object) -> NRPPipelineConfig:
         simulation=TDGLSweepConfig(
             tdgl=TDGLConfig(size=16, dt=0.05, n_snapshots=8, t_first_snapshot=0.5),
             alphas=(1.0, 2.0, 3.0, 4.0),
-            seeds=(0,),
+            seeds=(0, 1),
             batch_size=4,
         ),
         holdout_alphas=(3.0,),
+        validation_seeds=(1,),
+        fresh=FreshRuns(alphas=(1.5,), seeds=(7,)),
         features=PDFeatures(resolution=5),
         image_size=8,
-        pd_model=model,
+        pd_model=model.replace(early_stopping_patience=1),
         image_model=model,
         rollout_steps=(1, 3),
     )
@@ -70,18 +73,28 @@ def test_run_writes_report_metrics_and_figures(tiny_run) -> None:
         "prediction_error.png",
         "snapshots.png",
         "t_init.png",
+        "energy.png",
+        "fresh_fields.zarr",
+        "fresh_diagrams.zarr",
     ):
-        assert (tiny_run / name).is_file(), name
+        assert (tiny_run / name).exists(), name
     metrics = json.loads((tiny_run / "metrics.json").read_text())
-    assert metrics["data"]["runs"] == 4
-    assert metrics["data"]["heldout_runs"] == 1
-    assert metrics["data"]["snapshots_per_run"] == 7  # t = 0 dropped
+    data = metrics["data"]
+    assert (data["runs"], data["train_runs"], data["validation_runs"]) == (8, 3, 3)
+    assert (data["heldout_runs"], data["fresh_runs"]) == (2, 1)
+    assert data["snapshots_per_run"] == 7  # t = 0 dropped
+    assert set(data["energy_monotone_fraction"]) == {"all", "train", "validation", "heldout"}
     for model in ("pd", "image"):
         m = metrics[model]
-        assert 0.0 <= m["monotone_fraction"]["all"] <= 1.0
-        assert set(m["rollout"]) == {"train", "heldout"}
+        for key in ("monotone_fraction", "anchored_monotone_fraction"):
+            assert 0.0 <= m[key]["all"] <= 1.0
+            assert set(m[key]) == {"all", "train", "validation", "heldout"}
+        for kind in ("raw", "anchored"):
+            assert -1.0 <= m["energy_rank_correlation"][kind]["heldout"] <= 1.0
+        assert set(m["rollout"]) == {"train", "heldout", "fresh"}
         assert set(m["rollout"]["train"]) == {"k1", "k3"}
-        assert m["rollout"]["heldout"]["k1"]["n"] == 6
+        assert m["rollout"]["heldout"]["k1"]["n"] == 12
+        assert m["rollout"]["fresh"]["k3"]["n"] == 4
         assert 0.0 <= m["latent"]["smoothness"] <= 1.0
         assert np.isfinite(m["final_losses"]["train_loss"])
     html = (tiny_run / "report.html").read_text()
@@ -92,8 +105,18 @@ def test_run_writes_report_metrics_and_figures(tiny_run) -> None:
 
 def test_rerun_resumes_and_other_config_is_refused(tiny_run) -> None:
     before = (tiny_run / "pd_model" / "model.pt").read_bytes()
+    first = json.loads((tiny_run / "metrics.json").read_text())
+    logs = sorted(str(p) for p in tiny_run.glob("*_model/logs/*"))
     run(tiny_config(), tiny_run, progress=False)  # everything finished: nothing retrained
     assert (tiny_run / "pd_model" / "model.pt").read_bytes() == before
+    again = json.loads((tiny_run / "metrics.json").read_text())
+    # The stage times are the first run's; the resume's own seconds are kept apart.
+    assert again["timings_s"] == first["timings_s"]
+    assert set(again["resume_timings_s"]) == set(first["timings_s"]) - {"total"}
+    assert again["resume_timings_s"]["train"] < 5.0
+    # No training happened: no new log folders.
+    assert sorted(str(p) for p in tiny_run.glob("*_model/logs/*")) == logs
+    assert again["pd"]["rollout"] == first["pd"]["rollout"]
     with pytest.raises(ValueError, match="another configuration"):
         run(tiny_config(image_size=4), tiny_run, progress=False)
 
@@ -107,6 +130,16 @@ def test_reusing_a_field_store(tiny_run, tmp_path) -> None:
 def test_config_errors() -> None:
     with pytest.raises(ValueError, match="holdout_alphas"):
         tiny_config(holdout_alphas=(2.5,))
+    with pytest.raises(ValueError, match="validation_seeds"):
+        tiny_config(validation_seeds=(5,))
+    with pytest.raises(ValueError, match="validation_seeds take every seed"):
+        tiny_config(validation_seeds=(0, 1))
+    with pytest.raises(ValueError, match=r"fresh\.seeds"):
+        tiny_config(fresh=FreshRuns(alphas=(1.5,), seeds=(0,)))
+    with pytest.raises(ValueError, match=r"fresh.alphas\[0\]"):
+        FreshRuns(alphas=(100.0,))
+    with pytest.raises(ValueError, match="needs validation runs"):
+        tiny_config(validation_seeds=())
     with pytest.raises(ValueError, match="latent_dim"):
         tiny_config(pd_model={"latent_dim": 3})
     with pytest.raises(ValueError, match="dims"):

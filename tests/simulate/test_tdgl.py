@@ -270,3 +270,62 @@ def test_cuda_matches_cpu():
     gpu = simulate(cfg, [1.0, 3.0], [0, 1], device="cuda", progress=False)
     np.testing.assert_allclose(gpu.fields, cpu.fields, atol=1e-8)
     np.testing.assert_array_equal(gpu.t_init, cpu.t_init)
+
+
+# --- tdgl_energy: the public energy of stored snapshots ----------------------------------------
+
+
+def test_tdgl_energy_is_the_schemes_energy_and_falls_at_constant_field():
+    from topophys.simulate.tdgl import TDGLModel, disorder_field, tdgl_energy
+
+    cfg = TDGLConfig(size=24, dt=0.05, sweep_rate=0.0, t_end=6.0, n_snapshots=10, dtype="float64")
+    res = simulate(cfg, alpha=[1.5, 3.0], seed=[4, 9])
+    energy = tdgl_energy(cfg, res.fields, res.alpha, res.seed, res.h)
+    assert energy.shape == (2, 10)
+    assert (np.diff(energy[:, 1:], axis=1) <= 1e-9 * np.abs(energy[:, 1:-1])).all()
+    # The same numbers as the model the simulation ran with, built by hand from the seeds.
+    disorder = np.stack([disorder_field(s, 24, cfg.disorder_std) for s in (4, 9)])
+    model = TDGLModel(cfg, [1.5, 3.0], disorder)
+    for i in (0, 5, 9):
+        np.testing.assert_allclose(
+            energy[:, i], model.energy(torch.as_tensor(res.fields[:, i]), cfg.h_init), rtol=1e-12
+        )
+    # One snapshot per run: (R, S, S) fields and a scalar field give (R,).
+    last = tdgl_energy(cfg, res.fields[:, -1], res.alpha, res.seed, cfg.h_init)
+    np.testing.assert_allclose(last, energy[:, -1], rtol=1e-12)
+
+
+def test_tdgl_energy_is_affine_in_the_field_with_slope_minus_the_magnetization():
+    from topophys.simulate.tdgl import tdgl_energy
+
+    cfg = TDGLConfig(size=16, dt=0.05, n_snapshots=4, t_end=2.0)
+    phi = np.random.default_rng(0).standard_normal((3, 16, 16))
+    e0, e1 = (tdgl_energy(cfg, phi, [1.0, 2.0, 3.0], [0, 1, 2], h) for h in (0.0, 0.7))
+    np.testing.assert_allclose(e1 - e0, -0.7 * phi.sum(axis=(1, 2)) * cfg.dx**2, rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"fields": np.zeros((2, 3, 8, 8))}, "fields must have shape"),
+        ({"fields": np.full((2, 16, 16), np.nan)}, "non-finite"),
+        ({"fields": np.zeros((2, 16, 16), dtype=complex)}, "real float"),
+        ({"alpha": [1.0]}, "one value per run"),
+        ({"seed": [0.5, 1.5]}, "seed must be integers"),
+        ({"h": [0.0, 1.0]}, "one value per snapshot"),
+        ({"config": "cfg"}, "TDGLConfig"),
+    ],
+)
+def test_tdgl_energy_rejects_bad_input(change, match):
+    from topophys.simulate.tdgl import tdgl_energy
+
+    args = {
+        "config": TDGLConfig(size=16, dt=0.05, n_snapshots=4, t_end=2.0),
+        "fields": np.zeros((2, 16, 16)),
+        "alpha": [1.0, 2.0],
+        "seed": [0, 1],
+        "h": 0.0,
+        **change,
+    }
+    with pytest.raises((ValueError, TypeError), match=match):
+        tdgl_energy(**args)

@@ -607,3 +607,233 @@ def test_large_absolute_times_train_in_float32(tmp_path):
     shifted = Trajectories(data.x, data.t + 1e8, data.conditions)  # steps of ~0.1 at t ~ 1e8
     _, history = _fit(shifted, TINY, tmp_path)
     assert np.isfinite(history["train_loss"]).all()
+
+
+# --- L_V residual forms ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("norm", ["l2", "mse"])
+@pytest.mark.parametrize("derivative", ["forward", "central"])
+def test_step_and_relative_residuals_by_hand(norm, derivative):
+    data = tiny(n_times=6)
+    m = 2 if derivative == "forward" else 3
+    cfg = TINY.replace(loss_norm=norm, derivative=derivative)
+    model = build_model("mlp", data.shape, cfg, 1)
+    x = torch.as_tensor(np.array(data.x[:, :m]), dtype=torch.float32)
+    t = torch.as_tensor(np.array(data.t[:, :m]), dtype=torch.float32)
+    c = torch.as_tensor(np.array(data.conditions[:, :m]), dtype=torch.float32)
+    z = model.encode(x.reshape(-1, 6)).reshape(4, m, -1).detach()
+    k = 0 if derivative == "forward" else 1
+    grad = model.gradient(z[:, k], c[:, k])
+    dzdt = time_derivative(z, t, derivative)
+    tau = (t[:, 1] - t[:, 0]) if derivative == "forward" else (t[:, 2] - t[:, 0]) / 2
+
+    def reduce(r):
+        return (r.norm(dim=1).mean() if norm == "l2" else (r**2).mean()).item()
+
+    step = reduce(tau[:, None] * (dzdt + grad))
+    relative = step / reduce(tau[:, None] * dzdt)
+    for residual, expected in (("step", step), ("relative", relative)):
+        out = nrp_loss(model, x, t, c, cfg.replace(residual=residual))
+        assert out["v"].item() == pytest.approx(expected, rel=1e-5), residual
+
+
+def test_relative_residual_is_blind_to_the_scale_of_time():
+    # Rescaling time rescales dz/dt and the fitted ∂V/∂z; the relative L_V only sees the ratio.
+    data = tiny(n_times=4)
+    cfg = TINY.replace(residual="relative")
+    model = build_model("mlp", data.shape, cfg, 1)
+    x = torch.as_tensor(np.array(data.x[:, :2]), dtype=torch.float32)
+    t = torch.as_tensor(np.array(data.t[:, :2]), dtype=torch.float32)
+    c = torch.as_tensor(np.array(data.conditions[:, :2]), dtype=torch.float32)
+    zero = nrp_loss(model, x, t, c, cfg.replace(lambda_v=0.0))
+    assert nrp_loss(model, x, t, c, cfg)["loss"] > zero["loss"]
+    # A potential with no gradient leaves the one-step error equal to no change: exactly 1.
+    with torch.no_grad():
+        for p in model.potential.parameters():
+            p.zero_()
+    for scale in (1e-3, 1.0, 1e3):
+        out = nrp_loss(model, x, t * scale, c, cfg)
+        assert out["v"].item() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_config_rejects_unknown_residual_and_negative_patience():
+    with pytest.raises(ValueError, match="residual"):
+        NRPConfig(residual="acceleration")
+    with pytest.raises(ValueError, match="early_stopping_patience"):
+        NRPConfig(early_stopping_patience=-1)
+    with pytest.raises(ValueError, match="potential_form"):
+        NRPConfig(potential_form="quadratic")
+
+
+def test_field_coupled_potential_trains(tmp_path):
+    data = tiny(n_conditions=2)
+    cfg = TINY.replace(potential_form="field-coupled", epochs=3)
+    model, history = _fit(data, cfg, tmp_path)
+    assert type(model.potential).__name__ == "FieldCoupledPotential"
+    assert np.isfinite(history["train_loss"]).all()
+    again = load_model("mlp", data.shape, cfg, 2, tmp_path / "model.pt")
+    _assert_same_weights(model, again)
+
+
+# --- early stopping, reuse of finished fits, kills and planted checkpoints -------------------
+
+
+def test_early_stopping_keeps_the_best_epoch_and_stops(tmp_path):
+    data, val = tiny(), tiny(n_runs=2, seed=1)
+    cfg = TINY.replace(epochs=40, lr=0.05, early_stopping_patience=3)
+    model, history = _fit(data, cfg, tmp_path, val=val)
+    record = json.loads((tmp_path / "fit.json").read_text())
+    best = int(np.argmin(history["val_loss"]))
+    assert record["selected_epoch"] == best
+    assert record["epochs_run"] == len(history["epoch"])
+    # It stopped exactly `patience` epochs after the best one (or ran out of epochs).
+    assert len(history["epoch"]) == min(best + 1 + 3, 40)
+    assert record["stopped_early"] == (len(history["epoch"]) < 40)
+    # The kept weights are the best epoch's: their validation loss is the best one.
+    windows = [(r, i) for r in range(val.n_runs) for i in range(val.n_times - 1)]
+
+    def stack(a):
+        return torch.as_tensor(np.stack([a[r, i : i + 2] for r, i in windows]), dtype=torch.float32)
+
+    rel_t = val.t - val.t[:, :1]
+    loss = nrp_loss(model, stack(val.x), stack(rel_t), stack(val.conditions), cfg)["loss"].item()
+    assert loss == pytest.approx(history["val_loss"][best], rel=1e-4)
+
+
+def test_a_finished_fit_is_reused_without_training_or_new_logs(tmp_path):
+    data = tiny()
+    first, h1 = _fit(data, TINY, tmp_path)
+    logs = sorted(p.name for p in (tmp_path / "logs").iterdir())
+    second, h2 = _fit(data, TINY, tmp_path)
+    assert h2 == h1
+    _assert_same_weights(first, second)
+    assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == logs
+    # Another config is trained, not reused.
+    _, h3 = _fit(data, TINY.replace(epochs=3), tmp_path)
+    assert len(h3["epoch"]) == 3
+
+
+_KILLABLE = """
+import sys, time
+import numpy as np
+import lightning.pytorch as pl
+sys.path.insert(0, {tests!r})
+from training.test_nrp import TINY, tiny, _fit
+
+class Slow(pl.Callback):
+    def on_train_epoch_end(self, trainer, module):
+        time.sleep(0.3)
+
+cfg = TINY.replace(epochs=int(sys.argv[2]))
+pl_trainer = pl.Trainer
+def slow_trainer(*args, callbacks=(), **kwargs):
+    return pl_trainer(*args, callbacks=[*callbacks, Slow()], **kwargs)
+pl.Trainer = slow_trainer
+_fit(tiny(), cfg, sys.argv[1])
+"""
+
+
+def test_a_killed_fit_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    cfg = TINY.replace(epochs=12)
+    full, h_full = _fit(tiny(), cfg, tmp_path / "full")
+    script = tmp_path / "killable.py"
+    script.write_text(_KILLABLE.format(tests=str(Path(__file__).parents[1])))
+    run_dir = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(run_dir), "12"],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if ckpt.is_file():
+                epoch = torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"]
+                if epoch >= 3:
+                    break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the fit ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not (run_dir / "model.pt").exists()
+    assert not (run_dir / "fit.json").exists()
+    resumed, h_resumed = _fit(tiny(), cfg, run_dir)
+    _assert_same_weights(resumed, full)
+    assert h_resumed["epoch"] == h_full["epoch"]
+    assert h_resumed["train_loss"] == pytest.approx(h_full["train_loss"], rel=1e-6)
+
+
+def test_a_planted_checkpoint_is_refused_not_executed(tmp_path):
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    ckpt.parent.mkdir()
+    ckpt.write_bytes(pickle.dumps({"epoch": 0, "payload": Payload()}, protocol=2))
+    with pytest.raises(ValueError, match=r"last\.ckpt.*refus"):
+        _fit(tiny(), TINY, tmp_path)
+    assert not marker.exists()
+
+
+# --- L_V in integral form over several steps ------------------------------------------------
+
+
+def test_multistep_lv_vanishes_on_the_models_own_euler_flow_and_reduces_to_the_papers():
+    rng = np.random.default_rng(5)
+    b, dim, k = 5, 2, 4
+    t = torch.as_tensor(np.cumsum(rng.uniform(0.1, 0.6, (b, k + 1)), axis=1))
+    a = torch.as_tensor(rng.uniform(0.5, 2.0, (b, 1)))
+    cond = a[:, None, :].expand(b, k + 1, 1)
+    states = [torch.as_tensor(rng.normal(size=(b, dim)))]
+    for j in range(k):
+        states.append(states[-1] - (t[:, j + 1] - t[:, j])[:, None] * a * states[-1])
+    z = torch.stack(states, 1)
+    cfg = NRPConfig(loss_norm="mse", lv_steps=k)
+    assert nrp_loss(_hand_model(dim), z, t, cond, cfg)["v"].item() < 1e-24
+    # A perturbed trajectory: the multi-step L_V is the mean over j of the residual at step j.
+    noisy = z + 0.1 * torch.as_tensor(rng.normal(size=z.shape))
+    out = nrp_loss(_hand_model(dim), noisy, t, cond, cfg)["v"].item()
+    expected, state = [], noisy[:, 0]
+    for j in range(1, k + 1):
+        state = state - (t[:, j] - t[:, j - 1])[:, None] * a * state
+        expected.append((((state - noisy[:, j]) / (t[:, j] - t[:, 0])[:, None]) ** 2).mean())
+    assert out == pytest.approx(torch.stack(expected).mean().item(), rel=1e-10)
+    # One step is exactly the papers' forward residual.
+    one = nrp_loss(_hand_model(dim), noisy[:, :2], t[:, :2], cond[:, :2], cfg.replace(lv_steps=1))
+    assert out != pytest.approx(one["v"].item())
+    state = noisy[:, 0] - (t[:, 1] - t[:, 0])[:, None] * a * noisy[:, 0]
+    first = (((state - noisy[:, 1]) / (t[:, 1] - t[:, 0])[:, None]) ** 2).mean()
+    assert one["v"].item() == pytest.approx(first.item(), rel=1e-10)
+
+
+def test_multistep_lv_needs_forward_velocity_residuals():
+    with pytest.raises(ValueError, match="lv_steps=3"):
+        NRPConfig(lv_steps=3, derivative="central")
+    with pytest.raises(ValueError, match="lv_steps=3"):
+        NRPConfig(lv_steps=3, residual="relative")
+
+
+def test_fit_with_multistep_lv_uses_longer_windows(tmp_path):
+    data = tiny(n_times=6)
+    _, history = _fit(data, TINY.replace(lv_steps=3), tmp_path)
+    assert np.isfinite(history["train_v"]).all()
+    with pytest.raises(ValueError, match="needs runs of ≥ 7 snapshots"):
+        _fit(data, TINY.replace(lv_steps=6), tmp_path / "long")

@@ -26,6 +26,15 @@ Definitions (ours; the papers show figures, not scores):
     constant rate in α, near 0 for a zigzag. ``max_jump_fraction = Σ_t max_j‖d_j‖ / Σ_t Σ_j‖d_j‖``
     is ≈ 1/(A−1) for a smooth path over A anisotropies and → 1 for a single jump. Both are
     invariant to a rescaling of the latent space, so models with different latent scales compare.
+``anchored_potential``
+    Only ∂V/∂z is trained, so V is defined up to a gauge term g(c) of the conditions, which
+    moves ``monotone_fraction`` at will (h(t) changes along every run). ``V(z_t, c_t) −
+    V(z̄, c_t)`` for a fixed reference state z̄ cancels any such term; so does
+    ``descent_fraction``, which holds c fixed.
+``rank_correlation``
+    Spearman's rank correlation along each run between two series, e.g. the anchored V and
+    the anchored TDGL energy ``H(φ_t, h_t) − H(φ̄, h_t)`` with φ̄ the snapshot whose latent
+    state is z̄: 1 when one rises exactly where the other does, whatever the scale.
 ``continuity_score``
     For per-run vectors (e.g. ∂V/∂z at T_init) averaged over seeds at each α: the largest jump
     between neighbouring α over the largest distance between any two α (Euclidean norms, so
@@ -44,6 +53,7 @@ from ..models.nrp import ReducedPotentialModel
 from ..training.nrp import Trajectories
 
 __all__ = [
+    "anchored_potential",
     "continuity_score",
     "descent_fraction",
     "encode_trajectories",
@@ -53,6 +63,8 @@ __all__ = [
     "monotone_fraction",
     "one_step_predictions",
     "potential_values",
+    "rank_correlation",
+    "reference_snapshot",
     "rollout_errors",
 ]
 
@@ -111,6 +123,76 @@ def descent_fraction(model: ReducedPotentialModel, z: np.ndarray, conditions: np
     start = potential_values(model, z[:, :-1], conditions[:, :-1])
     end = potential_values(model, z[:, 1:], conditions[:, :-1])
     return float(np.mean(end <= start))
+
+
+def anchored_potential(
+    model: ReducedPotentialModel, z: np.ndarray, conditions: np.ndarray, z_ref: np.ndarray
+) -> np.ndarray:
+    """``V(z_t, c_t) − V(z̄, c_t)``: V with any term g(c) of the conditions alone cancelled.
+
+    Parameters
+    ----------
+    z : ndarray, shape (R, T, L)
+    conditions : ndarray, shape (R, T, C)
+    z_ref : ndarray, shape (L,)
+        The reference state z̄ (see :func:`reference_snapshot`).
+
+    Returns
+    -------
+    ndarray, shape (R, T)
+    """
+    z = np.asarray(z, dtype=np.float64)
+    z_ref = np.asarray(z_ref, dtype=np.float64)
+    if z.ndim != 3 or z_ref.shape != z.shape[2:]:
+        raise ValueError(
+            f"z must have shape (R, T, L) and z_ref shape (L,), got {z.shape} and {z_ref.shape}"
+        )
+    ref = np.tile(z_ref, (*z.shape[:2], 1))
+    return potential_values(model, z, conditions) - potential_values(model, ref, conditions)
+
+
+def reference_snapshot(z: np.ndarray, runs: np.ndarray | None = None) -> tuple[int, int]:
+    """``(run, time)`` of the snapshot whose latent state is closest to the mean state.
+
+    Parameters
+    ----------
+    z : ndarray, shape (R, T, L)
+    runs : ndarray of bool, shape (R,), optional
+        Only these runs are candidates and enter the mean (e.g. the training runs).
+    """
+    z = np.asarray(z, dtype=np.float64)
+    if z.ndim != 3 or z.shape[0] == 0 or z.shape[1] == 0:
+        raise ValueError(f"z must have shape (R ≥ 1, T ≥ 1, L), got {z.shape}")
+    mask = np.ones(z.shape[0], bool) if runs is None else np.asarray(runs, dtype=bool)
+    if mask.shape != (z.shape[0],) or not mask.any():
+        raise ValueError(f"runs must be a boolean mask of shape ({z.shape[0]},) selecting a run")
+    candidates = z[mask]
+    dist = np.linalg.norm(candidates - candidates.reshape(-1, z.shape[2]).mean(axis=0), axis=2)
+    r, t = np.unravel_index(int(np.argmin(dist)), dist.shape)
+    return int(np.flatnonzero(mask)[r]), int(t)
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman's rank correlation along each row of ``a`` and ``b (R, T)``: ``(R,)``.
+
+    Ties get average ranks. A row that is constant in ``a`` or ``b`` has no defined
+    correlation and raises, rather than returning NaN.
+    """
+    from scipy.stats import rankdata
+
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 2 or a.shape[1] < 2:
+        raise ValueError(f"a and b must have the same shape (R, T ≥ 2), got {a.shape}, {b.shape}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("a and b must be finite")
+    ra = rankdata(a, axis=1) - (a.shape[1] + 1) / 2
+    rb = rankdata(b, axis=1) - (a.shape[1] + 1) / 2
+    na, nb = np.linalg.norm(ra, axis=1), np.linalg.norm(rb, axis=1)
+    flat = np.flatnonzero((na == 0) | (nb == 0))
+    if flat.size:
+        raise ValueError(f"row {flat[0]} is constant: its rank correlation is undefined")
+    return (ra * rb).sum(axis=1) / (na * nb)
 
 
 def monotone_fraction(values: np.ndarray, tol: float = 0.01) -> float:

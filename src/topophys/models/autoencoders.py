@@ -13,39 +13,15 @@ TDGL fields live on a torus.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from .. import _validate
+from ._layers import check_latent, hidden_sizes, mlp
 
 __all__ = ["ConvAutoencoder", "MLPAutoencoder"]
-
-
-def _hidden(name: str, value: Sequence[int]) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(v) for v in value)
-    except TypeError:
-        raise TypeError(f"{name} must be a sequence of ints, got {value!r}") from None
-    if not sizes or any(s < 1 for s in sizes):
-        raise ValueError(f"{name} must be a non-empty sequence of positive ints, got {value!r}")
-    return sizes
-
-
-def _check_latent(z: torch.Tensor, latent_dim: int) -> None:
-    if z.ndim != 2 or z.shape[1] != latent_dim:
-        raise ValueError(f"z must have shape (n, {latent_dim}), got {tuple(z.shape)}")
-
-
-def _mlp(sizes: Sequence[int]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.SiLU())
-    return nn.Sequential(*layers)
 
 
 class MLPAutoencoder(nn.Module):
@@ -75,9 +51,9 @@ class MLPAutoencoder(nn.Module):
         super().__init__()
         self.n_features = _validate.positive_int("n_features", n_features)
         self.latent_dim = _validate.positive_int("latent_dim", latent_dim)
-        sizes = (self.n_features, *_hidden("hidden", hidden), self.latent_dim)
-        self.encoder = _mlp(sizes)
-        self.decoder = _mlp(sizes[::-1])
+        sizes = (self.n_features, *hidden_sizes("hidden", hidden), self.latent_dim)
+        self.encoder = mlp(sizes)
+        self.decoder = mlp(sizes[::-1])
         self.input_shape: tuple[int, ...] = (self.n_features,)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,7 +64,7 @@ class MLPAutoencoder(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """``z (n, latent_dim)`` → ``x̂ (n, F)``."""
-        _check_latent(z, self.latent_dim)
+        check_latent(z, self.latent_dim)
         return self.decoder(z)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -132,7 +108,7 @@ class ConvAutoencoder(nn.Module):
         super().__init__()
         self.size = _validate.positive_int("size", size)
         self.latent_dim = _validate.positive_int("latent_dim", latent_dim)
-        chans = _hidden("channels", channels)
+        chans = hidden_sizes("channels", channels)
         hidden = _validate.positive_int("hidden", hidden)
         factor = 2 ** len(chans)
         if self.size % factor:
@@ -182,7 +158,7 @@ class ConvAutoencoder(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """``z (n, latent_dim)`` → ``x̂ (n, S, S)``."""
-        _check_latent(z, self.latent_dim)
+        check_latent(z, self.latent_dim)
         h = self.decoder_fc(z).view(-1, *self._bottom)
         return self.decoder_conv(h)[:, 0]
 

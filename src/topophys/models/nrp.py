@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .. import _validate
-from .potential import PotentialNet
+from .potential import FieldCoupledPotential, PotentialNet
 
 __all__ = ["ReducedPotentialModel"]
 
@@ -29,11 +29,13 @@ class ReducedPotentialModel(nn.Module):
         Any module with ``encode(x) -> z (n, L)``, ``decode(z) -> x̂`` and a ``latent_dim``
         attribute (:class:`~topophys.models.autoencoders.MLPAutoencoder`,
         :class:`~topophys.models.autoencoders.ConvAutoencoder`).
-    potential : PotentialNet
+    potential : PotentialNet or FieldCoupledPotential
         ``V(z, c)`` with the same ``latent_dim``.
     """
 
-    def __init__(self, autoencoder: nn.Module, potential: PotentialNet) -> None:
+    def __init__(
+        self, autoencoder: nn.Module, potential: PotentialNet | FieldCoupledPotential
+    ) -> None:
         super().__init__()
         if getattr(autoencoder, "latent_dim", None) != potential.latent_dim:
             raise ValueError(

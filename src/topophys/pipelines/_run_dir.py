@@ -12,7 +12,7 @@ import numpy as np
 
 from ..config import Config, atomic_write_text
 
-__all__ = ["StageTimer", "jsonable", "open_run_dir", "write_metrics"]
+__all__ = ["StageTimer", "jsonable", "machine_info", "open_run_dir", "write_metrics"]
 
 
 def open_run_dir(
@@ -46,6 +46,11 @@ def open_run_dir(
 class StageTimer:
     """Wall time of consecutive stages: ``lap(name)`` closes the stage that just ran.
 
+    With a ``path``, the times are also kept on disk (written atomically at every lap), so a
+    resumed run keeps the time of the call that completed each stage; the seconds a later
+    call spends finding a completed stage done are kept apart (``resume_timings_s``). A stage
+    interrupted by a kill counts only the call that finally completes it.
+
     Examples
     --------
     >>> timer = StageTimer()
@@ -54,20 +59,62 @@ class StageTimer:
     ['simulate', 'total']
     """
 
-    def __init__(self) -> None:
+    def __init__(self, path: str | Path | None = None) -> None:
         self._clock = time.perf_counter()
         self._laps: dict[str, float] = {}
+        self._resumed: dict[str, float] = {}
+        self._path = None if path is None else Path(path)
+        if self._path is not None and self._path.is_file():
+            try:
+                stored = json.loads(self._path.read_text())
+                self._laps = {str(k): float(v) for k, v in stored["completed_s"].items()}
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+                self._laps = {}  # unreadable: time this call afresh
+        self._done = set(self._laps)
 
     def lap(self, name: str) -> None:
         """Record the time since the previous lap (or the start) under ``name``."""
         now = time.perf_counter()
-        self._laps[name] = round(now - self._clock, 3)
+        seconds = now - self._clock
         self._clock = now
+        if name in self._done:
+            self._resumed[name] = round(seconds, 3)
+            return
+        self._laps[name] = round(seconds, 3)
+        if self._path is not None:
+            atomic_write_text(self._path, json.dumps({"completed_s": self._laps}) + "\n")
 
     @property
     def timings_s(self) -> dict[str, float]:
         """Seconds per stage, in order, and their ``total``."""
         return {**self._laps, "total": round(sum(self._laps.values()), 3)}
+
+    def record(self) -> dict[str, dict[str, float]]:
+        """``{"timings_s": ...}``, plus ``resume_timings_s`` when stages were found done."""
+        out: dict[str, dict[str, float]] = {"timings_s": self.timings_s}
+        if self._resumed:
+            out["resume_timings_s"] = dict(self._resumed)
+        return out
+
+
+def machine_info() -> dict[str, Any]:
+    """What a measured time depends on: CPUs, torch threads, load average, package version."""
+    import os
+    import platform
+
+    import torch
+
+    from .. import __version__
+
+    return {
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average": [round(v, 2) for v in os.getloadavg()],
+        "platform": platform.platform(terse=True),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "topophys": __version__,
+    }
 
 
 def jsonable(value: Any) -> Any:

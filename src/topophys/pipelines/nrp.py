@@ -7,10 +7,15 @@
 3. vectorize each diagram as persistence images of H0 and H1, concatenated (the PD model's
    input), and block-average the fields to ``image_size`` (the image model's input);
 4. train the PD model (MLP autoencoder, Mototake 2025) and the image model (convolutional
-   autoencoder, Tsuji et al. 2023) on the same training runs, with some anisotropies held out
-   entirely; the two trainings run in parallel when ``workers >= 2``;
-5. evaluate both (see :mod:`topophys.evaluate.nrp`) and write ``metrics.json``, the figures as
-   PNG and a self-contained ``report.html``.
+   autoencoder, Tsuji et al. 2023) on the same training runs. Runs are split three ways: the
+   anisotropies in ``holdout_alphas`` are never seen (test), runs of the other anisotropies
+   with a seed in ``validation_seeds`` select the epoch (early stopping), the rest train;
+5. simulate a few *fresh* runs at anisotropies and seeds the sweep never used
+   (``fresh_fields.zarr``) and predict them too;
+6. evaluate both models (see :mod:`topophys.evaluate.nrp`): k-step predictions, the
+   potential's monotonicity (the papers' reading and the gauge-free ones), its rank
+   correlation with the true TDGL energy, latent smoothness in α, ∂V/∂z at T_init; write
+   ``metrics.json``, the figures as PNG and a self-contained ``report.html``.
 
 The potential sees z, α and h(t); time is the simulation's (``time_unit`` rescales it).
 """
@@ -26,11 +31,26 @@ import numpy as np
 from .. import _validate
 from ..config import Config
 from ..simulate.sweep import TDGLSweepConfig
-from ..simulate.tdgl import TDGLConfig
+from ..simulate.tdgl import ALPHA_RANGE, TDGLConfig
 from ..training.nrp import NRPConfig, Trajectories
-from ._run_dir import StageTimer, open_run_dir, write_metrics
+from ._run_dir import StageTimer, machine_info, open_run_dir, write_metrics
 
-__all__ = ["DEMO_CONFIG", "LARGE_CONFIG", "NRPPipelineConfig", "PDFeatures", "run"]
+__all__ = [
+    "DEMO_CONFIG",
+    "LARGE_CONFIG",
+    "FreshRuns",
+    "NRPInputs",
+    "NRPPipelineConfig",
+    "PDFeatures",
+    "block_average",
+    "evaluate_model",
+    "image_window",
+    "prepare_inputs",
+    "run",
+]
+
+_MODELS = {"pd": "mlp", "image": "conv"}
+"""The two models of the pipeline and the autoencoder kind of each."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +98,33 @@ class PDFeatures(Config):
 
 
 @dataclass(frozen=True)
+class FreshRuns(Config):
+    """Runs simulated after training, at anisotropies and seeds the sweep never used.
+
+    They test the models on data that played no part in any choice: not in training, not in
+    the epoch selection, not in the fitted persistence-image window or feature scale.
+
+    Parameters
+    ----------
+    alphas
+        Their anisotropies (empty: no fresh runs).
+    seeds
+        Their seeds; each α is run with each seed. Must differ from the sweep's seeds.
+    """
+
+    alphas: tuple[float, ...] = (1.2, 2.2, 3.7)
+    seeds: tuple[int, ...] = (100,)
+
+    def __post_init__(self) -> None:
+        for i, a in enumerate(self.alphas):
+            _validate.in_range(f"fresh.alphas[{i}]", a, *ALPHA_RANGE)
+        for i, s in enumerate(self.seeds):
+            _validate.nonnegative_int(f"fresh.seeds[{i}]", s)
+        if self.alphas and not self.seeds:
+            raise ValueError("fresh.seeds must name at least one seed when fresh.alphas is set")
+
+
+@dataclass(frozen=True)
 class NRPPipelineConfig(Config):
     """Everything ``topophys run nrp`` does, as one YAML-round-trippable value.
 
@@ -88,8 +135,13 @@ class NRPPipelineConfig(Config):
     fields
         Path of an existing field store to reuse instead of simulating.
     holdout_alphas
-        Anisotropies whose runs are held out of training entirely (they must exist in the
-        sweep); generalization to unseen α is measured on them.
+        Anisotropies whose runs are held out of training and of every choice (they must exist
+        in the sweep); generalization to unseen α is measured on them.
+    validation_seeds
+        Runs of the other anisotropies with these seeds are kept out of training and give
+        the validation loss that selects the epoch (``early_stopping_patience`` of the models).
+    fresh
+        Freshly simulated test runs (see :class:`FreshRuns`).
     features
         Diagrams and their vectorization.
     first_snapshot
@@ -108,12 +160,14 @@ class NRPPipelineConfig(Config):
     rollout_steps
         k of the k-step prediction errors.
     monotone_tol
-        Tolerance of ``monotone_fraction`` (share of each run's V range).
+        Tolerance of the monotone fractions (share of each run's range).
     """
 
     simulation: TDGLSweepConfig = field(default_factory=TDGLSweepConfig)
     fields: str | None = None
     holdout_alphas: tuple[float, ...] = ()
+    validation_seeds: tuple[int, ...] = ()
+    fresh: FreshRuns = field(default_factory=lambda: FreshRuns(alphas=()))
     features: PDFeatures = field(default_factory=PDFeatures)
     first_snapshot: int = 1
     image_size: int = 64
@@ -141,28 +195,45 @@ class NRPPipelineConfig(Config):
                 f"image_size={self.image_size} must be divisible by 2**len(image_model."
                 f"conv_channels)={stages}"
             )
-        for i, m in enumerate((self.pd_model, self.image_model)):
-            if m.devices > 1:
-                name = ("pd_model", "image_model")[i]
+        for name in ("pd_model", "image_model"):
+            model = getattr(self, name)
+            if model.devices > 1:
                 raise ValueError(
-                    f"{name}.devices={m.devices}: the pipeline trains each model on one device "
-                    "(multi-device DDP relaunches the whole command per rank); call "
+                    f"{name}.devices={model.devices}: the pipeline trains each model on one "
+                    "device (multi-device DDP relaunches the whole command per rank); call "
                     "topophys.training.nrp.fit_nrp from a script for DDP"
                 )
+            if model.early_stopping_patience and not self.validation_seeds:
+                raise ValueError(
+                    f"{name}.early_stopping_patience needs validation runs: set "
+                    "validation_seeds (never the held-out anisotropies, which test the model)"
+                )
         if self.fields is None:
-            size = self.simulation.tdgl.size
-            if size % self.image_size:
-                raise ValueError(
-                    f"image_size={self.image_size} must divide the simulated grid size={size}"
-                )
-            missing = [
-                a for a in self.holdout_alphas if not np.isclose(a, self.simulation.alphas).any()
-            ]
-            if missing:
-                raise ValueError(
-                    f"holdout_alphas {missing} are not among the sweep's alphas "
-                    f"{list(self.simulation.alphas)}"
-                )
+            self._check_against_sweep()
+
+    def _check_against_sweep(self) -> None:
+        sim = self.simulation
+        if sim.tdgl.size % self.image_size:
+            raise ValueError(
+                f"image_size={self.image_size} must divide the simulated grid size={sim.tdgl.size}"
+            )
+        missing = [a for a in self.holdout_alphas if not np.isclose(a, sim.alphas).any()]
+        if missing:
+            raise ValueError(
+                f"holdout_alphas {missing} are not among the sweep's alphas {list(sim.alphas)}"
+            )
+        unknown = sorted(set(self.validation_seeds) - set(sim.seeds))
+        if unknown:
+            raise ValueError(
+                f"validation_seeds {unknown} are not among the sweep's seeds {list(sim.seeds)}"
+            )
+        if set(self.validation_seeds) >= set(sim.seeds):
+            raise ValueError("validation_seeds take every seed: no run is left to train on")
+        reused = sorted(set(self.fresh.seeds) & set(sim.seeds)) if self.fresh.alphas else []
+        if reused:
+            raise ValueError(
+                f"fresh.seeds {reused} are seeds of the sweep; fresh runs need new seeds"
+            )
 
 
 _DEMO_ALPHAS = tuple(float(a) for a in np.round(np.linspace(1.0, 4.0, 13), 4))
@@ -174,16 +245,14 @@ DEMO_CONFIG = NRPPipelineConfig(
         tdgl=TDGLConfig(t_first_snapshot=0.25), alphas=_DEMO_ALPHAS, seeds=(0, 1), batch_size=4
     ),
     holdout_alphas=(1.75, 2.5, 3.25),
+    fresh=FreshRuns(),
     pd_model=NRPConfig(epochs=400, batch_size=128, lr=3e-3, hidden=(256, 64)),
     image_size=32,
     image_model=NRPConfig(
         epochs=80, batch_size=32, lr=1e-3, conv_channels=(8, 16, 16), conv_hidden=64
     ),
 )
-"""What ``make demo`` runs: 13 α × 2 seeds on 128², 3 α held out; minutes on 2 CPU cores.
-
-The image model sees the fields block-averaged to 32² (a CPU budget); ``LARGE_CONFIG`` uses 128².
-"""
+"""What ``make demo`` runs: 13 α × 2 seeds on 128², 3 α held out; minutes on 2 CPU cores."""
 
 LARGE_CONFIG = NRPPipelineConfig(
     simulation=TDGLSweepConfig(
@@ -193,6 +262,7 @@ LARGE_CONFIG = NRPPipelineConfig(
         batch_size=16,
     ),
     holdout_alphas=(1.5, 2.5, 3.5),
+    fresh=FreshRuns(alphas=(1.2, 2.2, 3.7), seeds=(100, 101)),
     image_size=128,
     pd_model=NRPConfig(epochs=2000, batch_size=256, lr=1e-3, accelerator="auto"),
     image_model=NRPConfig(
@@ -205,6 +275,22 @@ LARGE_CONFIG = NRPPipelineConfig(
 # --------------------------------------------------------------------------- data preparation
 
 
+def _sweep(
+    sweep: TDGLSweepConfig,
+    path: Path,
+    workers: int,
+    scheduler: Any,
+    device: str,
+    progress: bool | None,
+) -> Any:
+    from ..simulate.sweep import run_tdgl_sweep
+
+    store = run_tdgl_sweep(
+        sweep, path, workers=workers, scheduler=scheduler, device=device, progress=progress
+    )
+    return store.dataset()
+
+
 def _fields(
     config: NRPPipelineConfig,
     run_dir: Path,
@@ -214,23 +300,29 @@ def _fields(
     progress: bool | None,
 ) -> Any:
     from ..data.fields import open_fields
-    from ..simulate.sweep import run_tdgl_sweep
 
-    if config.fields is not None:
-        ds = open_fields(config.fields)
-        missing = [a for a in config.holdout_alphas if not np.isclose(a, ds["alpha"].values).any()]
-        if missing:
-            raise ValueError(f"holdout_alphas {missing} are not among the store's alphas")
-        return ds
-    store = run_tdgl_sweep(
-        config.simulation,
-        run_dir / "fields.zarr",
-        workers=workers,
-        scheduler=scheduler,
-        device=device,
-        progress=progress,
-    )
-    return store.dataset()
+    if config.fields is None:
+        path = run_dir / "fields.zarr"
+        return _sweep(config.simulation, path, workers, scheduler, device, progress)
+    ds = open_fields(config.fields)
+    missing = [a for a in config.holdout_alphas if not np.isclose(a, ds["alpha"].values).any()]
+    if missing:
+        raise ValueError(f"holdout_alphas {missing} are not among the store's alphas")
+    unknown = sorted(set(config.validation_seeds) - {int(s) for s in ds["seed"].values})
+    if unknown:
+        raise ValueError(f"validation_seeds {unknown} are not among the store's seeds")
+    return ds
+
+
+def _tdgl_config(ds: Any) -> TDGLConfig:
+    """The TDGL configuration that made a field store (recorded in its attributes)."""
+    text = ds.attrs.get("config")
+    if not text:
+        raise ValueError(
+            "the field store records no configuration: the TDGL energy and the fresh runs "
+            "need the one that made it"
+        )
+    return TDGLSweepConfig.from_yaml(text).tdgl
 
 
 def _diagrams(
@@ -296,6 +388,171 @@ def block_average(fields: np.ndarray, size: int) -> np.ndarray:
     return fields.reshape(*fields.shape[:-2], size, f, size, f).mean(axis=(-3, -1))
 
 
+@dataclass(frozen=True, eq=False)
+class _Runs:
+    """The snapshots of a set of runs, ready for both models.
+
+    ``phi (R, T, S, S)``, ``alphas``/``seeds``/``t_init (R,)`` and the two models' inputs as
+    :class:`Trajectories` on the same times and conditions (α, h); the PD vectors are divided
+    by ``pd_scale``.
+    """
+
+    phi: np.ndarray
+    alphas: np.ndarray
+    seeds: np.ndarray
+    t_init: np.ndarray
+    h: np.ndarray
+    diagrams: Any
+    datasets: dict[str, Trajectories]
+    pd_scale: float
+
+
+def _runs(
+    ds: Any,
+    diagrams_all: Any,
+    config: NRPPipelineConfig,
+    window: dict[str, Any],
+    pd_scale: float | np.ndarray,
+) -> _Runs:
+    """Drop the snapshots before ``first_snapshot`` and build both models' inputs.
+
+    ``pd_scale`` divides the PD vectors: a number, or a boolean mask of the runs whose
+    standard deviation sets it (the training runs).
+    """
+    first = config.first_snapshot
+    phi_all = np.asarray(ds["phi"].values, dtype=np.float32)  # (R, T, S, S)
+    if phi_all.shape[1] - first < 3:
+        raise ValueError(
+            f"first_snapshot={first} leaves {phi_all.shape[1] - first} snapshots per run; "
+            "at least 3 are needed"
+        )
+    phi = phi_all[:, first:]
+    n_runs, n_times = phi.shape[:2]
+    alphas = ds["alpha"].values.astype(np.float64)
+    h = ds["h"].values.astype(np.float64)[first:]
+    index = np.arange(phi_all.shape[0] * phi_all.shape[1]).reshape(phi_all.shape[:2])
+    diagrams = diagrams_all[index[:, first:].ravel()]
+    t = np.tile(ds["t"].values.astype(np.float64)[first:] / config.time_unit, (n_runs, 1))
+    conditions = np.stack(
+        [np.repeat(alphas[:, None], n_times, axis=1), np.tile(h, (n_runs, 1))], axis=2
+    )
+    pd_x = _vectorize(diagrams, config.features, window).reshape(n_runs, n_times, -1)
+    if isinstance(pd_scale, np.ndarray):
+        pd_scale = float(pd_x[pd_scale].std()) or 1.0
+    names = ("alpha", "h")
+    return _Runs(
+        phi=phi,
+        alphas=alphas,
+        seeds=ds["seed"].values.astype(np.int64),
+        t_init=ds["T_init"].values.astype(np.float64) / config.time_unit,
+        h=h,
+        diagrams=diagrams,
+        datasets={
+            "pd": Trajectories(pd_x / pd_scale, t, conditions, names),
+            "image": Trajectories(block_average(phi, config.image_size), t, conditions, names),
+        },
+        pd_scale=float(pd_scale),
+    )
+
+
+def _splits(
+    alphas: np.ndarray, seeds: np.ndarray, config: NRPPipelineConfig
+) -> dict[str, np.ndarray]:
+    """Boolean run masks ``train``, ``validation`` and ``heldout`` (disjoint)."""
+    held_alpha = np.asarray(config.holdout_alphas, dtype=np.float64)
+    heldout = np.isclose(alphas[:, None], held_alpha[None, :]).any(axis=1)
+    validation = ~heldout & np.isin(seeds, config.validation_seeds)
+    train = ~heldout & ~validation
+    if not train.any():
+        raise ValueError(
+            "holdout_alphas and validation_seeds hold out every run: nothing is left to train on"
+        )
+    return {"train": train, "validation": validation, "heldout": heldout}
+
+
+@dataclass(frozen=True, eq=False)
+class NRPInputs:
+    """Everything the models of a pipeline run are trained and scored on.
+
+    Attributes
+    ----------
+    config
+        The pipeline configuration.
+    ds
+        The sweep's field store as an ``xarray.Dataset``.
+    tdgl
+        The TDGL configuration that made it (for the true energy and the fresh runs).
+    runs
+        The sweep's runs: fields, α, seeds, T_init and both models' inputs.
+    splits
+        Boolean run masks ``train``, ``validation``, ``heldout`` (disjoint).
+    fresh
+        The fresh runs, or None when ``config.fresh`` names none.
+    window
+        The persistence-image window fitted to the training runs.
+    energy : ndarray, shape (R, T)
+        The TDGL energy H(φ_t, h_t) of every snapshot of ``runs``.
+    """
+
+    config: NRPPipelineConfig
+    ds: Any
+    tdgl: TDGLConfig
+    runs: _Runs
+    splits: dict[str, np.ndarray]
+    fresh: _Runs | None
+    window: dict[str, Any]
+    energy: np.ndarray
+
+
+def prepare_inputs(
+    config: NRPPipelineConfig,
+    run_dir: str | Path,
+    *,
+    workers: int = 1,
+    scheduler: Any = None,
+    device: str = "cpu",
+    progress: bool | None = None,
+    timer: StageTimer | None = None,
+) -> NRPInputs:
+    """Simulate (or reuse), compute diagrams, vectorize and split: the models' inputs.
+
+    Resumable like :func:`run`, whose first stages it is; on a finished run directory it
+    only reads. Use it to train and score a model of your own on a pipeline's data
+    (:func:`evaluate_model`).
+
+    Parameters
+    ----------
+    run_dir
+        Where ``fields.zarr``, ``diagrams.zarr`` and the fresh runs' stores live.
+    timer
+        Receives the laps ``simulate``, ``diagrams``, ``vectorize`` and ``fresh``.
+    """
+    lap = timer.lap if timer is not None else (lambda name: None)
+    run_dir = Path(run_dir)
+    ds = _fields(config, run_dir, workers, scheduler, device, progress)
+    tdgl = _tdgl_config(ds)
+    lap("simulate")
+    source = config.fields or run_dir / "fields.zarr"
+    diagrams_all = _diagrams(
+        source, config.features, run_dir / "diagrams.zarr", workers, scheduler, progress
+    )
+    lap("diagrams")
+    splits = _splits(
+        ds["alpha"].values.astype(np.float64), ds["seed"].values.astype(np.int64), config
+    )
+    first = config.first_snapshot
+    index = np.arange(ds["phi"].shape[0] * ds["phi"].shape[1]).reshape(ds["phi"].shape[:2])
+    window = image_window(diagrams_all[index[splits["train"]][:, first:].ravel()], config.features)
+    runs = _runs(ds, diagrams_all, config, window, splits["train"])
+    energy = _energies(runs, tdgl)
+    lap("vectorize")
+    fresh = _fresh_runs(
+        config, tdgl, run_dir, window, runs.pd_scale, workers, scheduler, device, progress
+    )
+    lap("fresh")
+    return NRPInputs(config, ds, tdgl, runs, splits, fresh, window, energy)
+
+
 # --------------------------------------------------------------------------- training
 
 
@@ -323,55 +580,200 @@ def _call(job: _TrainJob) -> dict[str, list[float]]:
     return job()
 
 
+def _train(
+    inputs: NRPInputs, run_dir: Path, workers: int, scheduler: Any, progress: bool | None
+) -> dict[str, dict[str, list[float]]]:
+    """Fit both models (in two processes with ``workers >= 2``); finished fits are reused."""
+    config, runs, splits = inputs.config, inputs.runs, inputs.splits
+    val = splits["validation"]
+    jobs = [
+        _TrainJob(
+            _MODELS[name],
+            getattr(config, f"{name}_model"),
+            data.subset(splits["train"]),
+            data.subset(val) if val.any() else None,
+            run_dir / f"{name}_model",
+            progress if workers < 2 else False,
+        )
+        for name, data in runs.datasets.items()
+    ]
+    if workers >= 2 and scheduler is None:
+        from ..parallel import pmap
+
+        histories = pmap(_call, jobs, workers=2, desc="training", progress=progress)
+    else:
+        histories = [job() for job in jobs]
+    return dict(zip(runs.datasets, histories, strict=True))
+
+
+def _load_models(config: NRPPipelineConfig, runs: _Runs, run_dir: Path) -> dict[str, Any]:
+    from ..training.nrp import load_model
+
+    models = {}
+    for name, data in runs.datasets.items():
+        model = load_model(
+            _MODELS[name],
+            data.shape,
+            getattr(config, f"{name}_model"),
+            data.conditions.shape[2],
+            run_dir / f"{name}_model" / "model.pt",
+        )
+        models[name] = model.eval()
+    return models
+
+
 # --------------------------------------------------------------------------- evaluation
 
 
-def _evaluate(
+def _energies(runs: _Runs, tdgl: TDGLConfig) -> np.ndarray:
+    """The TDGL energy H(φ_t, h_t) of every snapshot of every run: ``(R, T)``."""
+    from ..simulate.tdgl import tdgl_energy
+
+    return tdgl_energy(tdgl, runs.phi, runs.alphas, runs.seeds, runs.h)
+
+
+def _anchored_energies(runs: _Runs, tdgl: TDGLConfig, energy: np.ndarray, ref: Any) -> np.ndarray:
+    """``H(φ_t, h_t) − H(φ̄, h_t)`` with φ̄ = ``runs.phi[ref]`` in each run's own energy.
+
+    H is affine in h with slope −dx²Σφ, so H(φ̄, h_t) = H(φ̄, 0) − h_t·dx²Σφ̄.
+    """
+    from ..simulate.tdgl import tdgl_energy
+
+    ref_phi = np.broadcast_to(runs.phi[ref], runs.phi.shape[:1] + runs.phi.shape[2:])
+    at_zero = tdgl_energy(tdgl, np.ascontiguousarray(ref_phi), runs.alphas, runs.seeds, 0.0)
+    moment = float(runs.phi[ref].astype(np.float64).sum()) * tdgl.dx**2
+    return energy - (at_zero[:, None] - runs.h[None, :] * moment)
+
+
+def _by_split(fn: Any, splits: dict[str, np.ndarray]) -> dict[str, Any]:
+    """``fn(mask)`` for every run (``all``) and for each non-empty split."""
+    every = {"all": np.ones_like(splits["train"])}
+    return {name: fn(mask) for name, mask in {**every, **splits}.items() if mask.any()}
+
+
+def _energy_metrics(
     model: Any,
     data: Trajectories,
-    train_runs: np.ndarray,
-    alphas: np.ndarray,
-    t_init: np.ndarray,
-    config: NRPPipelineConfig,
-) -> tuple[dict[str, Any], dict[str, Any]]:
+    z: np.ndarray,
+    runs: _Runs,
+    splits: dict[str, np.ndarray],
+    tdgl: TDGLConfig,
+    energy: np.ndarray,
+    tol: float,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The potential against itself and against the TDGL energy, gauge-free where it can be."""
     from ..evaluate import nrp as ev
 
-    z = ev.encode_trajectories(model, data)
+    ref = ev.reference_snapshot(z, splits["train"])
     v = ev.potential_values(model, z, data.conditions)
-    held = ~train_runs
-    metrics: dict[str, Any] = {
+    v_anchored = ev.anchored_potential(model, z, data.conditions, z[ref])
+    h_anchored = _anchored_energies(runs, tdgl, energy, ref)
+
+    def median_correlation(a: np.ndarray, b: np.ndarray) -> Any:
+        return lambda m: float(np.median(ev.rank_correlation(a[m], b[m])))
+
+    metrics = {
         "descent_fraction": ev.descent_fraction(model, z, data.conditions),
-        "monotone_fraction": {
-            "all": ev.monotone_fraction(v, config.monotone_tol),
-            "train": ev.monotone_fraction(v[train_runs], config.monotone_tol),
+        "monotone_fraction": _by_split(lambda m: ev.monotone_fraction(v[m], tol), splits),
+        "anchored_monotone_fraction": _by_split(
+            lambda m: ev.monotone_fraction(v_anchored[m], tol), splits
+        ),
+        "energy_rank_correlation": {
+            "raw": _by_split(median_correlation(v, energy), splits),
+            "anchored": _by_split(median_correlation(v_anchored, h_anchored), splits),
         },
+        "reference_snapshot": {"run": ref[0], "time_index": ref[1]},
     }
-    if held.any():
-        metrics["monotone_fraction"]["heldout"] = ev.monotone_fraction(v[held], config.monotone_tol)
-    rollout: dict[str, Any] = {}
-    for split, mask in (("train", train_runs), ("heldout", held)):
-        if not mask.any():
-            continue
-        sub = data.subset(mask)
-        rollout[split] = {
-            f"k{k}": ev.rollout_errors(model, sub, k, z=z[mask])
-            for k in config.rollout_steps
-            if k < data.n_times
-        }
-    metrics["rollout"] = rollout
+    return metrics, {"v": v, "v_anchored": v_anchored, "h_anchored": h_anchored}
+
+
+def _rollouts(
+    model: Any, data: Trajectories, z: np.ndarray, masks: dict[str, np.ndarray], ks: Any
+) -> dict[str, Any]:
+    from ..evaluate import nrp as ev
+
+    out: dict[str, Any] = {}
+    for split, mask in masks.items():
+        if mask.any():
+            sub = data.subset(mask)
+            out[split] = {
+                f"k{k}": ev.rollout_errors(model, sub, k, z=z[mask]) for k in ks if k < data.n_times
+            }
+    return out
+
+
+def evaluate_model(model: Any, name: str, inputs: NRPInputs) -> tuple[dict[str, Any], dict]:
+    """Score one trained model on a pipeline's inputs, as ``run`` does.
+
+    Parameters
+    ----------
+    model
+        A :class:`~topophys.models.nrp.ReducedPotentialModel` (in eval mode).
+    name
+        ``"pd"`` or ``"image"``: which of the inputs it encodes.
+
+    Returns
+    -------
+    metrics : dict
+        The entries of ``metrics.json`` for this model (see ``docs/nrp.md``).
+    arrays : dict
+        ``z``, ``v``, ``v_anchored``, ``h_anchored`` ``(R, T[, L])`` and ``grad`` ``(R, L)``.
+    """
+    from ..evaluate import nrp as ev
+
+    name = _validate.choice("name", name, tuple(_MODELS))
+    config, runs, splits = inputs.config, inputs.runs, inputs.splits
+    data = runs.datasets[name]
+    z = ev.encode_trajectories(model, data)
+    metrics, arrays = _energy_metrics(
+        model, data, z, runs, splits, inputs.tdgl, inputs.energy, config.monotone_tol
+    )
+    masks = {"train": splits["train"], "heldout": splits["heldout"]}
+    metrics["rollout"] = _rollouts(model, data, z, masks, config.rollout_steps)
+    if inputs.fresh is not None:
+        fresh_data = inputs.fresh.datasets[name]
+        z_fresh = ev.encode_trajectories(model, fresh_data)
+        all_fresh = {"fresh": np.ones(fresh_data.n_runs, bool)}
+        metrics["rollout"].update(
+            _rollouts(model, fresh_data, z_fresh, all_fresh, config.rollout_steps)
+        )
     skipped = [k for k in config.rollout_steps if k >= data.n_times]
     if skipped:
         metrics["rollout_skipped"] = {"k": skipped, "reason": f"runs have {data.n_times} snapshots"}
-    metrics["latent"] = ev.latent_smoothness(z, alphas)
-    grad = ev.gradient_at_times(model, z, data, t_init)
+    metrics["latent"] = ev.latent_smoothness(z, runs.alphas)
+    grad = ev.gradient_at_times(model, z, data, runs.t_init)
     ok = np.isfinite(grad).all(axis=1)
-    if len(np.unique(alphas[ok])) >= 2:
+    if len(np.unique(runs.alphas[ok])) >= 2:
         metrics["grad_at_t_init"] = {
-            "continuity": ev.continuity_score(alphas, grad),
+            "continuity": ev.continuity_score(runs.alphas, grad),
             "runs_with_t_init": int(ok.sum()),
         }
-    arrays = {"z": z, "v": v, "grad": grad}
-    return metrics, arrays
+    return metrics, {**arrays, "z": z, "grad": grad}
+
+
+def _fresh_runs(
+    config: NRPPipelineConfig,
+    tdgl: TDGLConfig,
+    run_dir: Path,
+    window: dict[str, Any],
+    pd_scale: float,
+    workers: int,
+    scheduler: Any,
+    device: str,
+    progress: bool | None,
+) -> _Runs | None:
+    """Simulate the fresh runs (resumable stores in ``run_dir``) and build their inputs."""
+    if not config.fresh.alphas:
+        return None
+    sweep = TDGLSweepConfig(
+        tdgl=tdgl, alphas=config.fresh.alphas, seeds=config.fresh.seeds, batch_size=4
+    )
+    path = run_dir / "fresh_fields.zarr"
+    ds = _sweep(sweep, path, workers, scheduler, device, progress)
+    diagrams = _diagrams(
+        path, config.features, run_dir / "fresh_diagrams.zarr", workers, scheduler, progress
+    )
+    return _runs(ds, diagrams, config, window, pd_scale)
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -400,140 +802,103 @@ def run(
 
     matplotlib.use("Agg")
     run_dir = open_run_dir(run_dir, config, identity=_without_hardware)
-    timer = StageTimer()
-    lap = timer.lap
+    timer = StageTimer(run_dir / "timings.json")
+    machine = {"at_start": machine_info()}
 
-    ds = _fields(config, run_dir, workers, scheduler, device, progress)
-    first = config.first_snapshot
-    phi_all = np.asarray(ds["phi"].values, dtype=np.float32)  # (R, T, S, S)
-    if phi_all.shape[1] - first < 3:
-        raise ValueError(
-            f"first_snapshot={first} leaves {phi_all.shape[1] - first} snapshots per run; "
-            "at least 3 are needed"
-        )
-    alphas = ds["alpha"].values.astype(np.float64)
-    t_phys = ds["t"].values.astype(np.float64)[first:]
-    h = ds["h"].values.astype(np.float64)[first:]
-    t_init_phys = ds["T_init"].values.astype(np.float64)
-    lap("simulate")
-
-    diagrams_all = _diagrams(
-        config.fields or run_dir / "fields.zarr",
-        config.features,
-        run_dir / "diagrams.zarr",
-        workers,
-        scheduler,
-        progress,
+    inputs = prepare_inputs(
+        config,
+        run_dir,
+        workers=workers,
+        scheduler=scheduler,
+        device=device,
+        progress=progress,
+        timer=timer,
     )
-    lap("diagrams")
+    histories = _train(inputs, run_dir, workers, scheduler, progress)
+    timer.lap("train")
+    models = _load_models(config, inputs.runs, run_dir)
+    metrics, arrays = _evaluate_models(inputs, models, histories, run_dir, workers)
+    timer.lap("evaluate")
 
-    phi = phi_all[:, first:]
-    n_runs, n_times = phi.shape[:2]
-    index = np.arange(phi_all.shape[0] * phi_all.shape[1]).reshape(phi_all.shape[:2])
-    diagrams = diagrams_all[index[:, first:].ravel()]
-    unit = config.time_unit
-    t = np.tile(t_phys / unit, (n_runs, 1))
-    conditions = np.stack(
-        [np.repeat(alphas[:, None], n_times, axis=1), np.tile(h, (n_runs, 1))], axis=2
-    )
-    held_alpha = np.asarray(config.holdout_alphas, dtype=np.float64)
-    train_runs = ~np.isclose(alphas[:, None], held_alpha[None, :]).any(axis=1)
-    if not train_runs.any():
-        raise ValueError("holdout_alphas hold out every run; nothing is left to train on")
-    window = image_window(diagrams_all[index[train_runs][:, first:].ravel()], config.features)
-    pd_x = _vectorize(diagrams, config.features, window).reshape(n_runs, n_times, -1)
-    pd_scale = float(pd_x[train_runs].std()) or 1.0
-    image_x = block_average(phi, config.image_size)
-    datasets = {
-        "pd": Trajectories(pd_x / pd_scale, t, conditions, ("alpha", "h")),
-        "image": Trajectories(image_x, t, conditions, ("alpha", "h")),
-    }
-    lap("vectorize")
-
-    kinds = {"pd": "mlp", "image": "conv"}
-    model_configs = {"pd": config.pd_model, "image": config.image_model}
-    held = ~train_runs
-    jobs = [
-        _TrainJob(
-            kinds[name],
-            model_configs[name],
-            data.subset(train_runs),
-            data.subset(held) if held.any() else None,
-            run_dir / f"{name}_model",
-            progress if workers < 2 else False,
-        )
-        for name, data in datasets.items()
-    ]
-    if workers >= 2 and scheduler is None:
-        from ..parallel import pmap
-
-        histories_list = pmap(_call, jobs, workers=2, desc="training", progress=progress)
-    else:
-        histories_list = [job() for job in jobs]
-    histories = dict(zip(datasets, histories_list, strict=True))
-    lap("train")
-
-    import torch
-
-    from ..training.nrp import load_model
-
-    threads = torch.get_num_threads()
-    # Training is over: this process is alone, so evaluation may use every worker's core.
-    torch.set_num_threads(max(threads, workers))
-    metrics: dict[str, Any] = {}
-    arrays: dict[str, dict[str, Any]] = {}
-    models = {}
-    for name, data in datasets.items():
-        model = load_model(
-            kinds[name],
-            data.shape,
-            model_configs[name],
-            data.conditions.shape[2],
-            run_dir / f"{name}_model" / "model.pt",
-        )
-        model.eval()
-        models[name] = model
-        metrics[name], arrays[name] = _evaluate(
-            model, data, train_runs, alphas, t_init_phys / unit, config
-        )
-        hist = histories[name]
-        metrics[name]["final_losses"] = {k: v[-1] for k, v in hist.items() if k != "epoch" and v}
-    lap("evaluate")
-    torch.set_num_threads(threads)
-
+    summary = _summary(inputs)
     from .nrp_report import write_report
 
-    summary = {
-        "runs": int(n_runs),
-        "train_runs": int(train_runs.sum()),
-        "heldout_runs": int(held.sum()),
-        "heldout_alphas": list(config.holdout_alphas),
-        "snapshots_per_run": int(n_times),
-        "grid": int(phi.shape[-1]),
-        "image_size": config.image_size,
-        "pd_features": int(pd_x.shape[-1]),
-        "pd_window": window,
-        "pd_scale": pd_scale,
-        "first_snapshot": first,
-        "time_unit": unit,
-    }
     write_report(
         run_dir,
-        ds=ds,
-        datasets=datasets,
+        ds=inputs.ds,
+        runs=inputs.runs,
         models=models,
         arrays=arrays,
         histories=histories,
         metrics=metrics,
         summary=summary,
-        alphas=alphas,
-        train_runs=train_runs,
+        splits=inputs.splits,
         config=config,
     )
-    lap("report")
-    out = {"data": summary, **metrics, "timings_s": timer.timings_s}
-    write_metrics(run_dir, out)
+    timer.lap("report")
+    machine["load_average_at_end"] = machine_info()["load_average"]
+    write_metrics(run_dir, {"data": summary, **metrics, **timer.record(), "machine": machine})
     return run_dir
+
+
+def _evaluate_models(
+    inputs: NRPInputs,
+    models: dict[str, Any],
+    histories: dict[str, dict[str, list[float]]],
+    run_dir: Path,
+    workers: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    import torch
+
+    from ..training.nrp import fit_record
+
+    threads = torch.get_num_threads()
+    # Training is over: this process is alone, so evaluation may use every worker's core.
+    torch.set_num_threads(max(threads, workers))
+    metrics: dict[str, Any] = {}
+    arrays: dict[str, Any] = {}
+    try:
+        for name, model in models.items():
+            metrics[name], arrays[name] = evaluate_model(model, name, inputs)
+            hist = histories[name]
+            metrics[name]["final_losses"] = {
+                k: v[-1] for k, v in hist.items() if k != "epoch" and v
+            }
+            record = fit_record(run_dir / f"{name}_model") or {}
+            metrics[name]["fit"] = {
+                k: record.get(k) for k in ("epochs_run", "selected_epoch", "stopped_early")
+            }
+    finally:
+        torch.set_num_threads(threads)
+    return metrics, arrays
+
+
+def _summary(inputs: NRPInputs) -> dict[str, Any]:
+    from ..evaluate.nrp import monotone_fraction
+
+    config, runs, splits, fresh = inputs.config, inputs.runs, inputs.splits, inputs.fresh
+    pd = runs.datasets["pd"]
+    return {
+        "runs": int(pd.n_runs),
+        "train_runs": int(splits["train"].sum()),
+        "validation_runs": int(splits["validation"].sum()),
+        "heldout_runs": int(splits["heldout"].sum()),
+        "heldout_alphas": list(config.holdout_alphas),
+        "fresh_runs": 0 if fresh is None else int(fresh.alphas.size),
+        "fresh_alphas": list(config.fresh.alphas) if fresh is not None else [],
+        "snapshots_per_run": int(pd.n_times),
+        "grid": int(runs.phi.shape[-1]),
+        "image_size": config.image_size,
+        "pd_features": int(pd.shape[0]),
+        "pd_window": inputs.window,
+        "pd_scale": runs.pd_scale,
+        "first_snapshot": config.first_snapshot,
+        "time_unit": config.time_unit,
+        # The true energy's own behaviour: what a faithful V can be expected to show.
+        "energy_monotone_fraction": _by_split(
+            lambda m: monotone_fraction(inputs.energy[m], config.monotone_tol), splits
+        ),
+    }
 
 
 def _without_hardware(config: NRPPipelineConfig) -> NRPPipelineConfig:

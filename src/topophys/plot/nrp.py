@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "energy_comparison",
     "gradient_vs_alpha",
     "latent_trajectories",
     "potential_curves",
@@ -74,6 +75,46 @@ def potential_curves(
     return ax
 
 
+def energy_comparison(
+    t: np.ndarray,
+    potential: np.ndarray,
+    energy: np.ndarray,
+    alphas: np.ndarray,
+    runs: Sequence[int],
+    ax: Any = None,
+    *,
+    title: str = "",
+) -> Any:
+    """The potential beside the true energy along a few runs, each rescaled to [0, 1].
+
+    Parameters
+    ----------
+    t, potential, energy : ndarray, shape (R, T)
+        Times, V (e.g. anchored) and the TDGL energy H (anchored likewise) of every run.
+    alphas : ndarray, shape (R,)
+    runs
+        Indices of the runs to draw: V solid, H dashed, one colour per run (by α).
+    """
+    ax = _axes(ax)
+    norm, cmap = _alpha_colors(alphas)
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        span = x.max() - x.min()
+        return (x - x.min()) / span if span > 0 else np.zeros_like(x)
+
+    for r in runs:
+        color = cmap(norm(alphas[r]))
+        keep = t[r] > 0
+        ax.plot(t[r][keep], unit(potential[r][keep]), color=color, lw=1.2, label=f"α={alphas[r]:g}")
+        ax.plot(t[r][keep], unit(energy[r][keep]), "--", color=color, lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("t")
+    ax.set_ylabel("rescaled to [0, 1]")
+    ax.set_title(title)
+    ax.legend(fontsize=7, title="V solid, H dashed", title_fontsize=7)
+    return ax
+
+
 def latent_trajectories(
     z: np.ndarray, alphas: np.ndarray, ax: Any = None, *, title: str = ""
 ) -> Any:
@@ -129,7 +170,7 @@ def gradient_vs_alpha(
 
 
 def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], ax: Any = None) -> Any:
-    """L_AE and L_V per epoch for each named model, training (solid) and held-out (dashed)."""
+    """L_AE and L_V per epoch for each named model, training (solid) and validation (dashed)."""
     ax = _axes(ax)
     for i, (name, hist) in enumerate(histories.items()):
         for key, style in (("train_ae", "-"), ("train_v", "-"), ("val_ae", "--"), ("val_v", "--")):
@@ -138,7 +179,7 @@ def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], ax: 
                 continue
             term = "$L_{AE}$" if key.endswith("ae") else "$L_V$"
             color = f"C{2 * i + (0 if key.endswith('ae') else 1)}"
-            split = "train" if key.startswith("train") else "held-out"
+            split = "train" if key.startswith("train") else "validation"
             ax.plot(values, style, color=color, lw=1, label=f"{name} {term} ({split})")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from .. import _validate
 from ..config import Config, atomic_write_text
 from ..models.autoencoders import ConvAutoencoder, MLPAutoencoder
 from ..models.nrp import ReducedPotentialModel
-from ..models.potential import PotentialNet
+from ..models.potential import FieldCoupledPotential, PotentialNet
 from ._lightning import quiet_lightning, want_progress
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "Trajectories",
     "build_model",
     "fit_nrp",
+    "fit_record",
     "load_model",
     "nrp_loss",
 ]
@@ -62,6 +64,23 @@ class NRPConfig(Config):
         ``"l2"``: per-sample Euclidean norm, batch mean (the papers' ‖·‖₂); ``"mse"``.
     derivative
         Estimate of dz/dt: ``"forward"`` or ``"central"`` differences on the run's time grid.
+    lv_steps
+        Explicit-Euler steps over which L_V compares the flow with the data (forward
+        differences only). 1 (default) is the papers' L_V; with k > 1 each window of k + 1
+        snapshots is integrated from its first state along −∂V/∂z on the run's own times, and
+        L_V averages the residuals ``(ẑ_{i+j} − z_{i+j}) / (t_{i+j} − t_i)``, j = 1…k: the
+        integral form of the same equation, which for k = 1 is exactly the papers' residual.
+        It penalizes a flow that leaves the data and runs away over several steps.
+    residual
+        How L_V weighs the residual r = dz/dt + ∂V/∂z of each window (see :func:`nrp_loss`):
+        ``"velocity"`` (the papers) takes r as is; ``"step"`` multiplies it by the window's
+        time step τ, so it is the latent error of one Euler step and late, slow steps of a
+        geometric time grid count as much as early, fast ones; ``"relative"`` divides the
+        ``"step"`` loss by the batch's mean latent displacement, which makes L_V the one-step
+        latent error relative to no change, blind to the scale of z.
+    early_stopping_patience
+        With validation runs, stop after this many epochs without a lower ``val_loss`` and keep
+        the weights of the best epoch; 0 (default) trains every epoch and keeps the last.
     epochs, batch_size, lr, weight_decay, seed
         Adam optimization; a batch is ``batch_size`` (pairs or triples of) snapshots.
     hidden
@@ -70,6 +89,10 @@ class NRPConfig(Config):
         Channels of the convolutional autoencoder's stages and its fully connected width.
     potential_hidden, potential_activation
         The potential network V(z, α, h).
+    potential_form
+        ``"mlp"``: one network of (z, α, h), the papers' form (:class:`PotentialNet`);
+        ``"field-coupled"``: V = U(z, α) − h·m(z), the field entering as in the TDGL energy
+        (:class:`FieldCoupledPotential`; h must be the last condition).
     accelerator, devices, strategy
         Passed to ``lightning.Trainer`` (``"cpu"``, 1, ``"auto"`` by default; e.g. ``"gpu"``,
         4, ``"ddp"``).
@@ -79,6 +102,9 @@ class NRPConfig(Config):
     lambda_v: float = 0.1
     loss_norm: Literal["l2", "mse"] = "l2"
     derivative: Literal["forward", "central"] = "forward"
+    lv_steps: int = 1
+    residual: Literal["velocity", "step", "relative"] = "velocity"
+    early_stopping_patience: int = 0
     epochs: int = 200
     batch_size: int = 64
     lr: float = 1e-3
@@ -89,6 +115,7 @@ class NRPConfig(Config):
     conv_hidden: int = 128
     potential_hidden: tuple[int, ...] = (64, 64)
     potential_activation: Literal["softplus", "tanh", "silu"] = "softplus"
+    potential_form: Literal["mlp", "field-coupled"] = "mlp"
     accelerator: str = "cpu"
     devices: int = 1
     strategy: str = "auto"
@@ -98,12 +125,22 @@ class NRPConfig(Config):
         _validate.nonnegative("lambda_v", self.lambda_v)
         _validate.choice("loss_norm", self.loss_norm, ("l2", "mse"))
         _validate.choice("derivative", self.derivative, ("forward", "central"))
+        _validate.choice("residual", self.residual, ("velocity", "step", "relative"))
+        _validate.positive_int("lv_steps", self.lv_steps)
+        if self.lv_steps > 1 and (self.derivative != "forward" or self.residual != "velocity"):
+            raise ValueError(
+                f"lv_steps={self.lv_steps} integrates forward and compares velocities: it needs "
+                f"derivative='forward' and residual='velocity', got {self.derivative!r} and "
+                f"{self.residual!r}"
+            )
+        _validate.nonnegative_int("early_stopping_patience", self.early_stopping_patience)
         _validate.positive_int("epochs", self.epochs)
         _validate.positive_int("batch_size", self.batch_size)
         _validate.positive("lr", self.lr)
         _validate.nonnegative("weight_decay", self.weight_decay)
         _validate.nonnegative_int("seed", self.seed)
         _validate.positive_int("conv_hidden", self.conv_hidden)
+        _validate.choice("potential_form", self.potential_form, ("mlp", "field-coupled"))
         _validate.positive_int("devices", self.devices)
 
 
@@ -238,8 +275,11 @@ def build_model(
             ae = ConvAutoencoder(
                 shape[0], config.latent_dim, config.conv_channels, config.conv_hidden
             )
-        potential = PotentialNet(
-            config.latent_dim, n_conditions, config.potential_hidden, config.potential_activation
+        args = (config.latent_dim, n_conditions, config.potential_hidden)
+        potential: PotentialNet | FieldCoupledPotential = (
+            PotentialNet(*args, config.potential_activation)
+            if config.potential_form == "mlp"
+            else FieldCoupledPotential(*args, config.potential_activation)
         )
     return ReducedPotentialModel(ae, potential)
 
@@ -278,14 +318,21 @@ def time_derivative(z: torch.Tensor, t: torch.Tensor, derivative: str) -> torch.
     )
 
 
-def window_size(derivative: str) -> int:
-    """Consecutive snapshots one training sample spans: 2 (forward) or 3 (central)."""
-    return 2 if derivative == "forward" else 3
+def window_size(derivative: str, lv_steps: int = 1) -> int:
+    """Consecutive snapshots one training sample spans: 1 + lv_steps (forward) or 3 (central)."""
+    return 1 + lv_steps if derivative == "forward" else 3
 
 
 def anchor(derivative: str) -> int:
     """Position in the window where dz/dt and ∂V/∂z are evaluated."""
     return 0 if derivative == "forward" else 1
+
+
+def window_step(t: torch.Tensor, derivative: str) -> torch.Tensor:
+    """Time step τ of each window: ``t₁ − t₀`` (forward) or ``(t₂ − t₀)/2`` (central); ``(B,)``."""
+    if derivative == "forward":
+        return t[:, 1] - t[:, 0]
+    return 0.5 * (t[:, 2] - t[:, 0])
 
 
 def nrp_loss(
@@ -295,7 +342,15 @@ def nrp_loss(
     conditions: torch.Tensor,
     config: NRPConfig,
 ) -> dict[str, torch.Tensor]:
-    """The joint loss on a batch of windows of consecutive snapshots.
+    r"""The joint loss on a batch of windows of consecutive snapshots.
+
+    With r_b = dz/dt + ∂V/∂z at the anchor of window b, τ_b its time step (:func:`window_step`)
+    and ‖·‖ the chosen norm (``loss_norm``: per-sample Euclidean norm or squared error, batch
+    mean), ``config.residual`` selects
+
+    - ``"velocity"``: L_V = ‖r‖ (the papers);
+    - ``"step"``: L_V = ‖τ r‖, the latent error of one explicit-Euler step;
+    - ``"relative"``: L_V = ‖τ r‖ / ‖τ dz/dt‖, the one-step error relative to no change.
 
     Parameters
     ----------
@@ -316,19 +371,59 @@ def nrp_loss(
     z_flat = model.encode(flat)
     loss_ae = _norm(model.decode(z_flat) - flat, config.loss_norm)
     z = z_flat.reshape(b, m, -1)
+    t = t.to(z.dtype)
+    if config.lv_steps > 1:
+        loss_v = _multistep_residual(model, z, t, conditions, config)
+        return {"loss": loss_ae + config.lambda_v * loss_v, "ae": loss_ae, "v": loss_v}
     k = anchor(config.derivative)
-    dzdt = time_derivative(z, t.to(z.dtype), config.derivative)
+    dzdt = time_derivative(z, t, config.derivative)
     c = conditions[:, k].to(z.dtype) if conditions.shape[-1] else None
     grad = model.gradient(z[:, k], c, create_graph=True)
-    loss_v = _norm(dzdt + grad, config.loss_norm)
+    if config.residual == "velocity":
+        loss_v = _norm(dzdt + grad, config.loss_norm)
+    else:
+        tau = window_step(t, config.derivative)[:, None]
+        loss_v = _norm(tau * (dzdt + grad), config.loss_norm)
+        if config.residual == "relative":
+            # The clamp only guards a batch in which nothing moves; the ratio is scale-free.
+            loss_v = loss_v / _norm(tau * dzdt, config.loss_norm).clamp_min(1e-12)
     return {"loss": loss_ae + config.lambda_v * loss_v, "ae": loss_ae, "v": loss_v}
 
 
-def _windows(data: Trajectories, derivative: str) -> np.ndarray:
+def _multistep_residual(
+    model: ReducedPotentialModel,
+    z: torch.Tensor,
+    t: torch.Tensor,
+    conditions: torch.Tensor,
+    config: NRPConfig,
+) -> torch.Tensor:
+    """L_V in integral form: Euler-integrate from ``z[:, 0]`` and compare at every snapshot.
+
+    ``z (B, k+1, L)``, ``t (B, k+1)``, ``conditions (B, k+1, C)``; the mean over j = 1…k of the
+    norm of ``(ẑ_j − z_j) / (t_j − t_0)``. The graph runs through every step, so the encoder
+    and the potential both learn from where the integrated flow ends up.
+    """
+    k = z.shape[1] - 1
+    if k < 1:
+        raise ValueError("the multi-step residual needs windows of at least 2 snapshots")
+    c = conditions.to(z.dtype) if conditions.shape[-1] else None
+    state = z[:, 0]
+    terms = []
+    for j in range(1, k + 1):
+        cj = None if c is None else c[:, j - 1]
+        step = (t[:, j] - t[:, j - 1])[:, None]
+        state = state - step * model.gradient(state, cj, create_graph=True)
+        terms.append(_norm((state - z[:, j]) / (t[:, j] - t[:, 0])[:, None], config.loss_norm))
+    return torch.stack(terms).mean()
+
+
+def _windows(data: Trajectories, derivative: str, lv_steps: int = 1) -> np.ndarray:
     """All ``(run, start)`` index pairs of windows: ``(R·(T−m+1), 2)`` int64."""
-    m = window_size(derivative)
+    m = window_size(derivative, lv_steps)
     if data.n_times < m:
-        raise ValueError(f"derivative={derivative!r} needs runs of ≥ {m} snapshots")
+        raise ValueError(
+            f"derivative={derivative!r} with lv_steps={lv_steps} needs runs of ≥ {m} snapshots"
+        )
     runs, starts = np.meshgrid(np.arange(data.n_runs), np.arange(data.n_times - m + 1))
     return np.stack([runs.ravel(), starts.ravel()], axis=1).astype(np.int64)
 
@@ -387,7 +482,7 @@ def _lightning_module(
             return self._tensors[split]
 
         def _loader(self, split: str, shuffle: bool) -> Any:
-            idx = torch.as_tensor(_windows(self.data[split], config.derivative))
+            idx = torch.as_tensor(_windows(self.data[split], config.derivative, config.lv_steps))
             return torch.utils.data.DataLoader(
                 torch.utils.data.TensorDataset(idx),
                 batch_size=config.batch_size,
@@ -404,7 +499,7 @@ def _lightning_module(
         def _step(self, batch: Any, split: str, batch_idx: int) -> torch.Tensor:
             (idx,) = batch
             x, t, c = self._tensors_of(split)
-            m = window_size(config.derivative)
+            m = window_size(config.derivative, config.lv_steps)
             offs = torch.arange(m, device=idx.device)
             runs = idx[:, :1].expand(-1, m)
             times = idx[:, 1:] + offs
@@ -467,6 +562,113 @@ def _history_callback() -> Any:
     return History()
 
 
+def _best_epoch_callback(patience: int) -> Any:
+    import lightning.pytorch as pl
+
+    class BestEpoch(pl.Callback):
+        """With ``patience > 0``, keeps the weights of the epoch with the lowest ``val_loss``
+        and stops after ``patience`` epochs without improvement (0: does nothing). Its state,
+        best weights included, travels in the checkpoint, so a resumed fit selects and stops
+        as an uninterrupted one would."""
+
+        def __init__(self) -> None:
+            self.best = math.inf
+            self.best_epoch = -1
+            self.wait = 0
+            self.weights: dict[str, torch.Tensor] | None = None
+
+        def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+            if patience and self.wait >= patience:  # resumed after the stopping epoch
+                trainer.should_stop = True
+
+        def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+            value = trainer.callback_metrics.get("val_loss")
+            if not patience or value is None:
+                return
+            if float(value) < self.best:
+                self.best, self.best_epoch, self.wait = float(value), trainer.current_epoch, 0
+                self.weights = {
+                    k: v.detach().cpu().clone() for k, v in pl_module.model.state_dict().items()
+                }
+            else:
+                self.wait += 1
+                if patience and self.wait >= patience:
+                    trainer.should_stop = True
+
+        def state_dict(self) -> dict[str, Any]:
+            return {
+                "best": self.best,
+                "best_epoch": self.best_epoch,
+                "wait": self.wait,
+                "weights": self.weights,
+            }
+
+        def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+            self.best = float(state_dict["best"])
+            self.best_epoch = int(state_dict["best_epoch"])
+            self.wait = int(state_dict["wait"])
+            self.weights = state_dict["weights"]
+
+    return BestEpoch()
+
+
+def _last_checkpoint_callback(path: Path) -> Any:
+    import lightning.pytorch as pl
+
+    class LastCheckpoint(pl.Callback):
+        """Writes ``path`` at the end of every training epoch, through a temporary file and a
+        rename, so a kill at any moment leaves the previous epoch's checkpoint whole.
+
+        (Lightning's ``ModelCheckpoint(save_top_k=0, save_last=True)`` writes ``last.ckpt``
+        only when a top-k checkpoint is saved, that is, at the very end.)"""
+
+        def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+            tmp = path.with_name(path.name + ".tmp")
+            trainer.save_checkpoint(tmp)
+            if trainer.is_global_zero:
+                tmp.replace(path)
+
+    return LastCheckpoint()
+
+
+_FIT_RECORD = "fit.json"
+
+
+def fit_record(run_dir: str | Path) -> dict[str, Any] | None:
+    """What :func:`fit_nrp` recorded about a finished fit in ``run_dir``, or None.
+
+    Returns
+    -------
+    dict or None
+        ``config`` (the :class:`NRPConfig` as a dict), ``epochs_run``, ``selected_epoch``
+        (the epoch whose weights are in ``model.pt``) and ``stopped_early``.
+    """
+    path = Path(run_dir) / _FIT_RECORD
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _finished_fit(
+    model: ReducedPotentialModel, config: NRPConfig, run_dir: Path
+) -> dict[str, list[float]] | None:
+    """The history of a finished fit of ``config`` in ``run_dir``, its weights loaded into
+    ``model``; None when there is none to reuse."""
+    record = fit_record(run_dir)
+    weights, history = run_dir / "model.pt", run_dir / "history.json"
+    if record is None or record.get("config") != config.to_dict():
+        return None
+    if not (weights.is_file() and history.is_file()):
+        return None
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    series: dict[str, list[float]] = json.loads(history.read_text())
+    return series
+
+
 def fit_nrp(
     model: ReducedPotentialModel,
     train: Trajectories,
@@ -484,12 +686,19 @@ def fit_nrp(
     model
         From :func:`build_model`; its potential's condition scaling is set from ``train``.
     train, val
-        Training runs and (optionally) held-out runs for validation losses.
+        Training runs and (optionally) validation runs, whose losses are logged every epoch.
+        With ``config.early_stopping_patience > 0`` they also stop the fit and select the
+        weights kept (those of the epoch of lowest ``val_loss``): validation runs must then
+        be kept apart from any runs used to test the model.
     run_dir
-        Receives ``checkpoints/last.ckpt`` (every epoch), ``logs/`` (CSV, TensorBoard when
-        installed), ``model.pt`` (final state dict) and ``history.json``.
+        Receives ``checkpoints/last.ckpt`` (written atomically every epoch), ``logs/`` (CSV,
+        TensorBoard when installed), ``model.pt`` (the kept weights), ``history.json`` and
+        ``fit.json`` (see :func:`fit_record`).
     resume
-        Continue from ``checkpoints/last.ckpt`` when it exists (up to ``config.epochs``).
+        Reuse a finished fit of the same config (no training, no new logs), or continue an
+        unfinished one from ``checkpoints/last.ckpt`` to the same weights an uninterrupted
+        fit reaches. Checkpoints are loaded with ``weights_only=True``: a planted pickle is
+        refused, never executed.
     progress
         Lightning's progress bar: True, False, or None (only on a terminal).
 
@@ -500,7 +709,6 @@ def fit_nrp(
         ``val``, ``val_loss``, ``val_ae``, ``val_v``.
     """
     import lightning.pytorch as pl
-    from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
     if not isinstance(train, Trajectories):
@@ -514,6 +722,11 @@ def fit_nrp(
         )
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        done = _finished_fit(model, config, run_dir)
+        if done is not None:
+            return done
+    (run_dir / _FIT_RECORD).unlink(missing_ok=True)
     pl.seed_everything(config.seed, workers=True, verbose=False)
     if model.potential.n_conditions:
         model.potential.set_condition_scaling(
@@ -521,8 +734,9 @@ def fit_nrp(
         )
     module = _lightning_module(model, train, val, config)
     history = _history_callback()
-    ckpt_dir = run_dir / "checkpoints"
-    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0)
+    best = _best_epoch_callback(config.early_stopping_patience)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    last.parent.mkdir(exist_ok=True)
     loggers: list[Any] = [CSVLogger(run_dir, name="logs")]
     try:
         import tensorboard  # noqa: F401
@@ -539,7 +753,9 @@ def fit_nrp(
             strategy=config.strategy,
             deterministic=config.accelerator == "cpu",
             logger=loggers,
-            callbacks=[checkpoint, history],
+            # History and BestEpoch update before LastCheckpoint saves their state.
+            callbacks=[history, best, _last_checkpoint_callback(last)],
+            enable_checkpointing=False,
             enable_progress_bar=want_progress(progress),
             enable_model_summary=False,
             log_every_n_steps=1,
@@ -547,9 +763,19 @@ def fit_nrp(
             limit_val_batches=1.0 if val is not None else 0,
             default_root_dir=run_dir,
         )
-    last = ckpt_dir / "last.ckpt"
+    ckpt_path = last if (resume and last.exists()) else None
     with quiet_lightning():
-        trainer.fit(module, ckpt_path=last if (resume and last.exists()) else None)
+        try:
+            trainer.fit(module, ckpt_path=ckpt_path, weights_only=True)
+        except pickle.UnpicklingError as err:
+            if ckpt_path is None:
+                raise
+            raise ValueError(
+                f"{ckpt_path} holds objects other than weights; refusing to unpickle it (it "
+                "was not written by fit_nrp). Delete it to train from the start."
+            ) from err
+    if best.weights is not None:
+        model.load_state_dict(best.weights)
     rows = history.rows
     series = {key: [row.get(key, math.nan) for row in rows] for key in (rows[0] if rows else {})}
     if trainer.is_global_zero:  # under DDP every rank holds the same weights; one writes them
@@ -557,6 +783,13 @@ def fit_nrp(
         torch.save(model.state_dict(), tmp)
         tmp.replace(run_dir / "model.pt")
         atomic_write_text(run_dir / "history.json", json.dumps(series) + "\n")
+        record = {
+            "config": config.to_dict(),
+            "epochs_run": len(rows),
+            "selected_epoch": best.best_epoch if best.weights is not None else len(rows) - 1,
+            "stopped_early": len(rows) < config.epochs,
+        }
+        atomic_write_text(run_dir / _FIT_RECORD, json.dumps(record) + "\n")
     return series
 
 
