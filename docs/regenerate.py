@@ -10,7 +10,8 @@ and this script replaces what is between them. Usage (from the repository root):
 
     make demo && python docs/regenerate.py nrp runs/demo
 
-rewrites every ``nrp:*`` block of ``docs/nrp.md`` from ``runs/demo/metrics.json``. Each block
+rewrites every ``nrp:*`` block of ``docs/nrp.md`` from ``runs/demo/metrics.json``; a
+benchmark's JSON works the same way (``python docs/regenerate.py nrp-variants FILE``). Each block
 names the command that regenerates it, the commit and the machine's load during the run.
 """
 
@@ -70,6 +71,9 @@ def provenance(command: str, metrics: Mapping[str, Any]) -> str:
     start = machine.get("at_start", {})
     load = start.get("load_average")
     end = machine.get("load_average_at_end")
+    if "load_average" in metrics:  # a benchmark's JSON
+        load, end = metrics["load_average"]["start"], metrics["load_average"]["end"]
+        start = {"cpus": metrics.get("cpus")}
     where = f"{start.get('cpus', '?')} CPUs"
     if load and end:
         where += f", load average {load[0]:.1f} at the start and {end[0]:.1f} at the end"
@@ -153,23 +157,92 @@ def nrp_timings(metrics: Mapping[str, Any]) -> str:
     return table(["stage", "seconds"], [[k, fmt(v, 0)] for k, v in metrics["timings_s"].items()])
 
 
+def nrp_variants(bench: Mapping[str, Any]) -> str:
+    """The controlled variants of ``benchmarks/nrp_variants.py``: mean (min–max) over seeds."""
+    by_name: dict[str, list[Mapping[str, Any]]] = {}
+    for r in bench["results"]:
+        by_name.setdefault(r["variant"], []).append(r)
+
+    def spread(values: list[float]) -> str:
+        mean = sum(values) / len(values)
+        if len(values) == 1:
+            return fmt(mean)
+        return f"{fmt(mean)} ({fmt(min(values))}–{fmt(max(values))})"
+
+    def ratio(rows: list[Mapping[str, Any]], split: str, k: int, which: int) -> str:
+        vals = [r["rollout"][split][f"k{k}"][which] for r in rows if split in r["rollout"]]
+        return spread(vals) if vals else "—"
+
+    out = []
+    for name, rows in by_name.items():
+        changes = ", ".join(f"{k}={v}" for k, v in rows[0]["overrides"].items()) or "—"
+        out.append(
+            [
+                f"{name} ({len(rows)})",
+                changes,
+                ratio(rows, "heldout", 1, 2),
+                ratio(rows, "heldout", 1, 1),
+                ratio(rows, "heldout", 5, 1),
+                ratio(rows, "heldout", 20, 1),
+                ratio(rows, "heldout", 20, 0),
+                ratio(rows, "fresh", 5, 1),
+                ratio(rows, "fresh", 20, 1),
+                spread([r["heldout_reconstruction"] for r in rows]),
+                spread([r["anchored_monotone_fraction"]["all"] for r in rows]),
+                spread([float(r["fit"]["epochs_run"]) for r in rows]),
+            ]
+        )
+    header = [
+        "variant (seeds)",
+        "changes from the demo",
+        "k1 latent",
+        "k1 decoded",
+        "k5 decoded",
+        "k20 decoded",
+        "k20 data",
+        "fresh k5 decoded",
+        "fresh k20 decoded",
+        "held-out recon. error",
+        "anchored V monotone",
+        "epochs",
+    ]
+    return table(header, out)
+
+
 PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]] = {
     "nrp": (
         "nrp.md",
         "make demo && python docs/regenerate.py nrp runs/demo",
         {"nrp:demo": nrp_demo, "nrp:energy": nrp_energy, "nrp:timings": nrp_timings},
     ),
+    "nrp-variants": (
+        "nrp.md",
+        "python benchmarks/nrp_variants.py runs/demo --seeds 0,1,2 -j 2 "
+        "--out docs/data/nrp_variants.json && "
+        "python docs/regenerate.py nrp-variants docs/data/nrp_variants.json",
+        {"nrp:variants": nrp_variants},
+    ),
 }
 
 
-def regenerate(page: str, run_dir: str | Path, docs: Path = DOCS) -> list[str]:
-    """Rewrite the generated blocks of ``page`` from ``run_dir/metrics.json``.
+def _load(source: Path) -> Mapping[str, Any]:
+    """A run directory's ``metrics.json`` or a benchmark's JSON file."""
+    path = source / "metrics.json" if source.is_dir() else source
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; run the pipeline or the benchmark first")
+    data: Mapping[str, Any] = json.loads(path.read_text())
+    return data
 
-    Returns the keys of the blocks rewritten. Raises ``ValueError`` if the page lacks a block
-    the generator knows, so a table cannot silently stop being regenerated.
+
+def regenerate(page: str, source: str | Path, docs: Path = DOCS) -> list[str]:
+    """Rewrite the generated blocks of ``page`` from ``source``.
+
+    ``source`` is a run directory (its ``metrics.json``) or a benchmark's JSON file. Returns
+    the keys of the blocks rewritten. Raises ``ValueError`` if the page lacks a block the
+    generator knows, so a table cannot silently stop being regenerated.
     """
     filename, command, blocks = PAGES[page]
-    metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
+    metrics = _load(Path(source))
     path = docs / filename
     text = path.read_text()
     found = {m.group("key") for m in _BLOCK.finditer(text)}
@@ -191,14 +264,13 @@ def regenerate(page: str, run_dir: str | Path, docs: Path = DOCS) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("page", choices=sorted(PAGES))
-    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("source", type=Path, help="a run directory or a benchmark's JSON")
     args = parser.parse_args(argv)
-    if not (args.run_dir / "metrics.json").is_file():
-        print(
-            f"error: {args.run_dir}/metrics.json not found; run the pipeline first", file=sys.stderr
-        )
+    try:
+        keys = regenerate(args.page, args.source)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
-    keys = regenerate(args.page, args.run_dir)
     print(f"rewrote {', '.join(keys)} in docs/{PAGES[args.page][0]}")
     return 0
 
