@@ -45,11 +45,7 @@ from typing import Any
 import numpy as np
 
 from .. import _validate
-from .alpha import (
-    _check_points,
-    _Torus,
-    _triangulated,
-)
+from ._torus import Torus, check_points, triangulated
 
 __all__ = ["Cycle", "atoms_h1_cycles", "h1_cycles"]
 
@@ -103,7 +99,7 @@ class Cycle:
         return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
-class _RecordingTorus(_Torus):
+class _RecordingTorus(Torus):
     """The periodic alpha construction, keeping the top simplices' image offsets."""
 
     top: tuple[np.ndarray, np.ndarray] | None = None
@@ -121,7 +117,7 @@ def _periodic_complex(
     """Levels of the quotient complex, the edges' image offsets ``(E, d)``, wrapped Cartesian
     positions ``(n, d)`` and the cell (same retry policy as ``periodic_alpha_diagram``)."""
     n, d = points.shape
-    levels, torus = _triangulated(_RecordingTorus, points, cell, margin)
+    levels, torus = triangulated(_RecordingTorus, points, cell, margin)
     if torus.top is None:
         raise RuntimeError("periodic alpha: the triangulation recorded no top simplices")
     top_atoms, top_shifts = torus.top
@@ -176,7 +172,7 @@ def h1_cycles(
     """
     import gudhi
 
-    pts = _check_points(points)
+    pts = check_points(points)
     n, d = pts.shape
     _validate.nonnegative("zero_tolerance", zero_tolerance)
     if cell is None:

@@ -82,6 +82,7 @@ from torch.nn import functional as F
 
 from .. import _validate
 from ..observables.charge import spins_to_angles
+from ._conditioning import check_conditions, scaled_channels
 
 __all__ = [
     "UNetGenerator",
@@ -103,65 +104,8 @@ BOND_WALL = 1e-2
 _CACHE_LIMIT = 4096  # defect fields kept per generator (one per distinct charge map)
 
 
-def _scaled(name: str, channels: Sequence[int], width: float) -> tuple[int, ...]:
-    try:
-        base = tuple(int(c) for c in channels)
-    except TypeError:
-        raise TypeError(f"{name} must be a sequence of ints, got {channels!r}") from None
-    if not base or any(c < 1 for c in base):
-        raise ValueError(f"{name} must be a non-empty sequence of positive ints, got {channels!r}")
-    return tuple(max(1, round(c * width)) for c in base)
-
-
 def _conv3(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, padding=1, padding_mode="circular")
-
-
-def _check_conditions(
-    charges: torch.Tensor, temperatures: torch.Tensor | float, *, multiple: int = 1
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate a batch of conditions and return them as float tensors on the charges' device.
-
-    Parameters
-    ----------
-    charges : Tensor, shape (B, L, L)
-        Topological-charge maps.
-    temperatures : Tensor of shape (B,) or float
-        Temperatures (units of J/k_B), each > 0; a float is broadcast over the batch.
-    multiple : int
-        L must be a positive multiple of this.
-
-    Returns
-    -------
-    charges : Tensor, shape (B, L, L), float
-    temperatures : Tensor, shape (B,), float
-    """
-    if not isinstance(charges, torch.Tensor):
-        raise TypeError(f"charges must be a torch.Tensor, got {type(charges).__name__}")
-    if charges.ndim != 3 or charges.shape[1] != charges.shape[2]:
-        raise ValueError(f"charges must have shape (batch, L, L), got {tuple(charges.shape)}")
-    side = charges.shape[1]
-    if side == 0 or side % multiple:
-        raise ValueError(
-            f"the lattice side L={side} of charges must be a positive multiple of {multiple}"
-        )
-    dtype = charges.dtype if charges.is_floating_point() else torch.get_default_dtype()
-    charges = charges.to(dtype)
-    if isinstance(temperatures, torch.Tensor):
-        t = temperatures.to(device=charges.device, dtype=dtype)
-        if t.ndim == 0:
-            t = t.expand(charges.shape[0])
-    else:
-        t = torch.full((charges.shape[0],), _validate.real("temperatures", temperatures))
-        t = t.to(device=charges.device, dtype=dtype)
-    if t.shape != (charges.shape[0],):
-        raise ValueError(
-            f"temperatures must have shape ({charges.shape[0]},) to match charges, "
-            f"got {tuple(t.shape)}"
-        )
-    if not bool(torch.isfinite(t).all() & (t > 0).all()):
-        raise ValueError(f"temperatures must be finite and > 0, got min {float(t.min())}")
-    return charges, t
 
 
 def _wrap(x: torch.Tensor) -> torch.Tensor:
@@ -363,8 +307,8 @@ class UNetGenerator(nn.Module):
                 f"noise_injection={self.noise_injection!r}, noise_channels={self.noise_channels}"
             )
         negative_slope = _validate.nonnegative("negative_slope", negative_slope)
-        enc = _scaled("encoder_channels", encoder_channels, width)
-        dec = _scaled("decoder_channels", decoder_channels, width)
+        enc = scaled_channels("encoder_channels", encoder_channels, width)
+        dec = scaled_channels("decoder_channels", decoder_channels, width)
         if len(dec) != len(enc) or int(decoder_channels[-1]) != 2:
             raise ValueError(
                 f"decoder_channels must have {len(enc)} entries (one per encoder block) and end "
@@ -499,7 +443,7 @@ class UNetGenerator(nn.Module):
         Tensor, shape (B, 2, L, L)
             Spin vectors ``(cos θ, sin θ)`` of unit length.
         """
-        charges, t = _check_conditions(charges, temperatures, multiple=self.factor)
+        charges, t = check_conditions(charges, temperatures, multiple=self.factor)
         batch, side = charges.shape[0], charges.shape[1]
         if noise is None:
             noise = self.sample_noise(batch, side, device=charges.device)
@@ -595,7 +539,7 @@ def generate(
     t = torch.as_tensor(np.asarray(temperatures, dtype=np.float64), dtype=torch.float32)
     if t.ndim == 0:
         t = t.expand(q.shape[0])
-    q, t = _check_conditions(q, t, multiple=generator.factor)
+    q, t = check_conditions(q, t, multiple=generator.factor)
     n_cond, side = q.shape[0], q.shape[1]
     dev = torch.device(device) if device is not None else next(generator.parameters()).device
     rng = torch.Generator().manual_seed(seed)

@@ -40,7 +40,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from .. import _validate
 from ..config import Config
-from .amorphous import Stage, _LammpsBox, _run_stages
+from ._lammps import LammpsBox, Stage, run_stages
 
 __all__ = [
     "GRAPHENE_AREAL_DENSITY",
@@ -231,7 +231,7 @@ def graphene_melt_quench(config: GrapheneConfig, run: int = 0) -> list[Any]:
         "engine": "lammps",
         "areal_density": config.areal_density,
     }
-    box = _LammpsBox(start, config.potential)
+    box = LammpsBox(start, config.potential)
     lmp = box.lmp
     t0 = config.melt_temperature
     try:
@@ -250,7 +250,7 @@ def graphene_melt_quench(config: GrapheneConfig, run: int = 0) -> list[Any]:
             )
         )
         damping_ps = config.thermostat_damping_fs / 1000.0
-        frames = _run_stages(
+        frames = run_stages(
             box,
             config.stages(rate),
             damping_ps,
