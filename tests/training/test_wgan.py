@@ -15,7 +15,6 @@ from topophys.training.wgan import (
     CWGANModule,
     _calibrate,
     _condition_energy_moments,
-    _EpochBatchSampler,
     energy_moments_loss,
     energy_per_spin,
     generate,
@@ -438,15 +437,3 @@ def test_train_rejects_bad_inputs(tmp_path) -> None:
         train_cwgan(cfg, theta * np.nan, q, t, tmp_path)
     with pytest.raises(TypeError, match="CWGANConfig"):
         train_cwgan({"epochs": 1}, theta, q, t, tmp_path)
-
-
-def test_epoch_sampler_orders_depend_on_seed_and_epoch() -> None:
-    sampler = _EpochBatchSampler(10, 3, seed=0)
-    first = list(sampler)
-    assert len(first) == len(sampler) == 3  # the partial last batch is dropped
-    assert all(len(b) == 3 for b in first)
-    assert len({i for b in first for i in b}) == 9
-    assert list(sampler) == first
-    sampler.set_epoch(1)
-    assert list(sampler) != first
-    assert list(_EpochBatchSampler(2, 3, seed=0)) in ([[0, 1]], [[1, 0]])
