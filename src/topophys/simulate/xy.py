@@ -51,7 +51,7 @@ from tqdm.auto import tqdm
 from .. import _validate
 from ..config import Config
 from ..observables.charge import plaquette_charge
-from ..observables.spins import energy as energy_per_spin
+from ..observables.spins import energy, spin_energy
 
 __all__ = [
     "XYConfig",
@@ -493,11 +493,10 @@ class XYSampler:
         self._proposed = 0
 
     def energy(self) -> torch.Tensor:
-        """Energy per spin of each replica, ``(R,)`` float64, units of J."""
-        # Every bond joins colour 0 to colour 1: sum S·h over colour 0 counts each bond once.
-        hx, hy = _field(self._c, 0), _field(self._s, 0)
-        e = (self._c[:2] * hx + self._s[:2] * hy).to(torch.float64).sum(dim=(0, 2, 3))
-        return -self.J * e / self.L**2
+        """Energy per spin of each replica, ``(R,)`` float64, units of J
+        (:func:`~topophys.observables.spins.spin_energy` of the current spins)."""
+        spins = torch.stack([_assemble(self._c), _assemble(self._s)], dim=1)
+        return spin_energy(spins.to(torch.float64), self.J)
 
     # -- moves ------------------------------------------------------------------------------
 
@@ -721,7 +720,7 @@ def simulate_condition(
     return XYSamples(
         theta=theta,
         charge=charge,
-        energy=energy_per_spin(theta, config.J),
+        energy=energy(theta, config.J),
         target=target,
         T=T,
         d=d,

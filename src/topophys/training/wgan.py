@@ -104,7 +104,7 @@ from ..models.unet import (
     save_generator,
 )
 from ..observables.charge import angles_to_spins, plaquette_charge, soft_charge, spins_to_angles
-from ..observables.spins import energy, magnetization
+from ..observables.spins import energy, magnetization, spin_energy
 from ._lightning import quiet_lightning, want_progress
 from ._loop import EpochBatchSampler, LastCheckpoint
 
@@ -408,25 +408,6 @@ def physics_loss(
     return (alpha * (k - target.to(k.dtype)).pow(2)).sum(dim=(-2, -1)).mean()
 
 
-def energy_per_spin(spins: torch.Tensor, J: float = 1.0) -> torch.Tensor:
-    """Differentiable XY energy per spin, −J Σ_<ij> S_i·S_j / N, on the periodic lattice.
-
-    Parameters
-    ----------
-    spins : Tensor, shape (B, 2, L, L)
-        Unit spin vectors.
-
-    Returns
-    -------
-    Tensor, shape (B,)
-        Units of J; −2J for a uniform field.
-    """
-    bonds = (spins * spins.roll(-1, dims=-1)).sum(dim=1) + (spins * spins.roll(-1, dims=-2)).sum(
-        dim=1
-    )
-    return -J * bonds.mean(dim=(-2, -1))
-
-
 def moments_penalty(z: torch.Tensor) -> torch.Tensor:
     r"""Unbiased batch estimate of :math:`\langle z\rangle^2 + (\langle z^2\rangle - 1)^2`.
 
@@ -495,7 +476,7 @@ def energy_moments_loss(spins: torch.Tensor, mean: torch.Tensor, std: torch.Tens
             )
     if not bool((std > 0).all()):
         raise ValueError("std must be > 0 for every sample")
-    z = (energy_per_spin(spins) - mean.to(spins.dtype)) / std.to(spins.dtype)
+    z = (spin_energy(spins) - mean.to(spins.dtype)) / std.to(spins.dtype)
     return moments_penalty(z)
 
 
