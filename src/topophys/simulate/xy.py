@@ -59,6 +59,7 @@ __all__ = [
     "XYSamples",
     "defect_field",
     "integrated_autocorrelation_time",
+    "lattice_distance_key",
     "pair_charge_map",
     "pair_displacement",
     "simulate_condition",
@@ -96,6 +97,18 @@ def pair_displacement(d: float, *, tol: float = 0.01) -> tuple[int, int]:
         f"d={d} is not a lattice distance √(dx² + dy²) with integers dx, dy (within {tol}); "
         "valid: 0, 1, √2 ≈ 1.41, 2, √5 ≈ 2.24, √8 ≈ 2.83, 3, √10 ≈ 3.16, …"
     )
+
+
+def lattice_distance_key(d: float) -> int:
+    """d² as an integer, the exact identity of a lattice distance (1.41 and √2 agree).
+
+    Examples
+    --------
+    >>> lattice_distance_key(1.41) == lattice_distance_key(2**0.5) == 2
+    True
+    """
+    dy, dx = pair_displacement(d)
+    return dx * dx + dy * dy
 
 
 def _check_even_l(L: Any) -> int:
