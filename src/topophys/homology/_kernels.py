@@ -61,6 +61,10 @@ def _make_basin_graph(eight: bool, dual: bool) -> Any:
     The flags are closure constants, so numba compiles one kernel per combination with the
     other branches removed: choosing the neighbour list at run time made the kernel three
     times slower. The dual sweep, of ``-f``, is the one that needs windings.
+
+    The kernel is one long function on purpose: its three passes share work arrays and loop
+    state that numba keeps in registers only within one compiled function, and calls between
+    compiled helpers on every pixel cost measurable time in the sweep.
     """
     step_y = _STEP_Y
     step_x = _STEP_X
@@ -89,7 +93,8 @@ def _make_basin_graph(eight: bool, dual: bool) -> Any:
         winds around the torus (nonzero gain) are kept too. Edges with the same basins and
         gain are parallel (the cycle they close does not wind), so only the lowest matters;
         most repeats are merged as they come. Last, the number of edges, which is more than
-        were stored if ``capacity`` was too small.
+        were stored if ``capacity`` was too small. (Long on purpose: see
+        :func:`_make_basin_graph`.)
         """
         height, width = f.shape
         n = height * width
@@ -304,6 +309,9 @@ def _elder_sweep_py(
     ``winding`` every node also keeps its unwrapped displacement to its parent, so an edge
     that closes a cycle tells how that cycle winds around the torus. The levels where the
     windings seen so far first span one, then two dimensions are the ``loops``.
+
+    One function on purpose, like the basin-graph kernel: the two inlined find loops and the
+    union share their state in registers in the compiled code.
     """
     n_basins = basin_min.size
     parent = np.arange(n_basins)

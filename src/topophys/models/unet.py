@@ -225,6 +225,45 @@ def harmonic_spin_waves(white: torch.Tensor, temperatures: torch.Tensor) -> torc
     return torch.fft.ifft2(torch.fft.fft2(white) * amp).real
 
 
+def _check_options(
+    output: str, noise_injection: str, noise_channels: int, spin_waves: bool
+) -> tuple[str, str, int, bool]:
+    """The generator's output and noise options, checked against each other."""
+    output = _validate.choice("output", output, OUTPUTS)
+    noise_injection = _validate.choice("noise_injection", noise_injection, NOISE_INJECTIONS)
+    noise_channels = _validate.positive_int("noise_channels", noise_channels)
+    if output == "defect_residual" and noise_channels < 2:
+        raise ValueError(
+            "output='defect_residual' draws its global rotation from noise channels 0 and 1, "
+            f"so noise_channels must be at least 2, got {noise_channels}"
+        )
+    if not isinstance(spin_waves, bool):
+        raise TypeError(f"spin_waves must be a bool, got {spin_waves!r}")
+    if spin_waves and (
+        output != "defect_residual" or noise_injection != "all" or noise_channels < 3
+    ):
+        raise ValueError(
+            "spin_waves=True draws the waves from the full-resolution noise channel 2 and adds "
+            "them to the defect residual: it needs output='defect_residual', "
+            f"noise_injection='all' and noise_channels >= 3, got output={output!r}, "
+            f"noise_injection={noise_injection!r}, noise_channels={noise_channels}"
+        )
+    return output, noise_injection, noise_channels, spin_waves
+
+
+def _kaiming_init(module: nn.Module, negative_slope: float) -> None:
+    """Normal weights of variance 2 / ((1 + slope²) · fan-in) and zero biases in every
+    (transposed) convolution of ``module``."""
+    gain = math.sqrt(2.0 / (1.0 + negative_slope**2))
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            # A stride-2, 2×2 transposed convolution feeds each output pixel from one kernel
+            # tap, so its fan-in is the number of input channels.
+            fan_in = m.weight.shape[0] if isinstance(m, nn.ConvTranspose2d) else m.weight[0].numel()
+            nn.init.normal_(m.weight, 0.0, gain / math.sqrt(fan_in))
+            nn.init.zeros_(m.bias)
+
+
 class UNetGenerator(nn.Module):
     """Conditional U-Net: (charge map, temperature, bottleneck noise) → unit spin field.
 
@@ -282,30 +321,9 @@ class UNetGenerator(nn.Module):
         super().__init__()
         width = _validate.positive("width", width)
         _validate.choice("init", init, ("pytorch", "kaiming"))
-        self.output = _validate.choice("output", output, OUTPUTS)
-        self.noise_injection = _validate.choice(
-            "noise_injection", noise_injection, NOISE_INJECTIONS
+        self.output, self.noise_injection, self.noise_channels, self.spin_waves = _check_options(
+            output, noise_injection, noise_channels, spin_waves
         )
-        self.noise_channels = _validate.positive_int("noise_channels", noise_channels)
-        if self.output == "defect_residual" and self.noise_channels < 2:
-            raise ValueError(
-                "output='defect_residual' draws its global rotation from noise channels 0 and 1, "
-                f"so noise_channels must be at least 2, got {noise_channels}"
-            )
-        if not isinstance(spin_waves, bool):
-            raise TypeError(f"spin_waves must be a bool, got {spin_waves!r}")
-        self.spin_waves = spin_waves
-        if spin_waves and (
-            self.output != "defect_residual"
-            or self.noise_injection != "all"
-            or self.noise_channels < 3
-        ):
-            raise ValueError(
-                "spin_waves=True draws the waves from the full-resolution noise channel 2 and adds "
-                "them to the defect residual: it needs output='defect_residual', "
-                f"noise_injection='all' and noise_channels >= 3, got output={self.output!r}, "
-                f"noise_injection={self.noise_injection!r}, noise_channels={self.noise_channels}"
-            )
         negative_slope = _validate.nonnegative("negative_slope", negative_slope)
         enc = scaled_channels("encoder_channels", encoder_channels, width)
         dec = scaled_channels("decoder_channels", decoder_channels, width)
@@ -350,18 +368,7 @@ class UNetGenerator(nn.Module):
             self.decoders.append(_conv3(prev + skip + extra, c))
             prev = c
         if init == "kaiming":
-            gain = math.sqrt(2.0 / (1.0 + negative_slope**2))
-            for m in self.modules():
-                if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-                    # A stride-2, 2×2 transposed convolution feeds each output pixel from one
-                    # kernel tap, so its fan-in is the number of input channels.
-                    fan_in = (
-                        m.weight.shape[0]
-                        if isinstance(m, nn.ConvTranspose2d)
-                        else (m.weight[0].numel())
-                    )
-                    nn.init.normal_(m.weight, 0.0, gain / math.sqrt(fan_in))
-                    nn.init.zeros_(m.bias)
+            _kaiming_init(self, negative_slope)
         if self.output == "defect_residual":
             # Start close to the analytic field: small corrections, so that t = 1 from the start.
             with torch.no_grad():

@@ -384,16 +384,8 @@ def fit_cnn(
 
     if not isinstance(config, CNNConfig):
         raise TypeError(f"config must be a CNNConfig, got {type(config).__name__}")
-    X = _check_images("X", X)
-    y = _check_targets("y", y, len(X))
-    validate = X_val is not None or y_val is not None
-    if validate:
-        if X_val is None or y_val is None:
-            raise ValueError("X_val and y_val must be given together")
-        X_val = _check_images("X_val", X_val)
-        y_val = _check_targets("y_val", y_val, len(X_val))
-        if X_val.shape[1:] != X.shape[1:]:
-            raise ValueError(f"X_val images have shape {X_val.shape[1:]}, X {X.shape[1:]}")
+    X, y, X_val, y_val = _check_fit_inputs(X, y, X_val, y_val)
+    validate = X_val is not None
     identity = {
         "config": {k: v for k, v in config.to_dict().items() if k not in RESUMABLE},
         "data": fingerprint(X, y),
@@ -438,18 +430,27 @@ def fit_cnn(
     )
     model = model.cpu().eval()
     if folder is not None:
-        save_finished(
-            folder,
-            {
-                "identity": json.loads(json.dumps(identity)),
-                "model": model.state_dict(),
-                "image_shape": list(X.shape[1:]),
-                "epochs": config.epochs,
-                "stopped_early": len(history["epoch"]) < config.epochs,
-            },
-            history,
-        )
+        payload = {"identity": json.loads(json.dumps(identity)), "model": model.state_dict()}
+        payload |= {"image_shape": list(X.shape[1:]), "epochs": config.epochs}
+        payload["stopped_early"] = len(history["epoch"]) < config.epochs
+        save_finished(folder, payload, history)
     return model, history
+
+
+def _check_fit_inputs(
+    X: Any, y: Any, X_val: Any, y_val: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    X = _check_images("X", X)
+    y = _check_targets("y", y, len(X))
+    if X_val is None and y_val is None:
+        return X, y, None, None
+    if X_val is None or y_val is None:
+        raise ValueError("X_val and y_val must be given together")
+    X_val = _check_images("X_val", X_val)
+    y_val = _check_targets("y_val", y_val, len(X_val))
+    if X_val.shape[1:] != X.shape[1:]:
+        raise ValueError(f"X_val images have shape {X_val.shape[1:]}, X {X.shape[1:]}")
+    return X, y, X_val, y_val
 
 
 def _rmse_meV(model: PDCNN, X: np.ndarray, y: np.ndarray) -> float:
