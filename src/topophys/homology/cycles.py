@@ -3,7 +3,7 @@ r"""Representative cycles of H1 pairs of a periodic alpha complex: PD points bac
 The inverse analysis of the amorphous-carbon paper (Fig. 6) maps birth–death pairs to the
 rings of atoms that carry them. The paper used HomCloud's stable volumes; this module needs no
 HomCloud and works on the same exact periodic alpha complex as
-:func:`~topophys.homology.periodic_alpha_diagram` (so its pairs are those of the diagram).
+:func:`~topophys.homology.alpha.periodic_alpha_diagram` (so its pairs are those of the diagram).
 
 Method (ours): the *death cycle*, made a single loop. The H1 pairs are computed by the
 standard Z/2 reduction of the triangle–edge boundary matrix of the alpha complex, triangles in
@@ -158,7 +158,7 @@ def h1_cycles(
         ``select(births (k,), deaths (k,)) -> bool mask (k,)`` choosing the pairs to trace
         (e.g. those in a region of the birth–death plane); None: all finite pairs.
     margin : float, optional
-        Initial cover width (see :func:`~topophys.homology.periodic_alpha_diagram`).
+        Initial cover width (see :func:`~topophys.homology.alpha.periodic_alpha_diagram`).
     zero_tolerance : float
         Pairs with death − birth ≤ this are dropped, as in the diagram.
     max_length : float, optional

@@ -439,7 +439,7 @@ class UNetGenerator(nn.Module):
         Parameters
         ----------
         charges : Tensor, shape (B, L, L)
-            Topological-charge maps; L a multiple of :attr:`factor` (16 at the paper's depth).
+            Topological-charge maps; L a multiple of ``factor`` (16 at the paper's depth).
         temperatures : Tensor of shape (B,) or float
             Temperatures, > 0.
         noise : Tensor, shape :meth:`noise_shape`, optional

@@ -1,7 +1,7 @@
 r"""Topological measures of the cubical graphs of an angle field, as curves over a threshold Θ.
 
 Construction (our precise reading of the paper's "series of graph representations")
-----------------------------------------------------------------------------------
+-----------------------------------------------------------------------------------
 For a periodic field ``theta (L, L)`` (plaquette convention of :mod:`.charge`) and a filtration
 parameter Θ ∈ [0, π], the cubical complex K(Θ) on the torus has
 

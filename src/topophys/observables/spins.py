@@ -85,9 +85,9 @@ def spin_bond_sums(spins: Any, J: float = 1.0) -> dict[str, Any]:
     r"""Sums over the bonds of unit spin fields along +x (axis -1) and +y (axis -2).
 
     The XY model's one bond formula, written once for numpy arrays and torch tensors alike
-    (differentiable for tensors): with :math:`S_i = (\cos	heta_i, \sin	heta_i)`,
-    :math:`S_i\cdot S_j = \cos(	heta_j - 	heta_i)` and
-    :math:`S_i	imes S_j = \sin(	heta_j - 	heta_i)`.
+    (differentiable for tensors): with :math:`S_i = (\cos\theta_i, \sin\theta_i)`,
+    :math:`S_i\cdot S_j = \cos(\theta_j - \theta_i)` and
+    :math:`S_i\times S_j = \sin(\theta_j - \theta_i)`.
 
     Parameters
     ----------
@@ -118,7 +118,7 @@ def _shifted(a: Any, axis: int) -> Any:
 
 
 def spin_energy(spins: Any, J: float = 1.0) -> Any:
-    """Energy per spin :math:`-J\\sum_{\\langle ij\rangle} S_i\\cdot S_j / N` of unit spin fields.
+    r"""Energy per spin :math:`-J\sum_{\langle ij\rangle} S_i\cdot S_j / N` of unit spin fields.
 
     Parameters
     ----------

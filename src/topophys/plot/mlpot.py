@@ -318,7 +318,7 @@ def parity_grid(
     ----------
     parity : mapping
         ``{model: {split: {set: (reference, predicted)}}}``, e.g.
-        :attr:`topophys.training.baselines.BaselineResults.parity`.
+        ``parity`` of :class:`topophys.training.baselines.BaselineResults`.
     labels : mapping of str to str, optional
         Display name of each model key (default: the key).
 

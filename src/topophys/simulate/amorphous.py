@@ -3,15 +3,15 @@ r"""Amorphous carbon by melt-quench molecular dynamics, the protocol of the PH-d
 A simple-cubic lattice of N carbon atoms in a cubic periodic box at density ρ is heated and
 quenched at constant volume (NVT) with 1 fs steps:
 
-=========  =================  ========  ==========
-stage      temperature (K)    time      snapshots
-=========  =================  ========  ==========
-``heat``   300 → 9000         2 ps      0
-``melt``   9000               3 ps      30
-``cool``   9000 → 5000        2 ps      100
-``anneal`` 5000               2 ps      25
-``quench`` 5000 → 300         2 ps      100
-=========  =================  ========  ==========
+==========  =================  ========  ==========
+stage       temperature (K)    time      snapshots
+==========  =================  ========  ==========
+``heat``    300 → 9000         2 ps      0
+``melt``    9000               3 ps      30
+``cool``    9000 → 5000        2 ps      100
+``anneal``  5000               2 ps      25
+``quench``  5000 → 300         2 ps      100
+==========  =================  ========  ==========
 
 255 frames per run, each labelled with its total energy (eV), forces (eV/Å), ``density``
 (g/cm³) and ``process`` (the stage name). The papers use DFT (VASP, LDA); we run LAMMPS with a

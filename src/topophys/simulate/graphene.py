@@ -5,12 +5,12 @@ final states of quenches at different cooling rates and from the quenches' cours
 2,720-atom set for size transfer. The letter gives no more; the protocol here is ours and
 configurable (:class:`GrapheneConfig`):
 
-=========  ==============================  ==================  ===========================
-stage      temperature (K)                 time                snapshots
-=========  ==============================  ==================  ===========================
-``melt``   5000                            2 ps                ``snapshots[0]`` (0)
-``quench`` 5000 → 300, linear              4700 K / rate       ``snapshots[1]`` (10)
-=========  ==============================  ==================  ===========================
+==========  ==============================  ==================  ===========================
+stage       temperature (K)                 time                snapshots
+==========  ==============================  ==================  ===========================
+``melt``    5000                            2 ps                ``snapshots[0]`` (0)
+``quench``  5000 → 300, linear              4700 K / rate       ``snapshots[1]`` (10)
+==========  ==============================  ==================  ===========================
 
 - start: a square grid with Gaussian jitter (0.1 Å) at graphene's areal density
   (0.3818 atoms/Å², 2 atoms per 5.24 Å²) in a square cell, periodic in x and y;

@@ -498,7 +498,8 @@ class XYSampler:
 
     @property
     def acceptance(self) -> torch.Tensor:
-        """Metropolis acceptance of each replica since the last :meth:`reset_acceptance`."""
+        """Metropolis acceptance of each replica since the last
+        :meth:`XYSampler.reset_acceptance`."""
         return self._accepted / max(self._proposed, 1)
 
     def reset_acceptance(self) -> None:

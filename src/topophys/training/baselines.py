@@ -16,7 +16,7 @@ SOAP vector into the same MLP. :func:`run_baselines` fits all three on the split
 pipeline made for Ridge and the CNN; :func:`topophys.evaluate.regression.baseline_table` puts
 every model beside the papers' figures for their DFT data.
 
-The MLP and SchNet train in Lightning like the CNN (:mod:`topophys.training._loop`): resumable
+The MLP and SchNet train in Lightning like the CNN (``topophys.training._loop``): resumable
 checkpoints and CSV logs in a run directory when one is given, the device of ``device``, and
 optional early stopping on a held-out share of the training rows. Every fit is deterministic on
 the CPU with one thread: weights from ``seed``, the order of epoch ``e`` from ``(seed, e)`` alone.

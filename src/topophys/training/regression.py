@@ -13,7 +13,7 @@ melt-quench trajectory are nearly identical, so a random split puts near-copies 
 frame in the training set; :func:`grouped_split` keeps whole runs apart instead. The errors are
 :func:`topophys.evaluate.regression.regression_metrics`.
 
-The CNN trains in Lightning, like the NRP and the cWGAN (:mod:`topophys.training._loop`), and
+The CNN trains in Lightning, like the NRP and the cWGAN (``topophys.training._loop``), and
 deterministically: the weights are initialized from ``seed``, the order of epoch ``e`` is a
 permutation drawn from ``(seed, e)`` alone, and with one thread on the CPU two calls give
 bit-identical weights. It checkpoints model, optimizer, schedule and history every
@@ -334,7 +334,7 @@ def fit_cnn(
     """Train the PD-histogram CNN on images ``X`` and targets ``y``; resumable.
 
     SGD (the paper's) on the mean squared error of standardized targets, in Lightning
-    (:mod:`topophys.training._loop`): checkpoints, resume, CSV logs, the device of
+    (``topophys.training._loop``): checkpoints, resume, CSV logs, the device of
     ``config.device`` and, with ``config.patience``, early stopping on a held-out share of
     ``X``.
 

@@ -2,8 +2,9 @@ r"""PH descriptors for a machine-learning potential of amorphous carbon: data �
 
 The pipeline of the PH-descriptor papers (Minamitani et al.): the mean energy per atom of
 melt-quenched amorphous and liquid carbon regressed on a 128 × 128 histogram of each structure's
-periodic H1 alpha persistence diagram, with Ridge and with a CNN. :func:`run` (``config,
-run_dir``) does, resuming whatever a previous call on the same directory finished:
+periodic H1 alpha persistence diagram, with Ridge and with a CNN.
+:func:`~topophys.pipelines.mlpot.pipeline.run` (``config, run_dir``) does, resuming whatever a
+previous call on the same directory finished:
 
 1. generate the structures with the papers' melt-quench protocol
    (:func:`topophys.simulate.amorphous.run_melt_quench`, one extxyz per run under ``data/``),
@@ -30,10 +31,12 @@ run_dir``) does, resuming whatever a previous call on the same directory finishe
    (``metrics.json``), ``predictions.npz``, the figures and ``report.html``
    (:mod:`~topophys.pipelines.mlpot.report`).
 
-:data:`DEMO_CONFIG` (the command line's default) is a reduced CPU protocol with every section
-that runs in minutes on 2 cores; :data:`PAPER_CONFIG` is the papers' full protocol
-(``topophys run mlpot --scale paper``). The modules import one another one way only:
-``config`` ← ``data`` ← ``core`` ← ``section`` ← the sections ← ``report`` ← ``pipeline``.
+:data:`~topophys.pipelines.mlpot.config.DEMO_CONFIG` (the command line's default) is a reduced
+CPU protocol with every section that runs in minutes on 2 cores;
+:data:`~topophys.pipelines.mlpot.config.PAPER_CONFIG` is the papers' full protocol
+(``topophys run mlpot --scale paper``). The modules import one another one way only, each from
+those before it in the order ``config``, ``data``, ``core``, ``section``, the sections,
+``report``, ``pipeline``.
 """
 
 from ...descriptors.ph import GRAPHENE_DESCRIPTOR, DescriptorConfig, ph_descriptor

@@ -187,7 +187,7 @@ class GrapheneSectionConfig(Config):
     transfer
         Runs of the size-transfer set (the letter: 2,720 atoms); ``None``: none.
     descriptor
-        The PD histogram (default :data:`GRAPHENE_DESCRIPTOR`; must be planar).
+        The PD histogram (default :data:`~topophys.descriptors.ph.GRAPHENE_DESCRIPTOR`; planar).
     test_fraction, split_seed
         The random split of the training-size frames.
     ridge_alpha

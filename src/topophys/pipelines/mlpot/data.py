@@ -211,8 +211,9 @@ def _share_in_window(h1: Any, d: DescriptorConfig) -> float:
 def select_run_frames(
     frames: Sequence[Any], config: InverseConfig
 ) -> tuple[list[Any], dict[str, Any]]:
-    """The frames :func:`inverse_section` analyses: the last ``config.frames`` frames of stage
-    ``config.process`` of run ``config.run`` at the density nearest ``config.density``.
+    """The frames :func:`~.sections.inverse_section` analyses: the last ``config.frames``
+    frames of stage ``config.process`` of run ``config.run`` at the density nearest
+    ``config.density``.
 
     Returns the frames and a description (``density``, ``run``, ``process``, ``frames``).
     """

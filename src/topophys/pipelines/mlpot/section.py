@@ -95,7 +95,7 @@ def cached_section(
 
     Returns the section (figures as PNG paths) and the seconds spent computing it (0 when it
     was loaded). The run directory serves one configuration (see
-    :func:`~topophys.pipelines.mlpot.run`), so a saved section is that configuration's.
+    :func:`~topophys.pipelines.mlpot.pipeline.run`), so a saved section is that configuration's.
     """
     found = Section.load(run_dir, key)
     if found is not None:
