@@ -23,14 +23,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 
-from topophys.simulate import amorphous
+from topophys.simulate import _lammps, amorphous
 from topophys.simulate.amorphous import MeltQuenchConfig, label_frames, melt_quench, sp3_fraction
 
 
 def bare_lammps_seconds(config: MeltQuenchConfig, density: float) -> float:
     """The protocol as one plain LAMMPS input, one ``run`` per stage, nothing read back."""
-    lammps = amorphous._load_lammps()
-    style, files = amorphous._potential_files(config.potential)
+    lammps = _lammps.load_lammps()
+    style, files = _lammps.potential_files(config.potential)
     n = round(config.n_atoms ** (1 / 3))
     spacing = amorphous.box_length(config.n_atoms, density) / n
     lmp = lammps.lammps(cmdargs=["-screen", "none", "-log", "none", "-nocite"])

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from topophys.diagrams import Diagrams, as_diagrams
+from topophys.testing import assert_diagrams_equal
 
 INF = np.inf
 
@@ -372,3 +373,123 @@ def test_bad_data_shapes_and_types() -> None:
         Diagrams.empty(1).select(-1)
     with pytest.raises(TypeError, match=r"parts\[1\]"):
         Diagrams.concat([Diagrams.empty(1), [np.zeros((0, 3))]])
+
+
+# ---------------------------------------------------------------- giotto-tda, persim, HomCloud
+
+
+def test_to_giotto_pads_each_dimension_as_giotto_tda_does() -> None:
+    # giotto-tda (gtda.homology._utils._postprocess_diagrams): one block per dimension in
+    # ascending order, as long as the largest count (at least 1), padded with [m, m, dim]
+    # where m is that dimension's smallest birth in the batch (0 when it has none).
+    d = Diagrams.from_list(
+        [
+            np.array([[1, 0.7, 0.9], [0, 0.3, 1.0], [0, 0.1, INF]]),
+            np.array([[0, 0.2, 0.5], [2, 0.4, 0.4]]),  # a diagonal point: left out
+        ]
+    )
+    expected = np.array(
+        [
+            [[0.3, 1.0, 0], [0.1, INF, 0], [0.7, 0.9, 1], [0.0, 0.0, 2]],
+            [[0.2, 0.5, 0], [0.1, 0.1, 0], [0.7, 0.7, 1], [0.0, 0.0, 2]],
+        ]
+    )
+    np.testing.assert_array_equal(d.to_giotto(homology_dimensions=[0, 1, 2]), expected)
+    clipped = d.to_giotto(infinity=5.0)
+    assert clipped.shape == (2, 4, 3) and clipped[0, 1, 1] == 5.0
+    assert_diagrams_equal(Diagrams.from_giotto(expected), d.nontrivial())
+    assert_diagrams_equal(Diagrams.from_giotto(clipped, infinity=5.0), d.nontrivial())
+    np.testing.assert_array_equal(Diagrams.empty(2).to_giotto(), np.zeros((2, 1, 3)))
+
+
+@given(diagram_lists)
+@settings(max_examples=60, deadline=None)
+def test_giotto_round_trip_keeps_every_off_diagonal_point(x: list[np.ndarray]) -> None:
+    d = Diagrams.from_list(x)
+    X = d.to_giotto()
+    assert X.ndim == 3 and X.shape[0] == len(d) and (X[:, :, 1] >= X[:, :, 0]).all()
+    assert_diagrams_equal(Diagrams.from_giotto(X), d.nontrivial())
+    finite_max = max([10.0, *d.data[np.isfinite(d.data[:, 2]), 2].tolist()]) + 1.0
+    assert_diagrams_equal(
+        Diagrams.from_giotto(d.to_giotto(infinity=finite_max), infinity=finite_max),
+        d.nontrivial(),
+    )
+
+
+def test_from_giotto_refuses_what_it_cannot_convert() -> None:
+    with pytest.raises(ValueError, match=r"\(n_samples, n_points, 3\)"):
+        Diagrams.from_giotto(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="stacked diagrams"):
+        Diagrams.from_giotto(np.array([[[0.0, 1.0, INF]]]))
+    with pytest.raises(ValueError, match="death"):
+        Diagrams.from_giotto(np.array([[[1.0, 0.0, 0]]]))
+
+
+def test_persim_round_trip_and_ripser_agrees_with_gudhi_rips() -> None:
+    ripser = pytest.importorskip("ripser")
+    persim = pytest.importorskip("persim")
+    points = np.random.default_rng(0).normal(size=(30, 2))
+    dgms = ripser.ripser(points, maxdim=1)["dgms"]
+    ours = Diagrams.from_persim([dgms])
+    for a, b in zip(ours.to_persim(maxdim=1)[0], dgms, strict=True):
+        assert_diagrams_equal([np.column_stack([np.zeros(len(a)), a])],
+                              [np.column_stack([np.zeros(len(b)), b])])  # fmt: skip
+    st = gudhi.RipsComplex(points=points).create_simplex_tree(max_dimension=2)
+    reference = Diagrams.from_gudhi([st.persistence()]).nontrivial()
+    assert_diagrams_equal(ours.nontrivial(), reference, atol=1e-6)
+    h1 = ours.to_persim()[0][1]
+    assert persim.bottleneck(h1, h1) == 0.0
+    # One point each, 0.25 apart in death and 0.5 or more from the diagonal: distance 0.25.
+    a, b = Diagrams.from_list([np.array([[1, 0.0, 1.0]]), np.array([[1, 0.0, 1.25]])]).to_persim()
+    assert persim.bottleneck(a[1], b[1]) == pytest.approx(0.25, abs=1e-12)
+
+
+def test_persim_layout_and_bad_input() -> None:
+    d = Diagrams.from_list(small())
+    out = d.to_persim()
+    assert [len(per) for per in out] == [2, 2, 2]
+    assert out[1][0].shape == (0, 2)
+    np.testing.assert_array_equal(out[0][1], [[0.5, INF], [0.2, 0.3]])
+    assert Diagrams.from_persim(out) == Diagrams.from_list(
+        [np.array([[0, 0.0, 1.0], [1, 0.5, INF], [1, 0.2, 0.3]]), np.empty((0, 3)),
+         np.array([[0, -1.0, INF]])]
+    )  # fmt: skip
+    with pytest.raises(TypeError, match=r"\[ripser\(X\)\['dgms'\]\]"):
+        Diagrams.from_persim([np.zeros((3, 2))])
+    with pytest.raises(ValueError, match=r"shape \(k, 2\)"):
+        Diagrams.from_persim([[np.zeros((3, 3))]])
+
+
+@pytest.mark.parametrize("mode", ["sublevel", "superlevel"])
+def test_homcloud_diagrams_of_a_field_are_ours_superlevel_orientation_included(mode) -> None:
+    hc = pytest.importorskip("homcloud.interface")
+    from topophys.homology import cubical_diagram
+
+    f = np.random.default_rng(1).normal(size=(9, 11))
+    pdlist = hc.PDList.from_bitmap_levelset(f, mode=mode, type="bitmap")
+    pds = [pdlist.dth_diagram(dim) for dim in (0, 1)]
+    theirs = Diagrams.from_homcloud([pds])  # superlevel read from each PD's sign_flipped
+    ours = Diagrams.from_list([cubical_diagram(f, construction="vertex", filtration=mode)])
+    assert_diagrams_equal(theirs.nontrivial(), ours)
+    superlevel = mode == "superlevel"
+    for dim, pd in zip((0, 1), pds, strict=True):
+        pairs = ours.to_homcloud_pairs(0, dim, superlevel=superlevel)
+        if superlevel:
+            assert (pairs[:, 0] > pairs[:, 1]).all()  # HomCloud's orientation
+        hc_pairs = np.column_stack([pd.births, pd.deaths])
+        hc_pairs = hc_pairs[hc_pairs[:, 0] != hc_pairs[:, 1]]
+        np.testing.assert_allclose(np.sort(pairs, axis=0), np.sort(hc_pairs, axis=0))
+        np.testing.assert_allclose(
+            np.sort(ours.to_homcloud_essential_births(0, dim, superlevel=superlevel)),
+            np.sort(pd.essential_births),
+        )
+
+
+def test_from_homcloud_needs_homcloud_diagrams() -> None:
+    with pytest.raises(TypeError, match="HomCloud PD"):
+        Diagrams.from_homcloud([[np.zeros((2, 2))]])
+
+
+def test_nontrivial_drops_diagonal_points_only() -> None:
+    d = Diagrams.from_list([np.array([[0, 1.0, 1.0], [0, 1.0, 2.0], [1, 3.0, INF]])])
+    np.testing.assert_array_equal(d.nontrivial()[0], [[0, 1.0, 2.0], [1, 3.0, INF]])

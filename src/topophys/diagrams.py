@@ -13,6 +13,17 @@ Both arrays are read-only: every view handed out shares memory with them, so not
 the invariants checked at construction. Essential classes are kept everywhere (use
 :meth:`Diagrams.finite` to drop them explicitly) and empty diagrams are valid.
 
+Conversions
+-----------
+To and from GUDHI's ``persistence()`` lists (:meth:`Diagrams.to_gudhi`,
+:meth:`Diagrams.from_gudhi`), giotto-tda's padded ``(n, n_points, 3)`` arrays of rows
+``[birth, death, dim]`` (:meth:`Diagrams.to_giotto`, :meth:`Diagrams.from_giotto`),
+ripser/persim's lists of ``(k, 2)`` arrays per dimension (:meth:`Diagrams.to_persim`,
+:meth:`Diagrams.from_persim`), HomCloud's diagrams, superlevel ones included (birth > death in the
+field's values; :meth:`Diagrams.to_homcloud_pairs`, :meth:`Diagrams.from_homcloud`), and torch
+tensors (:meth:`Diagrams.to_torch`). :func:`topophys.testing.assert_diagrams_equal` compares
+diagrams as multisets whatever their source's row order.
+
 On disk (Zarr v3, see :meth:`Diagrams.save`) a batch is a group holding the arrays ``data`` and
 ``offsets`` and the attributes ``format``, ``version``, ``n_diagrams``, ``n_points`` and
 ``complete``; ``complete`` is set to ``True`` only after both arrays are fully written, and
@@ -336,6 +347,14 @@ class Diagrams:
         """The same ``n`` diagrams with only their essential (``death = inf``) points."""
         return self._mask(np.isinf(self.data[:, 2]))
 
+    def nontrivial(self) -> Diagrams:
+        """The same ``n`` diagrams without their points on the diagonal (``birth == death``).
+
+        Such points carry no information; GUDHI and giotto-tda leave them out, HomCloud reports
+        them.
+        """
+        return self._mask(self.data[:, 1] != self.data[:, 2])
+
     def pairs(self, i: int, dim: int | None = None) -> np.ndarray:
         """``(k, 2)`` ``[birth, death]`` of diagram ``i``, all dimensions or only ``dim``.
 
@@ -419,7 +438,7 @@ class Diagrams:
             parts.append(np.array(rows, dtype=np.float64).reshape(-1, 3))
         return cls.from_list(parts)
 
-    def to_homcloud_pairs(self, i: int, dim: int) -> np.ndarray:
+    def to_homcloud_pairs(self, i: int, dim: int, *, superlevel: bool = False) -> np.ndarray:
         """``(k, 2)`` ``[birth, death]`` of the finite points of dimension ``dim`` of diagram ``i``.
 
         This is what HomCloud gives as ``np.column_stack([pd.births, pd.deaths])`` for
@@ -427,18 +446,244 @@ class Diagrams:
         ``pd.essential_births``, see :meth:`to_homcloud_essential_births`). Row order is ours,
         so compare with HomCloud as multisets (e.g. after ``np.lexsort``). Values are in the
         units the diagram was made in (HomCloud's alpha filtrations use squared radii).
+
+        Parameters
+        ----------
+        i : int
+            The diagram.
+        dim : int
+            The homology dimension.
+        superlevel : bool, default False
+            The diagram is a superlevel one stored, as topophys stores them, as the sublevel
+            diagram of ``-f`` (e.g. ``CubicalPersistence(filtration="superlevel")``). HomCloud's
+            superlevel diagrams (``mode="superlevel"``) are in the field's own values, born at
+            the higher one: both columns are negated, so ``birth > death``.
+
+        Examples
+        --------
+        >>> d = Diagrams.from_list([np.array([[0, -2.0, -1.0], [0, -2.0, np.inf]])])
+        >>> d.to_homcloud_pairs(0, 0, superlevel=True), d.to_homcloud_essential_births(
+        ...     0, 0, superlevel=True
+        ... )
+        (array([[2., 1.]]), array([2.]))
         """
         d = self[self._index(i)]
         dim = nonnegative_int("dim", dim)
         keep = (d[:, 0] == dim) & np.isfinite(d[:, 2])
-        return d[keep, 1:]
+        pairs = d[keep, 1:]
+        return -pairs if superlevel else pairs.copy()
 
-    def to_homcloud_essential_births(self, i: int, dim: int) -> np.ndarray:
+    def to_homcloud_essential_births(
+        self, i: int, dim: int, *, superlevel: bool = False
+    ) -> np.ndarray:
         """``(k,)`` births of the essential points of dimension ``dim`` of diagram ``i``
-        (HomCloud's ``pd.essential_births``)."""
+        (HomCloud's ``pd.essential_births``; negated for ``superlevel``, see
+        :meth:`to_homcloud_pairs`)."""
         d = self[self._index(i)]
         dim = nonnegative_int("dim", dim)
-        return d[(d[:, 0] == dim) & np.isinf(d[:, 2]), 1]
+        births = d[(d[:, 0] == dim) & np.isinf(d[:, 2]), 1]
+        return -births if superlevel else births.copy()
+
+    @classmethod
+    def from_homcloud(
+        cls, diagrams: Sequence[Sequence[Any]], *, superlevel: bool | None = None
+    ) -> Diagrams:
+        """Build from HomCloud persistence diagrams, one sequence of them per diagram.
+
+        Parameters
+        ----------
+        diagrams : sequence of sequences of HomCloud ``PD``
+            For diagram ``i``, its HomCloud diagrams of each dimension, e.g.
+            ``[pdlist.dth_diagram(d) for d in (0, 1)]``; each needs ``degree``, ``births``,
+            ``deaths`` and ``essential_births``.
+        superlevel : bool, optional
+            Whether they are superlevel diagrams (``birth > death``, HomCloud's
+            ``mode="superlevel"``); they are negated into topophys's convention (the sublevel
+            diagram of ``-f``, see :meth:`to_homcloud_pairs`). Default: per PD, its
+            ``sign_flipped`` attribute, or any of its pairs born above its death.
+
+        Returns
+        -------
+        Diagrams
+            Rows ``[degree, birth, death]``; essential births get ``death = inf``.
+        """
+        parts = []
+        for i, pds in enumerate(diagrams):
+            rows = []
+            for j, pd in enumerate(pds):
+                try:
+                    dim = int(pd.degree)
+                    births = np.asarray(pd.births, dtype=np.float64).reshape(-1)
+                    deaths = np.asarray(pd.deaths, dtype=np.float64).reshape(-1)
+                    ess = np.asarray(pd.essential_births, dtype=np.float64).reshape(-1)
+                except AttributeError as exc:
+                    raise TypeError(
+                        f"diagrams[{i}][{j}] must be a HomCloud PD (degree, births, deaths, "
+                        f"essential_births), got {type(pd).__name__}"
+                    ) from exc
+                flip = superlevel
+                if flip is None:  # type="cubical" PDs of a superlevel filtration say False
+                    flipped = bool(getattr(pd, "sign_flipped", False))
+                    flip = flipped or bool((births > deaths).any())
+                sign = -1.0 if flip else 1.0
+                rows.append(np.column_stack([np.full(births.size, dim), sign * births,
+                                             sign * deaths]))  # fmt: skip
+                rows.append(np.column_stack([np.full(ess.size, dim), sign * ess,
+                                             np.full(ess.size, np.inf)]))  # fmt: skip
+            parts.append(np.concatenate(rows) if rows else np.empty((0, 3)))
+        return cls.from_list(parts)
+
+    # ------------------------------------------------------------------ giotto-tda, persim
+
+    def to_giotto(
+        self, homology_dimensions: Sequence[int] | None = None, *, infinity: float | None = None
+    ) -> np.ndarray:
+        """The batch as giotto-tda's padded 3-D array: ``(n, n_points, 3)`` rows
+        ``[birth, death, dim]``.
+
+        As giotto-tda's persistence transformers make it (``gtda.homology``): one block of rows
+        per homology dimension in ascending order, each as long as the largest count of that
+        dimension in any diagram (at least 1); a diagram with fewer points is padded with
+        ``[m, m, dim]``, where ``m`` is the smallest birth of that dimension in the batch (0 if
+        there is none). Points on the diagonal (``birth == death``) carry no information and
+        are left out, as giotto-tda does, so :meth:`from_giotto` can drop every padding row.
+
+        Parameters
+        ----------
+        homology_dimensions : sequence of int, optional
+            The dimensions to include (default: every dimension present; ``[0]`` for an empty
+            batch).
+        infinity : float, optional
+            Death given to essential classes (giotto-tda's ``infinity_values``, e.g. the largest
+            filtration value). Default: keep ``inf``, which giotto-tda's ``check_diagrams``
+            accepts but some of its vectorizers do not.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n, n_points, 3), float64
+
+        Examples
+        --------
+        >>> d = Diagrams.from_list([np.array([[0, 0.0, 1.0], [1, 0.5, 2.0]]),
+        ...                         np.array([[0, 0.2, 0.4], [0, 0.1, 0.3]])])
+        >>> d.to_giotto()
+        array([[[0. , 1. , 0. ],
+                [0. , 0. , 0. ],
+                [0.5, 2. , 1. ]],
+        <BLANKLINE>
+               [[0.2, 0.4, 0. ],
+                [0.1, 0.3, 0. ],
+                [0.5, 0.5, 1. ]]])
+        """
+        dims = self.dims() if homology_dimensions is None else _dims(homology_dimensions)
+        if not dims:
+            dims = [0]
+        data = self.data
+        if infinity is not None:
+            infinity = float(infinity)
+            data = data.copy()
+            data[np.isinf(data[:, 2]), 2] = infinity
+        keep = data[:, 1] < data[:, 2]
+        which = self.diagram_index()
+        blocks = []
+        for dim in dims:
+            rows = keep & (data[:, 0] == dim)
+            counts = np.bincount(which[rows], minlength=len(self))
+            width = max(int(counts.max(initial=0)), 1)
+            pad = float(data[rows, 1].min()) if rows.any() else 0.0
+            block = np.empty((len(self), width, 3))
+            block[:, :, :2] = pad
+            block[:, :, 2] = dim
+            # The rank of each kept point within its diagram places it in the block.
+            idx = which[rows]
+            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+            slot = np.arange(idx.size) - starts[idx]
+            block[idx, slot, 0] = data[rows, 1]
+            block[idx, slot, 1] = data[rows, 2]
+            blocks.append(block)
+        return np.concatenate(blocks, axis=1)
+
+    @classmethod
+    def from_giotto(cls, X: Any, *, infinity: float | None = None) -> Diagrams:
+        """Build from giotto-tda's ``(n, n_points, 3)`` array of rows ``[birth, death, dim]``.
+
+        Rows on the diagonal (``birth == death``: giotto-tda's padding and trivial points) are
+        dropped; with ``infinity``, deaths equal to it become ``inf`` (essential classes, see
+        :meth:`to_giotto`). Rows keep their order.
+
+        Raises
+        ------
+        ValueError
+            If ``X`` is not 3-D with 3 columns, a dimension is not an integer >= 0 (giotto-tda's
+            ``inf`` dimension of stacked diagrams included), or a point lies below the diagonal.
+        """
+        arr = _as_float_rows("X", X)
+        if arr.ndim != 3 or arr.shape[2] != 3:
+            raise ValueError(
+                "X must have shape (n_samples, n_points, 3) with rows [birth, death, dim] "
+                f"(giotto-tda's layout), got {arr.shape}"
+            )
+        parts = []
+        for i, rows in enumerate(arr):
+            dim = rows[:, 2]
+            if (~np.isfinite(dim) | (dim < 0) | (dim != np.floor(dim))).any():
+                raise ValueError(
+                    f"X[{i}][:, 2] (dim) must hold integers >= 0; giotto-tda's stacked diagrams "
+                    "(dimension inf) have no homology dimension to convert"
+                )
+            death = rows[:, 1].copy()
+            if infinity is not None:
+                death[death == float(infinity)] = np.inf
+            keep = rows[:, 0] != death
+            parts.append(np.column_stack([dim, rows[:, 0], death])[keep])
+        return cls.from_list(parts)
+
+    def to_persim(self, maxdim: int | None = None) -> list[list[np.ndarray]]:
+        """Per diagram, the list of ``(k, 2)`` ``[birth, death]`` arrays of dimensions
+        ``0 … maxdim``: ripser's ``dgms`` and what persim's functions take.
+
+        ``maxdim`` defaults to the largest dimension in the batch; essential classes keep
+        ``death = inf``, as in ripser's H0.
+
+        Examples
+        --------
+        >>> d = Diagrams.from_list([np.array([[0, 0.0, np.inf], [1, 0.5, 2.0]])])
+        >>> d.to_persim()
+        [[array([[ 0., inf]]), array([[0.5, 2. ]])]]
+        """
+        top = max(self.dims(), default=0) if maxdim is None else nonnegative_int("maxdim", maxdim)
+        return [[np.array(d[d[:, 0] == dim, 1:]) for dim in range(top + 1)] for d in self]
+
+    @classmethod
+    def from_persim(cls, diagrams: Sequence[Sequence[Any]]) -> Diagrams:
+        """Build from ripser/persim diagrams: per diagram, a list of ``(k, 2)`` arrays whose
+        position is the dimension (``ripser(X)["dgms"]`` is one; wrap it in a list).
+
+        Raises
+        ------
+        TypeError
+            If an entry is not a sequence of ``(k, 2)`` arrays.
+        """
+        parts = []
+        for i, per_dim in enumerate(diagrams):
+            if isinstance(per_dim, np.ndarray) and per_dim.ndim == 2:
+                raise TypeError(
+                    f"diagrams[{i}] must be a list of (k, 2) arrays (one per dimension), got one "
+                    "2-D array; pass [ripser(X)['dgms']] for one diagram"
+                )
+            rows = []
+            for dim, pairs in enumerate(per_dim):
+                arr = _as_float_rows(f"diagrams[{i}][{dim}]", pairs)
+                if arr.size == 0:
+                    continue
+                if arr.ndim != 2 or arr.shape[1] != 2:
+                    raise ValueError(
+                        f"diagrams[{i}][{dim}] must have shape (k, 2) [birth, death], got "
+                        f"{arr.shape}"
+                    )
+                rows.append(np.column_stack([np.full(len(arr), dim), arr]))
+            parts.append(np.concatenate(rows) if rows else np.empty((0, 3)))
+        return cls.from_list(parts)
 
     def to_torch(
         self,
@@ -623,3 +868,8 @@ def as_diagrams(X: Any, name: str = "X") -> Diagrams:
         return Diagrams.from_list(list(X))
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"{name}: {exc}") from exc
+
+
+def _dims(values: Sequence[int]) -> list[int]:
+    out = sorted({nonnegative_int("homology_dimensions[]", v) for v in values})
+    return out

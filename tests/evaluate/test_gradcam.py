@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from topophys.evaluate.gradcam import grad_cam
+from topophys.evaluate.gradcam import attention_statistics, grad_cam
 from topophys.models.pdcnn import PDCNN
 
 
@@ -76,3 +76,19 @@ def test_bad_input():
         grad_cam(torch.nn.Linear(2, 1), np.zeros((16, 16)))
     with pytest.raises(ValueError, match="finite"):
         grad_cam(model, np.full((16, 16), np.nan))
+
+
+def test_attention_statistics_weighted_means():
+    points = np.zeros((4, 4))
+    points[0, 1] = points[2, 3] = 1.0  # (b, d) centres (0.5, 1.5) and (2.5, 3.5)
+    points[1, 1] = 2.0  # on the diagonal
+    cam = np.zeros((4, 4))
+    cam[0, 1], cam[2, 3] = 1.0, 3.0
+    cam[3, 0] = 5.0  # below the diagonal, no point there: ignored
+    s = attention_statistics(cam, points, (0, 4), (0, 4))
+    assert s["attention_mean_birth_A2"] == pytest.approx((0.5 + 3 * 2.5) / 4)
+    assert s["attention_mean_persistence_A2"] == pytest.approx(1.0)
+    assert s["points_mean_persistence_A2"] == pytest.approx(0.5)
+    assert s["points_mean_birth_A2"] == pytest.approx((0.5 + 2.5 + 2 * 1.5) / 4)
+    no_attention = attention_statistics(np.zeros((4, 4)), points, (0, 4), (0, 4))
+    assert no_attention["attention_mean_birth_A2"] is None

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from topophys.evaluate.inverse import energy_regions, inverse_analysis, points_in_region
+from topophys.evaluate.inverse import (
+    InverseAnalysis,
+    energy_regions,
+    inverse_analysis,
+    points_in_region,
+    restrict_births,
+)
 
 A = 1.42
 
@@ -87,3 +93,34 @@ def test_bad_input():
         inverse_analysis([], np.ones((2, 2)), high=0.5, low=-0.5)
     with pytest.raises(ValueError, match="same length"):
         points_in_region([1.0], [1.0, 2.0], np.ones((2, 2), bool))
+
+
+def test_restricted_coefficients_have_no_region_beyond_the_birth_limit():
+    coef = np.arange(64.0).reshape(8, 8) - 30
+    out = restrict_births(coef, (0.0, 8.0), 3.0)
+    assert (out[:3] == coef[:3]).all() and not out[3:].any()
+    assert restrict_births(coef, (0.0, 8.0), None) is coef
+    with pytest.raises(ValueError, match="leaves no bin"):
+        restrict_births(coef, (0.0, 8.0), 0.5)
+
+
+def _analysis(lengths_high, lengths_low, angles_high, angles_low):
+    empty = {"high": [], "low": []}
+    return InverseAnalysis(
+        {"high": 1.0, "low": -1.0}, np.ones((2, 2), bool), np.zeros((2, 2), bool), empty,
+        {"high": np.asarray(lengths_high, float), "low": np.asarray(lengths_low, float)},
+        {"high": np.asarray(angles_high, float), "low": np.asarray(angles_low, float)},
+    )  # fmt: skip
+
+
+def test_ks_distances_between_the_regions_known_answers():
+    same = _analysis([1.4, 1.5, 1.6], [1.6, 1.4, 1.5], [100, 120], [120, 100]).metrics()
+    assert same["bond_length_ks_distance"] == 0.0 and same["bond_angle_ks_distance"] == 0.0
+    apart = _analysis([1.3, 1.35], [1.6, 1.7, 1.8], [60, 70], [110, 120]).metrics()
+    assert apart["bond_length_ks_distance"] == 1.0 and apart["bond_angle_ks_distance"] == 1.0
+    assert apart["high"]["bond_length_max_A"] == 1.35 and apart["low"]["bond_length_max_A"] == 1.8
+    # Half of one sample below the other's: the largest gap of the two CDFs is 1/2.
+    half = _analysis([1.0, 3.0], [2.0, 4.0], [1.0], [1.0]).metrics()
+    assert half["bond_length_ks_distance"] == 0.5
+    none = _analysis([1.0], [], [1.0], []).metrics()
+    assert "bond_length_ks_distance" not in none

@@ -264,3 +264,35 @@ def test_refine_with_mc_repairs_and_holds_the_target_map() -> None:
     assert out.seconds_per_sweep > 0
     with pytest.raises(ValueError, match="ascending"):
         refine_with_mc(start, k, 0.1, [3, 3])
+
+
+def test_scores_along_T_need_two_temperatures_and_a_common_distance() -> None:
+    from topophys.evaluate.xy import OBSERVABLES, EnsembleSummary, across_temperatures
+
+    def summary(T: float, d: float) -> EnsembleSummary:
+        one = np.ones(1)
+        return EnsembleSummary(
+            T=T,
+            d=d,
+            n=10,
+            observables=dict.fromkeys(OBSERVABLES, (T + d, 0.1)),
+            r=one,
+            G=one,
+            G_err=0 * one,
+            match_rate=1.0,
+            diversity=0.5,
+            diversity_aligned=0.1,
+        )
+
+    def ensembles(T: float, ds: tuple[float, ...]) -> dict[str, list[EnsembleSummary]]:
+        return {name: [summary(T, d) for d in ds] for name in ("reference", "generated")}
+
+    one = {"T=0.1": ensembles(0.1, (0.0, 2.0))}
+    assert across_temperatures(one) == {}
+    disjoint = {"T=0.1": ensembles(0.1, (0.0,)), "T=0.5": ensembles(0.5, (2.0,))}
+    assert across_temperatures(disjoint) == {}
+    # √101 and 10 would share the key "d=10" at three digits: they stay apart.
+    far = (10.0, 101**0.5)
+    out = across_temperatures({"T=0.5": ensembles(0.5, far), "T=0.1": ensembles(0.1, far)})
+    assert out["temperatures"] == [0.1, 0.5]
+    assert [e["d"] for e in out["by_distance"]] == [10.0, 101**0.5]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from topophys.homology import alpha
+from topophys.homology import _torus, alpha
 from topophys.homology.alpha import (
     AlphaPersistence,
     CellTooSmallError,
@@ -225,14 +225,14 @@ def test_exact_triangulation_fallback_agrees_with_qhull(name, random_cell, monke
     # The CGAL path (used when Qhull's triangulation fails the checks) gives the same diagram.
     points, cell = random_cell if name == "random" else _crystal(name)
     fast = periodic_alpha_diagram(points, cell, max_dim=3)
-    delaunay = alpha._delaunay
+    delaunay = _torus._delaunay
     used = []
 
     def exact_only(cover, atom, qhull, duplicate):
         used.append(qhull)
         return delaunay(cover, atom, False, duplicate)
 
-    monkeypatch.setattr(alpha, "_delaunay", exact_only)
+    monkeypatch.setattr(_torus, "_delaunay", exact_only)
     _same(fast, periodic_alpha_diagram(points, cell, max_dim=3))
     assert used
 

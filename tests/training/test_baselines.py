@@ -1,18 +1,20 @@
 """Baselines on the mlpot splits: MLP and SchNet fits, CNN pooled features, the table."""
 
+import pathlib
+import pickle
+
 import numpy as np
 import pytest
 import torch
 from ase import Atoms
 
 from topophys.descriptors.soap import SOAPConfig
+from topophys.evaluate.regression import baseline_table
 from topophys.models.pdcnn import PDCNN
 from topophys.training.baselines import (
-    PAPER_RMSE_MEV,
     BaselinesConfig,
     MLPConfig,
     SchNetConfig,
-    baseline_table,
     cnn_pooled_features,
     fit_mlp,
     fit_schnet,
@@ -134,29 +136,35 @@ def test_run_baselines_on_shared_splits(tmp_path):
         mlp=MLPConfig(hidden=(8,), epochs=5, milestones=()),
         schnet=TINY_SCHNET.replace(epochs=1),
     )
-    metrics, figures = run_baselines(
-        config, frames, y, splits, tmp_path, transfer_frames=transfer, y_transfer=y_t,
-        cnn_models=cnns, ph_images=images, ph_images_transfer=images_t,
-    )  # fmt: skip
+    kw = {
+        "transfer_frames": transfer, "y_transfer": y_t, "cnn_models": cnns, "ph_images": images,
+        "ph_images_transfer": images_t,
+    }  # fmt: skip
+    result = run_baselines(config, frames, y, splits, tmp_path, **kw)
+    metrics = result.metrics
     for model in ("soap_nn", "ph_soap", "schnet"):
         for split, test in splits.items():
             m = metrics[model][split]
             assert m["test"]["n"] == test.sum() and m["transfer"]["n"] == 3
             assert np.isfinite(m["test"]["rmse_meV"])
+            assert set(result.parity[model][split]) == {"train", "test"}
+            assert len(result.histories[model][split]["epoch"]) >= 1
     assert metrics["schnet"]["random"]["train_frames"] == 6
     assert (tmp_path / "soap_train.npz").exists() and (tmp_path / "soap_transfer.npz").exists()
-    assert set(figures) == {"baselines_parity"}
-    # Same inputs, same numbers (cached SOAP, seeded models).
-    again, _ = run_baselines(
-        config, frames, y, splits, tmp_path, transfer_frames=transfer, y_transfer=y_t,
-        cnn_models=cnns, ph_images=images, ph_images_transfer=images_t,
-    )  # fmt: skip
-    for model in ("soap_nn", "ph_soap", "schnet"):
-        assert again[model]["random"]["test"] == metrics[model]["random"]["test"]
+    assert (tmp_path / "soap_nn_random" / "model.pt").exists()
+    assert (tmp_path / "schnet_grouped" / "checkpoints" / "last.ckpt").exists()
+    assert result.descriptors["SOAP"].shape == (12, config.soap.n_features)
+    assert result.descriptors["SchNet"].shape == (12, 8)
+    # Same inputs, same numbers: cached SOAP, finished fits reloaded from their directories,
+    # and fresh fits in another directory (seeded models).
+    for again in (
+        run_baselines(config, frames, y, splits, tmp_path, **kw),
+        run_baselines(config, frames, y, splits, tmp_path / "fresh", **kw),
+    ):
+        for model in ("soap_nn", "ph_soap", "schnet"):
+            assert again.metrics[model]["random"]["test"] == metrics[model]["random"]["test"]
     rows = baseline_table({"ridge": {"random": {"test": {"rmse_meV": 1.0}}}, **metrics})
     assert [r["model"] for r in rows] == ["ridge", "soap_nn", "schnet", "ph_soap"]
-    assert rows[1]["paper_rmse"] == str(PAPER_RMSE_MEV["soap_nn"]) == "16.4"
-    assert rows[3]["paper_rmse"] is None
     assert rows[2]["grouped_transfer_rmse"] == metrics["schnet"]["grouped"]["transfer"]["rmse_meV"]
 
 
@@ -177,8 +185,43 @@ def test_run_baselines_bad_input():
         run_baselines(MLPConfig(), frames, np.zeros(4), {"r": np.arange(4) > 2})
 
 
-def test_paper_table_values():
-    cnn = baseline_table({"cnn": {"grouped": {"test": {"rmse_meV": 2.0}}}})[0]
-    assert cnn["paper_rmse"] == "40.7 / 33.3" and cnn["test_rmse"] is None
-    assert cnn["grouped_test_rmse"] == 2.0
-    assert PAPER_RMSE_MEV["ridge"] == 59.2 and PAPER_RMSE_MEV["schnet"] == 30.5
+def test_mlp_and_schnet_continue_to_the_uninterrupted_weights(tmp_path):
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(24, 3)), rng.normal(size=24) - 7.0
+    mlp = MLPConfig(hidden=(4,), epochs=4, milestones=(2,), checkpoint_every=1)
+    whole, _ = fit_mlp(X, y, mlp)
+    fit_mlp(X, y, mlp.replace(epochs=2), tmp_path / "mlp")
+    longer, hist = fit_mlp(X, y, mlp, tmp_path / "mlp")
+    assert hist["epoch"] == [1, 2, 3, 4] and hist["lr"][2] == pytest.approx(mlp.lr * mlp.gamma)
+    for a, b in zip(whole.state_dict().values(), longer.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    frames, e = _frames(4), np.linspace(-7.0, -6.0, 4)
+    schnet = TINY_SCHNET.replace(epochs=3)
+    whole, _ = fit_schnet(frames, e, schnet)
+    fit_schnet(frames, e, schnet.replace(epochs=1), run_dir=tmp_path / "schnet")
+    longer, _ = fit_schnet(frames, e, schnet, run_dir=tmp_path / "schnet")
+    np.testing.assert_array_equal(predict_schnet(longer, frames), predict_schnet(whole, frames))
+    with pytest.raises(ValueError, match="SchNet training of another config"):
+        fit_schnet(frames, e, schnet.replace(seed=5), run_dir=tmp_path / "schnet")
+
+
+def test_mlp_early_stopping_and_a_planted_pickle(tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(40, 3))
+    y = X @ [0.2, -0.1, 0.05] - 7.0
+    config = MLPConfig(hidden=(4,), epochs=200, lr=0.3, milestones=(), validation_fraction=0.25,
+                       patience=2)  # fmt: skip
+    _, hist = fit_mlp(X, y, config)
+    assert len(hist["epoch"]) < 200 and len(hist["holdout_rmse_meV"]) == len(hist["epoch"])
+    marker = tmp_path / "executed"
+
+    class Planted:
+        def __reduce__(self):
+            return (pathlib.Path.touch, (marker,))
+
+    (tmp_path / "run").mkdir()
+    torch.save({"identity": Planted()}, tmp_path / "run" / "model.pt")
+    (tmp_path / "run" / "history.json").write_text("{}")
+    with pytest.raises(pickle.UnpicklingError):
+        fit_mlp(X, y, config, tmp_path / "run")
+    assert not marker.exists()

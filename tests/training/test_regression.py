@@ -2,13 +2,16 @@
 loop (learning, determinism, checkpoint resume, refusal of a foreign directory), bad input."""
 
 import json
+import pathlib
+import pickle
 
 import numpy as np
 import pytest
 import torch
 
 from topophys.diagrams import Diagrams
-from topophys.training import regression as reg
+from topophys.evaluate.regression import regression_metrics
+from topophys.models.pdcnn import PDCNN
 from topophys.training.regression import (
     CNNConfig,
     fit_cnn,
@@ -17,28 +20,8 @@ from topophys.training.regression import (
     load_cnn,
     predict_cnn,
     random_split,
-    regression_metrics,
 )
 from topophys.vectorize import PersistenceHistogram
-
-# --------------------------------------------------------------------------- metrics
-
-
-def test_metrics_analytic_values():
-    m = regression_metrics([0.0, 0.0, 0.0, 0.0], [0.003, -0.001, 0.001, -0.003])
-    assert m["rmse_meV"] == pytest.approx(np.sqrt(5.0))
-    assert m["mae_meV"] == pytest.approx(2.0)
-    assert m["n"] == 4
-
-
-@pytest.mark.parametrize(
-    ("t", "p", "match"),
-    [([1.0, 2.0], [1.0], "same length"), ([], [], "at least one"), ([np.nan], [1.0], "finite")],
-)
-def test_metrics_bad_input(t, p, match):
-    with pytest.raises(ValueError, match=match):
-        regression_metrics(t, p)
-
 
 # --------------------------------------------------------------------------- splits
 
@@ -190,26 +173,83 @@ def test_checkpoint_resume_gives_the_uninterrupted_result(tmp_path, monkeypatch)
     X, y = toy_images()
     reference, ref_hist = fit_cnn(X, y, TINY, tmp_path / "whole")
 
-    saves = []
-    real_save = reg._save_atomic
+    real = PDCNN.standardized
+    calls = []
 
-    def save_then_die(obj, path):
-        real_save(obj, path)
-        saves.append(path)
-        if len(saves) == 2:
-            raise KeyboardInterrupt  # killed right after the checkpoint of epoch 2
+    def dies_in_epoch_3(self, x):
+        if torch.is_grad_enabled():  # training steps only, not predictions
+            calls.append(1)
+            if len(calls) == 2 * 5 + 1:  # 5 batches per epoch: the first step of epoch 3
+                raise RuntimeError("killed")
+        return real(self, x)
 
-    monkeypatch.setattr(reg, "_save_atomic", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
+    monkeypatch.setattr(PDCNN, "standardized", dies_in_epoch_3)
+    with pytest.raises(RuntimeError, match="killed"):
         fit_cnn(X, y, TINY, tmp_path / "killed")
-    monkeypatch.setattr(reg, "_save_atomic", real_save)
+    monkeypatch.setattr(PDCNN, "standardized", real)
     assert not (tmp_path / "killed" / "model.pt").exists()
+    assert (tmp_path / "killed" / "checkpoints" / "last.ckpt").exists()
     resumed, hist = fit_cnn(X, y, TINY, tmp_path / "killed")
     assert hist["epoch"] == [1, 2, 3, 4]
     assert hist["train_loss"] == ref_hist["train_loss"]
     for a, b in zip(reference.state_dict().values(), resumed.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert json.loads((tmp_path / "killed" / "history.json").read_text())["epoch"] == [1, 2, 3, 4]
+    assert (tmp_path / "killed" / "logs").is_dir()  # Lightning's CSV logs
+
+
+def test_more_epochs_continue_a_finished_fit_to_the_uninterrupted_weights(tmp_path):
+    X, y = toy_images()
+    whole, _ = fit_cnn(X, y, TINY, tmp_path / "whole")
+    fit_cnn(X, y, TINY.replace(epochs=2), tmp_path / "steps")
+    longer, hist = fit_cnn(X, y, TINY, tmp_path / "steps")
+    assert hist["epoch"] == [1, 2, 3, 4]
+    for a, b in zip(whole.state_dict().values(), longer.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_early_stopping_keeps_the_best_holdout_epoch():
+    X, y = toy_images(60)
+    config = TINY.replace(epochs=40, lr=0.2, milestones=(), validation_fraction=0.25, patience=3)
+    model, hist = fit_cnn(X, y, config)
+    held = hist["holdout_rmse_meV"]
+    assert len(held) == len(hist["epoch"]) < 40  # stopped early (too large a rate)
+    best = int(np.argmin(held))
+    assert len(held) - 1 - best == 3  # patience epochs without improvement
+    # The returned weights are those of the best epoch: their holdout error is the minimum.
+    from topophys.training._loop import holdout_split
+
+    _, idx = holdout_split(60, 0.25, config.seed)
+    rmse = regression_metrics(y[idx], predict_cnn(model, X[idx]))["rmse_meV"]
+    assert rmse == pytest.approx(held[best], rel=1e-6)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        CNNConfig(patience=3)
+
+
+class _Planted:
+    """A pickle that would create ``marker`` when unpickled."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("where", ["model.pt", "checkpoints/last.ckpt"])
+def test_a_planted_pickle_in_a_run_directory_is_refused(tmp_path, where):
+    X, y = toy_images(16)
+    run_dir = tmp_path / "run"
+    marker = tmp_path / "executed"
+    target = run_dir / where
+    target.parent.mkdir(parents=True)
+    torch.save({"identity": _Planted(marker), "model": {}}, target)
+    (run_dir / "history.json").write_text("{}")
+    with pytest.raises(pickle.UnpicklingError, match=r"[Ww]eights only load failed"):
+        fit_cnn(X, y, TINY, run_dir)
+    with pytest.raises(pickle.UnpicklingError):
+        load_cnn(target)
+    assert not marker.exists()
 
 
 def test_finished_directory_is_loaded_and_foreign_one_refused(tmp_path):

@@ -10,14 +10,13 @@ import torch
 
 from topophys.models.unet import UNetGenerator, load_generator
 from topophys.observables.charge import angles_to_spins, plaquette_charge, soft_charge
+from topophys.observables.spins import spin_energy
 from topophys.training.wgan import (
     CWGANConfig,
     CWGANModule,
     _calibrate,
     _condition_energy_moments,
-    _EpochBatchSampler,
     energy_moments_loss,
-    energy_per_spin,
     generate,
     gradient_penalty,
     moments_penalty,
@@ -140,14 +139,6 @@ def test_physics_loss_bad_inputs() -> None:
 
 
 # -- energy moments -----------------------------------------------------------------------------
-def test_energy_per_spin_matches_the_numpy_observable() -> None:
-    from topophys.observables.spins import energy
-
-    theta = np.random.default_rng(3).uniform(-np.pi, np.pi, (5, 8, 8))
-    got = energy_per_spin(angles_to_spins(torch.from_numpy(theta)))
-    np.testing.assert_allclose(got.numpy(), energy(theta), rtol=1e-12)
-
-
 @pytest.mark.parametrize(
     ("m", "sd", "expected"), [(0.0, 1.0, 0.0), (1.0, 1.0, 2.0), (0.0, 2.0, 9.0)]
 )
@@ -187,7 +178,7 @@ def test_moments_penalty_descent_finds_the_target_moments() -> None:
 def test_energy_moments_loss_standardizes_energies_per_sample() -> None:
     theta = torch.from_numpy(np.random.default_rng(0).normal(0.0, 0.4, (8, 8, 8)))
     spins = angles_to_spins(theta)
-    e = energy_per_spin(spins)
+    e = spin_energy(spins)
     mu, sd = torch.linspace(-1.9, -1.5, 8, dtype=torch.float64), torch.full((8,), 0.02).double()
     expected = moments_penalty((e - mu) / sd)
     assert float(energy_moments_loss(spins, mu, sd)) == pytest.approx(float(expected))
@@ -213,7 +204,7 @@ def test_energy_moments_loss_bad_inputs() -> None:
 def test_condition_energy_moments_group_by_temperature_and_map() -> None:
     theta, q, t = (torch.as_tensor(a) for a in dataset(16))
     mean, std = _condition_energy_moments(theta, q, t.float())
-    e = energy_per_spin(angles_to_spins(theta.double())).numpy()
+    e = spin_energy(angles_to_spins(theta.double())).numpy()
     # dataset(): the first half carries the pair, temperatures alternate: four conditions.
     pair = np.arange(16) < 8
     hot = np.arange(16) % 2 == 1
@@ -438,15 +429,3 @@ def test_train_rejects_bad_inputs(tmp_path) -> None:
         train_cwgan(cfg, theta * np.nan, q, t, tmp_path)
     with pytest.raises(TypeError, match="CWGANConfig"):
         train_cwgan({"epochs": 1}, theta, q, t, tmp_path)
-
-
-def test_epoch_sampler_orders_depend_on_seed_and_epoch() -> None:
-    sampler = _EpochBatchSampler(10, 3, seed=0)
-    first = list(sampler)
-    assert len(first) == len(sampler) == 3  # the partial last batch is dropped
-    assert all(len(b) == 3 for b in first)
-    assert len({i for b in first for i in b}) == 9
-    assert list(sampler) == first
-    sampler.set_epoch(1)
-    assert list(sampler) != first
-    assert list(_EpochBatchSampler(2, 3, seed=0)) in ([[0, 1]], [[1, 0]])

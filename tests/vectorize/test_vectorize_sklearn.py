@@ -15,9 +15,9 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from topophys.diagrams import Diagrams
+from topophys.testing import diagram_transformer_checks, example_diagrams
 from topophys.vectorize import BettiCurve, EulerCurve, PersistenceHistogram, PersistenceImage
-
-INF = np.inf
+from topophys.vectorize._base import DiagramTransformer
 
 ESTIMATORS = [
     PersistenceHistogram(bins=(6, 5), birth_range=(0.0, 2.0), death_range=(0.0, 4.0)),
@@ -33,53 +33,40 @@ IDS = [f"{type(e).__name__}-{i}" for i, e in enumerate(ESTIMATORS)]
 
 def random_diagrams(n: int, seed: int = 0) -> tuple[Diagrams, np.ndarray]:
     """Random H0/H1 diagrams, and a target that depends on them (count of long H1 loops)."""
-    rng = np.random.default_rng(seed)
-    out, y = [], []
-    for _ in range(n):
-        k = rng.integers(0, 25)
-        b = rng.uniform(0.0, 2.0, k)
-        d = b + rng.exponential(0.5, k)
-        dims = rng.integers(0, 2, k)
-        d[(dims == 0) & (rng.uniform(size=k) < 0.1)] = INF
-        out.append(np.column_stack([dims, b, d]))
-        y.append(np.sum((dims == 1) & (d - b > 0.5)))
-    return Diagrams.from_list(out), np.asarray(y, dtype=float)
+    return example_diagrams(n, seed)
+
+
+CHECKS = [
+    pytest.param(est, name, id=f"{est_id}-{name}")
+    for est, est_id in zip(ESTIMATORS, IDS, strict=True)
+    for name, _ in diagram_transformer_checks(est)
+]
+
+
+@pytest.mark.parametrize(("est", "check"), CHECKS)
+def test_diagram_transformer_conventions(est, check) -> None:
+    """topophys.testing's check suite (clone, params, fit/transform, pickle, Pipeline,
+    GridSearchCV, set_output) on every vectorizer."""
+    dict(diagram_transformer_checks(est))[check]()
+
+
+def test_every_vectorizer_is_checked() -> None:
+    import topophys.vectorize as vectorize
+
+    classes = {
+        getattr(vectorize, name)
+        for name in vectorize.__all__
+        if isinstance(getattr(vectorize, name), type)
+        and issubclass(getattr(vectorize, name), DiagramTransformer)
+    }
+    assert classes == {type(e) for e in ESTIMATORS}
 
 
 @pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
-def test_init_stores_arguments_and_clone_round_trips(est) -> None:
-    params = est.get_params()
-    twin = clone(est)
-    assert type(twin) is type(est)
-    for key, value in twin.get_params().items():
-        assert value is params[key] or np.array_equal(value, params[key])
-    twin.set_params(**params)
-    assert twin.get_params().keys() == params.keys()
-    # Nothing is fitted at construction; nothing but parameters is set by __init__.
+def test_init_sets_no_fitted_state_and_is_unfitted(est) -> None:
     assert not [k for k in vars(est) if k.endswith("_")]
     with pytest.raises(Exception, match="not fitted"):
         check_is_fitted(est)
-
-
-@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
-def test_fit_returns_self_and_transform_is_consistent(est) -> None:
-    X, _ = random_diagrams(12)
-    est = clone(est)
-    assert est.fit(X) is est
-    check_is_fitted(est)
-    out = est.transform(X)
-    assert out.dtype == np.float64
-    assert out.shape == (12, est.n_features_out_)
-    assert np.isfinite(out).all()
-    names = est.get_feature_names_out()
-    assert len(names) == out.shape[1]
-    assert len(set(names)) == len(names)
-    np.testing.assert_array_equal(est.fit_transform(X), out)
-    # A list of (k, 3) arrays is the same input as the Diagrams holding them.
-    np.testing.assert_array_equal(est.transform(X.to_list()), out)
-    # Each diagram is vectorized on its own: the batch is the stack of single rows.
-    for i in (0, 5, 11):
-        np.testing.assert_array_equal(est.transform(X[i : i + 1]), out[i : i + 1])
 
 
 @pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)

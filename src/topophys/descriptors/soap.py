@@ -26,8 +26,10 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +37,7 @@ import numpy as np
 from .. import _validate
 from ..config import Config
 
-__all__ = ["SOAPConfig", "soap_descriptor"]
+__all__ = ["SOAPConfig", "cached_soap_descriptor", "soap_descriptor"]
 
 
 def _dscribe_soap() -> Any:
@@ -174,3 +176,35 @@ def soap_descriptor(
     if len(frames) == 1:
         return [np.asarray(out, dtype=np.float64)]
     return [np.asarray(o, dtype=np.float64) for o in out]
+
+
+def _digest(frames: Sequence[Any], config: SOAPConfig) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr(config.to_dict()).encode())
+    for a in frames:
+        h.update(np.ascontiguousarray(a.positions, dtype=np.float64).tobytes())
+        h.update(np.ascontiguousarray(a.cell.array, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def cached_soap_descriptor(
+    frames: Sequence[Any], config: SOAPConfig, path: str | Path | None = None
+) -> np.ndarray:
+    """Averaged SOAP vectors ``(n, F)`` of ``frames``, kept in ``path`` (``.npz``) for reuse.
+
+    The file also holds a digest of the config and of the frames' positions and cells; a file
+    of other frames or settings is recomputed and replaced (atomically). Without ``path`` this
+    is :func:`soap_descriptor`.
+    """
+    key = _digest(frames, config)
+    path = None if path is None else Path(path)
+    if path is not None and path.exists():
+        with np.load(path, allow_pickle=False) as stored:
+            if str(stored["key"]) == key:
+                return stored["soap"]
+    X = np.asarray(soap_descriptor(frames, config))
+    if path is not None:
+        tmp = path.with_name(path.stem + ".tmp.npz")
+        np.savez(tmp, soap=X, key=np.array(key))
+        tmp.replace(path)
+    return X

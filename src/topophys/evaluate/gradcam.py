@@ -30,13 +30,14 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import _validate
 
-__all__ = ["grad_cam"]
+__all__ = ["attention_statistics", "grad_cam"]
 
 
 def grad_cam(
@@ -123,4 +124,42 @@ def grad_cam(
     top = out.max()
     if normalize and top > 0:
         out = out / top
+    return out
+
+
+def attention_statistics(
+    cam: Any, weights: Any, birth_range: Sequence[float], death_range: Sequence[float]
+) -> dict[str, float | None]:
+    """Mean birth and persistence (death − birth, Å²) of a frame's PD points, weighted by the
+    attention they get and, for comparison, by their own share.
+
+    ``cam`` and ``weights`` are ``(nb, nd)`` non-negative maps (birth along axis 0): the
+    attention of :func:`~topophys.evaluate.gradcam.grad_cam` and the frame's probability
+    histogram. The attention counts on occupied bins only (a CAM is upsampled and spreads over
+    empty bins and below the diagonal, where no point can be); ``None`` where no occupied bin
+    gets attention.
+
+    Examples
+    --------
+    >>> w = np.zeros((4, 4)); w[0, 3] = 1.0  # one bin: birth 0.5, death 3.5
+    >>> s = attention_statistics(w, w, (0, 4), (0, 4))
+    >>> s["attention_mean_birth_A2"], s["attention_mean_persistence_A2"]
+    (0.5, 3.0)
+    """
+    cam = np.asarray(cam, dtype=np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    nb, nd = cam.shape
+    b_edges = np.linspace(float(birth_range[0]), float(birth_range[1]), nb + 1)
+    d_edges = np.linspace(float(death_range[0]), float(death_range[1]), nd + 1)
+    b = 0.5 * (b_edges[1:] + b_edges[:-1])
+    d = 0.5 * (d_edges[1:] + d_edges[:-1])
+    persistence = d[None, :] - b[:, None]
+    births = np.broadcast_to(b[:, None], cam.shape)
+    out: dict[str, float | None] = {}
+    for name, w in (("attention", cam * (weights > 0)), ("points", weights)):
+        total = w.sum()
+        out[f"{name}_mean_birth_A2"] = float((w * births).sum() / total) if total else None
+        out[f"{name}_mean_persistence_A2"] = (
+            float((w * persistence).sum() / total) if total else None
+        )
     return out

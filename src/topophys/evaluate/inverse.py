@@ -36,7 +36,13 @@ import numpy as np
 
 from .. import _validate
 
-__all__ = ["InverseAnalysis", "energy_regions", "inverse_analysis", "points_in_region"]
+__all__ = [
+    "InverseAnalysis",
+    "energy_regions",
+    "inverse_analysis",
+    "points_in_region",
+    "restrict_births",
+]
 
 
 def _coef(coef: Any) -> np.ndarray:
@@ -147,9 +153,18 @@ class InverseAnalysis:
         return np.unique(np.concatenate([c.atoms for c in rings]))
 
     def metrics(self, angle_window: tuple[float, float] = (50.0, 80.0)) -> dict[str, Any]:
-        """Numbers for ``metrics.json``: per region the rings, ring atoms, bonds, mean and
-        standard deviation of bond lengths and angles, mean ring size, and the share of angles
-        in ``angle_window`` (degrees; the paper saw the regions differ between 50° and 80°)."""
+        """Numbers for ``metrics.json``.
+
+        Per region (``high``, ``low``): the bins, rings, ring atoms and bonds, the mean ring
+        size, the mean and standard deviation of bond lengths (Å) and angles (degrees), the
+        longest bond and the share of angles in ``angle_window`` (degrees; the paper saw the
+        regions differ between 50° and 80°). Between the regions, where both have bonds: the
+        two-sample Kolmogorov–Smirnov distance of their bond lengths and of their angles
+        (``bond_length_ks_distance``, ``bond_angle_ks_distance``; 0 for identical samples,
+        1 for disjoint ones).
+        """
+        from scipy.stats import ks_2samp
+
         out: dict[str, Any] = {"thresholds": dict(self.thresholds)}
         for region in ("high", "low"):
             rings = [c for frame in self.cycles[region] for c in frame]
@@ -169,11 +184,15 @@ class InverseAnalysis:
                 entry["bond_length_std_A"] = float(lengths.std())
                 entry["bond_angle_mean_deg"] = float(angles.mean())
                 entry["bond_angle_std_deg"] = float(angles.std())
+                entry["bond_length_max_A"] = float(lengths.max())
                 lo, hi = angle_window
                 entry[f"angles_{lo:g}_{hi:g}_share"] = float(
                     ((angles >= lo) & (angles <= hi)).mean()
                 )
             out[region] = entry
+        for name, data in (("bond_length", self.bond_lengths), ("bond_angle", self.bond_angles)):
+            if data["high"].size and data["low"].size:
+                out[f"{name}_ks_distance"] = float(ks_2samp(data["high"], data["low"]).statistic)
         return out
 
 
@@ -237,3 +256,42 @@ def inverse_analysis(
             np.concatenate([r.bond_angles() for r in closed]) if closed else np.empty(0)
         )
     return result
+
+
+def restrict_births(coef: Any, birth_range: Sequence[float], max_birth: float | None) -> np.ndarray:
+    """``coef`` with the bins born above ``max_birth`` set to 0 (so in no energy region).
+
+    Parameters
+    ----------
+    coef : array_like, shape (nb, nd)
+        Coefficients on the birth–death grid (birth along axis 0).
+    birth_range : (float, float)
+        The grid's birth window (Å²).
+    max_birth : float or None
+        Keep the bins whose upper birth edge is at most this (Å², e.g. 2.0 for rings closed by
+        chemical bonds); ``None`` keeps every bin.
+
+    Returns
+    -------
+    numpy.ndarray, shape (nb, nd)
+        A float64 copy (``coef`` itself when ``max_birth`` is None).
+
+    Raises
+    ------
+    ValueError
+        If no bin with a non-zero coefficient is left.
+
+    Examples
+    --------
+    >>> restrict_births(np.ones((4, 2)), (0.0, 4.0), 2.0)[:, 0].tolist()
+    [1.0, 1.0, 0.0, 0.0]
+    """
+    c = _coef(coef)
+    if max_birth is None:
+        return c
+    edges = np.linspace(float(birth_range[0]), float(birth_range[1]), c.shape[0] + 1)
+    out = c.copy()
+    out[edges[1:] > max_birth + 1e-12] = 0.0  # zero coefficients are in neither region
+    if not out.any():
+        raise ValueError(f"max_birth={max_birth} Å² leaves no bin with a coefficient")
+    return out

@@ -64,6 +64,7 @@ __all__ = [
     "OBSERVABLES",
     "EnsembleSummary",
     "Refinement",
+    "across_temperatures",
     "charge_match_rate",
     "compare",
     "consistency",
@@ -833,3 +834,53 @@ def refine_with_mc(
         repaired=repaired,
         seconds_per_sweep=elapsed / done if done else 0.0,
     )
+
+
+def across_temperatures(
+    summaries: dict[str, dict[str, list[Any]]], reference: str = "reference"
+) -> dict[str, Any]:
+    """:func:`trend_scores` along T at every pair distance simulated at all temperatures.
+
+    Parameters
+    ----------
+    summaries : mapping
+        ``{temperature key: {ensemble: [EnsembleSummary per distance]}}``.
+    reference : str
+        The ensemble the others are scored against.
+
+    Returns
+    -------
+    dict
+        ``{"temperatures": [...], "by_distance": [{"d": d, "scores": {ensemble:
+        trend_scores}}, ...]}``; empty for one temperature or no distance common to all.
+    """
+    from ..simulate.xy import lattice_distance_key
+
+    keys = sorted(summaries, key=lambda k: summaries[k][reference][0].T)
+    if len(keys) < 2:
+        return {}
+    by_d = [
+        {lattice_distance_key(s.d): i for i, s in enumerate(summaries[k][reference])} for k in keys
+    ]
+    common = sorted(set.intersection(*(set(m) for m in by_d)))
+    if not common:
+        return {}
+    entries = []
+    for dk in common:
+        entries.append(
+            {
+                "d": summaries[keys[0]][reference][by_d[0][dk]].d,
+                "scores": {
+                    name: trend_scores(
+                        [summaries[k][reference][m[dk]] for k, m in zip(keys, by_d, strict=True)],
+                        [summaries[k][name][m[dk]] for k, m in zip(keys, by_d, strict=True)],
+                    )
+                    for name in summaries[keys[0]]
+                    if name != reference
+                },
+            }
+        )
+    return {
+        "temperatures": [summaries[k][reference][0].T for k in keys],
+        "by_distance": entries,
+    }

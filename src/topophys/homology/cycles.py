@@ -3,7 +3,7 @@ r"""Representative cycles of H1 pairs of a periodic alpha complex: PD points bac
 The inverse analysis of the amorphous-carbon paper (Fig. 6) maps birth–death pairs to the
 rings of atoms that carry them. The paper used HomCloud's stable volumes; this module needs no
 HomCloud and works on the same exact periodic alpha complex as
-:func:`~topophys.homology.periodic_alpha_diagram` (so its pairs are those of the diagram).
+:func:`~topophys.homology.alpha.periodic_alpha_diagram` (so its pairs are those of the diagram).
 
 Method (ours): the *death cycle*, made a single loop. The H1 pairs are computed by the
 standard Z/2 reduction of the triangle–edge boundary matrix of the alpha complex, triangles in
@@ -45,11 +45,7 @@ from typing import Any
 import numpy as np
 
 from .. import _validate
-from .alpha import (
-    _check_points,
-    _Torus,
-    _triangulated,
-)
+from ._torus import Torus, check_points, triangulated
 
 __all__ = ["Cycle", "atoms_h1_cycles", "h1_cycles"]
 
@@ -103,7 +99,7 @@ class Cycle:
         return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
-class _RecordingTorus(_Torus):
+class _RecordingTorus(Torus):
     """The periodic alpha construction, keeping the top simplices' image offsets."""
 
     top: tuple[np.ndarray, np.ndarray] | None = None
@@ -121,7 +117,7 @@ def _periodic_complex(
     """Levels of the quotient complex, the edges' image offsets ``(E, d)``, wrapped Cartesian
     positions ``(n, d)`` and the cell (same retry policy as ``periodic_alpha_diagram``)."""
     n, d = points.shape
-    levels, torus = _triangulated(_RecordingTorus, points, cell, margin)
+    levels, torus = triangulated(_RecordingTorus, points, cell, margin)
     if torus.top is None:
         raise RuntimeError("periodic alpha: the triangulation recorded no top simplices")
     top_atoms, top_shifts = torus.top
@@ -162,7 +158,7 @@ def h1_cycles(
         ``select(births (k,), deaths (k,)) -> bool mask (k,)`` choosing the pairs to trace
         (e.g. those in a region of the birth–death plane); None: all finite pairs.
     margin : float, optional
-        Initial cover width (see :func:`~topophys.homology.periodic_alpha_diagram`).
+        Initial cover width (see :func:`~topophys.homology.alpha.periodic_alpha_diagram`).
     zero_tolerance : float
         Pairs with death − birth ≤ this are dropped, as in the diagram.
     max_length : float, optional
@@ -176,7 +172,7 @@ def h1_cycles(
     """
     import gudhi
 
-    pts = _check_points(points)
+    pts = check_points(points)
     n, d = pts.shape
     _validate.nonnegative("zero_tolerance", zero_tolerance)
     if cell is None:

@@ -1,4 +1,4 @@
-"""Neural network models: plain ``torch.nn.Module``s, trained by :mod:`topophys.training`.
+"""Neural network models: plain ``torch.nn.Module`` subclasses, trained by :mod:`topophys.training`.
 
 Import the submodule you need (``from topophys.models.unet import UNetGenerator``); nothing is
 imported here, so the package stays cheap to import.

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .. import _validate
-from .unet import _check_conditions, _scaled
+from ._conditioning import check_conditions, scaled_channels
 
 __all__ = ["Critic"]
 
@@ -54,7 +54,7 @@ class Critic(nn.Module):
     ) -> None:
         super().__init__()
         width = _validate.positive("width", width)
-        chans = _scaled("channels", channels, width)
+        chans = scaled_channels("channels", channels, width)
         if not isinstance(instance_norm, bool):
             raise TypeError(f"instance_norm must be a bool, got {instance_norm!r}")
         negative_slope = _validate.nonnegative("negative_slope", negative_slope)
@@ -91,7 +91,7 @@ class Critic(nn.Module):
         Tensor, shape (B,)
             Critic scores (higher means "more real").
         """
-        charges, t = _check_conditions(charges, temperatures)
+        charges, t = check_conditions(charges, temperatures)
         if spins.ndim != 4 or spins.shape[1] != 2 or spins.shape[2:] != charges.shape[1:]:
             raise ValueError(
                 f"spins must have shape (batch, 2, L, L) matching charges {tuple(charges.shape)}, "

@@ -82,6 +82,7 @@ from torch.nn import functional as F
 
 from .. import _validate
 from ..observables.charge import spins_to_angles
+from ._conditioning import check_conditions, scaled_channels
 
 __all__ = [
     "UNetGenerator",
@@ -103,65 +104,8 @@ BOND_WALL = 1e-2
 _CACHE_LIMIT = 4096  # defect fields kept per generator (one per distinct charge map)
 
 
-def _scaled(name: str, channels: Sequence[int], width: float) -> tuple[int, ...]:
-    try:
-        base = tuple(int(c) for c in channels)
-    except TypeError:
-        raise TypeError(f"{name} must be a sequence of ints, got {channels!r}") from None
-    if not base or any(c < 1 for c in base):
-        raise ValueError(f"{name} must be a non-empty sequence of positive ints, got {channels!r}")
-    return tuple(max(1, round(c * width)) for c in base)
-
-
 def _conv3(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, padding=1, padding_mode="circular")
-
-
-def _check_conditions(
-    charges: torch.Tensor, temperatures: torch.Tensor | float, *, multiple: int = 1
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate a batch of conditions and return them as float tensors on the charges' device.
-
-    Parameters
-    ----------
-    charges : Tensor, shape (B, L, L)
-        Topological-charge maps.
-    temperatures : Tensor of shape (B,) or float
-        Temperatures (units of J/k_B), each > 0; a float is broadcast over the batch.
-    multiple : int
-        L must be a positive multiple of this.
-
-    Returns
-    -------
-    charges : Tensor, shape (B, L, L), float
-    temperatures : Tensor, shape (B,), float
-    """
-    if not isinstance(charges, torch.Tensor):
-        raise TypeError(f"charges must be a torch.Tensor, got {type(charges).__name__}")
-    if charges.ndim != 3 or charges.shape[1] != charges.shape[2]:
-        raise ValueError(f"charges must have shape (batch, L, L), got {tuple(charges.shape)}")
-    side = charges.shape[1]
-    if side == 0 or side % multiple:
-        raise ValueError(
-            f"the lattice side L={side} of charges must be a positive multiple of {multiple}"
-        )
-    dtype = charges.dtype if charges.is_floating_point() else torch.get_default_dtype()
-    charges = charges.to(dtype)
-    if isinstance(temperatures, torch.Tensor):
-        t = temperatures.to(device=charges.device, dtype=dtype)
-        if t.ndim == 0:
-            t = t.expand(charges.shape[0])
-    else:
-        t = torch.full((charges.shape[0],), _validate.real("temperatures", temperatures))
-        t = t.to(device=charges.device, dtype=dtype)
-    if t.shape != (charges.shape[0],):
-        raise ValueError(
-            f"temperatures must have shape ({charges.shape[0]},) to match charges, "
-            f"got {tuple(t.shape)}"
-        )
-    if not bool(torch.isfinite(t).all() & (t > 0).all()):
-        raise ValueError(f"temperatures must be finite and > 0, got min {float(t.min())}")
-    return charges, t
 
 
 def _wrap(x: torch.Tensor) -> torch.Tensor:
@@ -281,6 +225,45 @@ def harmonic_spin_waves(white: torch.Tensor, temperatures: torch.Tensor) -> torc
     return torch.fft.ifft2(torch.fft.fft2(white) * amp).real
 
 
+def _check_options(
+    output: str, noise_injection: str, noise_channels: int, spin_waves: bool
+) -> tuple[str, str, int, bool]:
+    """The generator's output and noise options, checked against each other."""
+    output = _validate.choice("output", output, OUTPUTS)
+    noise_injection = _validate.choice("noise_injection", noise_injection, NOISE_INJECTIONS)
+    noise_channels = _validate.positive_int("noise_channels", noise_channels)
+    if output == "defect_residual" and noise_channels < 2:
+        raise ValueError(
+            "output='defect_residual' draws its global rotation from noise channels 0 and 1, "
+            f"so noise_channels must be at least 2, got {noise_channels}"
+        )
+    if not isinstance(spin_waves, bool):
+        raise TypeError(f"spin_waves must be a bool, got {spin_waves!r}")
+    if spin_waves and (
+        output != "defect_residual" or noise_injection != "all" or noise_channels < 3
+    ):
+        raise ValueError(
+            "spin_waves=True draws the waves from the full-resolution noise channel 2 and adds "
+            "them to the defect residual: it needs output='defect_residual', "
+            f"noise_injection='all' and noise_channels >= 3, got output={output!r}, "
+            f"noise_injection={noise_injection!r}, noise_channels={noise_channels}"
+        )
+    return output, noise_injection, noise_channels, spin_waves
+
+
+def _kaiming_init(module: nn.Module, negative_slope: float) -> None:
+    """Normal weights of variance 2 / ((1 + slope²) · fan-in) and zero biases in every
+    (transposed) convolution of ``module``."""
+    gain = math.sqrt(2.0 / (1.0 + negative_slope**2))
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            # A stride-2, 2×2 transposed convolution feeds each output pixel from one kernel
+            # tap, so its fan-in is the number of input channels.
+            fan_in = m.weight.shape[0] if isinstance(m, nn.ConvTranspose2d) else m.weight[0].numel()
+            nn.init.normal_(m.weight, 0.0, gain / math.sqrt(fan_in))
+            nn.init.zeros_(m.bias)
+
+
 class UNetGenerator(nn.Module):
     """Conditional U-Net: (charge map, temperature, bottleneck noise) → unit spin field.
 
@@ -338,33 +321,12 @@ class UNetGenerator(nn.Module):
         super().__init__()
         width = _validate.positive("width", width)
         _validate.choice("init", init, ("pytorch", "kaiming"))
-        self.output = _validate.choice("output", output, OUTPUTS)
-        self.noise_injection = _validate.choice(
-            "noise_injection", noise_injection, NOISE_INJECTIONS
+        self.output, self.noise_injection, self.noise_channels, self.spin_waves = _check_options(
+            output, noise_injection, noise_channels, spin_waves
         )
-        self.noise_channels = _validate.positive_int("noise_channels", noise_channels)
-        if self.output == "defect_residual" and self.noise_channels < 2:
-            raise ValueError(
-                "output='defect_residual' draws its global rotation from noise channels 0 and 1, "
-                f"so noise_channels must be at least 2, got {noise_channels}"
-            )
-        if not isinstance(spin_waves, bool):
-            raise TypeError(f"spin_waves must be a bool, got {spin_waves!r}")
-        self.spin_waves = spin_waves
-        if spin_waves and (
-            self.output != "defect_residual"
-            or self.noise_injection != "all"
-            or self.noise_channels < 3
-        ):
-            raise ValueError(
-                "spin_waves=True draws the waves from the full-resolution noise channel 2 and adds "
-                "them to the defect residual: it needs output='defect_residual', "
-                f"noise_injection='all' and noise_channels >= 3, got output={self.output!r}, "
-                f"noise_injection={self.noise_injection!r}, noise_channels={self.noise_channels}"
-            )
         negative_slope = _validate.nonnegative("negative_slope", negative_slope)
-        enc = _scaled("encoder_channels", encoder_channels, width)
-        dec = _scaled("decoder_channels", decoder_channels, width)
+        enc = scaled_channels("encoder_channels", encoder_channels, width)
+        dec = scaled_channels("decoder_channels", decoder_channels, width)
         if len(dec) != len(enc) or int(decoder_channels[-1]) != 2:
             raise ValueError(
                 f"decoder_channels must have {len(enc)} entries (one per encoder block) and end "
@@ -406,18 +368,7 @@ class UNetGenerator(nn.Module):
             self.decoders.append(_conv3(prev + skip + extra, c))
             prev = c
         if init == "kaiming":
-            gain = math.sqrt(2.0 / (1.0 + negative_slope**2))
-            for m in self.modules():
-                if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-                    # A stride-2, 2×2 transposed convolution feeds each output pixel from one
-                    # kernel tap, so its fan-in is the number of input channels.
-                    fan_in = (
-                        m.weight.shape[0]
-                        if isinstance(m, nn.ConvTranspose2d)
-                        else (m.weight[0].numel())
-                    )
-                    nn.init.normal_(m.weight, 0.0, gain / math.sqrt(fan_in))
-                    nn.init.zeros_(m.bias)
+            _kaiming_init(self, negative_slope)
         if self.output == "defect_residual":
             # Start close to the analytic field: small corrections, so that t = 1 from the start.
             with torch.no_grad():
@@ -488,7 +439,7 @@ class UNetGenerator(nn.Module):
         Parameters
         ----------
         charges : Tensor, shape (B, L, L)
-            Topological-charge maps; L a multiple of :attr:`factor` (16 at the paper's depth).
+            Topological-charge maps; L a multiple of ``factor`` (16 at the paper's depth).
         temperatures : Tensor of shape (B,) or float
             Temperatures, > 0.
         noise : Tensor, shape :meth:`noise_shape`, optional
@@ -499,7 +450,7 @@ class UNetGenerator(nn.Module):
         Tensor, shape (B, 2, L, L)
             Spin vectors ``(cos θ, sin θ)`` of unit length.
         """
-        charges, t = _check_conditions(charges, temperatures, multiple=self.factor)
+        charges, t = check_conditions(charges, temperatures, multiple=self.factor)
         batch, side = charges.shape[0], charges.shape[1]
         if noise is None:
             noise = self.sample_noise(batch, side, device=charges.device)
@@ -595,7 +546,7 @@ def generate(
     t = torch.as_tensor(np.asarray(temperatures, dtype=np.float64), dtype=torch.float32)
     if t.ndim == 0:
         t = t.expand(q.shape[0])
-    q, t = _check_conditions(q, t, multiple=generator.factor)
+    q, t = check_conditions(q, t, multiple=generator.factor)
     n_cond, side = q.shape[0], q.shape[1]
     dev = torch.device(device) if device is not None else next(generator.parameters()).device
     rng = torch.Generator().manual_seed(seed)

@@ -1,7 +1,7 @@
 r"""Topological measures of the cubical graphs of an angle field, as curves over a threshold Θ.
 
 Construction (our precise reading of the paper's "series of graph representations")
-----------------------------------------------------------------------------------
+-----------------------------------------------------------------------------------
 For a periodic field ``theta (L, L)`` (plaquette convention of :mod:`.charge`) and a filtration
 parameter Θ ∈ [0, π], the cubical complex K(Θ) on the torus has
 
@@ -42,7 +42,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from .charge import _INV_TWO_PI, _TWO_PI
+from .charge import wrap_angle
 
 __all__ = ["MorphologyCurves", "edge_weights", "morphology_curves"]
 
@@ -101,8 +101,8 @@ def edge_weights(theta: Any) -> tuple[np.ndarray, np.ndarray]:
     arr = _fields(theta).astype(np.float64)
     diff_x = np.roll(arr, -1, axis=-1) - arr
     diff_y = np.roll(arr, -1, axis=-2) - arr
-    wx = np.abs(diff_x - _TWO_PI * np.round(diff_x * _INV_TWO_PI))
-    wy = np.abs(diff_y - _TWO_PI * np.round(diff_y * _INV_TWO_PI))
+    wx = np.abs(wrap_angle(diff_x))
+    wy = np.abs(wrap_angle(diff_y))
     return wx, wy
 
 

@@ -50,6 +50,8 @@ __all__ = [
     "jackknife",
     "magnetization",
     "specific_heat",
+    "spin_bond_sums",
+    "spin_energy",
     "susceptibility",
 ]
 
@@ -79,31 +81,80 @@ def _angles(theta: Any, *, ensemble: bool = False) -> np.ndarray:
     return arr
 
 
-def bond_sums(theta: Any, J: float = 1.0) -> dict[str, np.ndarray]:
-    """Sums over the bonds of each field along +x (axis -1) and +y (axis -2).
+def spin_bond_sums(spins: Any, J: float = 1.0) -> dict[str, Any]:
+    r"""Sums over the bonds of unit spin fields along +x (axis -1) and +y (axis -2).
+
+    The XY model's one bond formula, written once for numpy arrays and torch tensors alike
+    (differentiable for tensors): with :math:`S_i = (\cos\theta_i, \sin\theta_i)`,
+    :math:`S_i\cdot S_j = \cos(\theta_j - \theta_i)` and
+    :math:`S_i\times S_j = \sin(\theta_j - \theta_i)`.
+
+    Parameters
+    ----------
+    spins : numpy.ndarray or torch.Tensor, shape (..., 2, L, L)
+        Spin components (x, y) on the periodic lattice.
+    J : float, default 1.0
+        Coupling.
 
     Returns
     -------
     dict
-        ``cos_x, cos_y``: :math:`J\\sum\\cos(\\theta_{i+\\hat\\mu}-\\theta_i)`; ``sin_x, sin_y``:
-        the spin currents :math:`I_\\mu = J\\sum\\sin(\\theta_{i+\\hat\\mu}-\\theta_i)`; each of
-        shape ``(...)``, float64, not divided by N.
+        ``cos_x, cos_y``: :math:`J\sum_i S_i\cdot S_{i+\hat\mu}`; ``sin_x, sin_y``: the spin
+        currents :math:`J\sum_i S_i\times S_{i+\hat\mu}`; each of shape ``(...)``, the type of
+        ``spins``, not divided by N.
     """
-    theta = _angles(theta)
-    J = _validate.real("J", J)
-    dx = np.roll(theta, -1, axis=-1) - theta
-    dy = np.roll(theta, -1, axis=-2) - theta
-    axes = (-2, -1)
-    return {
-        "cos_x": J * np.cos(dx).sum(axis=axes),
-        "cos_y": J * np.cos(dy).sum(axis=axes),
-        "sin_x": J * np.sin(dx).sum(axis=axes),
-        "sin_y": J * np.sin(dy).sum(axis=axes),
-    }
+    sx, sy = spins[..., 0, :, :], spins[..., 1, :, :]
+    out = {}
+    for name, axis in (("x", -1), ("y", -2)):
+        nx, ny = _shifted(sx, axis), _shifted(sy, axis)
+        out[f"cos_{name}"] = J * (sx * nx + sy * ny).sum(axis=(-2, -1))
+        out[f"sin_{name}"] = J * (sx * ny - sy * nx).sum(axis=(-2, -1))
+    return {k: out[k] for k in ("cos_x", "cos_y", "sin_x", "sin_y")}
+
+
+def _shifted(a: Any, axis: int) -> Any:
+    """The neighbour at +1 along ``axis`` on the torus, for numpy arrays and torch tensors."""
+    return np.roll(a, -1, axis=axis) if isinstance(a, np.ndarray) else a.roll(-1, axis)
+
+
+def spin_energy(spins: Any, J: float = 1.0) -> Any:
+    r"""Energy per spin :math:`-J\sum_{\langle ij\rangle} S_i\cdot S_j / N` of unit spin fields.
+
+    Parameters
+    ----------
+    spins : numpy.ndarray or torch.Tensor, shape (..., 2, L, L)
+        Unit spin vectors; a tensor keeps its autograd graph (the cWGAN's energy loss).
+    J : float, default 1.0
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor, shape (...)
+        Units of J; −2J for a uniform field.
+
+    Examples
+    --------
+    >>> float(spin_energy(np.stack([np.ones((4, 4)), np.zeros((4, 4))])))
+    -2.0
+    """
+    if spins.ndim < 3 or spins.shape[-3] != 2:
+        raise ValueError(f"spins must have shape (..., 2, L, L), got {tuple(spins.shape)}")
+    s = spin_bond_sums(spins, J)
+    return -(s["cos_x"] + s["cos_y"]) / (spins.shape[-1] * spins.shape[-2])
+
+
+def _spins(theta: np.ndarray) -> np.ndarray:
+    return np.stack([np.cos(theta), np.sin(theta)], axis=-3)
+
+
+def bond_sums(theta: Any, J: float = 1.0) -> dict[str, np.ndarray]:
+    """:func:`spin_bond_sums` of angle fields ``theta (..., L, L)``; float64 numpy arrays."""
+    return spin_bond_sums(_spins(_angles(theta)), _validate.real("J", J))
 
 
 def energy(theta: Any, J: float = 1.0) -> np.ndarray:
     """Energy per spin E/N of each field: ``(..., L, L)`` → ``(...)`` float64, units of J.
+
+    :func:`spin_energy` of the fields' spins.
 
     Examples
     --------
@@ -111,9 +162,7 @@ def energy(theta: Any, J: float = 1.0) -> np.ndarray:
     >>> float(energy(np.zeros((4, 4))))
     -2.0
     """
-    theta = _angles(theta)
-    s = bond_sums(theta, J)
-    return -(s["cos_x"] + s["cos_y"]) / (theta.shape[-1] * theta.shape[-2])
+    return spin_energy(_spins(_angles(theta)), _validate.real("J", J))
 
 
 def magnetization(theta: Any) -> np.ndarray:

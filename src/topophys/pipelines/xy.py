@@ -44,7 +44,7 @@ import numpy as np
 
 from .. import _validate
 from ..config import Config, atomic_write_text
-from ..simulate.xy import XYConfig, pair_displacement
+from ..simulate.xy import XYConfig, lattice_distance_key, pair_displacement
 from ..training.wgan import CWGANConfig
 from ._run_dir import open_run_dir
 
@@ -61,12 +61,6 @@ PAPER_DISTANCES = (0.0, 1.0, 1.41, 2.0, 2.24, 2.83, 3.0, 3.16, 3.61, 4.0, 4.12, 
 """The pair distances of the paper's Fig. 5 (0: no defects)."""
 
 _UNET_FACTOR = 16  # the U-Net halves the lattice four times
-
-
-def _distance_key(d: float) -> int:
-    """d² as an integer: exact identity of a lattice distance (1.41 and √2 agree)."""
-    dy, dx = pair_displacement(d)
-    return dx * dx + dy * dy
 
 
 @dataclass(frozen=True)
@@ -182,8 +176,8 @@ class XYPipelineConfig(Config):
                 f"reference_samples={self.reference_samples} leaves no training fields of "
                 f"simulation.samples={sim.samples} per condition"
             )
-        have = {_distance_key(d) for d in sim.distances}
-        missing = [d for d in self.correlation_distances if _distance_key(d) not in have]
+        have = {lattice_distance_key(d) for d in sim.distances}
+        missing = [d for d in self.correlation_distances if lattice_distance_key(d) not in have]
         if missing:
             raise ValueError(
                 f"correlation_distances {missing} are not among simulation.distances "
@@ -378,7 +372,7 @@ def _check_data(config: XYPipelineConfig, data: _Data) -> None:
             f"store's {per} per condition"
         )
     have = {round(d * d) for d in data.d}
-    missing = [d for d in config.correlation_distances if _distance_key(d) not in have]
+    missing = [d for d in config.correlation_distances if lattice_distance_key(d) not in have]
     if missing:
         raise ValueError(f"correlation_distances {missing} are not among the store's distances")
     if np.any(data.held < 1.0):
@@ -491,7 +485,9 @@ def _summaries(
     """Summaries ``(C,)`` of ensembles ``theta (C, n, L, L)``; curves only at selected d."""
     from ..evaluate.xy import summarize
 
-    chosen = {_distance_key(d) for d in config.correlation_distances} if morphology else set()
+    chosen = (
+        {lattice_distance_key(d) for d in config.correlation_distances} if morphology else set()
+    )
     out = []
     for c in range(theta.shape[0]):
         morph = config.morphology_samples if round(data_d[c] ** 2) in chosen else None
@@ -524,44 +520,6 @@ def _score(
         )
         for name, summaries in ensembles.items()
         if name != reference
-    }
-
-
-def _across_temperatures(
-    summaries: dict[str, dict[str, list[Any]]], reference: str = "reference"
-) -> dict[str, Any]:
-    """Scores along T at every pair distance simulated at all temperatures.
-
-    Returns ``{"temperatures": [...], "by_distance": [{"d": d, "scores": {ensemble:
-    trend_scores}}, ...]}``; empty for one temperature or no distance common to all.
-    """
-    from ..evaluate.xy import trend_scores
-
-    keys = sorted(summaries, key=lambda k: summaries[k][reference][0].T)
-    if len(keys) < 2:
-        return {}
-    by_d = [{_distance_key(s.d): i for i, s in enumerate(summaries[k][reference])} for k in keys]
-    common = sorted(set.intersection(*(set(m) for m in by_d)))
-    if not common:
-        return {}
-    entries = []
-    for dk in common:
-        entries.append(
-            {
-                "d": summaries[keys[0]][reference][by_d[0][dk]].d,
-                "scores": {
-                    name: trend_scores(
-                        [summaries[k][reference][m[dk]] for k, m in zip(keys, by_d, strict=True)],
-                        [summaries[k][name][m[dk]] for k, m in zip(keys, by_d, strict=True)],
-                    )
-                    for name in summaries[keys[0]]
-                    if name != reference
-                },
-            }
-        )
-    return {
-        "temperatures": [summaries[k][reference][0].T for k in keys],
-        "by_distance": entries,
     }
 
 
@@ -765,7 +723,6 @@ def _transfer(
     """The generator at larger L against Monte Carlo there, beside the baseline, and (for
     every k > 0 of ``refine_sweeps``) the generated fields after k constrained sweeps beside
     plain Monte Carlo from the analytic defect field after k sweeps."""
-    from ..evaluate.xy import refine_with_mc
     from ..simulate.xy import write_dataset
 
     out: dict[str, Any] = {}
@@ -796,51 +753,61 @@ def _transfer(
             simulated=mc.theta[first, 0],
             generated=generated[first, 0],
         )
-        ks = [k for k in config.refine_sweeps if k > 0]
         rng = np.random.default_rng([config.seed, 4, size])
         for key, idx in _by_temperature(mc.T).items():
-            # No topological curves here: their cluster search grows as L⁴ (seconds per field
-            # at L = 64), and the transfer table reports the observables, G(r) and fidelity.
-            cond = (mc.T[idx], mc.d[idx], mc.target[idx])
-            thetas = {
-                "reference": mc.theta[idx],
-                "generated": generated[idx],
-                "baseline": baseline[idx],
-            }
-            if ks:
-                C = len(idx)
-                starts = {
-                    "generated": generated[idx].reshape(C * n, size, size),
-                    "analytic": _analytic_starts(mc.target[idx], n, rng),
-                }
-                for name, start in starts.items():
-                    refined = refine_with_mc(
-                        start,
-                        np.repeat(mc.target[idx], n, axis=0),
-                        np.repeat(mc.T[idx], n),
-                        ks,
-                        J=J,
-                        overrelaxation=sim.overrelaxation,
-                        seed=config.seed + (1 if name == "analytic" else 0),
-                        device=device,
-                    )
-                    for k in ks:
-                        thetas[f"{name} + {k} sweeps"] = refined.snapshots[k].reshape(
-                            C, n, size, size
-                        )
-            ens = {
-                name: _summaries(theta, *cond, config, J, morphology=False)
-                for name, theta in thetas.items()
-            }
-            per_size[key] = {
-                "scores": _score(ens, config),
-                "observables": {
-                    name: [s.to_dict()["observables"] for s in lst] for name, lst in ens.items()
-                },
-                "distances": [float(d) for d in mc.d[idx]],
-            }
+            per_size[key] = _transfer_scores(
+                config, mc, idx, generated[idx], baseline[idx], rng, device, J
+            )
         out[f"L={size}"] = per_size
     return out
+
+
+def _transfer_scores(
+    config: XYPipelineConfig,
+    mc: _Data,
+    idx: np.ndarray,
+    generated: np.ndarray,
+    baseline: np.ndarray,
+    rng: np.random.Generator,
+    device: str,
+    J: float,
+) -> dict[str, Any]:
+    """Scores at one temperature of the transfer lattice: generated and baseline fields and,
+    for every k > 0 of ``refine_sweeps``, the generated fields and the analytic defect field
+    (plain Monte Carlo) after k constrained sweeps, each against Monte Carlo there."""
+    from ..evaluate.xy import refine_with_mc
+
+    n, size = config.transfer_samples, mc.L
+    ks = [k for k in config.refine_sweeps if k > 0]
+    # No topological curves here: their cluster search grows as L⁴ (seconds per field at
+    # L = 64), and the transfer table reports the observables, G(r) and fidelity.
+    cond = (mc.T[idx], mc.d[idx], mc.target[idx])
+    thetas = {"reference": mc.theta[idx], "generated": generated, "baseline": baseline}
+    C = len(idx)
+    if ks:
+        starts = {
+            "generated": generated.reshape(C * n, size, size),
+            "analytic": _analytic_starts(mc.target[idx], n, rng),
+        }
+        for name, start in starts.items():
+            refined = refine_with_mc(
+                start, np.repeat(mc.target[idx], n, axis=0), np.repeat(mc.T[idx], n), ks, J=J,
+                overrelaxation=config.simulation.overrelaxation,
+                seed=config.seed + (1 if name == "analytic" else 0), device=device,
+            )  # fmt: skip
+            for k in ks:
+                thetas[f"{name} + {k} sweeps"] = refined.snapshots[k].reshape(C, n, size, size)
+    ens = {
+        name: _summaries(theta, *cond, config, J, morphology=False)
+        for name, theta in thetas.items()
+    }
+    return {
+        "scores": _score(ens, config),
+        "observables": {
+            name: [s.to_dict()["observables"] for s in lst] for name, lst in ens.items()
+        },
+        "distances": [float(d) for d in mc.d[idx]],
+    }
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -875,84 +842,111 @@ def run(
     run_dir = open_run_dir(run_dir, config)
     stages = _Stages(run_dir)
     J = config.simulation.J
-
     store_path = Path(stages("simulate", lambda: str(_simulate(config, run_dir, device, progress))))
     data = _load_store(store_path)
     _check_data(config, data)
-
-    gan_dir = run_dir / "gan"
-    train_info = stages("train", lambda: _train(config, data, gan_dir, progress))
+    train_info = stages("train", lambda: _train(config, data, run_dir / "gan", progress))
     from ..models.unet import load_generator
 
-    generator = load_generator(gan_dir / "generator.pt")
-    history = _read_history(gan_dir / "history.csv")
-
-    gen_path = run_dir / "generated.npz"
-
-    def generate_stage() -> dict[str, Any]:
-        theta, seconds = _generate(
-            generator, data.target, data.T, config.eval_samples, config.seed, device
-        )
-        _save_npz(gen_path, theta=theta)
-        return {"seconds": seconds, "samples": int(theta.shape[0] * theta.shape[1])}
-
-    generate_info = stages("generate", generate_stage)
-    if not gen_path.exists():
-        raise FileNotFoundError(f"{gen_path} is missing; delete {run_dir / 'stages'} to redo it")
-    generated = np.load(gen_path)["theta"]
+    generator = load_generator(run_dir / "gan" / "generator.pt")
+    generated, generate_info = _generated(config, data, generator, run_dir, stages, device)
     start = time.perf_counter()
     baseline = _baseline(data.target, data.T, config.eval_samples, config.seed + 1, J)
     baseline_per_sample = (time.perf_counter() - start) / max(
         baseline.shape[0] * baseline.shape[1], 1
     )
 
-    raw = stages("evaluate", lambda: _evaluate(config, data, generated, baseline, J))
-    summaries = _load_summaries(raw)
-    scores = {T: _score(ens, config) for T, ens in summaries.items()}
-    across = _across_temperatures(summaries)
+    from ..evaluate.xy import across_temperatures
 
+    summaries = _load_summaries(
+        stages("evaluate", lambda: _evaluate(config, data, generated, baseline, J))
+    )
+    scores = {T: _score(ens, config) for T, ens in summaries.items()}
+    across = across_temperatures(summaries)
     speed = stages(
         "speed",
         lambda: _speed(config, data, generate_info, device, config.simulation.overrelaxation, J),
     )
-    per_sample = generate_info["seconds"] / max(generate_info["samples"], 1)
-    refine = (
-        stages(
+    refine = None
+    if config.refine_sweeps:
+        per_sample = generate_info["seconds"] / max(generate_info["samples"], 1)
+        references = {T: ens["reference"] for T, ens in summaries.items()}
+        refine = stages(
             "refine",
             lambda: _refine(
-                config,
-                data,
-                generated,
-                per_sample,
-                baseline,
-                baseline_per_sample,
-                {T: ens["reference"] for T, ens in summaries.items()},
-                device,
-                J,
+                config, data, generated, per_sample, baseline, baseline_per_sample, references,
+                device, J,
             ),
+        )  # fmt: skip
+    transfer = None
+    if config.transfer_sizes:
+        transfer = stages(
+            "transfer", lambda: _transfer(config, data, generator, run_dir, device, progress, J)
         )
-        if config.refine_sweeps
-        else None
-    )
-    transfer = (
-        stages("transfer", lambda: _transfer(config, data, generator, run_dir, device, progress, J))
-        if config.transfer_sizes
-        else None
-    )
+    summary = _summary(config, data, store_path)
+    from .xy_report import write_report
 
-    transfer_fields = {}
-    for size in config.transfer_sizes if transfer is not None else ():
+    start = time.perf_counter()
+    write_report(
+        run_dir, config=config, data=data, generated=generated, baseline=baseline,
+        history=_read_history(run_dir / "gan" / "history.csv"), summaries=summaries,
+        scores=scores, across_temperatures=across, speed=speed, refine=refine,
+        transfer=transfer, transfer_fields=_transfer_fields(config, run_dir) if transfer else {},
+        summary=summary, train_info=train_info, timings=stages.timings,
+    )  # fmt: skip
+    timings = dict(stages.timings)
+    timings["report"] = round(time.perf_counter() - start, 3)
+    timings["total"] = round(sum(timings.values()), 3)
+    metrics = {"data": summary, "training": train_info, "scores": scores}
+    metrics |= {"across_temperatures": across or None, "speed": speed, "refine": refine}
+    metrics |= {"transfer": transfer, "timings_s": timings}
+    atomic_write_text(run_dir / "metrics.json", json.dumps(_jsonable(metrics), indent=2) + "\n")
+    return run_dir
+
+
+def _generated(
+    config: XYPipelineConfig,
+    data: _Data,
+    generator: Any,
+    run_dir: Path,
+    stages: _Stages,
+    device: str,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The generated fields ``(C, eval_samples, L, L)`` (``generated.npz``) and their timing."""
+    path = run_dir / "generated.npz"
+
+    def generate_stage() -> dict[str, Any]:
+        theta, seconds = _generate(
+            generator, data.target, data.T, config.eval_samples, config.seed, device
+        )
+        _save_npz(path, theta=theta)
+        return {"seconds": seconds, "samples": int(theta.shape[0] * theta.shape[1])}
+
+    info = stages("generate", generate_stage)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; delete {run_dir / 'stages'} to redo it")
+    return np.load(path)["theta"], info
+
+
+def _transfer_fields(config: XYPipelineConfig, run_dir: Path) -> dict[str, dict[str, Any]]:
+    """The example fields of the transfer stage, by "L=<size>"."""
+    out = {}
+    for size in config.transfer_sizes:
         path = run_dir / f"transfer_L{size}.npz"
         if path.exists():
             with np.load(path) as f:
-                transfer_fields[f"L={size}"] = {k: f[k] for k in f.files}
-    n_train = data.theta.shape[1] - config.reference_samples
-    summary = {
+                out[f"L={size}"] = {k: f[k] for k in f.files}
+    return out
+
+
+def _summary(config: XYPipelineConfig, data: _Data, store_path: Path) -> dict[str, Any]:
+    """The data section of ``metrics.json``."""
+    return {
         "L": data.L,
         "temperatures": sorted({float(t) for t in data.T}),
         "distances": sorted({float(d) for d in data.d}),
         "conditions": len(data.T),
-        "training_fields_per_condition": int(n_train),
+        "training_fields_per_condition": int(data.theta.shape[1] - config.reference_samples),
         "reference_fields_per_condition": config.reference_samples,
         "eval_fields_per_condition": config.eval_samples,
         "mc_tau_int_sweeps": data.tau_int.tolist(),
@@ -960,39 +954,3 @@ def run(
         "mc_held": data.held.tolist(),
         "store": str(store_path),
     }
-    from .xy_report import write_report
-
-    start = time.perf_counter()
-    write_report(
-        run_dir,
-        config=config,
-        data=data,
-        generated=generated,
-        baseline=baseline,
-        history=history,
-        summaries=summaries,
-        scores=scores,
-        across_temperatures=across,
-        speed=speed,
-        refine=refine,
-        transfer=transfer,
-        transfer_fields=transfer_fields,
-        summary=summary,
-        train_info=train_info,
-        timings=stages.timings,
-    )
-    timings = dict(stages.timings)
-    timings["report"] = round(time.perf_counter() - start, 3)
-    timings["total"] = round(sum(timings.values()), 3)
-    metrics = {
-        "data": summary,
-        "training": train_info,
-        "scores": scores,
-        "across_temperatures": across or None,
-        "speed": speed,
-        "refine": refine,
-        "transfer": transfer,
-        "timings_s": timings,
-    }
-    atomic_write_text(run_dir / "metrics.json", json.dumps(_jsonable(metrics), indent=2) + "\n")
-    return run_dir

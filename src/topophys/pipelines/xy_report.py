@@ -1,4 +1,5 @@
-"""Figures and ``report.html`` of the XY pipeline (kept apart from the computation)."""
+"""``report.html`` of the XY pipeline: the scores of :mod:`topophys.evaluate.xy` in tables and
+the figures of :mod:`topophys.plot.xy`, one function per block of the page."""
 
 from __future__ import annotations
 
@@ -119,77 +120,6 @@ def _beyond_paper(gan: Any) -> list[str]:
 _ACROSS_T_OBSERVABLES = ("energy", "magnetization", "specific_heat", "helicity_modulus")
 
 
-def _across_temperature_section(
-    report: Report,
-    run_dir: Path,
-    summaries: dict[str, dict[str, list[Any]]],
-    across: dict[str, Any],
-) -> None:
-    """Observables against T at each pair distance simulated at every temperature."""
-    import matplotlib.pyplot as plt
-
-    from ..evaluate.xy import OBSERVABLES
-    from ..plot import xy as px
-
-    temps = np.asarray(across["temperatures"])
-    keys = sorted(summaries, key=lambda k: summaries[k]["reference"][0].T)
-    entries = across["by_distance"]
-    names = [n for n in ("reference", "generated", "baseline") if n in summaries[keys[0]]]
-    report.add_heading("Across temperatures (beyond the paper: up to and across BKT)")
-    fig, axes = plt.subplots(
-        len(entries),
-        len(_ACROSS_T_OBSERVABLES),
-        figsize=(4.0 * len(_ACROSS_T_OBSERVABLES), 3.0 * len(entries)),
-        squeeze=False,
-        layout="constrained",
-    )
-    t_line = np.linspace(temps.min(), temps.max(), 50)
-    for row, entry in enumerate(entries):
-        d = entry["d"]
-        for col, obs in enumerate(_ACROSS_T_OBSERVABLES):
-            series = {}
-            for n in names:
-                picked = [
-                    next(s for s in summaries[k][n] if abs(s.d - d) < 1e-9).observables[obs]
-                    for k in keys
-                ]
-                series[_LABELS[n]] = ([p[0] for p in picked], [p[1] for p in picked])
-            ax = axes[row, col]
-            px.observable_vs_distance(
-                temps, series, ax=ax, ylabel=_OBS_LABELS[obs], title=f"d = {d:.3g}", xlabel="T"
-            )
-            if obs == "helicity_modulus":
-                ax.plot(t_line, 2 * t_line / np.pi, ls=":", color="k", lw=1, label="2T/π")
-    axes[0, 0].legend(fontsize=8)
-    axes[0, -1].legend(fontsize=8)
-    report.add_figure(
-        _save(fig, run_dir / "temperatures.png"),
-        "Observables against temperature at fixed pair distance (rows), with jackknife error "
-        "bars; dotted: 2T/π. In the free XY model the helicity modulus Υ drops to 0 where it "
-        "crosses 2T/π (the BKT transition, T ≈ 0.89 J), because vortex pairs unbind. The charge "
-        "constraint forbids every vortex but the prescribed ones, so these constrained ensembles "
-        "have no transition: Υ falls smoothly through 2T/π (spin waves only). They test the "
-        "generator over a wide range of spin-wave temperatures, not the unbinding itself. "
-        + _ENSEMBLE_NOTE,
-    )
-    rows = []
-    for entry in entries:
-        for n, sc in entry["scores"].items():
-            rows.append(
-                {"d": f"{entry['d']:.3g}", "ensemble": _LABELS[n]}
-                | {
-                    _OBS_LABELS[o]: f"{_fmt(sc['r2'][o])} / {_chi2(sc['consistency'][o])}"
-                    for o in OBSERVABLES
-                    if o != "vorticity"
-                }
-            )
-    report.add_table(
-        rows,
-        caption="Along T at fixed d: R² (paper eq. 4 taken along T) / χ²/dof of the differences "
-        "over their jackknife errors (p-value).",
-    )
-
-
 def _chi2(entry: Any) -> str:
     if entry is None:
         return "—"
@@ -220,21 +150,41 @@ def write_report(
     ``transfer_fields`` maps "L=<size>" to one example field per transfer distance:
     ``{"d": (k,), "simulated": (k, size, size), "generated": (k, size, size)}``.
     """
-    import matplotlib.pyplot as plt
-
-    from ..evaluate.xy import MORPHOLOGY_MEASURES, OBSERVABLES
-    from ..plot import xy as px
-
-    gan = config.gan
-    n_train_total = int(train_info["training_fields"])
     report = Report("Spin fields from defect maps: XY Monte Carlo against a conditional WGAN-GP")
+    _intro(report, config, summary, train_info)
+    for T, ens in summaries.items():
+        _fields_block(report, run_dir, config, data, generated, baseline, T, ens)
+    _training_block(report, run_dir, config, history, train_info)
+    for T, ens in summaries.items():
+        _observables_block(report, run_dir, T, ens, scores[T])
+        _correlation_block(report, run_dir, config, T, ens, scores[T])
+        _topology_block(report, run_dir, config, T, ens, scores[T])
+        _fidelity_block(report, T, ens, scores[T])
+    if across_temperatures:
+        _across_temperature_block(report, run_dir, summaries, across_temperatures)
+    _speed_block(report, speed)
+    if refine is not None:
+        _refine_block(report, run_dir, refine)
+    if transfer is not None:
+        _transfer_block(report, run_dir, transfer, transfer_fields or {}, summary["L"])
+    report.add_heading("Timings")
+    report.add_table(
+        {k: round(v, 1) for k, v in timings.items()},
+        caption="Seconds per stage (a resumed run keeps the times of the stages it reused)",
+    )
+    return report.write(run_dir / "report.html")
+
+
+def _intro(report: Report, config: Any, summary: dict[str, Any], info: dict[str, Any]) -> None:
+    gan = config.gan
+    n_train_total = int(info["training_fields"])
     report.add_text(
         f"XY model on a periodic {summary['L']}×{summary['L']} lattice at T = "
         f"{', '.join(f'{t:g}' for t in summary['temperatures'])} with one vortex–antivortex pair "
         f"held by the charge-constrained Monte Carlo at d = "
         f"{', '.join(f'{d:.3g}' for d in summary['distances'])} (0: no defects). The cWGAN "
         f"(U-Net width {gan.width:g}, critic width {gan.critic_width:g}) trained "
-        f"{train_info['epochs']} epochs on {n_train_total} fields "
+        f"{info['epochs']} epochs on {n_train_total} fields "
         f"({summary['training_fields_per_condition']} per condition); each condition is scored "
         f"on {summary['reference_fields_per_condition']} held-out simulated fields against "
         f"{summary['eval_fields_per_condition']} generated ones (Klos et al. 2024, eqs. 4–5)."
@@ -255,223 +205,289 @@ def write_report(
             "paper's scale and is meant for a GPU."
         )
 
-    for T, ens in summaries.items():
-        ref = ens["reference"]
-        idx = _picked(ref, config.correlation_distances)
-        c_idx = np.flatnonzero(np.isclose(data.T, ref[0].T))
-        report.add_heading(f"Fields ({T})")
-        fig, axes = plt.subplots(
-            3, len(idx), figsize=(3.0 * len(idx), 9), squeeze=False, layout="constrained"
-        )
-        n_train = data.theta.shape[1] - config.reference_samples
-        for col, i in enumerate(idx):
-            c = c_idx[i]
-            rows = (
-                ("simulated", data.theta[c, n_train]),
-                ("generated", generated[c, 0]),
-                ("baseline", baseline[c, 0]),
-            )
-            for row, (name, theta) in enumerate(rows):
-                px.spin_field(theta, ax=axes[row, col], title=f"{name}, d = {ref[i].d:.3g}")
-        report.add_figure(
-            _save(fig, run_dir / f"fields_{_tag(T)}.png"),
-            "One field per ensemble (rows: simulated, generated, baseline) for the pair distances "
-            "of the paper's Fig. 4 (columns). Colour: the angle θ (cyclic); arrows: the spins; "
-            "circles: the exact plaquette charges of the drawn field (red +1, blue −1). The "
-            "conditioning map of each column is that of the simulated field.",
-        )
+
+def _fields_block(
+    report: Report,
+    run_dir: Path,
+    config: Any,
+    data: Any,
+    generated: np.ndarray,
+    baseline: np.ndarray,
+    T: str,
+    ens: dict[str, list[Any]],
+) -> None:
+    from ..plot.xy import field_grid
+
+    ref = ens["reference"]
+    idx = _picked(ref, config.correlation_distances)
+    c_idx = np.flatnonzero(np.isclose(data.T, ref[0].T))
+    n_train = data.theta.shape[1] - config.reference_samples
+    sources = {
+        "simulated": lambda c: data.theta[c, n_train],
+        "generated": lambda c: generated[c, 0],
+        "baseline": lambda c: baseline[c, 0],
+    }
+    fields = [[get(c_idx[i]) for i in idx] for get in sources.values()]
+    titles = [[f"{name}, d = {ref[i].d:.3g}" for i in idx] for name in sources]
+    report.add_heading(f"Fields ({T})")
+    report.add_figure(
+        _save(field_grid(fields, titles), run_dir / f"fields_{_tag(T)}.png"),
+        "One field per ensemble (rows: simulated, generated, baseline) for the pair distances "
+        "of the paper's Fig. 4 (columns). Colour: the angle θ (cyclic); arrows: the spins; "
+        "circles: the exact plaquette charges of the drawn field (red +1, blue −1). The "
+        "conditioning map of each column is that of the simulated field.",
+    )
+
+
+def _training_block(
+    report: Report, run_dir: Path, config: Any, history: list[dict[str, Any]], info: dict[str, Any]
+) -> None:
+    from ..plot.xy import training_figure
 
     report.add_heading("Training (paper Fig. 3)")
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.4), layout="constrained")
-    for ax, name in zip(axes, ("vorticity", "magnetization", "energy"), strict=False):
-        px.training_curves(history, name, ax=ax)
-    fid = [h.get("charge_fidelity") for h in history]
-    axes[3].plot(np.arange(1, len(fid) + 1), fid, marker=".", color=px.COLORS["generated"])
-    axes[3].set_xlabel("epoch")
-    axes[3].set_ylabel("charge fidelity")
-    axes[0].legend(fontsize=8)
     report.add_figure(
-        _save(fig, run_dir / "training.png"),
-        f"Per epoch, on {gan.monitor_samples} fixed training conditions with fixed noise: the "
-        "mean vorticity (defects per field), magnetization and energy per spin of generated "
+        _save(training_figure(history), run_dir / "training.png"),
+        f"Per epoch, on {config.gan.monitor_samples} fixed training conditions with fixed noise: "
+        "the mean vorticity (defects per field), magnetization and energy per spin of generated "
         "fields (light) against the same conditions' simulated fields (dark), and the share of "
         "generated fields whose exact charge map equals the condition. The dotted line marks "
         "the start of the physics loss.",
     )
     report.add_table(
-        {k: _fmt(v, 4) for k, v in train_info["final"].items()},
-        caption=f"Last epoch ({train_info['epochs']}; {train_info['epoch_seconds']:.1f} s per "
-        "epoch)",
+        {k: _fmt(v, 4) for k, v in info["final"].items()},
+        caption=f"Last epoch ({info['epochs']}; {info['epoch_seconds']:.1f} s per epoch)",
     )
 
-    for T, ens in summaries.items():
-        ref = ens["reference"]
-        dist = [s.d for s in ref]
-        names = [n for n in ("reference", "generated", "baseline") if n in ens]
-        report.add_heading(f"Observables against the pair distance ({T}; paper Figs. 4a, 5a)")
-        fig, axes = plt.subplots(2, 4, figsize=(16, 6.6), layout="constrained")
-        for ax, obs in zip(axes.flat, OBSERVABLES, strict=False):
-            series = {
-                _LABELS[n]: (
-                    [s.observables[obs][0] for s in ens[n]],
-                    [s.observables[obs][1] for s in ens[n]],
-                )
-                for n in names
-            }
-            px.observable_vs_distance(dist, series, ax=ax, ylabel=_OBS_LABELS[obs])
-        axes.flat[0].legend(fontsize=8)
-        axes.flat[-1].axis("off")
-        report.add_figure(
-            _save(fig, run_dir / f"observables_{_tag(T)}.png"),
-            "Ensemble observables against d, with jackknife error bars: vorticity (defects per "
-            "field), magnetization and energy per spin, specific heat, susceptibility, helicity "
-            "modulus and helicity (net spin current per spin). " + _ENSEMBLE_NOTE,
-        )
-        sc = scores[T]
-        report.add_table(
-            [
-                {"observable": _OBS_LABELS[o]} | {_LABELS[n]: _fmt(sc[n]["r2"][o]) for n in sc}
-                for o in OBSERVABLES
-            ],
-            caption="R² against d (paper eq. 4; paper: 0.92–0.99 for most, C_v fails). — : the "
-            "simulated observable does not vary with d, R² undefined.",
-        )
-        report.add_table(
-            [
-                {"observable": _OBS_LABELS[o]}
-                | {_LABELS[n]: _chi2(sc[n]["consistency"][o]) for n in sc}
-                for o in OBSERVABLES
-            ],
-            caption="Consistency with the simulated ensemble across d: χ²/dof of the differences "
-            "over their jackknife errors, with its p-value. Two ensembles of the same law give "
-            "χ²/dof ≈ 1 whether or not the observable varies with d (where R² cannot tell); "
-            "large values mean a real difference. — : every error is 0 (exact charge maps).",
-        )
-        rel = sc["generated"]["relative_error"]
-        report.add_table(
-            [
-                {"d": f"{d:.3g}"} | {_OBS_LABELS[o]: _pm(rel[o][i]) for o in OBSERVABLES}
-                for i, d in enumerate(dist)
-            ],
-            caption="Generated against simulated: relative error (O_gen − O_sim)/|O_sim| with "
-            "jackknife error bars (— where O_sim = 0)",
-        )
 
-        report.add_heading(f"Correlation functions ({T}; paper Fig. 4b)")
-        idx = _picked(ref, config.correlation_distances)
-        fig, axes = plt.subplots(
-            1, len(idx), figsize=(4.6 * len(idx), 3.5), squeeze=False, layout="constrained"
-        )
-        for ax, i in zip(axes[0], idx, strict=True):
-            series = {_LABELS[n]: (ens[n][i].G, ens[n][i].G_err) for n in names}
-            px.correlation_curves(ref[i].r, series, ax=ax, title=f"d = {ref[i].d:.3g}")
-        axes[0, 0].legend(fontsize=8)
-        report.add_figure(
-            _save(fig, run_dir / f"correlation_{_tag(T)}.png"),
-            "Spin correlation G(r) = ⟨S_i·S_j⟩ against minimum-image distance r for no defects, "
-            "a close and a far pair, with jackknife bands. " + _ENSEMBLE_NOTE,
-        )
-        rows = []
-        for n in sc:
-            row = {"ensemble": _LABELS[n]}
-            row |= {k: _fmt(v) for k, v in sc[n]["correlation_r2"].items()}
-            row["mean over all d"] = _fmt(sc[n]["correlation_r2_mean"])
-            rows.append(row)
-        report.add_table(rows, caption="R² of G(r) (paper: ≈ 0.70 on average)")
+def _names(ens: dict[str, list[Any]]) -> list[str]:
+    return [n for n in ("reference", "generated", "baseline") if n in ens]
 
-        if any(ref[i].morphology for i in idx):
-            report.add_heading(f"Topological measures against Θ ({T}; paper Figs. 4c, 5c)")
-            measures = list(MORPHOLOGY_MEASURES)
-            fig, axes = plt.subplots(
-                len(measures),
-                len(idx),
-                figsize=(3.8 * len(idx), 2.4 * len(measures)),
-                squeeze=False,
-                layout="constrained",
+
+def _observables_block(
+    report: Report, run_dir: Path, T: str, ens: dict[str, list[Any]], sc: dict[str, Any]
+) -> None:
+    from ..evaluate.xy import OBSERVABLES
+    from ..plot.xy import observable_grid
+
+    dist = [s.d for s in ens["reference"]]
+    series = {
+        obs: {
+            _LABELS[n]: (
+                [s.observables[obs][0] for s in ens[n]],
+                [s.observables[obs][1] for s in ens[n]],
             )
-            for col, i in enumerate(idx):
-                for row, m in enumerate(measures):
-                    series = {
-                        _LABELS[n]: ens[n][i].morphology[m] for n in names if ens[n][i].morphology
-                    }
-                    px.threshold_curves(
-                        ref[i].thresholds,
-                        series,
-                        ax=axes[row, col],
-                        ylabel=_MEASURE_LABELS[m],
-                        title=f"d = {ref[i].d:.3g}" if row == 0 else "",
-                    )
-            axes[0, 0].legend(fontsize=8)
-            report.add_figure(
-                _save(fig, run_dir / f"topology_{_tag(T)}.png"),
-                f"Mean over {config.morphology_samples} fields of the measures of the cubical "
-                "graph K(Θ) (sites; bonds whose wrapped angle difference is ≤ Θ; plaquettes with "
-                "all four bonds) against Θ: area, perimeter, Euler characteristic of the complex "
-                "and of its edge graph, number of clusters, and the mean radius and diameter of "
-                "the cluster a site belongs to. " + _ENSEMBLE_NOTE,
-            )
-            report.add_table(
-                [
-                    {"measure": _MEASURE_LABELS[m]}
-                    | {
-                        _LABELS[n]: _fmt(sc[n]["topological_accuracy_mean"].get(m))
-                        for n in sc
-                        if sc[n]["topological_accuracy_mean"]
-                    }
-                    for m in measures
-                ],
-                caption=f"Accuracy within {100 * config.topo_tol:g} % of the curve's maximum "
-                "(paper eq. 5; paper: 0.66–0.99), mean over the distances shown",
-            )
+            for n in _names(ens)
+        }
+        for obs in OBSERVABLES
+    }
+    report.add_heading(f"Observables against the pair distance ({T}; paper Figs. 4a, 5a)")
+    report.add_figure(
+        _save(observable_grid(dist, series, _OBS_LABELS), run_dir / f"observables_{_tag(T)}.png"),
+        "Ensemble observables against d, with jackknife error bars: vorticity (defects per "
+        "field), magnetization and energy per spin, specific heat, susceptibility, helicity "
+        "modulus and helicity (net spin current per spin). " + _ENSEMBLE_NOTE,
+    )
+    report.add_table(
+        [
+            {"observable": _OBS_LABELS[o]} | {_LABELS[n]: _fmt(sc[n]["r2"][o]) for n in sc}
+            for o in OBSERVABLES
+        ],
+        caption="R² against d (paper eq. 4; paper: 0.92–0.99 for most, C_v fails). — : the "
+        "simulated observable does not vary with d, R² undefined.",
+    )
+    report.add_table(
+        [
+            {"observable": _OBS_LABELS[o]}
+            | {_LABELS[n]: _chi2(sc[n]["consistency"][o]) for n in sc}
+            for o in OBSERVABLES
+        ],
+        caption="Consistency with the simulated ensemble across d: χ²/dof of the differences "
+        "over their jackknife errors, with its p-value. Two ensembles of the same law give "
+        "χ²/dof ≈ 1 whether or not the observable varies with d (where R² cannot tell); "
+        "large values mean a real difference. — : every error is 0 (exact charge maps).",
+    )
+    rel = sc["generated"]["relative_error"]
+    report.add_table(
+        [
+            {"d": f"{d:.3g}"} | {_OBS_LABELS[o]: _pm(rel[o][i]) for o in OBSERVABLES}
+            for i, d in enumerate(dist)
+        ],
+        caption="Generated against simulated: relative error (O_gen − O_sim)/|O_sim| with "
+        "jackknife error bars (— where O_sim = 0)",
+    )
 
-        report.add_heading(f"Charge fidelity and diversity ({T})")
-        report.add_table(
-            [
-                {
-                    "ensemble": _LABELS[n],
-                    "charge-map match rate": _fmt(sc[n]["match_rate"]["mean"]),
-                    "diversity": _fmt(sc[n]["diversity"]["candidate"]),
-                    "diversity / simulated": _fmt(sc[n]["diversity"]["ratio"]),
-                    "aligned diversity": _fmt(sc[n]["diversity"]["aligned_candidate"], 4),
-                    "aligned / simulated": _fmt(sc[n]["diversity"]["aligned_ratio"]),
-                }
-                for n in sc
-            ],
-            caption="Share of fields whose exact charge map equals the conditioning map; "
-            "diversity: mean (1 − S_a·S_b)/2 over pairs of fields of one condition and sites "
-            "(½ for independent global rotations), aligned: after rotating each field's "
-            "magnetization to x (spin-wave and defect structure only; 0 if the generator ignores "
-            f"its noise). Simulated: {sc['generated']['diversity']['reference']:.3f} and "
-            f"{sc['generated']['diversity']['aligned_reference']:.4f}.",
-        )
-        report.add_table(
-            [
-                {"d": f"{s.d:.3g}", "match rate": _fmt(m)}
-                for s, m in zip(ref, sc["generated"]["match_rate"]["by_d"], strict=True)
-            ],
-            caption="Generated fields: charge-map match rate per distance",
-        )
 
-    if across_temperatures:
-        _across_temperature_section(report, run_dir, summaries, across_temperatures)
+def _correlation_block(
+    report: Report, run_dir: Path, config: Any, T: str, ens: dict[str, list[Any]], sc: Any
+) -> None:
+    from ..plot.xy import correlation_grid
 
-    report.add_heading("Speed")
+    ref = ens["reference"]
+    panels = [
+        (ref[i].r, {_LABELS[n]: (ens[n][i].G, ens[n][i].G_err) for n in _names(ens)},
+         f"d = {ref[i].d:.3g}")
+        for i in _picked(ref, config.correlation_distances)
+    ]  # fmt: skip
+    report.add_heading(f"Correlation functions ({T}; paper Fig. 4b)")
+    report.add_figure(
+        _save(correlation_grid(panels), run_dir / f"correlation_{_tag(T)}.png"),
+        "Spin correlation G(r) = ⟨S_i·S_j⟩ against minimum-image distance r for no defects, "
+        "a close and a far pair, with jackknife bands. " + _ENSEMBLE_NOTE,
+    )
     rows = []
-    for T, v in speed.items():
-        if not isinstance(v, dict):
-            continue
-        rows.append(
-            {
-                "T": T,
-                "generator samples/s": _fmt(speed["generator_samples_per_s"], 1),
-                "MC decorrelated samples/s": _fmt(v["mc_decorrelated_samples_per_s"], 1),
-                "τ_int (sweeps)": _fmt(v["tau_int_sweeps"], 2),
-                "MC dataset samples/s (incl. equilibration)": _fmt(
-                    v["mc_dataset_samples_per_s"], 1
-                ),
-                "generator / decorrelated MC": _fmt(v["speedup_vs_decorrelated"], 2),
+    for n in sc:
+        row = {"ensemble": _LABELS[n]}
+        row |= {k: _fmt(v) for k, v in sc[n]["correlation_r2"].items()}
+        row["mean over all d"] = _fmt(sc[n]["correlation_r2_mean"])
+        rows.append(row)
+    report.add_table(rows, caption="R² of G(r) (paper: ≈ 0.70 on average)")
+
+
+def _topology_block(
+    report: Report, run_dir: Path, config: Any, T: str, ens: dict[str, list[Any]], sc: Any
+) -> None:
+    from ..evaluate.xy import MORPHOLOGY_MEASURES
+    from ..plot.xy import threshold_grid
+
+    ref = ens["reference"]
+    idx = _picked(ref, config.correlation_distances)
+    if not any(ref[i].morphology for i in idx):
+        return
+    labels = {m: _MEASURE_LABELS[m] for m in MORPHOLOGY_MEASURES}
+    curves = [
+        {
+            m: {_LABELS[n]: ens[n][i].morphology[m] for n in _names(ens) if ens[n][i].morphology}
+            for m in labels
+        }
+        for i in idx
+    ]
+    fig = threshold_grid(
+        [ref[i].thresholds for i in idx], curves, labels, [f"d = {ref[i].d:.3g}" for i in idx]
+    )
+    report.add_heading(f"Topological measures against Θ ({T}; paper Figs. 4c, 5c)")
+    report.add_figure(
+        _save(fig, run_dir / f"topology_{_tag(T)}.png"),
+        f"Mean over {config.morphology_samples} fields of the measures of the cubical "
+        "graph K(Θ) (sites; bonds whose wrapped angle difference is ≤ Θ; plaquettes with "
+        "all four bonds) against Θ: area, perimeter, Euler characteristic of the complex "
+        "and of its edge graph, number of clusters, and the mean radius and diameter of "
+        "the cluster a site belongs to. " + _ENSEMBLE_NOTE,
+    )
+    report.add_table(
+        [
+            {"measure": label}
+            | {
+                _LABELS[n]: _fmt(sc[n]["topological_accuracy_mean"].get(m))
+                for n in sc
+                if sc[n]["topological_accuracy_mean"]
             }
-        )
+            for m, label in labels.items()
+        ],
+        caption=f"Accuracy within {100 * config.topo_tol:g} % of the curve's maximum "
+        "(paper eq. 5; paper: 0.66–0.99), mean over the distances shown",
+    )
+
+
+def _fidelity_block(report: Report, T: str, ens: dict[str, list[Any]], sc: Any) -> None:
+    report.add_heading(f"Charge fidelity and diversity ({T})")
+    report.add_table(
+        [
+            {
+                "ensemble": _LABELS[n],
+                "charge-map match rate": _fmt(sc[n]["match_rate"]["mean"]),
+                "diversity": _fmt(sc[n]["diversity"]["candidate"]),
+                "diversity / simulated": _fmt(sc[n]["diversity"]["ratio"]),
+                "aligned diversity": _fmt(sc[n]["diversity"]["aligned_candidate"], 4),
+                "aligned / simulated": _fmt(sc[n]["diversity"]["aligned_ratio"]),
+            }
+            for n in sc
+        ],
+        caption="Share of fields whose exact charge map equals the conditioning map; "
+        "diversity: mean (1 − S_a·S_b)/2 over pairs of fields of one condition and sites "
+        "(½ for independent global rotations), aligned: after rotating each field's "
+        "magnetization to x (spin-wave and defect structure only; 0 if the generator ignores "
+        f"its noise). Simulated: {sc['generated']['diversity']['reference']:.3f} and "
+        f"{sc['generated']['diversity']['aligned_reference']:.4f}.",
+    )
+    report.add_table(
+        [
+            {"d": f"{s.d:.3g}", "match rate": _fmt(m)}
+            for s, m in zip(ens["reference"], sc["generated"]["match_rate"]["by_d"], strict=True)
+        ],
+        caption="Generated fields: charge-map match rate per distance",
+    )
+
+
+def _across_temperature_block(
+    report: Report,
+    run_dir: Path,
+    summaries: dict[str, dict[str, list[Any]]],
+    across: dict[str, Any],
+) -> None:
+    """Observables against T at each pair distance simulated at every temperature."""
+    from ..evaluate.xy import OBSERVABLES
+    from ..plot.xy import temperature_grid
+
+    keys = sorted(summaries, key=lambda k: summaries[k]["reference"][0].T)
+    names = _names(summaries[keys[0]])
+    rows = []
+    for entry in across["by_distance"]:
+        d = entry["d"]
+        per: dict[str, Any] = {}
+        for obs in _ACROSS_T_OBSERVABLES:
+            per[obs] = {}
+            for n in names:
+                picked = [
+                    next(s for s in summaries[k][n] if abs(s.d - d) < 1e-9).observables[obs]
+                    for k in keys
+                ]
+                per[obs][_LABELS[n]] = ([p[0] for p in picked], [p[1] for p in picked])
+        rows.append((f"d = {d:.3g}", per))
+    report.add_heading("Across temperatures (beyond the paper: up to and across BKT)")
+    report.add_figure(
+        _save(
+            temperature_grid(across["temperatures"], rows, _OBS_LABELS),
+            run_dir / "temperatures.png",
+        ),
+        "Observables against temperature at fixed pair distance (rows), with jackknife error "
+        "bars; dotted: 2T/π. In the free XY model the helicity modulus Υ drops to 0 where it "
+        "crosses 2T/π (the BKT transition, T ≈ 0.89 J), because vortex pairs unbind. The charge "
+        "constraint forbids every vortex but the prescribed ones, so these constrained ensembles "
+        "have no transition: Υ falls smoothly through 2T/π (spin waves only). They test the "
+        "generator over a wide range of spin-wave temperatures, not the unbinding itself. "
+        + _ENSEMBLE_NOTE,
+    )
+    table = [
+        {"d": f"{entry['d']:.3g}", "ensemble": _LABELS[n]}
+        | {
+            _OBS_LABELS[o]: f"{_fmt(sc['r2'][o])} / {_chi2(sc['consistency'][o])}"
+            for o in OBSERVABLES
+            if o != "vorticity"
+        }
+        for entry in across["by_distance"]
+        for n, sc in entry["scores"].items()
+    ]
+    report.add_table(
+        table,
+        caption="Along T at fixed d: R² (paper eq. 4 taken along T) / χ²/dof of the differences "
+        "over their jackknife errors (p-value).",
+    )
+
+
+def _speed_block(report: Report, speed: dict[str, Any]) -> None:
+    report.add_heading("Speed")
+    rows = [
+        {
+            "T": T,
+            "generator samples/s": _fmt(speed["generator_samples_per_s"], 1),
+            "MC decorrelated samples/s": _fmt(v["mc_decorrelated_samples_per_s"], 1),
+            "τ_int (sweeps)": _fmt(v["tau_int_sweeps"], 2),
+            "MC dataset samples/s (incl. equilibration)": _fmt(v["mc_dataset_samples_per_s"], 1),
+            "generator / decorrelated MC": _fmt(v["speedup_vs_decorrelated"], 2),
+        }
+        for T, v in speed.items()
+        if isinstance(v, dict)
+    ]
     report.add_table(
         rows,
         caption=f"On {speed['device']}, same L and T. Monte Carlo: "
@@ -480,143 +496,113 @@ def write_report(
         "forward pass per field, batched.",
     )
 
-    if refine is not None:
-        report.add_heading("Beyond the paper: generator as a proposal + k Monte Carlo sweeps")
-        for T, per in refine.items():
-            if T == "sweeps":
-                continue
-            fig, axes = plt.subplots(1, 4, figsize=(16, 3.5), layout="constrained")
-            starts = [name for name in ("generator", "baseline", "analytic") if name in per]
-            panels = (
-                ("energy R²", lambda r: r["r2"]["energy"]),
-                ("|M| R²", lambda r: r["r2"]["magnetization"]),
-                ("mean G(r) R²", lambda r: r["correlation_r2_mean"]),
-            )
-            for ax, (label, get) in zip(axes, panels, strict=False):
-                series = {
-                    name: ([r["k"] for r in per[name]["by_k"]], [get(r) for r in per[name]["by_k"]])
-                    for name in starts
-                }
-                px.score_curves(series, ax=ax, xlabel="k (sweeps)", ylabel=label, logx=True)
-                ax.axhline(0.99, color="k", lw=0.8, ls=":")
-            series = {
-                name: (
-                    [r["seconds_per_sample"] * 1e3 for r in per[name]["by_k"]],
-                    [r["correlation_r2_mean"] for r in per[name]["by_k"]],
-                )
-                for name in starts
-            }
-            px.score_curves(series, ax=axes[3], xlabel="ms per sample", ylabel="mean G(r) R²")
-            axes[0].legend(fontsize=8)
-            repaired = ", ".join(
-                f"{name} {100 * per[name]['repaired_fraction']:.1f} %" for name in starts
-            )
-            report.add_figure(
-                _save(fig, run_dir / f"refine_{_tag(T)}.png"),
-                "R² (against the simulated reference) of the energy, of |M| and of G(r) (mean "
-                "over all d) after k sweeps of the charge-constrained Monte Carlo started from "
-                "generated fields (violet), from the non-learned spin-wave baseline (green) or "
-                "from the analytic defect field (orange: plain Monte Carlo after k equilibration "
-                "sweeps); right: against wall time per sample (the start included). "
-                "Dotted: R² = 0.99. Starts with a wrong charge map "
-                f"({repaired}) are replaced by the analytic field before the sweeps, so every "
-                "refined field has the target map. C_v is in the table: its R² is noise-bound at "
-                "this sample size, its χ²/dof is not.",
-            )
-            rows = []
-            for name in starts:
-                for r in per[name]["by_k"]:
-                    rows.append(
-                        {
-                            "start": name,
-                            "k": r["k"],
-                            "ms/sample": _fmt(r["seconds_per_sample"] * 1e3, 3),
-                            "R² E": _fmt(r["r2"]["energy"]),
-                            "R² |M|": _fmt(r["r2"]["magnetization"]),
-                            "R² C_v": _fmt(r["r2"]["specific_heat"]),
-                            "χ²/dof C_v": _chi2(r.get("consistency", {}).get("specific_heat")),
-                            "R² Υ": _fmt(r["r2"]["helicity_modulus"]),
-                            "R² G (mean)": _fmt(r["correlation_r2_mean"]),
-                            "topo acc (mean)": _fmt(_mean_defined(r["topological_accuracy_mean"])),
-                            "match rate": _fmt(r["match_rate"]),
-                        }
-                    )
-            report.add_table(
-                rows,
-                caption=f"Scores against k ({T}). χ²/dof C_v: consistency of C_v with the "
-                "simulated reference across d (≈ 1 when both sample one law; see above).",
-            )
 
-    if transfer is not None:
-        report.add_heading("Beyond the paper: the L-trained generator on larger lattices")
-        for size, fields in (transfer_fields or {}).items():
-            dists = list(fields["d"])
-            fig, axes = plt.subplots(
-                2, len(dists), figsize=(3.2 * len(dists), 6.4), squeeze=False, layout="constrained"
-            )
-            for col, d in enumerate(dists):
-                for row, name in enumerate(("simulated", "generated")):
-                    px.spin_field(
-                        fields[name][col],
-                        ax=axes[row, col],
-                        arrows=False,
-                        title=f"{name}, {size}, d = {d:.3g}",
-                    )
-            report.add_figure(
-                _save(fig, run_dir / f"transfer_{_tag(size)}.png"),
-                f"At {size}: one Monte Carlo field (top) and one field of the generator trained at "
-                f"L = {summary['L']} (bottom) per pair distance; colour: the angle, circles: exact "
-                "charges (red +1, blue −1).",
-            )
-        rows = []
-        for size, per in transfer.items():
-            for T, v in per.items():
-                if not isinstance(v, dict):
-                    continue
-                for n, s in v["scores"].items():
-                    rows.append(
-                        {"lattice": size, "T": T, "ensemble": _LABELS.get(n, n)}
-                        | {_OBS_LABELS[o]: _fmt(s["r2"][o]) for o in ("energy", "magnetization",
-                                                                      "specific_heat")}
-                        | {
-                            "R² G (mean)": _fmt(s["correlation_r2_mean"]),
-                            "match rate": _fmt(s["match_rate"]["mean"]),
-                            "aligned diversity ratio": _fmt(s["diversity"]["aligned_ratio"]),
-                        }
-                    )  # fmt: skip
+def _refine_block(report: Report, run_dir: Path, refine: dict[str, Any]) -> None:
+    from ..plot.xy import refine_figure
+
+    report.add_heading("Beyond the paper: generator as a proposal + k Monte Carlo sweeps")
+    for T, per in refine.items():
+        if T == "sweeps":
+            continue
+        starts = [name for name in ("generator", "baseline", "analytic") if name in per]
+        repaired = ", ".join(
+            f"{name} {100 * per[name]['repaired_fraction']:.1f} %" for name in starts
+        )
+        report.add_figure(
+            _save(
+                refine_figure({s: per[s]["by_k"] for s in starts}),
+                run_dir / f"refine_{_tag(T)}.png",
+            ),
+            "R² (against the simulated reference) of the energy, of |M| and of G(r) (mean "
+            "over all d) after k sweeps of the charge-constrained Monte Carlo started from "
+            "generated fields (violet), from the non-learned spin-wave baseline (green) or "
+            "from the analytic defect field (orange: plain Monte Carlo after k equilibration "
+            "sweeps); right: against wall time per sample (the start included). "
+            "Dotted: R² = 0.99. Starts with a wrong charge map "
+            f"({repaired}) are replaced by the analytic field before the sweeps, so every "
+            "refined field has the target map. C_v is in the table: its R² is noise-bound at "
+            "this sample size, its χ²/dof is not.",
+        )
+        rows = [
+            {
+                "start": name,
+                "k": r["k"],
+                "ms/sample": _fmt(r["seconds_per_sample"] * 1e3, 3),
+                "R² E": _fmt(r["r2"]["energy"]),
+                "R² |M|": _fmt(r["r2"]["magnetization"]),
+                "R² C_v": _fmt(r["r2"]["specific_heat"]),
+                "χ²/dof C_v": _chi2(r.get("consistency", {}).get("specific_heat")),
+                "R² Υ": _fmt(r["r2"]["helicity_modulus"]),
+                "R² G (mean)": _fmt(r["correlation_r2_mean"]),
+                "topo acc (mean)": _fmt(_mean_defined(r["topological_accuracy_mean"])),
+                "match rate": _fmt(r["match_rate"]),
+            }
+            for name in starts
+            for r in per[name]["by_k"]
+        ]
         report.add_table(
             rows,
-            caption="R² against d (over the transfer distances) of energy, magnetization and "
-            "C_v, mean R² of G(r), and charge fidelity of the generator trained at "
-            f"L = {summary['L']} and run unchanged on larger lattices (fully convolutional, "
-            "circular padding), beside the baseline, against Monte Carlo at that size; "
-            "'+ k sweeps': after k sweeps of the constrained Monte Carlo from the generated "
-            "fields or from the analytic defect field (plain Monte Carlo)",
+            caption=f"Scores against k ({T}). χ²/dof C_v: consistency of C_v with the "
+            "simulated reference across d (≈ 1 when both sample one law; see above).",
         )
-        rows = []
-        for size, per in transfer.items():
-            for T, v in per.items():
-                if not isinstance(v, dict):
-                    continue
-                for n, lst in v["observables"].items():
-                    for d, obs in zip(v["distances"], lst, strict=True):
-                        rows.append(
-                            {
-                                "lattice": size,
-                                "T": T,
-                                "ensemble": _LABELS.get(n, n),
-                                "d": f"{d:.3g}",
-                            }
-                            | {
-                                _OBS_LABELS[o]: f"{obs[o][0]:.4g} ± {obs[o][1]:.2g}"
-                                for o in ("vorticity", "magnetization", "energy", "specific_heat")
-                            }
-                        )
-        report.add_table(rows, caption="Observables on the larger lattices (jackknife errors)")
 
-    report.add_heading("Timings")
+
+def _transfer_block(
+    report: Report,
+    run_dir: Path,
+    transfer: dict[str, Any],
+    transfer_fields: dict[str, dict[str, Any]],
+    L: int,
+) -> None:
+    from ..plot.xy import field_grid
+
+    report.add_heading("Beyond the paper: the L-trained generator on larger lattices")
+    for size, fields in transfer_fields.items():
+        dists = list(fields["d"])
+        names = ("simulated", "generated")
+        fig = field_grid(
+            [list(fields[name]) for name in names],
+            [[f"{name}, {size}, d = {d:.3g}" for d in dists] for name in names],
+            arrows=False, panel=(3.2, 3.2),
+        )  # fmt: skip
+        report.add_figure(
+            _save(fig, run_dir / f"transfer_{_tag(size)}.png"),
+            f"At {size}: one Monte Carlo field (top) and one field of the generator trained at "
+            f"L = {L} (bottom) per pair distance; colour: the angle, circles: exact "
+            "charges (red +1, blue −1).",
+        )
+    entries = [
+        (size, T, v)
+        for size, per in transfer.items()
+        for T, v in per.items()
+        if isinstance(v, dict)
+    ]
+    rows = [
+        {"lattice": size, "T": T, "ensemble": _LABELS.get(n, n)}
+        | {_OBS_LABELS[o]: _fmt(s["r2"][o]) for o in ("energy", "magnetization", "specific_heat")}
+        | {
+            "R² G (mean)": _fmt(s["correlation_r2_mean"]),
+            "match rate": _fmt(s["match_rate"]["mean"]),
+            "aligned diversity ratio": _fmt(s["diversity"]["aligned_ratio"]),
+        }
+        for size, T, v in entries
+        for n, s in v["scores"].items()
+    ]
     report.add_table(
-        {k: round(v, 1) for k, v in timings.items()},
-        caption="Seconds per stage (a resumed run keeps the times of the stages it reused)",
+        rows,
+        caption="R² against d (over the transfer distances) of energy, magnetization and "
+        "C_v, mean R² of G(r), and charge fidelity of the generator trained at "
+        f"L = {L} and run unchanged on larger lattices (fully convolutional, "
+        "circular padding), beside the baseline, against Monte Carlo at that size; "
+        "'+ k sweeps': after k sweeps of the constrained Monte Carlo from the generated "
+        "fields or from the analytic defect field (plain Monte Carlo)",
     )
-    return report.write(run_dir / "report.html")
+    observed = ("vorticity", "magnetization", "energy", "specific_heat")
+    rows = [
+        {"lattice": size, "T": T, "ensemble": _LABELS.get(n, n), "d": f"{d:.3g}"}
+        | {_OBS_LABELS[o]: f"{obs[o][0]:.4g} ± {obs[o][1]:.2g}" for o in observed}
+        for size, T, v in entries
+        for n, lst in v["observables"].items()
+        for d, obs in zip(v["distances"], lst, strict=True)
+    ]
+    report.add_table(rows, caption="Observables on the larger lattices (jackknife errors)")

@@ -27,7 +27,8 @@ def snapshot_grid(
     Parameters
     ----------
     ds
-        A field store dataset (see :func:`topophys.data.open_fields`), dims ``(run, time, y, x)``.
+        A field store dataset (see :func:`topophys.data.fields.open_fields`), dims
+        ``(run, time, y, x)``.
     n_alpha, n_time
         Number of rows and columns, chosen evenly among the stored α and snapshot indices.
     seed

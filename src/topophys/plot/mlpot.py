@@ -19,7 +19,10 @@ __all__ = [
     "descriptor_image",
     "energy_trajectories",
     "learning_curves",
+    "parity_grid",
+    "parity_per_split",
     "parity_plot",
+    "sheet_plot",
 ]
 
 PARITY_COLORS = {"train": "tab:blue", "test": "tab:red"}
@@ -261,3 +264,120 @@ def energy_trajectories(
     ax.set_title(title)
     ax.figure.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=color_label)
     return ax
+
+
+def sheet_plot(atoms: Any, ax: Any = None, *, title: str = "", cutoff: float | None = None) -> Any:
+    """A planar frame from above: atoms coloured by coordination, bonds drawn.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        A planar structure (x, y used), periodic in the plane.
+    ax : matplotlib Axes, optional
+    title : str
+    cutoff : float, optional
+        Bond length (Å) below which two atoms are neighbours; default
+        :data:`topophys.simulate.graphene.BOND_CUTOFF`. Bonds across the cell edge are not drawn.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    from ase.neighborlist import neighbor_list
+    from matplotlib.collections import LineCollection
+
+    from ..simulate.graphene import BOND_CUTOFF
+
+    ax = _axes(ax, (5.0, 4.6))
+    i, j, shift = neighbor_list("ijS", atoms, BOND_CUTOFF if cutoff is None else cutoff)
+    xy = atoms.positions[:, :2]
+    inside = (shift == 0).all(axis=1) & (i < j)  # bonds across the cell edge left out
+    segments = np.stack([xy[i[inside]], xy[j[inside]]], axis=1)
+    ax.add_collection(LineCollection(segments, colors="0.55", linewidths=0.6))
+    coordination = np.bincount(i, minlength=len(atoms))
+    colors = {2: "tab:blue", 3: "0.15", 4: "tab:red"}
+    for c in sorted(set(coordination.tolist())):
+        sel = coordination == c
+        ax.scatter(*xy[sel].T, s=5, color=colors.get(c, "tab:orange"), label=f"{c}-fold",
+                   zorder=3)  # fmt: skip
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (Å)")
+    ax.set_ylabel("y (Å)")
+    ax.legend(fontsize=7, loc="upper right", framealpha=0.9)
+    ax.set_title(title, fontsize=9)
+    return ax
+
+
+def parity_grid(
+    parity: Mapping[str, Mapping[str, Mapping[str, tuple[Any, Any]]]],
+    labels: Mapping[str, str] | None = None,
+) -> Any:
+    """One :func:`parity_plot` per model (columns) and split (rows: random, then grouped).
+
+    Parameters
+    ----------
+    parity : mapping
+        ``{model: {split: {set: (reference, predicted)}}}``, e.g.
+        ``parity`` of :class:`topophys.training.baselines.BaselineResults`.
+    labels : mapping of str to str, optional
+        Display name of each model key (default: the key).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Panels of splits a model lacks are left blank.
+    """
+    import matplotlib.pyplot as plt
+
+    labels = dict(labels or {})
+    models = list(parity)
+    splits = sorted({s for m in parity.values() for s in m}, reverse=True)  # random, grouped
+    fig, axes = plt.subplots(
+        max(len(splits), 1), max(len(models), 1),
+        figsize=(4.2 * max(len(models), 1), 4.0 * max(len(splits), 1)), squeeze=False,
+    )  # fmt: skip
+    for c, model in enumerate(models):
+        for r, split in enumerate(splits):
+            ax = axes[r, c]
+            if split in parity[model]:
+                title = f"{labels.get(model, model)} ({split} split)"
+                parity_plot(parity[model][split], ax, title=title)
+            else:
+                ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def parity_per_split(
+    parity: Mapping[str, Mapping[str, tuple[Any, Any]]],
+    histories: Mapping[str, Mapping[str, Sequence[float]]],
+    name: str,
+    split_names: Mapping[str, str] | None = None,
+) -> Any:
+    """One model: a :func:`parity_plot` per split and its :func:`learning_curves` on the right.
+
+    Parameters
+    ----------
+    parity : mapping
+        ``{split: {set: (reference, predicted)}}``.
+    histories : mapping
+        ``{label: history}`` for :func:`learning_curves`.
+    name : str
+        The model's name in the titles.
+    split_names : mapping of str to str, optional
+        Display name of each split key.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    split_names = dict(split_names or {})
+    fig, axes = plt.subplots(
+        1, len(parity) + 1, figsize=(4.4 * (len(parity) + 1), 4.0), constrained_layout=True
+    )
+    for ax, (split, sets) in zip(axes, parity.items(), strict=False):
+        parity_plot(sets, ax, title=f"{name}, {split_names.get(split, split)}")
+    learning_curves(histories, axes[-1], title=f"{name} training")
+    return fig

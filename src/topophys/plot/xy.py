@@ -2,7 +2,8 @@
 
 Functions take arrays, ``ax=None`` and return the Axes; matplotlib is imported when called.
 Ensembles are drawn in fixed colours (:data:`COLORS`): simulated dark violet and generated light
-violet as in the paper, the baseline green, other ensembles grey.
+violet as in the paper, the baseline green, other ensembles grey. The ``*_grid`` and ``*_figure``
+functions put those panels together into the report's figures and return the Figure.
 """
 
 from __future__ import annotations
@@ -15,11 +16,18 @@ import numpy as np
 __all__ = [
     "COLORS",
     "correlation_curves",
+    "correlation_grid",
+    "field_grid",
+    "observable_grid",
     "observable_vs_distance",
+    "refine_figure",
     "score_curves",
     "spin_field",
+    "temperature_grid",
     "threshold_curves",
+    "threshold_grid",
     "training_curves",
+    "training_figure",
 ]
 
 COLORS = {
@@ -238,3 +246,172 @@ def score_curves(
     if title:
         ax.set_title(title, fontsize=10)
     return ax
+
+
+# --------------------------------------------------------------------------- multi-panel figures
+
+
+def _grid(rows: int, cols: int, panel: tuple[float, float]) -> tuple[Any, Any]:
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(
+        rows, cols, figsize=(panel[0] * cols, panel[1] * rows), squeeze=False,
+        layout="constrained",
+    )  # fmt: skip
+
+
+def field_grid(
+    fields: Sequence[Sequence[Any]],
+    titles: Sequence[Sequence[str]],
+    *,
+    arrows: bool = True,
+    panel: tuple[float, float] = (3.0, 3.0),
+) -> Any:
+    """:func:`spin_field` panels in rows and columns: ``fields[row][col]`` ``(L, L)`` angles.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, axes = _grid(len(fields), max(len(r) for r in fields), panel)
+    for r, (row, names) in enumerate(zip(fields, titles, strict=True)):
+        for c, (theta, title) in enumerate(zip(row, names, strict=True)):
+            spin_field(theta, ax=axes[r, c], title=title, arrows=arrows)
+    return fig
+
+
+def training_figure(history: Sequence[Mapping[str, Any]]) -> Any:
+    """Paper Fig. 3: vorticity, magnetization and energy per epoch (:func:`training_curves`)
+    and the charge fidelity, from a cWGAN training history."""
+    fig, axes = _grid(1, 4, (4.0, 3.4))
+    axes = axes[0]
+    for ax, name in zip(axes, ("vorticity", "magnetization", "energy"), strict=False):
+        training_curves(history, name, ax=ax)
+    fid = [h.get("charge_fidelity") for h in history]
+    axes[3].plot(np.arange(1, len(fid) + 1), fid, marker=".", color=COLORS["generated"])
+    axes[3].set_xlabel("epoch")
+    axes[3].set_ylabel("charge fidelity")
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+def observable_grid(
+    x: Sequence[float],
+    series: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
+    labels: Mapping[str, str],
+    *,
+    shape: tuple[int, int] = (2, 4),
+    xlabel: str = "pair distance d",
+) -> Any:
+    """One :func:`observable_vs_distance` panel per observable.
+
+    Parameters
+    ----------
+    x : sequence, length C
+    series : mapping
+        Observable → {ensemble label → (values, errors)}.
+    labels : mapping
+        Observable → axis label.
+    shape : (int, int)
+        Rows and columns; panels beyond the observables are left blank.
+    """
+    fig, axes = _grid(*shape, (4.0, 3.3))
+    flat = list(axes.flat)
+    for ax, (obs, per) in zip(flat, series.items(), strict=False):
+        observable_vs_distance(x, per, ax=ax, ylabel=labels.get(obs, obs), xlabel=xlabel)
+    flat[0].legend(fontsize=8)
+    for ax in flat[len(series) :]:
+        ax.axis("off")
+    return fig
+
+
+def correlation_grid(
+    panels: Sequence[tuple[Sequence[float], Mapping[str, tuple[Any, Any]], str]],
+) -> Any:
+    """One :func:`correlation_curves` panel per ``(r, series, title)``, in a row."""
+    fig, axes = _grid(1, len(panels), (4.6, 3.5))
+    for ax, (r, series, title) in zip(axes[0], panels, strict=True):
+        correlation_curves(r, series, ax=ax, title=title)
+    axes[0, 0].legend(fontsize=8)
+    return fig
+
+
+def threshold_grid(
+    thresholds: Sequence[Sequence[float]],
+    curves: Sequence[Mapping[str, Mapping[str, Sequence[float]]]],
+    labels: Mapping[str, str],
+    titles: Sequence[str],
+) -> Any:
+    """Topological measures against Θ: one column per condition, one row per measure.
+
+    ``curves[col][measure]`` maps ensemble labels to curves over ``thresholds[col]``.
+    """
+    measures = list(labels)
+    fig, axes = _grid(len(measures), len(curves), (3.8, 2.4))
+    for col, (theta, per) in enumerate(zip(thresholds, curves, strict=True)):
+        for row, m in enumerate(measures):
+            threshold_curves(
+                theta, per[m], ax=axes[row, col], ylabel=labels[m],
+                title=titles[col] if row == 0 else "",
+            )  # fmt: skip
+    axes[0, 0].legend(fontsize=8)
+    return fig
+
+
+def refine_figure(
+    by_start: Mapping[str, Sequence[Mapping[str, Any]]], *, target: float = 0.99
+) -> Any:
+    """Scores after k Monte Carlo sweeps from each start: energy, |M| and mean G(r) R² against
+    k, and mean G(r) R² against the wall time per sample (ms); dotted: ``target``.
+
+    ``by_start[start]`` is a list of rows with ``k``, ``seconds_per_sample``, ``r2`` and
+    ``correlation_r2_mean``.
+    """
+    fig, axes = _grid(1, 4, (4.0, 3.5))
+    axes = axes[0]
+    panels = (
+        ("energy R²", lambda r: r["r2"]["energy"]),
+        ("|M| R²", lambda r: r["r2"]["magnetization"]),
+        ("mean G(r) R²", lambda r: r["correlation_r2_mean"]),
+    )
+    for ax, (label, get) in zip(axes, panels, strict=False):
+        series = {
+            name: ([r["k"] for r in rows], [get(r) for r in rows])
+            for name, rows in by_start.items()
+        }
+        score_curves(series, ax=ax, xlabel="k (sweeps)", ylabel=label, logx=True)
+        ax.axhline(target, color="k", lw=0.8, ls=":")
+    series = {
+        name: (
+            [r["seconds_per_sample"] * 1e3 for r in rows],
+            [r["correlation_r2_mean"] for r in rows],
+        )
+        for name, rows in by_start.items()
+    }
+    score_curves(series, ax=axes[3], xlabel="ms per sample", ylabel="mean G(r) R²")
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+def temperature_grid(
+    temperatures: Sequence[float],
+    rows: Sequence[tuple[str, Mapping[str, Mapping[str, tuple[Any, Any]]]]],
+    labels: Mapping[str, str],
+) -> Any:
+    """Observables against T: one row per ``(title, {observable: series})``, one column per
+    observable; the helicity modulus panels also show the BKT line 2T/π (dotted)."""
+    observables = list(rows[0][1])
+    fig, axes = _grid(len(rows), len(observables), (4.0, 3.0))
+    temps = np.asarray(temperatures, dtype=np.float64)
+    t_line = np.linspace(temps.min(), temps.max(), 50)
+    for r, (title, per) in enumerate(rows):
+        for c, obs in enumerate(observables):
+            ax = axes[r, c]
+            observable_vs_distance(
+                temps, per[obs], ax=ax, ylabel=labels.get(obs, obs), title=title, xlabel="T"
+            )
+            if obs == "helicity_modulus":
+                ax.plot(t_line, 2 * t_line / np.pi, ls=":", color="k", lw=1, label="2T/π")
+    axes[0, 0].legend(fontsize=8)
+    axes[0, -1].legend(fontsize=8)
+    return fig

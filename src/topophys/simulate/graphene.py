@@ -5,12 +5,12 @@ final states of quenches at different cooling rates and from the quenches' cours
 2,720-atom set for size transfer. The letter gives no more; the protocol here is ours and
 configurable (:class:`GrapheneConfig`):
 
-=========  ==============================  ==================  ===========================
-stage      temperature (K)                 time                snapshots
-=========  ==============================  ==================  ===========================
-``melt``   5000                            2 ps                ``snapshots[0]`` (0)
-``quench`` 5000 → 300, linear              4700 K / rate       ``snapshots[1]`` (10)
-=========  ==============================  ==================  ===========================
+==========  ==============================  ==================  ===========================
+stage       temperature (K)                 time                snapshots
+==========  ==============================  ==================  ===========================
+``melt``    5000                            2 ps                ``snapshots[0]`` (0)
+``quench``  5000 → 300, linear              4700 K / rate       ``snapshots[1]`` (10)
+==========  ==============================  ==================  ===========================
 
 - start: a square grid with Gaussian jitter (0.1 Å) at graphene's areal density
   (0.3818 atoms/Å², 2 atoms per 5.24 Å²) in a square cell, periodic in x and y;
@@ -21,8 +21,9 @@ stage      temperature (K)                 time                snapshots
   temperature (``compute temp/partial 1 1 0``: 2 degrees of freedom per atom);
 - each cooling rate (K/ps) is a run; the last snapshot of a quench is its final state.
 
-The LAMMPS loader, the box set-up and the snapshot schedule are those of
-:mod:`topophys.simulate.amorphous`. Frames are ``ase.Atoms`` with ``pbc = (True, True,
+The LAMMPS loader, the box set-up and the snapshot schedule are those of the bulk melt-quench
+(:mod:`topophys.simulate.amorphous`). :func:`threefold_share` measures how graphene-like a
+frame is (1 for the crystal). Frames are ``ase.Atoms`` with ``pbc = (True, True,
 False)``, so :class:`~topophys.homology.AlphaPersistence` with ``dimension=2`` computes their
 periodic planar diagrams, and ``info`` holds ``cooling_rate`` (K/ps), ``process``, ``run`` and
 ``step``; the energy (eV, total) and forces are on a calculator, as for amorphous carbon.
@@ -40,18 +41,23 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from .. import _validate
 from ..config import Config
-from .amorphous import Stage, _LammpsBox, _run_stages
+from ._lammps import LammpsBox, Stage, run_stages
 
 __all__ = [
+    "BOND_CUTOFF",
     "GRAPHENE_AREAL_DENSITY",
     "GrapheneConfig",
     "graphene_dataset",
     "graphene_melt_quench",
     "planar_start",
+    "threefold_share",
 ]
 
 GRAPHENE_AREAL_DENSITY = 4.0 / (3.0 * math.sqrt(3.0) * 1.42**2)
 """Atoms per Å² of crystalline graphene (C–C 1.42 Å): 0.3818."""
+
+BOND_CUTOFF = 1.85
+"""Å: carbon neighbours for coordination (between the first and second shells of graphene)."""
 
 
 @dataclass(frozen=True)
@@ -231,7 +237,7 @@ def graphene_melt_quench(config: GrapheneConfig, run: int = 0) -> list[Any]:
         "engine": "lammps",
         "areal_density": config.areal_density,
     }
-    box = _LammpsBox(start, config.potential)
+    box = LammpsBox(start, config.potential)
     lmp = box.lmp
     t0 = config.melt_temperature
     try:
@@ -250,7 +256,7 @@ def graphene_melt_quench(config: GrapheneConfig, run: int = 0) -> list[Any]:
             )
         )
         damping_ps = config.thermostat_damping_fs / 1000.0
-        frames = _run_stages(
+        frames = run_stages(
             box,
             config.stages(rate),
             damping_ps,
@@ -272,3 +278,19 @@ def graphene_dataset(config: GrapheneConfig, runs: Sequence[int] | None = None) 
     """Frames of several runs (default every cooling rate), concatenated in run order."""
     runs = range(len(config.cooling_rates)) if runs is None else runs
     return [atoms for run in runs for atoms in graphene_melt_quench(config, run)]
+
+
+def threefold_share(atoms: Any, cutoff: float = BOND_CUTOFF) -> float:
+    """Share of atoms with exactly three neighbours closer than ``cutoff`` (Å), periodic where
+    ``atoms.pbc`` is: 1 for crystalline graphene.
+
+    Examples
+    --------
+    >>> from ase.build import graphene
+    >>> threefold_share(graphene(size=(3, 3, 1), vacuum=5.0))
+    1.0
+    """
+    from ase.neighborlist import neighbor_list
+
+    i = neighbor_list("i", atoms, cutoff)
+    return float((np.bincount(i, minlength=len(atoms)) == 3).mean())

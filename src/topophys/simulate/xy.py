@@ -51,7 +51,7 @@ from tqdm.auto import tqdm
 from .. import _validate
 from ..config import Config
 from ..observables.charge import plaquette_charge
-from ..observables.spins import energy as energy_per_spin
+from ..observables.spins import energy, spin_energy
 
 __all__ = [
     "XYConfig",
@@ -59,6 +59,7 @@ __all__ = [
     "XYSamples",
     "defect_field",
     "integrated_autocorrelation_time",
+    "lattice_distance_key",
     "pair_charge_map",
     "pair_displacement",
     "simulate_condition",
@@ -96,6 +97,18 @@ def pair_displacement(d: float, *, tol: float = 0.01) -> tuple[int, int]:
         f"d={d} is not a lattice distance √(dx² + dy²) with integers dx, dy (within {tol}); "
         "valid: 0, 1, √2 ≈ 1.41, 2, √5 ≈ 2.24, √8 ≈ 2.83, 3, √10 ≈ 3.16, …"
     )
+
+
+def lattice_distance_key(d: float) -> int:
+    """d² as an integer, the exact identity of a lattice distance (1.41 and √2 agree).
+
+    Examples
+    --------
+    >>> lattice_distance_key(1.41) == lattice_distance_key(2**0.5) == 2
+    True
+    """
+    dy, dx = pair_displacement(d)
+    return dx * dx + dy * dy
 
 
 def _check_even_l(L: Any) -> int:
@@ -485,7 +498,8 @@ class XYSampler:
 
     @property
     def acceptance(self) -> torch.Tensor:
-        """Metropolis acceptance of each replica since the last :meth:`reset_acceptance`."""
+        """Metropolis acceptance of each replica since the last
+        :meth:`XYSampler.reset_acceptance`."""
         return self._accepted / max(self._proposed, 1)
 
     def reset_acceptance(self) -> None:
@@ -493,11 +507,10 @@ class XYSampler:
         self._proposed = 0
 
     def energy(self) -> torch.Tensor:
-        """Energy per spin of each replica, ``(R,)`` float64, units of J."""
-        # Every bond joins colour 0 to colour 1: sum S·h over colour 0 counts each bond once.
-        hx, hy = _field(self._c, 0), _field(self._s, 0)
-        e = (self._c[:2] * hx + self._s[:2] * hy).to(torch.float64).sum(dim=(0, 2, 3))
-        return -self.J * e / self.L**2
+        """Energy per spin of each replica, ``(R,)`` float64, units of J
+        (:func:`~topophys.observables.spins.spin_energy` of the current spins)."""
+        spins = torch.stack([_assemble(self._c), _assemble(self._s)], dim=1)
+        return spin_energy(spins.to(torch.float64), self.J)
 
     # -- moves ------------------------------------------------------------------------------
 
@@ -721,7 +734,7 @@ def simulate_condition(
     return XYSamples(
         theta=theta,
         charge=charge,
-        energy=energy_per_spin(theta, config.J),
+        energy=energy(theta, config.J),
         target=target,
         T=T,
         d=d,

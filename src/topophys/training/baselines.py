@@ -13,19 +13,23 @@ energy per atom (Minamitani et al., Secs. 2.3, 2.4, 2.7; Fig. 3):
 and both papers name a next step built here, **PH + SOAP**: the PD-histogram CNN's last
 convolution, global-average-pooled (:func:`cnn_pooled_features`), concatenated with the averaged
 SOAP vector into the same MLP. :func:`run_baselines` fits all three on the splits the ``mlpot``
-pipeline made for Ridge and the CNN; :func:`baseline_table` puts every model beside the papers'
-figures for their DFT data (:data:`PAPER_RMSE_MEV`).
+pipeline made for Ridge and the CNN; :func:`topophys.evaluate.regression.baseline_table` puts
+every model beside the papers' figures for their DFT data.
 
-All training loops are deterministic on the CPU with one thread: weights from ``seed``, the order
-of epoch ``e`` from ``(seed, e)`` alone.
+The MLP and SchNet train in Lightning like the CNN (``topophys.training._loop``): resumable
+checkpoints and CSV logs in a run directory when one is given, the device of ``device``, and
+optional early stopping on a held-out share of the training rows. Every fit is deterministic on
+the CPU with one thread: weights from ``seed``, the order of epoch ``e`` from ``(seed, e)`` alone.
+:func:`run_baselines` returns numbers and the data of the figures, not figures
+(:func:`topophys.plot.mlpot.parity_grid` draws them).
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
+import functools
+import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,22 +39,23 @@ import torch
 
 from .. import _validate
 from ..config import Config
-from ..descriptors.soap import SOAPConfig
+from ..descriptors.soap import SOAPConfig, cached_soap_descriptor
+from ..evaluate.regression import regression_metrics
 from ..models.mlp import MLP
 from ..models.pdcnn import PDCNN
 from ..models.schnet import SchNet, collate, neighbor_graph
-from .regression import regression_metrics
+from ._options import LoopSettings, check_early_stopping, check_milestones
 
 __all__ = [
     "PAPER_BASELINES",
-    "PAPER_RMSE_MEV",
+    "BaselineResults",
     "BaselinesConfig",
     "MLPConfig",
     "SchNetConfig",
-    "baseline_table",
     "cnn_pooled_features",
     "fit_mlp",
     "fit_schnet",
+    "neighbor_graphs",
     "predict_mlp",
     "predict_schnet",
     "run_baselines",
@@ -58,25 +63,8 @@ __all__ = [
     "subsample",
 ]
 
-PAPER_RMSE_MEV: dict[str, float] = {
-    "ridge": 59.2,
-    "cnn": 40.7,
-    "cnn_letter": 33.3,
-    "soap_nn": 16.4,
-    "schnet": 30.5,
-}
-"""Test RMSE (meV/atom) the papers report on their DFT data (216 atoms, random 80/20 split):
-Ridge and CNN of the amorphous-carbon paper, the letter's CNN (33.3), SOAP + NN and SchNet."""
-
 
 # --------------------------------------------------------------------------- configs
-
-
-def _check_milestones(milestones: Sequence[int]) -> None:
-    for k, m in enumerate(milestones):
-        _validate.positive_int(f"milestones[{k}]", m)
-    if list(milestones) != sorted(set(milestones)):
-        raise ValueError(f"milestones must be strictly increasing, got {tuple(milestones)}")
 
 
 @dataclass(frozen=True)
@@ -93,6 +81,9 @@ class MLPConfig(Config):
         Adam's learning rate 1e-3, multiplied by ``gamma`` = 0.5 at epochs 200, 500, 1000.
     seed
         Initial weights and the order of every epoch.
+    device, checkpoint_every, validation_fraction, patience
+        As for :class:`~topophys.training.regression.CNNConfig` (checkpoints every 10 epochs:
+        an epoch takes milliseconds).
     """
 
     hidden: tuple[int, ...] = (40, 40)
@@ -102,6 +93,10 @@ class MLPConfig(Config):
     milestones: tuple[int, ...] = (200, 500, 1000)
     gamma: float = 0.5
     seed: int = 0
+    device: str = "cpu"
+    checkpoint_every: int = 10
+    validation_fraction: float = 0.0
+    patience: int = 0
 
     def __post_init__(self) -> None:
         for k, h in enumerate(self.hidden):
@@ -109,9 +104,11 @@ class MLPConfig(Config):
         _validate.positive_int("epochs", self.epochs)
         _validate.positive_int("batch_size", self.batch_size)
         _validate.positive("lr", self.lr)
-        _check_milestones(self.milestones)
+        check_milestones(self.milestones)
         _validate.positive("gamma", self.gamma)
         _validate.nonnegative_int("seed", self.seed)
+        _validate.positive_int("checkpoint_every", self.checkpoint_every)
+        check_early_stopping(self.validation_fraction, self.patience)
 
 
 @dataclass(frozen=True)
@@ -130,6 +127,8 @@ class SchNetConfig(Config):
         Adam with learning-rate steps (SchNetPack's default rate, 5e-4).
     seed
         Subsample, initial weights and epoch order.
+    device, checkpoint_every, validation_fraction, patience
+        As for :class:`~topophys.training.regression.CNNConfig`.
     """
 
     n_features: int = 100
@@ -144,6 +143,10 @@ class SchNetConfig(Config):
     milestones: tuple[int, ...] = ()
     lr_gamma: float = 0.5
     seed: int = 0
+    device: str = "cpu"
+    checkpoint_every: int = 1
+    validation_fraction: float = 0.0
+    patience: int = 0
 
     def __post_init__(self) -> None:
         _validate.positive_int("n_features", self.n_features)
@@ -155,9 +158,11 @@ class SchNetConfig(Config):
         _validate.positive_int("epochs", self.epochs)
         _validate.positive_int("batch_size", self.batch_size)
         _validate.positive("lr", self.lr)
-        _check_milestones(self.milestones)
+        check_milestones(self.milestones)
         _validate.positive("lr_gamma", self.lr_gamma)
         _validate.nonnegative_int("seed", self.seed)
+        _validate.positive_int("checkpoint_every", self.checkpoint_every)
+        check_early_stopping(self.validation_fraction, self.patience)
 
     def build(self) -> SchNet:
         """A freshly initialized model (seeded by ``seed``)."""
@@ -218,94 +223,113 @@ def _targets(y: Any, n: int) -> np.ndarray:
     return y
 
 
-def _train_epochs(
-    model: torch.nn.Module,
-    n: int,
-    predict: Callable[[np.ndarray], torch.Tensor],
-    y_std: torch.Tensor,
-    scale: float,
-    name: str,
-    *,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    milestones: Sequence[int],
-    lr_factor: float,
-    seed: int,
-) -> dict[str, list[float]]:
-    """Adam on the mean squared error of standardized targets, lr multiplied by ``lr_factor``
-    at ``milestones``; the order of each epoch comes from ``(seed, epoch)`` alone.
-
-    ``predict(idx)`` returns the standardized predictions for the samples ``idx``. Returns per
-    epoch ``epoch``, ``lr``, ``train_rmse_meV`` (running, during the epoch) and ``seconds``.
-    """
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=list(milestones), gamma=lr_factor
+def _settings(config: MLPConfig | SchNetConfig) -> LoopSettings:
+    return LoopSettings(
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        milestones=tuple(config.milestones),
+        gamma=config.gamma if isinstance(config, MLPConfig) else config.lr_gamma,
+        checkpoint_every=config.checkpoint_every,
+        patience=config.patience,
+        device=config.device,
     )
-    history: dict[str, list[float]] = {"epoch": [], "lr": [], "train_rmse_meV": [], "seconds": []}
-    model.train()
-    for epoch in range(epochs):
-        t0 = time.perf_counter()
-        history["lr"].append(optimizer.param_groups[0]["lr"])
-        order = np.random.default_rng([seed, epoch]).permutation(n)
-        total = 0.0
-        for i in range(0, n, batch_size):
-            idx = order[i : i + batch_size]
-            loss = torch.mean((predict(idx) - y_std[idx]) ** 2)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(idx)
-        scheduler.step()
-        mse = total / n
-        if not math.isfinite(mse):
-            raise FloatingPointError(f"{name} training diverged at epoch {epoch + 1}; lower lr")
-        history["epoch"].append(epoch + 1)
-        history["train_rmse_meV"].append(math.sqrt(mse) * scale * 1000.0)
-        history["seconds"].append(time.perf_counter() - t0)
-    return history
 
 
-def fit_mlp(X: Any, y: Any, config: MLPConfig | None = None) -> tuple[MLP, dict[str, list[float]]]:
+def _finished(folder: Path | None, identity: dict[str, Any], epochs: int) -> Any:
+    """The saved state and history of a finished fit in ``folder`` (claimed for ``identity``)."""
+    from ._loop import claim_run_dir, load_finished
+
+    if folder is None:
+        return None
+    claim_run_dir(folder, identity, identity["model"])
+    return load_finished(folder, identity, epochs)
+
+
+def _save(
+    folder: Path | None, identity: dict[str, Any], epochs: int, model: Any, history: Any
+) -> None:
+    from ._loop import save_finished
+
+    if folder is not None:
+        payload = {
+            "identity": json.loads(json.dumps(identity)),
+            "model": model.state_dict(),
+            "epochs": epochs,
+            "stopped_early": len(history["epoch"]) < epochs,
+        }
+        save_finished(folder, payload, history)
+
+
+def _identity(model: str, config: MLPConfig | SchNetConfig, *arrays: Any) -> dict[str, Any]:
+    from ._loop import RESUMABLE, fingerprint
+
+    return {
+        "model": model,
+        "config": {k: v for k, v in config.to_dict().items() if k not in RESUMABLE},
+        "data": fingerprint(*arrays),
+    }
+
+
+def fit_mlp(
+    X: Any,
+    y: Any,
+    config: MLPConfig | None = None,
+    run_dir: str | Path | None = None,
+    *,
+    progress: bool | None = False,
+) -> tuple[MLP, dict[str, list[float]]]:
     """Train the SOAP + NN regressor on rows ``X (n, F)`` and targets ``y (n,)`` (eV/atom).
 
     Inputs and targets are standardized with the training rows' statistics (buffers of the
     model); the loss is the mean squared error in units of the target's standard deviation.
+    ``run_dir`` (optional) receives checkpoints, logs, ``model.pt`` and ``history.json`` as for
+    :func:`~topophys.training.regression.fit_cnn`: a finished fit of the same config and data
+    is loaded, an unfinished one resumed, one of another refused.
 
     Returns
     -------
     model : MLP
         In eval mode.
     history : dict
-        Per epoch: ``epoch``, ``lr``, ``train_rmse_meV`` (running, during the epoch), ``seconds``.
+        Per epoch: ``epoch``, ``lr``, ``train_loss``, ``train_rmse_meV`` (running, during the
+        epoch), ``seconds``; ``holdout_rmse_meV`` with ``config.validation_fraction``.
     """
+    from ._loop import fit_regression, holdout_split
+
     config = MLPConfig() if config is None else config
     if not isinstance(config, MLPConfig):
         raise TypeError(f"config must be an MLPConfig, got {type(config).__name__}")
     X = _rows("X", X)
     y = _targets(y, len(X))
+    identity = _identity("MLP", config, X, y)
+    folder = None if run_dir is None else Path(run_dir)
+    finished = _finished(folder, identity, config.epochs)
     torch.manual_seed(config.seed)
     model = MLP(X.shape[1], config.hidden)
-    X_t, y_t = torch.from_numpy(X), torch.from_numpy(y.astype(np.float32))
+    if finished is not None:
+        model.load_state_dict(finished[0]["model"])
+        return model.eval(), finished[1]
+    train, held = holdout_split(len(X), config.validation_fraction, config.seed)
+    X_t, y_t = torch.from_numpy(X[train]), torch.from_numpy(y[train].astype(np.float32))
     model.fit_scaling(X_t, y_t)
-    scale = float(model.target_scale)
     y_std = (y_t - model.target_mean) / model.target_scale
-    history = _train_epochs(
-        model,
-        len(X),
-        lambda idx: model.standardized(X_t[torch.from_numpy(idx)]),
-        y_std,
-        scale,
-        "MLP",
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        milestones=config.milestones,
-        lr_factor=config.gamma,
-        seed=config.seed,
-    )
-    return model.eval(), history
+    monitors = {}
+    if len(held):
+        monitors["holdout_rmse_meV"] = lambda: _rmse_meV(y[held], predict_mlp(model, X[held]))
+    history = fit_regression(
+        model, len(train), lambda idx: (X_t[idx], y_std[idx]),
+        optimizer=lambda params: torch.optim.Adam(params, lr=config.lr),
+        settings=_settings(config), scale=float(model.target_scale), name="MLP",
+        run_dir=folder, identity=identity, monitors=monitors, progress=progress,
+    )  # fmt: skip
+    model = model.cpu().eval()
+    _save(folder, identity, config.epochs, model, history)
+    return model, history
+
+
+def _rmse_meV(y: np.ndarray, pred: np.ndarray) -> float:
+    return float(regression_metrics(y, pred)["rmse_meV"])
 
 
 @torch.no_grad()
@@ -315,7 +339,8 @@ def predict_mlp(model: MLP, X: Any) -> np.ndarray:
     if X.shape[1] != model.n_inputs:
         raise ValueError(f"X has {X.shape[1]} features, the model {model.n_inputs}")
     was = model.training
-    out = model.eval()(torch.from_numpy(X)).double().numpy()
+    device = next(model.parameters()).device
+    out = model.eval()(torch.from_numpy(X).to(device)).double().cpu().numpy()
     model.train(was)
     return out
 
@@ -341,53 +366,84 @@ def subsample(n: int, k: int, seed: int = 0) -> np.ndarray:
     return np.sort(rng.choice(n, size=k, replace=False))
 
 
+def neighbor_graphs(frames: Sequence[Any], cutoff: float, workers: int = 1) -> list[Any]:
+    """:func:`~topophys.models.schnet.neighbor_graph` of every frame, in worker processes
+    with ``workers ≥ 2`` (:func:`topophys.parallel.pmap`)."""
+    frames = list(frames)
+    work = functools.partial(neighbor_graph, cutoff=cutoff)
+    if workers < 2 or len(frames) < 2:
+        return [work(a) for a in frames]
+    from ..parallel import pmap
+
+    return pmap(work, frames, workers=workers, desc="neighbour lists", progress=False)
+
+
 def _graphs(frames: Sequence[Any], cutoff: float) -> list[dict[str, np.ndarray]]:
     frames = list(frames)
     if not frames:
         raise ValueError("frames must hold at least one structure, got none")
-    return [neighbor_graph(a, cutoff) for a in frames]
+    return neighbor_graphs(frames, cutoff)
 
 
 def fit_schnet(
-    frames: Sequence[Any], y: Any, config: SchNetConfig | None = None, *, graphs: Any = None
+    frames: Sequence[Any],
+    y: Any,
+    config: SchNetConfig | None = None,
+    *,
+    graphs: Any = None,
+    run_dir: str | Path | None = None,
+    progress: bool | None = False,
 ) -> tuple[SchNet, dict[str, list[float]]]:
     """Train SchNet on structures and their energies per atom ``y (n,)`` (eV/atom).
 
     Every frame given is trained on (subsample first with :func:`subsample` and
     ``config.max_train_frames``; :func:`run_baselines` does). ``graphs``: precomputed
     :func:`~topophys.models.schnet.neighbor_graph` of each frame (with ``config.cutoff``).
+    ``run_dir`` as for :func:`fit_mlp`.
 
     Returns
     -------
     model : SchNet
         In eval mode.
     history : dict
-        Per epoch: ``epoch``, ``lr``, ``train_rmse_meV`` (running), ``seconds``.
+        Per epoch: ``epoch``, ``lr``, ``train_loss``, ``train_rmse_meV`` (running),
+        ``seconds``; ``holdout_rmse_meV`` with ``config.validation_fraction``.
     """
+    from ._loop import fit_regression, holdout_split
+
     config = SchNetConfig() if config is None else config
     if not isinstance(config, SchNetConfig):
         raise TypeError(f"config must be a SchNetConfig, got {type(config).__name__}")
     graphs = _graphs(frames, config.cutoff) if graphs is None else list(graphs)
     y = _targets(y, len(graphs))
+    arrays = [g[k] for g in graphs for k in sorted(g)]
+    identity = _identity("SchNet", config, y, *arrays)
+    folder = None if run_dir is None else Path(run_dir)
+    finished = _finished(folder, identity, config.epochs)
     model = config.build()
-    model.set_target_scaling(torch.from_numpy(y))
+    if finished is not None:
+        model.load_state_dict(finished[0]["model"])
+        return model.eval(), finished[1]
+    train, held = holdout_split(len(graphs), config.validation_fraction, config.seed)
+    model.set_target_scaling(torch.from_numpy(y[train]))
     scale = float(model.target_scale)
-    y_std = torch.from_numpy(((y - float(model.target_mean)) / scale).astype(np.float32))
-    history = _train_epochs(
-        model,
-        len(graphs),
-        lambda idx: model.standardized(collate([graphs[k] for k in idx])),
-        y_std,
-        scale,
-        "SchNet",
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        milestones=config.milestones,
-        lr_factor=config.lr_gamma,
-        seed=config.seed,
-    )
-    return model.eval(), history
+    y_std = torch.from_numpy(((y[train] - float(model.target_mean)) / scale).astype(np.float32))
+    g_train = [graphs[k] for k in train]
+    monitors = {}
+    if len(held):
+        g_held = [graphs[k] for k in held]
+        monitors["holdout_rmse_meV"] = lambda: _rmse_meV(
+            y[held], predict_schnet(model, graphs=g_held)
+        )
+    history = fit_regression(
+        model, len(train), lambda idx: (collate([g_train[k] for k in idx]), y_std[idx]),
+        optimizer=lambda params: torch.optim.Adam(params, lr=config.lr),
+        settings=_settings(config), scale=scale, name="SchNet", run_dir=folder,
+        identity=identity, monitors=monitors, progress=progress,
+    )  # fmt: skip
+    model = model.cpu().eval()
+    _save(folder, identity, config.epochs, model, history)
+    return model, history
 
 
 @torch.no_grad()
@@ -398,17 +454,18 @@ def _schnet_apply(
     batch_size = _validate.positive_int("batch_size", batch_size)
     was = model.training
     model.eval()
+    device = next(model.parameters()).device
     out = []
     for i in range(0, len(graphs), batch_size):
-        batch = collate(graphs[i : i + batch_size])
+        batch = {k: v.to(device) for k, v in collate(graphs[i : i + batch_size]).items()}
         if what == "energy":
-            out.append(model(batch).double().numpy())
+            out.append(model(batch).double().cpu().numpy())
         else:
             x = model.representation(batch)
             n = int(batch["n_structures"])
-            total = torch.zeros(n, x.shape[1]).index_add_(0, batch["batch"], x)
+            total = torch.zeros(n, x.shape[1], device=device).index_add_(0, batch["batch"], x)
             count = torch.bincount(batch["batch"], minlength=n).unsqueeze(1)
-            out.append((total / count).double().numpy())
+            out.append((total / count).double().cpu().numpy())
     model.train(was)
     return np.concatenate(out)
 
@@ -440,6 +497,8 @@ def cnn_pooled_features(model: PDCNN, X: Any, batch_size: int = 256) -> np.ndarr
         A trained PD-histogram CNN.
     X : array_like, shape (n, nb, nd)
         Its input images (standardized histograms).
+    batch_size : int, default 256
+        Images per forward pass.
 
     Returns
     -------
@@ -465,35 +524,132 @@ def cnn_pooled_features(model: PDCNN, X: Any, batch_size: int = 256) -> np.ndarr
 # --------------------------------------------------------------------------- on the mlpot splits
 
 
-def _fingerprint(frames: Sequence[Any], config: Config) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    h.update(repr(config.to_dict()).encode())
-    for a in frames:
-        h.update(np.ascontiguousarray(a.positions, dtype=np.float64).tobytes())
-        h.update(np.ascontiguousarray(a.cell.array, dtype=np.float64).tobytes())
-    return h.hexdigest()
+@dataclass
+class BaselineResults:
+    """What :func:`run_baselines` returns.
+
+    Attributes
+    ----------
+    metrics : dict
+        ``{model: {split: {"train"|"test"|"transfer": {rmse_meV, mae_meV, n}, "fit_s": s}}}``
+        for models ``soap_nn``, ``schnet``, ``ph_soap`` (those fitted); SchNet's entries also
+        hold ``train_frames`` (its subsample) and ``epochs``.
+    timings_s : dict of str to float
+        Wall time of SOAP, of each model's fits and of SchNet's neighbour lists.
+    parity : dict
+        ``{model: {split: {"train"|"test": (y, pred)}}}``: the data of the parity figures
+        (:func:`topophys.plot.mlpot.parity_grid`).
+    histories : dict
+        ``{model: {split: history}}`` of every fit.
+    descriptors : dict of str to numpy.ndarray
+        On all frames: ``SOAP`` ``(n, F)`` and, with SchNet, ``SchNet`` ``(n, D)`` (the random
+        split's model, else the first split's): the descriptor maps' input.
+    """
+
+    metrics: dict[str, Any] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
+    parity: dict[str, Any] = field(default_factory=dict)
+    histories: dict[str, Any] = field(default_factory=dict)
+    descriptors: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def record(
+        self,
+        model: str,
+        split: str,
+        sets: Mapping[str, np.ndarray],
+        pred: Mapping[str, np.ndarray],
+        history: Mapping[str, Any],
+        **extra: Any,
+    ) -> None:
+        """Score ``pred`` against ``sets`` (both keyed ``train``, ``test``, ``transfer``)."""
+        errors = {k: regression_metrics(sets[k], pred[k]) for k in sets if k in pred}
+        self.metrics.setdefault(model, {})[split] = {**errors, **extra}
+        self.parity.setdefault(model, {})[split] = {
+            k: (sets[k], pred[k]) for k in ("train", "test") if k in pred
+        }
+        self.histories.setdefault(model, {})[split] = dict(history)
 
 
-def _cached_soap(frames: Sequence[Any], config: SOAPConfig, path: Path | None) -> np.ndarray:
-    from ..descriptors.soap import soap_descriptor
+def _check_splits(splits: Mapping[str, Any], n: int) -> dict[str, np.ndarray]:
+    if not splits:
+        raise ValueError("splits must hold at least one test mask")
+    masks: dict[str, np.ndarray] = {}
+    for name, test in splits.items():
+        t = np.asarray(test)
+        if t.dtype != bool or t.shape != (n,) or t.all() or not t.any():
+            raise ValueError(
+                f"splits[{name!r}] must be a bool mask of shape ({n},) with both test and "
+                "training frames"
+            )
+        masks[name] = t
+    return masks
 
-    key = _fingerprint(frames, config)
-    if path is not None and path.exists():
-        with np.load(path) as stored:
-            if str(stored["key"]) == key:
-                return stored["soap"]
-    X = soap_descriptor(frames, config)
-    if path is not None:
-        tmp = path.with_name(path.stem + ".tmp.npz")
-        np.savez(tmp, soap=X, key=np.array(key))
-        tmp.replace(path)
-    return X
+
+def _fit_mlps(
+    out: BaselineResults,
+    model: str,
+    X: np.ndarray | Mapping[str, np.ndarray],
+    X_t: Mapping[str, np.ndarray | None],
+    y: np.ndarray,
+    y_t: np.ndarray | None,
+    masks: Mapping[str, np.ndarray],
+    config: MLPConfig,
+    folder: Path | None,
+) -> None:
+    """One MLP per split on rows ``X`` (or ``X[split]`` when a mapping)."""
+    for split, test in masks.items():
+        rows = X[split] if isinstance(X, Mapping) else X
+        t1 = time.perf_counter()
+        net, history = fit_mlp(
+            rows[~test], y[~test], config, None if folder is None else folder / f"{model}_{split}"
+        )
+        seconds = time.perf_counter() - t1
+        pred = {"train": predict_mlp(net, rows[~test]), "test": predict_mlp(net, rows[test])}
+        sets = {"train": y[~test], "test": y[test]}
+        if X_t.get(split) is not None and y_t is not None:
+            pred["transfer"] = predict_mlp(net, X_t[split])
+            sets["transfer"] = y_t
+        out.record(model, split, sets, pred, history, fit_s=round(seconds, 3))
 
 
-def _errors(
-    y: np.ndarray, pred: dict[str, np.ndarray], sets: dict[str, np.ndarray]
-) -> dict[str, Any]:
-    return {k: regression_metrics(y_k, pred[k]) for k, y_k in sets.items() if k in pred}
+def _fit_schnets(
+    out: BaselineResults,
+    frames: Sequence[Any],
+    y: np.ndarray,
+    transfer_frames: Sequence[Any],
+    y_t: np.ndarray | None,
+    masks: Mapping[str, np.ndarray],
+    config: SchNetConfig,
+    folder: Path | None,
+    workers: int,
+) -> None:
+    """SchNet per split on a subsample of its training frames; its descriptor of every frame."""
+    t0 = time.perf_counter()
+    graphs = neighbor_graphs(frames, config.cutoff, workers)
+    graphs_t = neighbor_graphs(transfer_frames, config.cutoff, workers)
+    out.timings_s["schnet_neighbour_lists"] = round(time.perf_counter() - t0, 3)
+    for split, test in masks.items():
+        train_idx = np.flatnonzero(~test)
+        train_idx = train_idx[subsample(len(train_idx), config.max_train_frames, config.seed)]
+        t1 = time.perf_counter()
+        net, history = fit_schnet(
+            [], y[train_idx], config, graphs=[graphs[i] for i in train_idx],
+            run_dir=None if folder is None else folder / f"schnet_{split}",
+        )  # fmt: skip
+        seconds = time.perf_counter() - t1
+        pred_all = predict_schnet(net, graphs=graphs)
+        pred = {"train": pred_all[train_idx], "test": pred_all[test]}
+        sets = {"train": y[train_idx], "test": y[test]}
+        if graphs_t and y_t is not None:
+            pred["transfer"] = predict_schnet(net, graphs=graphs_t)
+            sets["transfer"] = y_t
+        out.record(
+            "schnet", split, sets, pred, history, fit_s=round(seconds, 3),
+            train_frames=len(train_idx), epochs=len(history["epoch"]),
+        )  # fmt: skip
+        if split == "random" or "SchNet" not in out.descriptors:
+            out.descriptors["SchNet"] = schnet_descriptor(net, graphs=graphs)
+    out.timings_s["schnet"] = round(time.perf_counter() - t0, 3)
 
 
 def run_baselines(
@@ -508,8 +664,9 @@ def run_baselines(
     cnn_models: Mapping[str, PDCNN] | None = None,
     ph_images: Mapping[str, Any] | None = None,
     ph_images_transfer: Mapping[str, Any] | None = None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Fit SOAP + NN, SchNet and PH + SOAP on each split; errors in meV/atom; parity figures.
+    workers: int = 1,
+) -> BaselineResults:
+    """Fit SOAP + NN, SchNet and PH + SOAP on each split; errors in meV/atom.
 
     Parameters
     ----------
@@ -523,42 +680,31 @@ def run_baselines(
         :func:`~topophys.training.regression.random_split` and
         :func:`~topophys.training.regression.grouped_split` (the ones Ridge and the CNN used).
     run_dir : path, optional
-        Caches the SOAP vectors (``soap_train.npz``, ``soap_transfer.npz``).
+        Caches the SOAP vectors (``soap_train.npz``, ``soap_transfer.npz``) and holds each
+        fit's directory (``soap_nn_<split>/``, ``ph_soap_<split>/``, ``schnet_<split>/``), so a
+        second call resumes or reloads them.
     transfer_frames, y_transfer
         The larger-size set and its energies per atom (size transfer; optional).
     cnn_models, ph_images, ph_images_transfer : mappings keyed like ``splits``, optional
         The trained PD-histogram CNN of each split and its input images ``(n, nb, nd)`` (and
         ``(n_transfer, nb, nd)``), standardized with that split's statistics. PH + SOAP is fitted
         when ``config.ph_soap`` and these are given.
+    workers : int, default 1
+        Processes for SchNet's neighbour lists.
 
     Returns
     -------
-    metrics : dict
-        ``{model: {split: {"train"|"test"|"transfer": {rmse_meV, mae_meV, n}, "fit_s": s}}}``
-        for models ``soap_nn``, ``schnet``, ``ph_soap``, plus ``timings_s`` and, for SchNet,
-        ``train_frames`` (the subsample size).
-    figures : dict of str to matplotlib.figure.Figure
-        ``baselines_parity``: a parity panel per model and split (train and test).
+    BaselineResults
+        Errors, timings, the parity data, histories and the SOAP and SchNet descriptors.
     """
     if not isinstance(config, BaselinesConfig):
         raise TypeError(f"config must be a BaselinesConfig, got {type(config).__name__}")
-    frames = list(frames)
+    frames, transfer_frames = list(frames), list(transfer_frames)
     n = len(frames)
     if n < 2:
         raise ValueError(f"frames must hold at least 2 structures, got {n}")
     y = _targets(y, n)
-    if not splits:
-        raise ValueError("splits must hold at least one test mask")
-    masks: dict[str, np.ndarray] = {}
-    for name, test in splits.items():
-        t = np.asarray(test)
-        if t.dtype != bool or t.shape != (n,) or t.all() or not t.any():
-            raise ValueError(
-                f"splits[{name!r}] must be a bool mask of shape ({n},) with both test and "
-                "training frames"
-            )
-        masks[name] = t
-    transfer_frames = list(transfer_frames)
+    masks = _check_splits(splits, n)
     y_t = None
     if transfer_frames:
         if y_transfer is None:
@@ -569,187 +715,37 @@ def run_baselines(
         missing = [s for s in masks if s not in cnn_models or s not in ph_images]
         if missing:
             raise ValueError(f"cnn_models and ph_images lack the splits {missing}")
-
     folder = Path(run_dir) if run_dir is not None else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
+
+    out = BaselineResults()
     t0 = time.perf_counter()
-    soap = _cached_soap(frames, config.soap, folder / "soap_train.npz" if folder else None)
+    soap = cached_soap_descriptor(
+        frames, config.soap, folder / "soap_train.npz" if folder else None
+    )
     soap_t = None
     if transfer_frames:
-        soap_t = _cached_soap(
-            transfer_frames, config.soap, folder / "soap_transfer.npz" if folder else None
-        )
-    timings["soap"] = round(time.perf_counter() - t0, 3)
-
-    metrics: dict[str, Any] = {"soap_nn": {}, "schnet": {}, "ph_soap": {}}
-    parity: dict[str, dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]] = {}
-
-    def record(model: str, split: str, test: np.ndarray, pred: dict[str, np.ndarray], s: float):
-        sets = {"train": y[~test], "test": y[test]}
-        if y_t is not None:
-            sets["transfer"] = y_t
-        metrics[model][split] = {**_errors(y, pred, sets), "fit_s": round(s, 3)}
-        parity.setdefault(model, {})[split] = {
-            k: (sets[k], pred[k]) for k in ("train", "test") if k in pred
-        }
-
-    def mlp_job(model: str, X: np.ndarray, X_t: np.ndarray | None, split: str, test: np.ndarray):
-        t1 = time.perf_counter()
-        net, _ = fit_mlp(X[~test], y[~test], config.mlp)
-        s = time.perf_counter() - t1
-        pred = {"train": predict_mlp(net, X[~test]), "test": predict_mlp(net, X[test])}
-        if X_t is not None:
-            pred["transfer"] = predict_mlp(net, X_t)
-        record(model, split, test, pred, s)
+        path = folder / "soap_transfer.npz" if folder else None
+        soap_t = cached_soap_descriptor(transfer_frames, config.soap, path)
+    out.descriptors["SOAP"] = soap
+    out.timings_s["soap"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
-    for split, test in masks.items():
-        mlp_job("soap_nn", soap, soap_t, split, test)
-    timings["soap_nn"] = round(time.perf_counter() - t0, 3)
-
+    _fit_mlps(out, "soap_nn", soap, dict.fromkeys(masks, soap_t), y, y_t, masks, config.mlp, folder)
+    out.timings_s["soap_nn"] = round(time.perf_counter() - t0, 3)
     if want_ph:
         t0 = time.perf_counter()
-        for split, test in masks.items():
+        X, X_t = {}, {}
+        for split in masks:
             cnn = cnn_models[split]
-            ph = cnn_pooled_features(cnn, ph_images[split])
-            X = np.concatenate([ph, soap], axis=1)
-            X_t = None
+            X[split] = np.concatenate([cnn_pooled_features(cnn, ph_images[split]), soap], axis=1)
             img_t = (ph_images_transfer or {}).get(split)
+            X_t[split] = None
             if soap_t is not None and img_t is not None:
-                X_t = np.concatenate([cnn_pooled_features(cnn, img_t), soap_t], axis=1)
-            mlp_job("ph_soap", X, X_t, split, test)
-        timings["ph_soap"] = round(time.perf_counter() - t0, 3)
-    else:
-        del metrics["ph_soap"]
-
+                X_t[split] = np.concatenate([cnn_pooled_features(cnn, img_t), soap_t], axis=1)
+        _fit_mlps(out, "ph_soap", X, X_t, y, y_t, masks, config.mlp, folder)
+        out.timings_s["ph_soap"] = round(time.perf_counter() - t0, 3)
     if config.schnet is not None:
-        sc = config.schnet
-        t0 = time.perf_counter()
-        cache: dict[tuple[str, int], dict[str, np.ndarray]] = {}
-
-        def graphs_of(kind: str, src: Sequence[Any], idx: np.ndarray) -> list[Any]:
-            for k in idx:
-                if (kind, int(k)) not in cache:
-                    cache[(kind, int(k))] = neighbor_graph(src[int(k)], sc.cutoff)
-            return [cache[(kind, int(k))] for k in idx]
-
-        for split, test in masks.items():
-            train_idx = np.flatnonzero(~test)
-            train_idx = train_idx[subsample(len(train_idx), sc.max_train_frames, sc.seed)]
-            test_idx = np.flatnonzero(test)
-            t1 = time.perf_counter()
-            g_train = graphs_of("train", frames, train_idx)
-            net, history = fit_schnet([], y[train_idx], sc, graphs=g_train)
-            s = time.perf_counter() - t1
-            pred = {
-                "train": predict_schnet(net, graphs=g_train),
-                "test": predict_schnet(net, graphs=graphs_of("train", frames, test_idx)),
-            }
-            if y_t is not None:
-                pred["transfer"] = predict_schnet(
-                    net, graphs=graphs_of("transfer", transfer_frames, np.arange(len(y_t)))
-                )
-            sets = {"train": y[train_idx], "test": y[test_idx]}
-            if y_t is not None:
-                sets["transfer"] = y_t
-            metrics["schnet"][split] = {
-                **_errors(y, pred, sets),
-                "fit_s": round(s, 3),
-                "train_frames": len(train_idx),
-                "epochs": len(history["epoch"]),
-            }
-            parity.setdefault("schnet", {})[split] = {
-                k: (sets[k], pred[k]) for k in ("train", "test")
-            }
-        timings["schnet"] = round(time.perf_counter() - t0, 3)
-    else:
-        del metrics["schnet"]
-    metrics["timings_s"] = timings
-    return metrics, {"baselines_parity": _parity_figure(parity)}
-
-
-def _parity_figure(parity: dict[str, dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]]) -> Any:
-    import matplotlib.pyplot as plt
-
-    from ..plot.mlpot import parity_plot
-
-    models = list(parity)
-    splits = sorted({s for m in parity.values() for s in m}, reverse=True)  # random, grouped
-    fig, axes = plt.subplots(
-        len(splits), len(models), figsize=(4.2 * len(models), 4.0 * len(splits)), squeeze=False
-    )
-    for c, model in enumerate(models):
-        for r, split in enumerate(splits):
-            ax = axes[r, c]
-            if split in parity[model]:
-                parity_plot(parity[model][split], ax, title=f"{_LABELS[model]} ({split} split)")
-            else:
-                ax.set_axis_off()
-    fig.tight_layout()
-    return fig
-
-
-_LABELS = {
-    "ridge": "PH + Ridge",
-    "cnn": "PH + CNN",
-    "soap_nn": "SOAP + NN",
-    "schnet": "SchNet",
-    "ph_soap": "PH + SOAP (NN)",
-    "mean_baseline": "mean of training set",
-}
-
-
-def baseline_table(metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per model: RMSE (meV/atom) on test, grouped test and transfer, beside the papers'.
-
-    Parameters
-    ----------
-    metrics : mapping
-        ``{model: {split: {"test"|"transfer": {"rmse_meV": ...}}}}`` for any of ``ridge``,
-        ``cnn`` (the ``mlpot`` pipeline's ``metrics.json`` layout), ``soap_nn``, ``schnet``,
-        ``ph_soap`` (:func:`run_baselines`); splits ``random`` and ``grouped``.
-
-    Returns
-    -------
-    list of dict
-        ``model`` (key), ``label``, ``test_rmse`` (random split), ``grouped_test_rmse``,
-        ``transfer_rmse`` (random split's model on the larger size), ``grouped_transfer_rmse``
-        and ``paper_rmse`` (their DFT data; ``None`` where the papers have none; the CNN shows
-        ``"40.7 / 33.3"``); missing entries are ``None``. The data differ from the papers'.
-
-    Examples
-    --------
-    >>> m = {"ridge": {"random": {"test": {"rmse_meV": 50.0}}}}
-    >>> row = baseline_table(m)[0]
-    >>> row["label"], row["test_rmse"], row["grouped_test_rmse"], row["paper_rmse"]
-    ('PH + Ridge', 50.0, None, '59.2')
-    """
-    rows = []
-    for model in ("ridge", "cnn", "soap_nn", "schnet", "ph_soap"):
-        if model not in metrics:
-            continue
-        m = metrics[model]
-
-        def get(split: str, part: str, m: Mapping[str, Any] = m) -> float | None:
-            v = m.get(split, {}).get(part, {}).get("rmse_meV")
-            return None if v is None else float(v)
-
-        paper: str | None = None
-        if model == "cnn":
-            paper = f"{PAPER_RMSE_MEV['cnn']} / {PAPER_RMSE_MEV['cnn_letter']}"
-        elif model in PAPER_RMSE_MEV:
-            paper = f"{PAPER_RMSE_MEV[model]}"
-        rows.append(
-            {
-                "model": model,
-                "label": _LABELS[model],
-                "test_rmse": get("random", "test"),
-                "grouped_test_rmse": get("grouped", "test"),
-                "transfer_rmse": get("random", "transfer"),
-                "grouped_transfer_rmse": get("grouped", "transfer"),
-                "paper_rmse": paper,
-            }
-        )
-    return rows
+        _fit_schnets(out, frames, y, transfer_frames, y_t, masks, config.schnet, folder, workers)
+    return out

@@ -1,4 +1,4 @@
-r"""Energy regression on persistence-diagram descriptors: splits, Ridge, the CNN loop, metrics.
+r"""Energy regression on persistence-diagram descriptors: splits, Ridge and the CNN.
 
 The amorphous-carbon paper (Minamitani et al., Secs. 2.5–2.6) fits the mean energy per atom of
 each structure with
@@ -10,15 +10,19 @@ each structure with
 
 Both papers split the frames 80/20 at random (:func:`random_split`). Neighbouring frames of one
 melt-quench trajectory are nearly identical, so a random split puts near-copies of every test
-frame in the training set; :func:`grouped_split` keeps whole runs apart instead.
+frame in the training set; :func:`grouped_split` keeps whole runs apart instead. The errors are
+:func:`topophys.evaluate.regression.regression_metrics`.
 
-The CNN loop is plain PyTorch and deterministic: the weights are initialized from ``seed``, the
-order of epoch ``e`` is a permutation drawn from ``(seed, e)`` alone, and with one thread on the
-CPU two calls give bit-identical weights. It checkpoints model, optimizer, scheduler and history
-every ``checkpoint_every`` epochs (atomically) and resumes from there. Choices the papers leave
-open, ours: the batch size (32), the hidden width (128), and training on targets standardized
-with the training set's mean and standard deviation (the loss is the MSE in those units, the
-model outputs eV/atom; see :meth:`~topophys.models.pdcnn.PDCNN.set_target_scaling`).
+The CNN trains in Lightning, like the NRP and the cWGAN (``topophys.training._loop``), and
+deterministically: the weights are initialized from ``seed``, the order of epoch ``e`` is a
+permutation drawn from ``(seed, e)`` alone, and with one thread on the CPU two calls give
+bit-identical weights. It checkpoints model, optimizer, schedule and history every
+``checkpoint_every`` epochs (atomically) and resumes from there to the weights of an
+uninterrupted fit. Choices the papers leave open, ours: the batch size (32), the hidden width
+(128), and training on targets standardized with the training set's mean and standard deviation
+(the loss is the MSE in those units, the model outputs eV/atom; see
+:meth:`~topophys.models.pdcnn.PDCNN.set_target_scaling`); early stopping on a held-out share of
+the training frames is an option, off by default.
 
 Examples
 --------
@@ -34,11 +38,7 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,8 +48,10 @@ import numpy as np
 import torch
 
 from .. import _validate
-from ..config import Config, atomic_write_text
+from ..config import Config
+from ..evaluate.regression import regression_metrics
 from ..models.pdcnn import PDCNN
+from ._options import LoopSettings, check_early_stopping, check_milestones
 
 __all__ = [
     "CNNConfig",
@@ -59,44 +61,10 @@ __all__ = [
     "load_cnn",
     "predict_cnn",
     "random_split",
-    "regression_metrics",
 ]
 
 
-# --------------------------------------------------------------------------- metrics and splits
-
-
-def regression_metrics(
-    y_true: Any, y_pred: Any, *, to_milli: float = 1000.0
-) -> dict[str, float | int]:
-    """RMSE and MAE of predictions, in meV/atom for energies given in eV/atom.
-
-    Parameters
-    ----------
-    y_true, y_pred : array_like, shape (n,)
-        Targets and predictions (eV/atom), finite, n ≥ 1.
-    to_milli : float, default 1000
-        Factor applied to both errors (eV → meV).
-
-    Returns
-    -------
-    dict
-        ``rmse_meV``, ``mae_meV`` and ``n``.
-    """
-    t = np.asarray(y_true, dtype=np.float64).reshape(-1)
-    p = np.asarray(y_pred, dtype=np.float64).reshape(-1)
-    if t.shape != p.shape:
-        raise ValueError(f"y_true and y_pred must have the same length, got {t.size} and {p.size}")
-    if t.size == 0:
-        raise ValueError("y_true must hold at least one value, got none")
-    if not (np.isfinite(t).all() and np.isfinite(p).all()):
-        raise ValueError("y_true and y_pred must be finite (NaN or inf found)")
-    err = p - t
-    return {
-        "rmse_meV": float(np.sqrt(np.mean(err**2)) * to_milli),
-        "mae_meV": float(np.mean(np.abs(err)) * to_milli),
-        "n": int(t.size),
-    }
+# --------------------------------------------------------------------------- splits
 
 
 def _n_test(n: int, test_fraction: float, what: str) -> int:
@@ -261,9 +229,16 @@ class CNNConfig(Config):
     seed
         Initial weights and the order of every epoch.
     device
-        torch device (``"cpu"``, ``"cuda"``); bit-for-bit determinism is promised on the CPU.
+        torch device (``"cpu"``, ``"cuda"``, ``"cuda:1"``); bit-for-bit determinism is
+        promised on the CPU.
     checkpoint_every
         Epochs between checkpoints (and the last epoch).
+    validation_fraction
+        Share of the training images held out of training (seeded) and scored after every
+        epoch (``holdout_rmse_meV``); 0 (the papers'): none.
+    patience
+        Early stopping: stop when the held-out RMSE has not improved for this many epochs and
+        keep the weights of its best epoch (needs ``validation_fraction > 0``); 0: off.
     """
 
     channels: tuple[int, ...] = (64, 64, 32)
@@ -280,6 +255,8 @@ class CNNConfig(Config):
     seed: int = 0
     device: str = "cpu"
     checkpoint_every: int = 1
+    validation_fraction: float = 0.0
+    patience: int = 0
 
     def __post_init__(self) -> None:
         if not self.channels:
@@ -297,13 +274,11 @@ class CNNConfig(Config):
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
         _validate.nonnegative("weight_decay", self.weight_decay)
-        for i, m in enumerate(self.milestones):
-            _validate.positive_int(f"milestones[{i}]", m)
-        if list(self.milestones) != sorted(set(self.milestones)):
-            raise ValueError(f"milestones must be strictly increasing, got {self.milestones}")
+        check_milestones(self.milestones)
         _validate.positive("gamma", self.gamma)
         _validate.nonnegative_int("seed", self.seed)
         _validate.positive_int("checkpoint_every", self.checkpoint_every)
+        check_early_stopping(self.validation_fraction, self.patience)
 
     def build(self, image_shape: Sequence[int]) -> PDCNN:
         """A freshly initialized model for images of ``image_shape`` (seeded by ``seed``)."""
@@ -327,21 +302,6 @@ def _check_targets(name: str, y: Any, n: int) -> np.ndarray:
     if not np.isfinite(y).all():
         raise ValueError(f"{name} must be finite (NaN or inf found)")
     return y
-
-
-def _fingerprint(*arrays: np.ndarray) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(str((a.dtype.str, a.shape)).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
-
-
-def _save_atomic(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 @torch.no_grad()
@@ -373,6 +333,11 @@ def fit_cnn(
 ) -> tuple[PDCNN, dict[str, list[float]]]:
     """Train the PD-histogram CNN on images ``X`` and targets ``y``; resumable.
 
+    SGD (the paper's) on the mean squared error of standardized targets, in Lightning
+    (``topophys.training._loop``): checkpoints, resume, CSV logs, the device of
+    ``config.device`` and, with ``config.patience``, early stopping on a held-out share of
+    ``X``.
+
     Parameters
     ----------
     X : array_like, shape (n, nb, nd)
@@ -381,167 +346,135 @@ def fit_cnn(
         Targets (eV/atom), finite.
     config : CNNConfig
     run_dir : path, optional
-        Receives ``checkpoint.pt`` (every ``config.checkpoint_every`` epochs), then ``model.pt``
-        and ``history.json``. A directory with a finished ``model.pt`` of the same config and
-        data is loaded instead of trained; an unfinished one resumes from its checkpoint. One of
-        another config or data is refused.
+        Receives ``identity.json``, ``checkpoints/last.ckpt`` (every
+        ``config.checkpoint_every`` epochs), ``logs/`` (CSV), then ``model.pt`` and
+        ``history.json``. A directory with a finished ``model.pt`` of the same config and data
+        is loaded instead of trained; an unfinished one resumes from its checkpoint (also to
+        more ``epochs`` than it first had). One of another config or data is refused.
     X_val, y_val : array_like, optional
-        A set evaluated after every epoch (``val_rmse_meV`` in the history); not trained on.
+        A set evaluated after every epoch (``val_rmse_meV`` in the history); not trained on
+        and not used to stop.
     progress : bool or None
-        A progress bar over epochs (``None``: only on a terminal).
+        Lightning's progress bar (``None``: only on a terminal).
 
     Returns
     -------
     model : PDCNN
-        Trained, in eval mode, on ``config.device``.
+        Trained, in eval mode.
     history : dict of str to list of float
         Per epoch: ``epoch``, ``lr``, ``train_loss`` (mean squared error in units of the
         target's standard deviation), ``train_rmse_meV`` (running, during the epoch),
-        ``seconds`` and, with a validation set, ``val_rmse_meV``.
+        ``seconds`` and, with a validation set, ``val_rmse_meV``; with
+        ``config.validation_fraction``, ``holdout_rmse_meV``.
 
     Raises
     ------
     ValueError
         On malformed inputs, or if ``run_dir`` holds a training of another config or data.
     """
+    from ._loop import (
+        RESUMABLE,
+        claim_run_dir,
+        fingerprint,
+        fit_regression,
+        holdout_split,
+        load_finished,
+        save_finished,
+    )
+
     if not isinstance(config, CNNConfig):
         raise TypeError(f"config must be a CNNConfig, got {type(config).__name__}")
-    X = _check_images("X", X)
-    y = _check_targets("y", y, len(X))
-    validate = X_val is not None or y_val is not None
-    if validate:
-        if X_val is None or y_val is None:
-            raise ValueError("X_val and y_val must be given together")
-        X_val = _check_images("X_val", X_val)
-        y_val = _check_targets("y_val", y_val, len(X_val))
-        if X_val.shape[1:] != X.shape[1:]:
-            raise ValueError(f"X_val images have shape {X_val.shape[1:]}, X {X.shape[1:]}")
-    device = torch.device(config.device)
+    X, y, X_val, y_val = _check_fit_inputs(X, y, X_val, y_val)
+    validate = X_val is not None
     identity = {
-        "config": config.to_dict(),
-        "data": _fingerprint(X, y),
-        "val": _fingerprint(X_val, y_val) if validate else None,
+        "config": {k: v for k, v in config.to_dict().items() if k not in RESUMABLE},
+        "data": fingerprint(X, y),
+        "val": fingerprint(X_val, y_val) if validate else None,
     }
     folder = Path(run_dir) if run_dir is not None else None
     if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-        finished = _load_finished(folder, identity, device)
+        claim_run_dir(folder, identity, "CNN")
+        finished = load_finished(folder, identity, config.epochs)
         if finished is not None:
-            return finished
+            return load_cnn(folder / "model.pt"), finished[1]
 
-    model = config.build(X.shape[1:]).to(device)
-    model.set_target_scaling(torch.from_numpy(y))
+    model = config.build(X.shape[1:])
+    train, held = holdout_split(len(X), config.validation_fraction, config.seed)
+    model.set_target_scaling(torch.from_numpy(y[train]))
     mean, scale = float(model.target_mean), float(model.target_scale)
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=config.lr,
-        momentum=config.momentum,
-        nesterov=config.nesterov,
-        weight_decay=config.weight_decay,
-    )
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=list(config.milestones), gamma=config.gamma
-    )
-    history: dict[str, list[float]] = {
-        k: [] for k in ("epoch", "lr", "train_loss", "train_rmse_meV", "seconds")
-    }
+    X_t = torch.from_numpy(X[train])
+    y_t = torch.from_numpy(((y[train] - mean) / scale).astype(np.float32))
+    monitors = {}
     if validate:
-        history["val_rmse_meV"] = []
-    start = 0
-    checkpoint = folder / "checkpoint.pt" if folder is not None else None
-    if checkpoint is not None and checkpoint.exists():
-        # Our own file; the scheduler state holds a Counter, which weights_only refuses.
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        _refuse_other(folder, state["identity"], identity)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        history = state["history"]
-        start = int(state["epoch"])
-
-    X_t = torch.from_numpy(X)
-    y_t = torch.from_numpy(((y - mean) / scale).astype(np.float32))
-    from tqdm.auto import tqdm
-
-    disable = None if progress is None else not progress
-    model.train()
-    for epoch in tqdm(range(start, config.epochs), desc="CNN epochs", disable=disable, leave=False):
-        t0 = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        # A permutation that depends on (seed, epoch) only, so a resumed run replays it.
-        order = np.random.default_rng([config.seed, epoch]).permutation(len(X))
-        total = 0.0
-        for i in range(0, len(order), config.batch_size):
-            idx = torch.from_numpy(order[i : i + config.batch_size])
-            xb, yb = X_t[idx].to(device), y_t[idx].to(device)
-            loss = torch.mean((model.standardized(xb) - yb) ** 2)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach().item() * len(idx)
-        scheduler.step()
-        mse = total / len(X)
-        if not math.isfinite(mse):
-            raise FloatingPointError(
-                f"CNN training diverged at epoch {epoch + 1} (loss {mse}); lower lr"
-            )
-        history["epoch"].append(epoch + 1)
-        history["lr"].append(lr)
-        history["train_loss"].append(mse)
-        history["train_rmse_meV"].append(math.sqrt(mse) * scale * 1000.0)
-        if validate:
-            pred = predict_cnn(model, X_val)
-            model.train()
-            history["val_rmse_meV"].append(regression_metrics(y_val, pred)["rmse_meV"])
-        history["seconds"].append(time.perf_counter() - t0)
-        done = epoch + 1
-        if checkpoint is not None and (
-            done % config.checkpoint_every == 0 or done == config.epochs
-        ):
-            _save_atomic(
-                {
-                    "identity": identity,
-                    "epoch": done,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "history": history,
-                },
-                checkpoint,
-            )
-    model.eval()
+        monitors["val_rmse_meV"] = lambda: _rmse_meV(model, X_val, y_val)
+    if len(held):
+        monitors["holdout_rmse_meV"] = lambda: _rmse_meV(model, X[held], y[held])
+    history = fit_regression(
+        model,
+        len(train),
+        lambda idx: (X_t[idx], y_t[idx]),
+        optimizer=lambda params: torch.optim.SGD(
+            params,
+            lr=config.lr,
+            momentum=config.momentum,
+            nesterov=config.nesterov,
+            weight_decay=config.weight_decay,
+        ),
+        settings=_settings(config),
+        scale=scale,
+        name="CNN",
+        run_dir=folder,
+        identity=identity,
+        monitors=monitors,
+        progress=progress,
+    )
+    model = model.cpu().eval()
     if folder is not None:
-        _save_atomic(
-            {"identity": identity, "model": model.state_dict(), "image_shape": list(X.shape[1:])},
-            folder / "model.pt",
-        )
-        atomic_write_text(folder / "history.json", json.dumps(history) + "\n")
+        payload = {"identity": json.loads(json.dumps(identity)), "model": model.state_dict()}
+        payload |= {"image_shape": list(X.shape[1:]), "epochs": config.epochs}
+        payload["stopped_early"] = len(history["epoch"]) < config.epochs
+        save_finished(folder, payload, history)
     return model, history
 
 
-def _refuse_other(folder: Path, stored: dict[str, Any], now: dict[str, Any]) -> None:
-    what = [k for k in ("config", "data", "val") if stored.get(k) != now.get(k)]
-    if what:
-        raise ValueError(
-            f"{folder} holds a CNN training of another {' and '.join(what)}; use another "
-            "directory or delete it to start over"
-        )
+def _check_fit_inputs(
+    X: Any, y: Any, X_val: Any, y_val: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    X = _check_images("X", X)
+    y = _check_targets("y", y, len(X))
+    if X_val is None and y_val is None:
+        return X, y, None, None
+    if X_val is None or y_val is None:
+        raise ValueError("X_val and y_val must be given together")
+    X_val = _check_images("X_val", X_val)
+    y_val = _check_targets("y_val", y_val, len(X_val))
+    if X_val.shape[1:] != X.shape[1:]:
+        raise ValueError(f"X_val images have shape {X_val.shape[1:]}, X {X.shape[1:]}")
+    return X, y, X_val, y_val
 
 
-def _load_finished(
-    folder: Path, identity: dict[str, Any], device: torch.device
-) -> tuple[PDCNN, dict[str, list[float]]] | None:
-    final, hist = folder / "model.pt", folder / "history.json"
-    if not (final.exists() and hist.exists()):
-        return None
-    state = torch.load(final, map_location=device, weights_only=True)
-    _refuse_other(folder, state["identity"], identity)
-    model = load_cnn(final, map_location=device)
-    return model, json.loads(hist.read_text())
+def _rmse_meV(model: PDCNN, X: np.ndarray, y: np.ndarray) -> float:
+    return float(regression_metrics(y, predict_cnn(model, X))["rmse_meV"])
+
+
+def _settings(config: CNNConfig) -> LoopSettings:
+    return LoopSettings(
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        milestones=tuple(config.milestones),
+        gamma=config.gamma,
+        checkpoint_every=config.checkpoint_every,
+        patience=config.patience,
+        device=config.device,
+    )
 
 
 def load_cnn(path: str | Path, map_location: Any = "cpu") -> PDCNN:
-    """The trained model saved by :func:`fit_cnn` (``run_dir/model.pt``), in eval mode."""
+    """The trained model saved by :func:`fit_cnn` (``run_dir/model.pt``), in eval mode.
+
+    The file is read with ``weights_only=True``: it cannot run code.
+    """
     state = torch.load(Path(path), map_location=map_location, weights_only=True)
     try:
         config = CNNConfig.from_dict(state["identity"]["config"])

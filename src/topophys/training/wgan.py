@@ -83,7 +83,6 @@ import io
 import math
 import time
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -91,8 +90,7 @@ from typing import Any, Literal
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Checkpoint
-from torch.utils.data import DataLoader, Sampler, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
 from .. import _validate
 from ..config import Config, atomic_write_text
@@ -106,8 +104,9 @@ from ..models.unet import (
     save_generator,
 )
 from ..observables.charge import angles_to_spins, plaquette_charge, soft_charge, spins_to_angles
-from ..observables.spins import energy, magnetization
+from ..observables.spins import energy, magnetization, spin_energy
 from ._lightning import quiet_lightning, want_progress
+from ._loop import EpochBatchSampler, LastCheckpoint
 
 __all__ = [
     "CWGANConfig",
@@ -409,25 +408,6 @@ def physics_loss(
     return (alpha * (k - target.to(k.dtype)).pow(2)).sum(dim=(-2, -1)).mean()
 
 
-def energy_per_spin(spins: torch.Tensor, J: float = 1.0) -> torch.Tensor:
-    """Differentiable XY energy per spin, −J Σ_<ij> S_i·S_j / N, on the periodic lattice.
-
-    Parameters
-    ----------
-    spins : Tensor, shape (B, 2, L, L)
-        Unit spin vectors.
-
-    Returns
-    -------
-    Tensor, shape (B,)
-        Units of J; −2J for a uniform field.
-    """
-    bonds = (spins * spins.roll(-1, dims=-1)).sum(dim=1) + (spins * spins.roll(-1, dims=-2)).sum(
-        dim=1
-    )
-    return -J * bonds.mean(dim=(-2, -1))
-
-
 def moments_penalty(z: torch.Tensor) -> torch.Tensor:
     r"""Unbiased batch estimate of :math:`\langle z\rangle^2 + (\langle z^2\rangle - 1)^2`.
 
@@ -496,7 +476,7 @@ def energy_moments_loss(spins: torch.Tensor, mean: torch.Tensor, std: torch.Tens
             )
     if not bool((std > 0).all()):
         raise ValueError("std must be > 0 for every sample")
-    z = (energy_per_spin(spins) - mean.to(spins.dtype)) / std.to(spins.dtype)
+    z = (spin_energy(spins) - mean.to(spins.dtype)) / std.to(spins.dtype)
     return moments_penalty(z)
 
 
@@ -507,26 +487,6 @@ class _Monitor:
     charges: torch.Tensor  # (M, L, L) float
     temperatures: torch.Tensor  # (M,)
     real: dict[str, float]
-
-
-class _EpochBatchSampler(Sampler[list[int]]):
-    """Batches of a permutation seeded by (seed, epoch); Lightning calls ``set_epoch``."""
-
-    def __init__(self, n: int, batch_size: int, seed: int) -> None:
-        self.n, self.batch_size, self.seed, self.epoch = n, batch_size, seed, 0
-        # A last partial batch is dropped unless it is the only one.
-        self.drop_last = n >= batch_size
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.n // self.batch_size if self.drop_last else 1
-
-    def __iter__(self) -> Iterator[list[int]]:
-        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
-        for b in range(len(self)):
-            yield order[b * self.batch_size : (b + 1) * self.batch_size].tolist()
 
 
 def _seeded(seed: int, *key: int, device: torch.device) -> torch.Generator:
@@ -803,25 +763,6 @@ def _write_history(path: Path, history: list[dict[str, Any]]) -> None:
     atomic_write_text(path, buffer.getvalue())
 
 
-class _LastCheckpoint(Checkpoint):
-    """Write ``last.ckpt`` atomically every ``every`` epochs and after the last one.
-
-    Being a ``Checkpoint``, Lightning runs it after the module's ``on_train_epoch_end``, so the
-    saved history includes the epoch just finished.
-    """
-
-    def __init__(self, path: Path, every: int) -> None:
-        self.path, self.every = path, every
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        done = trainer.current_epoch + 1
-        if done % self.every == 0 or done >= (trainer.max_epochs or 0):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            trainer.save_checkpoint(tmp, weights_only=False)
-            tmp.replace(self.path)
-
-
 def _training_arrays(
     angles: Any, charges: Any, temperatures: Any, factor: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -993,7 +934,7 @@ def train_cwgan(
         monitor=_make_monitor(theta, q, t, config.monitor_samples, config.seed),
         history_path=run_dir / "history.csv",
     )
-    sampler = _EpochBatchSampler(theta.shape[0], config.batch_size, config.seed)
+    sampler = EpochBatchSampler(theta.shape[0], config.batch_size, config.seed, drop_last=True)
     tensors = [theta, q, t]
     if config.energy_moments_weight > 0:
         tensors.extend(_condition_energy_moments(theta, q, t))
@@ -1007,7 +948,7 @@ def train_cwgan(
             accelerator=config.accelerator,
             devices=1,
             logger=False,
-            callbacks=[_LastCheckpoint(ckpt, config.checkpoint_every)],
+            callbacks=[LastCheckpoint(ckpt, config.checkpoint_every)],
             default_root_dir=run_dir,
             enable_progress_bar=show_progress,
             enable_model_summary=False,

@@ -1,7 +1,7 @@
-"""The PH-descriptor energy pipeline: descriptor invariances and size independence, run
-grouping, a tiny end-to-end run on synthetic extxyz frames with the cheap report sections
-(baselines, maps, inverse analysis, Grad-CAM; seconds), resume, bad input, and (when LAMMPS is
-installed, opt-in) the same on freshly generated melt-quench data."""
+"""The PH-descriptor energy pipeline: run grouping, a tiny end-to-end run on synthetic extxyz
+frames with the cheap report sections (baselines, maps, inverse analysis, Grad-CAM; seconds),
+resume, bad input, and (when LAMMPS is installed, opt-in) the same on freshly generated
+melt-quench data."""
 
 from __future__ import annotations
 
@@ -25,11 +25,9 @@ from topophys.pipelines.mlpot import (
     InverseConfig,
     MapsConfig,
     MLPotConfig,
-    ph_descriptor,
     run,
-    run_groups,
-    stride_frames,
 )
+from topophys.pipelines.mlpot.data import load_frames
 from topophys.simulate.amorphous import MeltQuenchConfig, lammps_available
 from topophys.simulate.graphene import GrapheneConfig
 from topophys.training.baselines import BaselinesConfig, MLPConfig, SchNetConfig
@@ -46,153 +44,12 @@ def disordered(n_side: int, spacing: float, amplitude: float, seed: int) -> Atom
     return atoms
 
 
-# --------------------------------------------------------------------------- the descriptor
-
-SMALL = DescriptorConfig(bins=32, standardize="none")
-
-
-@pytest.fixture(scope="module")
-def structure() -> Atoms:
-    return disordered(5, 1.55, 0.12, seed=0)
-
-
-@pytest.fixture(scope="module")
-def reference(structure):
-    pipe = ph_descriptor(SMALL).fit([structure])
-    return pipe, pipe.transform([structure])[0]
-
-
-def _rotated(atoms: Atoms) -> Atoms:
-    out = atoms.copy()
-    out.rotate(37.0, (1.0, 2.0, 3.0), rotate_cell=True)
-    return out
-
-
-def _translated(atoms: Atoms) -> Atoms:
-    out = atoms.copy()
-    out.translate([0.37, -1.21, 2.9])
-    out.wrap()
-    return out
-
-
-def _permuted(atoms: Atoms) -> Atoms:
-    return atoms[np.random.default_rng(1).permutation(len(atoms))]
-
-
-def _unwrapped(atoms: Atoms) -> Atoms:
-    # Atoms moved by whole lattice vectors, left outside the cell.
-    out = atoms.copy()
-    shifts = np.random.default_rng(2).integers(-2, 3, size=(len(out), 3))
-    out.positions = out.positions + shifts @ out.cell[:]
-    return out
-
-
-@pytest.mark.parametrize("move", [_rotated, _translated, _permuted, _unwrapped])
-def test_descriptor_invariant_under_symmetries(reference, structure, move):
-    pipe, x = reference
-    moved = move(structure)
-    assert not np.allclose(moved.positions, structure.positions)
-    y = pipe.transform([moved])[0]
-    assert x.sum() == pytest.approx(1.0)
-    np.testing.assert_allclose(y, x, rtol=0, atol=1e-12)
-
-
-def test_probability_makes_the_descriptor_size_independent(structure, reference):
-    """A 2×2×2 supercell holds 8 copies of every finite H1 pair of the cell, plus a few pairs
-    born with the cell's winding loops (3 essential classes of the 3-torus): paths around the
-    small period close only around the supercell's. The probability histogram therefore agrees
-    up to those extras, a share that falls as 1/N."""
-    pipe, x = reference
-    supercell = structure.repeat((2, 2, 2))
-    counts = ph_descriptor(SMALL.replace(normalize="none")).fit([structure])
-    small, big = counts.transform([structure])[0], counts.transform([supercell])[0]
-    extra = big - 8 * small
-    assert extra.min() >= 0  # every pair of the cell is there 8 times
-    assert 0 < extra.sum() <= 3 * (8 - 1)  # at most 7 extra loops per winding direction
-    births = ph_descriptor(SMALL).named_steps["diagrams"].transform([structure])[0]
-    winding = births[(births[:, 0] == 1) & np.isinf(births[:, 2]), 1]
-    birth_bins = np.floor(winding / (8.0 / 32)).astype(int)
-    assert set(np.flatnonzero(extra) // 32) <= set(birth_bins)  # born with the winding loops
-    y = pipe.transform([supercell])[0]
-    assert y.sum() == pytest.approx(1.0)
-    assert np.abs(y - x).sum() <= 2 * extra.sum() / big.sum()
-    # Without the normalization the histogram scales with the number of atoms.
-    assert big.sum() > 7.9 * small.sum()
-
-
-def test_standardization_uses_the_training_structures_only(structure):
-    others = [disordered(5, 1.55, a, seed=3) for a in (0.05, 0.2)]
-    pipe = ph_descriptor(DescriptorConfig(bins=32)).fit(others)
-    hist = pipe.named_steps["histogram"]
-    z = pipe.transform(others)
-    occupied = hist.scale_ != 1.0
-    np.testing.assert_allclose(z[:, occupied].mean(axis=0), 0.0, atol=1e-12)
-    # A structure outside the training set is not centred by construction.
-    assert abs(pipe.transform([structure])[0]).max() > 0
-
-
-def test_paper_descriptor_defaults_and_graphene():
-    d = DescriptorConfig()
-    assert (d.bins, d.birth_range, d.death_range, d.homology_dim) == (128, (0, 8), (0, 8), 1)
-    assert (d.normalize, d.standardize, d.dimension) == ("probability", "zscore", 3)
-    g = GRAPHENE_DESCRIPTOR
-    assert (g.dimension, g.birth_range, g.standardize) == (2, (0, 4), "minmax")
-    # A planar periodic sheet through the 2-D descriptor: min-max scaled into [0, 1].
-    rng = np.random.default_rng(0)
-    grid = np.stack(np.meshgrid(np.arange(8), np.arange(8)), -1).reshape(-1, 2).astype(float)
-    sheets = []
-    for k in range(3):
-        xy = (grid + rng.normal(scale=0.1 + 0.05 * k, size=grid.shape)) * 1.42
-        pos = np.c_[xy, np.zeros(len(xy))]
-        sheets.append(Atoms("C64", positions=pos, cell=[8 * 1.42, 8 * 1.42, 10], pbc=[1, 1, 0]))
-    x = ph_descriptor(g.replace(bins=16)).fit_transform(sheets)
-    assert x.shape == (3, 256) and x.min() >= 0 and x.max() <= 1 and x.max() == 1
-
-
-def test_descriptor_config_bad_values():
-    with pytest.raises(ValueError, match="homology_dim"):
-        DescriptorConfig(homology_dim=3)
-    with pytest.raises(ValueError, match="birth_range"):
-        DescriptorConfig(birth_range=(8.0, 0.0))
-    with pytest.raises(ValueError, match="dimension"):
-        DescriptorConfig(dimension=4)
-    with pytest.raises(TypeError, match="DescriptorConfig"):
-        ph_descriptor({"bins": 8})
-
-
-# --------------------------------------------------------------------------- runs and strides
-
-
-def _frame(info):
-    atoms = Atoms("C", positions=[[0, 0, 0]])
-    atoms.info.update(info)
-    return atoms
-
-
-def test_run_groups_from_run_labels_and_from_stage_order():
-    labelled = [_frame({"source": "a", "density": 2.0, "run": r}) for r in (0, 0, 1, 1, 0)]
-    assert run_groups(labelled).tolist() == [0, 0, 1, 1, 0]
-    # Published-style frames: no run label; a run restarts when the stage goes back.
-    stages = ["melt", "cool", "quench", "melt", "anneal", "quench"]
-    seq = [_frame({"source": "f", "density": 2.0, "process": s}) for s in stages]
-    seq += [_frame({"source": "g", "density": 2.0, "process": "melt"})]
-    seq += [_frame({"source": "g", "density": 2.5, "process": "cool"})]
-    assert run_groups(seq).tolist() == [0, 0, 0, 1, 1, 1, 2, 3]
-
-
-def test_stride_keeps_each_runs_last_frame():
-    groups = np.repeat([0, 1, 2], [7, 3, 1])
-    keep = stride_frames(groups, 3)
-    assert keep.tolist() == [0, 3, 6, 9, 10]
-    assert stride_frames(groups, 1).tolist() == list(range(11))
-
-
 # --------------------------------------------------------------------------- the pipeline
 
 TINY_CNN = CNNConfig(channels=(2, 2, 2), hidden=4, epochs=2, batch_size=8, milestones=(1,))
 
 # Every cheap report section, at toy sizes (cyclo-octane and graphene are tested on their own in
-# test_mlpot_sections.py and test_mlpot_graphene.py).
+# test_sections.py and test_graphene.py).
 TINY_BASELINES = BaselinesConfig(
     soap=SOAPConfig(n_max=2, l_max=2),
     mlp=MLPConfig(epochs=5, milestones=()),
@@ -390,10 +247,8 @@ def test_bad_data_gives_clear_errors(tmp_path, synthetic):
 
 
 def test_published_energy_key_in_the_calculator_is_read(tmp_path):
-    from topophys.pipelines.mlpot import _load_frames
-
     root = write_synthetic_set(tmp_path / "aC")  # energies in the calculator, as ASE reads them
-    train, transfer = _load_frames(tiny_config(root, energy_key="energy"), tmp_path, 1, None, False)
+    train, transfer = load_frames(tiny_config(root, energy_key="energy"), tmp_path, 1, None, False)
     assert [len(train), len(transfer)] == [20, 4]
     assert {len(a) for a in train} == {125} and {len(a) for a in transfer} == {216}
     assert train[0].get_potential_energy() / 125 == pytest.approx(-7.0 + 3.0 * 0.25)

@@ -1,5 +1,5 @@
-"""The amorphous-graphene section: resumable generation, the section on toy quenches (LAMMPS),
-coordination counting, and bad input."""
+"""The amorphous-graphene section: resumable generation, the section on toy quenches (LAMMPS)
+and bad input."""
 
 from __future__ import annotations
 
@@ -7,15 +7,9 @@ import json
 
 import numpy as np
 import pytest
-from ase.build import graphene
 
 from topophys.pipelines.mlpot import GRAPHENE_DESCRIPTOR, GrapheneSectionConfig
-from topophys.pipelines.mlpot_graphene import (
-    LETTER_RMSE_MEV,
-    generate_graphene,
-    graphene_section,
-    threefold_share,
-)
+from topophys.pipelines.mlpot.graphene import LETTER_RMSE_MEV, generate_graphene, graphene_section
 from topophys.simulate.amorphous import lammps_available
 from topophys.simulate.graphene import GrapheneConfig
 from topophys.training.regression import CNNConfig
@@ -30,13 +24,6 @@ TINY = GrapheneSectionConfig(
     cnn=CNNConfig(channels=(2, 2), hidden=4, epochs=2, batch_size=4, milestones=()),
     chunk_size=4,
 )
-
-
-def test_threefold_share_counts_graphene_neighbours():
-    sheet = graphene(size=(4, 4, 1), vacuum=5.0)
-    assert threefold_share(sheet) == 1.0
-    # An atom removed leaves its three neighbours twofold.
-    assert threefold_share(sheet[1:]) == pytest.approx((len(sheet) - 1 - 3) / (len(sheet) - 1))
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,9 @@
-"""Figures and ``report.html`` of the PH-descriptor energy pipeline (kept apart from the work)."""
+"""Figures and ``report.html`` of the PH-descriptor energy pipeline (kept apart from the work).
+
+:func:`write_report` assembles the page: the numbers come from the pipeline's
+:class:`~topophys.pipelines.mlpot.core.Core` and the sections, the figures from
+:mod:`topophys.plot.mlpot`; each block of the page is one function here.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from ..report import Report
+from ...report import Report
+from .config import PAPER_CONFIG, MLPotConfig
+from .core import Core
 
-__all__ = ["write_report"]
+__all__ = ["headline", "write_report"]
 
 _MODELS = {"ridge": "Ridge", "cnn": "CNN"}
 
@@ -23,9 +30,31 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def _protocol_text(config: Any, summary: dict[str, Any]) -> str:
-    from .mlpot import PAPER_CONFIG
+def headline(metrics: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """RMSE and MAE (meV/atom) per model on train, test, grouped test and the transfer set.
 
+    ``metrics`` is ``{model: {split: {set: errors}}}`` for ``ridge``, ``cnn`` and
+    ``mean_baseline``; the result's keys are ``train_rmse``, ``test_mae``, ... per model.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for model in ("ridge", "cnn", "mean_baseline"):
+        m = metrics[model]
+        row: dict[str, float] = {}
+        for label, (split, part) in {
+            "train": ("random", "train"),
+            "test": ("random", "test"),
+            "grouped_test": ("grouped", "test"),
+            "transfer": ("random", "transfer"),
+        }.items():
+            if part in m[split]:
+                row[f"{label}_rmse"] = m[split][part]["rmse_meV"]
+                row[f"{label}_mae"] = m[split][part]["mae_meV"]
+        out[model] = row
+    return out
+
+
+def _protocol_text(config: MLPotConfig, summary: dict[str, Any]) -> str:
+    """Where the structures come from and how this run differs from the papers' protocol."""
     if config.data is not None:
         source = f"read from {config.data}"
     else:
@@ -81,43 +110,31 @@ def _protocol_text(config: Any, summary: dict[str, Any]) -> str:
 def write_report(
     run_dir: Path,
     *,
-    config: Any,
+    config: MLPotConfig,
+    core: Core,
     summary: dict[str, Any],
-    metrics: dict[str, Any],
-    headline: dict[str, dict[str, float]],
-    table: dict[str, np.ndarray],
-    t_table: dict[str, np.ndarray] | None,
-    splits: dict[str, np.ndarray],
-    predictions: dict[str, np.ndarray],
-    probabilities: np.ndarray,
-    features: np.ndarray,
-    ridge_coef: dict[str, np.ndarray],
-    histories: dict[str, dict[str, list[float]]],
-    timings: dict[str, float],
+    timings: Mapping[str, float],
     sections: Mapping[str, Any] | None = None,
 ) -> Path:
     """Draw every figure to PNG in ``run_dir`` and write ``report.html`` embedding them.
 
-    ``sections``: further :class:`~topophys.pipelines.mlpot_sections.Section` s by key, drawn
+    ``sections``: further :class:`~topophys.pipelines.mlpot.section.Section` s by key, drawn
     after the core figures in order (their figures already saved as PNGs).
     """
-    import matplotlib.pyplot as plt
-
-    from ..plot import mlpot as pm
-
     d = config.descriptor
-    b_range, d_range = tuple(d.birth_range), tuple(d.death_range)
-    y = table["energy"]
     report = Report("Persistent-homology descriptors for the energy of amorphous carbon")
     report.add_text(
         f"Mean energy per atom regressed on the {d.bins}×{d.bins} histogram of each structure's "
         f"periodic H{d.homology_dim} alpha persistence diagram (squared radii, window "
-        f"[{b_range[0]:g}, {b_range[1]:g}] × [{d_range[0]:g}, {d_range[1]:g}] Å²), normalized to "
-        f"a probability and {d.standardize}-standardized with statistics of the training frames "
-        f"only, by Ridge (α = {config.ridge_alpha:g}, intercept) and by the papers' CNN."
+        f"[{d.birth_range[0]:g}, {d.birth_range[1]:g}] × [{d.death_range[0]:g}, "
+        f"{d.death_range[1]:g}] Å²), normalized to a probability and {d.standardize}-"
+        "standardized with statistics of the training frames only, by Ridge "
+        f"(α = {config.ridge_alpha:g}, intercept) and by the papers' CNN."
     )
     report.add_text(_protocol_text(config, summary))
-    rows = [{"model": _MODELS.get(k, "training mean"), **v} for k, v in headline.items()]
+    rows = [
+        {"model": _MODELS.get(k, "training mean"), **v} for k, v in headline(core.metrics).items()
+    ]
     report.add_table(
         rows,
         caption="RMSE and MAE (meV/atom): train/test of the random 80/20 split, test of the "
@@ -126,11 +143,34 @@ def write_report(
     sections = dict(sections or {})
     if sections:
         report.add_text("Further sections: " + "; ".join(s.title for s in sections.values()) + ".")
+    _data_block(report, run_dir, core, summary)
+    _descriptor_block(report, run_dir, config, core)
+    _parity_block(report, run_dir, core, summary)
+    _coefficient_block(report, run_dir, config, core)
+    for section in sections.values():
+        _section_block(report, section)
+    detail = [
+        {"model": model, "split": split, "set": part, **m}
+        for model in ("ridge", "cnn", "mean_baseline")
+        for split, parts in core.metrics[model].items()
+        for part, m in parts.items()
+        if isinstance(m, dict)
+    ]
+    report.add_table(detail, caption="All errors (meV/atom)")
+    report.add_table(dict(timings), caption="Wall time per stage (s)")
+    return report.write(run_dir / "report.html")
 
+
+def _data_block(report: Report, run_dir: Path, core: Core, summary: dict[str, Any]) -> None:
+    import matplotlib.pyplot as plt
+
+    from ...plot import mlpot as pm
+
+    table = core.frames.table
     report.add_heading("Data")
     fig, ax = plt.subplots(figsize=(6.5, 3.8), constrained_layout=True)
     color = table["density"] if np.isfinite(table["density"]).all() else table["group"]
-    pm.energy_trajectories(y, table["group"], color, ax=ax, title="training-size runs")
+    pm.energy_trajectories(core.y, table["group"], color, ax=ax, title="training-size runs")
     report.add_figure(
         _save(fig, run_dir / "energies.png"),
         "Energy per atom of the kept frames along each melt-quench run, coloured by density: "
@@ -141,13 +181,23 @@ def write_report(
         caption="Data",
     )
 
+
+def _descriptor_block(report: Report, run_dir: Path, config: MLPotConfig, core: Core) -> None:
+    import matplotlib.pyplot as plt
+
+    from ...plot import mlpot as pm
+
+    d = config.descriptor
+    b_range, d_range = tuple(d.birth_range), tuple(d.death_range)
+    y, process, features = core.y, core.frames.table["process"], core.images("random")
     report.add_heading("Descriptor images (letter, Fig. 3c–d)")
-    hi, lo = int(np.argmax(y)), int(np.argmin(y))
     fig, axes = plt.subplots(2, 2, figsize=(10, 8), constrained_layout=True)
-    for row, (i, what) in enumerate(((hi, "highest energy"), (lo, "lowest energy"))):
-        tag = f"{what}: {y[i]:.3f} eV/atom, {table['process'][i] or '?'}"
+    for row, (i, what) in enumerate(
+        ((int(np.argmax(y)), "highest energy"), (int(np.argmin(y)), "lowest energy"))
+    ):
+        tag = f"{what}: {y[i]:.3f} eV/atom, {process[i] or '?'}"
         pm.descriptor_image(
-            probabilities[i], b_range, d_range, ax=axes[row, 0], log=True,
+            core.probabilities[i], b_range, d_range, ax=axes[row, 0], log=True,
             title=f"probability ({tag})", label="probability",
         )  # fmt: skip
         pm.descriptor_image(
@@ -162,8 +212,15 @@ def write_report(
         "diagonal are rings that persist long; the two frames differ in where their mass lies.",
     )
 
+
+def _parity_block(report: Report, run_dir: Path, core: Core, summary: dict[str, Any]) -> None:
+    import matplotlib.pyplot as plt
+
+    from ...plot import mlpot as pm
+
+    y, predictions, t_table = core.y, core.predictions, core.frames.t_table
     report.add_heading("Parity plots (paper, Fig. 2)")
-    test = splits["random"]
+    test = core.splits["random"]
     fig, axes = plt.subplots(2, 2, figsize=(10, 10), constrained_layout=True)
     for col, model in enumerate(("ridge", "cnn")):
         pred = predictions[f"{model}_random"]
@@ -186,7 +243,7 @@ def write_report(
         "(training frames blue, test frames red); (c, d) the same models on the larger "
         "structures, which they never saw.",
     )
-    grouped = splits["grouped"]
+    grouped = core.splits["grouped"]
     fig, axes = plt.subplots(1, 2, figsize=(10, 5), constrained_layout=True)
     for col, model in enumerate(("ridge", "cnn")):
         pred = predictions[f"{model}_grouped"]
@@ -202,42 +259,40 @@ def write_report(
         "both sides of the split, so this is the honest generalization error.",
     )
 
+
+def _coefficient_block(report: Report, run_dir: Path, config: MLPotConfig, core: Core) -> None:
+    import matplotlib.pyplot as plt
+
+    from ...plot import mlpot as pm
+
+    d = config.descriptor
     report.add_heading("Ridge coefficients on the birth–death grid (paper, Fig. 6a)")
     fig, ax = plt.subplots(figsize=(6, 5), constrained_layout=True)
     pm.coefficient_map(
-        ridge_coef["random"], b_range, d_range, ax=ax, title="Ridge, random split",
-        label=f"coefficient (eV/atom per {d.standardize} unit)",
+        core.ridge_coef["random"], tuple(d.birth_range), tuple(d.death_range), ax=ax,
+        title="Ridge, random split", label=f"coefficient (eV/atom per {d.standardize} unit)",
     )  # fmt: skip
     report.add_figure(
         _save(fig, run_dir / "ridge_coefficients.png"),
         "Ridge coefficients of each histogram bin: birth–death pairs in red bins raise the "
         "predicted energy, those in blue bins lower it.",
     )
-
     report.add_heading("CNN training")
     fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
-    pm.learning_curves({f"{k} split": v for k, v in histories.items()}, ax=ax)
+    pm.learning_curves({f"{k} split": v for k, v in core.histories.items()}, ax=ax)
     report.add_figure(
         _save(fig, run_dir / "cnn_training.png"),
         "RMSE per epoch of the CNN on its training frames (solid, running mean during the "
         "epoch) and on its test frames (dashed), for both splits.",
     )
 
-    for section in sections.values():
-        report.add_heading(section.title)
-        for paragraph in section.text:
-            report.add_text(paragraph)
-        for rows, caption in section.tables:
-            if rows:
-                report.add_table(rows, caption=caption)
-        for _, path, caption in section.figures:
-            report.add_figure(path, caption)
-    detail = []
-    for model in ("ridge", "cnn", "mean_baseline"):
-        for split, parts in metrics[model].items():
-            for part, m in parts.items():
-                if isinstance(m, dict):
-                    detail.append({"model": model, "split": split, "set": part, **m})
-    report.add_table(detail, caption="All errors (meV/atom)")
-    report.add_table(timings, caption="Wall time per stage (s)")
-    return report.write(run_dir / "report.html")
+
+def _section_block(report: Report, section: Any) -> None:
+    report.add_heading(section.title)
+    for paragraph in section.text:
+        report.add_text(paragraph)
+    for rows, caption in section.tables:
+        if rows:
+            report.add_table(rows, caption=caption)
+    for _, path, caption in section.figures:
+        report.add_figure(path, caption)

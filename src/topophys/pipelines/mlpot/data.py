@@ -1,0 +1,309 @@
+"""The frames of the ``mlpot`` pipeline: read or generated, grouped in runs, strided, summed up."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ... import _validate
+from ...descriptors.ph import DescriptorConfig
+from .config import InverseConfig, MLPotConfig
+
+__all__ = [
+    "Frames",
+    "frame_table",
+    "load_frames",
+    "prepare_frames",
+    "read_any",
+    "run_groups",
+    "select_run_frames",
+    "stride_frames",
+    "subset",
+    "summary",
+]
+
+
+# Stage order of the melt-quench protocol; a run restarts when it goes backwards.
+_STAGE_ORDER = {"heat": 0, "melt": 1, "cool": 2, "anneal": 3, "quench": 4}
+
+
+def run_groups(frames: Sequence[Any]) -> np.ndarray:
+    """The melt-quench run each frame belongs to: ``(n,)`` int64 labels 0, 1, ...
+
+    Frames that carry ``info["run"]`` (our generator's) are grouped by (source file, density,
+    run). Otherwise (e.g. the published files), frames are taken in order and a new run starts
+    when the source file or the density changes, or when the stage (``info["process"]``) goes
+    back in the protocol (``quench`` → ``melt``). Labels number runs in order of appearance.
+    """
+    labels = np.empty(len(frames), dtype=np.int64)
+    keys: dict[Any, int] = {}
+    previous: tuple[Any, Any, int | None] | None = None
+    current = -1
+    for i, atoms in enumerate(frames):
+        info = atoms.info
+        source, density = info.get("source"), info.get("density")
+        if "run" in info:
+            key = ("run", source, density, info["run"])
+            if key not in keys:
+                keys[key] = len(keys)
+            labels[i] = keys[key]
+            previous = None
+            continue
+        stage = _STAGE_ORDER.get(info.get("process"))
+        restart = (
+            previous is None
+            or previous[:2] != (source, density)
+            or (stage is not None and previous[2] is not None and stage < previous[2])
+        )
+        if restart:
+            current = len(keys)
+            keys[("sequence", current)] = current
+        labels[i] = current
+        previous = (source, density, stage)
+    return labels
+
+
+def stride_frames(groups: np.ndarray, stride: int) -> np.ndarray:
+    """Indices of every ``stride``-th frame of each group, counted back from its last frame.
+
+    Examples
+    --------
+    >>> stride_frames(np.array([0, 0, 0, 0, 0, 1, 1]), 2).tolist()
+    [0, 2, 4, 6]
+    """
+    stride = _validate.positive_int("stride", stride)
+    groups = np.asarray(groups)
+    keep = []
+    for g in dict.fromkeys(groups.tolist()):
+        where = np.flatnonzero(groups == g)
+        keep.append(where[(len(where) - 1 - np.arange(len(where))) % stride == 0])
+    return np.sort(np.concatenate(keep)) if keep else np.empty(0, dtype=np.int64)
+
+
+def read_any(path: Path, energy_key: str, include_crystal: bool = False) -> list[Any]:
+    """Frames of a published-layout root, an extxyz folder or an extxyz file.
+
+    A folder with ``<N>atom_amorphous`` subfolders (and ``<N>atom_crystal`` ones with
+    ``include_crystal``) is read as the published set; any other folder or file through
+    :func:`~topophys.data.structures.read_structures`. ``energy_key`` names the total energy
+    (eV) in the frames.
+    """
+    from ...data.structures import read_structures
+
+    if not path.exists():
+        raise FileNotFoundError(f"data path {path} does not exist")
+    if path.is_dir():
+        kinds = ("amorphous", "crystal") if include_crystal else ("amorphous",)
+        subsets = sorted(
+            d
+            for d in path.iterdir()
+            if d.is_dir() and d.name.endswith(tuple(f"atom_{k}" for k in kinds))
+        )
+        subsets = [d for d in subsets if d.name.split("atom_")[0].isdigit()]
+        if subsets:
+            return [f for d in subsets for f in read_structures(d, energy_key)]
+    return read_structures(path, energy_key)
+
+
+def load_frames(
+    config: MLPotConfig, run_dir: Path, workers: int, scheduler: Any, progress: bool | None
+) -> tuple[list[Any], list[Any]]:
+    """Training-size frames and transfer frames (all of them, before striding).
+
+    Generated into ``run_dir/data/`` with ``config.generate`` and ``config.transfer`` (resuming
+    finished runs), or read from ``config.data``: its smallest structures form the training
+    set, the larger ones the transfer set, to which ``config.transfer_data`` adds.
+    """
+    from ...data.structures import read_structures
+    from ...simulate.amorphous import run_melt_quench
+
+    if config.data is None:
+        sets = []
+        for name, quench in (("train", config.generate), ("transfer", config.transfer)):
+            if quench is None:
+                sets.append([])
+                continue
+            paths = run_melt_quench(
+                quench, run_dir / "data" / name, workers=workers, scheduler=scheduler,
+                progress=progress,
+            )  # fmt: skip
+            sets.append([f for p in paths for f in read_structures(p, config.energy_key)])
+        train, transfer = sets
+    else:
+        frames = read_any(Path(config.data), config.energy_key, config.include_crystal)
+        if not frames:
+            raise ValueError(f"data {config.data} holds no frames")
+        sizes = np.array([len(a) for a in frames])
+        small = int(sizes.min())
+        train = [a for a, s in zip(frames, sizes, strict=True) if s == small]
+        transfer = [a for a, s in zip(frames, sizes, strict=True) if s != small]
+    if config.transfer_data is not None:
+        transfer = transfer + read_any(
+            Path(config.transfer_data), config.energy_key, config.include_crystal
+        )
+    return train, transfer
+
+
+def frame_table(frames: Sequence[Any], energy_key: str = "energy") -> dict[str, np.ndarray]:
+    """Per frame: ``energy`` (eV/atom), ``group`` (:func:`run_groups`), ``density`` (g/cm³,
+    NaN when unknown), ``process`` (stage name) and ``n_atoms``; each ``(n,)``."""
+    from ...data.structures import energies_per_atom
+
+    return {
+        "energy": energies_per_atom(frames, energy_key),
+        "group": run_groups(frames),
+        "density": np.array([float(a.info.get("density", np.nan)) for a in frames]),
+        "process": np.array([str(a.info.get("process", "")) for a in frames]),
+        "n_atoms": np.array([len(a) for a in frames], dtype=np.int64),
+    }
+
+
+def subset(table: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
+    """The rows ``idx`` of every column of a :func:`frame_table`."""
+    return {k: v[idx] for k, v in table.items()}
+
+
+def summary(
+    config: MLPotConfig, frames: Frames, splits: dict[str, np.ndarray], diagrams: Any
+) -> dict[str, Any]:
+    """The data section of ``metrics.json``: sizes, runs, densities, split sizes, H1 points per
+    frame and the share of them inside the descriptor's window, the energy range."""
+    table, t_table = frames.table, frames.t_table
+    density = table["density"]
+    h1 = diagrams.select(config.descriptor.homology_dim).finite()
+    grouped = splits["grouped"]
+    out: dict[str, Any] = {
+        "source": config.data or "generated",
+        "train_atoms": sorted({int(s) for s in table["n_atoms"]}),
+        "frames": len(frames.train),
+        "runs": len(np.unique(table["group"])),
+        "densities": sorted({float(d) for d in density if np.isfinite(d)}),
+        "frame_stride": config.frame_stride,
+        "random_test_frames": int(splits["random"].sum()),
+        "grouped_test_frames": int(grouped.sum()),
+        "grouped_test_runs": len(np.unique(table["group"][grouped])),
+        "grouped_test_densities": sorted({float(d) for d in density[grouped] if np.isfinite(d)}),
+        "h1_points_per_frame": float(h1.sizes().mean()) if len(h1) else 0.0,
+        "h1_points_in_window": _share_in_window(h1, config.descriptor),
+        "energy_range_eV": [float(table["energy"].min()), float(table["energy"].max())],
+    }
+    if t_table is not None:
+        out["transfer_atoms"] = sorted({int(s) for s in t_table["n_atoms"]})
+        out["transfer_frames"] = len(frames.transfer)
+        out["transfer_runs"] = len(np.unique(t_table["group"]))
+    return out
+
+
+def _share_in_window(h1: Any, d: DescriptorConfig) -> float:
+    """Share of the points of ``h1`` inside the descriptor's birth–death window."""
+    pts = np.asarray(h1.data)
+    if not len(pts):
+        return 0.0
+    (b0, b1), (d0, d1) = d.birth_range, d.death_range
+    inside = (pts[:, 1] >= b0) & (pts[:, 1] <= b1) & (pts[:, 2] >= d0) & (pts[:, 2] <= d1)
+    return float(inside.mean())
+
+
+def select_run_frames(
+    frames: Sequence[Any], config: InverseConfig
+) -> tuple[list[Any], dict[str, Any]]:
+    """The frames :func:`~.sections.inverse_section` analyses: the last ``config.frames``
+    frames of stage ``config.process`` of run ``config.run`` at the density nearest
+    ``config.density``.
+
+    Returns the frames and a description (``density``, ``run``, ``process``, ``frames``).
+    """
+    if not frames:
+        raise ValueError("frames must hold at least one structure")
+    groups = run_groups(frames)
+    density = np.array([float(a.info.get("density", np.nan)) for a in frames])
+    runs = list(dict.fromkeys(groups.tolist()))
+    run_density = np.array([density[groups == g][0] for g in runs])
+    if np.isfinite(run_density).all():
+        target = float(np.median(run_density)) if config.density is None else config.density
+        nearest = run_density[np.argmin(np.abs(run_density - target))]
+        candidates = [g for g, d in zip(runs, run_density, strict=True) if d == nearest]
+    else:
+        nearest, candidates = float("nan"), runs
+    if config.run >= len(candidates):
+        raise ValueError(
+            f"inverse.run={config.run} but there are {len(candidates)} runs at density "
+            f"{nearest:g} g/cm³"
+        )
+    where = np.flatnonzero(groups == candidates[config.run])
+    if config.process is not None:
+        where = np.array([i for i in where if frames[i].info.get("process") == config.process])
+        if not len(where):
+            raise ValueError(
+                f"the chosen run (density {nearest:g} g/cm³) has no frame of stage "
+                f"inverse.process={config.process!r}; set process to null for any stage"
+            )
+    where = where[-config.frames :]
+    chosen = [frames[i] for i in where]
+    return chosen, {
+        "density": float(nearest),
+        "run": int(config.run),
+        "process": config.process,
+        "frames": len(chosen),
+        "source": str(chosen[0].info.get("source", "")),
+    }
+
+
+@dataclass
+class Frames:
+    """The pipeline's structures.
+
+    Attributes
+    ----------
+    all_train : list of ase.Atoms
+        Every training-size frame, before striding (the inverse analysis reads consecutive
+        frames of one run).
+    train : list of ase.Atoms, length n
+        The kept training-size frames.
+    table : dict of str to numpy.ndarray, each (n,)
+        Their :func:`frame_table`.
+    transfer : list of ase.Atoms, length m
+        The kept larger-size frames (possibly none).
+    t_table : dict of str to numpy.ndarray or None
+        Their table, or None without transfer frames.
+    """
+
+    all_train: list[Any]
+    train: list[Any]
+    table: dict[str, np.ndarray]
+    transfer: list[Any]
+    t_table: dict[str, np.ndarray] | None
+
+
+def prepare_frames(
+    config: MLPotConfig,
+    run_dir: Path,
+    *,
+    workers: int = 1,
+    scheduler: Any = None,
+    progress: bool | None = None,
+) -> Frames:
+    """Read or generate the frames (:func:`load_frames`), keep every ``config.frame_stride``-th
+    frame of each run and tabulate them.
+
+    Raises
+    ------
+    ValueError
+        If there is no training frame.
+    """
+    train, transfer = load_frames(config, run_dir, workers, scheduler, progress)
+    if not train:
+        raise ValueError("the training set is empty: no frames were generated or found")
+    table = frame_table(train, config.energy_key)
+    keep = stride_frames(table["group"], config.frame_stride)
+    t_table = None
+    if transfer:
+        t_table = frame_table(transfer, config.energy_key)
+        t_keep = stride_frames(t_table["group"], config.frame_stride)
+        transfer = [transfer[i] for i in t_keep]
+        t_table = subset(t_table, t_keep)
+    return Frames(train, [train[i] for i in keep], subset(table, keep), transfer, t_table)
