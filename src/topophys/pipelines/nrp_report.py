@@ -58,6 +58,10 @@ def _monotonicity_rows(metrics: dict[str, Any], summary: dict[str, Any]) -> list
                 **m["anchored_monotone_fraction"],
             },
             {
+                "quantity": f"{name}: monotone fraction of H(φ_t, h_t) − H(φ̄, h_t)",
+                **m["anchored_energy_monotone_fraction"],
+            },
+            {
                 "quantity": f"{name}: rank correlation of V and H (median over runs)",
                 **m["energy_rank_correlation"]["raw"],
             },
