@@ -40,11 +40,11 @@ BASE = "demo"
 VARIANTS: dict[str, dict[str, Any]] = {
     BASE: {},
     # the papers' choices: both, then one at a time
-    "papers (λ 0.1, 2-D)": {"lambda_v": 0.1, "latent_dim": 2},
+    "papers: λ 0.1 and 2-D": {"lambda_v": 0.1, "latent_dim": 2},
     "λ 0.1": {"lambda_v": 0.1},
     "2-D latent": {"latent_dim": 2},
     # the other levers, each from the demo
-    "2-D latent, lv_steps 5": {"latent_dim": 2, "lv_steps": 5},
+    "2-D latent and lv_steps 5": {"latent_dim": 2, "lv_steps": 5},
     "residual relative": {"residual": "relative"},
     "field-coupled V": {"potential_form": "field-coupled"},
     "no early stopping": {"early_stopping_patience": 0},
@@ -52,7 +52,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # the image model: is it the budget?
     "image: demo": {"model": "image"},
     "image: 4× epochs": {"model": "image", "epochs": 60},
-    "image: 4× epochs, λ 0 (autoencoder alone)": {"model": "image", "epochs": 60, "lambda_v": 0.0},
+    "image: 4× epochs and λ 0 (autoencoder alone)": {
+        "model": "image",
+        "epochs": 60,
+        "lambda_v": 0.0,
+    },
 }
 """Overrides of the demo's PD model (or, with ``model: image``, of its image model);
 ``train_seeds`` (not a model field) keeps only the training runs of those seeds, to measure what
@@ -134,10 +138,17 @@ def _call(job: _Job) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a finished `topophys run nrp` directory")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names")
+    parser.add_argument(
+        "--variants", default=",".join(VARIANTS), help="comma-separated names (default: all)"
+    )
     parser.add_argument("--seeds", default="0", help="training seeds, comma-separated")
     parser.add_argument("-j", "--workers", type=int, default=1)
     parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the results already in --out, replacing those of the same variant and seed",
+    )
     args = parser.parse_args(argv)
     if not (args.run / "config.yaml").is_file():
         print(f"error: {args.run} holds no pipeline run (no config.yaml)", file=sys.stderr)
@@ -153,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     from topophys.parallel import pmap
 
     results = pmap(_call, jobs, workers=args.workers, desc="variants")
+    if args.merge and args.out is not None and args.out.is_file():
+        done = {(r["variant"], r["seed"]) for r in results}
+        kept = json.loads(args.out.read_text())["results"]
+        results = [r for r in kept if (r["variant"], r["seed"]) not in done] + results
     report = {
         "benchmark": "nrp_variants",
         "run": str(args.run),

@@ -74,6 +74,7 @@ def test_run_writes_report_metrics_and_figures(tiny_run) -> None:
         "snapshots.png",
         "t_init.png",
         "energy.png",
+        "errors_by_start.png",
         "fresh_fields.zarr",
         "fresh_diagrams.zarr",
     ):

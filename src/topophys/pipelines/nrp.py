@@ -764,7 +764,9 @@ def evaluate_model(model: Any, name: str, inputs: NRPInputs) -> tuple[dict[str, 
     metrics : dict
         The entries of ``metrics.json`` for this model (see ``docs/nrp.md``).
     arrays : dict
-        ``z``, ``v``, ``v_anchored``, ``h_anchored`` ``(R, T[, L])`` and ``grad`` ``(R, L)``.
+        ``z``, ``v``, ``v_anchored``, ``h_anchored`` ``(R, T[, L])``, ``grad`` ``(R, L)`` and
+        ``errors_by_start``: the held-out runs' largest-k errors per start snapshot
+        (:func:`~topophys.evaluate.nrp.rollout_errors_by_start`), or None.
     """
     from ..evaluate import nrp as ev
 
@@ -788,6 +790,11 @@ def evaluate_model(model: Any, name: str, inputs: NRPInputs) -> tuple[dict[str, 
     if skipped:
         metrics["rollout_skipped"] = {"k": skipped, "reason": f"runs have {data.n_times} snapshots"}
     metrics["latent"] = ev.latent_smoothness(z, runs.alphas)
+    k_max = max((k for k in config.rollout_steps if k < data.n_times), default=None)
+    by_start = None
+    if k_max is not None and splits["heldout"].any():
+        held = splits["heldout"]
+        by_start = ev.rollout_errors_by_start(model, data.subset(held), k_max, z=z[held])
     grad = ev.gradient_at_times(model, z, data, runs.t_init)
     ok = np.isfinite(grad).all(axis=1)
     if len(np.unique(runs.alphas[ok])) >= 2:
@@ -795,7 +802,7 @@ def evaluate_model(model: Any, name: str, inputs: NRPInputs) -> tuple[dict[str, 
             "continuity": ev.continuity_score(runs.alphas, grad),
             "runs_with_t_init": int(ok.sum()),
         }
-    return metrics, {**arrays, "z": z, "grad": grad}
+    return metrics, {**arrays, "z": z, "grad": grad, "errors_by_start": by_start}
 
 
 def _fresh_runs(
