@@ -144,7 +144,7 @@ def run_tdgl_sweep(
             attrs={"config": text, "kind": "tdgl", "topophys_version": __version__},
         )
     alpha, seed = config.runs()
-    done = fields.done
+    done = fields.verified_done()  # finished and intact; damaged runs are redone
     jobs = [(b, alpha[b], seed[b]) for b in config.batches() if not done[b].all()]
     work = partial(_simulate_batch, config=config.tdgl, device=device)
     for _, (runs, batch_fields, t_init) in as_completed(

@@ -744,7 +744,8 @@ def write_dataset(
     Resumable: an existing store made with the same configuration is opened and only the
     conditions not yet ``done`` are run; a condition is written whole (fields, then its
     statistics, then its ``done`` flag), so an interrupted run loses at most the condition in
-    progress. Returns the store.
+    progress. Finished conditions are verified first and damaged ones run again. Returns the
+    store (its ``units_written`` says how many conditions this call wrote).
 
     Raises
     ------
@@ -769,7 +770,8 @@ def write_dataset(
             samples=config.samples,
             config_yaml=config.to_yaml(),
         )
-    todo = [i for i, done in enumerate(store.done) if not done]
+    # Finished and intact: damaged conditions are reset and run again.
+    todo = [i for i, done in enumerate(store.verified_done()) if not done]
     disable = None if progress is None else not progress
     for i in tqdm(todo, desc="XY conditions", disable=disable):
         T, d = config.conditions[i]
