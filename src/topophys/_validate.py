@@ -68,3 +68,38 @@ def choice(name: str, value: Any, options: Collection[str]) -> str:
         listed = ", ".join(repr(o) for o in options)
         raise ValueError(f"{name} must be one of {listed}, got {value!r}")
     return value
+
+
+def torch_device(name: str, value: Any) -> str:
+    """Return ``value`` if it names a torch device this machine has (cpu, cuda, cuda:N, mps).
+
+    Checked before any work, so a run does not fail after writing part of its output.
+    """
+    import torch
+
+    if not isinstance(value, (str, torch.device)):
+        raise TypeError(f"{name} must be a device name like 'cpu' or 'cuda:0', got {value!r}")
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(
+            f"{name} {str(value)!r} is not a torch device; expected cpu, cuda or cuda:N"
+        ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"{name} {str(value)!r}: this machine has no CUDA device (torch "
+                f"{torch.__version__}); expected cpu"
+            )
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ValueError(
+                f"{name} {str(value)!r}: only {count} CUDA device(s) here; expected cuda:0 to "
+                f"cuda:{count - 1}"
+            )
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"{name} {str(value)!r}: MPS is not available; expected cpu")
+    elif device.type != "cpu":
+        raise ValueError(f"{name} {str(value)!r}: expected cpu, cuda, cuda:N or mps")
+    return str(value)

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-__all__ = ["DeviceOpt", "SchedulerOpt", "WorkersOpt"]
+__all__ = ["DeviceOpt", "RepairOpt", "SchedulerOpt", "WorkersOpt"]
 
 WorkersOpt = Annotated[
     int, typer.Option("--workers", "-j", min=1, help="Local worker processes (one thread each).")
@@ -19,3 +19,11 @@ SchedulerOpt = Annotated[
     ),
 ]
 DeviceOpt = Annotated[str, typer.Option(help="torch device: cpu, cuda, cuda:1, ...")]
+RepairOpt = Annotated[
+    bool,
+    typer.Option(
+        "--repair",
+        help="Verify every finished part of the existing store and recompute the damaged ones, "
+        "with the parameters recorded in it (leave out the options that set them).",
+    ),
+]

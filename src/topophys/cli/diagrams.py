@@ -7,7 +7,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ._common import SchedulerOpt, WorkersOpt
+from . import _checks as check
+from ._common import RepairOpt, SchedulerOpt, WorkersOpt
 from ._config import parse_ints, plain
 
 __all__ = ["atoms", "fields"]
@@ -23,16 +24,25 @@ OutOpt = Annotated[
 ]
 
 
-def _store_status(out: Path) -> None:
-    """Say how much of an existing diagram store is already done (the run resumes it)."""
+def _prepare(out: Path, repair: bool) -> Any:
+    """Check ``out`` and say how much of an existing store is done; return the store (None when
+    there is none yet)."""
     from ..data.diagram_store import DiagramStore
 
-    if out.exists():
-        try:
-            done = DiagramStore.open(out).done
-        except ValueError:
-            return  # not a diagram store: the computation reports it
-        typer.echo(f"resuming {out}: {int(done.sum())} of {done.size} chunks already done")
+    check.output_path(out, "--out")
+    if repair:
+        check.input_path(out, "--out", "directory")
+    if not out.exists():
+        return None
+    try:
+        store = DiagramStore.open(out)
+    except ValueError:
+        if repair:
+            raise
+        return None  # not a diagram store: the computation reports it
+    done = store.done
+    typer.echo(f"resuming {out}: {int(done.sum())} of {done.size} chunks already done")
+    return store
 
 
 def _fields(
@@ -50,13 +60,15 @@ def _fields(
         bool, typer.Option("--periodic/--no-periodic", help="Fields wrap around (a torus).")
     ] = False,
     dims: Annotated[str, typer.Option(help="Homology dimensions, e.g. '0,1' (2: torus).")] = "0,1",
+    repair: RepairOpt = False,
     workers: WorkersOpt = 1,
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Cubical persistence diagrams of every snapshot of a field store, ordered (run, time).
 
-    Each run is written as soon as it is done; re-running the same command skips finished runs.
-    A store made with other parameters is refused.
+    Each run is written as soon as it is done; re-running the same command skips finished runs
+    (after reading them back intact) and recomputes damaged ones. A store made with other
+    parameters is refused.
     """
     from ..data.diagram_store import compute_field_diagrams, default_diagrams_path
     from ..homology import CubicalPersistence
@@ -75,14 +87,20 @@ def _fields(
             f"{dims!r}: expected dimensions among 0, 1, 2", param_hint="--dims"
         )
     out = out or default_diagrams_path(store)
-    transformer = CubicalPersistence(
-        construction=construction,
-        filtration=filtration,
-        periodic=periodic,
-        homology_dimensions=homology_dimensions,
-    )
-    _store_status(out)
-    diagrams = compute_field_diagrams(store, out, transformer, workers=workers, scheduler=scheduler)
+    existing = _prepare(out, repair)
+    if repair:
+        transformer = existing.transformer()
+    else:
+        transformer = CubicalPersistence(
+            construction=construction,
+            filtration=filtration,
+            periodic=periodic,
+            homology_dimensions=homology_dimensions,
+        )
+    with check.scheduler_client(scheduler) as client:
+        diagrams = compute_field_diagrams(
+            store, out, transformer, workers=workers, scheduler=client
+        )
     typer.echo(f"wrote {len(diagrams)} diagrams ({diagrams.data.shape[0]} points) to {out}")
 
 
@@ -104,12 +122,14 @@ def _atoms(
     chunk_size: Annotated[
         int, typer.Option(min=1, help="Structures per saved chunk (the unit of resumption).")
     ] = 64,
+    repair: RepairOpt = False,
     workers: WorkersOpt = 1,
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Alpha persistence diagrams (squared radii, Å²) of every structure in FILE.
 
-    Chunks of structures are written as they finish; re-running the same command resumes.
+    Chunks of structures are written as they finish; re-running the same command resumes,
+    recomputing damaged chunks.
     """
     from ..data.diagram_store import compute_atoms_diagrams, default_diagrams_path
     from ..homology import AlphaPersistence
@@ -119,14 +139,21 @@ def _atoms(
         raise typer.BadParameter(f"{periodic!r}: expected auto, yes or no", param_hint="--periodic")
     if dimension not in (2, 3):
         raise typer.BadParameter(f"{dimension}: expected 3 or 2", param_hint="--dimension")
-    if not file.exists():
-        raise typer.BadParameter(f"no file {file}", param_hint="FILE")
+    check.input_path(file, "FILE", "file")
     out = out or default_diagrams_path(file)
-    transformer = AlphaPersistence(periodic=modes[periodic], dimension=dimension, max_dim=max_dim)
-    _store_status(out)
-    diagrams = compute_atoms_diagrams(
-        file, out, transformer, chunk_size=chunk_size, workers=workers, scheduler=scheduler
-    )
+    existing = _prepare(out, repair)
+    if repair:  # the parameters and the chunk cut recorded in the store
+        transformer = existing.transformer()
+        if existing.n_chunks:
+            chunk_size = int(existing.chunk_offsets[1] - existing.chunk_offsets[0])
+    else:
+        transformer = AlphaPersistence(
+            periodic=modes[periodic], dimension=dimension, max_dim=max_dim
+        )
+    with check.scheduler_client(scheduler) as client:
+        diagrams = compute_atoms_diagrams(
+            file, out, transformer, chunk_size=chunk_size, workers=workers, scheduler=client
+        )
     typer.echo(f"wrote {len(diagrams)} diagrams ({diagrams.data.shape[0]} points) to {out}")
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from . import _checks as check
 from ._config import plain
 
 __all__ = ["diagram", "tdgl"]
@@ -29,11 +30,14 @@ def _tdgl(
     import matplotlib
 
     matplotlib.use("Agg")
-    from ..data.fields import open_fields
+    from ..data.fields import FieldStore, open_fields
     from ..plot.fields import snapshot_grid
 
-    fig = snapshot_grid(open_fields(store), n_alpha=rows, n_time=cols, seed=seed)
-    out = out or store.with_suffix(".png")
+    fields = FieldStore.open(store)  # a field store, not another kind
+    out = check.output_path(out or store.with_suffix(".png"), "--out", "file")
+    fields.check()  # damaged runs are named, not drawn as NaN
+    with fields.reading():
+        fig = snapshot_grid(open_fields(store), n_alpha=rows, n_time=cols, seed=seed)
     fig.savefig(out, dpi=120)
     typer.echo(f"wrote {out}")
 
@@ -57,19 +61,22 @@ def _diagram(
     import matplotlib
 
     matplotlib.use("Agg")
-    from ..data.diagram_store import DiagramStore
+    from ..data import DiagramStore, StoreDamagedError
     from ..diagrams import Diagrams
     from ..plot.diagrams import diagram_panel
 
+    out = check.output_path(out or diagrams.with_suffix(f".{index}.png"), "--out", "file")
     try:
         store = DiagramStore.open(diagrams)
+    except StoreDamagedError:
+        raise
     except ValueError:  # not a diagram store: maybe a plain group written by Diagrams.save
         batch = Diagrams.load(diagrams)
         if not -len(batch) <= index < len(batch):
             raise typer.BadParameter(
                 f"{index} is out of range for {len(batch)} diagrams", param_hint="--index"
             ) from None
-        diagram, where = batch[index], f"diagram {index}"
+        diagram, where, computed = batch[index], f"diagram {index}", batch.dims()
     else:
         try:
             diagram = store.diagram(index)
@@ -79,8 +86,14 @@ def _diagram(
         where = f"diagram {i}" + "".join(
             f", {name} {int(values[i])}" for name, values in store.index.items()
         )
+        computed = store.homology_dimensions()
+    if computed and dim not in computed:
+        raise typer.BadParameter(
+            f"{dim}: the diagrams hold dimensions {', '.join(map(str, computed))}; expected one "
+            "of them",
+            param_hint="--dim",
+        )
     fig = diagram_panel(diagram, dim=dim, title=f"{diagrams.name}: {where}")
-    out = out or diagrams.with_suffix(f".{index}.png")
     fig.savefig(out, dpi=120)
     typer.echo(f"wrote {out}")
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from . import _checks as check
 from ._common import DeviceOpt, SchedulerOpt, WorkersOpt
 from ._config import Opt, command
 
@@ -21,10 +22,23 @@ def report(run_dir: Path) -> None:
 
 
 def run_nrp(cfg: Any, out: Path, workers: int, scheduler: str | None, device: str) -> None:
-    """Run the NRP pipeline on ``cfg`` (shared by ``run nrp`` and ``demo``)."""
+    """Run the NRP pipeline on ``cfg`` (shared by ``run nrp`` and ``demo``), after checking
+    everything it needs that can be checked before any work."""
     from ..pipelines.nrp import run
 
-    report(run(cfg, out, workers=workers, scheduler=scheduler, device=device))
+    check.device(device)
+    for model in (cfg.pd_model, cfg.image_model):
+        check.accelerator(model.accelerator)
+    if cfg.fields is not None:
+        from ..data.fields import FieldStore
+
+        try:
+            FieldStore.open(cfg.fields)
+        except (OSError, ValueError) as err:
+            raise typer.BadParameter(check.describe(err), param_hint="--fields") from None
+    check.output_path(out, "--out")
+    with check.scheduler_client(scheduler) as client:
+        report(run(cfg, out, workers=workers, scheduler=client, device=device))
 
 
 def _nrp(
@@ -81,7 +95,11 @@ def _mlpot(
     """
     from ..pipelines.mlpot import run
 
-    report(run(cfg, out, workers=workers, scheduler=scheduler))
+    if cfg.data is not None and not Path(cfg.data).exists():
+        raise typer.BadParameter(f"{cfg.data} does not exist", param_hint="--data")
+    check.output_path(out, "--out")
+    with check.scheduler_client(scheduler) as client:
+        report(run(cfg, out, workers=workers, scheduler=client))
 
 
 def mlpot() -> Any:
@@ -116,6 +134,16 @@ def _xy(
     """
     from ..pipelines.xy import run
 
+    check.device(device)
+    check.accelerator(cfg.gan.accelerator)
+    if cfg.data is not None:
+        from ..data.spins import SpinStore
+
+        try:
+            SpinStore.open(cfg.data)
+        except (OSError, ValueError) as err:
+            raise typer.BadParameter(check.describe(err), param_hint="--data") from None
+    check.output_path(out, "--out")
     report(run(cfg, out, device=device))
 
 

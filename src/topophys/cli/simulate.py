@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import DeviceOpt, SchedulerOpt, WorkersOpt
+from . import _checks as check
+from ._common import DeviceOpt, RepairOpt, SchedulerOpt, WorkersOpt
 from ._config import Opt, command
 
 __all__ = ["amorphous", "tdgl", "xy"]
@@ -16,18 +17,27 @@ __all__ = ["amorphous", "tdgl", "xy"]
 def _tdgl(
     sweep: Any,
     out: Annotated[Path, typer.Argument(help="Zarr store to write (resumed when it exists).")],
+    repair: RepairOpt = False,
     workers: WorkersOpt = 1,
     scheduler: SchedulerOpt = None,
     device: DeviceOpt = "cpu",
 ) -> None:
     """Sweep TDGL magnetic-domain runs over anisotropy α and seeds into a Zarr store.
 
-    Re-running the same command skips finished runs and redoes interrupted ones.
+    Re-running the same command skips finished runs (after checking that their data read back
+    intact) and redoes interrupted or damaged ones.
     """
-    from ..simulate.sweep import run_tdgl_sweep
+    from ..data.fields import FieldStore
+    from ..simulate.sweep import TDGLSweepConfig, run_tdgl_sweep
 
-    store = run_tdgl_sweep(sweep, out, workers=workers, scheduler=scheduler, device=device)
-    typer.echo(f"wrote {store.n_runs} runs to {out}")
+    check.device(device)
+    check.output_path(out, "OUT")
+    if repair:
+        stored = FieldStore.open(check.input_path(out, "OUT", "directory"))
+        sweep = check.stored_config(TDGLSweepConfig, stored.attrs.get("config"), sweep, out)
+    with check.scheduler_client(scheduler) as client:
+        store = run_tdgl_sweep(sweep, out, workers=workers, scheduler=client, device=device)
+    check.report_units(store, out, "runs")
 
 
 def tdgl() -> Any:
@@ -65,7 +75,9 @@ def _amorphous(
     """
     from ..simulate.amorphous import run_melt_quench
 
-    paths = run_melt_quench(quench, out, workers=workers, scheduler=scheduler)
+    check.output_path(out, "OUT")
+    with check.scheduler_client(scheduler) as client:
+        paths = run_melt_quench(quench, out, workers=workers, scheduler=client)
     typer.echo(f"{len(paths)} runs ({quench.frames_per_run} frames each) in {out}")
 
 
@@ -97,15 +109,23 @@ def amorphous() -> Any:
 def _xy(
     xy_config: Any,
     out: Annotated[Path, typer.Argument(help="Zarr store to write (resumed when it exists).")],
+    repair: RepairOpt = False,
     device: DeviceOpt = "cpu",
 ) -> None:
     """XY-model fields with prescribed vortex–antivortex pairs (Metropolis, charge constraint).
 
     Writes angles, charge maps, T and d per sample, and per (T, d) the integrated autocorrelation
-    time of the energy. Re-running the same command skips finished conditions.
+    time of the energy. Re-running the same command skips finished conditions (after checking
+    that they read back intact) and redoes interrupted or damaged ones.
     """
-    from ..simulate.xy import write_dataset
+    from ..data.spins import SpinStore
+    from ..simulate.xy import XYConfig, write_dataset
 
+    check.device(device)
+    check.output_path(out, "OUT")
+    if repair:
+        stored = SpinStore.open(check.input_path(out, "OUT", "directory"))
+        xy_config = check.stored_config(XYConfig, stored.config_yaml, xy_config, out)
     store = write_dataset(xy_config, out, device=device)
     ds = store.dataset()
     typer.echo("T        d      tau_int  acceptance  held")
@@ -114,7 +134,7 @@ def _xy(
         ds["acceptance"].values, ds["held"].values, strict=True,
     ):  # fmt: skip
         typer.echo(f"{T:<8.4g} {d:<6.3g} {tau:<8.3g} {acc:<11.3f} {held:.3f}")
-    typer.echo(f"wrote {store.n_conditions} conditions × {store.samples} fields to {out}")
+    check.report_units(store, out, f"conditions × {store.samples} fields")
 
 
 def xy() -> Any:
