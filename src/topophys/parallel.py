@@ -224,7 +224,7 @@ def as_completed(
         If a local worker process died; the next call starts a fresh pool.
     """
     items = list(items)
-    workers = _validate.positive_int("workers", workers)
+    workers = _check_workers(workers)
     if chunksize is not None:
         chunksize = _validate.positive_int("chunksize", chunksize)
     disable = None if progress is None else not progress
@@ -288,7 +288,7 @@ def warm_up(workers: int, timeout: float = 120.0) -> list[int]:
     TimeoutError
         If not every worker answered within ``timeout`` seconds.
     """
-    workers = _validate.positive_int("workers", workers)
+    workers = _check_workers(workers)
     timeout = _validate.positive("timeout", timeout)
     pool = _pool(workers)
     seen: set[int] = set()
@@ -329,6 +329,10 @@ def shutdown() -> None:
 
 
 atexit.register(shutdown)
+
+
+def _check_workers(workers: Any) -> int:
+    return _validate.workers("workers", workers)
 
 
 def _sleepy_pid(seconds: float) -> int:

@@ -32,6 +32,8 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import zarr
 
+from .. import _validate
+
 __all__ = ["StoreDamagedError", "UnitStore"]
 
 S = TypeVar("S", bound="UnitStore")
@@ -94,7 +96,8 @@ class UnitStore:
         ValueError
             If ``path`` is not a store of this kind.
         """
-        path = Path(path)
+        path = _validate.path("path", path)
+        _validate.choice("mode", mode, ("r", "r+"))
         if not path.exists():
             raise FileNotFoundError(f"no {cls.what} at {path}")
         if not path.is_dir():

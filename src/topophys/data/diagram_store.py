@@ -83,7 +83,9 @@ def default_diagrams_path(source: str | os.PathLike[str]) -> Path:
     >>> default_diagrams_path("carbon.extxyz").as_posix()
     'carbon.diagrams.zarr'
     """
-    path = Path(source)
+    path = _validate.path("source", source)
+    if not path.name or path.name in (".", ".."):
+        raise ValueError(f"source must name a file or store, got {str(source)!r}")
     return path.with_name(f"{path.stem}.diagrams.zarr")
 
 
@@ -132,7 +134,7 @@ class DiagramStore:
         """
         import zarr
 
-        path = Path(path)
+        path = _validate.path("path", path)
         if not path.exists():
             raise FileNotFoundError(f"no diagram store at {path}")
         try:
@@ -516,7 +518,10 @@ def compute_field_diagrams(
     from .fields import FieldStore, open_fields
 
     transformer = _default_transformer(transformer, "fields")
+    if out is not None:
+        out = _validate.path("out", out)
     if isinstance(fields, (str, os.PathLike)):
+        fields = _validate.path("fields", fields)
         source_path: str | None = str(Path(fields).resolve())
         ds = open_fields(fields)
         out = default_diagrams_path(fields) if out is None else out
@@ -608,9 +613,14 @@ def compute_atoms_diagrams(
     Diagrams
         One diagram per structure, in the order of ``structures``.
     """
+    if out is not None:
+        out = _validate.path("out", out)
     if isinstance(structures, (str, os.PathLike)):
         import ase.io
 
+        structures = _validate.path("structures", structures)
+        if not structures.is_file():
+            raise FileNotFoundError(f"structures: no file {structures}")
         source_path: str | None = str(Path(structures).resolve())
         out = default_diagrams_path(structures) if out is None else out
         atoms_list = list(ase.io.read(structures, index=":"))
@@ -618,6 +628,11 @@ def compute_atoms_diagrams(
         source_path = None
         if out is None:
             raise ValueError("out is required when structures are given as a sequence")
+        if isinstance(structures, (bytes, np.ndarray)) or not hasattr(structures, "__iter__"):
+            raise TypeError(
+                "structures must be a file or a sequence of ase.Atoms, got "
+                f"{type(structures).__name__}"
+            )
         atoms_list = list(structures)
     for i, atoms in enumerate(atoms_list):
         if not hasattr(atoms, "get_positions") or not hasattr(atoms, "get_cell"):

@@ -27,6 +27,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from .. import _validate
 from ._store import StoreDamagedError, UnitStore
 
 __all__ = ["FieldStore", "StoreDamagedError", "open_fields"]
@@ -69,10 +70,19 @@ class FieldStore(UnitStore):
         FileExistsError
             If something already exists at ``path``.
         """
-        alpha = np.asarray(alpha, dtype=np.float64)
-        seed = np.asarray(seed, dtype=np.int64)
-        t = np.asarray(t, dtype=np.float64)
-        h = np.asarray(h, dtype=np.float64)
+        path = _validate.path("path", path)
+        alpha, seed = _validate.real_array("alpha", alpha), _validate.seed_vector("seed", seed)
+        t, h = _validate.real_array("t", t), _validate.real_array("h", h)
+        if not isinstance(shape, (tuple, list)) or len(shape) != 2:
+            raise TypeError(f"shape must be a pair (y, x), got {shape!r:.60}")
+        shape = (
+            _validate.positive_int("shape[0]", shape[0]),
+            _validate.positive_int("shape[1]", shape[1]),
+        )
+        dtype = _validate.choice("dtype", dtype, ("float32", "float64"))
+        if attrs is not None and not isinstance(attrs, dict):
+            raise TypeError(f"attrs must be a dict or None, got {type(attrs).__name__}")
+        _validate.fits_in_memory("shape", 8.0 * min(t.size, 8) * shape[0] * shape[1], "one chunk")
         if alpha.shape != seed.shape or alpha.ndim != 1 or alpha.size == 0:
             raise ValueError(
                 "alpha and seed must be 1-D of equal, non-zero length, got shapes "
@@ -104,7 +114,7 @@ class FieldStore(UnitStore):
                 long_name="order parameter",
             )
 
-        return cls._build(Path(path), fill, dict(attrs or {}))
+        return cls._build(path, fill, dict(attrs or {}))
 
     @property
     def n_runs(self) -> int:
@@ -162,8 +172,7 @@ def open_fields(path: str | Path) -> xr.Dataset:
     ValueError
         If ``path`` is not a field store.
     """
-    path = Path(path)
-    FieldStore.open(path)  # refuses other stores with a clear message
+    path = FieldStore.open(path).path  # refuses other stores with a clear message
     # chunks=None: xarray's own lazy indexing, so reading needs no dask.
     ds = xr.open_dataset(str(path), engine="zarr", chunks=None, consolidated=False)
     return ds.set_coords([c for c in _COORDS_OF_PHI.split() if c in ds.variables])

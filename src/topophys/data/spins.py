@@ -32,6 +32,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from .. import _validate
 from ._store import UnitStore
 
 __all__ = ["SpinStore", "open_spins"]
@@ -79,11 +80,23 @@ class SpinStore(UnitStore):
         FileExistsError
             If something already exists at ``path``.
         """
-        cond = np.asarray(conditions, dtype=np.float64).reshape(-1, 2)
-        if cond.shape[0] == 0:
-            raise ValueError("conditions must name at least one (T, d) pair")
-        if samples < 1 or L < 2:
-            raise ValueError(f"samples and L must be positive, got samples={samples}, L={L}")
+        path = _validate.path("path", path)
+        cond = _validate.real_array("conditions", conditions)
+        if cond.ndim != 2 or cond.shape[1:] != (2,) or cond.shape[0] == 0:
+            raise ValueError(
+                f"conditions must be (T, d) pairs, at least one, got shape {cond.shape}"
+            )
+        L, samples = _validate.positive_int("L", L), _validate.positive_int("samples", samples)
+        chunk = _validate.positive_int("chunk", chunk)
+        if L < 2:
+            raise ValueError(f"L must be at least 2, got {L}")
+        if not isinstance(config_yaml, str):
+            raise TypeError(f"config_yaml must be a string, got {type(config_yaml).__name__}")
+        n = samples * len(cond)
+        _validate.fits_in_memory("samples", 24.0 * n, f"the coordinates of {n} samples")
+        _validate.fits_in_memory(
+            "chunk", 4.0 * min(chunk, n) * L * L, f"a chunk of fields of L={L}"
+        )
         n_cond, n = cond.shape[0], cond.shape[0] * samples
         rows = min(n, chunk)
 
@@ -106,7 +119,7 @@ class SpinStore(UnitStore):
             cls._data(root, "energy", (n,), np.float64, (min(n, 64 * chunk),), ["sample"],
                       coordinates="T d condition")  # fmt: skip
 
-        return cls._build(Path(path), fill, {"config_yaml": config_yaml})
+        return cls._build(path, fill, {"config_yaml": config_yaml})
 
     @property
     def config_yaml(self) -> str:
@@ -172,7 +185,6 @@ def open_spins(path: str | Path) -> xr.Dataset:
     ValueError
         If ``path`` is not a spin store.
     """
-    path = Path(path)
-    SpinStore.open(path)  # refuses other stores with a clear message
+    path = SpinStore.open(path).path  # refuses other stores with a clear message
     ds = xr.open_dataset(str(path), engine="zarr", chunks=None, consolidated=False)
     return ds.set_coords(["T", "d", "condition"])

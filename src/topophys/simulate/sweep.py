@@ -119,7 +119,10 @@ def run_tdgl_sweep(
     ValueError
         If ``store`` exists but was made by a different configuration.
     """
-    store = Path(store)
+    _validate.instance("config", config, TDGLSweepConfig)
+    store = _validate.path("store", store)
+    _validate.torch_device("device", device)  # checked before the store is created
+    _validate.workers("workers", workers)
     text = config.to_yaml()
     if store.exists():
         fields = FieldStore.open(store, mode="r+")
