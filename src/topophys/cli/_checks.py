@@ -178,6 +178,13 @@ def scheduler_client(address: str | None, option: str = "--scheduler") -> Iterat
         client.close()
 
 
+def store_to_repair(path: Path) -> Path:
+    """``path`` if a store exists there to ``--repair``, else a usage error."""
+    if not path.is_dir():
+        raise typer.BadParameter(f"no store at {path} to repair", param_hint="--repair")
+    return path
+
+
 def stored_config(cls: Any, text: str | None, given: Any, out: Path) -> Any:
     """The config recorded in the store ``out``, for ``--repair``.
 

@@ -31,7 +31,7 @@ def _prepare(out: Path, repair: bool) -> Any:
 
     check.output_path(out, "--out")
     if repair:
-        check.input_path(out, "--out", "directory")
+        check.store_to_repair(out)
     if not out.exists():
         return None
     try:
@@ -47,7 +47,8 @@ def _prepare(out: Path, repair: bool) -> Any:
 
 def _fields(
     store: Annotated[
-        Path, typer.Argument(help="Field store (e.g. from `topophys simulate tdgl`).")
+        Path,
+        typer.Argument(metavar="STORE", help="Field store (e.g. from `topophys simulate tdgl`)."),
     ],
     out: OutOpt = None,
     construction: Annotated[
@@ -71,6 +72,7 @@ def _fields(
     parameters is refused.
     """
     from ..data.diagram_store import compute_field_diagrams, default_diagrams_path
+    from ..data.fields import FieldStore
     from ..homology import CubicalPersistence
 
     for name, value, options in (
@@ -87,6 +89,8 @@ def _fields(
             f"{dims!r}: expected dimensions among 0, 1, 2", param_hint="--dims"
         )
     out = out or default_diagrams_path(store)
+    # Read the whole source back first: a damaged run is named before anything is written.
+    FieldStore.open(store).check()
     existing = _prepare(out, repair)
     if repair:
         transformer = existing.transformer()
@@ -109,7 +113,9 @@ def fields() -> Any:
 
 
 def _atoms(
-    file: Annotated[Path, typer.Argument(help="Structures readable by ase (e.g. extxyz).")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="Structures readable by ase (e.g. extxyz).")
+    ],
     out: OutOpt = None,
     periodic: Annotated[
         str, typer.Option(help="auto (follow each structure's pbc), yes or no.")

@@ -14,7 +14,10 @@ __all__ = ["diagram", "tdgl"]
 
 
 def _tdgl(
-    store: Annotated[Path, typer.Argument(help="Field store written by `topophys simulate tdgl`.")],
+    store: Annotated[
+        Path,
+        typer.Argument(metavar="STORE", help="Field store written by `topophys simulate tdgl`."),
+    ],
     out: Annotated[
         Optional[Path],  # noqa: UP045 - typer needs Optional on Python 3.10
         typer.Option("--out", "-o", help="PNG path.", show_default="STORE.png"),
@@ -48,7 +51,11 @@ def tdgl() -> Any:
 
 def _diagram(
     diagrams: Annotated[
-        Path, typer.Argument(help="Diagram store (from `topophys diagrams ...`) or Diagrams group.")
+        Path,
+        typer.Argument(
+            metavar="DIAGRAMS",
+            help="Diagram store (from `topophys diagrams ...`) or Diagrams group.",
+        ),
     ],
     index: Annotated[int, typer.Option("--index", "-i", help="Which diagram.")] = 0,
     dim: Annotated[int, typer.Option(min=0, help="Dimension of the histogram and image.")] = 1,

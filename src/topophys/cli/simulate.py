@@ -16,7 +16,9 @@ __all__ = ["amorphous", "tdgl", "xy"]
 
 def _tdgl(
     sweep: Any,
-    out: Annotated[Path, typer.Argument(help="Zarr store to write (resumed when it exists).")],
+    out: Annotated[
+        Path, typer.Argument(metavar="OUT", help="Zarr store to write (resumed when it exists).")
+    ],
     repair: RepairOpt = False,
     workers: WorkersOpt = 1,
     scheduler: SchedulerOpt = None,
@@ -33,7 +35,7 @@ def _tdgl(
     check.device(device)
     check.output_path(out, "OUT")
     if repair:
-        stored = FieldStore.open(check.input_path(out, "OUT", "directory"))
+        stored = FieldStore.open(check.store_to_repair(out))
         sweep = check.stored_config(TDGLSweepConfig, stored.attrs.get("config"), sweep, out)
     with check.scheduler_client(scheduler) as client:
         store = run_tdgl_sweep(sweep, out, workers=workers, scheduler=client, device=device)
@@ -63,7 +65,10 @@ def tdgl() -> Any:
 def _amorphous(
     quench: Any,
     out: Annotated[
-        Path, typer.Argument(help="Output folder: one extxyz file per run (resumed when present).")
+        Path,
+        typer.Argument(
+            metavar="OUT", help="Output folder: one extxyz file per run (resumed when present)."
+        ),
     ],
     workers: WorkersOpt = 1,
     scheduler: SchedulerOpt = None,
@@ -108,7 +113,9 @@ def amorphous() -> Any:
 
 def _xy(
     xy_config: Any,
-    out: Annotated[Path, typer.Argument(help="Zarr store to write (resumed when it exists).")],
+    out: Annotated[
+        Path, typer.Argument(metavar="OUT", help="Zarr store to write (resumed when it exists).")
+    ],
     repair: RepairOpt = False,
     device: DeviceOpt = "cpu",
 ) -> None:
@@ -124,7 +131,7 @@ def _xy(
     check.device(device)
     check.output_path(out, "OUT")
     if repair:
-        stored = SpinStore.open(check.input_path(out, "OUT", "directory"))
+        stored = SpinStore.open(check.store_to_repair(out))
         xy_config = check.stored_config(XYConfig, stored.config_yaml, xy_config, out)
     store = write_dataset(xy_config, out, device=device)
     ds = store.dataset()
