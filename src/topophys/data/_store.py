@@ -77,6 +77,8 @@ class UnitStore:
     unit_arrays: ClassVar[dict[str, int]] = {}
     #: Unit arrays whose values are finite in every finished unit (NaN means a lost chunk).
     finite_arrays: ClassVar[frozenset[str]] = frozenset()
+    #: Variables that :meth:`open_dataset` makes xarray coordinates.
+    coordinates: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, group: zarr.Group, path: Path) -> None:
         self._group = group
@@ -167,6 +169,20 @@ class UnitStore:
             compressors=_COMPRESSORS,
         )
         arr.attrs.update(attrs)
+
+    @classmethod
+    def open_dataset(cls, path: str | Path) -> Any:
+        """The store at ``path`` as a lazily loaded ``xarray.Dataset`` (kind checked first)."""
+        import xarray as xr
+
+        path = cls.open(path).path  # refuses other stores with a clear message
+        # chunks=None: xarray's own lazy indexing, so reading needs no dask.
+        ds = xr.open_dataset(str(path), engine="zarr", chunks=None, consolidated=False)
+        return ds.set_coords([c for c in cls.coordinates if c in ds.variables])
+
+    def dataset(self) -> Any:
+        """The store as a lazily loaded ``xarray.Dataset``."""
+        return self.open_dataset(self.path)
 
     # ------------------------------------------------------------------ queries
 

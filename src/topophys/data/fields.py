@@ -49,6 +49,7 @@ class FieldStore(UnitStore):
     required = frozenset({"phi", "alpha", "seed", "T_init", "t", "h", "done"})
     unit_arrays: ClassVar[dict[str, int]] = {"phi": 1, "T_init": 1}
     finite_arrays = frozenset({"phi"})
+    coordinates = tuple(_COORDS_OF_PHI.split())
 
     @classmethod
     def create(
@@ -154,10 +155,6 @@ class FieldStore(UnitStore):
             },
         )
 
-    def dataset(self) -> xr.Dataset:
-        """The store as a lazily loaded ``xarray.Dataset``."""
-        return open_fields(self.path)
-
 
 def open_fields(path: str | Path) -> xr.Dataset:
     """Open a field store as an ``xarray.Dataset`` with dims ``(run, time, y, x)``.
@@ -172,7 +169,4 @@ def open_fields(path: str | Path) -> xr.Dataset:
     ValueError
         If ``path`` is not a field store.
     """
-    path = FieldStore.open(path).path  # refuses other stores with a clear message
-    # chunks=None: xarray's own lazy indexing, so reading needs no dask.
-    ds = xr.open_dataset(str(path), engine="zarr", chunks=None, consolidated=False)
-    return ds.set_coords([c for c in _COORDS_OF_PHI.split() if c in ds.variables])
+    return FieldStore.open_dataset(path)

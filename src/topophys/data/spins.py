@@ -61,6 +61,7 @@ class SpinStore(UnitStore):
         **dict.fromkeys(_PER_CONDITION, 1),
     }
     finite_arrays = frozenset({"theta", "energy"})
+    coordinates = ("T", "d", "condition")
 
     @classmethod
     def create(
@@ -167,10 +168,6 @@ class SpinStore(UnitStore):
         values.update({name: np.array([float(getattr(result, name))]) for name in _PER_CONDITION})
         self._write_unit(slice(index, index + 1), values)
 
-    def dataset(self) -> xr.Dataset:
-        """The store as a lazily loaded ``xarray.Dataset``."""
-        return open_spins(self.path)
-
 
 def open_spins(path: str | Path) -> xr.Dataset:
     """Open a spin store as an ``xarray.Dataset`` (dims ``sample, y, x, condition``).
@@ -185,6 +182,4 @@ def open_spins(path: str | Path) -> xr.Dataset:
     ValueError
         If ``path`` is not a spin store.
     """
-    path = SpinStore.open(path).path  # refuses other stores with a clear message
-    ds = xr.open_dataset(str(path), engine="zarr", chunks=None, consolidated=False)
-    return ds.set_coords(["T", "d", "condition"])
+    return SpinStore.open_dataset(path)
