@@ -163,7 +163,9 @@ class Entry:
     args: Callable[[Path], dict[str, Any]]  # the valid call's arguments (may use a directory)
     allow_inf: bool = False  # essential classes have death = +inf
     examples: int = EXAMPLES
-    skip: tuple[str, ...] = ()  # arguments not corrupted (e.g. a progress flag)
+    # Arguments not corrupted: a valid worker count starts that many processes (seconds each);
+    # worker counts are checked in test_reliability_cases.py.
+    skip: tuple[str, ...] = ()
     index_args: tuple[str, ...] = ()  # out of range: IndexError, as for any sequence
     path_args: tuple[str, ...] = ()  # besides Path values: may name a missing file or group
     nan_ok: tuple[str, ...] = ()  # result fields where NaN is documented
@@ -490,6 +492,7 @@ def _entries() -> list[Entry]:
                 "device": "cpu",
             },
             examples=6,
+            skip=("workers",),
         ),
         # simulate: XY
         Entry("XYConfig", xy.XYConfig, lambda _: _xy_config().to_dict()),
@@ -675,6 +678,7 @@ def _entries() -> list[Entry]:
                 "workers": 1,
             },
             allow_inf=True,
+            skip=("workers",),
         ),
         Entry(
             "compute_atoms_diagrams",
@@ -688,6 +692,7 @@ def _entries() -> list[Entry]:
             },
             allow_inf=True,
             path_args=("structures",),
+            skip=("workers",),
         ),
         Entry(
             "default_diagrams_path",
