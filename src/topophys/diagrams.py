@@ -602,8 +602,8 @@ class Diagrams:
 
 
 def _check_name(name: Any) -> str:
-    if not isinstance(name, str) or not name or "/" in name:
-        raise ValueError(f"name must be a non-empty string without '/', got {name!r}")
+    if not isinstance(name, str) or not name or "/" in name or "\x00" in name:
+        raise ValueError(f"name must be a non-empty string without '/' or NUL, got {name!r}")
     return name
 
 

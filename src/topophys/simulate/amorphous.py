@@ -321,8 +321,8 @@ class MeltQuenchConfig(Config):
 
 
 #: Densities accepted (g/cm³): amorphous carbon spans about 1.5–3.5 and diamond is 3.5; far
-#: outside, the box is so small or so large that the MD run itself misbehaves.
-DENSITY_RANGE = (0.05, 10.0)
+#: outside, the box is so small or so large that the MD run itself misbehaves or crawls.
+DENSITY_RANGE = (0.05, 5.0)
 
 
 def _check_density(name: str, value: Any) -> float:

@@ -312,7 +312,7 @@ class XYConfig(Config):
         if not self.temperatures:
             raise ValueError("temperatures must name at least one temperature")
         for i, t in enumerate(self.temperatures):
-            v.positive(f"temperatures[{i}]", t)
+            _check_temperature(f"temperatures[{i}]", t)
         if not self.distances:
             raise ValueError("distances must name at least one distance (0: no defects)")
         for i, d in enumerate(self.distances):
@@ -624,8 +624,10 @@ def integrated_autocorrelation_time(series: Any, c: float = 5.0) -> float:
     x = _validate.real_array("series", series, finite=False)
     if x.ndim == 1:
         x = x[:, None]
-    if x.ndim != 2 or x.shape[0] < 4:
-        raise ValueError(f"series must be (n_steps >= 4,) or (n_steps, n_chains), got {x.shape}")
+    if x.ndim != 2 or x.shape[0] < 4 or x.shape[1] < 1:
+        raise ValueError(
+            f"series must be (n_steps >= 4,) or (n_steps, n_chains >= 1), got {x.shape}"
+        )
     if not np.isfinite(x).all():
         raise ValueError("series contains NaN or infinite values")
     c = _validate.positive("c", c)
@@ -683,6 +685,18 @@ class XYSamples:
     seconds: float
 
 
+# Highest temperature accepted (units of J): far above the BKT transition (T ≈ 0.89), where
+# the fields are noise; beyond it the condition's seed (T in micro-units) would overflow.
+_MAX_TEMPERATURE = 1e6
+
+
+def _check_temperature(name: str, value: Any) -> float:
+    value = _validate.positive(name, value)
+    if value > _MAX_TEMPERATURE:
+        raise ValueError(f"{name} must be at most {_MAX_TEMPERATURE:g} (units of J), got {value:g}")
+    return value
+
+
 def _condition_seed(seed: int, T: float, d: float) -> int:
     """A seed for one condition that depends on (seed, T, d) only, not on the list order."""
     key = [int(seed), round(T * 1e6), round(d * d)]
@@ -706,7 +720,7 @@ def simulate_condition(
     """
     _validate.instance("config", config, XYConfig)
     _validate.torch_device("device", device)
-    T = _validate.positive("T", T)
+    T = _check_temperature("T", T)
     target = pair_charge_map(config.L, d)
     d = math.hypot(*pair_displacement(d))
     start = time.perf_counter()

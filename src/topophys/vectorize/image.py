@@ -234,6 +234,7 @@ def persistence_image_torch(
     import torch
 
     nb, np_ = check_bins("resolution", resolution)
+    check_size("resolution", nb * np_, f"an image of {nb} × {np_} pixels")
     b_lo, b_hi = check_interval("birth_range", birth_range, nb)
     p_lo, p_hi = check_interval("persistence_range", persistence_range, np_)
     for name, t in (("birth", birth), ("persistence", persistence)):
