@@ -133,7 +133,7 @@ class PotentialNet(_Potential):
     ) -> None:
         super().__init__(latent_dim, n_conditions, activation)
         sizes = (self.latent_dim + self.n_conditions, *hidden_sizes("hidden", hidden), 1)
-        self.net = mlp(sizes, self._activation)
+        self.net = mlp(sizes, self._activation, last_bias=False)
 
     def forward(self, z: torch.Tensor, conditions: torch.Tensor | None = None) -> torch.Tensor:
         """Potential ``V (n,)`` at ``z (n, latent_dim)`` and ``conditions (n, n_conditions)``."""
@@ -190,8 +190,14 @@ class FieldCoupledPotential(_Potential):
             )
         self.field_index = int(field_index) % self.n_conditions
         widths = hidden_sizes("hidden", hidden)
-        self.internal = mlp((self.latent_dim + self.n_conditions - 1, *widths, 1), self._activation)
-        self.magnetization_net = mlp((self.latent_dim, *widths, 1), self._activation)
+        # No output biases: a constant in U, or in m (a term −h·b of the field alone), is a
+        # gauge term no loss of ∂V/∂z can train.
+        self.internal = mlp(
+            (self.latent_dim + self.n_conditions - 1, *widths, 1), self._activation, last_bias=False
+        )
+        self.magnetization_net = mlp(
+            (self.latent_dim, *widths, 1), self._activation, last_bias=False
+        )
 
     def magnetization(self, z: torch.Tensor) -> torch.Tensor:
         """The learned m(z) that the field couples to: ``(n,)``."""
