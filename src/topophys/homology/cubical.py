@@ -1,21 +1,27 @@
-"""Persistent homology of 2D scalar fields on cubical complexes.
+"""Persistent homology of 2-D and 3-D scalar fields on cubical complexes.
 
-A field ``f`` of shape ``(H, W)`` is filtered by its level sets and the persistence diagrams of
-homology dimensions 0 and 1 (and 2 on the torus) are returned as rows ``[dim, birth, death]``,
-``death = +inf`` for essential classes. Two cubical constructions are offered, since the papers
-leave the choice open and it changes the diagrams:
+A field ``f`` of shape ``(H, W)`` or ``(D, H, W)`` is filtered by its level sets and the
+persistence diagrams of homology dimensions 0 to ``f.ndim`` are returned as rows
+``[dim, birth, death]``, ``death = +inf`` for essential classes. Each axis is open or periodic
+(``periodic=True``, ``False`` or a tuple with one bool per axis). Two cubical constructions are
+offered, since the papers leave the choice open and it changes the diagrams:
 
 ``construction="top"`` (T-construction)
     Each pixel is a closed unit square (a top-dimensional cell); edges and vertices take the
     minimum of the squares that contain them. Sublevel sets connect pixels that touch at an edge
-    or a corner: **8-connectivity** for H0. Same complex as
+    or a corner: **8-connectivity** for H0 (26 in 3-D). Same complex as
     ``gudhi.CubicalComplex(top_dimensional_cells=f)``.
 ``construction="vertex"`` (V-construction)
     Each pixel is a vertex; edges and squares take the maximum of their vertices. Sublevel sets
-    connect pixels that share an edge only: **4-connectivity** for H0. Same complex as
-    ``gudhi.CubicalComplex(vertices=f)``.
+    connect pixels that share an edge only: **4-connectivity** for H0 (6 in 3-D). Same complex
+    as ``gudhi.CubicalComplex(vertices=f)``.
 
 How it is computed (all exact, checked pair for pair against GUDHI in the tests):
+
+* 3-D fields, and 2-D fields periodic along one axis only: GUDHI's ``CubicalComplex`` or
+  ``PeriodicCubicalComplex`` (``periodic_dimensions`` in the order of the array's axes). The
+  2-D paths below are our own and much faster; in 3-D, H1 is not the dual of an H0, so the
+  union-find tricks below do not apply and the general reduction is needed.
 
 * non-periodic, top: GUDHI's dedicated 2D routine (about 100x faster than building a
   ``gudhi.CubicalComplex``; it is private to GUDHI, so without it, and for fields 2 pixels wide,
@@ -26,21 +32,21 @@ How it is computed (all exact, checked pair for pair against GUDHI in the tests)
   pair ``(b', d')`` of the padded T-filtration of ``-f`` is an H0 pair ``(-d', -b')`` of the
   V-filtration of ``f`` and an H0 pair is an H1 pair the same way. The ring's own loop, born at
   the pad value, is the dual of the essential H0 class of ``f``; the ring's component is dropped.
-* periodic (either construction): on the torus, by kernels compiled with numba on first use
-  (seconds; numba caches the machine code on disk). H0: every pixel points to its
-  lowest neighbour, and joining it there as it enters makes only zero-persistence pairs, so
-  the basins of this steepest descent are the nodes of a much smaller graph, whose edges are
-  the pixel edges between basins (repeats merged). Kruskal's sweep of that graph under the
-  elder rule gives the pairs: only its edges are sorted, never the pixels. Finite H1 pairs by
-  Poincaré–Lefschetz duality on the torus: the finite H1 pairs of the T-(V-)filtration of
-  ``f`` are the finite H0 pairs of the V-(T-)filtration of ``-f``, reflected. The torus's two
-  essential H1 classes, by the same duality: the loops of ``{f <= t}`` span ``2 - r``
-  dimensions of the torus's H1 when those of the complement ``{f > t}`` span ``r``, and that
-  complement is the sublevel set of ``-f`` in the dual construction. So the essential classes
-  are born at the levels where the sublevel graph of ``-f`` first holds a cycle winding around
-  the torus, and then one winding in an independent direction; the windings come from
-  unwrapped displacements carried along the descent paths and the union-find. The essential
-  H2 class is born at ``max f``.
+* periodic along both axes of a 2-D field (either construction): on the torus, by kernels
+  compiled with numba on first use (seconds; numba caches the machine code on disk). H0: every
+  pixel points to its lowest neighbour, and joining it there as it enters makes only
+  zero-persistence pairs, so the basins of this steepest descent are the nodes of a much smaller
+  graph, whose edges are the pixel edges between basins (repeats merged). Kruskal's sweep of
+  that graph under the elder rule gives the pairs: only its edges are sorted, never the pixels.
+  Finite H1 pairs by Poincaré–Lefschetz duality on the torus: the finite H1 pairs of the
+  T-(V-)filtration of ``f`` are the finite H0 pairs of the V-(T-)filtration of ``-f``,
+  reflected. The torus's two essential H1 classes, by the same duality: the loops of ``{f <=
+  t}`` span ``2 - r`` dimensions of the torus's H1 when those of the complement ``{f > t}`` span
+  ``r``, and that complement is the sublevel set of ``-f`` in the dual construction. So the
+  essential classes are born at the levels where the sublevel graph of ``-f`` first holds a
+  cycle winding around the torus, and then one winding in an independent direction; the windings
+  come from unwrapped displacements carried along the descent paths and the union-find. The
+  essential H2 class is born at ``max f``.
 
 Pairs of zero persistence (``birth == death``) are omitted, as GUDHI does by default.
 
@@ -72,6 +78,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from .. import _validate
 from ..parallel import pmap
+from ._fields import CONSTRUCTIONS, FILTRATIONS, check_field
 from ._kernels import kernels, work_arrays
 
 if TYPE_CHECKING:
@@ -87,9 +94,6 @@ except ImportError:  # pragma: no cover - depends on the GUDHI build
 
 __all__ = ["CONSTRUCTIONS", "FILTRATIONS", "CubicalPersistence", "cubical_diagram"]
 
-CONSTRUCTIONS = ("top", "vertex")
-FILTRATIONS = ("sublevel", "superlevel")
-
 # Sublevel H0 connectivity of each construction, and that of its dual (the other construction).
 _CONNECTIVITY = {"top": 8, "vertex": 4}
 _DUAL_CONNECTIVITY = {"top": 4, "vertex": 8}
@@ -100,16 +104,16 @@ def cubical_diagram(
     *,
     construction: str = "top",
     filtration: str = "sublevel",
-    periodic: bool = False,
+    periodic: bool | Sequence[bool] = False,
     homology_dimensions: Sequence[int] = (0, 1),
 ) -> np.ndarray:
-    """Persistence diagram of one 2D scalar field.
+    """Persistence diagram of one 2-D or 3-D scalar field.
 
     Parameters
     ----------
     field
-        Array-like of shape ``(H, W)``, real and finite, ``H, W >= 2``; values in the field's own
-        units.
+        Array-like of shape ``(H, W)`` or ``(D, H, W)``, real and finite, every side at least 2;
+        values in the field's own units.
     construction, filtration, periodic, homology_dimensions
         As in :class:`CubicalPersistence`.
 
@@ -123,18 +127,19 @@ def cubical_diagram(
     construction, filtration, periodic, dims = _check_params(
         construction, filtration, periodic, homology_dimensions
     )
-    f = _check_field(field, "field")
-    return _diagram(f, construction, filtration, periodic, dims)
+    f = check_field(field, "field")
+    return _diagram(f, construction, filtration, _axes(periodic, f.ndim), dims)
 
 
 class CubicalPersistence(TransformerMixin, BaseEstimator):
-    """Persistence diagrams of a batch of 2D scalar fields (scikit-learn transformer).
+    """Persistence diagrams of a batch of 2-D or 3-D scalar fields (scikit-learn transformer).
 
     Parameters
     ----------
     construction
-        ``"top"`` (default): pixels are top-dimensional cells (T-construction, 8-connectivity of
-        sublevel sets). ``"vertex"``: pixels are vertices (V-construction, 4-connectivity). The
+        ``"top"`` (default): pixels (voxels) are top-dimensional cells (T-construction,
+        8-connectivity of sublevel sets, 26 in 3-D). ``"vertex"``: pixels are vertices
+        (V-construction, 4-connectivity, 6 in 3-D). The
         NRP papers do not say which they used; ``"top"`` is our choice because the TDGL field
         ``phi`` is the average spin of a grid *cell*, so each value belongs to a square, and it is
         GUDHI's default, so diagrams compare directly with other GUDHI-based work. See
@@ -149,15 +154,17 @@ class CubicalPersistence(TransformerMixin, BaseEstimator):
         a spin flip ``phi -> -phi`` swaps the two). Negate birth and death to read them in the
         field's own values, where a superlevel feature is born at the higher value.
     periodic
-        ``False`` (default): the field is a rectangle with open boundaries. ``True``: both axes
-        wrap around (a torus), as for fields from :mod:`topophys.simulate.tdgl`. The torus adds
-        two essential H1 classes and one essential H2 class (the latter reported only if 2 is in
-        ``homology_dimensions``). The periodic path runs compiled kernels: the first periodic
-        call of a process loads them (under a second), or compiles them (seconds) the first
-        time after an install or where no cache directory is writable.
+        ``False`` (default): the field is a box with open boundaries. ``True``: every axis wraps
+        around (a torus), as for fields from :mod:`topophys.simulate.tdgl`. A tuple of bools,
+        one per axis of the fields (e.g. ``(True, False)`` for a cylinder), wraps only those
+        axes. Each periodic axis adds essential classes (the 2-D torus: two in H1 and one in H2,
+        reported only if 2 is in ``homology_dimensions``). The 2-D torus runs compiled kernels:
+        the first periodic call of a process loads them (under a second), or compiles them
+        (seconds) the first time after an install or where no cache directory is writable.
     homology_dimensions
-        Which dimensions to report, a subset of ``(0, 1, 2)``; default ``(0, 1)``. Only a
-        periodic field has H2.
+        Which dimensions to report, a subset of ``(0, 1, 2, 3)``; default ``(0, 1)``. A 2-D
+        field has classes up to dimension 2 (only on the torus), a 3-D field up to 3 (only on
+        the 3-torus); dimensions a field cannot have are empty.
     n_jobs
         Local worker processes for :meth:`transform`: ``None`` or ``1`` runs in this process,
         ``-1`` uses every core. Ignored when ``scheduler`` is given. Starting the pool costs
@@ -223,7 +230,11 @@ class CubicalPersistence(TransformerMixin, BaseEstimator):
         """
         _check_params(self.construction, self.filtration, self.periodic, self.homology_dimensions)
         _n_jobs(self.n_jobs)
-        _check_fields(X)
+        periodic = _check_params(
+            self.construction, self.filtration, self.periodic, self.homology_dimensions
+        )[2]
+        for i, f in enumerate(_check_fields(X)):
+            _axes(periodic, f.ndim, f"X[{i}]")
         return self
 
     def transform(self, X: Any) -> Diagrams:
@@ -232,8 +243,10 @@ class CubicalPersistence(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X
-            Array-like of shape ``(n, H, W)``, or a sequence of ``n`` arrays of shape
-            ``(H_i, W_i)``; real, finite, every side at least 2 pixels.
+            Array-like of shape ``(n, H, W)`` (2-D fields) or ``(n, D, H, W)`` (3-D fields), or a
+            sequence of ``n`` arrays of shape ``(H_i, W_i)`` or ``(D_i, H_i, W_i)``; real,
+            finite, every side at least 2 pixels. A tuple ``periodic`` must have one entry per
+            axis of every field.
 
         Returns
         -------
@@ -248,6 +261,8 @@ class CubicalPersistence(TransformerMixin, BaseEstimator):
         )
         workers = _n_jobs(self.n_jobs)
         fields = _check_fields(X)
+        for i, f in enumerate(fields):
+            _axes(periodic, f.ndim, f"X[{i}]")
         params = {
             "construction": construction,
             "filtration": filtration,
@@ -306,12 +321,14 @@ def _diagrams_of_slice(
     *,
     construction: str,
     filtration: str,
-    periodic: bool,
+    periodic: bool | tuple[bool, ...],
     homology_dimensions: tuple[int, ...],
 ) -> list[np.ndarray]:
     fields = np.load(path, mmap_mode="r")[bounds[0] : bounds[1]]
     return [
-        _diagram(np.array(f), construction, filtration, periodic, homology_dimensions)
+        _diagram(
+            np.array(f), construction, filtration, _axes(periodic, f.ndim), homology_dimensions
+        )
         for f in fields
     ]
 
@@ -321,11 +338,14 @@ def _diagrams_of_chunk(
     *,
     construction: str,
     filtration: str,
-    periodic: bool,
+    periodic: bool | tuple[bool, ...],
     homology_dimensions: tuple[int, ...],
 ) -> list[np.ndarray]:
     # Module level so that it pickles for worker processes and Dask.
-    return [_diagram(f, construction, filtration, periodic, homology_dimensions) for f in fields]
+    return [
+        _diagram(f, construction, filtration, _axes(periodic, f.ndim), homology_dimensions)
+        for f in fields
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,27 +354,51 @@ def _diagrams_of_chunk(
 
 def _check_params(
     construction: Any, filtration: Any, periodic: Any, homology_dimensions: Any
-) -> tuple[str, str, bool, tuple[int, ...]]:
+) -> tuple[str, str, bool | tuple[bool, ...], tuple[int, ...]]:
     construction = _validate.choice("construction", construction, CONSTRUCTIONS)
     filtration = _validate.choice("filtration", filtration, FILTRATIONS)
-    if not isinstance(periodic, (bool, np.bool_)):
-        raise TypeError(f"periodic must be True or False, got {periodic!r}")
+    if isinstance(periodic, (bool, np.bool_)):
+        periodic = bool(periodic)
+    elif isinstance(periodic, (tuple, list)) and all(
+        isinstance(p, (bool, np.bool_)) for p in periodic
+    ):
+        if len(periodic) not in (2, 3):
+            raise ValueError(
+                f"periodic must have one bool per axis (2 or 3), got {len(periodic)}: {periodic!r}"
+            )
+        periodic = tuple(bool(p) for p in periodic)
+    else:
+        raise TypeError(
+            f"periodic must be True or False, or a tuple of bools (one per axis), got {periodic!r}"
+        )
     if isinstance(homology_dimensions, (Integral, str)) or not hasattr(
         homology_dimensions, "__iter__"
     ):
         raise TypeError(
-            f"homology_dimensions must be a sequence of ints from (0, 1, 2), "
+            f"homology_dimensions must be a sequence of ints from (0, 1, 2, 3), "
             f"got {homology_dimensions!r}"
         )
     dims = tuple(homology_dimensions)
     if not dims or any(
-        isinstance(d, bool) or not isinstance(d, Integral) or d not in (0, 1, 2) for d in dims
+        isinstance(d, bool) or not isinstance(d, Integral) or d not in (0, 1, 2, 3) for d in dims
     ):
         raise ValueError(
-            f"homology_dimensions must be a non-empty sequence of ints from (0, 1, 2), "
+            f"homology_dimensions must be a non-empty sequence of ints from (0, 1, 2, 3), "
             f"got {homology_dimensions!r}"
         )
-    return construction, filtration, bool(periodic), tuple(sorted({int(d) for d in dims}))
+    return construction, filtration, periodic, tuple(sorted({int(d) for d in dims}))
+
+
+def _axes(periodic: bool | tuple[bool, ...], ndim: int, name: str = "field") -> tuple[bool, ...]:
+    """One periodicity flag per axis of a field with ``ndim`` axes, or raise."""
+    if isinstance(periodic, bool):
+        return (periodic,) * ndim
+    if len(periodic) != ndim:
+        raise ValueError(
+            f"periodic has {len(periodic)} entries but {name} has {ndim} axes; give one bool "
+            f"per axis"
+        )
+    return periodic
 
 
 def _n_jobs(n_jobs: Any) -> int:
@@ -365,42 +409,21 @@ def _n_jobs(n_jobs: Any) -> int:
     return _validate.positive_int("n_jobs", n_jobs)
 
 
-def _check_field(field: Any, name: str) -> np.ndarray:
-    """Return ``field`` as a C-contiguous float64 ``(H, W)`` array, or raise naming ``name``."""
-    try:
-        array = np.asarray(field)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"{name} must be a 2D array of real numbers: {err}") from err
-    if array.dtype.kind not in "biuf":
-        raise ValueError(
-            f"{name} must hold real numbers (bool, int or float), got dtype {array.dtype}"
-        )
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be a 2D field of shape (H, W), got shape {array.shape}")
-    if min(array.shape) < 2:
-        raise ValueError(f"{name} must be at least 2x2 pixels, got shape {array.shape}")
-    array = np.ascontiguousarray(array, dtype=np.float64)
-    if not np.isfinite(array).all():
-        bad = int(array.size - np.isfinite(array).sum())
-        raise ValueError(f"{name} must be finite, got {bad} NaN or infinite value(s)")
-    return array
-
-
 def _check_fields(X: Any) -> list[np.ndarray]:
-    """Return the fields of ``X`` (``(n, H, W)`` or a sequence of 2D arrays) as a list."""
+    """Return the fields of ``X`` (``(n, H, W)``, ``(n, D, H, W)`` or a sequence) as a list."""
     if isinstance(X, (np.ndarray, Sequence)) and not isinstance(X, (str, bytes)):
-        if isinstance(X, np.ndarray) and X.dtype != object and X.ndim != 3:
+        if isinstance(X, np.ndarray) and X.dtype != object and X.ndim not in (3, 4):
             raise ValueError(
-                f"X must have shape (n, H, W) or be a sequence of (H, W) fields, got shape "
-                f"{X.shape}" + (" (for one field use X[None])" if X.ndim == 2 else "")
+                f"X must have shape (n, H, W) or (n, D, H, W), or be a sequence of fields, got "
+                f"shape {X.shape}" + (" (for one field use X[None])" if X.ndim == 2 else "")
             )
         if len(X) == 0:
             raise ValueError("X must contain at least one field, got none")
-        return [_check_field(x, f"X[{i}]") for i, x in enumerate(X)]
+        return [check_field(x, f"X[{i}]") for i, x in enumerate(X)]
     array = np.asarray(X)  # e.g. a torch tensor or an xarray DataArray
-    if array.ndim != 3:
+    if array.ndim not in (3, 4):
         raise ValueError(
-            f"X must have shape (n, H, W) or be a sequence of (H, W) fields, got "
+            f"X must have shape (n, H, W) or (n, D, H, W), or be a sequence of fields, got "
             f"{type(X).__name__} of shape {array.shape}"
         )
     return _check_fields(array)
@@ -414,17 +437,21 @@ def _diagram(
     f: np.ndarray,
     construction: str,
     filtration: str,
-    periodic: bool,
+    periodic: tuple[bool, ...],
     dims: tuple[int, ...],
 ) -> np.ndarray:
+    """Rows ``[dim, birth, death]`` of ``f`` (2-D or 3-D), ``periodic`` one flag per axis."""
     if filtration == "superlevel":
         f = -f
-    if periodic:
+    if f.ndim == 3 or len(set(periodic)) > 1:
+        pairs = _gudhi_complex_pairs(f, construction, periodic)
+    elif periodic[0]:
         pairs = _torus_pairs(f, construction, dims)
     elif construction == "top":
         pairs = _rectangle_top_pairs(f)
     else:
         pairs = _rectangle_vertex_pairs(f)
+    pairs = [*pairs, *[_EMPTY] * (4 - len(pairs))]
     sizes = [len(pairs[d]) for d in dims]
     out = np.empty((sum(sizes), 3))
     start = 0
@@ -485,15 +512,21 @@ def _rectangle_vertex_pairs(f: np.ndarray) -> list[np.ndarray]:
     return [_pairs(births0, deaths0), _pairs(-finite0[:, 1], -finite0[:, 0]), _EMPTY]
 
 
-def _gudhi_complex_pairs(f: np.ndarray, construction: str) -> list[np.ndarray]:
+def _gudhi_complex_pairs(
+    f: np.ndarray, construction: str, periodic: tuple[bool, ...] | None = None
+) -> list[np.ndarray]:
+    """Sublevel ``[H0, ..., H_ndim]`` pairs from GUDHI's general cubical complexes."""
     import gudhi
 
     key = "top_dimensional_cells" if construction == "top" else "vertices"
-    complex_ = gudhi.CubicalComplex(**{key: f})
+    if periodic is not None and any(periodic):
+        complex_ = gudhi.PeriodicCubicalComplex(**{key: f}, periodic_dimensions=list(periodic))
+    else:
+        complex_ = gudhi.CubicalComplex(**{key: f})
     complex_.compute_persistence()
     return [
-        complex_.persistence_intervals_in_dimension(d).reshape(-1, 2).astype(float)
-        for d in range(3)
+        _pairs(*complex_.persistence_intervals_in_dimension(d).reshape(-1, 2).T)
+        for d in range(f.ndim + 1)
     ]
 
 
