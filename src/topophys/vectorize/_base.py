@@ -11,7 +11,14 @@ from sklearn.utils.validation import check_is_fitted
 from topophys._validate import choice, nonnegative_int, positive_int, real
 from topophys.diagrams import Diagrams, as_diagrams
 
-__all__ = ["DiagramTransformer", "check_bins", "check_interval", "points_of_dim"]
+__all__ = [
+    "DiagramTransformer",
+    "check_bins",
+    "check_grid",
+    "check_interval",
+    "fit_grid",
+    "points_of_dim",
+]
 
 
 def check_interval(name: str, value: Any) -> tuple[float, float]:
@@ -34,6 +41,44 @@ def check_bins(name: str, value: Any) -> tuple[int, int]:
         return positive_int(f"{name}[0]", value[0]), positive_int(f"{name}[1]", value[1])
     m = positive_int(name, value)
     return m, m
+
+
+def check_grid(grid: Any) -> np.ndarray | int:
+    """An int (number of grid points to fit) or a strictly increasing finite 1-D array."""
+    if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
+        return positive_int("grid", grid)
+    try:
+        # A copy, so that later edits of the caller's array cannot change a fitted grid_.
+        arr = np.array(grid, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"grid must be an int or a 1-D array of filtration values, got {grid!r}"
+        ) from exc
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"grid must be a non-empty 1-D array, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError("grid must be finite (no NaN or inf)")
+    if (np.diff(arr) <= 0).any():
+        raise ValueError("grid must be strictly increasing")
+    return arr
+
+
+def fit_grid(grid: np.ndarray | int, values: np.ndarray, what: str) -> np.ndarray:
+    """``grid`` itself, or that many equally spaced values over the finite ``values``."""
+    if isinstance(grid, np.ndarray):
+        return grid
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        raise ValueError(
+            f"cannot infer grid from X: it has no finite {what} values; pass grid as an array"
+        )
+    low, high = float(finite.min()), float(finite.max())
+    if grid == 1:
+        return np.array([low])
+    if low == high:
+        # A grid must be strictly increasing; span a unit interval from the single value.
+        high = low + 1.0
+    return np.linspace(low, high, grid)
 
 
 def points_of_dim(
