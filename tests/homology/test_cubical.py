@@ -604,3 +604,15 @@ def test_each_kernel_variant_has_its_own_numba_cache_index(tmp_path):
             f, construction=construction, filtration=filtration, periodic=True
         )
         np.testing.assert_array_equal(np.array(loaded[key]).reshape(-1, 3), expected)
+
+
+def test_open_3d_fields_without_cubical_ripser_fall_back_to_gudhi(monkeypatch):
+    from topophys.homology import cubical
+
+    f = FIELDS_3D[1]
+    with_ripser = cubical_diagram(f, homology_dimensions=(0, 1, 2))
+    monkeypatch.setattr(cubical, "_cripser", None)
+    for construction in ("top", "vertex"):
+        ours = cubical_diagram(f, construction=construction, homology_dimensions=(0, 1, 2))
+        np.testing.assert_array_equal(ours, gudhi_diagram(f, construction, False))
+    np.testing.assert_array_equal(cubical_diagram(f, homology_dimensions=(0, 1, 2)), with_ripser)

@@ -18,7 +18,9 @@ offered, since the papers leave the choice open and it changes the diagrams:
 
 How it is computed (all exact, checked pair for pair against GUDHI in the tests):
 
-* 3-D fields, and 2-D fields periodic along one axis only: GUDHI's ``CubicalComplex`` or
+* 3-D fields with open boundaries: CubicalRipser (``cripser``, an optional dependency, about
+  7x faster than GUDHI there) when it is installed, else GUDHI's ``CubicalComplex``.
+* other 3-D fields, and 2-D fields periodic along one axis only: GUDHI's ``CubicalComplex`` or
   ``PeriodicCubicalComplex`` (``periodic_dimensions`` in the order of the array's axes). The
   2-D paths below are our own and much faster; in 3-D, H1 is not the dual of an H0, so the
   union-find tricks below do not apply and the general reduction is needed.
@@ -91,6 +93,11 @@ try:
     )
 except ImportError:  # pragma: no cover - depends on the GUDHI build
     _gudhi_rectangle = None
+
+try:
+    import cripser as _cripser  # CubicalRipser: the fastest open 3-D path
+except ImportError:  # pragma: no cover - optional
+    _cripser = None
 
 __all__ = ["CONSTRUCTIONS", "FILTRATIONS", "CubicalPersistence", "cubical_diagram"]
 
@@ -443,7 +450,9 @@ def _diagram(
     """Rows ``[dim, birth, death]`` of ``f`` (2-D or 3-D), ``periodic`` one flag per axis."""
     if filtration == "superlevel":
         f = -f
-    if f.ndim == 3 or len(set(periodic)) > 1:
+    if f.ndim == 3 and _cripser is not None and not any(periodic):
+        pairs = _cripser_pairs(f, construction)
+    elif f.ndim == 3 or len(set(periodic)) > 1:
         pairs = _gudhi_complex_pairs(f, construction, periodic)
     elif periodic[0]:
         pairs = _torus_pairs(f, construction, dims)
@@ -507,6 +516,17 @@ def _rectangle_vertex_pairs(f: np.ndarray) -> list[np.ndarray]:
     births0 = np.concatenate([-interior[:, 1], -h1[ring, 1]])
     deaths0 = np.concatenate([-interior[:, 0], [np.inf]])
     return [_pairs(births0, deaths0), _pairs(-finite0[:, 1], -finite0[:, 0]), _EMPTY]
+
+
+def _cripser_pairs(f: np.ndarray, construction: str) -> list[np.ndarray]:
+    """Sublevel ``[H0, ..., H3]`` pairs of an open 3-D field from CubicalRipser."""
+    if construction == "top":
+        rows = _cripser.computePH_T(f, maxdim=2)
+    else:
+        rows = _cripser.computePH(f, maxdim=2)
+    dims, births, deaths = rows[:, 0], rows[:, 1], rows[:, 2].copy()
+    deaths[deaths >= np.finfo(np.float64).max] = np.inf  # its essential classes
+    return [_pairs(births[dims == d], deaths[dims == d]) for d in range(3)]
 
 
 def _gudhi_complex_pairs(
