@@ -7,9 +7,10 @@ not installed):
 * cubical persistence of one smoothed random field of 256² and 512² pixels, each construction,
   open and periodic: ns/pixel of ours, of ``gudhi.CubicalComplex`` /
   ``gudhi.PeriodicCubicalComplex`` and of CubicalRipser (open only) when importable, identical
-  pairs checked (from ``benchmarks/homology_cubical.py``). Goal: ≤ 40 ns/pixel.
+  pairs checked, against every library path (from ``benchmarks/homology_cubical.py``, with its
+  goals).
 * periodic alpha persistence of 216 and 512 atoms (rattled diamond-cubic carbon, a = 3.567 Å):
-  ours against HomCloud when importable (goal: ≤ 0.2 s for 512 atoms and ≥ 3× HomCloud with
+  ours against HomCloud when importable (goal: ≤ 0.2 s for 512 atoms and ≥ 10× HomCloud with
   identical pairs), otherwise against GUDHI's ``AlphaComplex`` on the 3×3×3 replica of the
   cell, labelled as such (a timing reference only: its diagram is not the periodic one).
 * the persistence image of a 2,000-point diagram at 128×128 pixels: ours against persim's
@@ -49,9 +50,8 @@ from homology_cubical import make_field, single_field
 from topophys.homology import CubicalPersistence, periodic_alpha_diagram
 from topophys.parallel import warm_up
 
-CUBICAL_NS_PER_PIXEL_GOAL = 40.0
 ALPHA_512_SECONDS_GOAL = 0.2
-ALPHA_HOMCLOUD_SPEEDUP_GOAL = 3.0
+ALPHA_HOMCLOUD_SPEEDUP_GOAL = 10.0
 IMAGE_PERSIM_SPEEDUP_GOAL = 10.0
 IMAGE_MAX_DIFF_GOAL = 1e-10
 WORKERS_SPEEDUP_GOAL = 1.7
@@ -70,7 +70,6 @@ def cubical(budget: float) -> list[dict[str, Any]]:
     rows = []
     for size in (256, 512):
         for row in single_field(size, "smooth", (False, True), budget):
-            row["goal"] = f"ours <= {CUBICAL_NS_PER_PIXEL_GOAL} ns/pixel (CPU time)"
             row["pass"] = bool(row.pop("meets_goal") and row["pairs_identical_to_gudhi"])
             rows.append(row)
     return rows
