@@ -449,25 +449,29 @@ def test_transform_returns_one_diagram_per_field_in_order():
         assert set(out[i][:, 0]) == {1.0}
 
 
-def test_worker_processes_give_the_same_diagrams():
-    fields = [smooth_field(s, (16 + s, 18), 1.0) for s in range(6)]  # ragged sizes are fine
-    serial = CubicalPersistence(periodic=True).transform(fields)
-    parallel = CubicalPersistence(periodic=True, n_jobs=2).transform(fields)
-    assert parallel == serial
+def test_threads_give_the_same_diagrams_and_start_no_process():
+    from topophys import parallel
+
+    parallel.shutdown()
+    fields = [smooth_field(s, (16 + s, 18), 1.0) for s in range(7)]  # ragged sizes are fine
+    for periodic in (False, True):
+        serial = CubicalPersistence(periodic=periodic).transform(fields)
+        threaded = CubicalPersistence(periodic=periodic, n_jobs=2).transform(fields)
+        assert threaded == serial
+    everyone = CubicalPersistence(n_jobs=-1).transform(fields)
+    assert everyone == Diagrams.from_list([cubical_diagram(f) for f in fields])
+    assert not parallel._pools  # no worker process was started
 
 
-def test_equal_sized_fields_reach_workers_through_a_shared_file_that_is_removed(
-    monkeypatch, tmp_path
-):
-    import tempfile
+def test_an_error_in_a_thread_reaches_the_caller(monkeypatch):
+    from topophys.homology import cubical
 
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(os.path, "isdir", lambda p: False if p == "/dev/shm" else os.path.exists(p))
-    fields = np.stack([smooth_field(s, (16, 18), 1.0) for s in range(6)])
-    serial = CubicalPersistence(construction="vertex").transform(fields)
-    parallel = CubicalPersistence(construction="vertex", n_jobs=2).transform(fields)
-    assert parallel == serial
-    assert list(tmp_path.iterdir()) == []
+    def fail(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cubical, "_diagrams_of_chunk", fail)
+    with pytest.raises(RuntimeError, match="boom"):
+        CubicalPersistence(n_jobs=2).transform(np.zeros((4, 3, 3)))
 
 
 def test_threads_and_fresh_work_arrays_give_the_same_diagrams(monkeypatch):
@@ -611,7 +615,7 @@ def test_open_3d_fields_without_cubical_ripser_fall_back_to_gudhi(monkeypatch):
 
     f = FIELDS_3D[1]
     with_ripser = cubical_diagram(f, homology_dimensions=(0, 1, 2))
-    monkeypatch.setattr(cubical, "_cripser", None)
+    monkeypatch.setattr(cubical, "_cripser", lambda: None)
     for construction in ("top", "vertex"):
         ours = cubical_diagram(f, construction=construction, homology_dimensions=(0, 1, 2))
         np.testing.assert_array_equal(ours, gudhi_diagram(f, construction, False))

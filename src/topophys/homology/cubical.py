@@ -66,12 +66,10 @@ array([[ 0.,  0., inf],
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import os
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from numbers import Integral
 from typing import TYPE_CHECKING, Any
 
@@ -94,10 +92,17 @@ try:
 except ImportError:  # pragma: no cover - depends on the GUDHI build
     _gudhi_rectangle = None
 
-try:
-    import cripser as _cripser  # CubicalRipser: the fastest open 3-D path
-except ImportError:  # pragma: no cover - optional
-    _cripser = None
+
+@functools.cache
+def _cripser() -> Any:
+    """CubicalRipser, the fastest open 3-D path, or None; imported on first use (it imports
+    torch, seconds that a 2-D user should not pay)."""
+    try:
+        import cripser
+    except ImportError:  # pragma: no cover - optional
+        return None
+    return cripser
+
 
 __all__ = ["CONSTRUCTIONS", "FILTRATIONS", "CubicalPersistence", "cubical_diagram"]
 
@@ -173,11 +178,12 @@ class CubicalPersistence(TransformerMixin, BaseEstimator):
         field has classes up to dimension 2 (only on the torus), a 3-D field up to 3 (only on
         the 3-torus); dimensions a field cannot have are empty.
     n_jobs
-        Local worker processes for :meth:`transform`: ``None`` or ``1`` runs in this process,
-        ``-1`` uses every core. Ignored when ``scheduler`` is given. Starting the pool costs
-        seconds, and sending a field to a worker costs about as much as computing its diagram
-        (about 10 ns per pixel with open boundaries, 30 ns periodic), so more local workers
-        rarely pay off; see ``benchmarks/homology_cubical.py``.
+        Threads of this process for :meth:`transform`: ``None`` or ``1`` runs in the calling
+        thread, ``-1`` uses every core. Ignored when ``scheduler`` is given. The kernels (ours
+        and GUDHI's) release the GIL, so threads run in parallel without starting processes,
+        re-importing modules or copying fields (a batch of 256² fields takes about a
+        millisecond per field, less than a process pool's round trips cost), and scripts need
+        no ``if __name__ == "__main__":`` guard. See ``benchmarks/parallel.py``.
     scheduler
         A Dask distributed scheduler address or ``distributed.Client``; see
         :func:`topophys.parallel.pmap`.
@@ -276,68 +282,55 @@ class CubicalPersistence(TransformerMixin, BaseEstimator):
             "periodic": periodic,
             "homology_dimensions": dims,
         }
-        # Chunks amortize the per-task cost of pickling and scheduling; a few per worker keep
-        # the load balanced when field sizes differ.
-        parallel = self.scheduler is not None or workers > 1
-        n_chunks = min(len(fields), 4 * workers if self.scheduler is None else 256)
-        size = math.ceil(len(fields) / n_chunks) if parallel else 1
-        bounds = [(i, min(i + size, len(fields))) for i in range(0, len(fields), size)]
-        same_shape = len({f.shape for f in fields}) == 1
-        if self.scheduler is None and workers > 1 and same_shape:
-            # Local workers read their slices from one memory-mapped file in /dev/shm instead
-            # of receiving pickled copies: piping the fields cost about as much as computing
-            # their diagrams, so two workers were slower than one.
-            with _shared_file(np.stack(fields)) as path:
-                results = pmap(
-                    functools.partial(_diagrams_of_slice, path, **params),
-                    bounds,
-                    workers=workers,
-                    desc="cubical persistence",
-                    progress=self.progress,
-                )
+        if self.scheduler is None and workers > 1 and len(fields) > 1:
+            diagrams = _on_threads(fields, params, workers, self.progress)
         else:
+            # On Dask, chunks amortize the per-task cost of pickling and scheduling.
+            parallel = self.scheduler is not None
+            size = math.ceil(len(fields) / min(len(fields), 256)) if parallel else 1
             results = pmap(
                 functools.partial(_diagrams_of_chunk, **params),
-                [fields[a:b] for a, b in bounds],
-                workers=workers,
+                [fields[i : i + size] for i in range(0, len(fields), size)],
                 scheduler=self.scheduler,
                 desc="cubical persistence",
                 progress=self.progress,
             )
-        return Diagrams.from_list([d for chunk in results for d in chunk])
+            diagrams = [d for chunk in results for d in chunk]
+        return Diagrams.from_list(diagrams)
 
 
-@contextlib.contextmanager
-def _shared_file(array: np.ndarray) -> Iterator[str]:
-    """Write ``array`` to a temporary ``.npy`` (in RAM-backed /dev/shm when there is one)."""
-    shm = "/dev/shm"
-    directory = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
-    fd, path = tempfile.mkstemp(prefix="topophys-fields-", suffix=".npy", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array)
-        yield path
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-
-
-def _diagrams_of_slice(
-    path: str,
-    bounds: tuple[int, int],
-    *,
-    construction: str,
-    filtration: str,
-    periodic: bool | tuple[bool, ...],
-    homology_dimensions: tuple[int, ...],
+def _on_threads(
+    fields: list[np.ndarray], params: dict[str, Any], workers: int, progress: bool | None
 ) -> list[np.ndarray]:
-    fields = np.load(path, mmap_mode="r")[bounds[0] : bounds[1]]
-    return [
-        _diagram(
-            np.array(f), construction, filtration, _axes(periodic, f.ndim), homology_dimensions
-        )
-        for f in fields
-    ]
+    """Diagrams of ``fields`` on ``workers`` threads, a few chunks per thread (load balance)."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    from tqdm.auto import tqdm
+
+    size = math.ceil(len(fields) / min(len(fields), 4 * workers))
+    bounds = [(i, min(i + size, len(fields))) for i in range(0, len(fields), size)]
+    out: list[Any] = [None] * len(fields)
+    disable = None if progress is None else not progress
+    with (
+        ThreadPoolExecutor(workers, thread_name_prefix="topophys-cubical") as pool,
+        tqdm(total=len(fields), desc="cubical persistence", disable=disable, leave=False) as bar,
+    ):
+        futures = {
+            pool.submit(_diagrams_of_chunk, fields[a:b], **params): (a, b) for a, b in bounds
+        }
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                a, b = futures[future]
+                err = future.exception()
+                if err is not None:
+                    for other in pending:
+                        other.cancel()
+                    raise err
+                out[a:b] = future.result()
+                bar.update(b - a)
+    return out
 
 
 def _diagrams_of_chunk(
@@ -450,7 +443,7 @@ def _diagram(
     """Rows ``[dim, birth, death]`` of ``f`` (2-D or 3-D), ``periodic`` one flag per axis."""
     if filtration == "superlevel":
         f = -f
-    if f.ndim == 3 and _cripser is not None and not any(periodic):
+    if f.ndim == 3 and not any(periodic) and _cripser() is not None:
         pairs = _cripser_pairs(f, construction)
     elif f.ndim == 3 or len(set(periodic)) > 1:
         pairs = _gudhi_complex_pairs(f, construction, periodic)
@@ -520,10 +513,11 @@ def _rectangle_vertex_pairs(f: np.ndarray) -> list[np.ndarray]:
 
 def _cripser_pairs(f: np.ndarray, construction: str) -> list[np.ndarray]:
     """Sublevel ``[H0, ..., H3]`` pairs of an open 3-D field from CubicalRipser."""
+    cripser = _cripser()
     if construction == "top":
-        rows = _cripser.computePH_T(f, maxdim=2)
+        rows = cripser.computePH_T(f, maxdim=2)
     else:
-        rows = _cripser.computePH(f, maxdim=2)
+        rows = cripser.computePH(f, maxdim=2)
     dims, births, deaths = rows[:, 0], rows[:, 1], rows[:, 2].copy()
     deaths[deaths >= np.finfo(np.float64).max] = np.inf  # its essential classes
     return [_pairs(births[dims == d], deaths[dims == d]) for d in range(3)]
