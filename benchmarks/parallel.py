@@ -21,8 +21,9 @@ Prints JSON with:
     on ``topophys.parallel.pmap`` processes (fields pickled), on joblib (loky processes, with
     its automatic memory-mapping of large arrays, and threads), and on a Dask
     ``distributed.LocalCluster`` of 1 and 2 single-threaded worker processes
-    (``CubicalPersistence(scheduler=client)``). Pools are started before timing; each figure
-    is the best of ``--repeats`` runs. Diagrams are checked equal to the serial ones.
+    (``CubicalPersistence(scheduler=client)``). Pools are started before timing; each backend's
+    runs alternate with serial ones (``--repeats`` each, best of each kept) so both see the same
+    load. Diagrams are checked equal to the serial ones.
 
 Usage: ``OMP_NUM_THREADS=1 python benchmarks/parallel.py [--fields 64] [--out FILE]``
 """
@@ -187,22 +188,44 @@ def batches(batch: np.ndarray, periodic: bool, repeats: int, threads: ThreadPool
     }
     out: dict = {"fields": f"{n} x 256x256", "periodic": periodic, "runs": {}}
     warm_up(2)
+    serial = runs.pop("serial")
     for name, fn in runs.items():
         got = fn()  # warm: pools started, kernels loaded
         same = all(np.array_equal(a, b) for a, b in zip(got, reference, strict=True))
-        room = ceiling(threads)
-        timing = best(fn, repeats)
-        out["runs"][name] = timing | {"ceiling_before": room, "same_diagrams": same}
-    out["runs"] |= dask_runs(batch, periodic, reference, repeats, threads)
-    serial = out["runs"]["serial"]["wall"]
-    for row in out["runs"].values():
-        row["speedup_vs_serial"] = round(serial / row["wall"], 2)
-        row["efficiency_vs_ceiling"] = round(row["speedup_vs_serial"] / row["ceiling_before"], 2)
+        out["runs"][name] = interleaved(serial, fn, repeats, threads) | {"same_diagrams": same}
+    out["runs"] |= dask_runs(batch, periodic, reference, repeats, threads, serial)
     return out
 
 
+def interleaved(
+    serial: Callable[[], Any], fn: Callable[[], Any], repeats: int, threads: ThreadPoolExecutor
+) -> dict:
+    """Serial and parallel runs alternated, so that both see the same load; the ceiling just
+    before. Speedup = best serial / best parallel."""
+    room = ceiling(threads)
+    a, b = [], []
+    for _ in range(repeats):
+        a.append(best(serial, 1))
+        b.append(best(fn, 1))
+    s = min(x["wall"] for x in a)
+    p = min(x["wall"] for x in b)
+    return {
+        "serial_wall": s,
+        "wall": p,
+        "cpu_this_process": min(x["cpu_this_process"] for x in b),
+        "ceiling_before": room,
+        "speedup_vs_serial": round(s / p, 2),
+        "efficiency_vs_ceiling": round(s / p / room, 2),
+    }
+
+
 def dask_runs(
-    batch: np.ndarray, periodic: bool, reference: list, repeats: int, threads: ThreadPoolExecutor
+    batch: np.ndarray,
+    periodic: bool,
+    reference: list,
+    repeats: int,
+    threads: ThreadPoolExecutor,
+    serial: Callable[[], Any],
 ) -> dict:
     try:
         from distributed import Client, LocalCluster
@@ -223,19 +246,15 @@ def dask_runs(
             cp = CubicalPersistence(periodic=periodic, scheduler=client, progress=False)
             got = list(cp.transform(batch))
             same = all(np.array_equal(a, b) for a, b in zip(got, reference, strict=True))
-            room = ceiling(threads)
-            timing = best(lambda cp=cp: cp.transform(batch), repeats)
-            out[f"dask LocalCluster, {workers} worker(s)"] = timing | {
-                "ceiling_before": room,
-                "same_diagrams": same,
-            }
+            timing = interleaved(serial, lambda cp=cp: cp.transform(batch), repeats, threads)
+            out[f"dask LocalCluster, {workers} worker(s)"] = timing | {"same_diagrams": same}
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fields", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", help="also write the JSON to this file")
     args = parser.parse_args()
     load_start = [round(x, 2) for x in os.getloadavg()]

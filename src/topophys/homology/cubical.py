@@ -285,9 +285,7 @@ class CubicalPersistence(TransformerMixin, BaseEstimator):
         if self.scheduler is None and workers > 1 and len(fields) > 1:
             diagrams = _on_threads(fields, params, workers, self.progress)
         else:
-            # On Dask, chunks amortize the per-task cost of pickling and scheduling.
-            parallel = self.scheduler is not None
-            size = math.ceil(len(fields) / min(len(fields), 256)) if parallel else 1
+            size = 1 if self.scheduler is None else _dask_chunk(fields)
             results = pmap(
                 functools.partial(_diagrams_of_chunk, **params),
                 [fields[i : i + size] for i in range(0, len(fields), size)],
@@ -297,6 +295,15 @@ class CubicalPersistence(TransformerMixin, BaseEstimator):
             )
             diagrams = [d for chunk in results for d in chunk]
         return Diagrams.from_list(diagrams)
+
+
+def _dask_chunk(fields: list[np.ndarray]) -> int:
+    """Fields per Dask task: about 50 ms of work each (a task costs milliseconds to schedule
+    and ship), at most 256 tasks, and at least 16 while there are fields for them."""
+    pixels = max(f.size for f in fields)
+    per_field = 30e-9 * pixels  # seconds, the periodic path's cost; open fields cost less
+    n = len(fields)
+    return min(math.ceil(n / min(n, 16)), max(math.ceil(n / 256), math.ceil(0.05 / per_field)))
 
 
 def _on_threads(
