@@ -35,10 +35,12 @@ __all__ = ["PersistenceLandscape", "PersistenceSilhouette"]
 
 
 def _tents(birth: np.ndarray, death: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Tent heights ``(g, k)`` of ``k`` points at ``g`` grid values."""
-    rise = grid[:, None] - birth[None, :]
-    fall = death[None, :] - grid[:, None]
-    return np.maximum(np.minimum(rise, fall), 0.0)
+    """Tent heights ``(g, k)`` of ``k`` points at ``g`` grid values (in place: two arrays)."""
+    tents = np.subtract.outer(grid, birth)
+    fall = np.subtract.outer(grid, death)
+    np.negative(fall, out=fall)
+    np.minimum(tents, fall, out=tents)
+    return np.maximum(tents, 0.0, out=tents)
 
 
 class _GridTransformer(DiagramTransformer):
@@ -108,6 +110,8 @@ class PersistenceLandscape(_GridTransformer):
         birth, death, starts = self._points(X)
         layers, g = self._layers_, self.grid_.size
         out = np.zeros((len(X), layers, g))
+        # One diagram at a time: padding a block of diagrams to one partition call was twice
+        # as slow (measured), the larger arrays falling out of cache.
         for i in range(len(X)):
             a, b = starts[i], starts[i + 1]
             if a == b:
@@ -116,9 +120,10 @@ class PersistenceLandscape(_GridTransformer):
             k = b - a
             if k > layers:
                 # Only the top `layers` heights at each grid value are needed, in order.
-                tents = np.partition(tents, k - layers, axis=1)[:, k - layers :]
-            top = np.sort(tents, axis=1)[:, ::-1]
-            out[i, : top.shape[1]] = top.T
+                tents.partition(k - layers, axis=1)
+                tents = tents[:, k - layers :]
+            tents.sort(axis=1)
+            out[i, : tents.shape[1]] = tents[:, ::-1].T
         return out.reshape(len(X), layers * g)
 
     def _feature_names(self) -> list[str]:
