@@ -24,6 +24,9 @@ Prints JSON with:
     (``CubicalPersistence(scheduler=client)``). Pools are started before timing; each backend's
     runs alternate with serial ones (``--repeats`` each, best of each kept) so both see the same
     load. Diagrams are checked equal to the serial ones.
+``alpha``
+    16 rattled diamond-carbon cells of 216 atoms: ``AlphaPersistence`` serial, on 2 local worker
+    processes (``n_jobs=2``) and on Dask clusters of 1 and 2 workers, timed the same way.
 
 Usage: ``OMP_NUM_THREADS=1 python benchmarks/parallel.py [--fields 64] [--out FILE]``
 """
@@ -251,6 +254,52 @@ def dask_runs(
     return out
 
 
+def alpha_batch(repeats: int, threads: ThreadPoolExecutor) -> dict:
+    """Periodic alpha diagrams of 16 structures: serial, 2 processes, Dask 1 and 2 workers."""
+    from ase.build import bulk
+
+    from topophys.homology import AlphaPersistence
+
+    frames = []
+    for seed in range(16):
+        atoms = bulk("C", "diamond", a=3.567, cubic=True).repeat(3)
+        atoms.rattle(0.15, seed=seed)
+        frames.append(atoms)
+    reference = AlphaPersistence().transform(frames)
+
+    def serial() -> Any:
+        return AlphaPersistence().transform(frames)
+
+    out: dict = {"structures": "16 x 216 atoms, rattled diamond carbon", "runs": {}}
+    local = AlphaPersistence(n_jobs=2)
+    warm_up(2)
+    same = local.transform(frames) == reference
+    out["runs"]["AlphaPersistence(n_jobs=2), 2 processes"] = interleaved(
+        serial, lambda: local.transform(frames), repeats, threads
+    ) | {"same_diagrams": same}
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        return out
+    for workers in (1, 2):
+        with (
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                host="127.0.0.1",
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            est = AlphaPersistence(scheduler=client)
+            same = est.transform(frames) == reference
+            out["runs"][f"dask LocalCluster, {workers} worker(s)"] = interleaved(
+                serial, lambda est=est: est.transform(frames), repeats, threads
+            ) | {"same_diagrams": same}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fields", type=int, default=64)
@@ -274,6 +323,7 @@ def main() -> None:
             "batches": [
                 batches(batch, periodic, args.repeats, threads) for periodic in (False, True)
             ],
+            "alpha": alpha_batch(args.repeats, threads),
         }
     report["load_average"] = {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]}
     text = json.dumps(report, indent=2)
