@@ -11,9 +11,10 @@ Prints JSON with these sections:
     ``CubicalComplex`` / ``PeriodicCubicalComplex``, CubicalRipser (open) and HomCloud (vertex
     construction, open and periodic). ``speedup_vs`` is reference / ours on CPU time,
     ``fastest_reference`` the quickest public one. Pairs are checked against GUDHI. Each
-    figure is the best of repeated calls after a warm-up, on two clocks: ``wall``
-    (``perf_counter``) and ``cpu`` (``process_time`` of this single-threaded process, which
-    other load on the machine disturbs less). Goals (issue 18): periodic <= 30 ns/pixel; open
+    figure is the best of repeated calls after a warm-up, ours and the references called in
+    turns so that all see the same load, on two clocks: ``wall`` (``perf_counter``) and ``cpu``
+    (``process_time`` of this single-threaded process, which other load on the machine disturbs
+    less). Goals (issue 18): periodic <= 30 ns/pixel; open
     top cells >= 1x GUDHI's public fast path; open vertex kept at >= 74x ``CubicalComplex``.
 ``three_d``
     A 3-D field of 64³ voxels, open and periodic, both constructions: ours against GUDHI and
@@ -23,10 +24,10 @@ Prints JSON with these sections:
     processes: the import, then the first periodic call of each construction with an empty
     cache (compiling) and again with the cache filled (loading), then a second call.
 ``batch``
-    Throughput of ``CubicalPersistence.transform`` on 1 and 2 local worker processes through
-    ``topophys.parallel.pmap``: marginal fields per second, and apart from it the one-off
-    costs of starting the (persistent) process pool and of the workers' first call. See
-    ``benchmarks/parallel.py`` for the comparison with joblib/loky and Dask.
+    Throughput of ``CubicalPersistence.transform`` with ``n_jobs`` 1 and 2 (threads):
+    marginal fields per second, apart from the first call, and the CPU ceiling (two GIL-free
+    tasks on two threads against one after the other) before each. See
+    ``benchmarks/parallel.py`` for process pools, joblib/loky and Dask.
 
 The load average (1, 5, 15 min) is printed at the start and the end: on a shared machine only
 ratios measured in this one process mean much.
@@ -52,11 +53,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import gudhi
 import numba
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from topophys.homology import CubicalPersistence, cubical_diagram
-from topophys.parallel import warm_up
 
 try:
     import cripser
@@ -95,6 +97,30 @@ def best_seconds(
         cpu.append(time.process_time() - c0)
         wall.append(time.perf_counter() - w0)
     return {"wall": min(wall), "cpu": min(cpu)}
+
+
+def race(fns: dict[str, Callable[[], object]], budget: float) -> dict[str, dict[str, float]]:
+    """Fastest wall and cpu time of each function, all run in turns (round robin) so that
+    they see the same load: a quick function is called several times a turn (about 50 ms
+    worth), and turns go on until ``budget`` seconds per function have passed (at least 3)."""
+    reps = {}
+    for name, fn in fns.items():
+        t0 = time.perf_counter()
+        fn()
+        reps[name] = max(1, int(0.05 / max(time.perf_counter() - t0, 1e-6)))
+    wall: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
+    start = time.perf_counter()
+    turns = 0
+    while turns < 3 or (time.perf_counter() - start < budget * len(fns) and turns < 50):
+        for name, fn in fns.items():
+            for _ in range(reps[name]):
+                w0, c0 = time.perf_counter(), time.process_time()
+                fn()
+                cpu[name].append(time.process_time() - c0)
+                wall[name].append(time.perf_counter() - w0)
+        turns += 1
+    return {k: {"wall": min(wall[k]), "cpu": min(cpu[k])} for k in fns}
 
 
 def gudhi_rows(f: np.ndarray, construction: str, periodic: bool) -> np.ndarray:
@@ -167,14 +193,16 @@ def single_field(size: int, kind: str, periodic_options: tuple[bool, ...], budge
     results = []
     for construction in ("top", "vertex"):
         for periodic in periodic_options:
-            ours = best_seconds(
-                lambda c=construction, p=periodic: cubical_diagram(f, construction=c, periodic=p),
+            timed = race(
+                {
+                    "ours": lambda c=construction, p=periodic: cubical_diagram(
+                        f, construction=c, periodic=p
+                    ),
+                    **references(f, construction, periodic),
+                },
                 budget,
             )
-            timed = {
-                name: best_seconds(fn, budget if "gudhi" in name else budget / 3, 20)
-                for name, fn in references(f, construction, periodic).items()
-            }
+            ours = timed.pop("ours")
             agree = bool(
                 np.array_equal(
                     cubical_diagram(f, construction=construction, periodic=periodic),
@@ -281,41 +309,39 @@ def jit_warmup() -> dict:
 
 
 def batch(size: int, n_fields: int, periodic: bool) -> dict:
-    """Throughput of ``transform`` with 1 and 2 workers, apart from the one-off costs.
+    """Throughput of ``transform`` with 1 and 2 threads, apart from the first call.
 
-    ``startup_seconds``: starting the persistent worker pool (spawned processes, each
-    importing numpy, torch and topophys; with 1 worker nothing starts). ``first_call_seconds``:
-    a first ``transform`` of one field per worker, where each worker loads the compiled
-    kernels. Then ``n`` and ``3n`` fields: their difference gives the marginal throughput.
+    ``first_call_seconds``: a first ``transform`` of two fields (kernels loaded). Then ``n``
+    and ``3n`` fields: their difference gives the marginal throughput.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from parallel import ceiling
+
     fields = np.stack([make_field(seed, size) for seed in range(3 * n_fields)])
     out: dict = {"pixels": f"{size}x{size}", "periodic": periodic}
     reference = CubicalPersistence(periodic=periodic).transform(fields)
-    for workers in (1, 2):
-        cp = CubicalPersistence(periodic=periodic, n_jobs=workers, progress=False)
-        t0 = time.perf_counter()
-        if workers > 1:
-            warm_up(workers)
-        t1 = time.perf_counter()
-        cp.transform(fields[:workers])
-        t2 = time.perf_counter()
-        seconds = {}
-        for n in (n_fields, 3 * n_fields):
-            t_start = time.perf_counter()
-            diagrams = cp.transform(fields[:n])
-            seconds[n] = time.perf_counter() - t_start
-        marginal = (seconds[3 * n_fields] - seconds[n_fields]) / (2 * n_fields)
-        out[f"workers_{workers}"] = (
-            {
-                "startup_seconds": round(t1 - t0, 2),
-                "first_call_seconds": round(t2 - t1, 2),
-            }
-            | {f"seconds_for_{n}_fields": round(t, 3) for n, t in seconds.items()}
-            | {
-                "fields_per_second_marginal": round(1 / marginal, 1),
-                "same_diagrams_as_serial": bool(diagrams == reference),
-            }
-        )
+    with ThreadPoolExecutor(2) as pool:
+        for workers in (1, 2):
+            cp = CubicalPersistence(periodic=periodic, n_jobs=workers, progress=False)
+            t1 = time.perf_counter()
+            cp.transform(fields[:2])
+            t2 = time.perf_counter()
+            room = ceiling(pool)
+            seconds = {}
+            for n in (n_fields, 3 * n_fields):
+                t_start = time.perf_counter()
+                diagrams = cp.transform(fields[:n])
+                seconds[n] = time.perf_counter() - t_start
+            marginal = (seconds[3 * n_fields] - seconds[n_fields]) / (2 * n_fields)
+            out[f"workers_{workers}"] = (
+                {"first_call_seconds": round(t2 - t1, 3), "ceiling_before": room}
+                | {f"seconds_for_{n}_fields": round(t, 3) for n, t in seconds.items()}
+                | {
+                    "fields_per_second_marginal": round(1 / marginal, 1),
+                    "same_diagrams_as_serial": bool(diagrams == reference[: 3 * n_fields]),
+                }
+            )
     out["marginal_speedup_2_vs_1_workers"] = round(
         out["workers_2"]["fields_per_second_marginal"]
         / out["workers_1"]["fields_per_second_marginal"],

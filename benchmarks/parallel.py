@@ -28,7 +28,7 @@ Prints JSON with:
     16 rattled diamond-carbon cells of 216 atoms: ``AlphaPersistence`` serial, on 2 local worker
     processes (``n_jobs=2``) and on Dask clusters of 1 and 2 workers, timed the same way.
 
-Usage: ``OMP_NUM_THREADS=1 python benchmarks/parallel.py [--fields 64] [--out FILE]``
+Usage: ``OMP_NUM_THREADS=1 python benchmarks/parallel.py [--fields 256] [--out FILE]``
 """
 
 from __future__ import annotations
@@ -302,8 +302,8 @@ def alpha_batch(repeats: int, threads: ThreadPoolExecutor) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fields", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--fields", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", help="also write the JSON to this file")
     args = parser.parse_args()
     load_start = [round(x, 2) for x in os.getloadavg()]

@@ -165,7 +165,7 @@ def main() -> None:
         "pixels": [RES, RES],
         "bandwidth": SIGMA,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "machine": platform.machine(),
+        "arch": platform.machine(),
         "python": platform.python_version(),
     }
 
