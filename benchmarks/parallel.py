@@ -24,6 +24,11 @@ Prints JSON with:
     (``CubicalPersistence(scheduler=client)``). Pools are started before timing; each backend's
     runs alternate with serial ones (``--repeats`` each, best of each kept) so both see the same
     load. Diagrams are checked equal to the serial ones.
+``store``
+    ``compute_field_diagrams`` of a field store of 8 runs × 16 periodic snapshots of 256²:
+    serial, ``workers=2`` (the snapshots of each run on 2 threads) and the same on 2 worker
+    processes that read their runs themselves (a transformer that hides its class forces that
+    route).
 ``alpha``
     16 rattled diamond-carbon cells of 216 atoms: ``AlphaPersistence`` serial, on 2 local worker
     processes (``n_jobs=2``) and on Dask clusters of 1 and 2 workers, timed the same way.
@@ -254,6 +259,70 @@ def dask_runs(
     return out
 
 
+class Opaque:
+    """A CubicalPersistence the diagram store does not recognize: it takes the process route."""
+
+    def __init__(self, **params: Any) -> None:
+        self.inner = CubicalPersistence(**params)
+
+    def get_params(self, deep: bool = True) -> dict:
+        return self.inner.get_params(deep)
+
+    def set_params(self, **params: Any) -> Opaque:
+        self.inner.set_params(**params)
+        return self
+
+    def transform(self, X: Any) -> Any:
+        return self.inner.transform(X)
+
+
+def store_batch(batch: np.ndarray, repeats: int, threads: ThreadPoolExecutor) -> dict:
+    """A field store's diagrams: serial, on 2 threads, on 2 processes."""
+    import shutil
+    import tempfile
+
+    from topophys.data import FieldStore
+    from topophys.data.diagram_store import compute_field_diagrams
+
+    tmp = Path(tempfile.mkdtemp(prefix="topophys-bench-"))
+    try:
+        fields = batch[:128].reshape(8, 16, 256, 256)
+        FieldStore.create(
+            tmp / "fields.zarr",
+            alpha=np.arange(8.0),
+            seed=np.zeros(8, dtype=int),
+            t=np.arange(16.0),
+            h=np.zeros(16),
+            shape=(256, 256),
+        ).write_runs(list(range(8)), fields, np.zeros(8))
+        count = iter(range(10**6))
+
+        def run(transformer: Any, workers: int) -> Any:
+            out = tmp / f"d{next(count)}.zarr"
+            try:
+                return compute_field_diagrams(
+                    tmp / "fields.zarr", out, transformer, workers=workers, progress=False
+                )
+            finally:
+                shutil.rmtree(out, ignore_errors=True)
+
+        plain = CubicalPersistence(periodic=True)
+        reference = run(plain, 1)
+        warm_up(2)
+        out: dict = {"store": "8 runs x 16 periodic snapshots of 256x256 (float32)", "runs": {}}
+        for name, transformer in (
+            ("workers=2: threads", plain),
+            ("workers=2: processes reading their runs", Opaque(periodic=True)),
+        ):
+            same = run(transformer, 2) == reference
+            out["runs"][name] = interleaved(
+                lambda: run(plain, 1), lambda t=transformer: run(t, 2), repeats, threads
+            ) | {"same_diagrams": same}
+        return out
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def alpha_batch(repeats: int, threads: ThreadPoolExecutor) -> dict:
     """Periodic alpha diagrams of 16 structures: serial, 2 processes, Dask 1 and 2 workers."""
     from ase.build import bulk
@@ -323,6 +392,7 @@ def main() -> None:
             "batches": [
                 batches(batch, periodic, args.repeats, threads) for periodic in (False, True)
             ],
+            "store": store_batch(batch, args.repeats, threads),
             "alpha": alpha_batch(args.repeats, threads),
         }
     report["load_average"] = {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]}

@@ -408,6 +408,8 @@ def perf_parallel(bench: Mapping[str, Any]) -> str:
         (f"cubical {b['fields']}, {'periodic' if b['periodic'] else 'open'}", b["runs"])
         for b in bench["batches"]
     ]
+    if "store" in bench:
+        sections.append((bench["store"]["store"], bench["store"]["runs"]))
     sections.append((f"alpha, {bench['alpha']['structures']}", bench["alpha"]["runs"]))
     for label, runs in sections:
         for name, r in runs.items():

@@ -269,3 +269,30 @@ def test_dask_cluster_generates_mlpot_frames_like_local_runs(cluster, tmp_path):
         for x, y in zip(fa, fb, strict=True):
             np.testing.assert_array_equal(x.get_positions(), y.get_positions())
             assert x.get_potential_energy() == y.get_potential_energy()
+
+
+def test_field_diagram_store_spreads_snapshots_over_threads(tmp_path):
+    from topophys.data import FieldStore
+    from topophys.data.diagram_store import compute_field_diagrams
+    from topophys.homology import CubicalPersistence
+
+    fields = np.random.default_rng(1).standard_normal((3, 4, 10, 10))
+    FieldStore.create(
+        tmp_path / "fields.zarr",
+        alpha=np.arange(3.0),
+        seed=np.zeros(3, dtype=int),
+        t=np.arange(4.0),
+        h=np.zeros(4),
+        shape=(10, 10),
+    ).write_runs([0, 1, 2], fields, np.zeros(3))
+    parallel.shutdown()
+    transformer = CubicalPersistence(periodic=True)
+    two = compute_field_diagrams(
+        tmp_path / "fields.zarr", tmp_path / "two.zarr", transformer, workers=2, progress=False
+    )
+    assert not parallel._pools  # threads, no process pool
+    one = compute_field_diagrams(
+        tmp_path / "fields.zarr", tmp_path / "one.zarr", transformer, progress=False
+    )
+    stored = fields.astype(np.float32).reshape(12, 10, 10)  # the store keeps float32
+    assert two == one == transformer.transform(stored)

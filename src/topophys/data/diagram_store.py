@@ -446,6 +446,11 @@ def compute_field_diagrams(
     # Lazily indexed DataArrays: a worker receiving one reads its run from disk itself.
     items = [ds["phi"].isel(run=k) for k in todo]
     job = _TransformJob(_serial_copy(transformer))
+    if scheduler is None and workers > 1 and _on_threads(transformer):
+        # Its kernels release the GIL: one run at a time here, its snapshots on `workers`
+        # threads, instead of a process pool (benchmarks/parallel.py, docs/performance.md).
+        job = _TransformJob(_serial_copy(transformer).set_params(n_jobs=workers))
+        workers = 1
     computed: dict[int, Diagrams] = {}
     for i, diagrams in as_completed(
         job, items, workers=workers, scheduler=scheduler, desc="diagrams (runs)", progress=progress
@@ -559,6 +564,13 @@ class _TransformJob:
                 f"{type(diagrams).__name__}"
             )
         return diagrams
+
+
+def _on_threads(transformer: Any) -> bool:
+    """Whether ``transformer`` runs its own ``n_jobs`` on threads (CubicalPersistence)."""
+    from ..homology.cubical import CubicalPersistence
+
+    return isinstance(transformer, CubicalPersistence)
 
 
 def _default_transformer(transformer: Any, kind: str) -> Any:
