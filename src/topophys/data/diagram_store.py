@@ -386,8 +386,10 @@ def compute_field_diagrams(
         ``transform(fields (n, H, W)) -> Diagrams`` works; its parameters (except ``n_jobs``,
         ``scheduler``, ``progress``) are recorded in the store.
     workers, scheduler
-        Local worker processes, or a Dask scheduler; see :func:`topophys.parallel.as_completed`.
-        Runs are spread over them.
+        Local workers, or a Dask scheduler; see :func:`topophys.parallel.as_completed`. Runs
+        are spread over Dask's workers, or over local worker processes; a
+        :class:`~topophys.homology.CubicalPersistence` instead gets one run at a time with
+        ``n_jobs=workers`` and runs its snapshots on threads (its kernels release the GIL).
     progress
         Progress bar over runs: ``True``, ``False`` or ``None`` (only on a terminal).
 
