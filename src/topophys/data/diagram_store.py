@@ -498,8 +498,10 @@ def compute_field_diagrams(
         ``transform(fields (n, H, W)) -> Diagrams`` works; its parameters (except ``n_jobs``,
         ``scheduler``, ``progress``) are recorded in the store.
     workers, scheduler
-        Local worker processes, or a Dask scheduler; see :func:`topophys.parallel.as_completed`.
-        Runs are spread over them.
+        Local workers, or a Dask scheduler; see :func:`topophys.parallel.as_completed`. Runs
+        are spread over Dask's workers, or over local worker processes; a
+        :class:`~topophys.homology.CubicalPersistence` instead gets one run at a time with
+        ``n_jobs=workers`` and runs its snapshots on threads (its kernels release the GIL).
     progress
         Progress bar over runs: ``True``, ``False`` or ``None`` (only on a terminal).
 
@@ -567,6 +569,11 @@ def compute_field_diagrams(
     else:  # lazily indexed DataArrays: a worker receiving one reads its run itself
         items = [ds["phi"].isel(run=k) for k in todo]
     job = _TransformJob(_serial_copy(transformer))
+    if scheduler is None and workers > 1 and _on_threads(transformer):
+        # Its kernels release the GIL: one run at a time here, its snapshots on `workers`
+        # threads, instead of a process pool (benchmarks/parallel.py, docs/performance.md).
+        job = _TransformJob(_serial_copy(transformer).set_params(n_jobs=workers))
+        workers = 1
     computed: dict[int, Diagrams] = {}
     for i, diagrams in as_completed(
         job, items, workers=workers, scheduler=scheduler, desc="diagrams (runs)", progress=progress
@@ -697,6 +704,13 @@ class _TransformJob:
                 f"{type(diagrams).__name__}"
             )
         return diagrams
+
+
+def _on_threads(transformer: Any) -> bool:
+    """Whether ``transformer`` runs its own ``n_jobs`` on threads (CubicalPersistence)."""
+    from ..homology.cubical import CubicalPersistence
+
+    return isinstance(transformer, CubicalPersistence)
 
 
 def _default_transformer(transformer: Any, kind: str) -> Any:

