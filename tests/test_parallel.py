@@ -296,3 +296,17 @@ def test_field_diagram_store_spreads_snapshots_over_threads(tmp_path):
     )
     stored = fields.astype(np.float32).reshape(12, 10, 10)  # the store keeps float32
     assert two == one == transformer.transform(stored)
+
+
+def test_an_unguarded_script_is_told_about_the_main_guard(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from topophys.parallel import pmap\n"
+        "print(pmap(abs, [-1, -2, -3], workers=2))\n"  # no `if __name__ == "__main__":`
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    assert 'if __name__ == "__main__":' in out.stderr

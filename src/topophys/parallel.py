@@ -497,6 +497,8 @@ def _processes(
                             f"(a worker process died while items from {start} on were being "
                             "processed; the next call starts a fresh pool)"
                         )
+                        if state["done"] == 0 and _main_is_a_script():
+                            err.add_note(_GUARD_NOTE)
                     raise err
                 if err is not None:
                     raise err
@@ -511,6 +513,25 @@ def _processes(
             future.cancel()
 
 
+_GUARD_NOTE = (
+    "(every worker died before returning anything. Workers are spawned and import the main "
+    "script again: a script that calls topophys with workers > 1 must do so under "
+    '`if __name__ == "__main__":`, or each worker starts the work over and dies)'
+)
+
+
+def _main_is_a_script() -> bool:
+    """Whether ``__main__`` is a Python file that spawned workers re-import (not ``python -c``,
+    a console-script entry point or an interactive session)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return bool(path) and str(path).endswith(".py") and getattr(main, "__spec__", None) is None
+
+
+# Items at least this large travel to Dask workers once, scattered, not inside the task graph.
+_SCATTER_BYTES = 1 << 20
+
+
 def _dask_as_completed(
     fn: Callable[[T], R], items: Sequence[T], scheduler: Any
 ) -> Iterator[tuple[int, R]]:
@@ -519,6 +540,10 @@ def _dask_as_completed(
     from distributed import as_completed as dask_as_completed
 
     try:
+        items = [
+            client.scatter(item) if getattr(item, "nbytes", 0) >= _SCATTER_BYTES else item
+            for item in items
+        ]
         futures = client.map(_call_pinned, [fn] * len(items), items, pure=False)
         index = {f.key: i for i, f in enumerate(futures)}
         try:
