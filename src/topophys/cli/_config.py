@@ -315,9 +315,10 @@ def _config_param(
     ):
         help_text += f" One of: {', '.join(map(str, choices))}."
     if kind == "bool":
-        decls = spec.decls or (f"--{key}/--no-{key}",)
+        flag = key.replace("_", "-")
+        decls = spec.decls or (f"--{flag}/--no-{flag}",)
     else:
-        decls = spec.decls or (f"--{key}",)
+        decls = spec.decls or (f"--{key.replace('_', '-')}",)
     annotation: Any = Path if spec.path else _PYTHON_TYPES[kind]
     # The option itself defaults to None (keep the config's value); show the config's value.
     info = typer.Option(*decls, help=help_text, show_default=_shown(base, spec.fields[0], decls))
