@@ -236,3 +236,31 @@ def test_every_parameter_of_the_potential_gets_a_gradient_from_a_loss_of_its_gra
     loss.backward()
     for name, p in v.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_weights_saved_with_an_output_bias_still_load():
+    # topophys 0.1.0 gave the output layer a bias (a gauge constant that never trained).
+    v = PotentialNet(2, n_conditions=2, hidden=(4,))
+    state = v.state_dict()
+    state["net.2.bias"] = torch.tensor([0.7])
+    fresh = PotentialNet(2, n_conditions=2, hidden=(4,))
+    fresh.load_state_dict(state)
+    z, c = torch.randn(3, 2), torch.randn(3, 2)
+    torch.testing.assert_close(fresh.gradient(z, c), v.gradient(z, c))
+    # A genuinely foreign key is still refused.
+    state["net.0.extra"] = torch.zeros(1)
+    with pytest.raises(RuntimeError, match="Unexpected key"):
+        fresh.load_state_dict(state)
+
+
+def test_field_coupled_weights_saved_with_output_biases_still_load():
+    from topophys.models.potential import FieldCoupledPotential
+
+    v = FieldCoupledPotential(2, hidden=(4,))
+    state = v.state_dict()
+    state["internal.2.bias"] = torch.tensor([0.1])
+    state["magnetization_net.2.bias"] = torch.tensor([0.2])
+    FieldCoupledPotential(2, hidden=(4,)).load_state_dict(state)
+    state["internal.0.bias_extra"] = torch.zeros(1)
+    with pytest.raises(RuntimeError, match="Unexpected key"):
+        FieldCoupledPotential(2, hidden=(4,)).load_state_dict(state)

@@ -19,6 +19,7 @@ removes. The field-coupled form narrows the gauge to g(c′) + const·h.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -43,6 +44,17 @@ class _Potential(nn.Module):
         ]
         self.register_buffer("condition_mean", torch.zeros(self.n_conditions))
         self.register_buffer("condition_scale", torch.ones(self.n_conditions))
+        self._register_load_state_dict_pre_hook(self._drop_output_biases)
+
+    def _drop_output_biases(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        """Let weights saved by topophys 0.1.0, whose output layers had biases, load.
+
+        Such a bias adds a constant to U (or a term −h·b of the field alone to V): a gauge
+        term no loss of ∂V/∂z ever changed, so dropping it changes no gradient.
+        """
+        for name, child in self.named_children():
+            if isinstance(child, nn.Sequential) and child[-1].bias is None:
+                state_dict.pop(f"{prefix}{name}.{len(child) - 1}.bias", None)
 
     def set_condition_scaling(self, conditions: torch.Tensor) -> None:
         """Standardize conditions with the mean and standard deviation of ``conditions (n, C)``.
