@@ -369,7 +369,7 @@ def _resolve(
     if path is not None:
         base = load_config(config, path)
     elif presets is not None:
-        if scale not in presets:
+        if scale is None or scale not in presets:
             raise typer.BadParameter(
                 f"{scale!r}: expected one of {', '.join(map(repr, presets))}", param_hint="--scale"
             )
