@@ -405,6 +405,7 @@ class Diagrams:
             np.array_equal(self.offsets, other.offsets) and np.array_equal(self.data, other.data)
         )
 
+    # Unhashable (equality compares contents); typeshed types __hash__ as a method.
     __hash__ = None  # type: ignore[assignment]
 
     def allclose(self, other: Diagrams, atol: float = 1e-8, rtol: float = 0.0) -> bool:

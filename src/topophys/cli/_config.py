@@ -240,6 +240,7 @@ def _typer_command(
 ) -> Any:
     # Keyword-only: arguments and options may then come in any order.
     params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
+    # Typer reads the parameters from __signature__, which Callable does not declare.
     callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     callback.__name__ = source.__name__
     callback.__doc__ = source.__doc__

@@ -71,6 +71,8 @@ class LazyGroup(TyperGroup):
             code = super().main(*run, **extra)
         except typer.TyperException as err:  # click's usage errors and our own
             if type(err).__name__ == "NoArgsIsHelpError":
+                # NoArgsIsHelpError lives in typer's private vendored click (hence matched by
+                # name); TyperException does not declare its show()
                 err.show()  # type: ignore[attr-defined]
             else:
                 typer.echo(f"error: {' '.join(err.format_message().split())}", err=True)
