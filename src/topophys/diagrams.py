@@ -405,6 +405,7 @@ class Diagrams:
             np.array_equal(self.offsets, other.offsets) and np.array_equal(self.data, other.data)
         )
 
+    # Unhashable (equality compares contents); typeshed types __hash__ as a method.
     __hash__ = None  # type: ignore[assignment]
 
     def allclose(self, other: Diagrams, atol: float = 1e-8, rtol: float = 0.0) -> bool:
@@ -846,13 +847,16 @@ class Diagrams:
             If the group is not a complete diagrams group (e.g. a write was interrupted), or
             its arrays break the :class:`Diagrams` invariants.
         """
+        import zarr
+
         parent = _open_parent(group_or_path, write=False)
         name = _check_name(name)
         if name not in parent:
             raise FileNotFoundError(f"no diagrams group {name!r} in {parent.store_path}")
-        group = parent[name]
-        attrs = dict(group.attrs)
-        if attrs.get("format") != _FORMAT:
+        node = parent[name]
+        group = node if isinstance(node, zarr.Group) else None  # an array is no diagrams group
+        attrs = {} if group is None else dict(group.attrs)
+        if group is None or attrs.get("format") != _FORMAT:
             raise ValueError(
                 f"{name!r} in {parent.store_path} is not a diagrams group "
                 f"(format attribute {attrs.get('format')!r}, expected {_FORMAT!r})"
@@ -862,17 +866,25 @@ class Diagrams:
                 f"diagrams group {name!r} in {parent.store_path} is incomplete: its write was "
                 "interrupted; write it again"
             )
-        data = np.asarray(group["data"][...])
-        offsets = np.asarray(group["offsets"][...])
-        if (
-            data.shape[0] != attrs.get("n_points")
-            or offsets.shape[0] != attrs.get("n_diagrams", -2) + 1
+        data, offsets = _group_array(group, "data", name), _group_array(group, "offsets", name)
+        n_diagrams = attrs.get("n_diagrams")
+        if data.shape[0] != attrs.get("n_points") or not (
+            isinstance(n_diagrams, int) and offsets.shape[0] == n_diagrams + 1
         ):
             raise ValueError(
                 f"diagrams group {name!r}: arrays of shapes {data.shape} and {offsets.shape} do "
-                f"not match n_points={attrs.get('n_points')}, n_diagrams={attrs.get('n_diagrams')}"
+                f"not match n_points={attrs.get('n_points')!r}, n_diagrams={n_diagrams!r}"
             )
         return cls(data, offsets)
+
+
+def _group_array(group: zarr.Group, key: str, name: str) -> np.ndarray:
+    import zarr
+
+    node = group[key]
+    if not isinstance(node, zarr.Array):
+        raise ValueError(f"diagrams group {name!r}: {key!r} is a group, not an array")
+    return np.asarray(node[...])
 
 
 def _check_name(name: Any) -> str:

@@ -240,6 +240,7 @@ def _typer_command(
 ) -> Any:
     # Keyword-only: arguments and options may then come in any order.
     params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
+    # Typer reads the parameters from __signature__, which Callable does not declare.
     callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     callback.__name__ = source.__name__
     callback.__doc__ = source.__doc__
@@ -370,7 +371,7 @@ def _resolve(
     if path is not None:
         base = load_config(config, path)
     elif presets is not None:
-        if scale not in presets:
+        if scale is None or scale not in presets:
             raise typer.BadParameter(
                 f"{scale!r}: expected one of {', '.join(map(repr, presets))}", param_hint="--scale"
             )

@@ -50,6 +50,7 @@ from ._store import StoreDamagedError, log
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
+    import zarr
 
 __all__ = [
     "DiagramStore",
@@ -141,7 +142,7 @@ class DiagramStore:
             group = zarr.open_group(str(path), mode="r")
         except (ValueError, OSError) as err:  # zarr's "no group here" errors are ValueErrors
             raise ValueError(f"{path} is not a diagram store: {err}") from None
-        attrs = dict(group.attrs)
+        attrs: dict[str, Any] = dict(group.attrs)  # JSON; a bad "kind" fails below
         if attrs.get("format") != _FORMAT:
             raise ValueError(
                 f"{path} is not a diagram store (format attribute {attrs.get('format')!r}, "
@@ -153,7 +154,7 @@ class DiagramStore:
                 f"topophys reads version {_FORMAT_VERSION}"
             )
         try:
-            index = {name: np.asarray(group[name][...]) for name in _INDEX_NAMES[attrs["kind"]]}
+            index = {name: _read_array(group, name) for name in _INDEX_NAMES[attrs["kind"]]}
             store = cls(path, attrs, index)
         except (KeyError, TypeError, ValueError, RuntimeError, OSError) as err:
             raise StoreDamagedError(
@@ -816,3 +817,13 @@ def _refuse_differences(path: Path, what: str, stored: dict, now: dict) -> None:
             f"{path} was made with other {what} ({shown}); choose another output path or delete "
             "it to start over"
         )
+
+
+def _read_array(group: zarr.Group, name: str) -> np.ndarray:
+    """The array ``name`` of ``group``, read whole (a group of that name is a TypeError)."""
+    import zarr
+
+    node = group[name]
+    if not isinstance(node, zarr.Array):
+        raise TypeError(f"{name!r} is a group, not an array")
+    return np.asarray(node[...])

@@ -114,6 +114,7 @@ def _make_basin_graph(eight: bool, dual: bool) -> Any:
             for j in range(width):
                 lf = j - 1 if j > 0 else width - 1
                 rt = j + 1 if j < width - 1 else 0
+                neighbours: tuple[tuple[int, int, int], ...]  # (row, column, direction)
                 if eight:
                     neighbours = (
                         (i, rt, 0), (dn, j, 1), (i, lf, 2), (up_, j, 3),
@@ -245,6 +246,7 @@ def _make_basin_graph(eight: bool, dual: bool) -> Any:
                 rt = j + 1 if j < width - 1 else 0
                 shift_rt = width if j == width - 1 else 0
                 shift_lf = -width if j == 0 else 0
+                forward: tuple[tuple[int, int, int], ...]  # (row, column, packed shift)
                 if eight:
                     forward = (
                         (i, rt, shift_rt),

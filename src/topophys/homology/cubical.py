@@ -276,7 +276,7 @@ class CubicalPersistence(TransformerMixin, BaseEstimator):
         fields = _check_fields(X)
         for i, f in enumerate(fields):
             _axes(periodic, f.ndim, f"X[{i}]")
-        params = {
+        params: dict[str, Any] = {  # the keywords of _diagrams_of_chunk
             "construction": construction,
             "filtration": filtration,
             "periodic": periodic,

@@ -35,6 +35,9 @@ _ACTIVATIONS = {"softplus": nn.Softplus, "tanh": nn.Tanh, "silu": nn.SiLU}
 class _Potential(nn.Module):
     """What both forms share: condition scaling, input checks and ∂V/∂z by autograd."""
 
+    condition_mean: torch.Tensor  # buffers, (C,)
+    condition_scale: torch.Tensor
+
     def __init__(self, latent_dim: int, n_conditions: int, activation: str) -> None:
         super().__init__()
         self.latent_dim = _validate.positive_int("latent_dim", latent_dim)
