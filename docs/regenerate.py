@@ -67,7 +67,8 @@ def provenance(command: str, metrics: Mapping[str, Any]) -> str:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
-    machine = metrics.get("machine", {})
+    machine = metrics.get("machine")
+    machine = machine if isinstance(machine, Mapping) else {}  # benchmarks name a processor
     start = machine.get("at_start", {})
     load = start.get("load_average")
     end = machine.get("load_average_at_end")
@@ -453,6 +454,72 @@ def perf_start(bench: Mapping[str, Any]) -> str:
     return table(["cost", "seconds (unless ms)"], rows)
 
 
+# --------------------------------------------------------------------------- amorphous.md
+
+
+def amorphous_runs(bench: Mapping[str, Any]) -> str:
+    """Seconds per melt-quench run against bare LAMMPS, and the melting sanity checks."""
+    relabel = [k for k in bench["cases"][0] if k.endswith("_relabel_ms_per_frame")]
+    header = [
+        "ρ (g/cm³)",
+        "s per run (ours)",
+        "CPU s (ours)",
+        "bare LAMMPS, same input (s)",
+        "CPU s (bare)",
+        "ours / bare (CPU)",
+        "sp³ fraction, last frame",
+        "E last frame (eV/atom)",
+        "E liquid, first 30 frames (eV/atom)",
+    ]
+    header += [f"{k.split('_')[0].upper()} relabel (ms/frame)" for k in relabel]
+    rows = [
+        [
+            fmt(c["density"], 1),
+            fmt(c["seconds_per_run"], 1),
+            fmt(c.get("cpu_seconds_per_run"), 1),
+            fmt(c["bare_lammps_seconds"], 1),
+            fmt(c.get("bare_lammps_cpu_seconds"), 1),
+            fmt(c.get("ours_over_bare_cpu")),
+            fmt(c["final_sp3_fraction"]),
+            fmt(c["final_energy_eV_per_atom"]),
+            fmt(c["liquid_energy_eV_per_atom"]),
+        ]
+        + [fmt(c[k], 0) for k in relabel]
+        for c in bench["cases"]
+    ]
+    return table(header, rows)
+
+
+# --------------------------------------------------------------------------- cyclooctane.md
+
+
+def cyclooctane_dimensions(bench: Mapping[str, Any]) -> str:
+    """Local dimension of each representation, in its 3-D PCA embedding and in full."""
+    names = {
+        "coordinates": "coordinates (Kabsch)",
+        "distances": "pair distances",
+        "soap": "SOAP",
+        "acsf": "ACSF",
+        "persistence": "persistence images",
+    }
+    reps = bench["metrics"]["representations"]
+    rows = [
+        [
+            names.get(name, name),
+            r["features"],
+            fmt(r["local_dimension_3d"]),
+            fmt(r["local_dimension_full"]),
+            ", ".join(fmt(v) for v in r["explained_variance"]),
+        ]
+        for name, r in reps.items()
+    ]
+    rows += [
+        [names.get(n, n), "skipped: " + why, "", "", ""]
+        for n, why in bench["metrics"].get("skipped", {}).items()
+    ]
+    return table(["representation", "features", "3-D", "full", "PC variance (3)"], rows)
+
+
 PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]] = {
     "nrp": (
         "nrp.md",
@@ -495,6 +562,19 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "OMP_NUM_THREADS=1 python benchmarks/parallel.py --out docs/data/parallel.json && "
         "python docs/regenerate.py perf-parallel docs/data/parallel.json",
         {"perf:parallel": perf_parallel, "perf:start": perf_start},
+    ),
+    "amorphous": (
+        "amorphous.md",
+        "OMP_NUM_THREADS=1 python benchmarks/amorphous.py --densities 1.5 2.0 2.5 3.0 3.5 "
+        "--relabel snap --repeats 2 --out docs/data/amorphous.json && "
+        "python docs/regenerate.py amorphous docs/data/amorphous.json",
+        {"amorphous:runs": amorphous_runs},
+    ),
+    "cyclooctane": (
+        "cyclooctane.md",
+        "OMP_NUM_THREADS=1 python benchmarks/cyclooctane.py --out docs/data/cyclooctane.json && "
+        "python docs/regenerate.py cyclooctane docs/data/cyclooctane.json",
+        {"cyclooctane:dimensions": cyclooctane_dimensions},
     ),
     "nrp-variants": (
         "nrp.md",
