@@ -578,8 +578,12 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
     ),
     "nrp-variants": (
         "nrp.md",
-        "python benchmarks/nrp_variants.py runs/demo --seeds 0,1,2 -j 2 "
-        "--out docs/data/nrp_variants.json && "
+        "python benchmarks/nrp_variants.py runs/demo --seeds 0,1 -j 2 --variants "
+        "'demo,papers: λ 0.1 and 2-D,λ 0.1,2-D latent,residual relative,field-coupled V,"
+        "no early stopping,1 training seed per α' --out docs/data/nrp_variants.json && "
+        "python benchmarks/nrp_variants.py runs/demo --seeds 0 -j 2 --variants "
+        "'image: demo,image: 4× epochs,image: 4× epochs and λ 0 (autoencoder alone),"
+        "2-D latent and lv_steps 5' --merge --out docs/data/nrp_variants.json && "
         "python docs/regenerate.py nrp-variants docs/data/nrp_variants.json",
         {"nrp:variants": nrp_variants},
     ),
