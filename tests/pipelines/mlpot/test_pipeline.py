@@ -174,6 +174,42 @@ def test_baselines_section_beside_ridge_and_cnn(tiny_run):
         assert row["ratio"] == pytest.approx(row["RMSE, 216 atoms"] / row["test RMSE, 125 atoms"])
 
 
+def test_saved_models_reproduce_the_pipeline_exactly(tiny_run, synthetic):
+    """Every model the run trained is a directory; loaded anywhere and applied to the frames
+    read back from their files, Ridge and the CNN give the pipeline's predictions bit for bit."""
+    import warnings
+
+    from topophys import load_energy_model
+    from topophys.pipelines.mlpot.data import read_any
+    from topophys.potentials import OutOfRangeWarning
+
+    frames = read_any(synthetic, "dft_energy")
+    train = [a for a in frames if len(a) == 125]
+    transfer = [a for a in frames if len(a) == 216]
+    p = np.load(tiny_run / "predictions.npz")
+    names = sorted(d.name for d in (tiny_run / "models").iterdir())
+    assert names == sorted(
+        f"{m}_{s}"
+        for m in ("ph_ridge", "ph_cnn", "soap_nn", "ph_soap", "schnet")
+        for s in ("random", "grouped")
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OutOfRangeWarning)  # 16 training frames: a tight box
+        for kind, key in (("ph_ridge", "ridge"), ("ph_cnn", "cnn")):
+            for split in ("random", "grouped"):
+                model = load_energy_model(tiny_run / "models" / f"{kind}_{split}")
+                np.testing.assert_array_equal(model.predict(train), p[f"{key}_{split}"])
+                np.testing.assert_array_equal(model.predict(transfer), p[f"{key}_{split}_transfer"])
+                test = p[f"test_{split}"]
+                lo, hi = model.energy_range
+                assert lo == p["energy"][~test].min() and hi == p["energy"][~test].max()
+                assert model.training["frames"] == int((~test).sum())
+                assert model.training["energy_key"] == "dft_energy"
+        for kind in ("soap_nn", "ph_soap", "schnet"):
+            model = load_energy_model(tiny_run / "models" / f"{kind}_random")
+            assert model.kind == kind and np.isfinite(model.predict(transfer)).all()
+
+
 def test_maps_inverse_and_gradcam_sections(tiny_run):
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     maps = metrics["maps"]

@@ -33,6 +33,7 @@ from .core import (
     fit_cnn_models,
     fit_ridge_models,
     make_splits,
+    saved_model_kwargs,
 )
 from .data import prepare_frames, summary
 from .section import Section, cached_section
@@ -94,12 +95,13 @@ def run(
     diagrams, t_diagrams = compute_diagrams(config, run_dir, frames, **kw)
     timer.lap("diagrams")
     splits = make_splits(config, frames.table)
-    features, t_features, probabilities = compute_descriptors(
+    features, t_features, probabilities, ph = compute_descriptors(
         config, run_dir, diagrams, t_diagrams, splits
     )
     core = Core(frames, diagrams, t_diagrams, splits, features, t_features, probabilities)
+    core.ph_features = ph
     timer.lap("descriptors")
-    fit_ridge_models(config, core)
+    fit_ridge_models(config, core, run_dir)
     timer.lap("ridge")
     fit_cnn_models(config, core, run_dir, **kw)
     timer.lap("cnn")
@@ -165,7 +167,7 @@ def run_sections(
         config.cyclooctane,
     )
     if bc is not None:
-        builders["baselines"] = lambda: _baselines(bc, core, run_dir, workers, scheduler)
+        builders["baselines"] = lambda: _baselines(bc, config, core, run_dir, workers, scheduler)
     if mc is not None:
         builders["maps"] = lambda: _maps(mc, bc is not None, core, run_dir)
     if ic is not None:
@@ -196,7 +198,12 @@ def _extra_path(run_dir: Path) -> Path:
 
 
 def _baselines(
-    config: BaselinesSectionConfig, core: Core, run_dir: Path, workers: int, scheduler: Any
+    config: BaselinesSectionConfig,
+    pipeline: MLPotConfig,
+    core: Core,
+    run_dir: Path,
+    workers: int,
+    scheduler: Any,
 ) -> Section:
     from .baselines import baselines_section
 
@@ -208,12 +215,30 @@ def _baselines(
         transfer_frames=core.frames.transfer, y_transfer=core.y_transfer,
         images_transfer=images_t or None, folder=run_dir / "baselines",
         workers=workers if scheduler is None else 1,
+        save_model=lambda name, split, build, train, rows: _save_model(
+            pipeline, core, run_dir, f"{name}_{split}", build, train, split, rows
+        ),
+        ph_features=core.ph_features,
     )  # fmt: skip
     path = _extra_path(run_dir)
     tmp = path.with_name("descriptors.tmp.npz")
     np.savez(tmp, frames=extra["frames"], **extra["descriptors"])
     tmp.replace(path)
     return section
+
+
+def _save_model(
+    config: MLPotConfig,
+    core: Core,
+    run_dir: Path,
+    name: str,
+    build: Callable[..., Any],
+    train: np.ndarray,
+    split: str,
+    rows: np.ndarray,
+) -> None:
+    path = run_dir / "models" / name
+    core.models[name] = build(**saved_model_kwargs(config, core, train, split, rows)).save(path)
 
 
 def _maps(config: MapsConfig, with_baselines: bool, core: Core, run_dir: Path) -> Section:
