@@ -235,7 +235,8 @@ def saved_model_kwargs(
     config: MLPotConfig, core: Core, train: np.ndarray, split: str, rows: Any
 ) -> dict[str, Any]:
     """The keyword arguments of a saved model trained on frames ``train`` (mask or indices)
-    of ``split``: species, training record, periodicity, and the domain of ``rows``."""
+    of ``split``: species, training record, periodicity, and the domain of ``rows`` (none
+    when ``rows`` is None)."""
     from ...potentials import TrainingDomain
 
     first = core.frames.train[0]
@@ -243,7 +244,7 @@ def saved_model_kwargs(
         "species": sorted({s for a in core.frames.train for s in set(a.get_chemical_symbols())}),
         "training": training_info(config, core.frames, train, split),
         "pbc": [bool(p) for p in first.pbc],
-        "domain": TrainingDomain.fit(rows),
+        "domain": None if rows is None else TrainingDomain.fit(rows),
     }
 
 

@@ -35,6 +35,7 @@ from .core import (
     make_splits,
     saved_model_kwargs,
 )
+from .curves import fit_curves
 from .data import prepare_frames, summary
 from .section import Section, cached_section
 
@@ -103,9 +104,12 @@ def run(
     timer.lap("descriptors")
     fit_ridge_models(config, core, run_dir)
     timer.lap("ridge")
+    curve_scores = fit_curves(config, core, run_dir, workers=workers, progress=progress)
+    if config.learning_curves is not None:
+        timer.lap("learning_curves")
     fit_cnn_models(config, core, run_dir, **kw)
     timer.lap("cnn")
-    sections = run_sections(config, core, run_dir, timer.lap, **kw)
+    sections = run_sections(config, core, run_dir, timer.lap, curve_scores=curve_scores, **kw)
     _save_predictions(run_dir, core)
     data = summary(config, frames, splits, diagrams)
     write_report(
@@ -148,6 +152,7 @@ def run_sections(
     run_dir: Path,
     lap: Callable[[str], Any],
     *,
+    curve_scores: Any = (),
     workers: int = 1,
     scheduler: Any = None,
     progress: bool | None = None,
@@ -159,6 +164,8 @@ def run_sections(
     ``lap(key)`` is called after each.
     """
     builders: dict[str, Callable[[], Section]] = {}
+    if config.learning_curves is not None:
+        builders["learning_curves"] = lambda: _curves(config, core, curve_scores)
     bc, mc, ic, gc, cc = (
         config.baselines,
         config.maps,
@@ -239,6 +246,19 @@ def _save_model(
 ) -> None:
     path = run_dir / "models" / name
     core.models[name] = build(**saved_model_kwargs(config, core, train, split, rows)).save(path)
+
+
+def _curves(config: MLPotConfig, core: Core, scores: Any) -> Section:
+    from .curves import curves_section
+
+    assert config.learning_curves is not None
+    sizes = (
+        sorted({int(n) for n in core.frames.table["n_atoms"]}),
+        []
+        if core.frames.t_table is None
+        else sorted({int(n) for n in core.frames.t_table["n_atoms"]}),
+    )
+    return curves_section(config.learning_curves, scores, sizes)
 
 
 def _maps(config: MapsConfig, with_baselines: bool, core: Core, run_dir: Path) -> Section:

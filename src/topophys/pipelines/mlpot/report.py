@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ...report import Report
-from .config import PAPER_CONFIG, MLPotConfig
+from .config import FULL_PROTOCOL_CONFIG, MLPotConfig
 from .core import Core
 
 __all__ = ["headline", "write_report"]
@@ -78,7 +78,7 @@ def _protocol_text(config: MLPotConfig, summary: dict[str, Any]) -> str:
         ". Labels are the potential's energies, not the papers' DFT (LDA) energies, so the "
         "numbers below measure how well the descriptor predicts this potential's energy."
     )
-    paper = PAPER_CONFIG
+    paper = FULL_PROTOCOL_CONFIG
     reduced = []
     if config.data is None and (
         config.generate != paper.generate or config.transfer != paper.transfer
@@ -102,7 +102,7 @@ def _protocol_text(config: MLPotConfig, summary: dict[str, Any]) -> str:
         text += (
             " This is a reduced run, not the papers' protocol: "
             + "; ".join(reduced)
-            + ". `topophys run mlpot --scale paper` runs the full protocol."
+            + ". `FULL_PROTOCOL_CONFIG` (topophys.pipelines.mlpot) is the papers' full protocol."
         )
     return text
 
