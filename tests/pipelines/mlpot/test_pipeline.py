@@ -464,3 +464,44 @@ def test_crossover_is_where_the_cnn_stays_below_ridge():
     assert crossover(ridge + cnn, "random") == 1000  # below at 100, above at 300: not yet
     assert crossover(ridge + cnn[:2], "random") is None
     assert crossover(ridge + cnn, "grouped") is None
+
+
+# --------------------------------------------------------------------------- other sets' keys
+
+
+@pytest.fixture(scope="module")
+def other_keys(tmp_path_factory):
+    """The synthetic set as another published set might write it: compressed .extxyz files,
+    the stage under ``stage``, no run key."""
+    import gzip
+
+    import ase.io
+
+    src = write_synthetic_set(tmp_path_factory.mktemp("src"))
+    root = tmp_path_factory.mktemp("other")
+    for file in sorted(src.glob("*/*.xyz")):
+        frames = ase.io.read(file, index=":")
+        for a in frames:
+            a.info["stage"] = a.info.pop("process")
+            del a.info["run"]
+        target = root / file.parent.name / (file.stem + ".extxyz.gz")
+        target.parent.mkdir(exist_ok=True)
+        with gzip.open(target, "wt") as f:
+            ase.io.write(f, frames, format="extxyz")
+    return root
+
+
+def test_every_section_runs_on_other_keys_or_says_which_key_it_needs(other_keys, tmp_path):
+    sections = {"inverse": InverseConfig(frames=2), "maps": MapsConfig(perplexities=(), k=3)}
+    base = tiny_config(other_keys, energy_key="energy", **sections)
+    run(base.replace(stage_key="stage"), tmp_path / "stage", progress=False)
+    metrics = json.loads((tmp_path / "stage" / "metrics.json").read_text())
+    assert metrics["data"]["frames"] == 20 and metrics["data"]["runs"] == 4
+    assert metrics["inverse"]["frames"]["process"] == "anneal"
+    assert metrics["inverse"]["high"]["rings"] >= 1
+    # Under the default stage key the inverse analysis is reported as skipped, naming the key.
+    run(base, tmp_path / "default", progress=False)
+    metrics = json.loads((tmp_path / "default" / "metrics.json").read_text())
+    assert "atoms.info['process']" in metrics["inverse"]["skipped"]
+    assert "stage_key" in metrics["inverse"]["skipped"]
+    assert "Skipped" in (tmp_path / "default" / "report.html").read_text()

@@ -345,6 +345,14 @@ class MLPotConfig(Config):
         With ``data`` in the published layout, also read its ``<N>atom_crystal`` folders.
     energy_key
         Key of the total energy (eV) in the extxyz frames.
+    group_key
+        ``atoms.info`` key naming the melt-quench run of a frame (ours: ``run``); frames
+        without it are grouped by file, density and stage order
+        (:func:`~topophys.pipelines.mlpot.data.run_groups`). ``None``: ignore any run key.
+    stage_key
+        ``atoms.info`` key naming the protocol stage (``melt``, ``cool``, ``anneal``,
+        ``quench``; ours and the published set's: ``process``), read by the grouping and the
+        inverse analysis.
     frame_stride
         Keep every k-th frame of each run, counted back from its last frame.
     descriptor
@@ -382,6 +390,8 @@ class MLPotConfig(Config):
     transfer_data: str | None = None
     include_crystal: bool = False
     energy_key: str = "energy"
+    group_key: str | None = "run"
+    stage_key: str = "process"
     frame_stride: int = 5
     descriptor: DescriptorConfig = field(default_factory=DescriptorConfig)
     test_fraction: float = 0.2
@@ -413,8 +423,16 @@ class MLPotConfig(Config):
             )
         if not isinstance(self.include_crystal, bool):
             raise TypeError(f"include_crystal must be True or False, got {self.include_crystal!r}")
-        if not isinstance(self.energy_key, str) or not self.energy_key:
-            raise ValueError(f"energy_key must be a non-empty string, got {self.energy_key!r}")
+        for name in ("energy_key", "stage_key"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+        if self.group_key is not None and (
+            not isinstance(self.group_key, str) or not self.group_key
+        ):
+            raise ValueError(
+                f"group_key must be a non-empty string or null, got {self.group_key!r}"
+            )
         _validate.positive_int("frame_stride", self.frame_stride)
         if not 0.0 < self.test_fraction < 1.0:
             raise ValueError(f"test_fraction must lie in (0, 1), got {self.test_fraction}")

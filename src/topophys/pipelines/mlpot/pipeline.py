@@ -178,7 +178,7 @@ def run_sections(
     if mc is not None:
         builders["maps"] = lambda: _maps(mc, bc is not None, core, run_dir)
     if ic is not None:
-        builders["inverse"] = lambda: _inverse(ic, config.descriptor, core)
+        builders["inverse"] = lambda: _inverse(ic, config, core)
     if gc is not None:
         builders["gradcam"] = lambda: _gradcam(gc, config.descriptor, core, run_dir)
     if cc is not None:
@@ -276,11 +276,23 @@ def _maps(config: MapsConfig, with_baselines: bool, core: Core, run_dir: Path) -
     return maps_section(config, {"PH": ph, **descriptors}, props)
 
 
-def _inverse(config: InverseConfig, descriptor: DescriptorConfig, core: Core) -> Section:
+def _inverse(config: InverseConfig, pipeline: MLPotConfig, core: Core) -> Section:
     from .sections import inverse_section
 
     coef = core.ridge_coef[config.split]
-    return inverse_section(config, core.frames.all_train, coef, descriptor)
+    frames = core.frames.all_train
+    key = pipeline.stage_key
+    if config.process is not None and not any(key in a.info for a in frames):
+        # Reported, not raised: the rest of the report stands without this section.
+        reason = (
+            f"the frames carry no atoms.info[{key!r}], the melt-quench stage the inverse "
+            f"analysis selects (inverse.process={config.process!r}); set stage_key to the key "
+            "your frames use, or inverse.process: null"
+        )
+        return Section(
+            "Inverse analysis (paper, Fig. 6)", {"skipped": reason}, [f"Skipped: {reason}."]
+        )
+    return inverse_section(config, frames, coef, pipeline.descriptor, pipeline.group_key, key)
 
 
 def _gradcam(
