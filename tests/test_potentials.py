@@ -319,3 +319,27 @@ def test_a_saved_model_predicts_a_fresh_melt_quench_it_never_saw(tmp_path):
         pred = loaded.predict(fresh)
     rmse = np.sqrt(np.mean((pred - y_fresh) ** 2))
     assert rmse < 0.5 * np.std(y_fresh)
+
+
+def test_score_refuses_labels_of_another_potential_unless_the_offset_is_removed(ph, frames):
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    model = build("ph_ridge", ph, frames)
+    pred = model.predict(frames)
+    labelled = []
+    for a, e in zip(frames, pred, strict=True):
+        b = a.copy()
+        b.calc = SinglePointCalculator(b, energy=(e + 0.010) * len(b))
+        b.info["potential"] = "tersoff"
+        labelled.append(b)
+    same = model.score(labelled)
+    assert same["rmse_meV"] == pytest.approx(10.0, rel=1e-6) and same["offset_eV"] == 0.0
+    for b in labelled:
+        b.info["potential"] = "snap"
+    with pytest.raises(ValueError, match=r"labelled by snap but this ph_ridge model learned"):
+        model.score(labelled)
+    aligned = model.score(labelled, offset="mean")
+    assert aligned["rmse_meV"] < 1e-6 and aligned["offset_eV"] == pytest.approx(-0.010)
+    assert aligned["label_potential"] == "snap" and aligned["model_label_potential"] == "tersoff"
+    with pytest.raises(ValueError, match="offset must be"):
+        model.score(labelled, offset="ignore")

@@ -424,6 +424,72 @@ class EnergyModel(ABC):
         self._warn(result)
         return result.energy
 
+    def score(
+        self,
+        frames: Any,
+        energy_key: str = "energy",
+        *,
+        offset: str = "refuse",
+        workers: int = 1,
+        progress: bool | None = None,
+    ) -> dict[str, Any]:
+        """RMSE and MAE (meV/atom) of the predictions against the frames' own labels.
+
+        Energies of two potentials (Tersoff and SNAP, or a potential and DFT) differ by a
+        reference offset that also varies between structures, so a model is scored on frames
+        labelled by another potential (``info["potential"]`` against the model's
+        ``label_potential``) only when asked: ``offset="mean"`` subtracts the mean difference
+        between predictions and labels first and reports it; the default refuses.
+
+        Parameters
+        ----------
+        frames : sequence of ase.Atoms
+            Labelled frames.
+        energy_key : str, default "energy"
+            Where each frame's total energy (eV) is (calculator results or ``info``).
+        offset : {"refuse", "mean"}
+            What to do when the frames' labels come from another potential than the model's.
+
+        Returns
+        -------
+        dict
+            ``rmse_meV``, ``mae_meV``, ``n``, ``offset_eV`` (0 unless removed), the frames'
+            ``label_potential`` and the model's, and ``out_of_range`` (frames flagged).
+
+        Raises
+        ------
+        ValueError
+            If the labels come from another potential and ``offset="refuse"``, or a frame has
+            no label under ``energy_key``.
+        """
+        from .data.structures import energies_per_atom
+        from .evaluate.regression import regression_metrics
+
+        if offset not in ("refuse", "mean"):
+            raise ValueError(f"offset must be 'refuse' or 'mean', got {offset!r}")
+        frames = self.check_frames(frames)
+        y = energies_per_atom(frames, energy_key)
+        theirs = sorted({str(a.info["potential"]) for a in frames if "potential" in a.info})
+        ours = self.label_potential
+        mixed = bool(ours) and bool(theirs) and theirs != [ours]
+        if mixed and offset == "refuse":
+            raise ValueError(
+                f"the frames are labelled by {', '.join(theirs)} but this {self.kind} model "
+                f"learned {ours} energies: the two differ by a structure-dependent offset, so "
+                "an RMSE between them measures the potentials, not the model; relabel the "
+                "frames with the model's potential, or pass offset='mean' to score after "
+                "removing the mean difference"
+            )
+        result = self.evaluate(frames, workers=workers, progress=progress)
+        shift = float(np.mean(result.energy - y)) if mixed else 0.0
+        return {
+            **regression_metrics(y, result.energy - shift),
+            "offset_eV": shift,
+            "label_potential": theirs[0] if len(theirs) == 1 else (theirs or None),
+            "model_label_potential": ours,
+            "out_of_range": int(result.out_of_range.sum()),
+        }
+
     def calculator(self) -> Any:
         """An ASE calculator: ``energy`` and ``free_energy`` (total, eV) from :meth:`predict`.
 

@@ -505,3 +505,25 @@ def test_every_section_runs_on_other_keys_or_says_which_key_it_needs(other_keys,
     assert "atoms.info['process']" in metrics["inverse"]["skipped"]
     assert "stage_key" in metrics["inverse"]["skipped"]
     assert "Skipped" in (tmp_path / "default" / "report.html").read_text()
+
+
+@pytest.mark.skipif(not lammps_available(), reason="needs LAMMPS")
+def test_relabel_with_snap_is_cached_and_recorded(synthetic, tmp_path):
+    from topophys import load_energy_model
+    from topophys.simulate.amorphous import label_frames
+
+    cfg = tiny_config(synthetic, relabel="snap")
+    run(cfg, tmp_path / "run", progress=False)
+    p = np.load(tmp_path / "run" / "predictions.npz")
+    frames = [a for a in read_any(synthetic, "dft_energy") if len(a) == 125]
+    snap = label_frames(frames[:3], "snap")
+    assert p["energy"][:3] == pytest.approx([a.get_potential_energy() / 125 for a in snap])
+    model = load_energy_model(tmp_path / "run" / "models" / "ph_ridge_random")
+    assert model.label_potential == "snap"
+    chunks = sorted((tmp_path / "run" / "labels" / "train").glob("snap_*.npz"))
+    assert len(chunks) == 1  # 20 frames, chunks of 32
+    stamp = chunks[0].stat().st_mtime_ns
+    run(cfg, tmp_path / "run", progress=False)  # resumes: labels read back, not recomputed
+    assert chunks[0].stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="relabel must be one of"):
+        tiny_config(synthetic, relabel="dft")

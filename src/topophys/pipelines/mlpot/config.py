@@ -9,7 +9,7 @@ from ...config import Config
 from ...descriptors.ph import GRAPHENE_DESCRIPTOR, DescriptorConfig
 from ...descriptors.soap import SOAPConfig
 from ...evaluate.cyclooctane import CycloOctaneConfig
-from ...simulate.amorphous import MeltQuenchConfig
+from ...simulate.amorphous import POTENTIALS, MeltQuenchConfig
 from ...simulate.graphene import GrapheneConfig
 from ...training.baselines import PAPER_BASELINES, BaselinesConfig, MLPConfig, SchNetConfig
 from ...training.regression import CNNConfig
@@ -355,6 +355,11 @@ class MLPotConfig(Config):
         inverse analysis.
     frame_stride
         Keep every k-th frame of each run, counted back from its last frame.
+    relabel
+        Label the kept frames (training and transfer) with this LAMMPS potential instead of
+        their own energies, e.g. ``"snap"``: the DFT-trained carbon SNAP shipped with LAMMPS
+        (``C_SNAP_2021.10.15``); cached and resumable under ``labels/``. ``None``: keep the
+        frames' labels (``energy_key``).
     descriptor
         The PD histogram.
     test_fraction, split_seed
@@ -393,6 +398,7 @@ class MLPotConfig(Config):
     group_key: str | None = "run"
     stage_key: str = "process"
     frame_stride: int = 5
+    relabel: str | None = None
     descriptor: DescriptorConfig = field(default_factory=DescriptorConfig)
     test_fraction: float = 0.2
     split_seed: int = 0
@@ -434,6 +440,8 @@ class MLPotConfig(Config):
                 f"group_key must be a non-empty string or null, got {self.group_key!r}"
             )
         _validate.positive_int("frame_stride", self.frame_stride)
+        if self.relabel is not None:
+            _validate.choice("relabel", self.relabel, POTENTIALS)
         if not 0.0 < self.test_fraction < 1.0:
             raise ValueError(f"test_fraction must lie in (0, 1), got {self.test_fraction}")
         _validate.nonnegative_int("split_seed", self.split_seed)

@@ -15,10 +15,12 @@ from .config import InverseConfig, MLPotConfig
 
 __all__ = [
     "Frames",
+    "energies_of",
     "frame_table",
     "load_frames",
     "prepare_frames",
     "read_any",
+    "relabel_frames",
     "run_groups",
     "select_run_frames",
     "stride_frames",
@@ -316,7 +318,8 @@ def prepare_frames(
     progress: bool | None = None,
 ) -> Frames:
     """Read or generate the frames (:func:`load_frames`), keep every ``config.frame_stride``-th
-    frame of each run and tabulate them.
+    frame of each run, relabel the kept ones with ``config.relabel`` (:func:`relabel_frames`)
+    and tabulate them.
 
     Raises
     ------
@@ -329,10 +332,113 @@ def prepare_frames(
     keys = (config.energy_key, config.group_key, config.stage_key)
     table = frame_table(train, *keys)
     keep = stride_frames(table["group"], config.frame_stride)
+    kept = [train[i] for i in keep]
+    table = subset(table, keep)
     t_table = None
     if transfer:
         t_table = frame_table(transfer, *keys)
         t_keep = stride_frames(t_table["group"], config.frame_stride)
         transfer = [transfer[i] for i in t_keep]
         t_table = subset(t_table, t_keep)
-    return Frames(train, [train[i] for i in keep], subset(table, keep), transfer, t_table)
+    if config.relabel is not None:
+        folder = run_dir / "labels"
+        kw = {"workers": workers, "scheduler": scheduler, "progress": progress}
+        kept = relabel_frames(kept, config.relabel, folder / "train", **kw)
+        table["energy"] = energies_of(kept)
+        if transfer:
+            transfer = relabel_frames(transfer, config.relabel, folder / "transfer", **kw)
+            assert t_table is not None
+            t_table["energy"] = energies_of(transfer)
+    return Frames(train, kept, table, transfer, t_table)
+
+
+def energies_of(frames: Sequence[Any]) -> np.ndarray:
+    """Energy per atom (eV) of relabelled frames (their calculator's ``energy``)."""
+    from ...data.structures import energies_per_atom
+
+    return energies_per_atom(frames, "energy")
+
+
+_LABEL_CHUNK = 32
+
+
+def _label_chunk(job: tuple[Sequence[Any], str]) -> tuple[np.ndarray, np.ndarray]:
+    from ...simulate.amorphous import label_frames
+
+    frames, potential = job
+    out = label_frames(frames, potential)
+    return (
+        np.array([a.get_potential_energy() for a in out]),
+        np.stack([a.get_forces() for a in out]),
+    )
+
+
+def relabel_frames(
+    frames: Sequence[Any],
+    potential: str,
+    folder: Path,
+    *,
+    workers: int = 1,
+    scheduler: Any = None,
+    progress: bool | None = None,
+) -> list[Any]:
+    """Copies of ``frames`` labelled by ``potential`` (LAMMPS), resumable.
+
+    Energies and forces are computed in chunks of 32 frames and kept in
+    ``folder/<potential>_<k>.npz`` (written atomically, with a digest of the chunk's positions
+    and cells, so a chunk of other frames is recomputed). Each copy's calculator holds the new
+    ``energy``/``free_energy`` (eV, total) and ``forces`` (eV/Å); ``info["potential"]`` names
+    the new labels and ``info["trajectory_energy"]`` keeps the old total energy when there was
+    one.
+    """
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from ...parallel import as_completed
+    from ...simulate.amorphous import POTENTIALS
+
+    _validate.choice("relabel", potential, POTENTIALS)
+    frames = list(frames)
+    folder.mkdir(parents=True, exist_ok=True)
+    chunks = [frames[i : i + _LABEL_CHUNK] for i in range(0, len(frames), _LABEL_CHUNK)]
+    paths = [folder / f"{potential}_{k:05d}.npz" for k in range(len(chunks))]
+    keys = [_positions_digest(c) for c in chunks]
+    todo = [k for k, path in enumerate(paths) if _stored_key(path) != keys[k]]
+    jobs = [(chunks[k], potential) for k in todo]
+    for j, (energy, forces) in as_completed(
+        _label_chunk, jobs, workers=workers, scheduler=scheduler, chunksize=1,
+        desc=f"{potential} labels", progress=progress,
+    ):  # fmt: skip
+        k = todo[j]
+        tmp = paths[k].with_name(paths[k].stem + ".tmp.npz")
+        np.savez(tmp, energy=energy, forces=forces, key=np.array(keys[k]))
+        tmp.replace(paths[k])
+    out = []
+    for chunk, path in zip(chunks, paths, strict=True):
+        with np.load(path) as stored:
+            energy, forces = stored["energy"], stored["forces"]
+        for atoms, e, f in zip(chunk, energy, forces, strict=True):
+            copy = atoms.copy()
+            results = getattr(atoms.calc, "results", None) or {}
+            if "energy" in results:
+                copy.info["trajectory_energy"] = float(results["energy"])
+            copy.info["potential"] = potential
+            copy.calc = SinglePointCalculator(copy, energy=float(e), free_energy=float(e), forces=f)
+            out.append(copy)
+    return out
+
+
+def _positions_digest(frames: Sequence[Any]) -> str:
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for a in frames:
+        h.update(np.ascontiguousarray(a.positions, dtype=np.float64).tobytes())
+        h.update(np.ascontiguousarray(a.cell.array, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def _stored_key(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    with np.load(path) as stored:
+        return str(stored["key"])

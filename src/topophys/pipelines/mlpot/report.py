@@ -74,9 +74,15 @@ def _protocol_text(config: MLPotConfig, summary: dict[str, Any]) -> str:
     if "transfer_frames" in summary:
         sizes = "/".join(str(n) for n in summary["transfer_atoms"])
         text += f", {summary['transfer_frames']} frames of {sizes} atoms for size transfer"
+    if config.relabel is not None:
+        text += (
+            f". Every kept frame is relabelled with the {config.relabel} potential "
+            "(LAMMPS; 'snap' is the DFT-trained carbon SNAP C_SNAP_2021.10.15), so the models "
+            f"learn {config.relabel} energies on these structures"
+        )
     text += (
-        ". Labels are the potential's energies, not the papers' DFT (LDA) energies, so the "
-        "numbers below measure how well the descriptor predicts this potential's energy."
+        ". Labels are a potential's energies, not the papers' DFT (LDA) energies, so the "
+        "numbers below measure how well the descriptor predicts that potential's energy."
     )
     paper = FULL_PROTOCOL_CONFIG
     reduced = []
