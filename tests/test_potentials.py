@@ -343,3 +343,39 @@ def test_score_refuses_labels_of_another_potential_unless_the_offset_is_removed(
     assert aligned["label_potential"] == "snap" and aligned["model_label_potential"] == "tersoff"
     with pytest.raises(ValueError, match="offset must be"):
         model.score(labelled, offset="ignore")
+
+
+def test_predict_file_writes_predictions_into_the_frames(ph, frames, tmp_path):
+    import ase.io
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from topophys.data.structures import write_structures
+    from topophys.potentials import predict_file
+
+    model = build("ph_ridge", ph, frames)
+    path = model.save(tmp_path / "m")
+    labelled = []
+    for a in frames:
+        b = a.copy()
+        b.calc = SinglePointCalculator(b, energy=-6.5 * len(b))
+        b.info["potential"] = "tersoff"
+        labelled.append(b)
+    write_structures(labelled, tmp_path / "in.extxyz")
+    summary = predict_file(path, tmp_path / "in.extxyz", tmp_path / "out.extxyz", chunk_size=3)
+    out = ase.io.read(tmp_path / "out.extxyz", index=":")
+    pred = model.predict(frames)
+    assert summary["frames"] == 8 and summary["out_of_range"] == 0
+    for a, e in zip(out, pred, strict=True):
+        assert a.info["energy_pred_per_atom"] == pytest.approx(e, rel=1e-12)
+        assert a.info["energy_pred"] == pytest.approx(e * len(a), rel=1e-12)
+        assert (
+            a.info["energy_pred_out_of_range"] is False or a.info["energy_pred_out_of_range"] == 0
+        )
+        assert a.get_potential_energy() == -6.5 * len(a)  # the labels are kept
+    rmse = 1000 * np.sqrt(np.mean((pred + 6.5) ** 2))
+    assert summary["score"]["rmse_meV"] == pytest.approx(rmse, rel=1e-9)
+    for b in labelled:
+        b.info["potential"] = "snap"
+    write_structures(labelled, tmp_path / "snap.extxyz")
+    summary = predict_file(model, tmp_path / "snap.extxyz", tmp_path / "out2.extxyz")
+    assert "score" not in summary and "labelled by snap" in summary["score_refused"]

@@ -84,6 +84,7 @@ __all__ = [
     "TrainingDomain",
     "load_energy_model",
     "model_kinds",
+    "predict_file",
     "register_model_kind",
 ]
 
@@ -469,9 +470,8 @@ class EnergyModel(ABC):
             raise ValueError(f"offset must be 'refuse' or 'mean', got {offset!r}")
         frames = self.check_frames(frames)
         y = energies_per_atom(frames, energy_key)
-        theirs = sorted({str(a.info["potential"]) for a in frames if "potential" in a.info})
+        theirs, mixed = _label_potentials(self, frames)
         ours = self.label_potential
-        mixed = bool(ours) and bool(theirs) and theirs != [ours]
         if mixed and offset == "refuse":
             raise ValueError(
                 f"the frames are labelled by {', '.join(theirs)} but this {self.kind} model "
@@ -725,6 +725,120 @@ def _read_tensors(path: Path, manifest: Mapping[str, Any]) -> dict[str, torch.Te
     if shapes != {k: v[1] for k, v in expected.items()}:
         raise ValueError(f"{weights} holds tensors {shapes}, the manifest lists {expected}")
     return tensors
+
+
+def predict_file(
+    model: EnergyModel | str | Path,
+    source: str | Path,
+    out: str | Path,
+    *,
+    workers: int = 1,
+    progress: bool | None = None,
+    chunk_size: int = 64,
+    energy_key: str = "energy",
+) -> dict[str, Any]:
+    """Apply a model to every frame of an extended XYZ file (or folder) and write them with
+    their predictions.
+
+    Each written frame keeps what it had and gains ``info["energy_pred"]`` (eV, total, the
+    convention of ``energy``), ``info["energy_pred_per_atom"]`` (eV/atom) and
+    ``info["energy_pred_out_of_range"]`` (bool). Frames are predicted in chunks of
+    ``chunk_size`` behind a progress bar; one :class:`OutOfRangeWarning` at the end names the
+    frames outside the training range.
+
+    Parameters
+    ----------
+    model : EnergyModel or path
+        A model, or its saved directory.
+    source : path
+        Extended XYZ file (plain or compressed) or a folder of them; labels are optional.
+    out : path
+        The extended XYZ file written (atomically).
+    workers : int, default 1
+        Processes for the descriptor.
+    progress : bool or None
+        Progress bar (``None``: only on a terminal).
+    chunk_size : int, default 64
+        Frames per step of the progress bar.
+    energy_key : str, default "energy"
+        Where labelled frames keep their energy; when every frame has one, the returned
+        summary scores the predictions (see :meth:`EnergyModel.score`).
+
+    Returns
+    -------
+    dict
+        ``frames``, ``out``, ``out_of_range`` (count), ``energy_pred_range`` (eV/atom) and,
+        for labelled frames, ``score`` (or ``score_refused``: why not).
+    """
+    from tqdm.auto import tqdm
+
+    from . import _validate
+    from .data.structures import frame_energy, read_structures, write_structures
+
+    if not isinstance(model, EnergyModel):
+        model = load_energy_model(model)
+    chunk_size = _validate.positive_int("chunk_size", chunk_size)
+    frames = model.check_frames(read_structures(source, energy_key=None))
+    energy, excess, flags = [], [], []
+    with tqdm(total=len(frames), desc="predict", unit="frame", disable=_disabled(progress)) as bar:
+        for i in range(0, len(frames), chunk_size):
+            part = model.evaluate(frames[i : i + chunk_size], workers=workers, progress=False)
+            energy.append(part.energy)
+            excess.append(part.descriptor_excess)
+            flags.append(part.out_of_range)
+            bar.update(len(part.energy))
+    result = Prediction(*(np.concatenate(x) for x in (energy, excess, flags)))
+    for atoms, e, flag in zip(frames, result.energy, result.out_of_range, strict=True):
+        atoms.info["energy_pred"] = float(e) * len(atoms)
+        atoms.info["energy_pred_per_atom"] = float(e)
+        atoms.info["energy_pred_out_of_range"] = bool(flag)
+        atoms.info.pop("source", None)
+    write_structures(frames, out)
+    model._warn(result)
+    summary: dict[str, Any] = {
+        "frames": len(frames),
+        "out": str(out),
+        "out_of_range": int(result.out_of_range.sum()),
+        "energy_pred_range": [float(result.energy.min()), float(result.energy.max())],
+    }
+    try:
+        labelled = [frame_energy(a, energy_key) for a in frames]
+    except KeyError:
+        return summary
+    y = np.asarray(labelled) / np.array([len(a) for a in frames])
+    try:
+        summary["score"] = _score_arrays(model, frames, y, result.energy)
+    except ValueError as err:
+        summary["score_refused"] = str(err)
+    return summary
+
+
+def _disabled(progress: bool | None) -> bool | None:
+    return None if progress is None else not progress
+
+
+def _score_arrays(
+    model: EnergyModel, frames: Sequence[Any], y: np.ndarray, pred: np.ndarray
+) -> dict:
+    """:meth:`EnergyModel.score`'s refusal rule and errors, on predictions already made."""
+    from .evaluate.regression import regression_metrics
+
+    theirs, mixed = _label_potentials(model, frames)
+    if mixed:
+        raise ValueError(
+            f"not scored: the frames are labelled by {', '.join(theirs)}, the model learned "
+            f"{model.label_potential} energies (EnergyModel.score(frames, offset='mean') "
+            "removes the offset)"
+        )
+    return dict(regression_metrics(y, pred))
+
+
+def _label_potentials(model: EnergyModel, frames: Sequence[Any]) -> tuple[list[str], bool]:
+    """The potentials named by the frames' ``info["potential"]``, and whether they differ
+    from the model's."""
+    theirs = sorted({str(a.info["potential"]) for a in frames if "potential" in a.info})
+    ours = model.label_potential
+    return theirs, bool(ours) and bool(theirs) and theirs != [ours]
 
 
 # --------------------------------------------------------------------------- descriptor models
