@@ -527,3 +527,66 @@ def test_relabel_with_snap_is_cached_and_recorded(synthetic, tmp_path):
     assert chunks[0].stat().st_mtime_ns == stamp
     with pytest.raises(ValueError, match="relabel must be one of"):
         tiny_config(synthetic, relabel="dft")
+
+
+def _regenerate_module():
+    import importlib.util
+
+    docs = Path(__file__).parents[3] / "docs"
+    spec = importlib.util.spec_from_file_location("regenerate", docs / "regenerate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, docs
+
+
+def test_docs_tables_regenerate_from_the_run_and_the_benchmarks(curves_run, tmp_path):
+    import shutil
+
+    regenerate, docs = _regenerate_module()
+    shutil.copy(docs / "mlpot.md", tmp_path / "mlpot.md")
+    assert regenerate.regenerate("mlpot", curves_run, docs=tmp_path) == ["mlpot:curves"]
+    text = (tmp_path / "mlpot.md").read_text()
+    metrics = json.loads((curves_run / "metrics.json").read_text())
+    (point,) = [
+        p
+        for p in metrics["learning_curves"]["points"]
+        if (p["model"], p["split"], p["train_frames"]) == ("ridge", "random", 10)
+    ]
+    assert f"| PH + Ridge (random) | {point['test']['rmse_meV']:.1f} |" in text
+    assert "CNN below Ridge" in text and "python docs/regenerate.py mlpot runs/paper" in text
+    # The benchmarks' JSON, in the shape the scripts write.
+    runs = {
+        name: {
+            "data": metrics["data"],
+            "points": metrics["learning_curves"]["points"],
+        }
+        for name in ("tersoff", "snap")
+    }
+    labels = {
+        "runs": runs,
+        "label_differences": {
+            "mean_eV": -2.0, "std_eV": 0.3, "min_eV": -2.5, "max_eV": -1.5, "spearman": 0.9,
+            "tersoff_range_eV": [-7.0, -5.0], "snap_range_eV": [-9.0, -7.5],
+            "by_stage": {"melt": {"mean_eV": -2.4, "std_eV": 0.1}},
+        },
+        "load_average": {"start": [1.0, 1.0, 1.0], "end": [1.0, 1.0, 1.0]}, "cpus": 2,
+    }  # fmt: skip
+    throughput = {
+        "throughput": {
+            "frames": 8, "n_atoms": 216,
+            "by_workers": [
+                {"workers": w, "ph_descriptor_frames_per_s": 10.0 * w,
+                 "dscribe_soap_frames_per_s": 5.0 * w, "predict_ph_ridge_frames_per_s": 9.0,
+                 "predict_ph_cnn_frames_per_s": 8.0, "predict_soap_nn_frames_per_s": 4.0}
+                for w in (1, 2)
+            ],
+        },
+        "load_average": {"start": [1.0, 1.0, 1.0], "end": [1.0, 1.0, 1.0]}, "cpus": 2,
+    }  # fmt: skip
+    for page, data in (("mlpot-labels", labels), ("mlpot-throughput", throughput)):
+        source = tmp_path / f"{page}.json"
+        source.write_text(json.dumps(data))
+        regenerate.regenerate(page, source, docs=tmp_path)
+    text = (tmp_path / "mlpot.md").read_text()
+    assert "-2.000 ± 0.300 eV" in text and "melt -2.40 ± 0.10" in text
+    assert "| PH descriptor (alpha diagrams + histogram) | 10.0 | 20.0 |" in text
