@@ -223,7 +223,7 @@ def main() -> None:
     time_scale = 0.2 if args.quick else 1.0
     report: dict = {
         "benchmark": "PH-descriptor energy pipeline (one core)",
-        "machine": platform.processor() or platform.machine(),
+        "processor": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
         "load_average": {"start": [round(x, 2) for x in os.getloadavg()]},
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),

@@ -97,7 +97,7 @@ def main() -> None:
 
     report: dict = {
         "benchmark": "mlpot ranking on Tersoff and SNAP labels of the same frames",
-        "machine": platform.processor() or platform.machine(),
+        "processor": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
         "load_average": {"start": [round(x, 2) for x in os.getloadavg()]},
         "data": str(args.data),
