@@ -338,10 +338,11 @@ def fit_curves(
     soap: dict[str, Path] = {}
     if {"soap_nn", "ph_soap"} & set(cfg.models):
         soap["soap"] = folder / "soap_train.npz"
-        cached_soap_descriptor(core.frames.train, cfg.soap, soap["soap"])
+        jobs = {"n_jobs": workers}
+        cached_soap_descriptor(core.frames.train, cfg.soap, soap["soap"], **jobs)
         if core.frames.transfer:
             soap["soap_transfer"] = folder / "soap_transfer.npz"
-            cached_soap_descriptor(core.frames.transfer, cfg.soap, soap["soap_transfer"])
+            cached_soap_descriptor(core.frames.transfer, cfg.soap, soap["soap_transfer"], **jobs)
     points = curve_points(config, core, run_dir, soap=soap)
     todo = [p for p in points if p.done() is None]
     for k, _ in as_completed(
