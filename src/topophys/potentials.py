@@ -144,10 +144,12 @@ def _kind_class(kind: str) -> type[EnergyModel]:
     if kind not in _KINDS:
         raise ValueError(f"unknown model kind {kind!r}; known kinds: {', '.join(sorted(_KINDS))}")
     module, name = _KINDS[kind].split(":")
-    cls = importlib.import_module(module)
+    cls: Any = importlib.import_module(module)
     for part in name.split("."):
         cls = getattr(cls, part)
-    return cls  # type: ignore[return-value]
+    if not (isinstance(cls, type) and issubclass(cls, EnergyModel)):
+        raise TypeError(f"model kind {kind!r} names {_KINDS[kind]}, which is not an EnergyModel")
+    return cls
 
 
 # --------------------------------------------------------------------------- training domain

@@ -155,6 +155,11 @@ class SchNet(nn.Module):
         Buffers: output = network output · ``target_scale`` + ``target_mean``.
     """
 
+    # buffers (registered in __init__), declared so the type checker sees tensors, not Modules
+    centers: torch.Tensor  # (n_gaussians,), Å
+    target_mean: torch.Tensor  # ()
+    target_scale: torch.Tensor  # ()
+
     def __init__(
         self,
         n_features: int = 100,

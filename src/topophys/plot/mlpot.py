@@ -293,8 +293,8 @@ def sheet_plot(atoms: Any, ax: Any = None, *, title: str = "", cutoff: float | N
     i, j, shift = neighbor_list("ijS", atoms, BOND_CUTOFF if cutoff is None else cutoff)
     xy = atoms.positions[:, :2]
     inside = (shift == 0).all(axis=1) & (i < j)  # bonds across the cell edge left out
-    segments = np.stack([xy[i[inside]], xy[j[inside]]], axis=1)
-    ax.add_collection(LineCollection(segments, colors="0.55", linewidths=0.6))
+    segments = np.stack([xy[i[inside]], xy[j[inside]]], axis=1)  # (bonds, 2 ends, 2), Å
+    ax.add_collection(LineCollection(list(segments), colors="0.55", linewidths=0.6))
     coordination = np.bincount(i, minlength=len(atoms))
     colors = {2: "tab:blue", 3: "0.15", 4: "tab:red"}
     for c in sorted(set(coordination.tolist())):

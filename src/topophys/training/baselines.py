@@ -729,8 +729,13 @@ def run_baselines(
         if y_transfer is None:
             raise ValueError("y_transfer must be given with transfer_frames")
         y_t = _targets(y_transfer, len(transfer_frames))
-    want_ph = config.ph_soap and cnn_models is not None and ph_images is not None
-    if want_ph:
+    ph_inputs = (
+        (cnn_models, ph_images)
+        if config.ph_soap and cnn_models is not None and ph_images is not None
+        else None
+    )
+    if ph_inputs is not None:
+        cnn_models, ph_images = ph_inputs
         missing = [s for s in masks if s not in cnn_models or s not in ph_images]
         if missing:
             raise ValueError(f"cnn_models and ph_images lack the splits {missing}")
@@ -753,12 +758,14 @@ def run_baselines(
     t0 = time.perf_counter()
     _fit_mlps(out, "soap_nn", soap, dict.fromkeys(masks, soap_t), y, y_t, masks, config.mlp, folder)
     out.timings_s["soap_nn"] = round(time.perf_counter() - t0, 3)
-    if want_ph:
+    if ph_inputs is not None:
+        cnns, images = ph_inputs
         t0 = time.perf_counter()
-        X, X_t = {}, {}
+        X: dict[str, np.ndarray] = {}
+        X_t: dict[str, np.ndarray | None] = {}
         for split in masks:
-            cnn = cnn_models[split]
-            X[split] = np.concatenate([cnn_pooled_features(cnn, ph_images[split]), soap], axis=1)
+            cnn = cnns[split]
+            X[split] = np.concatenate([cnn_pooled_features(cnn, images[split]), soap], axis=1)
             img_t = (ph_images_transfer or {}).get(split)
             X_t[split] = None
             if soap_t is not None and img_t is not None:

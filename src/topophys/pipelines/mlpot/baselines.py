@@ -216,9 +216,10 @@ def _save_models(
     ph_features: Mapping[str, Any] | None,
 ) -> None:
     """Hand every fitted baseline to ``save_model`` as a function of the common arguments."""
-    from ...potentials import PHSOAPModel, SchNetModel, SOAPNNModel
+    from ...potentials import EnergyModel, PHSOAPModel, SchNetModel, SOAPNNModel
 
     soap = config.models.soap
+    build: Callable[..., EnergyModel]  # the model from the common arguments
     for name, per_split in result.models.items():
         for split, net in per_split.items():
             idx, rows = result.train_rows[name][split]

@@ -67,6 +67,14 @@ class CurvePoint:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def curves(self) -> LearningCurvesConfig:
+        """``config.learning_curves``, which a point exists only with."""
+        cfg = self.config.learning_curves
+        if cfg is None:
+            raise ValueError("config.learning_curves is None: there are no curve points to fit")
+        return cfg
+
+    @property
     def scores_path(self) -> Path:
         return self.folder / self.model / "scores.json"
 
@@ -193,7 +201,7 @@ def _fit_soap_nn(p: CurvePoint) -> dict[str, Any]:
     from ...training.baselines import fit_mlp
 
     rows = p.soap_rows()
-    cfg = p.config.learning_curves
+    cfg = p.curves
     net, history = fit_mlp(rows["train"], p.y[p.train], cfg.mlp, p.folder / "soap_nn" / "fit")
     scores = p.finish(_partial(SOAPNNModel, cfg.soap, net), rows, rows["train"])
     return scores | {"epochs": len(history["epoch"])}
@@ -216,7 +224,7 @@ def _fit_cnn(p: CurvePoint) -> dict[str, Any]:
         net, history = fit_cnn(images, p.y[p.train], p.config.cnn, p.folder / "cnn" / "fit")
     scores = p.finish(_partial(PHCNNModel, features, net), rows, rows["train"])
     scores |= {"epochs": len(history["epoch"])}
-    if "ph_soap" in p.config.learning_curves.models:
+    if "ph_soap" in p.curves.models:
         _fit_ph_soap(p, features, net)
     return scores
 
@@ -229,7 +237,7 @@ def _fit_ph_soap(p: CurvePoint, features: Any, cnn: Any) -> None:
     if point.done() is not None:
         return
     t0 = time.perf_counter()
-    cfg = p.config.learning_curves
+    cfg = p.curves
     bins = p.config.descriptor.bins
     _, ph = p.ph_rows()
     soap = p.soap_rows()
@@ -248,7 +256,7 @@ def _fit_schnet(p: CurvePoint) -> dict[str, Any]:
     from ...potentials import SchNetModel, TrainingDomain
     from ...training.baselines import fit_schnet, neighbor_graphs, schnet_descriptor
 
-    cfg = p.config.learning_curves.schnet
+    cfg = p.curves.schnet
     graphs = neighbor_graphs([p.frames[i] for i in p.train], cfg.cutoff)
     net, history = fit_schnet(
         [], p.y[p.train], cfg, graphs=graphs, run_dir=p.folder / "schnet" / "fit"
@@ -260,7 +268,7 @@ def _fit_schnet(p: CurvePoint) -> dict[str, Any]:
     sets = p.sets()
     parts = {
         "train": [p.frames[i] for i in p.train],
-        "test": [p.frames[i] for i in np.flatnonzero(p.test)],
+        "test": [p.frames[i] for i in np.flatnonzero(p.test).tolist()],
     }
     if p.y_transfer is not None:
         parts["transfer"] = list(p.transfer_frames)

@@ -128,7 +128,7 @@ def load_frames(
     from ...simulate.amorphous import run_melt_quench
 
     if config.data is None:
-        sets = []
+        sets: list[list[Any]] = []  # ase.Atoms frames of the training, then the transfer set
         for name, quench in (("train", config.generate), ("transfer", config.transfer)):
             if quench is None:
                 sets.append([])
@@ -265,7 +265,10 @@ def select_run_frames(
         )
     where = np.flatnonzero(groups == candidates[config.run])
     if config.process is not None:
-        where = np.array([i for i in where if frames[i].info.get(stage_key) == config.process])
+        where = np.array(
+            [i for i in where.tolist() if frames[i].info.get(stage_key) == config.process],
+            dtype=np.int64,
+        )
         if not len(where):
             raise ValueError(
                 f"the chosen run (density {nearest:g} g/cm³) has no frame with "
@@ -273,7 +276,7 @@ def select_run_frames(
                 "null for any stage"
             )
     where = where[-config.frames :]
-    chosen = [frames[i] for i in where]
+    chosen = [frames[i] for i in where.tolist()]
     return chosen, {
         "density": float(nearest),
         "run": int(config.run),

@@ -130,20 +130,19 @@ def run(
 
 def _save_predictions(run_dir: Path, core: Core) -> None:
     table, t_table = core.frames.table, core.frames.t_table
-    transfer = {}
+    # Values typed Any: numpy's stub reserves the keyword allow_pickle (a bool) in **kwds.
+    arrays: dict[str, Any] = {
+        "energy": core.y,
+        "group": table["group"],
+        "density": table["density"],
+        "process": table["process"],
+        "test_random": core.splits["random"],
+        "test_grouped": core.splits["grouped"],
+    }
     if t_table is not None:
-        transfer = {"transfer_energy": t_table["energy"], "transfer_density": t_table["density"]}
-    np.savez_compressed(
-        run_dir / "predictions.npz",
-        energy=core.y,
-        group=table["group"],
-        density=table["density"],
-        process=table["process"],
-        test_random=core.splits["random"],
-        test_grouped=core.splits["grouped"],
-        **transfer,
-        **core.predictions,
-    )
+        arrays |= {"transfer_energy": t_table["energy"], "transfer_density": t_table["density"]}
+    arrays |= core.predictions
+    np.savez_compressed(run_dir / "predictions.npz", **arrays)
 
 
 def run_sections(
