@@ -590,3 +590,32 @@ def test_docs_tables_regenerate_from_the_run_and_the_benchmarks(curves_run, tmp_
     text = (tmp_path / "mlpot.md").read_text()
     assert "-2.000 ± 0.300 eV" in text and "melt -2.40 ± 0.10" in text
     assert "| PH descriptor (alpha diagrams + histogram) | 10.0 | 20.0 |" in text
+
+
+def test_the_partial_curves_table_regenerates_from_progress_json(tmp_path):
+    """A run still under way: its finished points, each split with its own sizes, and a row
+    of dashes for a model with none finished."""
+    import shutil
+
+    regenerate, docs = _regenerate_module()
+    shutil.copy(docs / "mlpot.md", tmp_path / "mlpot.md")
+    scores = [
+        {"model": "ridge", "split": split, "train_frames": n, "test_rmse_meV": 100.0 + n,
+         "transfer_rmse_meV": 50.0 + n, "fit_s": 1800.0}
+        for split, sizes in (("random", (10, 40)), ("grouped", (10, 38))) for n in sizes
+    ]  # fmt: skip
+    source = tmp_path / "progress.json"
+    source.write_text(json.dumps({"points": 20, "finished": 4, "last": "x", "scores": scores}))
+    assert regenerate.regenerate("mlpot-progress", source, docs=tmp_path) == [
+        "mlpot:curves-progress"
+    ]
+    text = (tmp_path / "mlpot.md").read_text()
+    assert "| model (random split) | 10 frames | 40 frames | 512 atoms | papers |" in text
+    assert "| model (grouped split) | 10 frames | 38 frames | 512 atoms | papers |" in text
+    assert "| PH + Ridge (grouped) | 110.0 | 138.0 | 88.0 | 59.2 |" in text
+    assert "| PH + CNN (random) | — | — | — | 40.7 / 33.3 |" in text
+    assert "4 of 20 points finished (PH + Ridge; 2.0 h of fitting)" in text
+    assert "CNN-versus-Ridge question is still open" in text
+    assert "mlpot-progress runs/paper/curves/progress.json` at commit" in text
+    # The full table's block is left as it was.
+    assert "Awaits the `--scale paper` run's `metrics.json`" in text
