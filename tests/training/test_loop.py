@@ -48,3 +48,22 @@ def test_a_run_directory_serves_one_identity(tmp_path) -> None:
     claim_run_dir(tmp_path, {"config": {"a": [1, 2]}, "data": "x"}, "toy")  # the same, as JSON
     with pytest.raises(ValueError, match="toy training of another config and data"):
         claim_run_dir(tmp_path, {"config": {"a": 3}, "data": "y"}, "toy")
+
+
+def test_a_model_without_standardized_is_refused_before_training() -> None:
+    import torch
+
+    from topophys.training._loop import fit_regression
+    from topophys.training._options import LoopSettings
+
+    settings = LoopSettings(epochs=1, batch_size=2, seed=0, milestones=(), gamma=0.5)
+    with pytest.raises(TypeError, match=r"standardized\(inputs\).*Linear"):
+        fit_regression(
+            torch.nn.Linear(3, 1),
+            4,
+            lambda idx: (torch.zeros(len(idx), 3), torch.zeros(len(idx))),
+            optimizer=lambda params: torch.optim.SGD(params, lr=0.1),
+            settings=settings,
+            scale=1.0,
+            name="toy",
+        )

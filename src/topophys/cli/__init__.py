@@ -1,9 +1,9 @@
 """The ``topophys`` command line: one module per verb.
 
-``topophys simulate|diagrams|plot|run ...`` and ``topophys demo``. A verb's module is imported
-only when the verb is used, and the heavy modules (torch, xarray, matplotlib) only inside the
-commands, so ``topophys --help`` answers at once. Options that set config fields are derived
-from the config dataclasses by :func:`topophys.cli._config.command`.
+``topophys simulate|diagrams|plot|run ...``, ``topophys predict`` and ``topophys demo``. A
+verb's module is imported only when the verb is used, and the heavy modules (torch, xarray,
+matplotlib) only inside the commands, so ``topophys --help`` answers at once. Options that set
+config fields are derived from the config dataclasses by :func:`topophys.cli._config.command`.
 """
 
 from __future__ import annotations
@@ -74,6 +74,10 @@ COMMANDS = {
     "run": (
         _RUN,
         "Run a paper's whole pipeline into a run directory (report.html, metrics.json).",
+    ),
+    "predict": (
+        "topophys.cli.predict:predict",
+        "Apply a saved energy model to a file of frames: energies per atom written into them.",
     ),
     "demo": (
         "topophys.cli.demo:demo",

@@ -42,9 +42,11 @@ except ImportError as _err:  # pragma: no cover - depends on the environment
 
 __all__ = [
     "PUBLISHED_LAYOUT",
+    "STRUCTURE_SUFFIXES",
     "MissingEnergyError",
     "energies_per_atom",
     "frame_energy",
+    "is_structure_file",
     "load_published_dataset",
     "read_structures",
     "write_structures",
@@ -61,6 +63,15 @@ atoms per structure (216 and 512 in the published set)."""
 
 _SUBSET_DIR = re.compile(r"^\d+atom_(amorphous|crystal)$")
 _SUFFIXES = (".xyz", ".extxyz")
+_COMPRESSED = ("", ".gz", ".bz2", ".xz")
+STRUCTURE_SUFFIXES = tuple(s + c for s in _SUFFIXES for c in _COMPRESSED)
+"""File endings read as extended XYZ: ``.xyz``, ``.extxyz``, each also compressed (``.gz``,
+``.bz2``, ``.xz``; ASE decompresses them)."""
+
+
+def is_structure_file(path: Path) -> bool:
+    """Whether ``path`` is a file whose name ends in one of :data:`STRUCTURE_SUFFIXES`."""
+    return path.is_file() and path.name.endswith(STRUCTURE_SUFFIXES)
 
 
 def write_structures(atoms_list: Sequence[ase.Atoms], path: str | Path) -> Path:
@@ -117,7 +128,8 @@ def read_structures(
     ----------
     path_or_dir
         A file, or a folder whose extended XYZ files are read in name order (not recursively;
-        unfinished ``*.tmp`` files are ignored).
+        unfinished ``*.tmp`` files are ignored). Files may be compressed (``.gz``, ``.bz2``,
+        ``.xz``; :data:`STRUCTURE_SUFFIXES`).
     energy_key
         Key of the energy label every frame must carry, looked up in the calculator results
         and in ``atoms.info`` (see :func:`frame_energy`). ``None`` accepts unlabelled frames.
@@ -142,9 +154,11 @@ def read_structures(
         raise TypeError(f"energy_key must be a string or None, got {type(energy_key).__name__}")
     index = _check_index(index)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in _SUFFIXES)
+        files = sorted(p for p in path.iterdir() if is_structure_file(p))
         if not files:
-            raise FileNotFoundError(f"no *.xyz or *.extxyz files in folder {path}")
+            raise FileNotFoundError(
+                f"no *.xyz or *.extxyz files (plain, .gz, .bz2 or .xz) in folder {path}"
+            )
     elif path.is_file():
         files = [path]
     else:
@@ -270,7 +284,8 @@ def load_published_dataset(
 
     The layout (see :data:`PUBLISHED_LAYOUT`)::
 
-        root/216atom_amorphous/*.xyz      melt-quench frames, 216 atoms
+        root/216atom_amorphous/*.xyz      melt-quench frames, 216 atoms (any ending of
+                                      STRUCTURE_SUFFIXES: .extxyz, .xyz.gz, ...)
         root/216atom_crystal/*.xyz        diamond frames, 216 atoms
         root/512atom_amorphous/*.xyz      melt-quench frames, 512 atoms (size transfer)
         root/dataset_train_test_split/train.xyz, test.xyz
@@ -305,12 +320,14 @@ def load_published_dataset(
     out: dict[str, list[ase.Atoms]] = {}
     subsets = sorted(d for d in root.iterdir() if d.is_dir() and _SUBSET_DIR.match(d.name))
     for folder in subsets:
-        files = sorted(folder.glob("*.xyz"))
+        files = sorted(p for p in folder.iterdir() if is_structure_file(p))
         if files:
             out[folder.name] = [a for f in files for a in read_structures(f, energy_key)]
     for name in ("train", "test"):
-        file = root / "dataset_train_test_split" / f"{name}.xyz"
-        if file.is_file():
+        split_dir = root / "dataset_train_test_split"
+        found = [split_dir / f"{name}{end}" for end in STRUCTURE_SUFFIXES]
+        file = next((f for f in found if f.is_file()), None)
+        if file is not None:
             out[name] = read_structures(file, energy_key)
     if not out:
         expected = ", ".join(PUBLISHED_LAYOUT.values())

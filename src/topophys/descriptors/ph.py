@@ -69,8 +69,9 @@ class DescriptorConfig(Config):
 
         return PersistenceHistogram(
             bins=self.bins,
-            birth_range=tuple(self.birth_range),
-            death_range=tuple(self.death_range),
+            # (low, high), checked in __post_init__
+            birth_range=(float(self.birth_range[0]), float(self.birth_range[1])),
+            death_range=(float(self.death_range[0]), float(self.death_range[1])),
             dim=self.homology_dim,
             normalize=self.normalize,
             standardize=self.standardize,

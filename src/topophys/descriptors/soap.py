@@ -188,13 +188,13 @@ def _digest(frames: Sequence[Any], config: SOAPConfig) -> str:
 
 
 def cached_soap_descriptor(
-    frames: Sequence[Any], config: SOAPConfig, path: str | Path | None = None
+    frames: Sequence[Any], config: SOAPConfig, path: str | Path | None = None, *, n_jobs: int = 1
 ) -> np.ndarray:
     """Averaged SOAP vectors ``(n, F)`` of ``frames``, kept in ``path`` (``.npz``) for reuse.
 
     The file also holds a digest of the config and of the frames' positions and cells; a file
     of other frames or settings is recomputed and replaced (atomically). Without ``path`` this
-    is :func:`soap_descriptor`.
+    is :func:`soap_descriptor` (``n_jobs``: DScribe's processes).
     """
     key = _digest(frames, config)
     path = None if path is None else Path(path)
@@ -202,7 +202,7 @@ def cached_soap_descriptor(
         with np.load(path, allow_pickle=False) as stored:
             if str(stored["key"]) == key:
                 return stored["soap"]
-    X = np.asarray(soap_descriptor(frames, config))
+    X = np.asarray(soap_descriptor(frames, config, n_jobs=n_jobs))
     if path is not None:
         tmp = path.with_name(path.stem + ".tmp.npz")
         np.savez(tmp, soap=X, key=np.array(key))

@@ -47,6 +47,12 @@ class MLP(nn.Module):
         Buffers: output = network output · ``target_scale`` + ``target_mean``.
     """
 
+    # buffers (registered in __init__), declared so the type checker sees tensors, not Modules
+    input_mean: torch.Tensor  # (n_inputs,)
+    input_scale: torch.Tensor  # (n_inputs,)
+    target_mean: torch.Tensor  # ()
+    target_scale: torch.Tensor  # ()
+
     def __init__(self, n_inputs: int, hidden: Sequence[int] = (40, 40)) -> None:
         super().__init__()
         self.n_inputs = _validate.positive_int("n_inputs", n_inputs)

@@ -58,6 +58,10 @@ class PDCNN(nn.Module):
         Buffers: output = network output · ``target_scale`` + ``target_mean``.
     """
 
+    # buffers (registered in __init__), declared so the type checker sees tensors, not Modules
+    target_mean: torch.Tensor  # ()
+    target_scale: torch.Tensor  # ()
+
     def __init__(
         self,
         image_shape: Sequence[int] = (128, 128),

@@ -126,7 +126,10 @@ def lammps_available() -> bool:
 
 def potential_files(potential: str) -> tuple[str, list[Path]]:
     style, names = _PAIR_STYLES[potential]
-    folders = [Path(load_lammps().__file__).parent / "share" / "lammps" / "potentials"]
+    module_file = load_lammps().__file__
+    if module_file is None:  # a namespace package: no installed tree to find the files in
+        raise ImportError(f"the lammps module has no installation folder: {MD_HINT}")
+    folders = [Path(module_file).parent / "share" / "lammps" / "potentials"]
     if os.environ.get("LAMMPS_POTENTIALS"):
         folders.append(Path(os.environ["LAMMPS_POTENTIALS"]))
     files = []

@@ -418,7 +418,7 @@ def _resolve_engine(engine: str, potentials: Sequence[str]) -> str:
 def _ase_tersoff_class() -> type:
     from ase.calculators.tersoff import Tersoff
 
-    class _Tersoff(Tersoff):  # type: ignore[misc]
+    class _Tersoff(Tersoff):
         # ASE 3.29 evaluates d b_ij/d zeta = ... zeta**(n - 1) with n < 1 also for a bond
         # with no third atom in range (zeta = 0) and fails with ZeroDivisionError, as in any
         # isolated dimer of a hot liquid. The derivative only ever multiplies terms of such

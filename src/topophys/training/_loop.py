@@ -159,7 +159,14 @@ class _RegressionModule(L.LightningModule):
         identity: Any,
     ) -> None:
         super().__init__()
+        standardized = getattr(model, "standardized", None)
+        if not callable(standardized):
+            raise TypeError(
+                f"model must have a standardized(inputs) method, got {type(model).__name__}"
+            )
         self.model = model
+        # the model's raw output in units of its target scale, (B,); checked above
+        self._standardized: Callable[[Any], torch.Tensor] = standardized
         self.n, self.settings, self.scale, self.name = n, settings, scale, name
         self._optimizer, self.monitors, self.identity = optimizer, dict(monitors), identity
         self.history: dict[str, list[float]] = {
@@ -191,7 +198,7 @@ class _RegressionModule(L.LightningModule):
 
     def training_step(self, batch: tuple[Any, torch.Tensor], batch_idx: int) -> torch.Tensor:
         inputs, target = batch
-        loss = torch.mean((self.model.standardized(inputs) - target) ** 2)
+        loss = torch.mean((self._standardized(inputs) - target) ** 2)
         self._total += float(loss.detach()) * len(target)
         return loss
 

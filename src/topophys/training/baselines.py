@@ -544,6 +544,13 @@ class BaselineResults:
     descriptors : dict of str to numpy.ndarray
         On all frames: ``SOAP`` ``(n, F)`` and, with SchNet, ``SchNet`` ``(n, D)`` (the random
         split's model, else the first split's): the descriptor maps' input.
+    models : dict
+        ``{model: {split: module}}``: the fitted ``MLP`` (``soap_nn``, ``ph_soap``) or
+        ``SchNet``, in eval mode.
+    train_rows : dict
+        ``{model: {split: (indices, rows)}}``: the training frames of each fit (indices into
+        ``frames``) and the rows its network read for them (MLP inputs; SchNet's descriptor),
+        from which a saved model's training domain is fitted.
     """
 
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -551,6 +558,13 @@ class BaselineResults:
     parity: dict[str, Any] = field(default_factory=dict)
     histories: dict[str, Any] = field(default_factory=dict)
     descriptors: dict[str, np.ndarray] = field(default_factory=dict)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    train_rows: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+
+    def keep(self, model: str, split: str, net: Any, idx: np.ndarray, rows: np.ndarray) -> None:
+        """Keep a fitted network and its training frames' indices and rows."""
+        self.models.setdefault(model, {})[split] = net
+        self.train_rows.setdefault(model, {})[split] = (np.asarray(idx), np.asarray(rows))
 
     def record(
         self,
@@ -610,6 +624,7 @@ def _fit_mlps(
             pred["transfer"] = predict_mlp(net, X_t[split])
             sets["transfer"] = y_t
         out.record(model, split, sets, pred, history, fit_s=round(seconds, 3))
+        out.keep(model, split, net, np.flatnonzero(~test), rows[~test])
 
 
 def _fit_schnets(
@@ -649,6 +664,10 @@ def _fit_schnets(
         )  # fmt: skip
         if split == "random" or "SchNet" not in out.descriptors:
             out.descriptors["SchNet"] = schnet_descriptor(net, graphs=graphs)
+            rows = out.descriptors["SchNet"][train_idx]
+        else:
+            rows = schnet_descriptor(net, graphs=[graphs[i] for i in train_idx])
+        out.keep("schnet", split, net, train_idx, rows)
     out.timings_s["schnet"] = round(time.perf_counter() - t0, 3)
 
 
@@ -710,8 +729,13 @@ def run_baselines(
         if y_transfer is None:
             raise ValueError("y_transfer must be given with transfer_frames")
         y_t = _targets(y_transfer, len(transfer_frames))
-    want_ph = config.ph_soap and cnn_models is not None and ph_images is not None
-    if want_ph:
+    ph_inputs = (
+        (cnn_models, ph_images)
+        if config.ph_soap and cnn_models is not None and ph_images is not None
+        else None
+    )
+    if ph_inputs is not None:
+        cnn_models, ph_images = ph_inputs
         missing = [s for s in masks if s not in cnn_models or s not in ph_images]
         if missing:
             raise ValueError(f"cnn_models and ph_images lack the splits {missing}")
@@ -734,12 +758,14 @@ def run_baselines(
     t0 = time.perf_counter()
     _fit_mlps(out, "soap_nn", soap, dict.fromkeys(masks, soap_t), y, y_t, masks, config.mlp, folder)
     out.timings_s["soap_nn"] = round(time.perf_counter() - t0, 3)
-    if want_ph:
+    if ph_inputs is not None:
+        cnns, images = ph_inputs
         t0 = time.perf_counter()
-        X, X_t = {}, {}
+        X: dict[str, np.ndarray] = {}
+        X_t: dict[str, np.ndarray | None] = {}
         for split in masks:
-            cnn = cnn_models[split]
-            X[split] = np.concatenate([cnn_pooled_features(cnn, ph_images[split]), soap], axis=1)
+            cnn = cnns[split]
+            X[split] = np.concatenate([cnn_pooled_features(cnn, images[split]), soap], axis=1)
             img_t = (ph_images_transfer or {}).get(split)
             X_t[split] = None
             if soap_t is not None and img_t is not None:

@@ -155,16 +155,16 @@ def grouped_split(
             for c in range(len(s_labels))
         }
         order = list(rng.permutation(len(s_labels)))
-        chosen = []
-        while len(chosen) < k:
+        picked: list[int] = []
+        while len(picked) < k:
             # Prefer strata that keep a group for training; fall back to emptying one.
             ready = [c for c in order if len(pools[c]) >= 2] or [c for c in order if pools[c]]
             for c in ready:
-                if len(chosen) == k:
+                if len(picked) == k:
                     break
                 if pools[c]:
-                    chosen.append(pools[c].pop())
-        chosen = np.asarray(chosen, dtype=np.int64)
+                    picked.append(pools[c].pop())
+        chosen = np.asarray(picked, dtype=np.int64)
     test_groups = np.zeros(len(labels), dtype=bool)
     test_groups[chosen] = True
     return test_groups[inverse]

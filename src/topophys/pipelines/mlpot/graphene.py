@@ -121,11 +121,14 @@ def _describe(
 
     n, d = len(frames), config.descriptor
     persistence = d.persistence()
-    store = functools.partial(compute_atoms_diagrams, chunk_size=config.chunk_size, **kw)
-    diagrams = store(frames, folder / "diagrams_train.zarr", persistence)
-    t_diagrams = (
-        store(t_frames, folder / "diagrams_transfer.zarr", persistence) if t_frames else None
-    )
+
+    def store(structures: list[Any], out: Path) -> Any:
+        return compute_atoms_diagrams(
+            structures, out, persistence, chunk_size=config.chunk_size, **kw
+        )
+
+    diagrams = store(frames, folder / "diagrams_train.zarr")
+    t_diagrams = store(t_frames, folder / "diagrams_transfer.zarr") if t_frames else None
     test = random_split(n, config.test_fraction, config.split_seed)
     hist = d.histogram().fit(diagrams[~test])
     X = hist.transform(diagrams).reshape(n, d.bins, d.bins).astype(np.float32)
