@@ -477,6 +477,25 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path):
     assert again["train_loss"] == pytest.approx(h_full["train_loss"][:2], rel=1e-6)
 
 
+def test_a_checkpoint_of_another_model_version_restarts_with_a_warning(tmp_path):
+    """An older potential carried an output bias: its checkpoint cannot restore the optimizer."""
+    from topophys._warnings import TopophysWarning
+
+    data = tiny()
+    cfg = TINY.replace(epochs=3)
+    fresh, h_fresh = _fit(data, cfg, tmp_path / "fresh")
+    _fit(data, cfg.replace(epochs=2), tmp_path / "old")
+    ckpt = tmp_path / "old" / "checkpoints" / "last.ckpt"
+    state = torch.load(ckpt, weights_only=True)
+    state["state_dict"]["potential.net.99.bias"] = torch.zeros(1)  # a parameter we no longer have
+    torch.save(state, ckpt)
+    with pytest.warns(TopophysWarning, match=r"another version of the model \(unknown: potenti"):
+        restarted, h = _fit(data, cfg, tmp_path / "old", resume=True)
+    assert h["epoch"] == [0.0, 1.0, 2.0]
+    _assert_same_weights(restarted, fresh)
+    assert h["train_loss"] == pytest.approx(h_fresh["train_loss"], rel=1e-6)
+
+
 def test_load_model_round_trip(tmp_path):
     data = tiny(n_conditions=2)
     cfg = TINY.replace(latent_dim=3)

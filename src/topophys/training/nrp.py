@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 
 from .. import _validate
+from .._warnings import TopophysWarning
 from ..config import Config, atomic_write_text
 from ..models.autoencoders import ConvAutoencoder, MLPAutoencoder
 from ..models.nrp import ReducedPotentialModel
@@ -759,6 +761,14 @@ def fit_nrp(
     callbacks = [history, best, _last_checkpoint_callback(last)]
     trainer = _trainer(config, run_dir, callbacks, has_val=val is not None, progress=progress)
     ckpt_path = last if (resume and last.exists()) else None
+    if ckpt_path is not None and (stale := _stale_checkpoint(ckpt_path, module)):
+        warnings.warn(
+            f"{ckpt_path} was written by another version of the model ({stale}); its weights "
+            "and optimizer state cannot be resumed, so training restarts from epoch 0",
+            TopophysWarning,
+            stacklevel=2,
+        )
+        ckpt_path = None
     with quiet_lightning():
         try:
             trainer.fit(module, ckpt_path=ckpt_path, weights_only=True)
@@ -777,6 +787,29 @@ def fit_nrp(
         selected = best.best_epoch if best.weights is not None else len(rows) - 1
         _write_fit(run_dir, model, series, config, selected)
     return series
+
+
+def _stale_checkpoint(path: Path, module: Any) -> str | None:
+    """Why ``path`` cannot resume ``module`` (its parameters differ), or ``None`` if it can.
+
+    Lightning restores the optimizer by position, so a checkpoint with other parameters
+    (e.g. the output biases older potentials carried) fails deep inside ``fit`` with a bare
+    size mismatch. A file that is not weights-only is left to ``fit``, which refuses it.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True).get("state_dict", {})
+    except pickle.UnpicklingError:
+        return None
+    ours = module.state_dict()
+    extra = sorted(set(state) - set(ours))
+    missing = sorted(set(ours) - set(state))
+    shapes = sorted(k for k in set(state) & set(ours) if state[k].shape != ours[k].shape)
+    parts = [
+        f"{what}: {', '.join(keys[:3])}{' …' if len(keys) > 3 else ''}"
+        for what, keys in (("unknown", extra), ("missing", missing), ("other shape", shapes))
+        if keys
+    ]
+    return "; ".join(parts) or None
 
 
 def _trainer(
