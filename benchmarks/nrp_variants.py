@@ -124,7 +124,7 @@ def _reconstruction(model: Any, data: Any) -> float:
     """Σ‖D(E(x)) − x‖ / Σ‖x‖ over every snapshot of ``data``."""
     import torch
 
-    x = np.asarray(data.x).reshape(-1, *data.shape)
+    x = np.array(data.x).reshape(-1, *data.shape)  # a copy: the store's arrays are read-only
     with torch.no_grad():
         rec = model.decode(model.encode(torch.as_tensor(x))).numpy()
     num = np.linalg.norm((rec - x).reshape(len(x), -1), axis=1).sum()
