@@ -149,6 +149,10 @@ def test_run_writes_metrics_report_and_figures(tiny_run):
     assert "reduced run" in html and "Fig. 6a" in html
     for stage in ("baselines", "maps", "inverse", "gradcam"):
         assert stage in metrics["timings_s"] and metrics[stage]["compute_s"] > 0
+    # What the measured times depend on, for docs/regenerate.py's provenance line.
+    machine = metrics["machine"]
+    assert machine["at_start"]["cpus"] >= 1 and len(machine["load_average_at_end"]) == 3
+    assert machine["peak_rss_mb"]["self"] > 50  # Python, numpy and torch at least
 
 
 def test_baselines_section_beside_ridge_and_cnn(tiny_run):
@@ -258,6 +262,9 @@ def test_rerun_resumes_and_other_config_is_refused(tiny_run, synthetic):
     run(tiny_config(synthetic, **SECTIONS), tiny_run, progress=False)
     after = json.loads((tiny_run / "metrics.json").read_text())
     assert after["summary_meV"] == before["summary_meV"]
+    # The stage times stay those of the call that did the work; the resume's are kept apart.
+    assert after["timings_s"] == before["timings_s"]
+    assert set(after["resume_timings_s"]) == set(before["timings_s"]) - {"total"}
     assert (tiny_run / "cnn_random" / "model.pt").stat().st_mtime_ns == weights
     # Finished sections are loaded, not recomputed, and report the same numbers.
     assert {p: p.stat().st_mtime_ns for p in saved} == saved
