@@ -588,6 +588,19 @@ def test_docs_tables_regenerate_from_the_run_and_the_benchmarks(curves_run, tmp_
                 for w in (1, 2)
             ],
         },
+        "sizes": [
+            {"n_atoms": n,
+             "generation": {"frames": 255, "density": 2.5, "seconds_per_run": 0.01 * n},
+             "diagrams": {"structures_per_s": 2000.0 / n,
+                          "gudhi_nonperiodic_structures_per_s": 6000.0 / n,
+                          "periodic_over_nonperiodic_time": 3.0},
+             "histograms": {"structures_per_s": 9000.0,
+                            "histogram2d_loop_structures_per_s": 2000.0}}
+            for n in (216, 512)
+        ],
+        "training": {"ridge_frames": 400, "ridge_fit_s": 0.1, "cnn_paper_ms_per_sample": 80.0,
+                     "cnn_paper_parameters": 1104865, "cnn_demo_ms_per_sample": 5.0,
+                     "cnn_demo_parameters": 33789},
         "load_average": {"start": [1.0, 1.0, 1.0], "end": [1.0, 1.0, 1.0]}, "cpus": 2,
     }  # fmt: skip
     for page, data in (("mlpot-labels", labels), ("mlpot-throughput", throughput)):
@@ -597,6 +610,8 @@ def test_docs_tables_regenerate_from_the_run_and_the_benchmarks(curves_run, tmp_
     text = (tmp_path / "mlpot.md").read_text()
     assert "-2.000 ± 0.300 eV" in text and "melt -2.40 ± 0.10" in text
     assert "| PH descriptor (alpha diagrams + histogram) | 10.0 | 20.0 |" in text
+    assert "| melt-quench run (255 frames, at 2.5 g/cm³) | 2.2 s | 5.1 s |" in text
+    assert "the CNN at 80.0 ms per sample (papers' architecture, 1,104,865 parameters)" in text
 
 
 def test_the_partial_curves_table_regenerates_from_progress_json(tmp_path):
