@@ -410,7 +410,7 @@ _PARTS = {  # the sections' own stage times, by their keys
     "soap": "SOAP",
     "soap_nn": "SOAP + NN",
     "ph_soap": "PH + SOAP",
-    "schnet_neighbours": "SchNet neighbour lists",
+    "schnet_neighbour_lists": "SchNet neighbour lists",
     "schnet": "SchNet",
 }
 
@@ -564,8 +564,8 @@ def mlpot_demo_inverse(metrics: Mapping[str, Any]) -> str:
     limit = inv.get("max_birth_A2")
     return table(["", "high-energy region", "low-energy region"], rows) + (
         f"\n{f['frames']} frames of stage {f['process'] or 'any'} of run {f['run']} at "
-        f"{fmt(f['density'], 1)} g/cm³; coefficient thresholds {fmt(inv['thresholds']['high'], 3)}"
-        f" and {fmt(inv['thresholds']['low'], 3)}"
+        f"{fmt(f['density'], 1)} g/cm³; coefficient thresholds {inv['thresholds']['high']:.3g}"
+        f" and {inv['thresholds']['low']:.3g}"
         + (f"; births below {fmt(limit, 1)} Å²" if limit is not None else "; every birth")
         + f". KS distance between the regions: bond lengths "
         f"{fmt(inv.get('bond_length_ks_distance'))}, angles "
@@ -600,10 +600,11 @@ def mlpot_demo_cyclooctane(metrics: Mapping[str, Any]) -> str:
     """Local dimension of each representation of the conformers."""
     c = metrics["cyclooctane"]
     text = cyclooctane_dimensions({"metrics": c})
+    residual = c["max_residual_A"]  # metrics.json keeps 6 decimals
+    worst = f"{residual:.1e} Å" if residual else "below 1e-6 Å"
     return text + (
         f"\n{c['n_conformers']} conformers (the generator converged on "
-        f"{c['convergence_rate']:.0%} of its tries; largest constraint residual "
-        f"{c['max_residual_A']:.1e} Å).\n"
+        f"{c['convergence_rate']:.0%} of its tries; largest constraint residual {worst}).\n"
     )
 
 
@@ -615,7 +616,7 @@ def mlpot_demo_graphene(metrics: Mapping[str, Any]) -> str:
     d = g["data"]
     rows = []
     for model, label in (("ridge", "Ridge"), ("cnn", "CNN"), ("mean_baseline", "training mean")):
-        m = g[model]["random"]
+        m = g[model]  # one random split
         rows.append(
             [label]
             + [fmt(m.get(part, {}).get("rmse_meV"), 1) for part in ("train", "test", "transfer")]
@@ -629,7 +630,8 @@ def mlpot_demo_graphene(metrics: Mapping[str, Any]) -> str:
     return table(header, rows) + (
         f"\nRMSE in meV/atom. {d['frames']} frames of {d['train_atoms']} atoms from {d['runs']} "
         f"quenches ({rates} K/ps; {d['test_frames']} test frames), "
-        f"{d.get('transfer_frames', 0)} frames of {d.get('transfer_atoms', '—')} atoms; "
+        f"{d.get('transfer_frames', 0)} frames of {d.get('transfer_atoms', '—')} atoms; the CNN "
+        f"ran {g['cnn'].get('epochs', '—')} epochs; "
         f"{d['final_states_threefold_share']:.0%} of the atoms of the final states are "
         "threefold-coordinated.\n"
     )

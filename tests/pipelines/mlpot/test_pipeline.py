@@ -641,3 +641,20 @@ def test_the_partial_curves_table_regenerates_from_progress_json(tmp_path):
     assert "mlpot-progress runs/paper/curves/progress.json` at commit" in text
     # The full table's block is left as it was.
     assert "Awaits the `--scale paper` run's `metrics.json`" in text
+
+
+def test_the_demo_pages_generators_read_a_real_runs_metrics(tiny_run):
+    """docs/regenerate.py's mlpot-demo tables from the metrics.json a run writes (the sections
+    this run has; tests/test_docs_regenerate.py checks the whole page on a hand-made one)."""
+    regenerate, _ = _regenerate_module()
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    head = metrics["summary_meV"]["ridge"]
+    errors = regenerate.mlpot_demo_errors(metrics)
+    assert f"| Ridge | {head['train_rmse']:.1f} / {head['train_mae']:.1f} | " in errors
+    assert "20 frames of 125 atoms from 4 runs (16 train / 4 test" in errors
+    assert "| baselines |" in regenerate.mlpot_demo_run(metrics)
+    (row,) = [r for r in metrics["baselines"]["comparison_meV"] if r["model"] == "soap_nn"]
+    assert f"| SOAP + NN | {row['test_rmse']:.1f} | " in regenerate.mlpot_demo_baselines(metrics)
+    assert "| SchNet | " in regenerate.mlpot_demo_maps(metrics)
+    assert "| rings | " in regenerate.mlpot_demo_inverse(metrics)
+    assert "| highest-energy frame (#" in regenerate.mlpot_demo_gradcam(metrics)
