@@ -429,12 +429,12 @@ def mlpot_demo_run(metrics: Mapping[str, Any]) -> str:
         inner = ", ".join(f"{_PARTS.get(k, k)} {fmt(v, 1)}" for k, v in parts.items())
         rows.append([_MLPOT_STAGES.get(key, key), fmt(seconds, 1), inner or ""])
     text = table(["stage", "seconds", "of which (s)"], rows)
-    text += f"\nWall time {_minutes(times['total'])}"
+    text += f"\nAll stages: {_minutes(times['total'])}"
     peak = metrics.get("machine", {}).get("peak_rss_mb")
     if peak:
         text += (
-            f"; peak resident memory {fmt(peak['self'] / 1024, 2)} GB (main process), "
-            f"{fmt(peak['children'] / 1024, 2)} GB (largest worker)"
+            f"; peak resident memory {fmt(peak['self'] / 1024, 2)} GiB (main process), "
+            f"{fmt(peak['children'] / 1024, 2)} GiB (largest worker)"
         )
     return text + ".\n"
 

@@ -159,7 +159,7 @@ def test_the_mlpot_demo_page_is_generated_from_a_runs_metrics(tmp_path: Path) ->
     for line in (
         "| generation (melt-quench runs) | 60.0 |  |",
         "| baselines | 4.0 | SOAP 1.5, SchNet 2.5 |",
-        "Wall time 1 min 08 s; peak resident memory 1.50 GB (main process), 0.50 GB",
+        "All stages: 1 min 08 s; peak resident memory 1.50 GiB (main process), 0.50 GiB",
         "| Ridge | 25.0 / 12.5 | 100.0 / 50.0 | 101.0 / 50.5 | 200.0 / 100.0 |",
         "10 frames of 216 atoms from 4 runs (8 train / 2 test on the random split; 3 test",
         "| SOAP + NN | 52.0 | 53.0 | 104.0 / 105.0 | 2.00 | 16.4 |",
