@@ -357,6 +357,286 @@ def mlpot_throughput(bench: Mapping[str, Any]) -> str:
     return table(header, rows) + f"\n{t['frames']} frames of {t['n_atoms']} atoms.\n"
 
 
+def mlpot_bench(bench: Mapping[str, Any]) -> str:
+    """Generation, diagrams, histograms and training of ``benchmarks/mlpot.py`` (one core)."""
+    sizes = bench["sizes"]
+    header = ["", *[f"{s['n_atoms']} atoms" for s in sizes]]
+    gen = sizes[0]["generation"]
+    rows = [
+        [f"melt-quench run ({gen['frames']} frames, at {fmt(gen['density'], 1)} g/cm³)"]
+        + [f"{fmt(s['generation']['seconds_per_run'], 1)} s" for s in sizes],
+        ["periodic alpha diagrams (H0–H1), structures/s"]
+        + [fmt(s["diagrams"]["structures_per_s"], 1) for s in sizes],
+        ["same points, GUDHI non-periodic alpha (the floor), structures/s"]
+        + [
+            f"{fmt(s['diagrams']['gudhi_nonperiodic_structures_per_s'], 1)} (periodic costs "
+            f"{fmt(s['diagrams']['periodic_over_nonperiodic_time'], 1)}×)"
+            for s in sizes
+        ],
+        ["descriptor (128² histogram, probability, z-score), structures/s"]
+        + [fmt(s["histograms"]["structures_per_s"], 0) for s in sizes],
+        ["`numpy.histogram2d` loop, same result, structures/s"]
+        + [fmt(s["histograms"]["histogram2d_loop_structures_per_s"], 0) for s in sizes],
+    ]
+    t = bench["training"]
+    return table(header, rows) + (
+        f"\nTraining, one core: Ridge (α = 200) on {t['ridge_frames']} × 16 384 in "
+        f"{fmt(t['ridge_fit_s'], 2)} s; the CNN at {fmt(t['cnn_paper_ms_per_sample'], 1)} ms per "
+        f"sample (papers' architecture, {t['cnn_paper_parameters']:,} parameters) and "
+        f"{fmt(t['cnn_demo_ms_per_sample'], 1)} ms (demo's, {t['cnn_demo_parameters']:,} "
+        "parameters) per forward–backward–step.\n"
+    )
+
+
+# The default run (``topophys run mlpot``, DEMO_CONFIG): every block reads its metrics.json.
+
+_MLPOT_STAGES = {
+    "data": "generation (melt-quench runs)",
+    "diagrams": "diagrams",
+    "descriptors": "descriptors",
+    "ridge": "Ridge",
+    "learning_curves": "learning curves",
+    "cnn": "CNN (both splits)",
+    "baselines": "baselines",
+    "maps": "maps",
+    "inverse": "inverse analysis",
+    "gradcam": "Grad-CAM",
+    "cyclooctane": "cyclo-octane",
+    "graphene": "amorphous graphene",
+    "report": "report",
+    "total": "**total**",
+}
+_PARTS = {  # the sections' own stage times, by their keys
+    "soap": "SOAP",
+    "soap_nn": "SOAP + NN",
+    "ph_soap": "PH + SOAP",
+    "schnet_neighbour_lists": "SchNet neighbour lists",
+    "schnet": "SchNet",
+}
+
+
+def _minutes(seconds: float) -> str:
+    m, s = divmod(round(seconds), 60)
+    return f"{m} min {s:02d} s" if m else f"{s} s"
+
+
+def mlpot_demo_run(metrics: Mapping[str, Any]) -> str:
+    """Wall time per stage (with the sections' own parts) and the run's peak memory."""
+    times = metrics["timings_s"]
+    rows = []
+    for key, seconds in times.items():
+        parts = metrics.get(key, {}).get("timings_s", {}) if key != "total" else {}
+        inner = ", ".join(f"{_PARTS.get(k, k)} {fmt(v, 1)}" for k, v in parts.items())
+        rows.append([_MLPOT_STAGES.get(key, key), fmt(seconds, 1), inner or ""])
+    text = table(["stage", "seconds", "of which (s)"], rows)
+    text += f"\nAll stages: {_minutes(times['total'])}"
+    peak = metrics.get("machine", {}).get("peak_rss_mb")
+    if peak:
+        text += (
+            f"; peak resident memory {fmt(peak['self'] / 1024, 2)} GiB (main process), "
+            f"{fmt(peak['children'] / 1024, 2)} GiB (largest worker)"
+        )
+    return text + ".\n"
+
+
+def _pair(errors: Mapping[str, Any] | None) -> str:
+    if not errors:
+        return "—"
+    return f"{fmt(errors['rmse_meV'], 1)} / {fmt(errors['mae_meV'], 1)}"
+
+
+def mlpot_demo_errors(metrics: Mapping[str, Any]) -> str:
+    """RMSE / MAE of Ridge, the CNN and the training mean on every set."""
+    d = metrics["data"]
+    large = "/".join(map(str, d.get("transfer_atoms", [])))
+    rows = []
+    for model, label in (("ridge", "Ridge"), ("cnn", "CNN"), ("mean_baseline", "training mean")):
+        m = metrics[model]
+        rows.append(
+            [
+                label,
+                _pair(m["random"].get("train")),
+                _pair(m["random"].get("test")),
+                _pair(m["grouped"].get("test")),
+                _pair(m["random"].get("transfer")),
+            ]
+        )
+    header = ["model", "train", "test (random)", "test (grouped by run)", f"{large} atoms"]
+    small = "/".join(map(str, d["train_atoms"]))
+    n_train = d["frames"] - d["random_test_frames"]
+    return table(header, rows) + (
+        f"\nRMSE / MAE in meV/atom. {d['frames']} frames of {small} atoms from {d['runs']} runs "
+        f"({n_train} train / {d['random_test_frames']} test on the random split; "
+        f"{d['grouped_test_frames']} test frames from {d['grouped_test_runs']} whole runs on the "
+        f"grouped one), {d.get('transfer_frames', 0)} frames of {large} atoms; the 512-atom "
+        "column is the random split's model.\n"
+    )
+
+
+_BASELINE_ROWS = {**_MLPOT_MODELS, "mean_baseline": "training mean"}
+
+
+def mlpot_demo_baselines(metrics: Mapping[str, Any]) -> str:
+    """Every model's test RMSE on the same subsample, its size transfer and the papers'."""
+    b = metrics["baselines"]
+    models = b["models"]
+    rows = []
+    for model, label in _BASELINE_ROWS.items():
+        if model not in models:
+            continue
+        m = models[model]
+        test = {s: m.get(s, {}).get("test", {}).get("rmse_meV") for s in ("random", "grouped")}
+        far = {s: m.get(s, {}).get("transfer", {}).get("rmse_meV") for s in ("random", "grouped")}
+        ratio = far["random"] / test["random"] if far["random"] and test["random"] else None
+        rows.append(
+            [
+                label,
+                fmt(test["random"], 1),
+                fmt(test["grouped"], 1),
+                f"{fmt(far['random'], 1)} / {fmt(far['grouped'], 1)}",
+                fmt(ratio),
+                _PAPERS_MEV.get(model, "—"),
+            ]
+        )
+    d, n_test = metrics["data"], b["test_frames"]
+    header = ["model", "random split", "split by run", "512 atoms (random / grouped model)"]
+    return table([*header, "512 / 216 atoms (random)", "papers (DFT data)"], rows) + (
+        f"\nTest RMSE in meV/atom on {b['frames']} of the {d['frames']} frames "
+        f"({n_test['random']} random-split and {n_test['grouped']} grouped-split test frames) "
+        f"and {b['transfer_frames']} of the {d.get('transfer_frames', 0)} larger frames; every "
+        "model scored on exactly these frames (Ridge and the CNN trained on all training "
+        "frames, the others on the subsample's).\n"
+    )
+
+
+def mlpot_demo_maps(metrics: Mapping[str, Any]) -> str:
+    """kNN R² and Spearman of each descriptor's maps, coloured by density and by energy."""
+    maps = metrics["maps"]
+    names = [k for k, v in maps.items() if isinstance(v, Mapping) and "pca" in v]
+    methods = [m for m in maps[names[0]] if m.startswith("tsne")] + ["pca"]
+    header = ["descriptor"]
+    for method in methods:
+        what = f"t-SNE (perplexity {method.removeprefix('tsne_p')})" if method != "pca" else "PCA"
+        header += [f"density, {what}", f"energy, {what}"]
+    rows = []
+    for name in names:
+        cells = []
+        for method in methods:
+            for prop in ("density", "energy"):
+                m = maps[name][method][prop]
+                cells.append(f"{fmt(m['knn_r2'])} / {fmt(m['spearman'])}")
+        rows.append([name, *cells])
+    return table(header, rows) + (
+        f"\nkNN R² / Spearman on {maps['frames']} frames (the baselines' subsample).\n"
+    )
+
+
+def _mean_std(entry: Mapping[str, Any], key: str, digits: int) -> str:
+    if f"{key}_mean_{'A' if 'length' in key else 'deg'}" not in entry:
+        return "—"
+    unit = "A" if "length" in key else "deg"
+    return f"{fmt(entry[f'{key}_mean_{unit}'], digits)} ± {fmt(entry[f'{key}_std_{unit}'], digits)}"
+
+
+def mlpot_demo_inverse(metrics: Mapping[str, Any]) -> str:
+    """The two energy regions of the Ridge coefficients, back to rings of atoms."""
+    inv = metrics["inverse"]
+    if "skipped" in inv:
+        return f"Skipped: {inv['skipped']}.\n"
+    hi, lo = inv["high"], inv["low"]
+    share = next((k for k in hi if k.startswith("angles_") and k.endswith("_share")), None)
+    rows = [
+        ["bins", hi["bins"], lo["bins"]],
+        ["rings", hi["rings"], lo["rings"]],
+        [
+            "mean ring size (atoms)",
+            fmt(hi.get("mean_ring_size"), 1),
+            fmt(lo.get("mean_ring_size"), 1),
+        ],
+        ["bond length (Å)", _mean_std(hi, "bond_length", 2), _mean_std(lo, "bond_length", 2)],
+        ["longest bond (Å)", fmt(hi.get("bond_length_max_A")), fmt(lo.get("bond_length_max_A"))],
+        ["bond angle (°)", _mean_std(hi, "bond_angle", 0), _mean_std(lo, "bond_angle", 0)],
+    ]
+    if share:
+        window = share.removeprefix("angles_").removesuffix("_share").replace("_", "–")
+        rows.append([f"angles in {window}°", f"{hi[share]:.0%}", f"{lo.get(share, 0.0):.0%}"])
+    f = inv["frames"]
+    limit = inv.get("max_birth_A2")
+    return table(["", "high-energy region", "low-energy region"], rows) + (
+        f"\n{f['frames']} frames of stage {f['process'] or 'any'} of run {f['run']} at "
+        f"{fmt(f['density'], 1)} g/cm³; coefficient thresholds {inv['thresholds']['high']:.3g}"
+        f" and {inv['thresholds']['low']:.3g}"
+        + (f"; births below {fmt(limit, 1)} Å²" if limit is not None else "; every birth")
+        + f". KS distance between the regions: bond lengths "
+        f"{fmt(inv.get('bond_length_ks_distance'))}, angles "
+        f"{fmt(inv.get('bond_angle_ks_distance'))}.\n"
+    )
+
+
+def mlpot_demo_gradcam(metrics: Mapping[str, Any]) -> str:
+    """Where the CNN looks: attention-weighted against plain mean persistence and birth."""
+    g = metrics["gradcam"]
+    rows = []
+    for name, label in (("high", "highest-energy frame"), ("low", "lowest-energy frame")):
+        r = g[name]
+        rows.append(
+            [
+                f"{label} (#{r['frame']})",
+                f"{fmt(r['energy_eV'], 3)} ({fmt(r['predicted_eV'], 3)})",
+                *[
+                    f"{fmt(r[f'attention_mean_{q}_A2'])} / {fmt(r[f'points_mean_{q}_A2'])}"
+                    for q in ("persistence", "birth")
+                ],
+            ]
+        )
+    header = ["frame", "E (predicted), eV/atom", "mean persistence, Å²", "mean birth, Å²"]
+    return table(header, rows) + (
+        f"\n{'Grad-CAM' if g['method'] == 'gradcam' else 'HiResCAM'} of the {g['split']} split's "
+        "CNN; each cell: weighted by the attention / unweighted.\n"
+    )
+
+
+def mlpot_demo_cyclooctane(metrics: Mapping[str, Any]) -> str:
+    """Local dimension of each representation of the conformers."""
+    c = metrics["cyclooctane"]
+    text = cyclooctane_dimensions({"metrics": c})
+    residual = c["max_residual_A"]  # metrics.json keeps 6 decimals
+    worst = f"{residual:.1e} Å" if residual else "below 1e-6 Å"
+    return text + (
+        f"\n{c['n_conformers']} conformers (the generator converged on "
+        f"{c['convergence_rate']:.0%} of its tries; largest constraint residual {worst}).\n"
+    )
+
+
+def mlpot_demo_graphene(metrics: Mapping[str, Any]) -> str:
+    """Ridge and the CNN on amorphous graphene beside the letter's CNN."""
+    g = metrics["graphene"]
+    if "skipped" in g:
+        return f"Skipped: {g['skipped']}.\n"
+    d = g["data"]
+    rows = []
+    for model, label in (("ridge", "Ridge"), ("cnn", "CNN"), ("mean_baseline", "training mean")):
+        m = g[model]  # one random split
+        rows.append(
+            [label]
+            + [fmt(m.get(part, {}).get("rmse_meV"), 1) for part in ("train", "test", "transfer")]
+        )
+    letter = g.get("letter_rmse_meV", {})
+    if letter:
+        keys = ("cnn_train", "cnn_test", "cnn_transfer_2720")
+        rows.append(["the letter's CNN (its 1,830 frames)", *[fmt(letter.get(k), 1) for k in keys]])
+    header = ["model", "train", "test", f"{d.get('transfer_atoms', '—')} atoms"]
+    rates = ", ".join(fmt(r, 0) for r in d["cooling_rates_K_per_ps"])
+    return table(header, rows) + (
+        f"\nRMSE in meV/atom. {d['frames']} frames of {d['train_atoms']} atoms from {d['runs']} "
+        f"quenches ({rates} K/ps; {d['test_frames']} test frames), "
+        f"{d.get('transfer_frames', 0)} frames of {d.get('transfer_atoms', '—')} atoms; the CNN "
+        f"ran {g['cnn'].get('epochs', '—')} epochs; "
+        f"{d['final_states_threefold_share']:.0%} of the atoms of the final states are "
+        "threefold-coordinated.\n"
+    )
+
+
 # --------------------------------------------------------------------------- performance.md
 
 
@@ -752,7 +1032,22 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "mlpot.md",
         "python benchmarks/mlpot.py --out docs/data/mlpot_throughput.json && "
         "python docs/regenerate.py mlpot-throughput docs/data/mlpot_throughput.json",
-        {"mlpot:throughput": mlpot_throughput},
+        {"mlpot:throughput": mlpot_throughput, "mlpot:bench": mlpot_bench},
+    ),
+    "mlpot-demo": (
+        "mlpot.md",
+        "topophys run mlpot --out runs/mlpot -j 2 && "
+        "python docs/regenerate.py mlpot-demo runs/mlpot",
+        {
+            "mlpot:demo-run": mlpot_demo_run,
+            "mlpot:demo-errors": mlpot_demo_errors,
+            "mlpot:demo-baselines": mlpot_demo_baselines,
+            "mlpot:demo-maps": mlpot_demo_maps,
+            "mlpot:demo-inverse": mlpot_demo_inverse,
+            "mlpot:demo-gradcam": mlpot_demo_gradcam,
+            "mlpot:demo-cyclooctane": mlpot_demo_cyclooctane,
+            "mlpot:demo-graphene": mlpot_demo_graphene,
+        },
     ),
 }
 

@@ -149,6 +149,10 @@ def test_run_writes_metrics_report_and_figures(tiny_run):
     assert "reduced run" in html and "Fig. 6a" in html
     for stage in ("baselines", "maps", "inverse", "gradcam"):
         assert stage in metrics["timings_s"] and metrics[stage]["compute_s"] > 0
+    # What the measured times depend on, for docs/regenerate.py's provenance line.
+    machine = metrics["machine"]
+    assert machine["at_start"]["cpus"] >= 1 and len(machine["load_average_at_end"]) == 3
+    assert machine["peak_rss_mb"]["self"] > 50  # Python, numpy and torch at least
 
 
 def test_baselines_section_beside_ridge_and_cnn(tiny_run):
@@ -258,6 +262,9 @@ def test_rerun_resumes_and_other_config_is_refused(tiny_run, synthetic):
     run(tiny_config(synthetic, **SECTIONS), tiny_run, progress=False)
     after = json.loads((tiny_run / "metrics.json").read_text())
     assert after["summary_meV"] == before["summary_meV"]
+    # The stage times stay those of the call that did the work; the resume's are kept apart.
+    assert after["timings_s"] == before["timings_s"]
+    assert set(after["resume_timings_s"]) == set(before["timings_s"]) - {"total"}
     assert (tiny_run / "cnn_random" / "model.pt").stat().st_mtime_ns == weights
     # Finished sections are loaded, not recomputed, and report the same numbers.
     assert {p: p.stat().st_mtime_ns for p in saved} == saved
@@ -581,6 +588,19 @@ def test_docs_tables_regenerate_from_the_run_and_the_benchmarks(curves_run, tmp_
                 for w in (1, 2)
             ],
         },
+        "sizes": [
+            {"n_atoms": n,
+             "generation": {"frames": 255, "density": 2.5, "seconds_per_run": 0.01 * n},
+             "diagrams": {"structures_per_s": 2000.0 / n,
+                          "gudhi_nonperiodic_structures_per_s": 6000.0 / n,
+                          "periodic_over_nonperiodic_time": 3.0},
+             "histograms": {"structures_per_s": 9000.0,
+                            "histogram2d_loop_structures_per_s": 2000.0}}
+            for n in (216, 512)
+        ],
+        "training": {"ridge_frames": 400, "ridge_fit_s": 0.1, "cnn_paper_ms_per_sample": 80.0,
+                     "cnn_paper_parameters": 1104865, "cnn_demo_ms_per_sample": 5.0,
+                     "cnn_demo_parameters": 33789},
         "load_average": {"start": [1.0, 1.0, 1.0], "end": [1.0, 1.0, 1.0]}, "cpus": 2,
     }  # fmt: skip
     for page, data in (("mlpot-labels", labels), ("mlpot-throughput", throughput)):
@@ -590,6 +610,8 @@ def test_docs_tables_regenerate_from_the_run_and_the_benchmarks(curves_run, tmp_
     text = (tmp_path / "mlpot.md").read_text()
     assert "-2.000 ± 0.300 eV" in text and "melt -2.40 ± 0.10" in text
     assert "| PH descriptor (alpha diagrams + histogram) | 10.0 | 20.0 |" in text
+    assert "| melt-quench run (255 frames, at 2.5 g/cm³) | 2.2 s | 5.1 s |" in text
+    assert "the CNN at 80.0 ms per sample (papers' architecture, 1,104,865 parameters)" in text
 
 
 def test_the_partial_curves_table_regenerates_from_progress_json(tmp_path):
@@ -619,3 +641,20 @@ def test_the_partial_curves_table_regenerates_from_progress_json(tmp_path):
     assert "mlpot-progress runs/paper/curves/progress.json` at commit" in text
     # The full table's block is left as it was.
     assert "Awaits the `--scale paper` run's `metrics.json`" in text
+
+
+def test_the_demo_pages_generators_read_a_real_runs_metrics(tiny_run):
+    """docs/regenerate.py's mlpot-demo tables from the metrics.json a run writes (the sections
+    this run has; tests/test_docs_regenerate.py checks the whole page on a hand-made one)."""
+    regenerate, _ = _regenerate_module()
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    head = metrics["summary_meV"]["ridge"]
+    errors = regenerate.mlpot_demo_errors(metrics)
+    assert f"| Ridge | {head['train_rmse']:.1f} / {head['train_mae']:.1f} | " in errors
+    assert "20 frames of 125 atoms from 4 runs (16 train / 4 test" in errors
+    assert "| baselines |" in regenerate.mlpot_demo_run(metrics)
+    (row,) = [r for r in metrics["baselines"]["comparison_meV"] if r["model"] == "soap_nn"]
+    assert f"| SOAP + NN | {row['test_rmse']:.1f} | " in regenerate.mlpot_demo_baselines(metrics)
+    assert "| SchNet | " in regenerate.mlpot_demo_maps(metrics)
+    assert "| rings | " in regenerate.mlpot_demo_inverse(metrics)
+    assert "| highest-energy frame (#" in regenerate.mlpot_demo_gradcam(metrics)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ...descriptors.ph import DescriptorConfig
 from ...evaluate.cyclooctane import CycloOctaneConfig
-from .._run_dir import StageTimer, open_run_dir, write_metrics
+from .._run_dir import StageTimer, machine_info, open_run_dir, write_metrics
 from .config import (
     BaselinesSectionConfig,
     GradCAMConfig,
@@ -89,7 +89,9 @@ def run(
     from .report import headline, write_report
 
     run_dir = open_run_dir(run_dir, config)
-    timer = StageTimer()
+    # Kept on disk, so a resumed run reports the time of the call that did each stage.
+    timer = StageTimer(run_dir / "timings.json")
+    machine: dict[str, Any] = {"at_start": machine_info()}
     kw = {"workers": workers, "scheduler": scheduler, "progress": progress}
     frames = prepare_frames(config, run_dir, **kw)
     timer.lap("data")
@@ -117,15 +119,34 @@ def run(
         sections=sections,
     )  # fmt: skip
     timer.lap("report")
+    machine["load_average_at_end"] = machine_info()["load_average"]
+    machine["peak_rss_mb"] = peak_rss_mb()
     out = {
         "data": data,
         "summary_meV": headline(core.metrics),
         **core.metrics,
         **{key: section.metrics for key, section in sections.items()},
-        "timings_s": timer.timings_s,
+        **timer.record(),
+        "machine": machine,
     }
     write_metrics(run_dir, out)
     return run_dir
+
+
+def peak_rss_mb() -> dict[str, float]:
+    """Peak resident memory (MB) of this process and of the largest finished child process
+    (a worker of the pool, a parallel CNN training); 0 where the platform does not say."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return {"self": 0.0, "children": 0.0}
+    import sys
+
+    unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, else KiB
+    return {
+        who: round(resource.getrusage(flag).ru_maxrss * unit / 1024**2, 1)
+        for who, flag in (("self", resource.RUSAGE_SELF), ("children", resource.RUSAGE_CHILDREN))
+    }
 
 
 def _save_predictions(run_dir: Path, core: Core) -> None:
