@@ -14,10 +14,13 @@ from topophys.simulate.xy import (
     _assemble,
     _field,
     _sublattices,
+    charge_map_image,
     defect_field,
+    field_image,
     integrated_autocorrelation_time,
     pair_charge_map,
     pair_displacement,
+    relaxed_defect_field,
     simulate_condition,
 )
 
@@ -192,8 +195,9 @@ def test_acceptance_counts_every_proposal_once():
     s.sweep(4)
     np.testing.assert_allclose(s.acceptance.numpy(), 1.0)
     frozen = XYSampler(np.zeros((3, 8, 8)), 1e-9, step_size=1.0, seed=0)
-    frozen.sweep(4)  # ... and at T → 0 from the ground state none is
-    np.testing.assert_allclose(frozen.acceptance.numpy(), 0.0)
+    frozen.sweep(4)  # ... and at T → 0 from the ground state almost none is: in float32
+    # cos(δ) rounds to 1 for |δ| < 2.4e-4, a move of zero energy cost (about 1 in 4000 here)
+    assert (frozen.acceptance.numpy() < 0.01).all()
 
 
 def test_determinism_under_seed():
@@ -331,3 +335,85 @@ def test_cuda_matches_cpu_statistics():
         s.sweep(300, overrelaxation=1)
         means.append(float(s.energy().mean()))
     assert means[0] == pytest.approx(means[1], abs=0.01)
+
+
+def test_symmetry_images_of_fields_carry_the_images_of_their_maps():
+    rng = np.random.default_rng(0)
+    for d in (1, 1.41, 2.24, 4.12):
+        theta = defect_field(pair_charge_map(16, d)) + rng.normal(0, 0.2, (16, 16))
+        k = plaquette_charge(theta)
+        for turns in range(4):
+            for reflect in (False, True):
+                shift = tuple(int(s) for s in rng.integers(0, 16, 2))
+                image = field_image(theta, shift=shift, quarter_turns=turns, reflect=reflect)
+                expected = charge_map_image(k, shift=shift, quarter_turns=turns, reflect=reflect)
+                np.testing.assert_array_equal(plaquette_charge(image), expected)
+                assert energy(image) == pytest.approx(energy(theta), abs=1e-12)
+    with pytest.raises(TypeError, match="reflect"):
+        charge_map_image(k, reflect=1)
+    with pytest.raises(TypeError, match="shift"):
+        field_image(theta, shift=3)
+
+
+@pytest.mark.parametrize("d", [1, 1.41, 2, 4.12, 5])
+def test_relaxed_defect_field_lowers_the_xy_energy_and_keeps_the_map(d):
+    k = pair_charge_map(16, d)
+    theta = relaxed_defect_field(k)
+    np.testing.assert_array_equal(plaquette_charge(theta), k)
+    # d = 1: the analytic pair already presses its shared bond against π − 0.05
+    assert energy(theta) < energy(defect_field(k)) - (1e-4 if d > 1 else -1e-5)
+    bonds = [np.angle(np.exp(1j * (np.roll(theta, -1, a) - theta))) for a in (0, 1)]
+    assert max(np.abs(b).max() for b in bonds) <= np.pi - 0.05 + 1e-9
+    np.testing.assert_array_equal(relaxed_defect_field(k), theta)  # deterministic
+    with pytest.raises(ValueError, match="sweeps"):
+        relaxed_defect_field(k, sweeps=10)
+
+
+@pytest.mark.parametrize(("T", "constrained"), [(0.5, False), (0.9, False), (0.5, True)])
+def test_numba_and_torch_sample_the_same_law(T, constrained):
+    """Energy and helicity modulus of the compiled and the vectorized sampler agree within
+    their errors (different orders of updates and random streams, one Boltzmann law)."""
+    L, chains = 8, 96
+    start = np.broadcast_to(defect_field(pair_charge_map(L, 2)), (chains, L, L))
+    stats = {}
+    for backend in ("numba", "torch"):
+        s = XYSampler(start, T, constrained=constrained, seed=5, backend=backend)
+        assert s.backend == backend
+        s.sweep(100, overrelaxation=1)
+        fields = []
+        for _ in range(40):
+            s.sweep(3, overrelaxation=1)
+            fields.append(s.theta.double().numpy())
+        fields = np.stack(fields, axis=1)  # (chain, time, L, L): chains are independent
+        e = energy(fields).mean(axis=1)
+        y = [helicity_modulus(f, T) for f in np.array_split(fields.reshape(-1, L, L), 8)]
+        stats[backend] = (e.mean(), e.std(ddof=1) / chains**0.5, np.mean(y), np.std(y) / 8**0.5)
+        if constrained:
+            np.testing.assert_array_equal(
+                plaquette_charge(fields[:, -1]), np.broadcast_to(pair_charge_map(L, 2), start.shape)
+            )
+    (e1, de1, y1, dy1), (e2, de2, y2, dy2) = stats["numba"], stats["torch"]
+    assert abs(e1 - e2) < 4 * math.hypot(de1, de2) + 1e-4
+    assert abs(y1 - y2) < 4 * math.hypot(dy1, dy2) + 1e-3
+
+
+def test_numba_constraint_never_changes_a_map_in_hot_sweeps():
+    """At T = 1.5, where free vortices would appear at every sweep, the compiled constrained
+    kernel holds a map with four defects through thousands of sweeps."""
+    k = pair_charge_map(16, 2.24) + np.roll(pair_charge_map(16, 3), 5, axis=0)
+    s = XYSampler(np.broadcast_to(defect_field(k), (16, 16, 16)), 1.5, constrained=True, seed=1)
+    for _ in range(20):
+        s.sweep(100, overrelaxation=1)
+        np.testing.assert_array_equal(
+            plaquette_charge(s.theta.numpy()), np.broadcast_to(k, (16, 16, 16))
+        )
+    assert 0.2 < float(s.acceptance.mean()) < 0.8
+
+
+def test_backend_choice():
+    assert XYSampler(np.zeros((2, 8, 8)), 1.0).backend == "numba"
+    assert XYSampler(np.zeros((2, 8, 8)), 1.0, dtype="float64").backend == "torch"
+    with pytest.raises(ValueError, match="float32 on the CPU"):
+        XYSampler(np.zeros((2, 8, 8)), 1.0, dtype="float64", backend="numba")
+    with pytest.raises(ValueError, match="backend"):
+        XYSampler(np.zeros((2, 8, 8)), 1.0, backend="cuda")

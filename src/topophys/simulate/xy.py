@@ -57,16 +57,20 @@ __all__ = [
     "XYConfig",
     "XYSampler",
     "XYSamples",
+    "charge_map_image",
     "defect_field",
+    "field_image",
     "integrated_autocorrelation_time",
     "lattice_distance_key",
     "pair_charge_map",
     "pair_displacement",
+    "relaxed_defect_field",
     "simulate_condition",
     "write_dataset",
 ]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+BACKENDS = ("auto", "numba", "torch")
 _TWO_PI = 2.0 * math.pi
 _INV_TWO_PI = 1.0 / _TWO_PI  # same constant and operation as observables.charge
 _PULLBACK_PASSES = 50
@@ -149,6 +153,58 @@ def pair_charge_map(L: int, d: float) -> np.ndarray:
     return k
 
 
+def _symmetry_args(shift: Any, quarter_turns: Any, reflect: Any) -> tuple[tuple[int, int], int]:
+    if not isinstance(reflect, bool):
+        raise TypeError(f"reflect must be a bool, got {reflect!r}")
+    try:
+        sy, sx = (int(s) for s in shift)
+    except (TypeError, ValueError):
+        raise TypeError(f"shift must be a pair of ints (dy, dx), got {shift!r}") from None
+    return (sy, sx), int(_validate.nonnegative_int("quarter_turns", quarter_turns)) % 4
+
+
+def field_image(
+    theta: Any, *, shift: Any = (0, 0), quarter_turns: int = 0, reflect: bool = False
+) -> np.ndarray:
+    """A lattice symmetry applied to angle fields ``(..., L, L)``: the XY energy is unchanged.
+
+    First the reflection x → −x together with θ → −θ (``reflect``), then ``quarter_turns``
+    counter-clockwise quarter turns of the array, then a periodic ``shift`` (dy, dx) of the
+    sites. The charge map of the image is :func:`charge_map_image` of the charge map (tested).
+    """
+    (sy, sx), turns = _symmetry_args(shift, quarter_turns, reflect)
+    x = np.asarray(theta)
+    if reflect:
+        x = -x[..., ::-1]
+    x = np.rot90(x, turns, axes=(-2, -1))
+    return np.roll(x, (sy, sx), axis=(-2, -1))
+
+
+def charge_map_image(
+    charges: Any, *, shift: Any = (0, 0), quarter_turns: int = 0, reflect: bool = False
+) -> np.ndarray:
+    """The charge map ``(L, L)`` of the :func:`field_image` of a field with map ``charges``.
+
+    A reflection reverses the orientation of every plaquette loop and θ → −θ reverses it back,
+    so charges keep their sign; on plaquette indices it is j → L − 2 − j, a quarter turn is
+    (i, j) → (L − 2 − j, i) (mod L), a shift moves plaquettes with the sites.
+
+    Examples
+    --------
+    >>> k = pair_charge_map(8, 2)
+    >>> image = charge_map_image(k, shift=(1, 0), quarter_turns=1)
+    >>> [tuple(int(v) for v in p) for p in np.argwhere(image)], int(image.sum())
+    ([(3, 3), (5, 3)], 0)
+    """
+    (sy, sx), turns = _symmetry_args(shift, quarter_turns, reflect)
+    k = _charge_map(charges)
+    if reflect:
+        k = np.roll(k[:, ::-1], -1, axis=1)
+    for _ in range(turns):
+        k = np.roll(np.rot90(k), -1, axis=0)
+    return np.roll(k, (sy, sx), axis=(0, 1))
+
+
 def _charge_map(charges: Any) -> np.ndarray:
     arr = np.asarray(charges)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
@@ -215,6 +271,14 @@ def defect_field(charges: Any, angle: float = 0.0) -> np.ndarray:
     theta = np.empty((L, L))
     theta[0] = angle + np.concatenate([[0.0], np.cumsum(vx[0, :-1])])
     theta[1:] = theta[0] + np.cumsum(vy[:-1], axis=0)
+    return _pull_back(theta, vx, vy, k)
+
+
+def _pull_back(theta: np.ndarray, vx: np.ndarray, vy: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Move the sites of every bond within ``_TIE_MARGIN`` of ±π apart until none is, keeping
+    the circulations; ``vx``, ``vy`` are θ's bond differences (module notes of
+    :func:`defect_field`), all updated in place. Returns ``theta``."""
+    L = theta.shape[0]
 
     def shift_site(i: int, j: int, s: float) -> None:
         # A gauge move: the site's four bonds change, no circulation does.
@@ -242,6 +306,63 @@ def defect_field(charges: Any, angle: float = 0.0) -> np.ndarray:
         "difference still reaches ±π. Maps this dense may have no such field (e.g. whole rows "
         "of equal charges need bonds of exactly ±π)"
     )
+
+
+def relaxed_defect_field(
+    charges: Any, *, J: float = 1.0, sweeps: int = 400, seed: int = 0
+) -> np.ndarray:
+    """Angles ``(L, L)`` float64 of low cosine energy whose plaquette charges are ``charges``.
+
+    :func:`defect_field` solves the harmonic (Villain-like) problem: it is the minimum of
+    Σ (θ_j − θ_i − 2πw)²/2, not of the XY energy −J Σ cos(θ_j − θ_i). Near a pair the two
+    differ by up to 0.8 rad at L = 16 (mean thermal fields at T = 0.1 are measured in
+    ``docs/xy_pipeline.md``). This field is that start quenched by the charge-constrained
+    Metropolis (:class:`XYSampler`, ``sweeps`` sweeps at temperatures falling geometrically
+    from 0.05 J to 10⁻⁴ J, δ = 2√(T/J)), then, like :func:`defect_field`, with every bond
+    difference pulled back to at most π − 0.05. The constrained minimum sits on that boundary:
+    an attracting pair lowers its energy by pressing the bonds between its cores towards π,
+    where the map would change.
+
+    Parameters
+    ----------
+    charges
+        ``(L, L)`` integer map (plaquette convention of :mod:`topophys.observables.charge`),
+        summing to zero; L even, at least 4.
+    J
+        Coupling (> 0).
+    sweeps
+        Quench length (≥ 20).
+    seed
+        Seed of the quench (the result is deterministic given it).
+
+    Returns
+    -------
+    ndarray, shape (L, L), float64
+        Angles in [−π, π], the angle of site (0, 0) near 0.
+    """
+    k = _charge_map(charges)
+    _check_even_l(k.shape[0])
+    J = _validate.positive("J", J)
+    sweeps = _validate.positive_int("sweeps", sweeps)
+    if sweeps < 20:
+        raise ValueError(f"sweeps must be at least 20, got {sweeps}")
+    seed = _validate.nonnegative_int("seed", seed)
+    stages = 20
+    theta = defect_field(k)[None]
+    for i, T in enumerate(np.geomspace(0.05, 1e-4, stages) * J):
+        step = min(math.pi, 2.0 * math.sqrt(T / J))
+        sampler = XYSampler(theta, T, J=J, constrained=True, step_size=step, seed=seed + i)
+        sampler.sweep(sweeps // stages)
+        theta = sampler.theta.numpy()
+    theta = theta[0].astype(np.float64)
+    theta -= theta[0, 0]
+    vx = _wrap_np(np.roll(theta, -1, axis=1) - theta)
+    vy = _wrap_np(np.roll(theta, -1, axis=0) - theta)
+    return _wrap_np(_pull_back(theta, vx, vy, k))
+
+
+def _wrap_np(x: np.ndarray) -> np.ndarray:
+    return x - _TWO_PI * np.round(x * _INV_TWO_PI)
 
 
 @dataclass(frozen=True)
@@ -392,127 +513,60 @@ def _wrap(x: torch.Tensor) -> torch.Tensor:
     return x - _TWO_PI * torch.round(x * _INV_TWO_PI)
 
 
-class XYSampler:
-    """Many XY replicas on one device, advanced by checkerboard sweeps.
-
-    Parameters
-    ----------
-    theta
-        ``(R, L, L)`` initial angles (numpy or torch); L even, at least 4.
-    temperature
-        One temperature or ``(R,)`` per replica, each > 0.
-    J
-        Coupling (> 0).
-    constrained
-        Reject every move that would change a plaquette charge (module notes).
-    step_size
-        Initial Metropolis half-width δ (one value or ``(R,)``); ``None``: min(π, 2√T).
-    seed
-        Seed of the sampler's torch generator (on ``device``).
-    device, dtype
-        Where and in which precision the replicas live.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> s = XYSampler(np.zeros((4, 8, 8)), temperature=0.5, seed=1)
-    >>> s.sweep(20)
-    >>> s.theta.shape, bool((s.energy() > -2).all())
-    (torch.Size([4, 8, 8]), True)
-    """
+class _TorchChains:
+    """Replicas stored as the four checkerboard sublattices of torch tensors (CPU or CUDA)."""
 
     def __init__(
         self,
-        theta: Any,
-        temperature: float | Sequence[float] | np.ndarray,
-        *,
-        J: float = 1.0,
-        constrained: bool = False,
-        step_size: float | Sequence[float] | np.ndarray | None = None,
-        seed: int = 0,
-        device: str | torch.device = "cpu",
-        dtype: str = "float32",
+        theta: torch.Tensor,
+        temperature: np.ndarray,
+        step: np.ndarray,
+        J: float,
+        constrained: bool,
+        seed: int,
     ) -> None:
-        _validate.choice("dtype", dtype, tuple(_DTYPES))
-        self.device = torch.device(device)
-        self.dtype = _DTYPES[dtype]
-        if isinstance(theta, torch.Tensor):
-            theta = theta.detach().to(device=self.device, dtype=self.dtype)
-        else:
-            theta = torch.tensor(np.asarray(theta), dtype=self.dtype, device=self.device)
-        if theta.ndim != 3 or theta.shape[1] != theta.shape[2]:
-            raise ValueError(f"theta must have shape (R, L, L), got {tuple(theta.shape)}")
-        self.L = _check_even_l(int(theta.shape[-1]))
-        if not bool(torch.isfinite(theta).all()):
-            raise ValueError("theta contains NaN or infinite values")
-        self.n_replicas = int(theta.shape[0])
-        self.J = _validate.positive("J", J)
-        self.constrained = bool(constrained)
-        if np.ndim(temperature) == 0:
-            _validate.positive("temperature", temperature)
-        temps = self._per_replica("temperature", temperature)
-        for i, t in enumerate(temps):
-            _validate.positive(f"temperature[{i}]", t)
-        if step_size is None:
-            steps = np.minimum(math.pi, 2.0 * np.sqrt(temps))
-        else:
-            steps = self._per_replica("step_size", step_size)
-            for s in steps:
-                _validate.in_range("step_size", s, 1e-6, math.pi)
-        shape = (1, self.n_replicas, 1, 1)
-        self._temperature = torch.as_tensor(temps, dtype=self.dtype, device=self.device).view(shape)
-        self._step = torch.as_tensor(steps, dtype=self.dtype, device=self.device).view(shape)
+        self.device, self.dtype = theta.device, theta.dtype
+        self.L = int(theta.shape[-1])
+        shape = (1, theta.shape[0], 1, 1)
+        self._temperature = torch.as_tensor(temperature, dtype=self.dtype, device=self.device)
+        self._temperature = self._temperature.view(shape)
+        self._step = torch.as_tensor(step, dtype=self.dtype, device=self.device).view(shape)
+        self.J, self.constrained = J, constrained
         self._gen = torch.Generator(device=self.device)
         self._gen.manual_seed(int(seed))
         self._th = _sublattices(_wrap(theta)).contiguous()
         self._c = torch.cos(self._th)
         self._s = torch.sin(self._th)
-        self._accepted = torch.zeros(self.n_replicas, dtype=torch.float64, device=self.device)
-        self._proposed = 0
-
-    def _per_replica(self, name: str, value: Any) -> np.ndarray:
-        arr = np.asarray(value, dtype=np.float64).reshape(-1)
-        if arr.size == 1:
-            arr = np.full(self.n_replicas, arr[0])
-        if arr.size != self.n_replicas:
-            raise ValueError(
-                f"{name} must be one value or one per replica ({self.n_replicas}), got {arr.size}"
-            )
-        return arr
-
-    # -- state -------------------------------------------------------------------------------
+        self._accepted = torch.zeros(theta.shape[0], dtype=torch.float64, device=self.device)
 
     @property
+    def step(self) -> torch.Tensor:
+        return self._step.view(-1)
+
+    @step.setter
+    def step(self, value: torch.Tensor) -> None:
+        self._step = value.to(device=self.device, dtype=self.dtype).view_as(self._step)
+
     def theta(self) -> torch.Tensor:
-        """Current angles ``(R, L, L)`` in [−π, π], a copy on the sampler's device."""
         return _assemble(self._th)
 
-    @property
-    def temperature(self) -> torch.Tensor:
-        return self._temperature.view(-1).clone()
+    def spins(self) -> torch.Tensor:
+        return torch.stack([_assemble(self._c), _assemble(self._s)], dim=1)
 
-    @property
-    def step_size(self) -> torch.Tensor:
-        """Metropolis half-widths δ, ``(R,)``."""
-        return self._step.view(-1).clone()
+    def accepted(self) -> torch.Tensor:
+        return self._accepted
 
-    @property
-    def acceptance(self) -> torch.Tensor:
-        """Metropolis acceptance of each replica since the last
-        :meth:`XYSampler.reset_acceptance`."""
-        return self._accepted / max(self._proposed, 1)
-
-    def reset_acceptance(self) -> None:
+    def reset_accepted(self) -> None:
         self._accepted.zero_()
-        self._proposed = 0
 
-    def energy(self) -> torch.Tensor:
-        """Energy per spin of each replica, ``(R,)`` float64, units of J
-        (:func:`~topophys.observables.spins.spin_energy` of the current spins)."""
-        spins = torch.stack([_assemble(self._c), _assemble(self._s)], dim=1)
-        return spin_energy(spins.to(torch.float64), self.J)
-
-    # -- moves ------------------------------------------------------------------------------
+    def sweep(self, n: int, metropolis: bool, overrelaxation: int) -> None:
+        for _ in range(n):
+            if metropolis:
+                self._metropolis_half(0)
+                self._metropolis_half(1)
+            for _ in range(overrelaxation):
+                self._overrelax_half(0)
+                self._overrelax_half(1)
 
     def _keeps_charges(self, color: int, old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
         nb = torch.stack(_neighbours(self._th, color))  # (4, 2, R, h, h)
@@ -552,25 +606,210 @@ class XYSampler:
         else:
             self._th[sl], self._c[sl], self._s[sl] = new, cn, sn
 
-    def metropolis_sweep(self) -> None:
-        """One Metropolis sweep: colour 0, then colour 1."""
-        self._metropolis_half(0)
-        self._metropolis_half(1)
-        self._proposed += self.L**2  # one proposal per spin and replica
 
-    def overrelaxation_sweep(self) -> None:
-        """One over-relaxation sweep (energy-conserving reflections), colour 0 then colour 1."""
-        self._overrelax_half(0)
-        self._overrelax_half(1)
+class _NumbaChains:
+    """Replicas as ``(R, L, L)`` float32 numpy arrays, swept by the compiled kernel of
+    :mod:`._xy_kernels` on one CPU thread."""
+
+    def __init__(
+        self,
+        theta: torch.Tensor,
+        temperature: np.ndarray,
+        step: np.ndarray,
+        J: float,
+        constrained: bool,
+        seed: int,
+    ) -> None:
+        from ._xy_kernels import seed_streams, sweep_kernel
+
+        self.device, self.dtype = theta.device, theta.dtype
+        self.L = int(theta.shape[-1])
+        # The same float32 wrap as the torch chains and plaquette_charge.
+        self._theta = np.ascontiguousarray(_wrap(theta).numpy(), dtype=np.float32)
+        self._c = np.cos(self._theta)
+        self._s = np.sin(self._theta)
+        self._beta = (1.0 / np.asarray(temperature, dtype=np.float64)).astype(np.float32)
+        self._step = np.asarray(step, dtype=np.float32).copy()
+        self.J, self.constrained = np.float32(J), bool(constrained)
+        self._state = seed_streams(seed, theta.shape[0])
+        self._accepted = np.zeros(theta.shape[0], dtype=np.int64)
+        self._kernel = sweep_kernel()
+
+    @property
+    def step(self) -> torch.Tensor:
+        return torch.from_numpy(self._step.copy())
+
+    @step.setter
+    def step(self, value: torch.Tensor) -> None:
+        self._step = np.ascontiguousarray(value.detach().cpu().numpy(), dtype=np.float32)
+
+    def theta(self) -> torch.Tensor:
+        return torch.from_numpy(self._theta.copy())
+
+    def spins(self) -> torch.Tensor:
+        return torch.from_numpy(np.stack([self._c, self._s], axis=1))
+
+    def accepted(self) -> torch.Tensor:
+        return torch.from_numpy(self._accepted.astype(np.float64))
+
+    def reset_accepted(self) -> None:
+        self._accepted[:] = 0
+
+    def sweep(self, n: int, metropolis: bool, overrelaxation: int) -> None:
+        self._kernel(
+            self._theta, self._c, self._s, self._beta, self._step, self.J, self.constrained,
+            n, metropolis, overrelaxation, self._state, self._accepted,
+        )  # fmt: skip
+
+
+class XYSampler:
+    """Many XY replicas on one device, advanced by Metropolis and over-relaxation sweeps.
+
+    Parameters
+    ----------
+    theta
+        ``(R, L, L)`` initial angles (numpy or torch); L even, at least 4.
+    temperature
+        One temperature or ``(R,)`` per replica, each > 0.
+    J
+        Coupling (> 0).
+    constrained
+        Reject every move that would change a plaquette charge (module notes).
+    step_size
+        Initial Metropolis half-width δ (one value or ``(R,)``); ``None``: min(π, 2√T).
+    seed
+        Seed of the sampler's random streams.
+    device, dtype
+        Where and in which precision the replicas live.
+    backend : {"auto", "numba", "torch"}
+        ``"numba"``: the compiled single-thread kernel (:mod:`._xy_kernels`; CPU and float32
+        only), which visits the sites of each replica in row-major order. ``"torch"``: vectorized
+        checkerboard half-sweeps over all replicas at once (any device and dtype). ``"auto"``
+        takes numba where it applies and torch elsewhere. Both sample the same Boltzmann law
+        (each update satisfies detailed balance) from different random streams.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = XYSampler(np.zeros((4, 8, 8)), temperature=0.5, seed=1)
+    >>> s.sweep(20)
+    >>> s.theta.shape, bool((s.energy() > -2).all())
+    (torch.Size([4, 8, 8]), True)
+    """
+
+    def __init__(
+        self,
+        theta: Any,
+        temperature: float | Sequence[float] | np.ndarray,
+        *,
+        J: float = 1.0,
+        constrained: bool = False,
+        step_size: float | Sequence[float] | np.ndarray | None = None,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        dtype: str = "float32",
+        backend: str = "auto",
+    ) -> None:
+        _validate.choice("dtype", dtype, tuple(_DTYPES))
+        _validate.choice("backend", backend, BACKENDS)
+        self.device = torch.device(device)
+        self.dtype = _DTYPES[dtype]
+        if isinstance(theta, torch.Tensor):
+            theta = theta.detach().to(device=self.device, dtype=self.dtype)
+        else:
+            theta = torch.tensor(np.asarray(theta), dtype=self.dtype, device=self.device)
+        if theta.ndim != 3 or theta.shape[1] != theta.shape[2]:
+            raise ValueError(f"theta must have shape (R, L, L), got {tuple(theta.shape)}")
+        self.L = _check_even_l(int(theta.shape[-1]))
+        if not bool(torch.isfinite(theta).all()):
+            raise ValueError("theta contains NaN or infinite values")
+        self.n_replicas = int(theta.shape[0])
+        self.J = _validate.positive("J", J)
+        self.constrained = bool(constrained)
+        if np.ndim(temperature) == 0:
+            _validate.positive("temperature", temperature)
+        temps = self._per_replica("temperature", temperature)
+        for i, t in enumerate(temps):
+            _validate.positive(f"temperature[{i}]", t)
+        if step_size is None:
+            steps = np.minimum(math.pi, 2.0 * np.sqrt(temps))
+        else:
+            steps = self._per_replica("step_size", step_size)
+            for s in steps:
+                _validate.in_range("step_size", s, 1e-6, math.pi)
+        compiled = self.device.type == "cpu" and self.dtype == torch.float32
+        if backend == "numba" and not compiled:
+            raise ValueError(
+                f"backend='numba' runs float32 on the CPU only, got device={self.device}, "
+                f"dtype={dtype}; use backend='torch' or 'auto'"
+            )
+        self.backend = (
+            "numba" if backend == "numba" or (backend == "auto" and compiled) else "torch"
+        )
+        chains = _NumbaChains if self.backend == "numba" else _TorchChains
+        self._chains = chains(theta, temps, steps, self.J, self.constrained, int(seed))
+        self._temperature = torch.as_tensor(temps, dtype=self.dtype, device=self.device)
+        self._proposed = 0
+
+    def _per_replica(self, name: str, value: Any) -> np.ndarray:
+        arr = np.asarray(value, dtype=np.float64).reshape(-1)
+        if arr.size == 1:
+            arr = np.full(self.n_replicas, arr[0])
+        if arr.size != self.n_replicas:
+            raise ValueError(
+                f"{name} must be one value or one per replica ({self.n_replicas}), got {arr.size}"
+            )
+        return arr
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def theta(self) -> torch.Tensor:
+        """Current angles ``(R, L, L)`` in [−π, π], a copy on the sampler's device."""
+        return self._chains.theta()
+
+    @property
+    def temperature(self) -> torch.Tensor:
+        """Temperatures ``(R,)``."""
+        return self._temperature.clone()
+
+    @property
+    def step_size(self) -> torch.Tensor:
+        """Metropolis half-widths δ, ``(R,)``."""
+        return self._chains.step.clone()
+
+    @property
+    def acceptance(self) -> torch.Tensor:
+        """Metropolis acceptance of each replica since the last
+        :meth:`XYSampler.reset_acceptance`."""
+        return self._chains.accepted() / max(self._proposed, 1)
+
+    def reset_acceptance(self) -> None:
+        self._chains.reset_accepted()
+        self._proposed = 0
+
+    def energy(self) -> torch.Tensor:
+        """Energy per spin of each replica, ``(R,)`` float64, units of J
+        (:func:`~topophys.observables.spins.spin_energy` of the current spins)."""
+        return spin_energy(self._chains.spins().to(torch.float64), self.J)
+
+    # -- moves ------------------------------------------------------------------------------
+
+    def metropolis_sweep(self) -> None:
+        """One Metropolis sweep (one proposal per spin)."""
+        self._chains.sweep(1, True, 0)
+        self._proposed += self.L**2
+
+    def overrelaxation_sweep(self, n: int = 1) -> None:
+        """``n`` over-relaxation sweeps (energy-conserving reflections)."""
+        self._chains.sweep(_validate.nonnegative_int("n", n), False, 1)
 
     def sweep(self, n: int = 1, overrelaxation: int = 0) -> None:
         """``n`` sweeps, each one Metropolis sweep and then ``overrelaxation`` reflection sweeps."""
         n = _validate.nonnegative_int("n", n)
         overrelaxation = _validate.nonnegative_int("overrelaxation", overrelaxation)
-        for _ in range(n):
-            self.metropolis_sweep()
-            for _ in range(overrelaxation):
-                self.overrelaxation_sweep()
+        self._chains.sweep(n, True, overrelaxation)
+        self._proposed += n * self.L**2
 
     def tune_step_size(self, target: float = 0.5) -> None:
         """Scale each replica's δ towards ``target`` acceptance (measured since the last reset).
@@ -581,8 +820,9 @@ class XYSampler:
         target = _validate.in_range("target", target, 0.05, 0.95)
         if self._proposed == 0:
             return
-        factor = torch.exp(2.0 * (self.acceptance - target)).to(self.dtype).view_as(self._step)
-        self._step = torch.clamp(self._step * factor, 1e-3, math.pi)
+        step = self._chains.step
+        factor = torch.exp(2.0 * (self.acceptance - target)).to(step.device, step.dtype)
+        self._chains.step = torch.clamp(step * factor, 1e-3, math.pi)
         self.reset_acceptance()
 
 
