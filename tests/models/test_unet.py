@@ -386,3 +386,42 @@ def test_bad_options() -> None:
         g(bad, T)
     with pytest.raises(ValueError, match="integer"):
         g(paper_maps(16)[:2].float() * 0.5, T)
+
+
+def test_nearest_upsampling_paints_no_pattern_on_a_uniform_input() -> None:
+    """A uniform input (the defect-free map, spatially constant noise) gives a uniform output
+    with resize-convolutions; a transposed convolution at the 1-pixel bottleneck paints a fixed
+    wave of period L instead (the d = 0 artefact of the transposed generator)."""
+    spreads = {}
+    for upsample in ("nearest", "transposed"):
+        torch.manual_seed(0)
+        g = UNetGenerator(width=0.125, noise_channels=4, output="defect_residual",
+                          noise_injection="all", init="kaiming", upsample=upsample)  # fmt: skip
+        with torch.no_grad():
+            g.decoders[-1].weight.mul_(10.0)  # an untrained correction of visible size
+            z = torch.randn(3, 4, 1, 1).expand(3, 4, 16, 16).contiguous()
+            theta = spins_to_angles(g(torch.zeros(3, 16, 16), T, z)).double()
+        spreads[upsample] = float(wrap_angle(theta - theta[:, :1, :1]).abs().max())
+    assert spreads["nearest"] < 1e-5
+    assert spreads["transposed"] > 1e-3
+
+
+def test_relaxed_base_is_the_quenched_field_and_keeps_every_map() -> None:
+    from topophys.simulate.xy import relaxed_defect_field
+
+    g = UNetGenerator(width=0.125, noise_channels=4, output="defect_residual",
+                      noise_injection="all", defect_base="relaxed")  # fmt: skip
+    q = paper_maps(16)[[0, 3, 10]].float()
+    z = g.sample_noise(3, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        g.decoders[-1].weight.zero_()
+        theta = spins_to_angles(g(q, T, z)).double()
+    for i in range(3):
+        expected = torch.as_tensor(relaxed_defect_field(q[i].numpy().astype(int)))
+        turned = wrap_angle(theta[i] - expected)
+        assert float((turned - turned[0, 0]).abs().max()) < 1e-5
+    assert torch.equal(plaquette_charge(theta), q.long())
+    with pytest.raises(ValueError, match="defect_base"):
+        UNetGenerator(defect_base="exact")
+    with pytest.raises(ValueError, match="upsample"):
+        UNetGenerator(upsample="bilinear")

@@ -27,7 +27,7 @@ Choices the paper leaves open, ours:
 The paper's generator at ``width=1.0`` has about 4.1 M parameters with the default 32 noise
 channels; ``width=0.5`` (about 1 M) is the CPU setting.
 
-Two options beyond the paper, both ours (off by default):
+Options beyond the paper, all ours (off by default):
 
 * **Defect-residual output** (``output="defect_residual"``). The network does not draw the whole
   field: it predicts a scalar angle correction δ that is added to the analytic defect field
@@ -50,6 +50,17 @@ Two options beyond the paper, both ours (off by default):
   as :func:`~topophys.evaluate.xy.spin_wave_baseline`. The untrained generator is then that
   baseline (with the charge map held); the network learns what the harmonic theory misses (the
   waves' interaction with the defects, anharmonic terms).
+* **Relaxed base** (``defect_base="relaxed"``, with the residual output). θ₀ is
+  :func:`~topophys.simulate.xy.relaxed_defect_field` of the map instead of
+  :func:`~topophys.simulate.xy.defect_field`: the harmonic solution quenched in the XY energy.
+  Near a pair the two differ by up to 0.8 rad at L = 16, a deterministic deformation that the
+  network otherwise has to learn from the data of each map.
+* **Resize-convolution upsampling** (``upsample="nearest"``): nearest-neighbour upsampling
+  followed by a 3×3 circular convolution instead of the 2×2 stride-2 transposed convolution
+  (Odena et al. 2016, the paper's ref. 17). At L = 16 the bottleneck is one pixel; a transposed
+  convolution turns it into a fixed 2×2 pattern, i.e. a wave of period L painted on every
+  field, the same on the defect-free map as on a pair's. Resize-convolutions map a uniform input
+  to a uniform output.
 * **Noise at every scale** (``noise_injection="all"``). The noise is a full-resolution map
   (B, noise_channels, L, L); the bottleneck and every decoder block receive it average-pooled to
   their resolution and rescaled to unit variance, concatenated to their input. The paper injects
@@ -97,6 +108,8 @@ PAPER_ENCODER_CHANNELS = (64, 128, 256, 256)
 PAPER_DECODER_CHANNELS = (256, 128, 64, 2)
 OUTPUTS = ("spins", "defect_residual")
 NOISE_INJECTIONS = ("bottleneck", "all")
+UPSAMPLINGS = ("transposed", "nearest")
+DEFECT_BASES = ("analytic", "relaxed")
 BOND_MARGIN = 1e-3
 """Closest approach (radians) of a defect-residual field's bond differences to ±π."""
 BOND_WALL = 1e-2
@@ -299,6 +312,11 @@ class UNetGenerator(nn.Module):
         Add harmonic spin waves of temperature T (from noise channel 2) to the correction
         (ours, module notes); needs ``output="defect_residual"``, ``noise_injection="all"`` and
         ``noise_channels >= 3``.
+    upsample : {"transposed", "nearest"}, default "transposed"
+        ``"transposed"`` (paper): 2×2 stride-2 transposed convolutions. ``"nearest"`` (ours):
+        nearest-neighbour upsampling and a 3×3 circular convolution.
+    defect_base : {"analytic", "relaxed"}, default "analytic"
+        The field the defect residual corrects (module notes).
 
     Attributes
     ----------
@@ -317,9 +335,13 @@ class UNetGenerator(nn.Module):
         output: Literal["spins", "defect_residual"] = "spins",
         noise_injection: Literal["bottleneck", "all"] = "bottleneck",
         spin_waves: bool = False,
+        upsample: Literal["transposed", "nearest"] = "transposed",
+        defect_base: Literal["analytic", "relaxed"] = "analytic",
     ) -> None:
         super().__init__()
         width = _validate.positive("width", width)
+        self.upsample = _validate.choice("upsample", upsample, UPSAMPLINGS)
+        self.defect_base = _validate.choice("defect_base", defect_base, DEFECT_BASES)
         _validate.choice("init", init, ("pytorch", "kaiming"))
         self.output, self.noise_injection, self.noise_channels, self.spin_waves = _check_options(
             output, noise_injection, noise_channels, spin_waves
@@ -345,6 +367,8 @@ class UNetGenerator(nn.Module):
             "output": self.output,
             "noise_injection": self.noise_injection,
             "spin_waves": self.spin_waves,
+            "upsample": self.upsample,
+            "defect_base": self.defect_base,
         }
         self._defects: dict[bytes, tuple[torch.Tensor, int]] = {}
         self.depth = len(enc)
@@ -364,7 +388,10 @@ class UNetGenerator(nn.Module):
         skips = enc[::-1]
         extra = self.noise_channels if self.noise_injection == "all" else 0
         for c, skip in zip(dec, skips, strict=True):
-            self.ups.append(nn.ConvTranspose2d(prev, prev, 2, stride=2))
+            if self.upsample == "transposed":
+                self.ups.append(nn.ConvTranspose2d(prev, prev, 2, stride=2))
+            else:
+                self.ups.append(nn.Sequential(nn.Upsample(scale_factor=2), _conv3(prev, prev)))
             self.decoders.append(_conv3(prev + skip + extra, c))
             prev = c
         if init == "kaiming":
@@ -391,7 +418,9 @@ class UNetGenerator(nn.Module):
         :func:`~topophys.simulate.xy.defect_field` of each map (angle 0 at site (0, 0)), cached
         per distinct map; float64 on the charges' device.
         """
-        from ..simulate.xy import defect_field
+        from ..simulate.xy import defect_field, relaxed_defect_field
+
+        field = defect_field if self.defect_base == "analytic" else relaxed_defect_field
 
         q = charges.detach()
         rounded = torch.round(q)
@@ -405,7 +434,7 @@ class UNetGenerator(nn.Module):
             if entry is None or entry[1] != k.shape[0]:
                 if len(self._defects) >= _CACHE_LIMIT:
                     self._defects.clear()
-                entry = (torch.from_numpy(defect_field(k)), k.shape[0])
+                entry = (torch.from_numpy(field(k)), k.shape[0])
                 self._defects[key] = entry
             fields.append(entry[0])
         return torch.stack(fields).to(charges.device)

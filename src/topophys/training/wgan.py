@@ -47,17 +47,19 @@ Choices the paper leaves open, ours (all in :class:`CWGANConfig`):
   analytic defect field of the map, constructed so that it cannot change the exact charge map
   (the physics loss is then redundant); ``noise_injection="all"`` feeds full-resolution noise to
   every decoder block instead of the bottleneck alone; ``spin_waves`` adds harmonic spin waves
-  at T to the correction. ``critic_lr`` gives the critic its own learning rate (two time-scale
-  rule, Heusel et al. 2017): on the CPU demo a critic 5× faster than the generator kept the
-  game from running away. ``ema_decay`` keeps an exponential moving average of the generator's
-  weights (Yazıcı et al. 2019), updated after every generator step with the decay
-  min(``ema_decay``, (1 + s)/(10 + s)) at step s; the averaged generator is the one monitored,
-  saved and returned. ``energy_moments_weight`` adds :func:`energy_moments_loss` to the generator
-  loss: the generated energies per spin, standardized by the mean and standard deviation of the
-  training fields of the same condition (T, charge map), should have mean 0 and second moment 1.
-  It targets ⟨E⟩ and C_v (which is N·Var(E/N)/T²) directly, the two observables the adversarial
-  game learns last (a moment-matching term in the spirit of Salimans et al. 2016's feature
-  matching).
+  at T to the correction; ``defect_base="relaxed"`` corrects the quenched defect field and
+  ``upsample="nearest"`` replaces the transposed convolutions by resize-convolutions (module
+  notes of :mod:`topophys.models.unet`). ``critic_lr`` gives the critic its own learning rate
+  (two time-scale rule, Heusel et al. 2017): on the CPU demo a critic 5× faster than the
+  generator kept the game from running away. ``ema_decay`` keeps an exponential moving average
+  of the generator's weights (Yazıcı et al. 2019), updated after every generator step with the
+  decay min(``ema_decay``, (1 + s)/(10 + s)) at step s; the averaged generator is the one
+  monitored, saved and returned. ``energy_moments_weight`` adds :func:`energy_moments_loss` to
+  the generator loss: the generated energies per spin, standardized by the mean and standard
+  deviation of the training fields of the same condition (T, charge map), should have mean 0 and
+  second moment 1. It targets ⟨E⟩ and C_v (which is N·Var(E/N)/T²) directly, the two observables
+  the adversarial game learns last (a moment-matching term in the spirit of Salimans et al.
+  2016's feature matching).
 * **Epochs** count passes over the data by the critic; a generator step follows every
   ``n_critic``-th critic step (counted across epochs).
 * **Monitoring** (paper Fig. 3): after every epoch the generator draws one field for each of
@@ -96,9 +98,11 @@ from .. import _validate
 from ..config import Config, atomic_write_text
 from ..models.critic import Critic
 from ..models.unet import (
+    DEFECT_BASES,
     NOISE_INJECTIONS,
     OUTPUTS,
     PAPER_ENCODER_CHANNELS,
+    UPSAMPLINGS,
     UNetGenerator,
     generate,
     save_generator,
@@ -148,6 +152,14 @@ class CWGANConfig(Config):
     spin_waves
         Add harmonic spin waves at T to the defect residual (ours); needs
         ``generator_output="defect_residual"``, ``noise_injection="all"``, ``noise_channels >= 3``.
+    upsample
+        ``"transposed"`` (paper: 2×2 stride-2 transposed convolutions) or ``"nearest"`` (ours:
+        nearest-neighbour upsampling followed by a 3×3 circular convolution, the
+        resize-convolution of Odena et al. 2016).
+    defect_base
+        The field the defect residual corrects: ``"analytic"``
+        (:func:`~topophys.simulate.xy.defect_field`, the harmonic solution) or ``"relaxed"``
+        (:func:`~topophys.simulate.xy.relaxed_defect_field`, its quench in the XY energy; ours).
     ema_decay
         Decay of the moving average of the generator's weights (ours); ``None`` (paper) uses
         the trained weights themselves.
@@ -204,6 +216,8 @@ class CWGANConfig(Config):
     generator_output: Literal["spins", "defect_residual"] = "spins"
     noise_injection: Literal["bottleneck", "all"] = "bottleneck"
     spin_waves: bool = False
+    upsample: Literal["transposed", "nearest"] = "transposed"
+    defect_base: Literal["analytic", "relaxed"] = "analytic"
     ema_decay: float | None = None
     energy_moments_weight: float = 0.0
     critic_instance_norm: bool = False
@@ -234,6 +248,8 @@ class CWGANConfig(Config):
         v.choice("generator_init", self.generator_init, ("pytorch", "kaiming"))
         v.choice("generator_output", self.generator_output, OUTPUTS)
         v.choice("noise_injection", self.noise_injection, NOISE_INJECTIONS)
+        v.choice("upsample", self.upsample, UPSAMPLINGS)
+        v.choice("defect_base", self.defect_base, DEFECT_BASES)
         if not isinstance(self.spin_waves, bool):
             raise TypeError(f"spin_waves must be a bool, got {self.spin_waves!r}")
         if self.spin_waves and (
@@ -541,6 +557,8 @@ class CWGANModule(L.LightningModule):
             output=config.generator_output,
             noise_injection=config.noise_injection,
             spin_waves=config.spin_waves,
+            upsample=config.upsample,
+            defect_base=config.defect_base,
         )
         self.generator_ema: UNetGenerator | None = None
         if config.ema_decay is not None:
