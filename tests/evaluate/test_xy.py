@@ -175,6 +175,18 @@ def test_spin_wave_baseline_has_the_harmonic_law() -> None:
     np.testing.assert_array_equal(first, theta[:3])  # a prefix does not depend on n
 
 
+def test_relaxed_baseline_puts_the_same_waves_on_the_relaxed_field() -> None:
+    from topophys.simulate.xy import relaxed_defect_field
+
+    k = pair_charge_map(L, 2)
+    a = spin_wave_baseline(k, 0.1, 4, seed=1).astype(np.float64)
+    b = spin_wave_baseline(k, 0.1, 4, seed=1, base="relaxed").astype(np.float64)
+    shift = relaxed_defect_field(k) - defect_field(k)
+    np.testing.assert_allclose(np.angle(np.exp(1j * (b - a - shift))), 0.0, atol=1e-5)
+    with pytest.raises(ValueError, match="base"):
+        spin_wave_baseline(k, 0.1, 4, base="exact")
+
+
 def test_spin_wave_baseline_keeps_the_defects_at_low_temperature() -> None:
     k = pair_charge_map(L, 4.12)
     theta = spin_wave_baseline(k, 0.01, 20, seed=0)
@@ -208,6 +220,8 @@ def test_compare_identical_ensembles_scores_perfectly(ensembles) -> None:
     assert out["r2"]["energy"] == 1.0 and out["r2"]["vorticity"] == 1.0
     assert all(v == 1.0 for v in out["correlation_r2"].values())
     assert set(out["correlation_r2"]) == {"d=0", "d=2", "d=4.12"}
+    assert out["correlation_r2_shown_min"] == out["correlation_r2_all_min"] == 1.0
+    assert out["correlation_r2_all_mean"] == 1.0
     assert all(v == 1.0 for v in out["topological_accuracy_mean"].values())
     value, err = ref[1].observables["energy"]
     # identical values, independent errors assumed: √2·σ/|E|

@@ -46,7 +46,7 @@ from .. import _validate
 from ..config import Config, atomic_write_text
 from ..simulate.xy import XYConfig, lattice_distance_key, pair_displacement
 from ..training.wgan import CWGANConfig
-from ._run_dir import open_run_dir
+from ._run_dir import machine_info, open_run_dir
 
 __all__ = [
     "DEMO_CONFIG",
@@ -102,6 +102,13 @@ class XYPipelineConfig(Config):
         Pair distances simulated and generated at those sizes.
     transfer_samples
         Fields per condition at those sizes (Monte Carlo and generated).
+    heldout_maps
+        Generate (and draw the baselines) on charge maps the generator was not trained on: each
+        condition's map moved by a random lattice symmetry (translation, quarter turns,
+        reflection with θ → −θ; :func:`~topophys.simulate.xy.charge_map_image`) that changes
+        it. The XY energy is invariant, so the Monte Carlo reference of the training map is
+        the reference of its image (every score is invariant too). The defect-free map
+        (d = 0) has no other image.
     seed
         Seed of generation, baseline and refinement (the simulation and the GAN have their own).
     """
@@ -123,6 +130,7 @@ class XYPipelineConfig(Config):
     transfer_sizes: tuple[int, ...] = (32,)
     transfer_distances: tuple[float, ...] = (0.0, 2.0, 4.12)
     transfer_samples: int = 256
+    heldout_maps: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -140,6 +148,8 @@ class XYPipelineConfig(Config):
             raise ValueError(f"thresholds must be at least 2 grid points, got {self.thresholds}")
         v.in_range("topo_tol", self.topo_tol, 1e-9, 1.0)
         v.nonnegative_int("seed", self.seed)
+        if not isinstance(self.heldout_maps, bool):
+            raise TypeError(f"heldout_maps must be true or false, got {self.heldout_maps!r}")
         if self.refine_samples > self.eval_samples:
             raise ValueError(
                 f"refine_samples={self.refine_samples} must not exceed eval_samples="
@@ -205,6 +215,8 @@ DEMO_CONFIG = XYPipelineConfig(
         generator_output="defect_residual",
         noise_injection="all",
         spin_waves=True,
+        upsample="nearest",
+        defect_base="relaxed",
         epochs=30,
         lr=2e-4,
         critic_lr=1e-3,
@@ -222,11 +234,12 @@ DEMO_CONFIG = XYPipelineConfig(
     transfer_samples=32,
 )
 """What the CPU demo runs (a few minutes on 2 cores): all 13 paper distances at T = 0.1, 96
-training fields each, a quarter-width U-Net for 30 epochs. The generator uses four options
-beyond the paper (``docs/xy_pipeline.md``): it adds a learned correction to the analytic defect
-field that cannot change the charge map, starting from harmonic spin waves at T, with noise at
-every scale; the critic learns 5× faster than the generator (lr 1e-3 against 2e-4); and the
-generator loss matches the mean and variance of the energy per condition
+training fields each, a quarter-width U-Net for 30 epochs, scored on held-out maps. The
+generator uses options beyond the paper (``docs/xy_pipeline.md``): it adds a learned
+correction that cannot change the charge map to the relaxed defect field (the analytic field
+quenched in the XY energy), starting from harmonic spin waves at T, with noise at every scale
+and resize-convolution upsampling; the critic learns 5× faster than the generator (lr 1e-3
+against 2e-4); and the generator loss matches the mean and variance of the energy per condition
 (``energy_moments_weight``). The paper's method (``LARGE_CONFIG``) collapsed at this scale."""
 
 TEMPERATURES_CONFIG = DEMO_CONFIG.replace(
@@ -457,16 +470,52 @@ def _generate(
     return theta, seconds
 
 
-def _baseline(targets: np.ndarray, temps: np.ndarray, n: int, seed: int, J: float) -> np.ndarray:
+def _baseline(
+    targets: np.ndarray, temps: np.ndarray, n: int, seed: int, J: float, base: str = "analytic"
+) -> np.ndarray:
     from ..evaluate.xy import spin_wave_baseline
 
     seeds = np.random.SeedSequence([seed, 2]).generate_state(len(targets))
     return np.stack(
         [
-            spin_wave_baseline(k, float(t), n, J=J, seed=int(s))
+            spin_wave_baseline(k, float(t), n, J=J, seed=int(s), base=base)
             for k, t, s in zip(targets, temps, seeds, strict=True)
         ]
     )
+
+
+def _heldout_targets(targets: np.ndarray, seed: int) -> np.ndarray:
+    """An image of every map ``(C, L, L)`` under a random lattice symmetry that changes it.
+
+    The image must keep the least-energy twist sector that :func:`defect_field` picks (the
+    energies of the two analytic fields agree), so that its Monte Carlo ensemble is the image
+    of the training map's; the defect-free map is returned unchanged.
+    """
+    from ..observables.spins import energy
+    from ..simulate.xy import charge_map_image, defect_field
+
+    rng = np.random.default_rng([seed, 5])
+    out = targets.copy()
+    L = targets.shape[-1]
+    for c, k in enumerate(targets):
+        if not k.any():
+            continue
+        e0 = energy(defect_field(k)[None])[0]
+        for _ in range(1000):
+            image = charge_map_image(
+                k,
+                shift=tuple(int(s) for s in rng.integers(0, L, 2)),
+                quarter_turns=int(rng.integers(4)),
+                reflect=bool(rng.integers(2)),
+            )
+            if np.array_equal(image, k):
+                continue
+            if abs(energy(defect_field(image)[None])[0] - e0) < 1e-9:
+                out[c] = image
+                break
+        else:  # pragma: no cover - every map tried has images in its own sector
+            raise RuntimeError(f"no held-out image of condition {c} keeps its twist sector")
+    return out
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -530,32 +579,30 @@ def _by_temperature(data_T: np.ndarray) -> dict[str, np.ndarray]:
 def _evaluate(
     config: XYPipelineConfig,
     data: _Data,
-    generated: np.ndarray,
-    baseline: np.ndarray,
+    fields: dict[str, np.ndarray],
+    targets: np.ndarray,
     J: float,
 ) -> dict[str, Any]:
-    """Summaries of every ensemble per temperature: {T: {ensemble: [summary dicts]}}."""
+    """Summaries of every ensemble per temperature: {T: {ensemble: [summary dicts]}}.
+
+    ``fields`` holds the generated and baseline ensembles ``(C, n, L, L)``, drawn on the maps
+    ``targets``; the reference and the independent Monte Carlo half are the store's.
+    """
     n_ref = config.reference_samples
     n_train = data.theta.shape[1] - n_ref
-    ensembles = {
-        "reference": data.theta[:, n_train:],
-        "generated": generated,
-        "baseline": baseline,
-        # An independent Monte Carlo ensemble of the reference's size: the noise ceiling.
-        "mc_independent": data.theta[:, : min(n_ref, n_train)],
-    }
-    if min(n_ref, n_train) < config.jackknife_blocks:
-        del ensembles["mc_independent"]
+    ensembles = {"reference": (data.theta[:, n_train:], data.target)}
+    ensembles |= {name: (theta, targets) for name, theta in fields.items()}
+    # An independent Monte Carlo ensemble of the reference's size: the noise ceiling.
+    if min(n_ref, n_train) >= config.jackknife_blocks:
+        ensembles["mc_independent"] = (data.theta[:, : min(n_ref, n_train)], data.target)
     out: dict[str, Any] = {}
     for key, idx in _by_temperature(data.T).items():
         out[key] = {
             name: [
                 s.to_dict()
-                for s in _summaries(
-                    theta[idx], data.T[idx], data.d[idx], data.target[idx], config, J
-                )
+                for s in _summaries(theta[idx], data.T[idx], data.d[idx], maps[idx], config, J)
             ]
-            for name, theta in ensembles.items()
+            for name, (theta, maps) in ensembles.items()
         }
     return out
 
@@ -631,16 +678,15 @@ def _analytic_starts(targets: np.ndarray, n: int, rng: np.random.Generator) -> n
 def _refine(
     config: XYPipelineConfig,
     data: _Data,
-    generated: np.ndarray,
-    generator_seconds_per_sample: float,
-    baseline: np.ndarray,
-    baseline_seconds_per_sample: float,
+    starts: dict[str, tuple[np.ndarray, float]],
+    targets: np.ndarray,
     reference: dict[str, list[Any]],
     device: str,
     J: float,
 ) -> dict[str, Any]:
-    """Scores against k for k sweeps started from the generator, the spin-wave baseline and
-    the analytic defect field (plain Monte Carlo)."""
+    """Scores against k for k sweeps started from each of ``starts`` (name → fields
+    ``(C, n, L, L)`` on the maps ``targets`` and seconds per field) and from the analytic
+    defect field (plain Monte Carlo)."""
     from ..evaluate.xy import compare, refine_with_mc
 
     n = config.refine_samples
@@ -648,60 +694,45 @@ def _refine(
     rng = np.random.default_rng([config.seed, 3])
     for key, idx in _by_temperature(data.T).items():
         C = len(idx)
-        targets = np.repeat(data.target[idx], n, axis=0)
+        maps = np.repeat(targets[idx], n, axis=0)
         temps = np.repeat(data.T[idx], n)
         start_time = time.perf_counter()
-        analytic = _analytic_starts(data.target[idx], n, rng)
-        analytic_seconds = (time.perf_counter() - start_time) / (C * n)
-        starts = {
-            "generator": generated[idx, :n].reshape(C * n, data.L, data.L),
-            "baseline": baseline[idx, :n].reshape(C * n, data.L, data.L),
-            "analytic": analytic,
-        }
-        cost = {
-            "generator": generator_seconds_per_sample,
-            "baseline": baseline_seconds_per_sample,
-            "analytic": analytic_seconds,
-        }
+        analytic = _analytic_starts(targets[idx], n, rng)
+        fields = {name: theta[idx, :n].reshape(C * n, data.L, data.L)
+                  for name, (theta, _) in starts.items()}  # fmt: skip
+        fields["analytic"] = analytic
+        cost = {name: seconds for name, (_, seconds) in starts.items()}
+        cost["analytic"] = (time.perf_counter() - start_time) / (C * n)
         per_T: dict[str, Any] = {}
-        for name, start in starts.items():
+        for offset, (name, start) in enumerate(fields.items()):
             ref = refine_with_mc(
                 start,
-                targets,
+                maps,
                 temps,
                 config.refine_sweeps,
                 J=J,
                 overrelaxation=config.simulation.overrelaxation,
-                seed=config.seed + {"generator": 0, "analytic": 1, "baseline": 2}[name],
+                seed=config.seed + offset,
                 device=device,
             )
-            rows = []
             per_field = ref.seconds_per_sweep / (C * n)
+            rows = []
             for k in config.refine_sweeps:
                 snap = ref.snapshots[k].reshape(C, n, data.L, data.L)
-                summaries = _summaries(snap, data.T[idx], data.d[idx], data.target[idx], config, J)
+                summaries = _summaries(snap, data.T[idx], data.d[idx], targets[idx], config, J)
                 scores = compare(
                     reference[key],
                     summaries,
                     correlation_distances=config.correlation_distances,
                     tol=config.topo_tol,
                 )
-                seconds = k * per_field + cost[name]
-                rows.append(
-                    {
-                        "k": k,
-                        "seconds_per_sample": seconds,
-                        "r2": scores["r2"],
-                        "consistency": scores["consistency"],
-                        "correlation_r2": scores["correlation_r2"],
-                        "correlation_r2_mean": scores["correlation_r2_mean"],
-                        "topological_accuracy_mean": scores["topological_accuracy_mean"],
-                        "match_rate": scores["match_rate"]["mean"],
-                        "diversity_aligned_ratio": scores["diversity"]["aligned_ratio"],
-                        "energy_relative_error": scores["relative_error"]["energy"],
-                        "specific_heat_relative_error": scores["relative_error"]["specific_heat"],
-                    }
-                )
+                rows.append({"k": k, "seconds_per_sample": k * per_field + cost[name]}
+                            | {name: scores[name] for name in _REFINE_SCORES}
+                            | {"match_rate": scores["match_rate"]["mean"],
+                               "diversity_aligned_ratio": scores["diversity"]["aligned_ratio"],
+                               "energy_relative_error": scores["relative_error"]["energy"],
+                               "specific_heat_relative_error":
+                                   scores["relative_error"]["specific_heat"]})  # fmt: skip
             per_T[name] = {
                 "repaired_fraction": float(ref.repaired.mean()),
                 "seconds_per_sweep_per_field": per_field,
@@ -709,6 +740,17 @@ def _refine(
             }
         out[key] = per_T
     return out
+
+
+_REFINE_SCORES = (
+    "r2",
+    "consistency",
+    "correlation_r2",
+    "correlation_r2_shown_min",
+    "correlation_r2_all_mean",
+    "correlation_r2_all_min",
+    "topological_accuracy_mean",
+)
 
 
 def _transfer(
@@ -740,8 +782,9 @@ def _transfer(
                               progress=progress)  # fmt: skip
         mc = _load_store(store.path)
         n = config.transfer_samples
-        generated, seconds = _generate(generator, mc.target, mc.T, n, config.seed, device)
-        baseline = _baseline(mc.target, mc.T, n, config.seed + 1, J)
+        maps = _heldout_targets(mc.target, config.seed) if config.heldout_maps else mc.target
+        generated, seconds = _generate(generator, maps, mc.T, n, config.seed, device)
+        baseline = _baseline(maps, mc.T, n, config.seed + 1, J)
         per_size: dict[str, Any] = {
             "generator_samples_per_s": generated.shape[0] * n / max(seconds, 1e-12)
         }
@@ -756,7 +799,7 @@ def _transfer(
         rng = np.random.default_rng([config.seed, 4, size])
         for key, idx in _by_temperature(mc.T).items():
             per_size[key] = _transfer_scores(
-                config, mc, idx, generated[idx], baseline[idx], rng, device, J
+                config, mc, idx, maps[idx], generated[idx], baseline[idx], rng, device, J
             )
         out[f"L={size}"] = per_size
     return out
@@ -766,6 +809,7 @@ def _transfer_scores(
     config: XYPipelineConfig,
     mc: _Data,
     idx: np.ndarray,
+    maps: np.ndarray,
     generated: np.ndarray,
     baseline: np.ndarray,
     rng: np.random.Generator,
@@ -781,24 +825,26 @@ def _transfer_scores(
     ks = [k for k in config.refine_sweeps if k > 0]
     # No topological curves here: their cluster search grows as L⁴ (seconds per field at
     # L = 64), and the transfer table reports the observables, G(r) and fidelity.
-    cond = (mc.T[idx], mc.d[idx], mc.target[idx])
-    thetas = {"reference": mc.theta[idx], "generated": generated, "baseline": baseline}
+    thetas = {"generated": generated, "baseline": baseline}
     C = len(idx)
     if ks:
         starts = {
             "generated": generated.reshape(C * n, size, size),
-            "analytic": _analytic_starts(mc.target[idx], n, rng),
+            "analytic": _analytic_starts(maps, n, rng),
         }
         for name, start in starts.items():
             refined = refine_with_mc(
-                start, np.repeat(mc.target[idx], n, axis=0), np.repeat(mc.T[idx], n), ks, J=J,
+                start, np.repeat(maps, n, axis=0), np.repeat(mc.T[idx], n), ks, J=J,
                 overrelaxation=config.simulation.overrelaxation,
                 seed=config.seed + (1 if name == "analytic" else 0), device=device,
             )  # fmt: skip
             for k in ks:
                 thetas[f"{name} + {k} sweeps"] = refined.snapshots[k].reshape(C, n, size, size)
-    ens = {
-        name: _summaries(theta, *cond, config, J, morphology=False)
+    cond = (mc.T[idx], mc.d[idx])
+    ens = {"reference": _summaries(mc.theta[idx], *cond, mc.target[idx], config, J,
+                                   morphology=False)}  # fmt: skip
+    ens |= {
+        name: _summaries(theta, *cond, maps, config, J, morphology=False)
         for name, theta in thetas.items()
     }
     return {
@@ -840,6 +886,7 @@ def run(
     if not isinstance(config, XYPipelineConfig):
         raise TypeError(f"config must be an XYPipelineConfig, got {type(config).__name__}")
     run_dir = open_run_dir(run_dir, config)
+    machine = {"at_start": machine_info()}
     stages = _Stages(run_dir)
     J = config.simulation.J
     store_path = Path(stages("simulate", lambda: str(_simulate(config, run_dir, device, progress))))
@@ -849,17 +896,20 @@ def run(
     from ..models.unet import load_generator
 
     generator = load_generator(run_dir / "gan" / "generator.pt")
-    generated, generate_info = _generated(config, data, generator, run_dir, stages, device)
-    start = time.perf_counter()
-    baseline = _baseline(data.target, data.T, config.eval_samples, config.seed + 1, J)
-    baseline_per_sample = (time.perf_counter() - start) / max(
-        baseline.shape[0] * baseline.shape[1], 1
-    )
+    targets = _heldout_targets(data.target, config.seed) if config.heldout_maps else data.target
+    generated, generate_info = _generated(config, data, targets, generator, run_dir, stages,
+                                          device)  # fmt: skip
+    baselines: dict[str, tuple[np.ndarray, float]] = {}
+    for name, base in (("baseline", "analytic"), ("baseline_relaxed", "relaxed")):
+        start = time.perf_counter()
+        fields = _baseline(targets, data.T, config.eval_samples, config.seed + 1, J, base)
+        baselines[name] = (fields, (time.perf_counter() - start) / fields[:, :, 0, 0].size)
 
     from ..evaluate.xy import across_temperatures
 
+    ensembles = {"generated": generated} | {name: b[0] for name, b in baselines.items()}
     summaries = _load_summaries(
-        stages("evaluate", lambda: _evaluate(config, data, generated, baseline, J))
+        stages("evaluate", lambda: _evaluate(config, data, ensembles, targets, J))
     )
     scores = {T: _score(ens, config) for T, ens in summaries.items()}
     across = across_temperatures(summaries)
@@ -870,14 +920,12 @@ def run(
     refine = None
     if config.refine_sweeps:
         per_sample = generate_info["seconds"] / max(generate_info["samples"], 1)
+        starts = {"generator": (generated, per_sample)} | baselines
         references = {T: ens["reference"] for T, ens in summaries.items()}
         refine = stages(
             "refine",
-            lambda: _refine(
-                config, data, generated, per_sample, baseline, baseline_per_sample, references,
-                device, J,
-            ),
-        )  # fmt: skip
+            lambda: _refine(config, data, starts, targets, references, device, J),
+        )
     transfer = None
     if config.transfer_sizes:
         transfer = stages(
@@ -888,7 +936,8 @@ def run(
 
     start = time.perf_counter()
     write_report(
-        run_dir, config=config, data=data, generated=generated, baseline=baseline,
+        run_dir, config=config, data=data, targets=targets, generated=generated,
+        baseline=baselines["baseline_relaxed"][0],
         history=_read_history(run_dir / "gan" / "history.csv"), summaries=summaries,
         scores=scores, across_temperatures=across, speed=speed, refine=refine,
         transfer=transfer, transfer_fields=_transfer_fields(config, run_dir) if transfer else {},
@@ -897,9 +946,10 @@ def run(
     timings = dict(stages.timings)
     timings["report"] = round(time.perf_counter() - start, 3)
     timings["total"] = round(sum(timings.values()), 3)
+    machine["load_average_at_end"] = machine_info()["load_average"]
     metrics = {"data": summary, "training": train_info, "scores": scores}
     metrics |= {"across_temperatures": across or None, "speed": speed, "refine": refine}
-    metrics |= {"transfer": transfer, "timings_s": timings}
+    metrics |= {"transfer": transfer, "timings_s": timings, "machine": machine}
     atomic_write_text(run_dir / "metrics.json", json.dumps(_jsonable(metrics), indent=2) + "\n")
     return run_dir
 
@@ -907,17 +957,19 @@ def run(
 def _generated(
     config: XYPipelineConfig,
     data: _Data,
+    targets: np.ndarray,
     generator: Any,
     run_dir: Path,
     stages: _Stages,
     device: str,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """The generated fields ``(C, eval_samples, L, L)`` (``generated.npz``) and their timing."""
+    """The generated fields ``(C, eval_samples, L, L)`` on the maps ``targets``
+    (``generated.npz``) and their timing."""
     path = run_dir / "generated.npz"
 
     def generate_stage() -> dict[str, Any]:
         theta, seconds = _generate(
-            generator, data.target, data.T, config.eval_samples, config.seed, device
+            generator, targets, data.T, config.eval_samples, config.seed, device
         )
         _save_npz(path, theta=theta)
         return {"seconds": seconds, "samples": int(theta.shape[0] * theta.shape[1])}
