@@ -222,6 +222,7 @@ def test_compare_identical_ensembles_scores_perfectly(ensembles) -> None:
     assert set(out["correlation_r2"]) == {"d=0", "d=2", "d=4.12"}
     assert out["correlation_r2_shown_min"] == out["correlation_r2_all_min"] == 1.0
     assert out["correlation_r2_all_mean"] == 1.0
+    assert out["topological_accuracy_by_tol"] == {"0.05": 1.0, "0.02": 1.0, "0.01": 1.0}
     assert all(v == 1.0 for v in out["topological_accuracy_mean"].values())
     value, err = ref[1].observables["energy"]
     # identical values, independent errors assumed: √2·σ/|E|

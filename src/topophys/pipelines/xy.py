@@ -750,6 +750,7 @@ _REFINE_SCORES = (
     "correlation_r2_all_mean",
     "correlation_r2_all_min",
     "topological_accuracy_mean",
+    "topological_accuracy_by_tol",
 )
 
 

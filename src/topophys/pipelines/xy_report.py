@@ -118,6 +118,11 @@ def _beyond_paper(gan: Any) -> list[str]:
         out.append(f"critic learning rate {gan.critic_lr:g} against the generator's {gan.lr:g}")
     if gan.ema_decay is not None:
         out.append(f"moving average of the generator's weights (decay {gan.ema_decay:g})")
+    if gan.current_moments_weight > 0:
+        out.append(
+            "the generator loss matches the mean and variance of the net spin current per "
+            f"condition (weight {gan.current_moments_weight:g})"
+        )
     if gan.energy_moments_weight > 0:
         out.append(
             "the generator loss matches the mean and variance of the energy per condition "
