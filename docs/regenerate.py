@@ -209,6 +209,412 @@ def nrp_variants(bench: Mapping[str, Any]) -> str:
     return table(header, out)
 
 
+# --------------------------------------------------------------------------- xy.md, xy_pipeline.md
+
+_XY_ENSEMBLES = {
+    "generated": "generated",
+    "baseline": "harmonic baseline",
+    "baseline_scha": "relaxed + SCHA baseline",
+    "mc_independent": "MC (independent half)",
+}
+_XY_OBSERVABLES = {
+    "vorticity": "vorticity",
+    "magnetization": "⟨\\|M\\|⟩",
+    "energy": "⟨E⟩",
+    "specific_heat": "C_v",
+    "susceptibility": "χ",
+    "helicity_modulus": "Υ",
+    "helicity": "helicity",
+}
+
+
+def _xy_ensembles(scores: Mapping[str, Any]) -> list[str]:
+    return [n for n in _XY_ENSEMBLES if n in scores]
+
+
+def _xy_g(s: Mapping[str, Any]) -> str:
+    return " / ".join(fmt(v) for v in s["correlation_r2"].values())
+
+
+def xy_demo(metrics: Mapping[str, Any]) -> str:
+    """Every score of the one temperature of a run, per ensemble (columns)."""
+    (key, scores), *_ = metrics["scores"].items()
+    names = _xy_ensembles(scores)
+    rows: list[list[str]] = []
+    for obs, label in _XY_OBSERVABLES.items():
+        rows.append([f"R² {label} against d"] + [fmt(scores[n]["r2"][obs]) for n in names])
+    d_shown = " / ".join(k.removeprefix("d=") for k in scores[names[0]]["correlation_r2"])
+    rows.append([f"R² G(r) at d = {d_shown}"] + [_xy_g(scores[n]) for n in names])
+    rows.append(
+        ["**R² G(r), worst of those (headline)**"]
+        + [f"**{fmt(scores[n]['correlation_r2_shown_min'])}**" for n in names]
+    )
+    rows.append(
+        ["R² G(r), mean over all d"] + [fmt(scores[n]["correlation_r2_all_mean"]) for n in names]
+    )
+    rows.append(
+        ["R² G(r), worst over all d"] + [fmt(scores[n]["correlation_r2_all_min"]) for n in names]
+    )
+    rows.append(["charge-map match rate"] + [fmt(scores[n]["match_rate"]["mean"]) for n in names])
+    rows.append(
+        ["aligned diversity ÷ reference"]
+        + [fmt(scores[n]["diversity"]["aligned_ratio"]) for n in names]
+    )
+    by_tol = scores[names[0]].get("topological_accuracy_by_tol") or {}
+    for tol in by_tol:
+        label = f"accuracy within {float(tol) * 100:g} % (mean of 7 measures, eq. 5)"
+        rows.append([label] + [fmt(scores[n]["topological_accuracy_by_tol"][tol]) for n in names])
+    return f"{key}\n\n" + table(["score"] + [_XY_ENSEMBLES[n] for n in names], rows)
+
+
+def xy_consistency(metrics: Mapping[str, Any]) -> str:
+    """χ²/dof of every observable against the reference across d, per ensemble."""
+    (_, scores), *_ = metrics["scores"].items()
+    names = _xy_ensembles(scores)
+
+    def chi2(entry: Mapping[str, Any] | None) -> str:
+        return "—" if entry is None else f"{entry['chi2_per_dof']:.2f}"
+
+    rows = [
+        [label] + [chi2(scores[n]["consistency"][obs]) for n in names]
+        for obs, label in _XY_OBSERVABLES.items()
+        if obs != "vorticity"
+    ]
+    return table(["χ²/dof across d"] + [_XY_ENSEMBLES[n] for n in names], rows)
+
+
+def xy_refine(metrics: Mapping[str, Any]) -> str:
+    """Starts + k constrained sweeps: time per sample and scores, per start and k."""
+    refine = metrics.get("refine") or {}
+    labels = {
+        "generator": "generator",
+        "baseline": "harmonic baseline",
+        "baseline_scha": "relaxed + SCHA baseline",
+        "analytic": "analytic field (plain MC)",
+    }
+    rows = []
+    for key, per in refine.items():
+        if key == "sweeps":
+            continue
+        for start, label in labels.items():
+            for r in per.get(start, {}).get("by_k", []):
+                cv = (r.get("consistency") or {}).get("specific_heat")
+                rows.append(
+                    [
+                        key,
+                        label,
+                        r["k"],
+                        fmt(r["seconds_per_sample"] * 1e3, 3),
+                        fmt(r["r2"]["energy"]),
+                        fmt(r["r2"]["magnetization"]),
+                        fmt(r["r2"]["helicity_modulus"]),
+                        fmt(r["correlation_r2_all_min"]),
+                        fmt(r["correlation_r2_all_mean"]),
+                        "—" if cv is None else fmt(cv["chi2_per_dof"]),
+                    ]
+                )
+    header = [
+        "T",
+        "start",
+        "k",
+        "ms/sample",
+        "R² E",
+        "R² \\|M\\|",
+        "R² Υ",
+        "R² G worst d",
+        "R² G mean",
+        "χ²/dof C_v",
+    ]
+    return table(header, rows)
+
+
+def xy_timings(metrics: Mapping[str, Any]) -> str:
+    """Seconds per stage of the run."""
+    return table(["stage", "seconds"], [[k, fmt(v, 0)] for k, v in metrics["timings_s"].items()])
+
+
+def xy_temperatures(metrics: Mapping[str, Any]) -> str:
+    """Per temperature: G(r) at the Fig. 4 distances, the worst, R² of E and |M| against d, the
+    match rate and the topological accuracy at 5, 2 and 1 %, per ensemble."""
+    rows = []
+    for key, scores in metrics["scores"].items():
+        for n in _xy_ensembles(scores):
+            s = scores[n]
+            by_tol = s.get("topological_accuracy_by_tol") or {}
+            rows.append(
+                [
+                    key.removeprefix("T="),
+                    _XY_ENSEMBLES[n],
+                    _xy_g(s),
+                    fmt(s["correlation_r2_shown_min"]),
+                    fmt(s["r2"]["energy"]),
+                    fmt(s["r2"]["magnetization"]),
+                    fmt(s["match_rate"]["mean"]),
+                    " / ".join(fmt(v) for v in by_tol.values()),
+                ]
+            )
+    header = [
+        "T",
+        "ensemble",
+        "R² G(r) d = 0 / 2 / √17",
+        "worst",
+        "R² E",
+        "R² \\|M\\|",
+        "match",
+        "accuracy 5 / 2 / 1 %",
+    ]
+    return table(header, rows)
+
+
+def xy_along_t(metrics: Mapping[str, Any]) -> str:
+    """Along T at each distance: R² / χ²/dof of E, |M|, Υ and C_v, per ensemble."""
+    across = metrics.get("across_temperatures") or {}
+    rows = []
+    for entry in across.get("by_distance", []):
+        for n, s in entry["scores"].items():
+            cells = []
+            for obs in ("energy", "magnetization", "helicity_modulus", "specific_heat"):
+                chi = s["consistency"][obs]
+                cells.append(
+                    f"{fmt(s['r2'][obs])} / {'—' if chi is None else fmt(chi['chi2_per_dof'], 1)}"
+                )
+            rows.append([fmt(entry["d"]), _XY_ENSEMBLES.get(n, n), *cells])
+    header = ["d", "ensemble", "⟨E⟩", "⟨\\|M\\|⟩", "Υ", "C_v"]
+    return table(header, rows)
+
+
+def _spread(values: list[float | None]) -> str:
+    """Mean (min–max) of the defined values."""
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return "—"
+    mean = sum(vals) / len(vals)
+    if len(vals) == 1:
+        return fmt(mean)
+    return f"{fmt(mean)} ({fmt(min(vals))}–{fmt(max(vals))})"
+
+
+def xy_variants(bench: Mapping[str, Any]) -> str:
+    """``benchmarks/xy_variants.py``: the generated ensemble per variant, mean (min–max) over
+    seeds, and the two baselines and the Monte Carlo half of the first run for reference."""
+    by_name: dict[str, list[Mapping[str, Any]]] = {}
+    for r in bench["results"]:
+        by_name.setdefault(r["variant"], []).append(r)
+
+    def cells(rows: list[Mapping[str, Any]], ensemble: str) -> list[str]:
+        sc = [next(iter(r["scores"].values()))[ensemble] for r in rows]
+        out = [_spread([s["correlation_r2"][k] for s in sc]) for k in sc[0]["correlation_r2"]]
+        out += [
+            _spread([s[k] for s in sc])
+            for k in ("correlation_r2_shown_min", "correlation_r2_all_mean")
+        ]
+        out += [
+            _spread([s["r2"][o] for s in sc])
+            for o in ("energy", "magnetization", "helicity_modulus")
+        ]
+        out += [
+            _spread([s["match_rate"] for s in sc]),
+            _spread([s["diversity_aligned_ratio"] for s in sc]),
+        ]
+        return out
+
+    out = []
+    for name, rows in by_name.items():
+        changes = ", ".join(f"{k}={v}" for k, v in rows[0]["changes"].items()) or "—"
+        out.append([f"{name} ({len(rows)})", changes, *cells(rows, "generated")])
+    first = next(iter(by_name.values()))
+    for ensemble, label in list(_XY_ENSEMBLES.items())[1:]:
+        out.append([f"{label} ({len(first)})", "—", *cells(first, ensemble)])
+    header = [
+        "variant (seeds)",
+        "changes from the demo",
+        "R² G d = 0",
+        "d = 2",
+        "d = √17",
+        "worst (headline)",
+        "mean all d",
+        "R² E",
+        "R² \\|M\\|",
+        "R² Υ",
+        "match",
+        "aligned div.",
+    ]
+    return table(header, out)
+
+
+def xy_training_curves(bench: Mapping[str, Any]) -> str:
+    """Paper Fig. 3 for the demo's generator and the paper's, seed of the first run of each:
+    vorticity and magnetization of generated (real) fields and the charge fidelity by epoch."""
+    rows = []
+    for name in ("demo", "paper's generator"):
+        run = next((r for r in bench["results"] if r["variant"] == name), None)
+        if run is None:
+            continue
+        h = run["history"]
+        n = len(h["epoch"])
+        for i in sorted({0, 1, 4, 9, 14, 19, n - 1} & set(range(n))):
+            rows.append(
+                [
+                    name,
+                    int(h["epoch"][i]) + 1,
+                    f"{fmt(h['gen_vorticity'][i])} ({fmt(h['real_vorticity'][i])})",
+                    f"{fmt(h['gen_magnetization'][i], 3)} ({fmt(h['real_magnetization'][i], 3)})",
+                    f"{fmt(h['gen_energy'][i], 3)} ({fmt(h['real_energy'][i], 3)})",
+                    fmt(h["charge_fidelity"][i]),
+                    "yes" if h["physics_on"][i] else "no",
+                ]
+            )
+    header = [
+        "generator",
+        "epoch",
+        "vorticity (real)",
+        "⟨\\|M\\|⟩ (real)",
+        "⟨E⟩ (real)",
+        "charge fidelity",
+        "physics loss on",
+    ]
+    return table(header, rows)
+
+
+def xy_speed(bench: Mapping[str, Any]) -> str:
+    """``benchmarks/xy_gan.py``: Monte Carlo against each generator per (L, T), CPU time."""
+    rows = []
+    for case in bench["cases"]:
+        mc = case["mc"]
+        half = case.get("mc_independent_half") or {}
+        for name, g in case["generators"].items():
+            acc = g.get("accuracy") or {}
+            label = Path(name).parent.parent.name or name
+            rows.append(
+                [
+                    case["L"],
+                    fmt(case["T"], 1),
+                    fmt(mc["tau_int_energy"], 1),
+                    fmt(mc["tau_int_magnetization"], 1),
+                    fmt(mc["sweep_seconds_per_field_cpu"] * 1e6, 0),
+                    fmt(mc["decorrelated_per_s_by_tau_M"], 0),
+                    label,
+                    fmt(g["samples_per_s_cpu"], 0),
+                    f"**{fmt(g['over_mc_by_tau_M'])}**",
+                    fmt(g["over_mc_by_tau_E"]),
+                    fmt(acc.get("correlation_r2_worst")),
+                    fmt(half.get("correlation_r2_worst")),
+                ]
+            )
+    header = [
+        "L",
+        "T",
+        "τ_E",
+        "τ_M",
+        "MC µs/sweep",
+        "MC fields/s (2τ_M)",
+        "generator",
+        "generator fields/s",
+        "× MC (τ_M)",
+        "× MC (τ_E)",
+        "G R² worst d: generated",
+        "MC half",
+    ]
+    return table(header, rows)
+
+
+def xy_refined_route(bench: Mapping[str, Any]) -> str:
+    """Generator + k sweeps against plain Monte Carlo + k sweeps: the cheapest k reaching the
+    target worst-d G(r) R², and its CPU time per field."""
+    rows = []
+    for case in bench["cases"]:
+        for g in case["generators"].values():
+            ref = g.get("refine")
+            if not ref:
+                continue
+            cells = []
+            for start in ("generator", "relaxed field (plain MC)"):
+                best = ref[start]["cheapest_at_target"]
+                cells += (
+                    ["not reached", "—"]
+                    if best is None
+                    else [str(best["k"]), fmt(best["seconds_per_sample_cpu"] * 1e3, 3)]
+                )
+            ratio = "—"
+            if cells[1] != "—" and cells[3] != "—":
+                ratio = fmt(float(cells[3]) / float(cells[1]))
+            rows.append([case["L"], fmt(case["T"], 1), *cells, ratio])
+    header = [
+        "L",
+        "T",
+        "generator + k: k",
+        "ms/field",
+        "plain MC + k: k",
+        "ms/field",
+        "speed-up at equal accuracy",
+    ]
+    return table(header, rows)
+
+
+def xy_kernels(bench: Mapping[str, Any]) -> str:
+    """``benchmarks/xy.py``: spin updates per second on one thread (CPU time), per path and L."""
+    paths = [
+        "numpy_checkerboard",
+        "numpy_sublattices",
+        "torch_metropolis",
+        "numba_metropolis",
+        "torch_constrained_metropolis",
+        "numba_constrained_metropolis",
+        "torch_overrelaxation",
+        "numba_overrelaxation",
+        "numba_constrained_overrelaxation",
+    ]
+    rows = []
+    for case in bench["cases"]:
+        rates = case["updates_per_s"]
+        rows.append(
+            [case["L"], case["replicas"]]
+            + [fmt(rates[p]["cpu"] / 1e6, 1) for p in paths]
+            + [
+                fmt(case["numba_metropolis_over_numpy_checkerboard_cpu"]),
+                fmt(case["numba_metropolis_over_fastest_numpy_cpu"]),
+                fmt(case["numba_constrained_over_plain_metropolis_cpu"]),
+            ]
+        )
+    header = [
+        "L",
+        "replicas",
+        "numpy checkerboard",
+        "numpy sublattices",
+        "torch Metropolis",
+        "numba Metropolis",
+        "torch constrained",
+        "numba constrained",
+        "torch over-relax.",
+        "numba over-relax.",
+        "numba constrained over-relax.",
+        "numba ÷ numpy checkerboard",
+        "numba ÷ fastest numpy",
+        "constrained ÷ plain",
+    ]
+    return "M spin updates per second (CPU time)\n\n" + table(header, rows)
+
+
+def xy_validation(bench: Mapping[str, Any]) -> str:
+    """``benchmarks/xy.py --validate``: the free XY model against references."""
+    rows = []
+    for r in bench["validation"]:
+        series = r.get("low_T_series")
+        rows.append(
+            [
+                fmt(r["T"], 1),
+                f"{r['energy']:.5f} ± {r['energy_err']:.1g}",
+                "–" if series is None else f"{series:.5f}",
+                f"{r['specific_heat']:.3f} ± {r['specific_heat_err']:.1g}",
+                f"{r['helicity_modulus']:.4f} ± {r['helicity_modulus_err']:.1g}",
+                fmt(r["universal_line_2T_over_pi"], 3),
+                fmt(r["tau_int_energy_sweeps"]),
+            ]
+        )
+    header = ["T", "e (MC)", "e (low-T series)", "C_v", "Υ", "2T/π", "τ_int (sweeps)"]
+    return table(header, rows)
+
+
 PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]] = {
     "nrp": (
         "nrp.md",
@@ -221,6 +627,54 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "--out docs/data/nrp_variants.json && "
         "python docs/regenerate.py nrp-variants docs/data/nrp_variants.json",
         {"nrp:variants": nrp_variants},
+    ),
+    "xy": (
+        "xy_pipeline.md",
+        "topophys run xy --out runs/xy && python docs/regenerate.py xy runs/xy",
+        {
+            "xy:demo": xy_demo,
+            "xy:demo-consistency": xy_consistency,
+            "xy:demo-refine": xy_refine,
+            "xy:demo-timings": xy_timings,
+        },
+    ),
+    "xy-temperatures": (
+        "xy_pipeline.md",
+        "topophys run xy --scale temperatures --out runs/xy_T && "
+        "python docs/regenerate.py xy-temperatures runs/xy_T",
+        {
+            "xy:temperatures": xy_temperatures,
+            "xy:temperatures-along-t": xy_along_t,
+            "xy:temperatures-refine": xy_refine,
+            "xy:temperatures-timings": xy_timings,
+        },
+    ),
+    "xy-variants": (
+        "xy_pipeline.md",
+        "OMP_NUM_THREADS=1 python benchmarks/xy_variants.py runs/xy --seeds 0,1,2 "
+        "--out docs/data/xy_variants.json && "
+        "python docs/regenerate.py xy-variants docs/data/xy_variants.json",
+        {"xy:variants": xy_variants, "xy:training-curves": xy_training_curves},
+    ),
+    "xy-speed": (
+        "xy_pipeline.md",
+        "OMP_NUM_THREADS=1 python benchmarks/xy_gan.py --generators runs/xy_T/gan/generator.pt "
+        "--refine --out docs/data/xy_speed.json && "
+        "python docs/regenerate.py xy-speed docs/data/xy_speed.json",
+        {"xy:speed": xy_speed, "xy:refined-route": xy_refined_route},
+    ),
+    "xy-kernels": (
+        "xy.md",
+        "OMP_NUM_THREADS=1 python benchmarks/xy.py --out docs/data/xy_kernels.json && "
+        "python docs/regenerate.py xy-kernels docs/data/xy_kernels.json",
+        {"xy:kernels": xy_kernels},
+    ),
+    "xy-validation": (
+        "xy.md",
+        "OMP_NUM_THREADS=1 python benchmarks/xy.py --validate --L 16 "
+        "--out docs/data/xy_validation.json && "
+        "python docs/regenerate.py xy-validation docs/data/xy_validation.json",
+        {"xy:validation": xy_validation},
     ),
 }
 

@@ -175,6 +175,22 @@ def test_spin_wave_baseline_has_the_harmonic_law() -> None:
     np.testing.assert_array_equal(first, theta[:3])  # a prefix does not depend on n
 
 
+def test_scha_baseline_waves_are_softer_by_the_scha_stiffness() -> None:
+    from topophys.observables.spins import scha_stiffness
+
+    k = np.zeros((L, L), dtype=int)
+    a = spin_wave_baseline(k, 0.9, 8, seed=1).astype(np.float64)
+    b = spin_wave_baseline(k, 0.9, 8, seed=1, stiffness="scha").astype(np.float64)
+    ratio = (1 / scha_stiffness(0.9, n_sites=L * L)) ** 0.5
+    # same noise: the SCHA waves are the bare ones times sqrt(J / J_eff) (up to the rotation)
+    da = np.angle(np.exp(1j * (np.roll(a, -1, -1) - a)))
+    db = np.angle(np.exp(1j * (np.roll(b, -1, -1) - b)))
+    small = np.abs(da) < 0.5
+    np.testing.assert_allclose(db[small], ratio * da[small], atol=1e-4)
+    with pytest.raises(ValueError, match="stiffness"):
+        spin_wave_baseline(k, 0.1, 4, stiffness="renormalized")
+
+
 def test_relaxed_baseline_puts_the_same_waves_on_the_relaxed_field() -> None:
     from topophys.simulate.xy import relaxed_defect_field
 

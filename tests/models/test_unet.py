@@ -425,3 +425,31 @@ def test_relaxed_base_is_the_quenched_field_and_keeps_every_map() -> None:
         UNetGenerator(defect_base="exact")
     with pytest.raises(ValueError, match="upsample"):
         UNetGenerator(upsample="bilinear")
+
+
+def test_scha_prior_has_the_renormalized_bond_variance() -> None:
+    from topophys.observables.spins import scha_stiffness
+
+    torch.manual_seed(6)
+    g = UNetGenerator(
+        width=0.125,
+        noise_channels=3,
+        output="defect_residual",
+        noise_injection="all",
+        spin_waves=True,
+        spin_wave_stiffness="scha",
+    )
+    with torch.no_grad():
+        g.decoders[-1].weight.zero_()
+    n, temp = 400, 0.9
+    z = g.sample_noise(n, 16, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        theta = spins_to_angles(g(torch.zeros(n, 16, 16), temp, z)).double()
+    stiff = scha_stiffness(temp, n_sites=256)
+    phi = harmonic_spin_waves(z[:, 2].double(), torch.full((n,), temp, dtype=torch.float64),
+                              torch.full((n,), stiff, dtype=torch.float64))  # fmt: skip
+    # The prior, rotated, except where a wave pressed a bond against the wall at π (rare).
+    exact = wrap_angle(theta - phi).std(dim=(-2, -1)) < 1e-4
+    assert float(exact.double().mean()) > 0.95
+    bonds = torch.roll(phi, -1, dims=-1) - phi  # unwrapped: the Gaussian law itself
+    assert float(bonds.var()) == pytest.approx(temp / (2 * stiff) * 255 / 256, rel=0.03)

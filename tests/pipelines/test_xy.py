@@ -80,7 +80,7 @@ def test_run_writes_report_metrics_and_figures(tiny_run) -> None:
     assert m["data"]["mc_held"] == [1.0] * 4
     assert m["training"]["epochs"] == 2 and m["training"]["training_fields"] == 56
     scores = m["scores"]["T=0.1"]
-    assert set(scores) == {"generated", "baseline", "baseline_relaxed", "mc_independent"}
+    assert set(scores) == {"generated", "baseline", "baseline_scha", "mc_independent"}
     for s in scores.values():
         assert set(s["r2"]) >= {"energy", "specific_heat", "magnetization", "vorticity"}
         assert set(s["correlation_r2"]) == {"d=0", "d=2", "d=4.12"}
@@ -98,7 +98,7 @@ def test_run_writes_report_metrics_and_figures(tiny_run) -> None:
     assert speed["generator_samples_per_s"] > 0
     assert speed["T=0.1"]["mc_decorrelated_samples_per_s"] > 0
     refine = m["refine"]["T=0.1"]
-    assert set(refine) == {"generator", "baseline", "baseline_relaxed", "analytic"}
+    assert set(refine) == {"generator", "baseline", "baseline_scha", "analytic"}
     for start in refine:
         rows = refine[start]["by_k"]
         assert [r["k"] for r in rows] == [0, 2]
@@ -148,7 +148,7 @@ def test_a_temperature_sweep_is_scored_along_T(tmp_path) -> None:
         assert set(entry["scores"]) == {
             "generated",
             "baseline",
-            "baseline_relaxed",
+            "baseline_scha",
             "mc_independent",
         }
         gen = entry["scores"]["generated"]

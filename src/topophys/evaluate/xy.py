@@ -55,6 +55,7 @@ from ..observables.spins import (
     helicity_modulus,
     jackknife,
     magnetization,
+    scha_stiffness,
     specific_heat,
     susceptibility,
 )
@@ -698,6 +699,7 @@ def spin_wave_baseline(
     J: float = 1.0,
     seed: int = 0,
     base: str = "analytic",
+    stiffness: str = "bare",
 ) -> np.ndarray:
     r"""The non-learned baseline: a defect field plus harmonic spin waves at temperature T.
 
@@ -721,6 +723,9 @@ def spin_wave_baseline(
         Seed of the draws; the first m fields are the same for every n ≥ m.
     base : {"analytic", "relaxed"}
         The defect field the waves are added to.
+    stiffness : {"bare", "scha"}
+        Stiffness of the waves: J, or the self-consistent harmonic J_eff at T
+        (:func:`~topophys.observables.spins.scha_stiffness`).
 
     Returns
     -------
@@ -738,6 +743,7 @@ def spin_wave_baseline(
 
     k = np.asarray(target)
     _validate.choice("base", base, ("analytic", "relaxed"))
+    _validate.choice("stiffness", stiffness, ("bare", "scha"))
     T = _validate.positive("T", T)
     J = _validate.positive("J", J)
     # Both validate the map (square, integer, neutral).
@@ -748,7 +754,8 @@ def spin_wave_baseline(
     q = 2 * np.pi * np.fft.fftfreq(L)
     lam = 4 * np.sin(q[:, None] / 2) ** 2 + 4 * np.sin(q[None, :] / 2) ** 2
     amp = np.zeros_like(lam)
-    amp[lam > 0] = np.sqrt(T / (J * lam[lam > 0]))
+    J_eff = J if stiffness == "bare" else scha_stiffness(T, J, n_sites=L * L)
+    amp[lam > 0] = np.sqrt(T / (J_eff * lam[lam > 0]))
     # Two streams, so that the first m of n fields do not depend on n.
     waves, rotations = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     white = waves.standard_normal((n, L, L))

@@ -61,6 +61,11 @@ Options beyond the paper, all ours (off by default):
   the bottleneck is one pixel; a transposed convolution turns it into a fixed 2×2 pattern, i.e.
   a wave of period L painted on every field, the same on the defect-free map as on a pair's.
   Resize-convolutions map a uniform input to a uniform output.
+* **Renormalized spin waves** (``spin_wave_stiffness="scha"``, with ``spin_waves``): the
+  prior's waves have the stiffness of the self-consistent harmonic approximation,
+  J_eff = J·exp(−⟨Δθ²⟩/2), instead of J. With the bare coupling the waves are too stiff above
+  T ≈ 0.3 J and the long-wave part of G(r) decays too slowly (measured in
+  ``docs/xy_pipeline.md``).
 * **Noise at every scale** (``noise_injection="all"``). The noise is a full-resolution map
   (B, noise_channels, L, L); the bottleneck and every decoder block receive it average-pooled to
   their resolution and rescaled to unit variance, concatenated to their input. The paper injects
@@ -93,6 +98,7 @@ from torch.nn import functional as F
 
 from .. import _validate
 from ..observables.charge import spins_to_angles
+from ..observables.spins import scha_stiffness
 from ._conditioning import check_conditions, scaled_channels
 
 __all__ = [
@@ -110,6 +116,7 @@ OUTPUTS = ("spins", "defect_residual")
 NOISE_INJECTIONS = ("bottleneck", "all")
 UPSAMPLINGS = ("transposed", "nearest")
 DEFECT_BASES = ("analytic", "relaxed")
+STIFFNESSES = ("bare", "scha")
 BOND_MARGIN = 1e-3
 """Closest approach (radians) of a defect-residual field's bond differences to ±π."""
 BOND_WALL = 1e-2
@@ -203,7 +210,9 @@ def residual_angles(
     return base + t[:, None, None] * delta
 
 
-def harmonic_spin_waves(white: torch.Tensor, temperatures: torch.Tensor) -> torch.Tensor:
+def harmonic_spin_waves(
+    white: torch.Tensor, temperatures: torch.Tensor, stiffness: torch.Tensor | None = None
+) -> torch.Tensor:
     r"""Harmonic spin waves at temperature T from white noise (units of J).
 
     Parameters
@@ -212,14 +221,17 @@ def harmonic_spin_waves(white: torch.Tensor, temperatures: torch.Tensor) -> torc
         Standard normal noise.
     temperatures : Tensor, shape (B,)
         T / J of each field.
+    stiffness : Tensor, shape (B,), optional
+        J_eff / J of each field (e.g. :func:`~topophys.observables.spins.scha_stiffness`);
+        default 1, the bare coupling.
 
     Returns
     -------
     Tensor, shape (B, L, L)
-        φ with :math:`\hat\phi_q = \hat w_q\sqrt{T/\lambda_q}`,
+        φ with :math:`\hat\phi_q = \hat w_q\sqrt{T/(J_\mathrm{eff}\lambda_q)}`,
         :math:`\lambda_q = 4\sin^2(q_x/2) + 4\sin^2(q_y/2)`, the q = 0 mode dropped: the
-        Boltzmann law of the quadratic XY Hamiltonian, whose bond differences have variance
-        T/2·(N − 1)/N.
+        Boltzmann law of the quadratic XY Hamiltonian of stiffness J_eff, whose bond
+        differences have variance T/(2 J_eff)·(N − 1)/N.
 
     Examples
     --------
@@ -234,7 +246,8 @@ def harmonic_spin_waves(white: torch.Tensor, temperatures: torch.Tensor) -> torc
     qx = 2 * math.pi * torch.fft.fftfreq(side_x, device=white.device, dtype=torch.float64)
     lam = 4 * torch.sin(qy[:, None] / 2) ** 2 + 4 * torch.sin(qx[None, :] / 2) ** 2
     inv = torch.where(lam > 0, 1.0 / lam.clamp(min=1e-12), 0.0).to(white.dtype)
-    amp = torch.sqrt(temperatures.to(white.dtype))[:, None, None] * torch.sqrt(inv)
+    scale = temperatures if stiffness is None else temperatures / stiffness
+    amp = torch.sqrt(scale.to(white.dtype))[:, None, None] * torch.sqrt(inv)
     return torch.fft.ifft2(torch.fft.fft2(white) * amp).real
 
 
@@ -317,6 +330,9 @@ class UNetGenerator(nn.Module):
         nearest-neighbour upsampling (the decoder block's convolution follows).
     defect_base : {"analytic", "relaxed"}, default "analytic"
         The field the defect residual corrects (module notes).
+    spin_wave_stiffness : {"bare", "scha"}, default "bare"
+        Stiffness of the spin-wave prior: the coupling J, or the self-consistent harmonic
+        stiffness at T (:func:`~topophys.observables.spins.scha_stiffness`; module notes).
 
     Attributes
     ----------
@@ -337,11 +353,15 @@ class UNetGenerator(nn.Module):
         spin_waves: bool = False,
         upsample: Literal["transposed", "nearest"] = "transposed",
         defect_base: Literal["analytic", "relaxed"] = "analytic",
+        spin_wave_stiffness: Literal["bare", "scha"] = "bare",
     ) -> None:
         super().__init__()
         width = _validate.positive("width", width)
         self.upsample = _validate.choice("upsample", upsample, UPSAMPLINGS)
         self.defect_base = _validate.choice("defect_base", defect_base, DEFECT_BASES)
+        self.spin_wave_stiffness = _validate.choice(
+            "spin_wave_stiffness", spin_wave_stiffness, STIFFNESSES
+        )
         _validate.choice("init", init, ("pytorch", "kaiming"))
         self.output, self.noise_injection, self.noise_channels, self.spin_waves = _check_options(
             output, noise_injection, noise_channels, spin_waves
@@ -369,6 +389,7 @@ class UNetGenerator(nn.Module):
             "spin_waves": self.spin_waves,
             "upsample": self.upsample,
             "defect_base": self.defect_base,
+            "spin_wave_stiffness": self.spin_wave_stiffness,
         }
         self._defects: dict[bytes, tuple[torch.Tensor, int]] = {}
         self.depth = len(enc)
@@ -511,7 +532,10 @@ class UNetGenerator(nn.Module):
         base = self.defect_angles(charges).to(h.dtype)
         delta = h[:, 0]
         if self.spin_waves:
-            delta = delta + harmonic_spin_waves(noise[:, 2], t)
+            stiffness = None
+            if self.spin_wave_stiffness == "scha":
+                stiffness = scha_stiffness(t.double(), n_sites=side * side).to(t.dtype)
+            delta = delta + harmonic_spin_waves(noise[:, 2], t, stiffness)
         theta = residual_angles(base, delta)
         # A uniform global rotation: the angle of an isotropic 2-D Gaussian.
         mean = noise[:, :2].mean(dim=(-2, -1))

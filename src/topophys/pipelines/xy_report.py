@@ -16,13 +16,14 @@ _LABELS = {
     "reference": "simulated",
     "generated": "generated",
     "baseline": "harmonic baseline",
-    "baseline_relaxed": "relaxed baseline",
+    "baseline_scha": "relaxed + SCHA baseline",
     "mc_independent": "MC (independent half)",
 }
 _ENSEMBLE_NOTE = (
     "simulated: held-out Monte Carlo fields; generated: the cWGAN; harmonic baseline: the "
-    "analytic (harmonic) defect field plus harmonic spin waves at T; relaxed baseline: the same "
-    "waves on the defect field quenched in the XY energy (neither learns); MC (independent "
+    "analytic (harmonic) defect field plus harmonic spin waves at T; relaxed + SCHA baseline: "
+    "the defect field quenched in the XY energy plus spin waves of the self-consistent harmonic "
+    "stiffness at T (neither learns); MC (independent "
     "half): Monte Carlo fields from the training half, as many as the reference: the best any "
     "method can score with this many samples."
 )
@@ -112,6 +113,8 @@ def _beyond_paper(gan: Any) -> list[str]:
         )
     if gan.upsample == "nearest":
         out.append("it upsamples by nearest neighbour and a 3×3 convolution, not transposed")
+    if gan.spin_waves and gan.spin_wave_stiffness == "scha":
+        out.append("the waves have the self-consistent harmonic stiffness at T, not J")
     if gan.noise_injection == "all":
         out.append("noise enters every decoder block at full resolution, not only the bottleneck")
     if gan.critic_lr is not None and gan.critic_lr != gan.lr:
@@ -250,14 +253,14 @@ def _fields_block(
     sources = {
         "simulated": lambda c: data.theta[c, n_train],
         "generated": lambda c: generated[c, 0],
-        "relaxed baseline": lambda c: baseline[c, 0],
+        "relaxed + SCHA baseline": lambda c: baseline[c, 0],
     }
     fields = [[get(c_idx[i]) for i in idx] for get in sources.values()]
     titles = [[f"{name}, d = {ref[i].d:.3g}" for i in idx] for name in sources]
     report.add_heading(f"Fields ({T})")
     report.add_figure(
         _save(field_grid(fields, titles), run_dir / f"fields_{_tag(T)}.png"),
-        "One field per ensemble (rows: simulated, generated, relaxed baseline) for the pair "
+        "One field per ensemble (rows: simulated, generated, relaxed + SCHA baseline) for the pair "
         "distances of the paper's Fig. 4 (columns). Colour: the angle θ (cyclic); arrows: the "
         "spins; circles: the exact plaquette charges of the drawn field (red +1, blue −1). "
         + (
@@ -289,7 +292,7 @@ def _training_block(
 
 
 def _names(ens: dict[str, list[Any]]) -> list[str]:
-    return [n for n in ("reference", "generated", "baseline", "baseline_relaxed") if n in ens]
+    return [n for n in ("reference", "generated", "baseline", "baseline_scha") if n in ens]
 
 
 def _observables_block(
@@ -541,9 +544,7 @@ def _refine_block(report: Report, run_dir: Path, refine: dict[str, Any]) -> None
         if T == "sweeps":
             continue
         starts = [
-            name
-            for name in ("generator", "baseline", "baseline_relaxed", "analytic")
-            if name in per
+            name for name in ("generator", "baseline", "baseline_scha", "analytic") if name in per
         ]
         repaired = ", ".join(
             f"{name} {100 * per[name]['repaired_fraction']:.1f} %" for name in starts
@@ -555,8 +556,8 @@ def _refine_block(report: Report, run_dir: Path, refine: dict[str, Any]) -> None
             ),
             "R² (against the simulated reference) of the energy, of |M| and of G(r) (the "
             "smallest over all d) after k sweeps of the charge-constrained Monte Carlo started "
-            "from generated fields (violet), from the non-learned harmonic (green) or relaxed "
-            "(blue) baselines, or from the analytic defect field (orange: plain Monte Carlo "
+            "from generated fields (violet), from the non-learned harmonic (green) or relaxed + "
+            "SCHA (blue) baselines, or from the analytic defect field (orange: plain Monte Carlo "
             "after k equilibration sweeps); right: against wall time per sample (the start "
             "included). "
             "Dotted: R² = 0.99. Starts with a wrong charge map "

@@ -102,6 +102,7 @@ from ..models.unet import (
     NOISE_INJECTIONS,
     OUTPUTS,
     PAPER_ENCODER_CHANNELS,
+    STIFFNESSES,
     UPSAMPLINGS,
     UNetGenerator,
     generate,
@@ -161,6 +162,9 @@ class CWGANConfig(Config):
         The field the defect residual corrects: ``"analytic"``
         (:func:`~topophys.simulate.xy.defect_field`, the harmonic solution) or ``"relaxed"``
         (:func:`~topophys.simulate.xy.relaxed_defect_field`, its quench in the XY energy; ours).
+    spin_wave_stiffness
+        ``"bare"`` (J) or ``"scha"`` (the self-consistent harmonic stiffness at T; ours) for
+        the waves of ``spin_waves``.
     ema_decay
         Decay of the moving average of the generator's weights (ours); ``None`` (paper) uses
         the trained weights themselves.
@@ -221,6 +225,7 @@ class CWGANConfig(Config):
     spin_waves: bool = False
     upsample: Literal["transposed", "nearest"] = "transposed"
     defect_base: Literal["analytic", "relaxed"] = "analytic"
+    spin_wave_stiffness: Literal["bare", "scha"] = "bare"
     ema_decay: float | None = None
     energy_moments_weight: float = 0.0
     current_moments_weight: float = 0.0
@@ -254,6 +259,7 @@ class CWGANConfig(Config):
         v.choice("noise_injection", self.noise_injection, NOISE_INJECTIONS)
         v.choice("upsample", self.upsample, UPSAMPLINGS)
         v.choice("defect_base", self.defect_base, DEFECT_BASES)
+        v.choice("spin_wave_stiffness", self.spin_wave_stiffness, STIFFNESSES)
         if not isinstance(self.spin_waves, bool):
             raise TypeError(f"spin_waves must be a bool, got {self.spin_waves!r}")
         if self.spin_waves and (
@@ -610,6 +616,7 @@ class CWGANModule(L.LightningModule):
             spin_waves=config.spin_waves,
             upsample=config.upsample,
             defect_base=config.defect_base,
+            spin_wave_stiffness=config.spin_wave_stiffness,
         )
         self.generator_ema: UNetGenerator | None = None
         if config.ema_decay is not None:
