@@ -125,8 +125,9 @@ def test_run_writes_report_metrics_and_figures(tiny_run) -> None:
 def test_a_temperature_sweep_is_scored_along_T(tmp_path) -> None:
     cfg = tiny_config(
         simulation=tiny_config().simulation.replace(
-            temperatures=(0.1, 0.9), distances=(0.0, 2.0, 4.12)
+            temperatures=(0.1, 0.9), distances=(0.0, 2.0, 4.12), samples=36
         ),
+        train_samples=14,  # 14 training + 10 independent + 10 reference fields (+ 2 unused)
         gan=tiny_config().gan.replace(
             generator_output="defect_residual",
             noise_injection="all",
@@ -140,6 +141,8 @@ def test_a_temperature_sweep_is_scored_along_T(tmp_path) -> None:
     run_dir = run(cfg, tmp_path / "run", progress=False)
     m = json.loads((run_dir / "metrics.json").read_text())
     assert m["data"]["temperatures"] == [0.1, 0.9]
+    assert m["data"]["training_fields_per_condition"] == 14
+    assert m["training"]["training_fields"] == 14 * 6
     assert set(m["scores"]) == {"T=0.1", "T=0.9"}
     across = m["across_temperatures"]
     assert across["temperatures"] == [0.1, 0.9]
@@ -219,6 +222,7 @@ def test_reusing_a_store_checks_it(tiny_run, tmp_path) -> None:
         ({"correlation_distances": [3.0]}, "not among"),
         ({"correlation_distances": [1.5]}, "lattice distance"),
         ({"refine_samples": 11}, "refine_samples"),
+        ({"train_samples": 20}, "train_samples"),
         ({"refine_sweeps": [4, 2]}, "ascending"),
         ({"transfer_sizes": [40]}, "multiple of 16"),
         ({"transfer_sizes": [16], "transfer_distances": [9.0]}, "L/2"),
@@ -281,3 +285,18 @@ def test_report_names_the_options_beyond_the_paper() -> None:
         "energy per condition",
     ):
         assert phrase in demo
+
+
+@pytest.mark.gpu
+def test_the_paper_scale_generator_runs_end_to_end_on_cuda(tmp_path) -> None:
+    """`topophys run xy --scale large --device cuda` on a tiny store: LARGE_CONFIG's network,
+    training on the GPU (accelerator auto), Monte Carlo, generation and refinement on cuda."""
+    gan = LARGE_CONFIG.gan.replace(
+        epochs=2, physics_start_epoch=1, batch_size=16, monitor_samples=8
+    )
+    cfg = tiny_config(gan=gan, transfer_sizes=())
+    run_dir = run(cfg, tmp_path / "run", device="cuda", progress=False)
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert m["speed"]["device"] == "cuda"
+    assert m["training"]["epochs"] == 2
+    assert m["refine"]["T=0.1"]["analytic"]["by_k"][-1]["match_rate"] == 1.0

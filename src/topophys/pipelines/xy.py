@@ -6,7 +6,9 @@
 1. ``simulate``: the charge-constrained Monte Carlo datasets (``mc.zarr``) for every temperature
    and pair distance (or reuse a store named in the config). The last ``reference_samples``
    fields of each condition (the last chains: fields are stored chain by chain) are held out as
-   the simulated reference; the GAN trains on the rest;
+   the simulated reference; the GAN trains on the first ``train_samples`` (default: all the
+   others), and the fields between, when there are as many as the reference, are the
+   independent Monte Carlo half;
 2. ``train``: the cWGAN (``gan/``: ``history.csv``, checkpoints, ``generator.pt``);
 3. ``generate``: ``eval_samples`` fields per condition (``generated.npz``), timed;
 4. ``evaluate``: summaries (:func:`topophys.evaluate.xy.summarize`) of the reference, the
@@ -77,6 +79,12 @@ class XYPipelineConfig(Config):
     reference_samples
         Fields per condition held out of training as the simulated reference (the last ones,
         i.e. the last chains).
+    train_samples
+        Fields per condition the GAN trains on (the first ones); ``None``: all but the
+        reference. When the store holds at least ``train_samples + 2·reference_samples`` per
+        condition, the independent Monte Carlo half is the ``reference_samples`` fields after
+        the training ones; otherwise it is taken from the training fields (then it is not
+        independent of the generator's data, only of the reference).
     gan
         The cWGAN and its training.
     eval_samples
@@ -118,6 +126,7 @@ class XYPipelineConfig(Config):
     )
     data: str | None = None
     reference_samples: int = 200
+    train_samples: int | None = None
     gan: CWGANConfig = field(default_factory=CWGANConfig)
     eval_samples: int = 1000
     morphology_samples: int = 100
@@ -181,6 +190,15 @@ class XYPipelineConfig(Config):
             raise ValueError(
                 "simulation.constrained must be true: the pipeline conditions on held defect maps"
             )
+        if self.train_samples is not None and (
+            v.positive_int("train_samples", self.train_samples) + self.reference_samples
+            > sim.samples
+        ):
+            raise ValueError(
+                f"train_samples={self.train_samples} and reference_samples="
+                f"{self.reference_samples} need simulation.samples >= their sum, got "
+                f"{sim.samples}"
+            )
         if sim.samples - self.reference_samples < 1:
             raise ValueError(
                 f"reference_samples={self.reference_samples} leaves no training fields of "
@@ -201,12 +219,13 @@ class XYPipelineConfig(Config):
 DEMO_CONFIG = XYPipelineConfig(
     simulation=XYConfig(
         distances=PAPER_DISTANCES,
-        samples=160,
+        samples=608,
         n_replicas=80,
         equilibration_sweeps=300,
         decorrelation_sweeps=10,
     ),
-    reference_samples=64,
+    reference_samples=256,
+    train_samples=96,
     gan=CWGANConfig(
         width=0.25,
         critic_width=0.25,
@@ -226,7 +245,7 @@ DEMO_CONFIG = XYPipelineConfig(
         monitor_samples=128,
         accelerator="cpu",
     ),
-    eval_samples=64,
+    eval_samples=256,
     morphology_samples=32,
     thresholds=17,
     refine_sweeps=(0, 2, 8, 32),
@@ -398,6 +417,12 @@ def _check_data(config: XYPipelineConfig, data: _Data) -> None:
         )
 
 
+def _train_count(config: XYPipelineConfig, data: _Data) -> int:
+    """Training fields per condition: ``train_samples``, or all but the reference."""
+    rest = data.theta.shape[1] - config.reference_samples
+    return rest if config.train_samples is None else min(config.train_samples, rest)
+
+
 def _simulate(config: XYPipelineConfig, run_dir: Path, device: str, progress: bool | None) -> Path:
     from ..simulate.xy import write_dataset
 
@@ -436,7 +461,7 @@ def _train(
 ) -> dict[str, Any]:
     from ..training.wgan import train_cwgan
 
-    n_train = data.theta.shape[1] - config.reference_samples
+    n_train = _train_count(config, data)
     theta = data.theta[:, :n_train].reshape(-1, data.L, data.L)
     charge = data.charge[:, :n_train].reshape(-1, data.L, data.L)
     temps = np.repeat(data.T, n_train)
@@ -596,11 +621,15 @@ def _evaluate(
     ``targets``; the reference and the independent Monte Carlo half are the store's.
     """
     n_ref = config.reference_samples
-    n_train = data.theta.shape[1] - n_ref
-    ensembles = {"reference": (data.theta[:, n_train:], data.target)}
+    per = data.theta.shape[1]
+    n_train = _train_count(config, data)
+    ensembles = {"reference": (data.theta[:, per - n_ref :], data.target)}
     ensembles |= {name: (theta, targets) for name, theta in fields.items()}
-    # An independent Monte Carlo ensemble of the reference's size: the noise ceiling.
-    if min(n_ref, n_train) >= config.jackknife_blocks:
+    # An independent Monte Carlo ensemble of the reference's size: the noise ceiling. Fields
+    # the GAN never saw when the store has them, else the first training fields.
+    if n_train + 2 * n_ref <= per:
+        ensembles["mc_independent"] = (data.theta[:, n_train : n_train + n_ref], data.target)
+    elif min(n_ref, n_train) >= config.jackknife_blocks:
         ensembles["mc_independent"] = (data.theta[:, : min(n_ref, n_train)], data.target)
     out: dict[str, Any] = {}
     for key, idx in _by_temperature(data.T).items():
@@ -1006,7 +1035,7 @@ def _summary(config: XYPipelineConfig, data: _Data, store_path: Path) -> dict[st
         "temperatures": sorted({float(t) for t in data.T}),
         "distances": sorted({float(d) for d in data.d}),
         "conditions": len(data.T),
-        "training_fields_per_condition": int(data.theta.shape[1] - config.reference_samples),
+        "training_fields_per_condition": _train_count(config, data),
         "reference_fields_per_condition": config.reference_samples,
         "eval_fields_per_condition": config.eval_samples,
         "mc_tau_int_sweeps": data.tau_int.tolist(),

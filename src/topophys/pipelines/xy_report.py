@@ -249,9 +249,9 @@ def _fields_block(
     ref = ens["reference"]
     idx = _picked(ref, config.correlation_distances)
     c_idx = np.flatnonzero(np.isclose(data.T, ref[0].T))
-    n_train = data.theta.shape[1] - config.reference_samples
+    first_reference = data.theta.shape[1] - config.reference_samples
     sources = {
-        "simulated": lambda c: data.theta[c, n_train],
+        "simulated": lambda c: data.theta[c, first_reference],
         "generated": lambda c: generated[c, 0],
         "relaxed + SCHA baseline": lambda c: baseline[c, 0],
     }
