@@ -79,6 +79,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="a few seconds: tiny data, 2 epochs")
     args = p.parse_args()
     torch.set_num_threads(1)
+    load_start = [round(x, 2) for x in os.getloadavg()]
     temperatures = [float(t) for t in args.temperatures.split(",")]
     sweeps = [int(k) for k in args.sweeps.split(",")]
     samples, reference, epochs = args.samples, args.reference, args.epochs
@@ -212,6 +213,8 @@ def main() -> None:
         },
         "timings_s": timings,
         "machine": {"platform": platform.platform(), "torch": torch.__version__},
+        "cpus": os.cpu_count(),
+        "load_average": {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]},
     }
     print(json.dumps(report, indent=1, default=float))
 

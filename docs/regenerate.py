@@ -551,6 +551,44 @@ def xy_refined_route(bench: Mapping[str, Any]) -> str:
     return table(header, rows)
 
 
+def xy_generation_options(bench: Mapping[str, Any]) -> str:
+    """``benchmarks/xy_gan.py --options``: µs per field of the forward pass per choice and L."""
+    cases = bench.get("generation_options") or []
+    if not cases:
+        return "(not measured in this run)\n"
+    names = list(cases[0]["us_per_field_cpu"])
+    rows = [[n] + [fmt(c["us_per_field_cpu"].get(n), 0) for c in cases] for n in names]
+    return table(["choice (µs per field, CPU)"] + [f"L = {c['L']}" for c in cases], rows)
+
+
+def xy_thermal(bench: Mapping[str, Any]) -> str:
+    """``benchmarks/xy_thermal.py``: along T, R² / χ²/dof per ensemble, and Υ(T)."""
+    ms = bench["ms_per_sample"]
+    cost = {"generated": ms["generator"], "baseline": None}
+    for k in bench["sweeps"]:
+        cost[f"generated + {k} sweeps"] = ms["generator"] + k * ms["sweep"]
+        cost[f"analytic + {k} sweeps"] = ms["analytic_field"] + k * ms["sweep"]
+    rows = []
+    for name, r2 in bench["r2_along_T"].items():
+        chi = bench["chi2_per_dof_along_T"][name]
+        cells = [
+            f"{fmt(r2[o])} / {fmt(chi[o], 1)}"
+            for o in ("energy", "magnetization", "helicity_modulus", "specific_heat")
+        ]
+        rows.append([name, *cells, fmt(cost.get(name), 2)])
+    header = ["ensemble", "⟨E⟩", "⟨\\|M\\|⟩", "Υ", "C_v", "ms per sample"]
+    upsilon = " · ".join(
+        f"T = {T:g}: {fmt(r[0], 3)} → {fmt(g[0], 3)}"
+        for T, r, g in zip(
+            bench["temperatures"],
+            bench["helicity_modulus"]["reference"],
+            bench["helicity_modulus"]["generated"],
+            strict=True,
+        )
+    )
+    return table(header, rows) + f"\nΥ(T), Monte Carlo → generator: {upsilon}\n"
+
+
 def xy_kernels(bench: Mapping[str, Any]) -> str:
     """``benchmarks/xy.py``: spin updates per second on one thread (CPU time), per path and L."""
     paths = [
@@ -659,9 +697,19 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
     "xy-speed": (
         "xy_pipeline.md",
         "OMP_NUM_THREADS=1 python benchmarks/xy_gan.py --generators runs/xy_T/gan/generator.pt "
-        "--refine --out docs/data/xy_speed.json && "
+        "--refine --options --compile --out docs/data/xy_speed.json && "
         "python docs/regenerate.py xy-speed docs/data/xy_speed.json",
-        {"xy:speed": xy_speed, "xy:refined-route": xy_refined_route},
+        {
+            "xy:speed": xy_speed,
+            "xy:refined-route": xy_refined_route,
+            "xy:generation-options": xy_generation_options,
+        },
+    ),
+    "xy-thermal": (
+        "xy_pipeline.md",
+        "OMP_NUM_THREADS=1 python benchmarks/xy_thermal.py > docs/data/xy_thermal.json && "
+        "python docs/regenerate.py xy-thermal docs/data/xy_thermal.json",
+        {"xy:thermal": xy_thermal},
     ),
     "xy-kernels": (
         "xy.md",
