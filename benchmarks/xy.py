@@ -191,11 +191,43 @@ def validate(temperatures: list[float], L: int, chains: int, sweeps: int) -> lis
     return rows
 
 
+def ensembles(distances: list[float], T: float, samples: int) -> list[dict]:
+    """The constrained ensembles of ``simulate_condition`` with the default schedule (250
+    chains, 1000 + 20 sweeps, one over-relaxation sweep) at T, L = 16, per pair distance."""
+    from topophys.observables.charge import angles_to_spins, soft_charge
+    from topophys.observables.spins import helicity, magnetization
+    from topophys.simulate.xy import XYConfig, simulate_condition
+
+    config = XYConfig(temperatures=(T,), distances=tuple(distances), samples=samples)
+    rows = []
+    for d in distances:
+        r = simulate_condition(config, T, d, progress=False)
+        theta = r.theta.astype(np.float64)
+        soft = soft_charge(angles_to_spins(theta))
+        on = r.target != 0
+        rows.append({
+            "d": round(r.d, 4),
+            "energy": float(r.energy.mean()),
+            "magnetization": float(magnetization(theta).mean()),
+            "specific_heat": float(specific_heat(theta, T)),
+            "helicity": float(helicity(theta).mean()),
+            "tau_int": r.tau_int,
+            "held": r.held,
+            "soft_charge_on_defects": float((soft[:, on] * r.target[on]).mean()) if on.any()
+            else None,
+            "largest_soft_charge_off_defects": float(np.abs(soft[:, ~on]).max(axis=1).mean()),
+            "seconds": r.seconds,
+        })  # fmt: skip
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--L", default="16,32,64", help="lattice sides (speed) or one (validate)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--validate", action="store_true")
+    parser.add_argument("--ensembles", action="store_true", help="constrained ensembles at T=0.1")
+    parser.add_argument("--samples", type=int, default=500, help="fields per d (--ensembles)")
     parser.add_argument("--temperatures", default="0.1,0.3,0.5,0.7,0.8,0.9,1.0,1.1,1.3,1.5")
     parser.add_argument("--chains", type=int, default=128)
     parser.add_argument("--sweeps", type=int, default=1000)
@@ -212,7 +244,11 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "load_average": {"start": [round(x, 2) for x in os.getloadavg()]},
     }  # fmt: skip
-    if args.validate:
+    if args.ensembles:
+        distances = [0, 1, 1.41, 2, 2.24, 2.83, 3, 3.16, 3.61, 4, 4.12, 4.47, 5]
+        result["command"] = f"python benchmarks/xy.py --ensembles --samples {args.samples}"
+        result["ensembles"] = ensembles(distances, 0.1, args.samples)
+    elif args.validate:
         temps = [float(t) for t in args.temperatures.split(",")]
         result |= {"L": sizes[0], "chains": args.chains, "sweeps": args.sweeps,
                    "T_BKT_Hasenbusch2005": 0.89294,

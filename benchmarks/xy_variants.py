@@ -20,7 +20,7 @@ of ``docs/xy_pipeline.md`` from the JSON.
 
 Usage::
 
-    OMP_NUM_THREADS=1 python benchmarks/xy_variants.py runs/xy --seeds 0,1,2 \\
+    OMP_NUM_THREADS=1 python benchmarks/xy_variants.py runs/xy --main-seeds 0,1 --seeds 0 \\
         --work /tmp/xy_variants --out docs/data/xy_variants.json
 """
 
@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np
 
 PAPER = {
     "generator_output": "spins",
@@ -69,6 +71,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "current moments 0.3": {"current_moments_weight": 0.3},
     "paper's generator": PAPER,
 }
+
+MAIN = ("demo", "previous demo (analytic base, transposed, bare waves)", "paper's generator")
+"""The variants the docs compare most: run with ``--main-seeds``."""
 
 _HISTORY = (
     "epoch",
@@ -114,6 +119,55 @@ def _scores(metrics: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _aligned(theta: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """θ − base − (each field's circular mean of it), wrapped: ``(n, L, L)``."""
+    diff = np.exp(1j * (theta.astype(np.float64) - base))
+    phase = np.angle(diff.mean(axis=(-2, -1)))
+    return np.angle(diff * np.exp(-1j * phase)[:, None, None])
+
+
+def lowest_modes(theta: np.ndarray) -> dict[str, float]:
+    """Defect-free fields ``(n, L, L)``: mean power ⟨|φ̂_q|²⟩ (φ̂ = FFT/L) of the two lowest
+    Fourier modes of the angle fluctuation, and the share of it in their mean over the fields
+    (≈ 0 when every field is drawn independently; a fixed pattern painted on every field
+    raises it towards 1)."""
+    phi = _aligned(theta, 0.0)
+    side = phi.shape[-1]
+    f = np.fft.fft2(phi) / side
+    modes = [f[:, 1, 0], f[:, 0, 1]]
+    power = float(np.mean([np.mean(np.abs(m) ** 2) for m in modes]))
+    mean_part = float(np.mean([np.abs(m.mean()) ** 2 for m in modes]))
+    return {"power": power, "deterministic_share": mean_part / power}
+
+
+def defect_fields(store: Path) -> list[dict[str, float]]:
+    """Per condition of the store: the largest |mean deviation| of the Monte Carlo fields from
+    the analytic and from the relaxed defect field, and the energies of the three."""
+    from topophys.data.spins import open_spins
+    from topophys.observables.spins import energy
+    from topophys.simulate.xy import defect_field, relaxed_defect_field
+
+    ds = open_spins(store)
+    n_cond = int(ds.sizes["condition"])
+    theta = np.asarray(ds["theta"].values).reshape(n_cond, -1, *ds["theta"].shape[1:])
+    out = []
+    for c in range(n_cond):
+        k = ds["target"].values[c]
+        analytic, relaxed = defect_field(k), relaxed_defect_field(k)
+        out.append({
+            "T": float(ds["cond_T"].values[c]),
+            "d": float(ds["cond_d"].values[c]),
+            "max_mean_deviation_from_analytic": float(
+                np.abs(_aligned(theta[c], analytic).mean(0)).max()),
+            "max_mean_deviation_from_relaxed": float(
+                np.abs(_aligned(theta[c], relaxed).mean(0)).max()),
+            "energy_analytic": float(energy(analytic)),
+            "energy_relaxed": float(energy(relaxed)),
+            "energy_mc": float(energy(theta[c].astype(np.float64)).mean()),
+        })  # fmt: skip
+    return out
+
+
 def run_variant(store: Path, work: Path, name: str, seed: int, base: Any) -> dict[str, Any]:
     from topophys.pipelines.xy import run
 
@@ -130,12 +184,15 @@ def run_variant(store: Path, work: Path, name: str, seed: int, base: Any) -> dic
     run(config, run_dir, progress=False)
     c1 = resource.getrusage(resource.RUSAGE_SELF)
     metrics = json.loads((run_dir / "metrics.json").read_text())
+    generated = np.load(run_dir / "generated.npz")["theta"]
     return {
         "variant": name,
         "seed": seed,
         "changes": changes,
         "scores": _scores(metrics),
         "history": _history(run_dir / "gan" / "history.csv"),
+        # Condition 0 of the demo's store is the defect-free map at its first temperature.
+        "lowest_modes_d0": lowest_modes(generated[0]),
         "train_seconds": metrics["timings_s"]["train"],
         "wall_seconds_this_call": round(time.perf_counter() - t0, 1),
         "cpu_seconds_this_call": round(c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime, 1),
@@ -145,7 +202,11 @@ def run_variant(store: Path, work: Path, name: str, seed: int, base: Any) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a finished `topophys run xy` directory")
-    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--seeds", default="0", help="seeds of every variant")
+    parser.add_argument(
+        "--main-seeds",
+        help=f"seeds of the main variants ({', '.join(MAIN)}) when they need more than --seeds",
+    )
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names")
     parser.add_argument("--scale", default="demo", choices=("demo", "temperatures"))
     parser.add_argument("--work", type=Path, default=Path("xy_variants"))
@@ -160,15 +221,23 @@ def main() -> None:
     store = args.run / "mc.zarr"
     result: dict[str, Any] = {
         "command": f"python benchmarks/xy_variants.py {args.run} --seeds {args.seeds} "
-        f"--scale {args.scale}",
+        + (f"--main-seeds {args.main_seeds} " if args.main_seeds else "")
+        + f"--scale {args.scale}",
         "store": str(store),
         "cpus": os.cpu_count(),
         "load_average": {"start": [round(x, 2) for x in os.getloadavg()]},
         "torch": torch.__version__,
         "results": [],
+        "defect_fields": defect_fields(store),
     }
+    from topophys.data.spins import open_spins
+
+    ds = open_spins(store)
+    reference = np.asarray(ds["theta"].values)[: ds["theta"].shape[0] // int(ds.sizes["condition"])]
+    result["lowest_modes_d0_reference"] = lowest_modes(reference[-base.reference_samples :])
     for name in args.variants.split(","):
-        for seed in (int(s) for s in args.seeds.split(",")):
+        seeds = args.main_seeds if name in MAIN and args.main_seeds else args.seeds
+        for seed in (int(s) for s in seeds.split(",")):
             result["results"].append(run_variant(store, args.work, name, seed, base))
     result["load_average"]["end"] = [round(x, 2) for x in os.getloadavg()]
     text = json.dumps(result, indent=1)

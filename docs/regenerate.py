@@ -442,6 +442,59 @@ def xy_variants(bench: Mapping[str, Any]) -> str:
     return table(header, out)
 
 
+def xy_diagnosis(bench: Mapping[str, Any]) -> str:
+    """The two causes of the d = 0 failure, measured on the store and on each variant's fields:
+    the lowest Fourier modes of the defect-free fields, and the mean deviation of Monte Carlo
+    fields from the analytic and the relaxed defect fields."""
+    ref = bench["lowest_modes_d0_reference"]
+    rows = [["Monte Carlo (reference)", "—", fmt(ref["power"], 3), fmt(ref["deterministic_share"])]]
+    by_name: dict[str, list[Mapping[str, Any]]] = {}
+    for r in bench["results"]:
+        by_name.setdefault(r["variant"], []).append(r)
+    for name, runs in by_name.items():
+        modes = [r["lowest_modes_d0"] for r in runs]
+        rows.append(
+            [
+                name,
+                str(len(runs)),
+                _spread([m["power"] for m in modes]),
+                _spread([m["deterministic_share"] for m in modes]),
+            ]
+        )
+    first = table(
+        [
+            "fields at d = 0",
+            "seeds",
+            "power of the 2 lowest modes",
+            "share in their mean over fields",
+        ],
+        rows,
+    )
+    rows = [
+        [
+            fmt(e["d"]),
+            fmt(e["max_mean_deviation_from_analytic"]),
+            fmt(e["max_mean_deviation_from_relaxed"]),
+            fmt(e["energy_analytic"], 4),
+            fmt(e["energy_relaxed"], 4),
+            fmt(e["energy_mc"], 4),
+        ]
+        for e in bench["defect_fields"]
+    ]
+    second = table(
+        [
+            "d",
+            "max \\|⟨θ_MC − θ_analytic⟩\\| (rad)",
+            "max \\|⟨θ_MC − θ_relaxed⟩\\|",
+            "E analytic",
+            "E relaxed",
+            "E Monte Carlo",
+        ],
+        rows,
+    )
+    return first + "\n" + second
+
+
 def xy_training_curves(bench: Mapping[str, Any]) -> str:
     """Paper Fig. 3 for the demo's generator and the paper's, seed of the first run of each:
     vorticity and magnetization of generated (real) fields and the charge fidelity by epoch."""
@@ -633,6 +686,38 @@ def xy_kernels(bench: Mapping[str, Any]) -> str:
     return "M spin updates per second (CPU time)\n\n" + table(header, rows)
 
 
+def xy_ensembles(bench: Mapping[str, Any]) -> str:
+    """``benchmarks/xy.py --ensembles``: constrained ensembles at T = 0.1 per distance."""
+    rows = [
+        [
+            fmt(r["d"]),
+            fmt(r["energy"], 4),
+            fmt(r["magnetization"], 3),
+            fmt(r["specific_heat"]),
+            fmt(r["helicity"], 4),
+            fmt(r["tau_int"]),
+            fmt(r["held"]),
+            fmt(r["soft_charge_on_defects"], 3),
+            fmt(r["largest_soft_charge_off_defects"], 3),
+            fmt(r["seconds"], 0),
+        ]
+        for r in bench["ensembles"]
+    ]
+    header = [
+        "d",
+        "e",
+        "⟨\\|M\\|⟩",
+        "C_v",
+        "helicity",
+        "τ_int",
+        "held",
+        "soft charge on the defects (mean, sign of k)",
+        "largest \\|soft\\| off the defects (mean per field)",
+        "seconds",
+    ]
+    return table(header, rows)
+
+
 def xy_validation(bench: Mapping[str, Any]) -> str:
     """``benchmarks/xy.py --validate``: the free XY model against references."""
     rows = []
@@ -689,10 +774,14 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
     ),
     "xy-variants": (
         "xy_pipeline.md",
-        "OMP_NUM_THREADS=1 python benchmarks/xy_variants.py runs/xy --seeds 0,1,2 "
+        "OMP_NUM_THREADS=1 python benchmarks/xy_variants.py runs/xy --main-seeds 0,1 --seeds 0 "
         "--out docs/data/xy_variants.json && "
         "python docs/regenerate.py xy-variants docs/data/xy_variants.json",
-        {"xy:variants": xy_variants, "xy:training-curves": xy_training_curves},
+        {
+            "xy:variants": xy_variants,
+            "xy:training-curves": xy_training_curves,
+            "xy:diagnosis": xy_diagnosis,
+        },
     ),
     "xy-speed": (
         "xy_pipeline.md",
@@ -716,6 +805,13 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "OMP_NUM_THREADS=1 python benchmarks/xy.py --out docs/data/xy_kernels.json && "
         "python docs/regenerate.py xy-kernels docs/data/xy_kernels.json",
         {"xy:kernels": xy_kernels},
+    ),
+    "xy-ensembles": (
+        "xy.md",
+        "OMP_NUM_THREADS=1 python benchmarks/xy.py --ensembles "
+        "--out docs/data/xy_ensembles.json && "
+        "python docs/regenerate.py xy-ensembles docs/data/xy_ensembles.json",
+        {"xy:ensembles": xy_ensembles},
     ),
     "xy-validation": (
         "xy.md",

@@ -300,3 +300,32 @@ def test_the_paper_scale_generator_runs_end_to_end_on_cuda(tmp_path) -> None:
     assert m["speed"]["device"] == "cuda"
     assert m["training"]["epochs"] == 2
     assert m["refine"]["T=0.1"]["analytic"]["by_k"][-1]["match_rate"] == 1.0
+
+
+def _regenerate_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "docs" / "regenerate.py"
+    spec = importlib.util.spec_from_file_location("regenerate", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_docs_tables_are_written_from_a_run(tiny_run) -> None:
+    """The XY docs generators read a run's metrics.json, and every block they write is on its
+    page (regenerate refuses a page without it)."""
+    regen = _regenerate_module()
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    for key, fn in regen.PAGES["xy"][2].items():
+        text = fn(metrics)
+        assert "| " in text and "None" not in text, key
+    assert "generated" in regen.xy_demo(metrics) and "MC (independent half)" in regen.xy_demo(
+        metrics
+    )
+    for page, (filename, _, blocks) in regen.PAGES.items():
+        if page.startswith("xy"):
+            body = (regen.DOCS / filename).read_text()
+            for key in blocks:
+                assert f"<!-- BEGIN GENERATED {key} -->" in body, (page, key)
