@@ -240,7 +240,7 @@ def main() -> None:
         + f"--L {args.L}",
         "torch": torch.__version__,
         "threads": 1,
-        "machine": platform.machine(),
+        "arch": platform.machine(),
         "cpus": os.cpu_count(),
         "load_average": {"start": [round(x, 2) for x in os.getloadavg()]},
     }  # fmt: skip

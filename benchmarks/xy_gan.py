@@ -259,7 +259,7 @@ def main() -> None:
         .replace("--refine True", "--refine"),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "machine": platform.processor() or platform.machine(),
+        "arch": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
         "load_average": {"start": [round(x, 2) for x in os.getloadavg()]},
         "generators": {
