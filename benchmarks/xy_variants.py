@@ -65,6 +65,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "spin_wave_stiffness": "bare",
     },
     "analytic base": {"defect_base": "analytic"},
+    "relaxed base": {"defect_base": "relaxed"},
     "transposed upsampling": {"upsample": "transposed"},
     "bare spin-wave stiffness": {"spin_wave_stiffness": "bare"},
     "width 0.125": {"width": 0.125},

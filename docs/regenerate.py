@@ -214,7 +214,7 @@ def nrp_variants(bench: Mapping[str, Any]) -> str:
 _XY_ENSEMBLES = {
     "generated": "generated",
     "baseline": "harmonic baseline",
-    "baseline_scha": "relaxed + SCHA baseline",
+    "baseline_scha": "SCHA baseline",
     "mc_independent": "MC (independent half)",
 }
 _XY_OBSERVABLES = {
@@ -289,7 +289,7 @@ def xy_refine(metrics: Mapping[str, Any]) -> str:
     labels = {
         "generator": "generator",
         "baseline": "harmonic baseline",
-        "baseline_scha": "relaxed + SCHA baseline",
+        "baseline_scha": "SCHA baseline",
         "analytic": "analytic field (plain MC)",
     }
     rows = []
@@ -495,9 +495,44 @@ def xy_diagnosis(bench: Mapping[str, Any]) -> str:
     return first + "\n" + second
 
 
+def _xy_fig3(runs: Mapping[str, Mapping[str, Any]], path: Path) -> None:
+    """Paper Fig. 3 as a PNG: vorticity, |M| and charge fidelity per epoch, one row per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from topophys.plot.xy import training_curves
+
+    fig, axes = plt.subplots(len(runs), 3, figsize=(12, 3.2 * len(runs)), squeeze=False)
+    for row, (name, run) in zip(axes, runs.items(), strict=True):
+        h = run["history"]
+        records = [{k: v[i] for k, v in h.items()} for i in range(len(h["epoch"]))]
+        for ax, obs in zip(row, ("vorticity", "magnetization"), strict=False):
+            training_curves(records, obs, ax=ax)
+            ax.set_title(name)
+        row[2].plot([e + 1 for e in h["epoch"]], h["charge_fidelity"], marker=".")
+        row[2].set_xlabel("epoch")
+        row[2].set_ylabel("charge fidelity")
+        row[2].set_title(name)
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def xy_training_curves(bench: Mapping[str, Any]) -> str:
     """Paper Fig. 3 for the demo's generator and the paper's, seed of the first run of each:
-    vorticity and magnetization of generated (real) fields and the charge fidelity by epoch."""
+    vorticity and magnetization of generated (real) fields and the charge fidelity by epoch, as
+    a table and as ``docs/img/xy_training_curves.png`` (drawn here)."""
+    firsts = {}
+    for name in ("demo", "paper's generator"):
+        run = next((r for r in bench["results"] if r["variant"] == name), None)
+        if run is not None:
+            firsts[name] = run
+    if firsts:
+        _xy_fig3(firsts, DOCS / "img" / "xy_training_curves.png")
     rows = []
     for name in ("demo", "paper's generator"):
         run = next((r for r in bench["results"] if r["variant"] == name), None)
@@ -526,7 +561,8 @@ def xy_training_curves(bench: Mapping[str, Any]) -> str:
         "charge fidelity",
         "physics loss on",
     ]
-    return table(header, rows)
+    figure = "![Paper Fig. 3 for both generators](img/xy_training_curves.png)\n\n" if firsts else ""
+    return figure + table(header, rows)
 
 
 def xy_speed(bench: Mapping[str, Any]) -> str:

@@ -453,3 +453,29 @@ def test_scha_prior_has_the_renormalized_bond_variance() -> None:
     assert float(exact.double().mean()) > 0.95
     bonds = torch.roll(phi, -1, dims=-1) - phi  # unwrapped: the Gaussian law itself
     assert float(bonds.var()) == pytest.approx(temp / (2 * stiff) * 255 / 256, rel=0.03)
+
+
+def test_blend_base_follows_its_calibration_and_round_trips(tmp_path) -> None:
+    from topophys.simulate.xy import blended_defect_field
+
+    g = UNetGenerator(width=0.125, noise_channels=4, output="defect_residual",
+                      noise_injection="all", defect_base="blend")  # fmt: skip
+    g.set_base_weights([0.2, 1.0], [0.9, 0.1])
+    q = paper_maps(16)[[3, 10]].float()
+    temps = torch.tensor([0.2, 0.6])
+    z = g.sample_noise(2, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        g.decoders[-1].weight.zero_()
+        theta = spins_to_angles(g(q, temps, z)).double()
+    for i, w in enumerate((0.9, 0.5)):  # 0.6 lies halfway between the calibrated points
+        expected = torch.as_tensor(blended_defect_field(q[i].numpy().astype(int), w))
+        turned = wrap_angle(theta[i] - expected)
+        assert float((turned - turned[0, 0]).abs().max()) < 1e-5
+    path = tmp_path / "g.pt"
+    save_generator(g, path)
+    again = load_generator(path)
+    torch.testing.assert_close(again.base_weight(temps), g.base_weight(temps))
+    with pytest.raises(ValueError, match="ascend"):
+        g.set_base_weights([1.0, 0.2], [0.5, 0.5])
+    with pytest.raises(ValueError, match="blend"):
+        residual().set_base_weights([0.1], [0.5])

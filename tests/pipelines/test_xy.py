@@ -132,6 +132,7 @@ def test_a_temperature_sweep_is_scored_along_T(tmp_path) -> None:
             generator_output="defect_residual",
             noise_injection="all",
             spin_waves=True,
+            defect_base="blend",
             physics_start_epoch=None,
             energy_moments_weight=0.3,
         ),

@@ -14,9 +14,13 @@ from topophys.simulate.xy import (
     _assemble,
     _field,
     _sublattices,
+    blend_weight_table,
+    blended_defect_field,
     charge_map_image,
+    defect_blend_weight,
     defect_field,
     field_image,
+    integrate_bonds,
     integrated_autocorrelation_time,
     pair_charge_map,
     pair_displacement,
@@ -422,3 +426,47 @@ def test_backend_choice():
         XYSampler(np.zeros((2, 8, 8)), 1.0, dtype="float64", backend="numba")
     with pytest.raises(ValueError, match="backend"):
         XYSampler(np.zeros((2, 8, 8)), 1.0, backend="cuda")
+
+
+@pytest.mark.parametrize("d", [1, 2.24, 4.12])
+def test_blended_defect_field_keeps_the_map_between_its_two_ends(d):
+    k = pair_charge_map(16, d)
+    ends = {0.0: defect_field(k), 1.0: relaxed_defect_field(k)}
+    for w in (0.0, 0.3, 0.7, 1.0):
+        field = blended_defect_field(k, w)
+        np.testing.assert_array_equal(plaquette_charge(field), k)
+        if w in ends:  # the ends, up to a global rotation
+            turned = np.angle(np.exp(1j * (field - ends[w])))
+            assert np.abs(turned - turned[0, 0]).max() < 1e-9
+    with pytest.raises(ValueError, match="weight"):
+        blended_defect_field(k, 1.5)
+
+
+def test_integrate_bonds_inverts_the_bond_differences():
+    theta = defect_field(pair_charge_map(8, 2.24)) + np.random.default_rng(0).normal(0, 0.2, (8, 8))
+    bx = np.angle(np.exp(1j * (np.roll(theta, -1, -1) - theta)))
+    by = np.angle(np.exp(1j * (np.roll(theta, -1, -2) - theta)))
+    back = integrate_bonds(bx, by)
+    np.testing.assert_allclose(np.angle(np.exp(1j * (back - theta + theta[0, 0]))), 0, atol=1e-12)
+    torch.testing.assert_close(
+        integrate_bonds(torch.as_tensor(bx), torch.as_tensor(by)), torch.as_tensor(back)
+    )
+
+
+def test_blend_weight_is_recovered_from_fields_and_tabulated_per_temperature():
+    rng = np.random.default_rng(1)
+    fields, maps, temps = [], [], []
+    for T, w in ((0.2, 0.8), (0.6, 0.3)):
+        for d in (2, 4.12):
+            k = pair_charge_map(16, d)
+            base = blended_defect_field(k, w)
+            noisy = base[None] + rng.normal(0, 0.1, (40, 16, 16)) + rng.uniform(-3, 3, (40, 1, 1))
+            assert defect_blend_weight(noisy, k) == pytest.approx(w, abs=0.05)
+            fields.append(noisy)
+            maps.append(np.broadcast_to(k, noisy.shape))
+            temps.append(np.full(40, T))
+    grid, weights = blend_weight_table(np.concatenate(fields), np.concatenate(maps),
+                                       np.concatenate(temps))  # fmt: skip
+    np.testing.assert_allclose(grid, [0.2, 0.6])
+    np.testing.assert_allclose(weights, [0.8, 0.3], atol=0.05)
+    assert defect_blend_weight(np.zeros((3, 16, 16)), np.zeros((16, 16), int)) is None

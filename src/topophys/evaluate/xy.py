@@ -700,6 +700,7 @@ def spin_wave_baseline(
     seed: int = 0,
     base: str = "analytic",
     stiffness: str = "bare",
+    base_weight: float = 1.0,
 ) -> np.ndarray:
     r"""The non-learned baseline: a defect field plus harmonic spin waves at temperature T.
 
@@ -721,8 +722,9 @@ def spin_wave_baseline(
         Fields to draw.
     seed
         Seed of the draws; the first m fields are the same for every n ≥ m.
-    base : {"analytic", "relaxed"}
-        The defect field the waves are added to.
+    base : {"analytic", "relaxed", "blend"}
+        The defect field the waves are added to ("blend":
+        :func:`~topophys.simulate.xy.blended_defect_field` with ``base_weight``).
     stiffness : {"bare", "scha"}
         Stiffness of the waves: J, or the self-consistent harmonic J_eff at T
         (:func:`~topophys.observables.spins.scha_stiffness`).
@@ -739,15 +741,20 @@ def spin_wave_baseline(
     >>> bool(abs(e - (-2 + 0.05)) < 0.005)
     True
     """
-    from ..simulate.xy import defect_field, relaxed_defect_field
+    from ..simulate.xy import blended_defect_field, defect_field, relaxed_defect_field
 
     k = np.asarray(target)
-    _validate.choice("base", base, ("analytic", "relaxed"))
+    _validate.choice("base", base, ("analytic", "relaxed", "blend"))
     _validate.choice("stiffness", stiffness, ("bare", "scha"))
     T = _validate.positive("T", T)
     J = _validate.positive("J", J)
     # Both validate the map (square, integer, neutral).
-    field = defect_field(k) if base == "analytic" else relaxed_defect_field(k, J=J)
+    if base == "analytic":
+        field = defect_field(k)
+    elif base == "relaxed":
+        field = relaxed_defect_field(k, J=J)
+    else:
+        field = blended_defect_field(k, base_weight, J=J)
     n = _validate.positive_int("n", n)
     seed = _validate.nonnegative_int("seed", seed)
     L = field.shape[0]

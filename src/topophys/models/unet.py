@@ -55,6 +55,11 @@ Options beyond the paper, all ours (off by default):
   :func:`~topophys.simulate.xy.defect_field`: the harmonic solution quenched in the XY energy.
   Near a pair the two differ by up to 0.8 rad at L = 16, a deterministic deformation that the
   network otherwise has to learn from the data of each map.
+* **Temperature-blended base** (``defect_base="blend"``): between the two, a thermal pair's
+  mean field moves from the relaxed field (T → 0) back towards the analytic one as T grows
+  (bonds pressed against π relax). θ₀ interpolates the two fields' bond differences with a
+  weight w(T) calibrated on the training fields (:meth:`set_base_weights`,
+  :func:`~topophys.simulate.xy.blend_weight_table`) and integrates them, which keeps the map.
 * **Resize-convolution upsampling** (``upsample="nearest"``): nearest-neighbour upsampling,
   which the decoder block's 3×3 circular convolution then follows, instead of the 2×2 stride-2
   transposed convolution and its activation (Odena et al. 2016, the paper's ref. 17). At L = 16
@@ -115,7 +120,7 @@ PAPER_DECODER_CHANNELS = (256, 128, 64, 2)
 OUTPUTS = ("spins", "defect_residual")
 NOISE_INJECTIONS = ("bottleneck", "all")
 UPSAMPLINGS = ("transposed", "nearest")
-DEFECT_BASES = ("analytic", "relaxed")
+DEFECT_BASES = ("analytic", "relaxed", "blend")
 STIFFNESSES = ("bare", "scha")
 BOND_MARGIN = 1e-3
 """Closest approach (radians) of a defect-residual field's bond differences to ±π."""
@@ -328,8 +333,9 @@ class UNetGenerator(nn.Module):
     upsample : {"transposed", "nearest"}, default "transposed"
         ``"transposed"`` (paper): 2×2 stride-2 transposed convolutions. ``"nearest"`` (ours):
         nearest-neighbour upsampling (the decoder block's convolution follows).
-    defect_base : {"analytic", "relaxed"}, default "analytic"
-        The field the defect residual corrects (module notes).
+    defect_base : {"analytic", "relaxed", "blend"}, default "analytic"
+        The field the defect residual corrects (module notes); "blend" needs
+        :meth:`set_base_weights` (``train_cwgan`` calibrates it on the training fields).
     spin_wave_stiffness : {"bare", "scha"}, default "bare"
         Stiffness of the spin-wave prior: the coupling J, or the self-consistent harmonic
         stiffness at T (:func:`~topophys.observables.spins.scha_stiffness`; module notes).
@@ -352,7 +358,7 @@ class UNetGenerator(nn.Module):
         noise_injection: Literal["bottleneck", "all"] = "bottleneck",
         spin_waves: bool = False,
         upsample: Literal["transposed", "nearest"] = "transposed",
-        defect_base: Literal["analytic", "relaxed"] = "analytic",
+        defect_base: Literal["analytic", "relaxed", "blend"] = "analytic",
         spin_wave_stiffness: Literal["bare", "scha"] = "bare",
     ) -> None:
         super().__init__()
@@ -391,7 +397,11 @@ class UNetGenerator(nn.Module):
             "defect_base": self.defect_base,
             "spin_wave_stiffness": self.spin_wave_stiffness,
         }
-        self._defects: dict[bytes, tuple[torch.Tensor, int]] = {}
+        self._defects: dict[bytes, Any] = {}
+        if self.defect_base == "blend":
+            # The calibration of the blend (set_base_weights): weights at temperatures.
+            self.register_buffer("base_temperatures", torch.zeros(0, dtype=torch.float64))
+            self.register_buffer("base_weights", torch.zeros(0, dtype=torch.float64))
         self.depth = len(enc)
         self.factor = 2**self.depth
         self.act = nn.LeakyReLU(negative_slope)
@@ -435,32 +445,78 @@ class UNetGenerator(nn.Module):
         s = side // self.factor if self.noise_injection == "bottleneck" else side
         return (batch, self.noise_channels, s, s)
 
-    def defect_angles(self, charges: torch.Tensor) -> torch.Tensor:
-        """Analytic defect fields θ₀ ``(B, L, L)`` of integer charge maps ``(B, L, L)``.
+    def defect_angles(
+        self, charges: torch.Tensor, temperatures: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The base fields θ₀ ``(B, L, L)`` of integer charge maps ``(B, L, L)``.
 
-        :func:`~topophys.simulate.xy.defect_field` of each map (angle 0 at site (0, 0)), cached
-        per distinct map; float64 on the charges' device.
+        ``defect_base`` "analytic": :func:`~topophys.simulate.xy.defect_field`; "relaxed":
+        :func:`~topophys.simulate.xy.relaxed_defect_field`; "blend": their bond differences
+        interpolated with the weight :meth:`base_weight` of each field's temperature (needs
+        ``temperatures (B,)``) and integrated, as
+        :func:`~topophys.simulate.xy.blended_defect_field`. Fields and bonds are cached per
+        distinct map; float64 on the charges' device.
         """
-        from ..simulate.xy import defect_field, relaxed_defect_field
+        from ..simulate.xy import defect_field, integrate_bonds, relaxed_defect_field
 
-        field = defect_field if self.defect_base == "analytic" else relaxed_defect_field
+        def bonds(field: np.ndarray) -> list[torch.Tensor]:
+            return [_wrap(b) for b in _bonds(torch.from_numpy(field))]
 
         q = charges.detach()
         rounded = torch.round(q)
         if not bool((rounded == q).all()):
             raise ValueError("charges must hold integer topological charges")
-        q_np = rounded.to(device="cpu", dtype=torch.int8).numpy()
-        fields = []
-        for k in q_np:
+        entries = []
+        for k in rounded.to(device="cpu", dtype=torch.int8).numpy():
             key = k.tobytes()
             entry = self._defects.get(key)
-            if entry is None or entry[1] != k.shape[0]:
+            if entry is None:
                 if len(self._defects) >= _CACHE_LIMIT:
                     self._defects.clear()
-                entry = (torch.from_numpy(field(k)), k.shape[0])
+                if self.defect_base == "analytic":
+                    entry = torch.from_numpy(defect_field(k))
+                elif self.defect_base == "relaxed":
+                    entry = torch.from_numpy(relaxed_defect_field(k))
+                else:  # the four bond fields of the two ends of the blend
+                    entry = torch.stack(bonds(defect_field(k)) + bonds(relaxed_defect_field(k)))
                 self._defects[key] = entry
-            fields.append(entry[0])
-        return torch.stack(fields).to(charges.device)
+            entries.append(entry)
+        stacked = torch.stack(entries)
+        if self.defect_base != "blend":
+            return stacked.to(charges.device)
+        if temperatures is None:
+            raise ValueError("defect_base='blend' needs the temperatures of the fields")
+        w = self.base_weight(temperatures).to(torch.float64).cpu()[:, None, None]
+        bx = (1 - w) * stacked[:, 0] + w * stacked[:, 2]
+        by = (1 - w) * stacked[:, 1] + w * stacked[:, 3]
+        return integrate_bonds(bx, by).to(charges.device)
+
+    def set_base_weights(self, temperatures: Any, weights: Any) -> None:
+        """Calibrate the blend (``defect_base="blend"``): ``weights`` in [0, 1] at
+        ``temperatures`` (ascending), e.g. :func:`~topophys.simulate.xy.blend_weight_table`
+        of the training fields. Stored as buffers, so saved with the weights."""
+        if self.defect_base != "blend":
+            raise ValueError(
+                f"set_base_weights needs defect_base='blend', not {self.defect_base!r}"
+            )
+        grid = torch.as_tensor(np.asarray(temperatures, dtype=np.float64))
+        values = torch.as_tensor(np.asarray(weights, dtype=np.float64))
+        if grid.ndim != 1 or values.shape != grid.shape:
+            raise ValueError("temperatures and weights must be 1-D of one length")
+        if bool((grid[1:] <= grid[:-1]).any()) or bool(((values < 0) | (values > 1)).any()):
+            raise ValueError("temperatures must ascend and weights lie in [0, 1]")
+        device = self.base_temperatures.device
+        self.base_temperatures = grid.to(device)
+        self.base_weights = values.to(device)
+
+    def base_weight(self, temperatures: torch.Tensor) -> torch.Tensor:
+        """The blend weight at each temperature ``(B,)``: linear between the calibrated
+        temperatures, constant beyond them; 1 (the relaxed field) when not calibrated."""
+        t = temperatures.detach().to("cpu", torch.float64).reshape(-1)
+        grid, values = self.base_temperatures.cpu(), self.base_weights.cpu()
+        if grid.numel() == 0:
+            return torch.ones_like(t)
+        return torch.from_numpy(np.interp(t.numpy(), grid.numpy(), values.numpy()))
 
     def sample_noise(
         self,
@@ -529,7 +585,7 @@ class UNetGenerator(nn.Module):
                 h = self.act(h)
         if self.output == "spins":
             return F.normalize(h, dim=1, eps=1e-12)
-        base = self.defect_angles(charges).to(h.dtype)
+        base = self.defect_angles(charges, t).to(h.dtype)
         delta = h[:, 0]
         if self.spin_waves:
             stiffness = None
@@ -654,7 +710,10 @@ def load_generator(path: Any, map_location: str | torch.device = "cpu") -> UNetG
     """Rebuild a generator written by :func:`save_generator`."""
     data = torch.load(path, map_location=map_location, weights_only=True)
     generator = UNetGenerator(**data["init_kwargs"])
-    generator.load_state_dict(data["state_dict"])
+    state = data["state_dict"]
+    if "base_weights" in state:  # sized by the calibration
+        generator.set_base_weights(state["base_temperatures"], state["base_weights"])
+    generator.load_state_dict(state)
     return generator
 
 

@@ -235,7 +235,7 @@ DEMO_CONFIG = XYPipelineConfig(
         noise_injection="all",
         spin_waves=True,
         upsample="nearest",
-        defect_base="relaxed",
+        defect_base="blend",
         spin_wave_stiffness="scha",
         epochs=30,
         lr=2e-4,
@@ -256,7 +256,8 @@ DEMO_CONFIG = XYPipelineConfig(
 """What the CPU demo runs (a few minutes on 2 cores): all 13 paper distances at T = 0.1, 96 training
 fields each, a quarter-width U-Net for 30 epochs, scored on held-out maps. The generator uses
 options beyond the paper (``docs/xy_pipeline.md``): it adds a learned correction that cannot change
-the charge map to the relaxed defect field (the analytic field quenched in the XY energy), starting
+the charge map to the defect field of the map blended between the analytic one and its quench in
+the XY energy by a weight per temperature calibrated on the training fields, starting
 from spin waves at T with the self-consistent harmonic stiffness, with noise at every scale and
 resize-convolution upsampling; the critic learns 5× faster than the generator (lr 1e-3 against
 2e-4); and the generator loss matches the mean and variance of the energy per condition
@@ -496,24 +497,36 @@ def _generate(
     return theta, seconds
 
 
-_BASELINES = {"baseline": ("analytic", "bare"), "baseline_scha": ("relaxed", "scha")}
+_BASELINES = ("baseline", "baseline_scha")
 """The non-learned ensembles: the issue's harmonic one (analytic field + waves of stiffness J)
-and the physical one (relaxed field + waves of the self-consistent harmonic stiffness)."""
+and the physical one (the generator's base field + waves of the self-consistent harmonic
+stiffness)."""
 
 
 def _baseline(
-    targets: np.ndarray, temps: np.ndarray, n: int, seed: int, J: float, kind: str = "baseline"
+    targets: np.ndarray,
+    temps: np.ndarray,
+    n: int,
+    seed: int,
+    J: float,
+    kind: str = "baseline",
+    base: str = "relaxed",
+    weights: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
+    """``kind`` "baseline": analytic field + bare waves; "baseline_scha": the ``base`` field
+    ("analytic", "relaxed" or "blend" with the calibration ``weights``) + SCHA waves."""
     from ..evaluate.xy import spin_wave_baseline
 
-    base, stiffness = _BASELINES[kind]
     seeds = np.random.SeedSequence([seed, 2]).generate_state(len(targets))
-    return np.stack(
-        [
-            spin_wave_baseline(k, float(t), n, J=J, seed=int(s), base=base, stiffness=stiffness)
-            for k, t, s in zip(targets, temps, seeds, strict=True)
-        ]
-    )
+    out = []
+    for k, t, s in zip(targets, temps, seeds, strict=True):
+        if kind == "baseline":
+            options = {"base": "analytic", "stiffness": "bare"}
+        else:
+            w = 1.0 if weights is None or not len(weights[0]) else np.interp(t, *weights)
+            options = {"base": base, "stiffness": "scha", "base_weight": float(w)}
+        out.append(spin_wave_baseline(k, float(t), n, J=J, seed=int(s), **options))
+    return np.stack(out)
 
 
 def _heldout_targets(targets: np.ndarray, seed: int) -> np.ndarray:
@@ -821,7 +834,7 @@ def _transfer(
         n = config.transfer_samples
         maps = _heldout_targets(mc.target, config.seed) if config.heldout_maps else mc.target
         generated, seconds = _generate(generator, maps, mc.T, n, config.seed, device)
-        baseline = _baseline(maps, mc.T, n, config.seed + 1, J)
+        baseline = _baseline(maps, mc.T, n, config.seed + 1, J)  # the harmonic one
         per_size: dict[str, Any] = {
             "generator_samples_per_s": generated.shape[0] * n / max(seconds, 1e-12)
         }
@@ -936,10 +949,22 @@ def run(
     targets = _heldout_targets(data.target, config.seed) if config.heldout_maps else data.target
     generated, generate_info = _generated(config, data, targets, generator, run_dir, stages,
                                           device)  # fmt: skip
+    base = config.gan.defect_base if config.gan.generator_output == "defect_residual" else "relaxed"
+    weights = None
+    if base == "blend":
+        from ..simulate.xy import blend_weight_table
+
+        n_train = _train_count(config, data)
+        weights = blend_weight_table(
+            data.theta[:, :n_train].reshape(-1, data.L, data.L),
+            data.charge[:, :n_train].reshape(-1, data.L, data.L),
+            np.repeat(data.T, n_train),
+        )
     baselines: dict[str, tuple[np.ndarray, float]] = {}
     for name in _BASELINES:
         start = time.perf_counter()
-        fields = _baseline(targets, data.T, config.eval_samples, config.seed + 1, J, name)
+        fields = _baseline(targets, data.T, config.eval_samples, config.seed + 1, J, name, base,
+                           weights)  # fmt: skip
         baselines[name] = (fields, (time.perf_counter() - start) / fields[:, :, 0, 0].size)
 
     from ..evaluate.xy import across_temperatures

@@ -16,14 +16,14 @@ _LABELS = {
     "reference": "simulated",
     "generated": "generated",
     "baseline": "harmonic baseline",
-    "baseline_scha": "relaxed + SCHA baseline",
+    "baseline_scha": "SCHA baseline",
     "mc_independent": "MC (independent half)",
 }
 _ENSEMBLE_NOTE = (
     "simulated: held-out Monte Carlo fields; generated: the cWGAN; harmonic baseline: the "
-    "analytic (harmonic) defect field plus harmonic spin waves at T; relaxed + SCHA baseline: "
-    "the defect field quenched in the XY energy plus spin waves of the self-consistent harmonic "
-    "stiffness at T (neither learns); MC (independent "
+    "analytic (harmonic) defect field plus harmonic spin waves at T; SCHA baseline: the "
+    "generator's own base field plus spin waves of the self-consistent harmonic stiffness at T, "
+    "the generator without its network (neither learns); MC (independent "
     "half): Monte Carlo fields from the training half, as many as the reference: the best any "
     "method can score with this many samples."
 )
@@ -106,6 +106,11 @@ def _beyond_paper(gan: Any) -> list[str]:
         )
     if gan.spin_waves:
         out.append("the correction starts from harmonic spin waves at T")
+    if gan.defect_base == "blend":
+        out.append(
+            "the field it corrects lies between the analytic one and its quench in the XY energy, "
+            "with a weight per temperature calibrated on the training fields"
+        )
     if gan.defect_base == "relaxed":
         out.append(
             "the field it corrects is the analytic one quenched in the XY energy (the relaxed "
@@ -253,14 +258,14 @@ def _fields_block(
     sources = {
         "simulated": lambda c: data.theta[c, first_reference],
         "generated": lambda c: generated[c, 0],
-        "relaxed + SCHA baseline": lambda c: baseline[c, 0],
+        "SCHA baseline": lambda c: baseline[c, 0],
     }
     fields = [[get(c_idx[i]) for i in idx] for get in sources.values()]
     titles = [[f"{name}, d = {ref[i].d:.3g}" for i in idx] for name in sources]
     report.add_heading(f"Fields ({T})")
     report.add_figure(
         _save(field_grid(fields, titles), run_dir / f"fields_{_tag(T)}.png"),
-        "One field per ensemble (rows: simulated, generated, relaxed + SCHA baseline) for the pair "
+        "One field per ensemble (rows: simulated, generated, SCHA baseline) for the pair "
         "distances of the paper's Fig. 4 (columns). Colour: the angle θ (cyclic); arrows: the "
         "spins; circles: the exact plaquette charges of the drawn field (red +1, blue −1). "
         + (
@@ -556,8 +561,8 @@ def _refine_block(report: Report, run_dir: Path, refine: dict[str, Any]) -> None
             ),
             "R² (against the simulated reference) of the energy, of |M| and of G(r) (the "
             "smallest over all d) after k sweeps of the charge-constrained Monte Carlo started "
-            "from generated fields (violet), from the non-learned harmonic (green) or relaxed + "
-            "SCHA (blue) baselines, or from the analytic defect field (orange: plain Monte Carlo "
+            "from generated fields (violet), from the non-learned harmonic (green) or SCHA "
+            "(blue) baselines, or from the analytic defect field (orange: plain Monte Carlo "
             "after k equilibration sweeps); right: against wall time per sample (the start "
             "included). "
             "Dotted: R² = 0.99. Starts with a wrong charge map "

@@ -37,7 +37,7 @@ COLORS = {
     "baseline": "#3a9a5b",
     "harmonic baseline": "#3a9a5b",
     "baseline_scha": "#1f6fb4",
-    "relaxed + SCHA baseline": "#1f6fb4",
+    "SCHA baseline": "#1f6fb4",
     "mc_independent": "#888888",
     "analytic": "#d98c1f",
     "generator": "#b48ee0",

@@ -160,8 +160,10 @@ class CWGANConfig(Config):
         resize-convolution of Odena et al. 2016).
     defect_base
         The field the defect residual corrects: ``"analytic"``
-        (:func:`~topophys.simulate.xy.defect_field`, the harmonic solution) or ``"relaxed"``
-        (:func:`~topophys.simulate.xy.relaxed_defect_field`, its quench in the XY energy; ours).
+        (:func:`~topophys.simulate.xy.defect_field`, the harmonic solution), ``"relaxed"``
+        (:func:`~topophys.simulate.xy.relaxed_defect_field`, its quench in the XY energy; ours)
+        or ``"blend"`` (between the two with a weight per temperature calibrated on the
+        training fields, :func:`~topophys.simulate.xy.blend_weight_table`; ours).
     spin_wave_stiffness
         ``"bare"`` (J) or ``"scha"`` (the self-consistent harmonic stiffness at T; ours) for
         the waves of ``spin_waves``.
@@ -224,7 +226,7 @@ class CWGANConfig(Config):
     noise_injection: Literal["bottleneck", "all"] = "bottleneck"
     spin_waves: bool = False
     upsample: Literal["transposed", "nearest"] = "transposed"
-    defect_base: Literal["analytic", "relaxed"] = "analytic"
+    defect_base: Literal["analytic", "relaxed", "blend"] = "analytic"
     spin_wave_stiffness: Literal["bare", "scha"] = "bare"
     ema_decay: float | None = None
     energy_moments_weight: float = 0.0
@@ -1033,6 +1035,13 @@ def train_cwgan(
         monitor=_make_monitor(theta, q, t, config.monitor_samples, config.seed),
         history_path=run_dir / "history.csv",
     )
+    if config.defect_base == "blend":
+        from ..simulate.xy import blend_weight_table
+
+        table = blend_weight_table(theta.numpy(), q.numpy(), t.numpy())
+        for generator in (module.generator, module.generator_ema):
+            if generator is not None:
+                generator.set_base_weights(*table)
     sampler = EpochBatchSampler(theta.shape[0], config.batch_size, config.seed, drop_last=True)
     tensors = [theta, q, t]
     if config.energy_moments_weight > 0 or config.current_moments_weight > 0:
