@@ -479,3 +479,20 @@ def test_blend_base_follows_its_calibration_and_round_trips(tmp_path) -> None:
         g.set_base_weights([1.0, 0.2], [0.5, 0.5])
     with pytest.raises(ValueError, match="blend"):
         residual().set_base_weights([0.1], [0.5])
+
+
+def test_fine_noise_reaches_only_the_two_finest_blocks() -> None:
+    """With noise_injection='fine' the bottleneck and the coarse decoder blocks get zeros and
+    the two finest the same noise as with 'all'; the network's output at a fixed noise then
+    does not change when the coarse levels' noise would."""
+    kwargs = {"width": 0.125, "noise_channels": 4, "output": "defect_residual"}
+    fine = UNetGenerator(noise_injection="fine", **kwargs)
+    full = UNetGenerator(noise_injection="all", **kwargs)
+    z = fine.sample_noise(2, 32, generator=torch.Generator().manual_seed(0))
+    a, b = fine._noise_pyramid(z), full._noise_pyramid(z)
+    assert [tuple(x.shape[-2:]) for x in a] == [(32, 32), (16, 16), (8, 8), (4, 4), (2, 2)]
+    for level, (x, y) in enumerate(zip(a, b, strict=True)):
+        if level < 2:
+            assert torch.equal(x, y)
+        else:
+            assert not bool(x.any()) and bool(y.any())

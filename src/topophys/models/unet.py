@@ -71,6 +71,12 @@ Options beyond the paper, all ours (off by default):
   J_eff = J·exp(−⟨Δθ²⟩/2), instead of J. With the bare coupling the waves are too stiff above
   T ≈ 0.3 J and the long-wave part of G(r) decays too slowly (measured in
   ``docs/xy_pipeline.md``).
+* **Noise at the fine scales only** (``noise_injection="fine"``): as "all", but the bottleneck
+  and the decoder blocks below L/2 receive zeros. Noise there lets the network add waves of
+  wavelength up to L whose amplitude does not scale with T; at T = 0.1, where the thermal long
+  waves are weakest, such an excess of the lowest modes' power spoils G(r) of the defect-free
+  map (measured in ``docs/xy_pipeline.md``). With "fine", the long waves come from the
+  spin-wave prior, whose law is the physics', and the network corrects short scales.
 * **Noise at every scale** (``noise_injection="all"``). The noise is a full-resolution map
   (B, noise_channels, L, L); the bottleneck and every decoder block receive it average-pooled to
   their resolution and rescaled to unit variance, concatenated to their input. The paper injects
@@ -118,7 +124,7 @@ __all__ = [
 PAPER_ENCODER_CHANNELS = (64, 128, 256, 256)
 PAPER_DECODER_CHANNELS = (256, 128, 64, 2)
 OUTPUTS = ("spins", "defect_residual")
-NOISE_INJECTIONS = ("bottleneck", "all")
+NOISE_INJECTIONS = ("bottleneck", "all", "fine")
 UPSAMPLINGS = ("transposed", "nearest")
 DEFECT_BASES = ("analytic", "relaxed", "blend")
 STIFFNESSES = ("bare", "scha")
@@ -271,12 +277,12 @@ def _check_options(
     if not isinstance(spin_waves, bool):
         raise TypeError(f"spin_waves must be a bool, got {spin_waves!r}")
     if spin_waves and (
-        output != "defect_residual" or noise_injection != "all" or noise_channels < 3
+        output != "defect_residual" or noise_injection == "bottleneck" or noise_channels < 3
     ):
         raise ValueError(
             "spin_waves=True draws the waves from the full-resolution noise channel 2 and adds "
             "them to the defect residual: it needs output='defect_residual', "
-            f"noise_injection='all' and noise_channels >= 3, got output={output!r}, "
+            f"noise_injection 'all' or 'fine' and noise_channels >= 3, got output={output!r}, "
             f"noise_injection={noise_injection!r}, noise_channels={noise_channels}"
         )
     return output, noise_injection, noise_channels, spin_waves
@@ -322,10 +328,12 @@ class UNetGenerator(nn.Module):
         ``"defect_residual"`` (ours, module notes): the analytic defect field of the map plus a
         learned correction that cannot change the map, rotated by a random global angle; needs
         ``noise_channels >= 2``.
-    noise_injection : {"bottleneck", "all"}, default "bottleneck"
+    noise_injection : {"bottleneck", "all", "fine"}, default "bottleneck"
         ``"bottleneck"`` (paper): noise of shape (B, noise_channels, L/factor, L/factor) enters
         only the bottleneck. ``"all"`` (ours): noise of shape (B, noise_channels, L, L) enters
-        the bottleneck and every decoder block, pooled to their resolution.
+        the bottleneck and every decoder block, pooled to their resolution. ``"fine"`` (ours):
+        the same noise enters only the two finest decoder blocks (L/2 and L; the others get
+        zeros), so that the long waves come from the spin-wave prior alone.
     spin_waves : bool, default False
         Add harmonic spin waves of temperature T (from noise channel 2) to the correction
         (ours, module notes); needs ``output="defect_residual"``, ``noise_injection="all"`` and
@@ -355,7 +363,7 @@ class UNetGenerator(nn.Module):
         negative_slope: float = 0.2,
         init: Literal["pytorch", "kaiming"] = "pytorch",
         output: Literal["spins", "defect_residual"] = "spins",
-        noise_injection: Literal["bottleneck", "all"] = "bottleneck",
+        noise_injection: Literal["bottleneck", "all", "fine"] = "bottleneck",
         spin_waves: bool = False,
         upsample: Literal["transposed", "nearest"] = "transposed",
         defect_base: Literal["analytic", "relaxed", "blend"] = "analytic",
@@ -417,7 +425,7 @@ class UNetGenerator(nn.Module):
         self.ups = nn.ModuleList()
         self.decoders = nn.ModuleList()
         skips = enc[::-1]
-        extra = self.noise_channels if self.noise_injection == "all" else 0
+        extra = self.noise_channels if self.noise_injection != "bottleneck" else 0
         for c, skip in zip(dec, skips, strict=True):
             if self.upsample == "transposed":
                 self.ups.append(nn.ConvTranspose2d(prev, prev, 2, stride=2))
@@ -578,7 +586,7 @@ class UNetGenerator(nn.Module):
         for i, (up, conv) in enumerate(zip(self.ups, self.decoders, strict=True)):
             h = self.act(up(h)) if self.upsample == "transposed" else up(h)
             parts = [h, skips[-1 - i]]
-            if self.noise_injection == "all":
+            if self.noise_injection != "bottleneck":
                 parts.append(pyramid[self.depth - 1 - i])
             h = conv(torch.cat(parts, dim=1))
             if i < self.depth - 1:
@@ -607,7 +615,12 @@ class UNetGenerator(nn.Module):
         means = [noise]
         for _ in range(self.depth):
             means.append(F.avg_pool2d(means[-1], 2))
-        return [m * 2**k for k, m in enumerate(means)]
+        levels = [m * 2**k for k, m in enumerate(means)]
+        if self.noise_injection == "fine":
+            # Only the two finest levels carry noise: coarser noise lets the network add long
+            # waves of a fixed, temperature-independent amplitude (module notes).
+            levels = levels[:2] + [torch.zeros_like(m) for m in levels[2:]]
+        return levels
 
 
 def generate(

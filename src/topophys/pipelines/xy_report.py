@@ -122,6 +122,8 @@ def _beyond_paper(gan: Any) -> list[str]:
         out.append("the waves have the self-consistent harmonic stiffness at T, not J")
     if gan.noise_injection == "all":
         out.append("noise enters every decoder block at full resolution, not only the bottleneck")
+    if gan.noise_injection == "fine":
+        out.append("noise enters the two finest decoder blocks only, not the bottleneck")
     if gan.critic_lr is not None and gan.critic_lr != gan.lr:
         out.append(f"critic learning rate {gan.critic_lr:g} against the generator's {gan.lr:g}")
     if gan.ema_decay is not None:

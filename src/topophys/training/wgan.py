@@ -149,11 +149,12 @@ class CWGANConfig(Config):
         ``"spins"`` (paper) or ``"defect_residual"`` (ours: analytic defect field plus a
         charge-preserving learned correction; needs ``noise_channels >= 2``).
     noise_injection
-        ``"bottleneck"`` (paper) or ``"all"`` (ours: full-resolution noise into every decoder
-        block).
+        ``"bottleneck"`` (paper), ``"all"`` (ours: full-resolution noise into every decoder
+        block) or ``"fine"`` (ours: into the two finest decoder blocks only).
     spin_waves
         Add harmonic spin waves at T to the defect residual (ours); needs
-        ``generator_output="defect_residual"``, ``noise_injection="all"``, ``noise_channels >= 3``.
+        ``generator_output="defect_residual"``, ``noise_injection`` "all" or "fine" and
+        ``noise_channels >= 3``.
     upsample
         ``"transposed"`` (paper: 2×2 stride-2 transposed convolutions) or ``"nearest"`` (ours:
         nearest-neighbour upsampling, which the decoder's 3×3 circular convolution follows: the
@@ -223,7 +224,7 @@ class CWGANConfig(Config):
     noise_channels: int = 32
     generator_init: Literal["pytorch", "kaiming"] = "pytorch"
     generator_output: Literal["spins", "defect_residual"] = "spins"
-    noise_injection: Literal["bottleneck", "all"] = "bottleneck"
+    noise_injection: Literal["bottleneck", "all", "fine"] = "bottleneck"
     spin_waves: bool = False
     upsample: Literal["transposed", "nearest"] = "transposed"
     defect_base: Literal["analytic", "relaxed", "blend"] = "analytic"
@@ -266,12 +267,12 @@ class CWGANConfig(Config):
             raise TypeError(f"spin_waves must be a bool, got {self.spin_waves!r}")
         if self.spin_waves and (
             self.generator_output != "defect_residual"
-            or self.noise_injection != "all"
+            or self.noise_injection == "bottleneck"
             or self.noise_channels < 3
         ):
             raise ValueError(
-                "spin_waves=True needs generator_output='defect_residual', noise_injection='all' "
-                "and noise_channels >= 3"
+                "spin_waves=True needs generator_output='defect_residual', noise_injection 'all' "
+                "or 'fine' and noise_channels >= 3"
             )
         if self.ema_decay is not None and not 0.0 < v.real("ema_decay", self.ema_decay) < 1.0:
             raise ValueError(f"ema_decay must lie in (0, 1) or be None, got {self.ema_decay}")
