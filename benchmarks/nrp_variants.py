@@ -1,9 +1,9 @@
-"""Controlled variants of the PD model on the demo's data: one change at a time, measured.
+"""Controlled variants of the NRP models on the demo's data: one change at a time, measured.
 
 Reads a finished ``topophys run nrp`` directory (``make demo`` writes ``runs/demo``), reuses its
 fields, diagrams, splits and fresh runs (:func:`topophys.pipelines.nrp.prepare_inputs`), trains
-each variant of the PD model's configuration (each a few overrides of a base) with one or more
-training seeds, scores it with :func:`topophys.pipelines.nrp.evaluate_model` exactly as the
+each variant of the PD (or image) model's configuration, a few overrides of the demo's, with one
+or more training seeds, scores it with :func:`topophys.pipelines.nrp.evaluate_model` exactly as the
 pipeline scores its own models, and prints JSON: per variant and seed the k-step ratios
 (data / decoded / latent) on the training runs, the held-out anisotropies and the fresh runs,
 the held-out reconstruction error, the gauge-free monotone fraction, the rank correlation with
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -38,16 +39,28 @@ BASE = "demo"
 
 VARIANTS: dict[str, dict[str, Any]] = {
     BASE: {},
-    # the papers' choices, one at a time
-    "papers": {"lambda_v": 0.1, "latent_dim": 2, "lv_steps": 1},
-    "lambda 0.1": {"lambda_v": 0.1},
-    "latent 2": {"latent_dim": 2},
-    "lv_steps 1": {"lv_steps": 1},
-    # the other levers
-    "residual relative (lv_steps 1)": {"lv_steps": 1, "residual": "relative"},
+    # the papers' choices: both, then one at a time
+    "papers: λ 0.1 and 2-D": {"lambda_v": 0.1, "latent_dim": 2},
+    "λ 0.1": {"lambda_v": 0.1},
+    "2-D latent": {"latent_dim": 2},
+    # the other levers, each from the demo
+    "2-D latent and lv_steps 5": {"latent_dim": 2, "lv_steps": 5},
+    "residual relative": {"residual": "relative"},
     "field-coupled V": {"potential_form": "field-coupled"},
     "no early stopping": {"early_stopping_patience": 0},
+    "1 training seed per α": {"train_seeds": [0]},
+    # the image model: is it the budget?
+    "image: demo": {"model": "image"},
+    "image: 4× epochs": {"model": "image", "epochs": 60},
+    "image: 4× epochs and λ 0 (autoencoder alone)": {
+        "model": "image",
+        "epochs": 60,
+        "lambda_v": 0.0,
+    },
 }
+"""Overrides of the demo's PD model (or, with ``model: image``, of its image model);
+``train_seeds`` (not a model field) keeps only the training runs of those seeds, to measure what
+more runs per anisotropy buy."""
 
 
 @dataclass(frozen=True)
@@ -67,18 +80,26 @@ class _Job:
         torch.set_num_threads(1)
         config = NRPPipelineConfig.from_yaml(self.run / "config.yaml")
         inputs = prepare_inputs(config, self.run, progress=False)
-        model_config = config.pd_model.replace(**VARIANTS[self.name], seed=self.seed)
-        data, splits = inputs.runs.datasets["pd"], inputs.splits
-        model = build_model("mlp", data.shape, model_config, 2)
-        out = self.run / "variants" / f"{self.name.replace(' ', '_')}-s{self.seed}"
+        overrides = dict(VARIANTS[self.name])
+        which = overrides.pop("model", "pd")
+        train = inputs.splits["train"]
+        if "train_seeds" in overrides:
+            train = train & np.isin(inputs.runs.seeds, overrides.pop("train_seeds"))
+        base = config.pd_model if which == "pd" else config.image_model
+        model_config = base.replace(**overrides, seed=self.seed)
+        data, splits = inputs.runs.datasets[which], inputs.splits
+        model = build_model("mlp" if which == "pd" else "conv", data.shape, model_config, 2)
+        slug = re.sub(r"[^A-Za-z0-9.-]+", "_", self.name).strip("_")
+        out = self.run / "variants" / f"{slug}-s{self.seed}"
         val = data.subset(splits["validation"]) if splits["validation"].any() else None
         wall, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_utime
-        fit_nrp(model, data.subset(splits["train"]), model_config, out, val=val, progress=False)
+        fit_nrp(model, data.subset(train), model_config, out, val=val, progress=False)
         wall = time.perf_counter() - wall
         cpu = resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu
-        metrics, _ = evaluate_model(model.eval(), "pd", inputs)
+        metrics, _ = evaluate_model(model.eval(), which, inputs)
         return {
             "variant": self.name,
+            "model": which,
             "seed": self.seed,
             "overrides": VARIANTS[self.name],
             "rollout": {
@@ -90,6 +111,7 @@ class _Job:
             },
             "heldout_reconstruction": _reconstruction(model, data.subset(splits["heldout"])),
             "anchored_monotone_fraction": metrics["anchored_monotone_fraction"],
+            "anchored_energy_monotone_fraction": metrics["anchored_energy_monotone_fraction"],
             "energy_rank_correlation": metrics["energy_rank_correlation"]["anchored"],
             "latent": metrics["latent"],
             "fit": fit_record(out),
@@ -116,10 +138,17 @@ def _call(job: _Job) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a finished `topophys run nrp` directory")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names")
+    parser.add_argument(
+        "--variants", default=",".join(VARIANTS), help="comma-separated names (default: all)"
+    )
     parser.add_argument("--seeds", default="0", help="training seeds, comma-separated")
     parser.add_argument("-j", "--workers", type=int, default=1)
     parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the results already in --out, replacing those of the same variant and seed",
+    )
     args = parser.parse_args(argv)
     if not (args.run / "config.yaml").is_file():
         print(f"error: {args.run} holds no pipeline run (no config.yaml)", file=sys.stderr)
@@ -135,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     from topophys.parallel import pmap
 
     results = pmap(_call, jobs, workers=args.workers, desc="variants")
+    if args.merge and args.out is not None and args.out.is_file():
+        done = {(r["variant"], r["seed"]) for r in results}
+        kept = json.loads(args.out.read_text())["results"]
+        results = [r for r in kept if (r["variant"], r["seed"]) not in done] + results
     report = {
         "benchmark": "nrp_variants",
         "run": str(args.run),

@@ -27,12 +27,14 @@ import atexit
 import contextlib
 import math
 import os
+import re
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from multiprocessing import get_context
 from multiprocessing.connection import wait as _ready
 from typing import Any, TypeVar
@@ -41,7 +43,16 @@ from tqdm.auto import tqdm
 
 from . import _validate
 
-__all__ = ["TARGET_CHUNK_SECONDS", "as_completed", "pin_threads", "pmap", "shutdown", "warm_up"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "TARGET_CHUNK_SECONDS",
+    "as_completed",
+    "connect",
+    "pin_threads",
+    "pmap",
+    "shutdown",
+    "warm_up",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -51,6 +62,16 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "N
 #: Wall time (seconds) an automatically sized chunk aims at: long enough that the ~1 ms cost of a
 #: task is a few per cent, short enough that results still stream and the last chunks balance.
 TARGET_CHUNK_SECONDS = 0.05
+
+#: Seconds :func:`connect` waits for a Dask scheduler to answer before giving up.
+CONNECT_TIMEOUT = 8.0
+
+# A scheduler address: [protocol://]host:port, host a name, IPv4 or [IPv6]. Without a port a
+# Dask client would resolve and retry a bare word (e.g. a typo) for minutes.
+_ADDRESS = re.compile(
+    r"^(?:(?P<protocol>tcp|tls|ws|wss|ucx)://)?(?P<host>[A-Za-z0-9_.\-]+|\[[0-9A-Fa-f:.]+\])"
+    r":(?P<port>\d{1,5})$"
+)
 
 # Chunks kept in flight per worker: one running and one queued, so a worker never waits for the
 # parent to send its next chunk.
@@ -104,6 +125,57 @@ def _call_pinned(fn: Callable[[T], R], item: T) -> R:
     return fn(item)
 
 
+def connect(scheduler: Any, timeout: float | None = None) -> Any:
+    """A ``distributed.Client`` of the Dask scheduler at ``scheduler``, or a clear error.
+
+    Parameters
+    ----------
+    scheduler
+        An address ``"tcp://HOST:PORT"`` (``tls://``, ``ws://``, ``wss://``, ``ucx://`` too; the
+        protocol may be left out) or a ``distributed.Client``, returned as it is.
+    timeout
+        Seconds to wait for the scheduler to answer (default :data:`CONNECT_TIMEOUT`).
+
+    Raises
+    ------
+    ValueError
+        If ``scheduler`` is not an address of that form (checked before any network access).
+    ConnectionError
+        If no scheduler answers at the address within ``timeout`` seconds.
+    ImportError
+        If Dask distributed is not installed.
+    """
+    try:
+        from distributed import Client
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "scheduler= needs Dask distributed: pip install 'topophys[dist]'"
+        ) from err
+    if isinstance(scheduler, Client):
+        return scheduler
+    if not isinstance(scheduler, str):
+        raise TypeError(
+            "scheduler must be an address like 'tcp://HOST:PORT' or a distributed.Client, "
+            f"got {type(scheduler).__name__}"
+        )
+    timeout = _validate.positive("timeout", CONNECT_TIMEOUT if timeout is None else timeout)
+    match = _ADDRESS.match(scheduler.strip())
+    if match is None or not 0 < int(match["port"]) < 65536:
+        raise ValueError(
+            f"scheduler {scheduler!r} is not a Dask scheduler address; expected "
+            "tcp://HOST:PORT (e.g. tcp://10.0.0.5:8786), as printed by `dask scheduler`"
+        )
+    address = scheduler.strip() if match["protocol"] else f"tcp://{scheduler.strip()}"
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as err:
+        raise ConnectionError(
+            f"scheduler: no Dask scheduler answered at {address} within {timeout:g} s "
+            f"({' '.join(str(err).split())[:200]}); start one with `dask scheduler`, or check "
+            "the address and the network"
+        ) from None
+
+
 def as_completed(
     fn: Callable[[T], R],
     items: Iterable[T],
@@ -153,7 +225,7 @@ def as_completed(
         If a local worker process died; the next call starts a fresh pool.
     """
     items = list(items)
-    workers = _validate.positive_int("workers", workers)
+    workers = _check_workers(workers)
     if chunksize is not None:
         chunksize = _validate.positive_int("chunksize", chunksize)
     disable = None if progress is None else not progress
@@ -217,7 +289,7 @@ def warm_up(workers: int, timeout: float = 120.0) -> list[int]:
     TimeoutError
         If not every worker answered within ``timeout`` seconds.
     """
-    workers = _validate.positive_int("workers", workers)
+    workers = _check_workers(workers)
     timeout = _validate.positive("timeout", timeout)
     pool = _pool(workers)
     seen: set[int] = set()
@@ -258,6 +330,10 @@ def shutdown() -> None:
 
 
 atexit.register(shutdown)
+
+
+def _check_workers(workers: Any) -> int:
+    return _validate.workers("workers", workers)
 
 
 def _sleepy_pid(seconds: float) -> int:
@@ -360,28 +436,37 @@ def _serial(fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[int, R]]
         yield index, result
 
 
+@dataclass
+class _Schedule:
+    """What :func:`_processes` has sent out and got back so far."""
+
+    next: int = 0  # the first item not yet submitted
+    seconds: float = 0.0  # worker seconds spent on the items done
+    done: int = 0  # items whose results came back
+
+
 def _processes(
     fn: Callable[[T], R], items: Sequence[T], workers: int, chunksize: int | None
 ) -> Iterator[tuple[int, R]]:
     n = len(items)
     pool = _pool(workers)
     futures: dict[Future[tuple[list[R], float]], int] = {}
-    state = {"next": 0, "seconds": 0.0, "done": 0}
+    state = _Schedule()
 
     def next_size() -> int:
         if chunksize is not None:
             return chunksize
-        if state["done"] == 0:
+        if state.done == 0:
             return 1  # nothing measured yet
-        per_item = max(state["seconds"] / state["done"], 1e-9)
-        remaining = n - state["next"]
+        per_item = max(state.seconds / state.done, 1e-9)
+        remaining = n - state.next
         balanced = math.ceil(remaining / (_IN_FLIGHT_PER_WORKER * workers))
         return max(1, min(int(TARGET_CHUNK_SECONDS / per_item), balanced))
 
     def submit_more() -> None:
         nonlocal pool
-        while state["next"] < n and len(futures) < _IN_FLIGHT_PER_WORKER * workers:
-            start = state["next"]
+        while state.next < n and len(futures) < _IN_FLIGHT_PER_WORKER * workers:
+            start = state.next
             stop = min(n, start + next_size())
             try:
                 future = pool.submit(_run_chunk, fn, start, items[start:stop])
@@ -392,7 +477,7 @@ def _processes(
                 pool = _pool(workers, replace=True)
                 future = pool.submit(_run_chunk, fn, start, items[start:stop])
             futures[future] = start
-            state["next"] = stop
+            state.next = stop
 
     retried = False
     try:
@@ -402,7 +487,7 @@ def _processes(
             for future in sorted(done, key=futures.__getitem__):
                 start = futures.pop(future)
                 err = future.exception()
-                if isinstance(err, BrokenProcessPool) and not retried and state["done"] == 0:
+                if isinstance(err, BrokenProcessPool) and not retried and state.done == 0:
                     # A worker of the reused pool died before this call got any result (e.g.
                     # killed between calls, before the pool noticed): start a fresh pool and
                     # send everything again, once. A second death is the call's own fault.
@@ -412,7 +497,7 @@ def _processes(
                     futures.clear()
                     _discard(pool)
                     pool = _pool(workers, replace=True)
-                    state["next"] = 0
+                    state.next = 0
                     submit_more()
                     break
                 if isinstance(err, BrokenProcessPool):
@@ -422,12 +507,14 @@ def _processes(
                             f"(a worker process died while items from {start} on were being "
                             "processed; the next call starts a fresh pool)"
                         )
+                        if state.done == 0 and _main_is_a_script():
+                            err.add_note(_GUARD_NOTE)
                     raise err
                 if err is not None:
                     raise err
                 results, seconds = future.result()
-                state["seconds"] += seconds
-                state["done"] += len(results)
+                state.seconds += seconds
+                state.done += len(results)
                 for offset, result in enumerate(results):
                     yield start + offset, result
             submit_more()
@@ -436,26 +523,37 @@ def _processes(
             future.cancel()
 
 
+_GUARD_NOTE = (
+    "(every worker died before returning anything. Workers are spawned and import the main "
+    "script again: a script that calls topophys with workers > 1 must do so under "
+    '`if __name__ == "__main__":`, or each worker starts the work over and dies)'
+)
+
+
+def _main_is_a_script() -> bool:
+    """Whether ``__main__`` is a Python file that spawned workers re-import (not ``python -c``,
+    a console-script entry point or an interactive session)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return bool(path) and str(path).endswith(".py") and getattr(main, "__spec__", None) is None
+
+
+# Items at least this large travel to Dask workers once, scattered, not inside the task graph.
+_SCATTER_BYTES = 1 << 20
+
+
 def _dask_as_completed(
     fn: Callable[[T], R], items: Sequence[T], scheduler: Any
 ) -> Iterator[tuple[int, R]]:
+    client = connect(scheduler)
+    owned = client is not scheduler
+    from distributed import as_completed as dask_as_completed
+
     try:
-        from distributed import Client
-        from distributed import as_completed as dask_as_completed
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "scheduler= needs Dask distributed: pip install 'topophys[dist]'"
-        ) from err
-    if isinstance(scheduler, Client):
-        client, owned = scheduler, False
-    elif isinstance(scheduler, str):
-        client, owned = Client(scheduler, set_as_default=False), True
-    else:
-        raise TypeError(
-            f"scheduler must be an address like 'tcp://HOST:PORT' or a distributed.Client, "
-            f"got {type(scheduler).__name__}"
-        )
-    try:
+        items = [
+            client.scatter(item) if getattr(item, "nbytes", 0) >= _SCATTER_BYTES else item
+            for item in items
+        ]
         futures = client.map(_call_pinned, [fn] * len(items), items, pure=False)
         index = {f.key: i for i, f in enumerate(futures)}
         try:

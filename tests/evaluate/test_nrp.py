@@ -433,3 +433,20 @@ def test_rank_correlation_agrees_with_scipy_and_ignores_monotone_maps():
         rank_correlation(a, b[:, :5])
     with pytest.raises(ValueError, match="finite"):
         rank_correlation(a, np.where(a > 0, np.nan, b))
+
+
+def test_rollout_errors_by_start_add_up_to_the_pooled_ratios():
+    from topophys.evaluate.nrp import rollout_errors_by_start
+
+    data, _ = _decay(times=[0.0, 0.1, 0.25, 0.5, 0.8, 1.2])
+    model = _model(scale=0.7)  # an inexact potential: every start has an error
+    for k in (1, 3):
+        pooled = rollout_errors(model, data, k)
+        by = rollout_errors_by_start(model, data, k)
+        assert by["error"].shape == by["t_start"].shape == (6 - k,)
+        np.testing.assert_allclose(by["t_start"], data.t[0, : 6 - k])
+        assert by["error"].sum() / by["baseline"].sum() == pytest.approx(pooled["ratio"])
+        assert by["latent"].sum() / by["latent_baseline"].sum() == pytest.approx(
+            pooled["latent_ratio"]
+        )
+        assert (by["error"] > 0).all()

@@ -74,6 +74,7 @@ def test_run_writes_report_metrics_and_figures(tiny_run) -> None:
         "snapshots.png",
         "t_init.png",
         "energy.png",
+        "errors_by_start.png",
         "fresh_fields.zarr",
         "fresh_diagrams.zarr",
     ):
@@ -221,3 +222,48 @@ def test_a_run_resumes_on_other_hardware_settings(tiny_run) -> None:
     run(other, tiny_run, progress=False)  # same results expected: not refused
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     assert 0.0 <= metrics["pd"]["descent_fraction"] <= 1.0
+
+
+def test_the_demo_tables_are_generated_from_metrics(tiny_run, tmp_path) -> None:
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    docs = Path(__file__).parents[2] / "docs"
+    spec = importlib.util.spec_from_file_location("regenerate", docs / "regenerate.py")
+    regenerate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(regenerate)
+    shutil.copy(docs / "nrp.md", tmp_path / "nrp.md")
+    keys = regenerate.regenerate("nrp", tiny_run, docs=tmp_path)
+    assert keys == ["nrp:demo", "nrp:energy", "nrp:timings"]
+    text = (tmp_path / "nrp.md").read_text()
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    held = metrics["pd"]["rollout"]["heldout"]["k1"]
+    assert f"| k = 1, held-out α | {held['ratio']:.2f} / " in text
+    assert "python docs/regenerate.py nrp runs/demo" in text
+    # A page that lost a block is refused, so a table cannot silently stop being regenerated.
+    (tmp_path / "nrp.md").write_text(text.replace("BEGIN GENERATED nrp:energy", "x"))
+    with pytest.raises(ValueError, match="nrp:energy"):
+        regenerate.regenerate("nrp", tiny_run, docs=tmp_path)
+
+
+def test_the_same_configuration_gives_the_same_metrics(tiny_run, tmp_path) -> None:
+    # Determinism of the whole pipeline under its seeds: a second run in another directory.
+    run(tiny_config(), tmp_path / "again", progress=False)
+    first = json.loads((tiny_run / "metrics.json").read_text())
+    second = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    for volatile in ("timings_s", "resume_timings_s", "machine"):
+        first.pop(volatile, None)
+        second.pop(volatile, None)
+    assert first == second
+
+
+def test_cli_sets_the_papers_latent_dimension_and_lambda_for_both_models() -> None:
+    result = CliRunner().invoke(
+        app, ["run", "nrp", "--latent-dim", "2", "--lambda-v", "0.1", "--dump-config"]
+    )
+    assert result.exit_code == 0, result.output
+    cfg = NRPPipelineConfig.from_yaml(result.output)
+    assert cfg.pd_model.latent_dim == cfg.image_model.latent_dim == 2
+    assert cfg.pd_model.lambda_v == cfg.image_model.lambda_v == 0.1
+    assert cfg.pd_model.epochs == DEMO_CONFIG.pd_model.epochs  # nothing else changed

@@ -66,6 +66,7 @@ __all__ = [
     "rank_correlation",
     "reference_snapshot",
     "rollout_errors",
+    "rollout_errors_by_start",
 ]
 
 
@@ -232,29 +233,22 @@ def _decode(model: ReducedPotentialModel, z: np.ndarray, batch_size: int) -> np.
     return _batched(dec, [z], batch_size)
 
 
-def rollout_errors(
+def _window_errors(
     model: ReducedPotentialModel,
     data: Trajectories,
-    k: int = 1,
-    *,
-    z: np.ndarray | None = None,
-    substeps: int = 1,
-    batch_size: int = 256,
-) -> dict[str, float]:
-    """Errors of k-step predictions against the no-change baselines (see module docstring).
-
-    Returns
-    -------
-    dict
-        ``error``, ``baseline_error``, ``ratio`` (data space), ``decoded_baseline_ratio``,
-        ``latent_ratio`` and ``n`` (number of predictions).
-    """
+    k: int,
+    z: np.ndarray | None,
+    substeps: int,
+    batch_size: int,
+) -> dict[str, np.ndarray]:
+    """Norms of every k-step window's errors: each ``(R, T − k)``, plus ``target``."""
     k = _validate.positive_int("k", k)
     if k >= data.n_times:
         raise ValueError(f"k={k} needs runs of more than {k} snapshots, got {data.n_times}")
     z = encode_trajectories(model, data, batch_size) if z is None else z
-    r_idx, s_idx = np.meshgrid(np.arange(data.n_runs), np.arange(data.n_times - k), indexing="ij")
-    r_idx, s_idx = r_idx.ravel(), s_idx.ravel()
+    n_starts = data.n_times - k
+    r_grid, s_grid = np.meshgrid(np.arange(data.n_runs), np.arange(n_starts), indexing="ij")
+    r_idx, s_idx = r_grid.ravel(), s_grid.ravel()
     window = s_idx[:, None] + np.arange(k + 1)
     times = data.t[r_idx[:, None], window]
     conds = data.conditions[r_idx[:, None], window]
@@ -277,23 +271,79 @@ def rollout_errors(
     x_pred = _decode(model, z_pred, batch_size).reshape(r_idx.size, -1)
     x_dec_prev = _decode(model, z_prev, batch_size).reshape(r_idx.size, -1)
 
-    def total(a: np.ndarray) -> float:
-        return float(np.linalg.norm(a, axis=1).sum())
+    def norms(a: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(a, axis=1).reshape(data.n_runs, n_starts)
 
-    scale = total(x_true)
-    if scale == 0:
-        raise ValueError("rollout_errors: every target snapshot is zero; relative errors undefined")
-    err, base = total(x_pred - x_true), total(x_prev - x_true)
-    dec_base = total(x_dec_prev - x_true)
-    lat, lat_base = total(z_pred - z_true), total(z_prev - z_true)
     return {
-        "error": err / scale,
-        "baseline_error": base / scale,
-        "ratio": err / base if base > 0 else float("inf"),
-        "decoded_baseline_ratio": err / dec_base if dec_base > 0 else float("inf"),
-        "latent_ratio": lat / lat_base if lat_base > 0 else float("inf"),
-        "n": int(r_idx.size),
+        "target": norms(x_true),
+        "error": norms(x_pred - x_true),
+        "baseline": norms(x_prev - x_true),
+        "decoded_baseline": norms(x_dec_prev - x_true),
+        "latent": norms(z_pred - z_true),
+        "latent_baseline": norms(z_prev - z_true),
     }
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den > 0 else float("inf")
+
+
+def rollout_errors(
+    model: ReducedPotentialModel,
+    data: Trajectories,
+    k: int = 1,
+    *,
+    z: np.ndarray | None = None,
+    substeps: int = 1,
+    batch_size: int = 256,
+) -> dict[str, float]:
+    """Errors of k-step predictions against the no-change baselines (see module docstring).
+
+    Returns
+    -------
+    dict
+        ``error``, ``baseline_error``, ``ratio`` (data space), ``decoded_baseline_ratio``,
+        ``latent_ratio`` and ``n`` (number of predictions).
+    """
+    w = {
+        key: float(v.sum())
+        for key, v in _window_errors(model, data, k, z, substeps, batch_size).items()
+    }
+    if w["target"] == 0:
+        raise ValueError("rollout_errors: every target snapshot is zero; relative errors undefined")
+    return {
+        "error": w["error"] / w["target"],
+        "baseline_error": w["baseline"] / w["target"],
+        "ratio": _ratio(w["error"], w["baseline"]),
+        "decoded_baseline_ratio": _ratio(w["error"], w["decoded_baseline"]),
+        "latent_ratio": _ratio(w["latent"], w["latent_baseline"]),
+        "n": int(data.n_runs * (data.n_times - k)),
+    }
+
+
+def rollout_errors_by_start(
+    model: ReducedPotentialModel,
+    data: Trajectories,
+    k: int = 1,
+    *,
+    z: np.ndarray | None = None,
+    substeps: int = 1,
+    batch_size: int = 256,
+) -> dict[str, np.ndarray]:
+    """Where the k-step errors come from: the pooled sums of :func:`rollout_errors`, per start.
+
+    Returns
+    -------
+    dict of ndarray, each shape (T − k,)
+        ``t_start`` (the start times, averaged over runs), and summed over runs for each start
+        snapshot: ``error``, ``baseline`` (no change, data space), ``decoded_baseline``,
+        ``latent`` and ``latent_baseline``. Their ratios, summed over starts, are the ratios of
+        :func:`rollout_errors`.
+    """
+    w = _window_errors(model, data, k, z, substeps, batch_size)
+    out = {key: v.sum(axis=0) for key, v in w.items() if key != "target"}
+    out["t_start"] = data.t[:, : data.n_times - k].mean(axis=0)
+    return out
 
 
 def one_step_predictions(

@@ -40,12 +40,13 @@ import heapq
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any
 
 import numpy as np
 
 from .. import _validate
-from ._torus import Torus, check_points, triangulated
+from ._torus import Torus, check_points, default_zero_tolerance, triangulated
 
 __all__ = ["Cycle", "atoms_h1_cycles", "h1_cycles"]
 
@@ -143,7 +144,7 @@ def h1_cycles(
     *,
     select: Callable[[np.ndarray, np.ndarray], Any] | None = None,
     margin: float | None = None,
-    zero_tolerance: float = 1e-10,
+    zero_tolerance: float | None = None,
     max_length: float | None = None,
 ) -> list[Cycle]:
     """Tightest representative cycles of the finite H1 pairs of an alpha complex.
@@ -159,8 +160,9 @@ def h1_cycles(
         (e.g. those in a region of the birth–death plane); None: all finite pairs.
     margin : float, optional
         Initial cover width (see :func:`~topophys.homology.alpha.periodic_alpha_diagram`).
-    zero_tolerance : float
-        Pairs with death − birth ≤ this are dropped, as in the diagram.
+    zero_tolerance : float, optional
+        Pairs with death − birth ≤ this are dropped, as in the diagram; None: as the diagram's
+        default (0 for a point cloud, relative to the squared mean spacing for a periodic one).
     max_length : float, optional
         Longest ring (sum of bond lengths, Å) searched for in space; default: twice the sum
         of the cell's lattice-vector lengths.
@@ -174,6 +176,8 @@ def h1_cycles(
 
     pts = check_points(points)
     n, d = pts.shape
+    if zero_tolerance is None:
+        zero_tolerance = 0.0 if cell is None else default_zero_tolerance(cell, n, d)
     _validate.nonnegative("zero_tolerance", zero_tolerance)
     if cell is None:
         st = gudhi.AlphaComplex(points=pts).create_simplex_tree()
@@ -210,6 +214,8 @@ def h1_cycles(
 
     if max_length is None:
         max_length = 2.0 * float(np.linalg.norm(lattice, axis=1).sum()) or math.inf
+    elif isinstance(max_length, bool) or not isinstance(max_length, Real) or not max_length > 0:
+        raise ValueError(f"max_length must be a length > 0 (inf: unbounded), got {max_length!r}")
     graph = _Graph(edges, values, edge_shift, wrapped, lattice)
     out = []
     for k in order:
@@ -373,8 +379,7 @@ def atoms_h1_cycles(
     :class:`~topophys.homology.AlphaPersistence`)."""
     if not hasattr(atoms, "get_positions") or not hasattr(atoms, "get_pbc"):
         raise TypeError(f"atoms must be an ase.Atoms, got {type(atoms).__name__}")
-    if dimension not in (2, 3):
-        raise ValueError(f"dimension must be 2 or 3, got {dimension!r}")
+    _validate.choice("dimension", dimension, (2, 3))
     pos = np.asarray(atoms.get_positions(), dtype=np.float64)[:, :dimension]
     pbc = np.asarray(atoms.get_pbc(), dtype=bool)[:dimension]
     if pbc.any() and not pbc.all():

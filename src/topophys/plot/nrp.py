@@ -13,6 +13,7 @@ import numpy as np
 
 __all__ = [
     "energy_comparison",
+    "errors_by_start",
     "gradient_vs_alpha",
     "latent_trajectories",
     "potential_curves",
@@ -112,6 +113,36 @@ def energy_comparison(
     ax.set_ylabel("rescaled to [0, 1]")
     ax.set_title(title)
     ax.legend(fontsize=7, title="V solid, H dashed", title_fontsize=7)
+    return ax
+
+
+def errors_by_start(
+    by_start: Mapping[str, Mapping[str, np.ndarray]], k: int, ax: Any = None, *, title: str = ""
+) -> Any:
+    """Where k-step errors come from: error over no change against the start time, per model.
+
+    Parameters
+    ----------
+    by_start
+        Model name → the dict of :func:`topophys.evaluate.nrp.rollout_errors_by_start`.
+    k
+        The number of steps (for the labels).
+    """
+    ax = _axes(ax)
+    for i, (name, b) in enumerate(by_start.items()):
+        t = np.asarray(b["t_start"])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            latent = b["latent"] / b["latent_baseline"]
+            decoded = b["error"] / b["decoded_baseline"]
+        ax.plot(t, latent, "-", color=f"C{i}", label=f"{name}: latent")
+        ax.plot(t, decoded, "--", color=f"C{i}", label=f"{name}: decoded")
+    ax.axhline(1.0, color="0.5", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("start time of the prediction")
+    ax.set_ylabel(f"{k}-step error / no change")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
     return ax
 
 

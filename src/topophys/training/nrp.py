@@ -197,9 +197,9 @@ class Trajectories:
                 f"t must increase strictly within each run; run {r} has t[{i}]={t[r, i]:g} "
                 f">= t[{i + 1}]={t[r, i + 1]:g}"
             )
-        for name, arr in (("x", x), ("t", t), ("conditions", c)):
-            arr.setflags(write=False)
-            object.__setattr__(self, name, arr)
+        for name, array in (("x", x), ("t", t), ("conditions", c)):
+            array.setflags(write=False)
+            object.__setattr__(self, name, array)
         object.__setattr__(self, "condition_names", names)
 
     @classmethod
@@ -456,13 +456,20 @@ def _lightning_module(
     val: Trajectories | None,
     config: NRPConfig,
 ) -> Any:
+    """The LightningModule of a fit: batches of windows, the joint loss, per-epoch logs.
+
+    Defined inside a function (as are the callbacks) so that Lightning is imported only when
+    something is trained.
+    """
     import lightning.pytorch as pl
 
     class NRPModule(pl.LightningModule):
         def __init__(self) -> None:
             super().__init__()
             self.model = model
-            self.data = {"train": train, "val": val}
+            self.data = {"train": train}  # "val" only where there is one
+            if val is not None:
+                self.data["val"] = val
             self._tensors: dict[str, tuple[torch.Tensor, ...]] = {}
 
         def _tensors_of(self, split: str) -> tuple[torch.Tensor, ...]:
@@ -634,6 +641,16 @@ def _last_checkpoint_callback(path: Path) -> Any:
 _FIT_RECORD = "fit.json"
 
 
+_HARDWARE = ("accelerator", "devices", "strategy")
+
+
+def _without_hardware(config: Any) -> Any:
+    """A config dict without the fields that do not change the result: where it ran."""
+    if not isinstance(config, dict):
+        return config
+    return {k: v for k, v in config.items() if k not in _HARDWARE}
+
+
 def fit_record(run_dir: str | Path) -> dict[str, Any] | None:
     """What :func:`fit_nrp` recorded about a finished fit in ``run_dir``, or None.
 
@@ -660,7 +677,9 @@ def _finished_fit(
     ``model``; None when there is none to reuse."""
     record = fit_record(run_dir)
     weights, history = run_dir / "model.pt", run_dir / "history.json"
-    if record is None or record.get("config") != config.to_dict():
+    if record is None or _without_hardware(record.get("config")) != _without_hardware(
+        config.to_dict()
+    ):
         return None
     if not (weights.is_file() and history.is_file()):
         return None
@@ -709,7 +728,6 @@ def fit_nrp(
         ``val``, ``val_loss``, ``val_ae``, ``val_v``.
     """
     import lightning.pytorch as pl
-    from lightning.pytorch.loggers import CSVLogger
 
     if not isinstance(train, Trajectories):
         raise TypeError(f"train must be Trajectories, got {type(train).__name__}")
@@ -737,32 +755,9 @@ def fit_nrp(
     best = _best_epoch_callback(config.early_stopping_patience)
     last = run_dir / "checkpoints" / "last.ckpt"
     last.parent.mkdir(exist_ok=True)
-    loggers: list[Any] = [CSVLogger(run_dir, name="logs")]
-    try:
-        import tensorboard  # noqa: F401
-        from lightning.pytorch.loggers import TensorBoardLogger
-
-        loggers.append(TensorBoardLogger(run_dir, name="logs", version=loggers[0].version))
-    except ImportError:
-        pass
-    with quiet_lightning():
-        trainer = pl.Trainer(
-            max_epochs=config.epochs,
-            accelerator=config.accelerator,
-            devices=config.devices,
-            strategy=config.strategy,
-            deterministic=config.accelerator == "cpu",
-            logger=loggers,
-            # History and BestEpoch update before LastCheckpoint saves their state.
-            callbacks=[history, best, _last_checkpoint_callback(last)],
-            enable_checkpointing=False,
-            enable_progress_bar=want_progress(progress),
-            enable_model_summary=False,
-            log_every_n_steps=1,
-            num_sanity_val_steps=0,
-            limit_val_batches=1.0 if val is not None else 0,
-            default_root_dir=run_dir,
-        )
+    # History and BestEpoch update before LastCheckpoint saves their state.
+    callbacks = [history, best, _last_checkpoint_callback(last)]
+    trainer = _trainer(config, run_dir, callbacks, has_val=val is not None, progress=progress)
     ckpt_path = last if (resume and last.exists()) else None
     with quiet_lightning():
         try:
@@ -779,18 +774,65 @@ def fit_nrp(
     rows = history.rows
     series = {key: [row.get(key, math.nan) for row in rows] for key in (rows[0] if rows else {})}
     if trainer.is_global_zero:  # under DDP every rank holds the same weights; one writes them
-        tmp = run_dir / "model.pt.tmp"
-        torch.save(model.state_dict(), tmp)
-        tmp.replace(run_dir / "model.pt")
-        atomic_write_text(run_dir / "history.json", json.dumps(series) + "\n")
-        record = {
-            "config": config.to_dict(),
-            "epochs_run": len(rows),
-            "selected_epoch": best.best_epoch if best.weights is not None else len(rows) - 1,
-            "stopped_early": len(rows) < config.epochs,
-        }
-        atomic_write_text(run_dir / _FIT_RECORD, json.dumps(record) + "\n")
+        selected = best.best_epoch if best.weights is not None else len(rows) - 1
+        _write_fit(run_dir, model, series, config, selected)
     return series
+
+
+def _trainer(
+    config: NRPConfig, run_dir: Path, callbacks: list[Any], *, has_val: bool, progress: bool | None
+) -> Any:
+    """The Lightning trainer of :func:`fit_nrp`: CSV (and TensorBoard) logs in ``run_dir``."""
+    import lightning.pytorch as pl
+    from lightning.pytorch.loggers import CSVLogger
+
+    loggers: list[Any] = [CSVLogger(run_dir, name="logs")]
+    try:
+        import tensorboard  # noqa: F401
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(run_dir, name="logs", version=loggers[0].version))
+    except ImportError:
+        pass
+    with quiet_lightning():
+        return pl.Trainer(
+            max_epochs=config.epochs,
+            accelerator=config.accelerator,
+            devices=config.devices,
+            strategy=config.strategy,
+            deterministic=config.accelerator == "cpu",
+            logger=loggers,
+            callbacks=callbacks,
+            enable_checkpointing=False,
+            enable_progress_bar=want_progress(progress),
+            enable_model_summary=False,
+            log_every_n_steps=1,
+            num_sanity_val_steps=0,
+            limit_val_batches=1.0 if has_val else 0,
+            default_root_dir=run_dir,
+        )
+
+
+def _write_fit(
+    run_dir: Path,
+    model: ReducedPotentialModel,
+    series: dict[str, list[float]],
+    config: NRPConfig,
+    selected_epoch: int,
+) -> None:
+    """``model.pt``, ``history.json`` and, last, ``fit.json``: a fit is finished once it exists."""
+    tmp = run_dir / "model.pt.tmp"
+    torch.save(model.state_dict(), tmp)
+    tmp.replace(run_dir / "model.pt")
+    atomic_write_text(run_dir / "history.json", json.dumps(series) + "\n")
+    n = len(series.get("epoch", []))
+    record = {
+        "config": config.to_dict(),
+        "epochs_run": n,
+        "selected_epoch": selected_epoch,
+        "stopped_early": n < config.epochs,
+    }
+    atomic_write_text(run_dir / _FIT_RECORD, json.dumps(record) + "\n")
 
 
 def load_model(

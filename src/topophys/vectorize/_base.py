@@ -8,32 +8,115 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from topophys._validate import choice, nonnegative_int, positive_int, real
+from topophys._validate import (
+    choice,
+    fits_in_memory,
+    nonnegative_int,
+    positive_int,
+    real,
+    real_array,
+)
 from topophys.diagrams import Diagrams, as_diagrams
 
-__all__ = ["DiagramTransformer", "check_bins", "check_interval", "points_of_dim"]
+__all__ = [
+    "DiagramTransformer",
+    "check_bins",
+    "check_grid",
+    "check_interval",
+    "check_size",
+    "fit_grid",
+    "points_of_dim",
+]
 
 
-def check_interval(name: str, value: Any) -> tuple[float, float]:
-    """``value`` as a finite ``(low, high)`` pair with ``low < high``, or raise naming ``name``."""
+def check_interval(name: str, value: Any, n: int = 1) -> tuple[float, float]:
+    """``value`` as a finite ``(low, high)`` pair with ``low < high``, or raise naming ``name``.
+
+    The width ``high - low`` must be finite (``(-1e308, 1e308)`` overflows) and ``n`` equal
+    cells of it must be told apart in float64 (each wider than a few rounding steps of the
+    ends), so edges, bin indices and Gaussian integrals over it stay finite and distinct.
+    """
+    not_1d = isinstance(value, np.ndarray) and value.ndim != 1
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or not_1d:
+        raise TypeError(f"{name} must be a pair (low, high), got {value!r:.60}")
     try:
         low, high = value
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a pair (low, high), got {value!r}") from exc
+        raise TypeError(f"{name} must be a pair (low, high), got {value!r:.60}") from exc
     low, high = real(f"{name}[0]", low), real(f"{name}[1]", high)
     if not low < high:
         raise ValueError(f"{name} must satisfy low < high, got ({low}, {high})")
+    width = high - low
+    if not np.isfinite(width):
+        raise ValueError(
+            f"{name} ({low:g}, {high:g}) is too wide: its width overflows float64 "
+            f"(expected high - low below {np.finfo(np.float64).max:.3g})"
+        )
+    step = width / n
+    ulp = float(np.spacing(max(abs(low), abs(high))))
+    if not (step > 8 * ulp and np.isfinite(n / width)):
+        raise ValueError(
+            f"{name} ({low:g}, {high:g}) is too narrow for {n} cell(s) at float64 precision "
+            f"(each would be {step:.3g} wide, the ends are resolved to {ulp:.3g})"
+        )
     return low, high
 
 
 def check_bins(name: str, value: Any) -> tuple[int, int]:
     """An int ``m`` (meaning ``(m, m)``) or a pair of positive ints, as a pair."""
-    if isinstance(value, (tuple, list, np.ndarray)):
+    if isinstance(value, (tuple, list)) or (isinstance(value, np.ndarray) and value.ndim == 1):
         if len(value) != 2:
-            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r:.60}")
         return positive_int(f"{name}[0]", value[0]), positive_int(f"{name}[1]", value[1])
     m = positive_int(name, value)
     return m, m
+
+
+def check_size(name: str, n_values: float, what: str) -> None:
+    """Refuse, naming ``name``, float64 outputs of ``n_values`` numbers that cannot fit."""
+    fits_in_memory(name, 8.0 * float(n_values), what)
+
+
+def check_grid(grid: Any) -> np.ndarray | int:
+    """An int (number of grid points to fit) or a strictly increasing finite 1-D array."""
+    if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
+        grid = positive_int("grid", grid)
+        check_size("grid", 4.0 * grid, f"a grid of {grid} values")
+        return grid
+    # A copy, so that later edits of the caller's array cannot change a fitted grid_.
+    arr = np.array(real_array("grid", grid, finite=False))
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"grid must be a non-empty 1-D array, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError("grid must be finite (no NaN or inf)")
+    if (np.diff(arr) <= 0).any():
+        raise ValueError("grid must be strictly increasing")
+    return arr
+
+
+def fit_grid(grid: np.ndarray | int, values: np.ndarray, what: str) -> np.ndarray:
+    """``grid`` itself, or that many equally spaced values over the finite ``values``."""
+    if isinstance(grid, np.ndarray):
+        return grid
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        raise ValueError(
+            f"cannot infer grid from X: it has no finite {what} values; pass grid as an array"
+        )
+    low, high = float(finite.min()), float(finite.max())
+    if grid == 1:
+        return np.array([low])
+    if low == high:
+        # A grid must be strictly increasing; span a unit interval from the single value.
+        high = low + 1.0 if abs(low) < 2.0**52 else low + abs(low) * 2.0**-40
+    with np.errstate(over="ignore", invalid="ignore"):
+        inferred = np.linspace(low, high, grid)
+    if not (np.isfinite(inferred).all() and (np.diff(inferred) > 0).all()):
+        raise ValueError(
+            f"cannot infer a grid of {grid} values from X: its {what} values span "
+            f"[{low:g}, {high:g}], which float64 cannot step through; pass grid as an array"
+        )
+    return inferred
 
 
 def points_of_dim(

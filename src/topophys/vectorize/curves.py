@@ -13,48 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from topophys._validate import positive_int
 from topophys.diagrams import Diagrams
-from topophys.vectorize._base import DiagramTransformer
+from topophys.vectorize._base import DiagramTransformer, check_grid, check_size, fit_grid
 
 __all__ = ["BettiCurve", "EulerCurve", "step_counts"]
-
-
-def _check_grid(grid: Any) -> np.ndarray | int:
-    """An int (number of grid points to fit) or a strictly increasing finite 1-D array."""
-    if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
-        return positive_int("grid", grid)
-    try:
-        # A copy, so that later edits of the caller's array cannot change a fitted grid_.
-        arr = np.array(grid, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"grid must be an int or a 1-D array of filtration values, got {grid!r}"
-        ) from exc
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"grid must be a non-empty 1-D array, got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError("grid must be finite (no NaN or inf)")
-    if (np.diff(arr) <= 0).any():
-        raise ValueError("grid must be strictly increasing")
-    return arr
-
-
-def _fit_grid(grid: np.ndarray | int, values: np.ndarray, what: str) -> np.ndarray:
-    if isinstance(grid, np.ndarray):
-        return grid
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        raise ValueError(
-            f"cannot infer grid from X: it has no finite {what} values; pass grid as an array"
-        )
-    low, high = float(finite.min()), float(finite.max())
-    if grid == 1:
-        return np.array([low])
-    if low == high:
-        # A grid must be strictly increasing; span a unit interval from the single value.
-        high = low + 1.0
-    return np.linspace(low, high, grid)
 
 
 def step_counts(
@@ -78,6 +40,7 @@ def step_counts(
     ndarray of float64, shape (n, g)
     """
     n, g = len(X), grid.size
+    check_size("grid", 3.0 * n * (g + 1), f"{n} curves of {g} values")
     which = X.diagram_index()[rows]
     birth, death = X.data[rows, 1], X.data[rows, 2]
     weights = np.ones(which.size) if sign is None else sign[rows]
@@ -120,9 +83,9 @@ class BettiCurve(DiagramTransformer):
 
     def _fit(self, X: Diagrams) -> None:
         dim = self._check_dim(self.dim)
-        grid = _check_grid(self.grid)
+        grid = check_grid(self.grid)
         rows = X.data[X.data[:, 0] == dim]
-        self.grid_ = _fit_grid(grid, rows[:, 1:].ravel(), f"dimension-{dim}")
+        self.grid_ = fit_grid(grid, rows[:, 1:].ravel(), f"dimension-{dim}")
         self._dim_ = dim
         self.n_features_out_ = self.grid_.size
 
@@ -158,8 +121,8 @@ class EulerCurve(DiagramTransformer):
         self.grid = grid
 
     def _fit(self, X: Diagrams) -> None:
-        grid = _check_grid(self.grid)
-        self.grid_ = _fit_grid(grid, X.data[:, 1:].ravel(), "birth or death")
+        grid = check_grid(self.grid)
+        self.grid_ = fit_grid(grid, X.data[:, 1:].ravel(), "birth or death")
         self.n_features_out_ = self.grid_.size
 
     def _transform(self, X: Diagrams) -> np.ndarray:
