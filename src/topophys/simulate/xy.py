@@ -401,13 +401,15 @@ def integrate_bonds(bx: Any, by: Any) -> Any:
     plaquette circulations. numpy arrays or torch tensors.
     """
     if isinstance(bx, torch.Tensor):
-        cumsum, cat = torch.cumsum, torch.cat
-    else:
-        cumsum, cat = np.cumsum, np.concatenate
-    row = cumsum(bx[..., :1, :-1], -1)
-    row = cat([row[..., :1] * 0, row], -1)  # (..., 1, L): along the first row
-    cols = cumsum(by[..., :-1, :], -2)
-    return row + cat([cols[..., :1, :] * 0, cols], -2)  # then down every column
+        row_t = torch.cumsum(bx[..., :1, :-1], -1)
+        row_t = torch.cat([row_t[..., :1] * 0, row_t], -1)  # (..., 1, L): along the first row
+        cols_t = torch.cumsum(by[..., :-1, :], -2)
+        return row_t + torch.cat([cols_t[..., :1, :] * 0, cols_t], -2)  # then down every column
+    bx, by = np.asarray(bx), np.asarray(by)
+    row = np.cumsum(bx[..., :1, :-1], -1)
+    row = np.concatenate([row[..., :1] * 0, row], -1)
+    cols = np.cumsum(by[..., :-1, :], -2)
+    return row + np.concatenate([cols[..., :1, :] * 0, cols], -2)
 
 
 def blended_defect_field(charges: Any, weight: float, *, J: float = 1.0) -> np.ndarray:
