@@ -298,7 +298,8 @@ def _kaiming_init(module: nn.Module, negative_slope: float) -> None:
             # tap, so its fan-in is the number of input channels.
             fan_in = m.weight.shape[0] if isinstance(m, nn.ConvTranspose2d) else m.weight[0].numel()
             nn.init.normal_(m.weight, 0.0, gain / math.sqrt(fan_in))
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 class UNetGenerator(nn.Module):
@@ -353,6 +354,10 @@ class UNetGenerator(nn.Module):
     factor : int
         2**depth: the lattice side must be a multiple of it; the bottleneck side is L / factor.
     """
+
+    # Buffers of the blend calibration (registered only for defect_base="blend").
+    base_temperatures: torch.Tensor
+    base_weights: torch.Tensor
 
     def __init__(
         self,
@@ -439,9 +444,11 @@ class UNetGenerator(nn.Module):
             _kaiming_init(self, negative_slope)
         if self.output == "defect_residual":
             # Start close to the analytic field: small corrections, so that t = 1 from the start.
+            last = self.decoders[-1]
+            assert isinstance(last, nn.Conv2d) and last.bias is not None  # built by _conv3
             with torch.no_grad():
-                self.decoders[-1].weight.mul_(0.1)
-                self.decoders[-1].bias.zero_()
+                last.weight.mul_(0.1)
+                last.bias.zero_()
 
     def noise_shape(self, batch: int, side: int) -> tuple[int, int, int, int]:
         """Shape of the noise: ``(batch, noise_channels, s, s)`` with s = side/factor for
@@ -694,7 +701,8 @@ def generate(
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     was_training = generator.training
     generator.eval()
-    generator.to(memory_format=fmt)
+    # Module.to takes memory_format (documented); torch's stubs list no overload with it.
+    generator.to(memory_format=fmt)  # type: ignore[call-overload]
     try:
         out = []
         with torch.inference_mode():
@@ -705,7 +713,7 @@ def generate(
                 out.append(spins_to_angles(spins).float().cpu())
     finally:
         generator.train(was_training)
-        generator.to(memory_format=torch.contiguous_format)
+        generator.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     return torch.cat(out).reshape(n_cond, n, side, side).numpy()
 
 
