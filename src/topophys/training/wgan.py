@@ -92,6 +92,7 @@ from typing import Any, Literal
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch.utils.data import DataLoader, TensorDataset
 
 from .. import _validate
@@ -653,10 +654,17 @@ class CWGANModule(L.LightningModule):
         start = self.config.physics_start_epoch
         return start is not None and self.current_epoch >= start
 
+    def _optimizers(self) -> tuple[LightningOptimizer, LightningOptimizer]:
+        """The generator's and the critic's (Lightning-wrapped) optimizers, in that order."""
+        opts = self.optimizers()
+        if not isinstance(opts, list) or len(opts) != 2:
+            raise RuntimeError("configure_optimizers must return the generator's and critic's")
+        return opts[0], opts[1]
+
     def on_train_epoch_start(self) -> None:
         cfg = self.config
         physics = self.physics_on and cfg.physics_lr is not None
-        opt_g, opt_c = self.optimizers()
+        opt_g, opt_c = self._optimizers()
         for opt, lr in ((opt_g, cfg.lr), (opt_c, self._critic_lr())):
             for group in opt.param_groups:
                 group["lr"] = cfg.physics_lr if physics else lr
@@ -675,7 +683,7 @@ class CWGANModule(L.LightningModule):
         charges = charges.to(theta.dtype)
         real = angles_to_spins(theta)
         n, side = charges.shape[0], charges.shape[-1]
-        opt_g, opt_c = self.optimizers()
+        opt_g, opt_c = self._optimizers()
 
         rng = _seeded(cfg.seed, self.critic_steps, 0, device=self.device)
         with torch.no_grad():
@@ -738,7 +746,7 @@ class CWGANModule(L.LightningModule):
             opt_g.step()
         finally:
             self.untoggle_optimizer(opt_g)
-        if self.generator_ema is not None:
+        if self.generator_ema is not None and cfg.ema_decay is not None:  # both or neither
             s = self.generator_steps
             decay = min(float(cfg.ema_decay), (1.0 + s) / (10.0 + s))
             with torch.no_grad():
@@ -795,7 +803,7 @@ class CWGANModule(L.LightningModule):
             "critic_steps": self.critic_steps,
             "generator_steps": self.generator_steps,
             "physics_on": int(self.physics_on),
-            "lr": self.optimizers()[0].param_groups[0]["lr"],
+            "lr": self._optimizers()[0].param_groups[0]["lr"],
         }
         for name in ("critic_loss", "wasserstein", "gradient_penalty", "generator_loss"):
             total, count = self._sums.get(name, (0.0, 0))
