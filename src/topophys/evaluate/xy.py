@@ -627,7 +627,7 @@ def compare(
     """
     out: dict[str, Any] = {"distances": [s.d for s in reference]}
     out.update(trend_scores(reference, candidate))
-    corr = {}
+    corr: dict[str, float | None] = {}
     for a, b in zip(reference, candidate, strict=True):
         try:
             corr[_key(a.d)] = r2_score(a.G, b.G)
@@ -645,33 +645,34 @@ def compare(
     out["correlation_r2_all_min"] = min(finite) if finite else None
     topo: dict[str, dict[str, float | None]] = {}
     for d in correlation_distances:
-        a, b = _find(reference, d), _find(candidate, d)
-        if a is None or b is None or not a.morphology or not b.morphology:
+        ref_s, cand_s = _find(reference, d), _find(candidate, d)
+        if ref_s is None or cand_s is None or not ref_s.morphology or not cand_s.morphology:
             continue
-        topo[_key(a.d)] = {
-            m: _accuracy_or_none(a.morphology[m], b.morphology[m], tol)
+        topo[_key(ref_s.d)] = {
+            m: _accuracy_or_none(ref_s.morphology[m], cand_s.morphology[m], tol)
             for m in MORPHOLOGY_MEASURES
-            if m in a.morphology and m in b.morphology
+            if m in ref_s.morphology and m in cand_s.morphology
         }
     out["topological_accuracy"] = topo
     means: dict[str, float | None] = {}
     for m in MORPHOLOGY_MEASURES:
-        values = [t[m] for t in topo.values() if t.get(m) is not None]
+        values = [v for t in topo.values() if (v := t.get(m)) is not None]
         if any(m in t for t in topo.values()):
             means[m] = float(np.mean(values)) if values else None
     out["topological_accuracy_mean"] = means
     by_tol: dict[str, float | None] = {}
     for level in tols:
         level = _validate.positive("tols", level)
-        values = [
-            _accuracy_or_none(a.morphology[m], b.morphology[m], level)
+        level_values = [
+            _accuracy_or_none(ref_s.morphology[m], cand_s.morphology[m], level)
             for d in correlation_distances
-            if (a := _find(reference, d)) is not None and (b := _find(candidate, d)) is not None
-            and a.morphology and b.morphology
+            if (ref_s := _find(reference, d)) is not None
+            and (cand_s := _find(candidate, d)) is not None
+            and ref_s.morphology and cand_s.morphology
             for m in MORPHOLOGY_MEASURES
-            if m in a.morphology and m in b.morphology
+            if m in ref_s.morphology and m in cand_s.morphology
         ]  # fmt: skip
-        defined = [v for v in values if v is not None]
+        defined = [v for v in level_values if v is not None]
         by_tol[f"{level:g}"] = float(np.mean(defined)) if defined else None
     out["topological_accuracy_by_tol"] = by_tol
     rates = [s.match_rate for s in candidate]

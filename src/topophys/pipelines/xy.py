@@ -340,7 +340,7 @@ class _Stages:
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
+    np.savez(tmp, allow_pickle=False, **arrays)  # numeric arrays only, never objects
     tmp.replace(path)
 
 
@@ -521,11 +521,15 @@ def _baseline(
     out = []
     for k, t, s in zip(targets, temps, seeds, strict=True):
         if kind == "baseline":
-            options = {"base": "analytic", "stiffness": "bare"}
+            field = spin_wave_baseline(
+                k, float(t), n, J=J, seed=int(s), base="analytic", stiffness="bare"
+            )
         else:
             w = 1.0 if weights is None or not len(weights[0]) else np.interp(t, *weights)
-            options = {"base": base, "stiffness": "scha", "base_weight": float(w)}
-        out.append(spin_wave_baseline(k, float(t), n, J=J, seed=int(s), **options))
+            field = spin_wave_baseline(
+                k, float(t), n, J=J, seed=int(s), base=base, stiffness="scha", base_weight=float(w)
+            )
+        out.append(field)
     return np.stack(out)
 
 

@@ -110,7 +110,7 @@ def spin_field(
 
 
 def observable_vs_distance(
-    distances: Sequence[float],
+    distances: Sequence[float] | np.ndarray,
     series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     ax: Any = None,
     *,
@@ -123,7 +123,7 @@ def observable_vs_distance(
 
     Parameters
     ----------
-    distances : sequence, length C
+    distances : sequence or array, length C
         The conditions on the x axis.
     series : mapping
         Ensemble name → (values, errors), each of length C.
@@ -158,13 +158,13 @@ def correlation_curves(
 ) -> Any:
     """G(r) = ⟨S_i·S_j⟩ against distance r, one line (with error band) per ensemble."""
     ax = _axes(ax)
-    r = np.asarray(r, dtype=np.float64)
-    for i, (label, (g, err)) in enumerate(series.items()):
-        g = np.asarray(g, dtype=np.float64)
-        err = np.asarray(err, dtype=np.float64)
+    radii = np.asarray(r, dtype=np.float64)
+    for i, (label, (g_seq, err_seq)) in enumerate(series.items()):
+        g = np.asarray(g_seq, dtype=np.float64)
+        err = np.asarray(err_seq, dtype=np.float64)
         color = _color(label, i)
-        ax.plot(r, g, marker=".", lw=1.2, color=color, label=label)
-        ax.fill_between(r, g - err, g + err, color=color, alpha=0.25, lw=0)
+        ax.plot(radii, g, marker=".", lw=1.2, color=color, label=label)
+        ax.fill_between(radii, g - err, g + err, color=color, alpha=0.25, lw=0)
     ax.set_xlabel("r")
     ax.set_ylabel("G(r)")
     if title:
