@@ -261,7 +261,7 @@ def test_embedded_configs_round_trip_and_have_the_paper_scale() -> None:
     )
     assert (demo.generator_output, demo.noise_injection, demo.spin_waves) == (
         "defect_residual",
-        "all",
+        "fine",
         True,
     )
     assert len(DEMO_CONFIG.simulation.distances) == 13
@@ -281,7 +281,7 @@ def test_report_names_the_options_beyond_the_paper() -> None:
     for phrase in (
         "analytic defect field",
         "spin waves",
-        "every decoder block",
+        "two finest decoder blocks",
         "critic",
         "energy per condition",
     ):
@@ -330,3 +330,4 @@ def test_docs_tables_are_written_from_a_run(tiny_run) -> None:
             body = (regen.DOCS / filename).read_text()
             for key in blocks:
                 assert f"<!-- BEGIN GENERATED {key} -->" in body, (page, key)
+
