@@ -55,10 +55,10 @@ def table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def provenance(command: str, metrics: Mapping[str, Any]) -> str:
-    """The line under each generated table: the command, the commit and the machine's load."""
+def _head() -> str:
+    """The short hash of the checked-out commit, or "unknown" outside a git checkout."""
     try:
-        commit = subprocess.run(
+        return subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
             capture_output=True,
             text=True,
@@ -66,7 +66,17 @@ def provenance(command: str, metrics: Mapping[str, Any]) -> str:
             cwd=DOCS,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
+        return "unknown"
+
+
+def provenance(command: str, metrics: Mapping[str, Any], commit: str | None = None) -> str:
+    """The line under each generated table: the command, the commit and the machine's load.
+
+    ``commit`` is the commit the numbers were measured at; by default the one the JSON records
+    (``"commit"``), else the checked-out one.
+    """
+    if commit is None:
+        commit = str(metrics.get("commit") or _head())
     machine = metrics.get("machine", {})
     start = machine.get("at_start", {})
     load = start.get("load_average")
@@ -1149,10 +1159,13 @@ def _load(source: Path) -> Mapping[str, Any]:
     return data
 
 
-def regenerate(page: str, source: str | Path, docs: Path = DOCS) -> list[str]:
+def regenerate(
+    page: str, source: str | Path, docs: Path = DOCS, commit: str | None = None
+) -> list[str]:
     """Rewrite the generated blocks of ``page`` from ``source``.
 
-    ``source`` is a run directory (its ``metrics.json``) or a benchmark's JSON file. Returns
+    ``source`` is a run directory (its ``metrics.json``) or a benchmark's JSON file; ``commit``
+    names the commit it was measured at when that is not the checked-out one. Returns
     the keys of the blocks rewritten. Raises ``ValueError`` if the page lacks a block the
     generator knows, so a table cannot silently stop being regenerated.
     """
@@ -1164,7 +1177,7 @@ def regenerate(page: str, source: str | Path, docs: Path = DOCS) -> list[str]:
     missing = sorted(set(blocks) - found)
     if missing:
         raise ValueError(f"{path} has no generated block for {', '.join(missing)}")
-    note = provenance(command, metrics)
+    note = provenance(command, metrics, commit)
 
     def body(match: re.Match[str]) -> str:
         key = match.group("key")
@@ -1180,9 +1193,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("page", choices=sorted(PAGES))
     parser.add_argument("source", type=Path, help="a run directory or a benchmark's JSON")
+    parser.add_argument(
+        "--commit",
+        help="the commit the run or benchmark was made at (default: the JSON's, else HEAD)",
+    )
     args = parser.parse_args(argv)
+    if args.commit is not None and not re.fullmatch(r"[0-9a-f]{4,40}", args.commit):
+        parser.error(f"--commit must be a hexadecimal commit hash, got {args.commit!r}")
     try:
-        keys = regenerate(args.page, args.source)
+        keys = regenerate(args.page, args.source, commit=args.commit)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

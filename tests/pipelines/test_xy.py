@@ -331,3 +331,21 @@ def test_docs_tables_are_written_from_a_run(tiny_run) -> None:
             for key in blocks:
                 assert f"<!-- BEGIN GENERATED {key} -->" in body, (page, key)
 
+
+def test_regenerated_blocks_name_the_commit_the_numbers_were_measured_at(
+    tiny_run, tmp_path
+) -> None:
+    """A block says at which commit its run was made: ``commit`` (``--commit``), else the
+    JSON's ``"commit"``, else HEAD; a malformed --commit is refused by name."""
+    import shutil
+
+    regen = _regenerate_module()
+    shutil.copy(regen.DOCS / "xy_pipeline.md", tmp_path / "xy_pipeline.md")
+    keys = regen.regenerate("xy", tiny_run, docs=tmp_path, commit="abc1234")
+    text = (tmp_path / "xy_pipeline.md").read_text()
+    assert keys and text.count("at commit `abc1234`") == len(keys)
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert "at commit `fedcba9`" in regen.provenance("cmd", metrics | {"commit": "fedcba9"})
+    assert "at commit `abc1234`" not in regen.provenance("cmd", metrics)
+    with pytest.raises(SystemExit):
+        regen.main(["xy", str(tiny_run), "--commit", "not a hash"])
