@@ -1080,7 +1080,8 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
     ),
     "xy": (
         "xy_pipeline.md",
-        "topophys run xy --out runs/xy && python docs/regenerate.py xy runs/xy",
+        "topophys run xy --out runs/xy && cp runs/xy/metrics.json docs/data/xy_demo_metrics.json"
+        " && python docs/regenerate.py xy docs/data/xy_demo_metrics.json",
         {
             "xy:demo": xy_demo,
             "xy:demo-consistency": xy_consistency,
@@ -1091,7 +1092,8 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
     "xy-temperatures": (
         "xy_pipeline.md",
         "topophys run xy --scale temperatures --out runs/xy_T && "
-        "python docs/regenerate.py xy-temperatures runs/xy_T",
+        "cp runs/xy_T/metrics.json docs/data/xy_temperatures_metrics.json && "
+        "python docs/regenerate.py xy-temperatures docs/data/xy_temperatures_metrics.json",
         {
             "xy:temperatures": xy_temperatures,
             "xy:temperatures-along-t": xy_along_t,
@@ -1101,7 +1103,8 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
     ),
     "xy-variants": (
         "xy_pipeline.md",
-        "OMP_NUM_THREADS=1 python benchmarks/xy_variants.py runs/xy --main-seeds 0,1 --seeds 0 "
+        "OMP_NUM_THREADS=1 python benchmarks/xy_variants.py runs/xy --main-seeds 1 --seeds 0 "
+        '--variants "demo,noise at all scales,relaxed base,paper\'s generator" '
         "--out docs/data/xy_variants.json && "
         "python docs/regenerate.py xy-variants docs/data/xy_variants.json",
         {
@@ -1113,7 +1116,8 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
     "xy-speed": (
         "xy_pipeline.md",
         "OMP_NUM_THREADS=1 python benchmarks/xy_gan.py --generators runs/xy_T/gan/generator.pt "
-        "--refine --options --compile --out docs/data/xy_speed.json && "
+        "--sizes 16,32,64 --temperatures 0.1,0.7,1.3 --refine --options "
+        "--out docs/data/xy_speed.json && "
         "python docs/regenerate.py xy-speed docs/data/xy_speed.json",
         {
             "xy:speed": xy_speed,
