@@ -703,6 +703,7 @@ def xy_kernels(bench: Mapping[str, Any]) -> str:
         "numba_constrained_metropolis",
         "torch_overrelaxation",
         "numba_overrelaxation",
+        "torch_constrained_overrelaxation",
         "numba_constrained_overrelaxation",
     ]
     rows = []
@@ -728,6 +729,7 @@ def xy_kernels(bench: Mapping[str, Any]) -> str:
         "numba constrained",
         "torch over-relax.",
         "numba over-relax.",
+        "torch constrained over-relax.",
         "numba constrained over-relax.",
         "numba ÷ numpy checkerboard",
         "numba ÷ fastest numpy",
