@@ -456,6 +456,43 @@ def xy_variants(bench: Mapping[str, Any]) -> str:
     return table(header, out)
 
 
+def xy_variants_temperatures(bench: Mapping[str, Any]) -> str:
+    """``benchmarks/xy_variants.py --scale temperatures``: per variant and temperature, the
+    generated ensemble's G(r) at the Fig. 4 distances, the worst of those, R² of E and |M|
+    against d, the match rate and the aligned diversity (first seed of each variant)."""
+    rows = []
+    seen: set[str] = set()
+    for r in bench["results"]:
+        if r["variant"] in seen:
+            continue
+        seen.add(r["variant"])
+        for key, per in r["scores"].items():
+            s = per["generated"]
+            rows.append(
+                [
+                    r["variant"],
+                    key.removeprefix("T="),
+                    _xy_g(s),
+                    fmt(s["correlation_r2_shown_min"]),
+                    fmt(s["r2"]["energy"]),
+                    fmt(s["r2"]["magnetization"]),
+                    fmt(s["match_rate"]),
+                    fmt(s["diversity_aligned_ratio"]),
+                ]
+            )
+    header = [
+        "variant",
+        "T",
+        "R² G(r) d = 0 / 2 / √17",
+        "worst",
+        "R² E",
+        "R² \\|M\\|",
+        "match",
+        "aligned div.",
+    ]
+    return table(header, rows)
+
+
 def xy_diagnosis(bench: Mapping[str, Any]) -> str:
     """The two causes of the d = 0 failure, measured on the store and on each variant's fields:
     the lowest Fourier modes of the defect-free fields, and the mean deviation of Monte Carlo
@@ -1114,6 +1151,13 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
             "xy:training-curves": xy_training_curves,
             "xy:diagnosis": xy_diagnosis,
         },
+    ),
+    "xy-variants-temperatures": (
+        "xy_pipeline.md",
+        "OMP_NUM_THREADS=1 python benchmarks/xy_variants.py runs/xy_T --scale temperatures "
+        '--seeds 0 --variants "noise at all scales" --out docs/data/xy_variants_T.json && '
+        "python docs/regenerate.py xy-variants-temperatures docs/data/xy_variants_T.json",
+        {"xy:variants-temperatures": xy_variants_temperatures},
     ),
     "xy-speed": (
         "xy_pipeline.md",
