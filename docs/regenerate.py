@@ -696,8 +696,16 @@ def xy_generation_options(bench: Mapping[str, Any]) -> str:
     cases = bench.get("generation_options") or []
     if not cases:
         return "(not measured in this run)\n"
-    names = list(cases[0]["us_per_field_cpu"])
-    rows = [[n] + [fmt(c["us_per_field_cpu"].get(n), 0) for c in cases] for n in names]
+    # Rows by position: the default batch (65,536 sites) is named with its size, which is L's.
+    names = [
+        re.sub(r"batch \d+ \(generate's default\)", "batch 65,536/L² (generate's default)", n)
+        for n in cases[0]["us_per_field_cpu"]
+    ]
+    columns = [list(c["us_per_field_cpu"].values()) for c in cases]
+    rows = [
+        [name] + [fmt(col[i], 0) if i < len(col) else "—" for col in columns]
+        for i, name in enumerate(names)
+    ]
     return table(["choice (µs per field, CPU)"] + [f"L = {c['L']}" for c in cases], rows)
 
 
