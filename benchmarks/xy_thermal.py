@@ -4,10 +4,10 @@
 its ensembles keep their vortices bound at every T and have no BKT transition. Here the maps are
 thermal: the unconstrained Monte Carlo samples the free XY model at each T, and every field's
 own plaquette charge map is its condition (below T_BKT ≈ 0.89 J nearly all maps are empty; above
-it they carry free vortices). The demo's generator (defect residual, spin-wave prior, noise at
-every scale) is trained on the first fields of each T and then draws one field for each held-out
-map. Its ensemble is scored per T against the held-out Monte Carlo fields of those same maps,
-beside:
+it they carry free vortices). The demo's generator (``DEMO_CONFIG.gan``: defect residual on
+the blended base, SCHA spin-wave prior, noise at the fine scales) is trained on the first fields
+of each T and then draws one field for each held-out map. Its ensemble is scored per T
+against the held-out Monte Carlo fields of those same maps, beside:
 
 * the non-learned baseline (analytic defect field of each map + harmonic spin waves at T);
 * the generated fields after k sweeps (``--sweeps``) of the charge-constrained Monte Carlo, which
