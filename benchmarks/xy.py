@@ -1,17 +1,26 @@
-"""XY Monte Carlo throughput, and (``--validate``) the unconstrained sampler against known values.
+"""XY Monte Carlo throughput against numpy, and (``--validate``) the sampler against known values.
 
-Speed (default): spin updates per second of a Metropolis sweep, an over-relaxation sweep and both
-under the charge constraint, for L = 16 and a few replica counts, each beside a floor measured in
-the same run on the same array size: one ``torch.rand`` + one ``torch.cos`` over all spins, the
-least any sweep must do. Reference (issue 7, a throwaway prototype on this machine class, one
-thread): Metropolis ~8 M/s, over-relaxation ~16 M/s, constrained Metropolis ~2.5 M/s.
+Speed (default): spin updates per second, one thread, for every ``--L`` with about 65,536 spins
+per call (replicas = 65,536 / L²):
+
+* references, measured in the same run: the issue's "25-line numpy checkerboard"
+  (:func:`numpy_checkerboard`: masks over the whole lattice) and a faster numpy version on the
+  four checkerboard sublattices (:func:`numpy_sublattices`, float32, the layout of the torch
+  sampler); neither holds charges;
+* ``XYSampler`` with ``backend="torch"`` (vectorized checkerboard) and ``backend="numba"``
+  (the compiled kernel), Metropolis and over-relaxation, plain and charge-constrained.
+
+Each figure is the median of ``--repeats`` blocks, as wall time and as CPU time of this
+process (``process_time``; other load on the machine shows as wall > CPU). The JSON also gives
+the load average at the start and the end, the numba Metropolis rate over the fastest numpy
+reference (goal ≥ 3) and constrained over plain Metropolis (goal ≥ 0.8), both on CPU time.
 
 Validation (``--validate``): energy per spin, specific heat and helicity modulus of the
 unconstrained sampler across T at L = 16, with jackknife errors and τ_int, beside the low-T series
 e = −2 + (T/2)(N−1)/N + T²/16 and the universal line 2T/π (Nelson–Kosterlitz jump; T_BKT = 0.8929,
 Hasenbusch 2005). Υ − 2T/π changes sign between T_BKT and the specific-heat peak on this size.
 
-Usage: ``python benchmarks/xy.py [--replicas 256,1024] [--repeats 5] [--device cpu]``
+Usage: ``python benchmarks/xy.py [--L 16,32,64] [--repeats 5] [--out FILE]``
        ``python benchmarks/xy.py --validate [--temperatures 0.2,0.5,...]``
 """
 
@@ -23,6 +32,7 @@ import math
 import os
 import platform
 import time
+from collections.abc import Callable
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -38,44 +48,107 @@ from topophys.simulate.xy import (
 )
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def numpy_checkerboard(theta, T, step, sweeps, rng, J=1.0):
+    """The issue's reference: plain numpy checkerboard Metropolis on (R, L, L), in place."""
+    L = theta.shape[-1]
+    ii, jj = np.indices((L, L))
+    masks = [(ii + jj) % 2 == c for c in (0, 1)]
+    accepted = 0
+    for _ in range(sweeps):
+        for mask in masks:
+            c, s = np.cos(theta), np.sin(theta)
+            hx = np.roll(c, 1, -1) + np.roll(c, -1, -1) + np.roll(c, 1, -2) + np.roll(c, -1, -2)
+            hy = np.roll(s, 1, -1) + np.roll(s, -1, -1) + np.roll(s, 1, -2) + np.roll(s, -1, -2)
+            new = theta + step * rng.uniform(-1.0, 1.0, theta.shape)
+            de = -J * (hx * (np.cos(new) - c) + hy * (np.sin(new) - s))
+            ok = mask & (rng.random(theta.shape) < np.exp(-de / T))
+            theta[ok] = new[ok]
+            accepted += int(ok.sum())
+    return accepted / (sweeps * theta.size)
 
 
-def _seconds(fn, device: torch.device, repeats: int, calls: int) -> float:
-    """Median seconds per call over ``repeats`` blocks of ``calls`` calls (after one warm-up)."""
+def numpy_sublattices(sub, T, step, sweeps, rng, J=1.0):
+    """Faster numpy: sub = [S00, S11, S01, S10] float32 (R, L/2, L/2) sublattices, in place."""
+    r = np.roll
+    cos = [np.cos(x) for x in sub]
+    sin = [np.sin(x) for x in sub]
+
+    def nbr(x, k):  # the four neighbours of sublattice k, from the arrays x of all four
+        a, b, c, d = x
+        return [
+            (c, r(c, 1, -1), d, r(d, 1, -2)),
+            (d, r(d, -1, -1), c, r(c, -1, -2)),
+            (a, r(a, -1, -1), b, r(b, 1, -2)),
+            (b, r(b, 1, -1), a, r(a, -1, -2)),
+        ][k]
+
+    accepted = 0
+    for _ in range(sweeps):
+        for color in ((0, 1), (2, 3)):
+            for k in color:
+                hx, hy = sum(nbr(cos, k)), sum(nbr(sin, k))
+                new = sub[k] + np.float32(step) * rng.uniform(-1, 1, sub[k].shape).astype(
+                    np.float32
+                )
+                cn, sn = np.cos(new), np.sin(new)
+                de = -J * (hx * (cn - cos[k]) + hy * (sn - sin[k]))
+                ok = rng.random(new.shape, dtype=np.float32) < np.exp(-de / np.float32(T))
+                sub[k][ok], cos[k][ok], sin[k][ok] = new[ok], cn[ok], sn[ok]
+                accepted += int(ok.sum())
+    return accepted / (sweeps * sum(x.size for x in sub))
+
+
+def _timed(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median wall and CPU seconds per call over ``repeats`` calls (after one warm-up)."""
     fn()
-    samples = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        _sync(device)
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        _sync(device)
-        samples.append((time.perf_counter() - t0) / calls)
-    return float(np.median(samples))
+        w0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - w0)
+        cpu.append(time.process_time() - c0)
+    return float(np.median(wall)), float(np.median(cpu))
 
 
-def bench(replicas: int, device: torch.device, repeats: int, L: int = 16) -> dict:
+def bench(L: int, repeats: int, spins: int = 65536, T: float = 0.1) -> dict:
+    """Spin updates per second (wall and CPU) of every path at side ``L``."""
+    replicas = max(1, spins // (L * L))
+    n = replicas * L * L
+    sweeps = 4
     theta0 = np.broadcast_to(defect_field(pair_charge_map(L, 2)), (replicas, L, L))
-    spins = replicas * L * L
-    calls = max(3, int(2e6 // spins))
-    out: dict = {"device": device.type, "L": L, "replicas": replicas}
-    x = torch.zeros((replicas, L, L), device=device)
+    rng = np.random.default_rng(0)
+    out: dict = {"L": L, "replicas": replicas, "sweeps_per_call": sweeps, "updates_per_s": {}}
+    rates = out["updates_per_s"]
 
-    def floor() -> None:
-        torch.cos(torch.rand(x.shape, device=device, out=x), out=x)
+    def record(name: str, fn: Callable[[], object], updates: int) -> None:
+        wall, cpu = _timed(fn, repeats)
+        rates[name] = {"wall": float(f"{updates / wall:.4g}"), "cpu": float(f"{updates / cpu:.4g}")}
 
-    floor_s = _seconds(floor, device, repeats, calls)
-    out["floor_updates_per_s"] = float(f"{spins / floor_s:.4g}")
-    for constrained in (False, True):
-        tag = "constrained_" if constrained else ""
-        s = XYSampler(theta0, 0.1, constrained=constrained, seed=0, device=device)
-        for name, fn in (("metropolis", s.metropolis_sweep), ("overrelax", s.overrelaxation_sweep)):
-            sec = _seconds(fn, device, repeats, calls)
-            out[f"{tag}{name}_updates_per_s"] = float(f"{spins / sec:.4g}")
-            out[f"{tag}{name}_over_floor"] = round(sec / floor_s, 2)
+    mask_theta = theta0.astype(np.float64).copy()
+    record("numpy_checkerboard", lambda: numpy_checkerboard(mask_theta, T, 0.6, sweeps, rng),
+           sweeps * n)  # fmt: skip
+    t32 = torch.as_tensor(theta0, dtype=torch.float32)
+    sub = [t32[:, p::2, q::2].numpy().copy() for p, q in ((0, 0), (1, 1), (0, 1), (1, 0))]
+    record("numpy_sublattices", lambda: numpy_sublattices(sub, T, 0.6, sweeps, rng), sweeps * n)
+    for backend in ("torch", "numba"):
+        for constrained in (False, True):
+            s = XYSampler(theta0, T, constrained=constrained, seed=0, backend=backend)
+            tag = f"{backend}{'_constrained' if constrained else ''}"
+            record(f"{tag}_metropolis", lambda s=s: s.sweep(sweeps), sweeps * n)
+            record(f"{tag}_overrelaxation", lambda s=s: s.overrelaxation_sweep(sweeps), sweeps * n)
+    fastest = max(rates["numpy_checkerboard"]["cpu"], rates["numpy_sublattices"]["cpu"])
+    numba = rates["numba_metropolis"]["cpu"]
+    out["numba_metropolis_over_fastest_numpy_cpu"] = round(numba / fastest, 2)
+    out["numba_metropolis_over_numpy_checkerboard_cpu"] = round(
+        numba / rates["numpy_checkerboard"]["cpu"], 2
+    )
+    out["numba_metropolis_over_torch_cpu"] = round(numba / rates["torch_metropolis"]["cpu"], 2)
+    out["numba_constrained_over_plain_metropolis_cpu"] = round(
+        rates["numba_constrained_metropolis"]["cpu"] / numba, 2
+    )
+    out["torch_constrained_over_plain_metropolis_cpu"] = round(
+        rates["torch_constrained_metropolis"]["cpu"] / rates["torch_metropolis"]["cpu"], 2
+    )
     return out
 
 
@@ -118,36 +191,76 @@ def validate(temperatures: list[float], L: int, chains: int, sweeps: int) -> lis
     return rows
 
 
+def ensembles(distances: list[float], T: float, samples: int) -> list[dict]:
+    """The constrained ensembles of ``simulate_condition`` with the default schedule (250
+    chains, 1000 + 20 sweeps, one over-relaxation sweep) at T, L = 16, per pair distance."""
+    from topophys.observables.charge import angles_to_spins, soft_charge
+    from topophys.observables.spins import helicity, magnetization
+    from topophys.simulate.xy import XYConfig, simulate_condition
+
+    config = XYConfig(temperatures=(T,), distances=tuple(distances), samples=samples)
+    rows = []
+    for d in distances:
+        r = simulate_condition(config, T, d, progress=False)
+        theta = r.theta.astype(np.float64)
+        soft = soft_charge(angles_to_spins(theta))
+        on = r.target != 0
+        rows.append({
+            "d": round(r.d, 4),
+            "energy": float(r.energy.mean()),
+            "magnetization": float(magnetization(theta).mean()),
+            "specific_heat": float(specific_heat(theta, T)),
+            "helicity": float(helicity(theta).mean()),
+            "tau_int": r.tau_int,
+            "held": r.held,
+            "soft_charge_on_defects": float((soft[:, on] * r.target[on]).mean()) if on.any()
+            else None,
+            "largest_soft_charge_off_defects": float(np.abs(soft[:, ~on]).max(axis=1).mean()),
+            "seconds": r.seconds,
+        })  # fmt: skip
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--replicas", default="256,1024")
+    parser.add_argument("--L", default="16,32,64", help="lattice sides (speed) or one (validate)")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--device", default="cpu")
     parser.add_argument("--validate", action="store_true")
+    parser.add_argument("--ensembles", action="store_true", help="constrained ensembles at T=0.1")
+    parser.add_argument("--samples", type=int, default=500, help="fields per d (--ensembles)")
     parser.add_argument("--temperatures", default="0.1,0.3,0.5,0.7,0.8,0.9,1.0,1.1,1.3,1.5")
-    parser.add_argument("--L", type=int, default=16)
     parser.add_argument("--chains", type=int, default=128)
     parser.add_argument("--sweeps", type=int, default=1000)
+    parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    meta = {
+    torch.set_num_threads(1)
+    sizes = [int(x) for x in args.L.split(",")]
+    result = {
+        "command": "python benchmarks/xy.py " + ("--validate " if args.validate else "")
+        + f"--L {args.L}",
         "torch": torch.__version__,
-        "threads": args.threads,
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-    }
-    if args.validate:
+        "threads": 1,
+        "arch": platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_average": {"start": [round(x, 2) for x in os.getloadavg()]},
+    }  # fmt: skip
+    if args.ensembles:
+        distances = [0, 1, 1.41, 2, 2.24, 2.83, 3, 3.16, 3.61, 4, 4.12, 4.47, 5]
+        result["command"] = f"python benchmarks/xy.py --ensembles --samples {args.samples}"
+        result["ensembles"] = ensembles(distances, 0.1, args.samples)
+    elif args.validate:
         temps = [float(t) for t in args.temperatures.split(",")]
-        result = {**meta, "L": args.L, "chains": args.chains, "sweeps": args.sweeps,
-                  "T_BKT_Hasenbusch2005": 0.89294,
-                  "validation": validate(temps, args.L, args.chains, args.sweeps)}  # fmt: skip
+        result |= {"L": sizes[0], "chains": args.chains, "sweeps": args.sweeps,
+                   "T_BKT_Hasenbusch2005": 0.89294,
+                   "validation": validate(temps, sizes[0], args.chains, args.sweeps)}  # fmt: skip
     else:
-        device = torch.device(args.device)
-        cases = [bench(int(r), device, args.repeats) for r in args.replicas.split(",")]
-        reference = {"metropolis": 8e6, "overrelax": 16e6, "constrained_metropolis": 2.5e6}
-        result = {**meta, "issue_prototype_updates_per_s": reference, "cases": cases}
-    print(json.dumps(result, indent=2))
+        result["cases"] = [bench(L, args.repeats) for L in sizes]
+    result["load_average"]["end"] = [round(x, 2) for x in os.getloadavg()]
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
 
 
 if __name__ == "__main__":

@@ -4,10 +4,10 @@
 its ensembles keep their vortices bound at every T and have no BKT transition. Here the maps are
 thermal: the unconstrained Monte Carlo samples the free XY model at each T, and every field's
 own plaquette charge map is its condition (below T_BKT ≈ 0.89 J nearly all maps are empty; above
-it they carry free vortices). The demo's generator (defect residual, spin-wave prior, noise at
-every scale) is trained on the first fields of each T and then draws one field for each held-out
-map. Its ensemble is scored per T against the held-out Monte Carlo fields of those same maps,
-beside:
+it they carry free vortices). The demo's generator (``DEMO_CONFIG.gan``: defect residual on
+the blended base, SCHA spin-wave prior, noise at the fine scales) is trained on the first fields
+of each T and then draws one field for each held-out map. Its ensemble is scored per T
+against the held-out Monte Carlo fields of those same maps, beside:
 
 * the non-learned baseline (analytic defect field of each map + harmonic spin waves at T);
 * the generated fields after k sweeps (``--sweeps``) of the charge-constrained Monte Carlo, which
@@ -79,6 +79,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="a few seconds: tiny data, 2 epochs")
     args = p.parse_args()
     torch.set_num_threads(1)
+    load_start = [round(x, 2) for x in os.getloadavg()]
     temperatures = [float(t) for t in args.temperatures.split(",")]
     sweeps = [int(k) for k in args.sweeps.split(",")]
     samples, reference, epochs = args.samples, args.reference, args.epochs
@@ -212,6 +213,8 @@ def main() -> None:
         },
         "timings_s": timings,
         "machine": {"platform": platform.platform(), "torch": torch.__version__},
+        "cpus": os.cpu_count(),
+        "load_average": {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]},
     }
     print(json.dumps(report, indent=1, default=float))
 

@@ -55,10 +55,10 @@ def table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def provenance(command: str, metrics: Mapping[str, Any]) -> str:
-    """The line under each generated table: the command, the commit and the machine's load."""
+def _head() -> str:
+    """The short hash of the checked-out commit, or "unknown" outside a git checkout."""
     try:
-        commit = subprocess.run(
+        return subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
             capture_output=True,
             text=True,
@@ -66,7 +66,17 @@ def provenance(command: str, metrics: Mapping[str, Any]) -> str:
             cwd=DOCS,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
+        return "unknown"
+
+
+def provenance(command: str, metrics: Mapping[str, Any], commit: str | None = None) -> str:
+    """The line under each generated table: the command, the commit and the machine's load.
+
+    ``commit`` is the commit the numbers were measured at; by default the one the JSON records
+    (``"commit"``), else the checked-out one.
+    """
+    if commit is None:
+        commit = str(metrics.get("commit") or _head())
     machine = metrics.get("machine")
     machine = machine if isinstance(machine, Mapping) else {}  # benchmarks name a processor
     start = machine.get("at_start", {})
@@ -637,6 +647,618 @@ def mlpot_demo_graphene(metrics: Mapping[str, Any]) -> str:
     )
 
 
+# --------------------------------------------------------------------------- xy.md, xy_pipeline.md
+
+_XY_ENSEMBLES = {
+    "generated": "generated",
+    "baseline": "harmonic baseline",
+    "baseline_scha": "SCHA baseline",
+    "mc_independent": "MC (independent half)",
+}
+_XY_OBSERVABLES = {
+    "vorticity": "vorticity",
+    "magnetization": "⟨\\|M\\|⟩",
+    "energy": "⟨E⟩",
+    "specific_heat": "C_v",
+    "susceptibility": "χ",
+    "helicity_modulus": "Υ",
+    "helicity": "helicity",
+}
+
+
+def _xy_ensembles(scores: Mapping[str, Any]) -> list[str]:
+    return [n for n in _XY_ENSEMBLES if n in scores]
+
+
+def _xy_g(s: Mapping[str, Any]) -> str:
+    return " / ".join(fmt(v) for v in s["correlation_r2"].values())
+
+
+def xy_demo(metrics: Mapping[str, Any]) -> str:
+    """Every score of the one temperature of a run, per ensemble (columns)."""
+    (key, scores), *_ = metrics["scores"].items()
+    names = _xy_ensembles(scores)
+    rows: list[list[str]] = []
+    for obs, label in _XY_OBSERVABLES.items():
+        rows.append([f"R² {label} against d"] + [fmt(scores[n]["r2"][obs]) for n in names])
+    d_shown = " / ".join(k.removeprefix("d=") for k in scores[names[0]]["correlation_r2"])
+    rows.append([f"R² G(r) at d = {d_shown}"] + [_xy_g(scores[n]) for n in names])
+    rows.append(
+        ["**R² G(r), worst of those (headline)**"]
+        + [f"**{fmt(scores[n]['correlation_r2_shown_min'])}**" for n in names]
+    )
+    rows.append(
+        ["R² G(r), mean over all d"] + [fmt(scores[n]["correlation_r2_all_mean"]) for n in names]
+    )
+    rows.append(
+        ["R² G(r), worst over all d"] + [fmt(scores[n]["correlation_r2_all_min"]) for n in names]
+    )
+    rows.append(["charge-map match rate"] + [fmt(scores[n]["match_rate"]["mean"]) for n in names])
+    rows.append(
+        ["aligned diversity ÷ reference"]
+        + [fmt(scores[n]["diversity"]["aligned_ratio"]) for n in names]
+    )
+    by_tol = scores[names[0]].get("topological_accuracy_by_tol") or {}
+    for tol in by_tol:
+        label = f"accuracy within {float(tol) * 100:g} % (mean of 7 measures, eq. 5)"
+        rows.append([label] + [fmt(scores[n]["topological_accuracy_by_tol"][tol]) for n in names])
+    return f"{key}\n\n" + table(["score"] + [_XY_ENSEMBLES[n] for n in names], rows)
+
+
+def xy_consistency(metrics: Mapping[str, Any]) -> str:
+    """χ²/dof of every observable against the reference across d, per ensemble."""
+    (_, scores), *_ = metrics["scores"].items()
+    names = _xy_ensembles(scores)
+
+    def chi2(entry: Mapping[str, Any] | None) -> str:
+        return "—" if entry is None else f"{entry['chi2_per_dof']:.2f}"
+
+    rows = [
+        [label] + [chi2(scores[n]["consistency"][obs]) for n in names]
+        for obs, label in _XY_OBSERVABLES.items()
+        if obs != "vorticity"
+    ]
+    return table(["χ²/dof across d"] + [_XY_ENSEMBLES[n] for n in names], rows)
+
+
+def xy_refine(metrics: Mapping[str, Any]) -> str:
+    """Starts + k constrained sweeps: time per sample and scores, per start and k."""
+    refine = metrics.get("refine") or {}
+    labels = {
+        "generator": "generator",
+        "baseline": "harmonic baseline",
+        "baseline_scha": "SCHA baseline",
+        "analytic": "analytic field (plain MC)",
+    }
+    rows = []
+    for key, per in refine.items():
+        if key == "sweeps":
+            continue
+        for start, label in labels.items():
+            for r in per.get(start, {}).get("by_k", []):
+                cv = (r.get("consistency") or {}).get("specific_heat")
+                rows.append(
+                    [
+                        key,
+                        label,
+                        r["k"],
+                        fmt(r["seconds_per_sample"] * 1e3, 3),
+                        fmt(r["r2"]["energy"]),
+                        fmt(r["r2"]["magnetization"]),
+                        fmt(r["r2"]["helicity_modulus"]),
+                        fmt(r["correlation_r2_all_min"]),
+                        fmt(r["correlation_r2_all_mean"]),
+                        "—" if cv is None else fmt(cv["chi2_per_dof"]),
+                    ]
+                )
+    header = [
+        "T",
+        "start",
+        "k",
+        "ms/sample",
+        "R² E",
+        "R² \\|M\\|",
+        "R² Υ",
+        "R² G worst d",
+        "R² G mean",
+        "χ²/dof C_v",
+    ]
+    return table(header, rows)
+
+
+def xy_timings(metrics: Mapping[str, Any]) -> str:
+    """Seconds per stage of the run."""
+    return table(["stage", "seconds"], [[k, fmt(v, 0)] for k, v in metrics["timings_s"].items()])
+
+
+def xy_temperatures(metrics: Mapping[str, Any]) -> str:
+    """Per temperature: G(r) at the Fig. 4 distances, the worst, R² of E and |M| against d, the
+    match rate and the topological accuracy at 5, 2 and 1 %, per ensemble."""
+    rows = []
+    for key, scores in metrics["scores"].items():
+        for n in _xy_ensembles(scores):
+            s = scores[n]
+            by_tol = s.get("topological_accuracy_by_tol") or {}
+            rows.append(
+                [
+                    key.removeprefix("T="),
+                    _XY_ENSEMBLES[n],
+                    _xy_g(s),
+                    fmt(s["correlation_r2_shown_min"]),
+                    fmt(s["r2"]["energy"]),
+                    fmt(s["r2"]["magnetization"]),
+                    fmt(s["match_rate"]["mean"]),
+                    " / ".join(fmt(v) for v in by_tol.values()),
+                ]
+            )
+    header = [
+        "T",
+        "ensemble",
+        "R² G(r) d = 0 / 2 / √17",
+        "worst",
+        "R² E",
+        "R² \\|M\\|",
+        "match",
+        "accuracy 5 / 2 / 1 %",
+    ]
+    return table(header, rows)
+
+
+def xy_along_t(metrics: Mapping[str, Any]) -> str:
+    """Along T at each distance: R² / χ²/dof of E, |M|, Υ and C_v, per ensemble."""
+    across = metrics.get("across_temperatures") or {}
+    rows = []
+    for entry in across.get("by_distance", []):
+        for n, s in entry["scores"].items():
+            cells = []
+            for obs in ("energy", "magnetization", "helicity_modulus", "specific_heat"):
+                chi = s["consistency"][obs]
+                cells.append(
+                    f"{fmt(s['r2'][obs])} / {'—' if chi is None else fmt(chi['chi2_per_dof'], 1)}"
+                )
+            rows.append([fmt(entry["d"]), _XY_ENSEMBLES.get(n, n), *cells])
+    header = ["d", "ensemble", "⟨E⟩", "⟨\\|M\\|⟩", "Υ", "C_v"]
+    return table(header, rows)
+
+
+def _spread(values: list[float | None]) -> str:
+    """Mean (min–max) of the defined values."""
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return "—"
+    mean = sum(vals) / len(vals)
+    if len(vals) == 1:
+        return fmt(mean)
+    return f"{fmt(mean)} ({fmt(min(vals))}–{fmt(max(vals))})"
+
+
+def xy_variants(bench: Mapping[str, Any]) -> str:
+    """``benchmarks/xy_variants.py``: the generated ensemble per variant, mean (min–max) over
+    seeds, and the two baselines and the Monte Carlo half of the first run for reference."""
+    by_name: dict[str, list[Mapping[str, Any]]] = {}
+    for r in bench["results"]:
+        by_name.setdefault(r["variant"], []).append(r)
+
+    def cells(rows: list[Mapping[str, Any]], ensemble: str) -> list[str]:
+        sc = [next(iter(r["scores"].values()))[ensemble] for r in rows]
+        out = [_spread([s["correlation_r2"][k] for s in sc]) for k in sc[0]["correlation_r2"]]
+        out += [
+            _spread([s[k] for s in sc])
+            for k in ("correlation_r2_shown_min", "correlation_r2_all_mean")
+        ]
+        out += [
+            _spread([s["r2"][o] for s in sc])
+            for o in ("energy", "magnetization", "helicity_modulus")
+        ]
+        out += [
+            _spread([s["match_rate"] for s in sc]),
+            _spread([s["diversity_aligned_ratio"] for s in sc]),
+        ]
+        return out
+
+    out = []
+    for name, rows in by_name.items():
+        changes = ", ".join(f"{k}={v}" for k, v in rows[0]["changes"].items()) or "—"
+        out.append([f"{name} ({len(rows)})", changes, *cells(rows, "generated")])
+    first = next(iter(by_name.values()))
+    for ensemble, label in list(_XY_ENSEMBLES.items())[1:]:
+        out.append([f"{label} ({len(first)})", "—", *cells(first, ensemble)])
+    header = [
+        "variant (seeds)",
+        "changes from the demo",
+        "R² G d = 0",
+        "d = 2",
+        "d = √17",
+        "worst (headline)",
+        "mean all d",
+        "R² E",
+        "R² \\|M\\|",
+        "R² Υ",
+        "match",
+        "aligned div.",
+    ]
+    return table(header, out)
+
+
+def xy_variants_temperatures(bench: Mapping[str, Any]) -> str:
+    """``benchmarks/xy_variants.py --scale temperatures``: per variant and temperature, the
+    generated ensemble's G(r) at the Fig. 4 distances, the worst of those, R² of E and |M|
+    against d, the match rate and the aligned diversity (first seed of each variant)."""
+    rows = []
+    seen: set[str] = set()
+    for r in bench["results"]:
+        if r["variant"] in seen:
+            continue
+        seen.add(r["variant"])
+        for key, per in r["scores"].items():
+            s = per["generated"]
+            rows.append(
+                [
+                    r["variant"],
+                    key.removeprefix("T="),
+                    _xy_g(s),
+                    fmt(s["correlation_r2_shown_min"]),
+                    fmt(s["r2"]["energy"]),
+                    fmt(s["r2"]["magnetization"]),
+                    fmt(s["match_rate"]),
+                    fmt(s["diversity_aligned_ratio"]),
+                ]
+            )
+    header = [
+        "variant",
+        "T",
+        "R² G(r) d = 0 / 2 / √17",
+        "worst",
+        "R² E",
+        "R² \\|M\\|",
+        "match",
+        "aligned div.",
+    ]
+    return table(header, rows)
+
+
+def xy_diagnosis(bench: Mapping[str, Any]) -> str:
+    """The two causes of the d = 0 failure, measured on the store and on each variant's fields:
+    the lowest Fourier modes of the defect-free fields, and the mean deviation of Monte Carlo
+    fields from the analytic and the relaxed defect fields."""
+    ref = bench["lowest_modes_d0_reference"]
+    rows = [["Monte Carlo (reference)", "—", fmt(ref["power"], 3), fmt(ref["deterministic_share"])]]
+    by_name: dict[str, list[Mapping[str, Any]]] = {}
+    for r in bench["results"]:
+        by_name.setdefault(r["variant"], []).append(r)
+    for name, runs in by_name.items():
+        modes = [r["lowest_modes_d0"] for r in runs]
+        rows.append(
+            [
+                name,
+                str(len(runs)),
+                _spread([m["power"] for m in modes]),
+                _spread([m["deterministic_share"] for m in modes]),
+            ]
+        )
+    first = table(
+        [
+            "fields at d = 0",
+            "seeds",
+            "power of the 2 lowest modes",
+            "share in their mean over fields",
+        ],
+        rows,
+    )
+    rows = [
+        [
+            fmt(e["d"]),
+            fmt(e["max_mean_deviation_from_analytic"]),
+            fmt(e["max_mean_deviation_from_relaxed"]),
+            fmt(e["energy_analytic"], 4),
+            fmt(e["energy_relaxed"], 4),
+            fmt(e["energy_mc"], 4),
+        ]
+        for e in bench["defect_fields"]
+    ]
+    second = table(
+        [
+            "d",
+            "max \\|⟨θ_MC − θ_analytic⟩\\| (rad)",
+            "max \\|⟨θ_MC − θ_relaxed⟩\\|",
+            "E analytic",
+            "E relaxed",
+            "E Monte Carlo",
+        ],
+        rows,
+    )
+    return first + "\n" + second
+
+
+def _xy_fig3(runs: Mapping[str, Mapping[str, Any]], path: Path) -> None:
+    """Paper Fig. 3 as a PNG: vorticity, |M| and charge fidelity per epoch, one row per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from topophys.plot.xy import training_curves
+
+    fig, axes = plt.subplots(len(runs), 3, figsize=(12, 3.2 * len(runs)), squeeze=False)
+    for row, (name, run) in zip(axes, runs.items(), strict=True):
+        h = run["history"]
+        records = [{k: v[i] for k, v in h.items()} for i in range(len(h["epoch"]))]
+        for ax, obs in zip(row, ("vorticity", "magnetization"), strict=False):
+            training_curves(records, obs, ax=ax)
+            ax.set_title(name)
+        row[2].plot([e + 1 for e in h["epoch"]], h["charge_fidelity"], marker=".")
+        row[2].set_xlabel("epoch")
+        row[2].set_ylabel("charge fidelity")
+        row[2].set_title(name)
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def xy_training_curves(bench: Mapping[str, Any]) -> str:
+    """Paper Fig. 3 for the demo's generator and the paper's, seed of the first run of each:
+    vorticity and magnetization of generated (real) fields and the charge fidelity by epoch, as
+    a table and as ``docs/img/xy_training_curves.png`` (drawn here)."""
+    firsts = {}
+    for name in ("demo", "paper's generator"):
+        run = next((r for r in bench["results"] if r["variant"] == name), None)
+        if run is not None:
+            firsts[name] = run
+    if firsts:
+        _xy_fig3(firsts, DOCS / "img" / "xy_training_curves.png")
+    rows = []
+    for name in ("demo", "paper's generator"):
+        run = next((r for r in bench["results"] if r["variant"] == name), None)
+        if run is None:
+            continue
+        h = run["history"]
+        n = len(h["epoch"])
+        for i in sorted({0, 1, 4, 9, 14, 19, n - 1} & set(range(n))):
+            rows.append(
+                [
+                    name,
+                    int(h["epoch"][i]) + 1,
+                    f"{fmt(h['gen_vorticity'][i])} ({fmt(h['real_vorticity'][i])})",
+                    f"{fmt(h['gen_magnetization'][i], 3)} ({fmt(h['real_magnetization'][i], 3)})",
+                    f"{fmt(h['gen_energy'][i], 3)} ({fmt(h['real_energy'][i], 3)})",
+                    fmt(h["charge_fidelity"][i]),
+                    "yes" if h["physics_on"][i] else "no",
+                ]
+            )
+    header = [
+        "generator",
+        "epoch",
+        "vorticity (real)",
+        "⟨\\|M\\|⟩ (real)",
+        "⟨E⟩ (real)",
+        "charge fidelity",
+        "physics loss on",
+    ]
+    figure = "![Paper Fig. 3 for both generators](img/xy_training_curves.png)\n\n" if firsts else ""
+    return figure + table(header, rows)
+
+
+def xy_speed(bench: Mapping[str, Any]) -> str:
+    """``benchmarks/xy_gan.py``: Monte Carlo against each generator per (L, T), CPU time."""
+    rows = []
+    for case in bench["cases"]:
+        mc = case["mc"]
+        half = case.get("mc_independent_half") or {}
+        for name, g in case["generators"].items():
+            acc = g.get("accuracy") or {}
+            label = Path(name).parent.parent.name or name
+            rows.append(
+                [
+                    case["L"],
+                    fmt(case["T"], 1),
+                    fmt(mc["tau_int_energy"], 1),
+                    fmt(mc["tau_int_magnetization"], 1),
+                    fmt(mc["sweep_seconds_per_field_cpu"] * 1e6, 0),
+                    fmt(mc["decorrelated_per_s_by_tau_M"], 0),
+                    label,
+                    fmt(g["samples_per_s_cpu"], 0),
+                    f"**{fmt(g['over_mc_by_tau_M'])}**",
+                    fmt(g["over_mc_by_tau_E"]),
+                    fmt(acc.get("correlation_r2_worst")),
+                    fmt(half.get("correlation_r2_worst")),
+                ]
+            )
+    header = [
+        "L",
+        "T",
+        "τ_E",
+        "τ_M",
+        "MC µs/sweep",
+        "MC fields/s (2τ_M)",
+        "generator",
+        "generator fields/s",
+        "× MC (τ_M)",
+        "× MC (τ_E)",
+        "G R² worst d: generated",
+        "MC half",
+    ]
+    return table(header, rows)
+
+
+def xy_refined_route(bench: Mapping[str, Any]) -> str:
+    """Generator + k sweeps against plain Monte Carlo + k sweeps: the cheapest k reaching the
+    target worst-d G(r) R², and its CPU time per field."""
+    rows = []
+    for case in bench["cases"]:
+        for g in case["generators"].values():
+            ref = g.get("refine")
+            if not ref:
+                continue
+            cells = []
+            for start in ("generator", "relaxed field (plain MC)"):
+                best = ref[start]["cheapest_at_target"]
+                cells += (
+                    ["not reached", "—"]
+                    if best is None
+                    else [str(best["k"]), fmt(best["seconds_per_sample_cpu"] * 1e3, 3)]
+                )
+            ratio = "—"
+            if cells[1] != "—" and cells[3] != "—":
+                ratio = fmt(float(cells[3]) / float(cells[1]))
+            rows.append([case["L"], fmt(case["T"], 1), *cells, ratio])
+    header = [
+        "L",
+        "T",
+        "generator + k: k",
+        "ms/field",
+        "plain MC + k: k",
+        "ms/field",
+        "speed-up at equal accuracy",
+    ]
+    return table(header, rows)
+
+
+def xy_generation_options(bench: Mapping[str, Any]) -> str:
+    """``benchmarks/xy_gan.py --options``: µs per field of the forward pass per choice and L."""
+    cases = bench.get("generation_options") or []
+    if not cases:
+        return "(not measured in this run)\n"
+    # Rows by position: the default batch (65,536 sites) is named with its size, which is L's.
+    names = [
+        re.sub(r"batch \d+ \(generate's default\)", "batch 65,536/L² (generate's default)", n)
+        for n in cases[0]["us_per_field_cpu"]
+    ]
+    columns = [list(c["us_per_field_cpu"].values()) for c in cases]
+    rows = [
+        [name] + [fmt(col[i], 0) if i < len(col) else "—" for col in columns]
+        for i, name in enumerate(names)
+    ]
+    return table(["choice (µs per field, CPU)"] + [f"L = {c['L']}" for c in cases], rows)
+
+
+def xy_thermal(bench: Mapping[str, Any]) -> str:
+    """``benchmarks/xy_thermal.py``: along T, R² / χ²/dof per ensemble, and Υ(T)."""
+    ms = bench["ms_per_sample"]
+    cost = {"generated": ms["generator"], "baseline": None}
+    for k in bench["sweeps"]:
+        cost[f"generated + {k} sweeps"] = ms["generator"] + k * ms["sweep"]
+        cost[f"analytic + {k} sweeps"] = ms["analytic_field"] + k * ms["sweep"]
+    rows = []
+    for name, r2 in bench["r2_along_T"].items():
+        chi = bench["chi2_per_dof_along_T"][name]
+        cells = [
+            f"{fmt(r2[o])} / {fmt(chi[o], 1)}"
+            for o in ("energy", "magnetization", "helicity_modulus", "specific_heat")
+        ]
+        rows.append([name, *cells, fmt(cost.get(name), 2)])
+    header = ["ensemble", "⟨E⟩", "⟨\\|M\\|⟩", "Υ", "C_v", "ms per sample"]
+    upsilon = " · ".join(
+        f"T = {T:g}: {fmt(r[0], 3)} → {fmt(g[0], 3)}"
+        for T, r, g in zip(
+            bench["temperatures"],
+            bench["helicity_modulus"]["reference"],
+            bench["helicity_modulus"]["generated"],
+            strict=True,
+        )
+    )
+    return table(header, rows) + f"\nΥ(T), Monte Carlo → generator: {upsilon}\n"
+
+
+def xy_kernels(bench: Mapping[str, Any]) -> str:
+    """``benchmarks/xy.py``: spin updates per second on one thread (CPU time), per path and L."""
+    paths = [
+        "numpy_checkerboard",
+        "numpy_sublattices",
+        "torch_metropolis",
+        "numba_metropolis",
+        "torch_constrained_metropolis",
+        "numba_constrained_metropolis",
+        "torch_overrelaxation",
+        "numba_overrelaxation",
+        "torch_constrained_overrelaxation",
+        "numba_constrained_overrelaxation",
+    ]
+    rows = []
+    for case in bench["cases"]:
+        rates = case["updates_per_s"]
+        rows.append(
+            [case["L"], case["replicas"]]
+            + [fmt(rates[p]["cpu"] / 1e6, 1) for p in paths]
+            + [
+                fmt(case["numba_metropolis_over_numpy_checkerboard_cpu"]),
+                fmt(case["numba_metropolis_over_fastest_numpy_cpu"]),
+                fmt(case["numba_constrained_over_plain_metropolis_cpu"]),
+            ]
+        )
+    header = [
+        "L",
+        "replicas",
+        "numpy checkerboard",
+        "numpy sublattices",
+        "torch Metropolis",
+        "numba Metropolis",
+        "torch constrained",
+        "numba constrained",
+        "torch over-relax.",
+        "numba over-relax.",
+        "torch constrained over-relax.",
+        "numba constrained over-relax.",
+        "numba ÷ numpy checkerboard",
+        "numba ÷ fastest numpy",
+        "constrained ÷ plain",
+    ]
+    return "M spin updates per second (CPU time)\n\n" + table(header, rows)
+
+
+def xy_ensembles(bench: Mapping[str, Any]) -> str:
+    """``benchmarks/xy.py --ensembles``: constrained ensembles at T = 0.1 per distance."""
+    rows = [
+        [
+            fmt(r["d"]),
+            fmt(r["energy"], 4),
+            fmt(r["magnetization"], 3),
+            fmt(r["specific_heat"]),
+            fmt(r["helicity"], 4),
+            fmt(r["tau_int"]),
+            fmt(r["held"]),
+            fmt(r["soft_charge_on_defects"], 3),
+            fmt(r["largest_soft_charge_off_defects"], 3),
+            fmt(r["seconds"], 0),
+        ]
+        for r in bench["ensembles"]
+    ]
+    header = [
+        "d",
+        "e",
+        "⟨\\|M\\|⟩",
+        "C_v",
+        "helicity",
+        "τ_int",
+        "held",
+        "soft charge on the defects (mean, sign of k)",
+        "largest \\|soft\\| off the defects (mean per field)",
+        "seconds",
+    ]
+    return table(header, rows)
+
+
+def xy_validation(bench: Mapping[str, Any]) -> str:
+    """``benchmarks/xy.py --validate``: the free XY model against references."""
+    rows = []
+    for r in bench["validation"]:
+        series = r.get("low_T_series")
+        rows.append(
+            [
+                fmt(r["T"], 1),
+                f"{r['energy']:.5f} ± {r['energy_err']:.1g}",
+                "–" if series is None else f"{series:.5f}",
+                f"{r['specific_heat']:.3f} ± {r['specific_heat_err']:.1g}",
+                f"{r['helicity_modulus']:.4f} ± {r['helicity_modulus_err']:.1g}",
+                fmt(r["universal_line_2T_over_pi"], 3),
+                fmt(r["tau_int_energy_sweeps"]),
+            ]
+        )
+    header = ["T", "e (MC)", "e (low-T series)", "C_v", "Υ", "2T/π", "τ_int (sweeps)"]
+    return table(header, rows)
+
+
 # --------------------------------------------------------------------------- performance.md
 
 
@@ -1049,6 +1671,86 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
             "mlpot:demo-graphene": mlpot_demo_graphene,
         },
     ),
+    "xy": (
+        "xy_pipeline.md",
+        "topophys run xy --out runs/xy && cp runs/xy/metrics.json docs/data/xy_demo_metrics.json"
+        " && python docs/regenerate.py xy docs/data/xy_demo_metrics.json",
+        {
+            "xy:demo": xy_demo,
+            "xy:demo-consistency": xy_consistency,
+            "xy:demo-refine": xy_refine,
+            "xy:demo-timings": xy_timings,
+        },
+    ),
+    "xy-temperatures": (
+        "xy_pipeline.md",
+        "topophys run xy --scale temperatures --out runs/xy_T && "
+        "cp runs/xy_T/metrics.json docs/data/xy_temperatures_metrics.json && "
+        "python docs/regenerate.py xy-temperatures docs/data/xy_temperatures_metrics.json",
+        {
+            "xy:temperatures": xy_temperatures,
+            "xy:temperatures-along-t": xy_along_t,
+            "xy:temperatures-refine": xy_refine,
+            "xy:temperatures-timings": xy_timings,
+        },
+    ),
+    "xy-variants": (
+        "xy_pipeline.md",
+        "OMP_NUM_THREADS=1 python benchmarks/xy_variants.py runs/xy --main-seeds 1 --seeds 0 "
+        '--variants "demo,noise at all scales,relaxed base,paper\'s generator" '
+        "--out docs/data/xy_variants.json && "
+        "python docs/regenerate.py xy-variants docs/data/xy_variants.json",
+        {
+            "xy:variants": xy_variants,
+            "xy:training-curves": xy_training_curves,
+            "xy:diagnosis": xy_diagnosis,
+        },
+    ),
+    "xy-variants-temperatures": (
+        "xy_pipeline.md",
+        "OMP_NUM_THREADS=1 python benchmarks/xy_variants.py runs/xy_T --scale temperatures "
+        '--seeds 0 --variants "noise at all scales" --out docs/data/xy_variants_T.json && '
+        "python docs/regenerate.py xy-variants-temperatures docs/data/xy_variants_T.json",
+        {"xy:variants-temperatures": xy_variants_temperatures},
+    ),
+    "xy-speed": (
+        "xy_pipeline.md",
+        "OMP_NUM_THREADS=1 python benchmarks/xy_gan.py --generators runs/xy_T/gan/generator.pt "
+        "--sizes 16,32,64 --temperatures 0.1,0.7,1.3 --refine --options "
+        "--out docs/data/xy_speed.json && "
+        "python docs/regenerate.py xy-speed docs/data/xy_speed.json",
+        {
+            "xy:speed": xy_speed,
+            "xy:refined-route": xy_refined_route,
+            "xy:generation-options": xy_generation_options,
+        },
+    ),
+    "xy-thermal": (
+        "xy_pipeline.md",
+        "OMP_NUM_THREADS=1 python benchmarks/xy_thermal.py > docs/data/xy_thermal.json && "
+        "python docs/regenerate.py xy-thermal docs/data/xy_thermal.json",
+        {"xy:thermal": xy_thermal},
+    ),
+    "xy-kernels": (
+        "xy.md",
+        "OMP_NUM_THREADS=1 python benchmarks/xy.py --out docs/data/xy_kernels.json && "
+        "python docs/regenerate.py xy-kernels docs/data/xy_kernels.json",
+        {"xy:kernels": xy_kernels},
+    ),
+    "xy-ensembles": (
+        "xy.md",
+        "OMP_NUM_THREADS=1 python benchmarks/xy.py --ensembles "
+        "--out docs/data/xy_ensembles.json && "
+        "python docs/regenerate.py xy-ensembles docs/data/xy_ensembles.json",
+        {"xy:ensembles": xy_ensembles},
+    ),
+    "xy-validation": (
+        "xy.md",
+        "OMP_NUM_THREADS=1 python benchmarks/xy.py --validate --L 16 "
+        "--out docs/data/xy_validation.json && "
+        "python docs/regenerate.py xy-validation docs/data/xy_validation.json",
+        {"xy:validation": xy_validation},
+    ),
 }
 
 
@@ -1061,10 +1763,13 @@ def _load(source: Path) -> Mapping[str, Any]:
     return data
 
 
-def regenerate(page: str, source: str | Path, docs: Path = DOCS) -> list[str]:
+def regenerate(
+    page: str, source: str | Path, docs: Path = DOCS, commit: str | None = None
+) -> list[str]:
     """Rewrite the generated blocks of ``page`` from ``source``.
 
-    ``source`` is a run directory (its ``metrics.json``) or a benchmark's JSON file. Returns
+    ``source`` is a run directory (its ``metrics.json``) or a benchmark's JSON file; ``commit``
+    names the commit it was measured at when that is not the checked-out one. Returns
     the keys of the blocks rewritten. Raises ``ValueError`` if the page lacks a block the
     generator knows, so a table cannot silently stop being regenerated.
     """
@@ -1076,7 +1781,7 @@ def regenerate(page: str, source: str | Path, docs: Path = DOCS) -> list[str]:
     missing = sorted(set(blocks) - found)
     if missing:
         raise ValueError(f"{path} has no generated block for {', '.join(missing)}")
-    note = provenance(command, metrics)
+    note = provenance(command, metrics, commit)
 
     def body(match: re.Match[str]) -> str:
         key = match.group("key")
@@ -1092,9 +1797,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("page", choices=sorted(PAGES))
     parser.add_argument("source", type=Path, help="a run directory or a benchmark's JSON")
+    parser.add_argument(
+        "--commit",
+        help="the commit the run or benchmark was made at (default: the JSON's, else HEAD)",
+    )
     args = parser.parse_args(argv)
+    if args.commit is not None and not re.fullmatch(r"[0-9a-f]{4,40}", args.commit):
+        parser.error(f"--commit must be a hexadecimal commit hash, got {args.commit!r}")
     try:
-        keys = regenerate(args.page, args.source)
+        keys = regenerate(args.page, args.source, commit=args.commit)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -175,6 +175,34 @@ def test_spin_wave_baseline_has_the_harmonic_law() -> None:
     np.testing.assert_array_equal(first, theta[:3])  # a prefix does not depend on n
 
 
+def test_scha_baseline_waves_are_softer_by_the_scha_stiffness() -> None:
+    from topophys.observables.spins import scha_stiffness
+
+    k = np.zeros((L, L), dtype=int)
+    a = spin_wave_baseline(k, 0.9, 8, seed=1).astype(np.float64)
+    b = spin_wave_baseline(k, 0.9, 8, seed=1, stiffness="scha").astype(np.float64)
+    ratio = (1 / scha_stiffness(0.9, n_sites=L * L)) ** 0.5
+    # same noise: the SCHA waves are the bare ones times sqrt(J / J_eff) (up to the rotation)
+    da = np.angle(np.exp(1j * (np.roll(a, -1, -1) - a)))
+    db = np.angle(np.exp(1j * (np.roll(b, -1, -1) - b)))
+    small = np.abs(da) < 0.5
+    np.testing.assert_allclose(db[small], ratio * da[small], atol=1e-4)
+    with pytest.raises(ValueError, match="stiffness"):
+        spin_wave_baseline(k, 0.1, 4, stiffness="renormalized")
+
+
+def test_relaxed_baseline_puts_the_same_waves_on_the_relaxed_field() -> None:
+    from topophys.simulate.xy import relaxed_defect_field
+
+    k = pair_charge_map(L, 2)
+    a = spin_wave_baseline(k, 0.1, 4, seed=1).astype(np.float64)
+    b = spin_wave_baseline(k, 0.1, 4, seed=1, base="relaxed").astype(np.float64)
+    shift = relaxed_defect_field(k) - defect_field(k)
+    np.testing.assert_allclose(np.angle(np.exp(1j * (b - a - shift))), 0.0, atol=1e-5)
+    with pytest.raises(ValueError, match="base"):
+        spin_wave_baseline(k, 0.1, 4, base="exact")
+
+
 def test_spin_wave_baseline_keeps_the_defects_at_low_temperature() -> None:
     k = pair_charge_map(L, 4.12)
     theta = spin_wave_baseline(k, 0.01, 20, seed=0)
@@ -208,6 +236,9 @@ def test_compare_identical_ensembles_scores_perfectly(ensembles) -> None:
     assert out["r2"]["energy"] == 1.0 and out["r2"]["vorticity"] == 1.0
     assert all(v == 1.0 for v in out["correlation_r2"].values())
     assert set(out["correlation_r2"]) == {"d=0", "d=2", "d=4.12"}
+    assert out["correlation_r2_shown_min"] == out["correlation_r2_all_min"] == 1.0
+    assert out["correlation_r2_all_mean"] == 1.0
+    assert out["topological_accuracy_by_tol"] == {"0.05": 1.0, "0.02": 1.0, "0.01": 1.0}
     assert all(v == 1.0 for v in out["topological_accuracy_mean"].values())
     value, err = ref[1].observables["energy"]
     # identical values, independent errors assumed: √2·σ/|E|

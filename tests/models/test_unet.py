@@ -386,3 +386,113 @@ def test_bad_options() -> None:
         g(bad, T)
     with pytest.raises(ValueError, match="integer"):
         g(paper_maps(16)[:2].float() * 0.5, T)
+
+
+def test_nearest_upsampling_paints_no_pattern_on_a_uniform_input() -> None:
+    """A uniform input (the defect-free map, spatially constant noise) gives a uniform output
+    with resize-convolutions; a transposed convolution at the 1-pixel bottleneck paints a fixed
+    wave of period L instead (the d = 0 artefact of the transposed generator)."""
+    spreads = {}
+    for upsample in ("nearest", "transposed"):
+        torch.manual_seed(0)
+        g = UNetGenerator(width=0.125, noise_channels=4, output="defect_residual",
+                          noise_injection="all", init="kaiming", upsample=upsample)  # fmt: skip
+        with torch.no_grad():
+            g.decoders[-1].weight.mul_(10.0)  # an untrained correction of visible size
+            z = torch.randn(3, 4, 1, 1).expand(3, 4, 16, 16).contiguous()
+            theta = spins_to_angles(g(torch.zeros(3, 16, 16), T, z)).double()
+        spreads[upsample] = float(wrap_angle(theta - theta[:, :1, :1]).abs().max())
+    assert spreads["nearest"] < 1e-5
+    assert spreads["transposed"] > 1e-3
+
+
+def test_relaxed_base_is_the_quenched_field_and_keeps_every_map() -> None:
+    from topophys.simulate.xy import relaxed_defect_field
+
+    g = UNetGenerator(width=0.125, noise_channels=4, output="defect_residual",
+                      noise_injection="all", defect_base="relaxed")  # fmt: skip
+    q = paper_maps(16)[[0, 3, 10]].float()
+    z = g.sample_noise(3, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        g.decoders[-1].weight.zero_()
+        theta = spins_to_angles(g(q, T, z)).double()
+    for i in range(3):
+        expected = torch.as_tensor(relaxed_defect_field(q[i].numpy().astype(int)))
+        turned = wrap_angle(theta[i] - expected)
+        assert float((turned - turned[0, 0]).abs().max()) < 1e-5
+    assert torch.equal(plaquette_charge(theta), q.long())
+    with pytest.raises(ValueError, match="defect_base"):
+        UNetGenerator(defect_base="exact")
+    with pytest.raises(ValueError, match="upsample"):
+        UNetGenerator(upsample="bilinear")
+
+
+def test_scha_prior_has_the_renormalized_bond_variance() -> None:
+    from topophys.observables.spins import scha_stiffness
+
+    torch.manual_seed(6)
+    g = UNetGenerator(
+        width=0.125,
+        noise_channels=3,
+        output="defect_residual",
+        noise_injection="all",
+        spin_waves=True,
+        spin_wave_stiffness="scha",
+    )
+    with torch.no_grad():
+        g.decoders[-1].weight.zero_()
+    n, temp = 400, 0.9
+    z = g.sample_noise(n, 16, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        theta = spins_to_angles(g(torch.zeros(n, 16, 16), temp, z)).double()
+    stiff = scha_stiffness(temp, n_sites=256)
+    phi = harmonic_spin_waves(z[:, 2].double(), torch.full((n,), temp, dtype=torch.float64),
+                              torch.full((n,), stiff, dtype=torch.float64))  # fmt: skip
+    # The prior, rotated, except where a wave pressed a bond against the wall at π (rare).
+    exact = wrap_angle(theta - phi).std(dim=(-2, -1)) < 1e-4
+    assert float(exact.double().mean()) > 0.95
+    bonds = torch.roll(phi, -1, dims=-1) - phi  # unwrapped: the Gaussian law itself
+    assert float(bonds.var()) == pytest.approx(temp / (2 * stiff) * 255 / 256, rel=0.03)
+
+
+def test_blend_base_follows_its_calibration_and_round_trips(tmp_path) -> None:
+    from topophys.simulate.xy import blended_defect_field
+
+    g = UNetGenerator(width=0.125, noise_channels=4, output="defect_residual",
+                      noise_injection="all", defect_base="blend")  # fmt: skip
+    g.set_base_weights([0.2, 1.0], [0.9, 0.1])
+    q = paper_maps(16)[[3, 10]].float()
+    temps = torch.tensor([0.2, 0.6])
+    z = g.sample_noise(2, 16, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        g.decoders[-1].weight.zero_()
+        theta = spins_to_angles(g(q, temps, z)).double()
+    for i, w in enumerate((0.9, 0.5)):  # 0.6 lies halfway between the calibrated points
+        expected = torch.as_tensor(blended_defect_field(q[i].numpy().astype(int), w))
+        turned = wrap_angle(theta[i] - expected)
+        assert float((turned - turned[0, 0]).abs().max()) < 1e-5
+    path = tmp_path / "g.pt"
+    save_generator(g, path)
+    again = load_generator(path)
+    torch.testing.assert_close(again.base_weight(temps), g.base_weight(temps))
+    with pytest.raises(ValueError, match="ascend"):
+        g.set_base_weights([1.0, 0.2], [0.5, 0.5])
+    with pytest.raises(ValueError, match="blend"):
+        residual().set_base_weights([0.1], [0.5])
+
+
+def test_fine_noise_reaches_only_the_two_finest_blocks() -> None:
+    """With noise_injection='fine' the bottleneck and the coarse decoder blocks get zeros and
+    the two finest the same noise as with 'all'; the network's output at a fixed noise then
+    does not change when the coarse levels' noise would."""
+    kwargs = {"width": 0.125, "noise_channels": 4, "output": "defect_residual"}
+    fine = UNetGenerator(noise_injection="fine", **kwargs)
+    full = UNetGenerator(noise_injection="all", **kwargs)
+    z = fine.sample_noise(2, 32, generator=torch.Generator().manual_seed(0))
+    a, b = fine._noise_pyramid(z), full._noise_pyramid(z)
+    assert [tuple(x.shape[-2:]) for x in a] == [(32, 32), (16, 16), (8, 8), (4, 4), (2, 2)]
+    for level, (x, y) in enumerate(zip(a, b, strict=True)):
+        if level < 2:
+            assert torch.equal(x, y)
+        else:
+            assert not bool(x.any()) and bool(y.any())

@@ -14,6 +14,7 @@ from topophys.observables.spins import (
     helicity_modulus,
     jackknife,
     magnetization,
+    scha_stiffness,
     specific_heat,
     spin_energy,
     susceptibility,
@@ -160,3 +161,15 @@ def test_one_bond_formula_for_numpy_angles_and_torch_spins():
     np.testing.assert_allclose(t.grad.numpy(), grad, atol=1e-14)
     with pytest.raises(ValueError, match=r"\(\.\.\., 2, L, L\)"):
         spin_energy(np.zeros((3, 4, 4)))
+
+
+def test_scha_stiffness_is_the_self_consistent_gaussian_stiffness():
+    T = np.array([0.05, 0.3, 0.9, 1.3])
+    x = scha_stiffness(T, n_sites=256)
+    bond_variance = T / (2 * x) * 255 / 256  # of the Gaussian field of stiffness x
+    np.testing.assert_allclose(x, np.exp(-bond_variance / 2), rtol=1e-12)
+    assert scha_stiffness(0.01) == pytest.approx(1 - 0.01 / 4, abs=1e-5)  # J(1 − T/4 + …)
+    assert scha_stiffness(0.5, J=2.0) == pytest.approx(2 * scha_stiffness(0.25))
+    assert scha_stiffness(3.0) == pytest.approx(1 / math.e)  # beyond the SCHA transition
+    np.testing.assert_allclose(scha_stiffness(torch.as_tensor(T), n_sites=256).numpy(), x)
+    assert (np.diff(x) < 0).all()

@@ -80,10 +80,12 @@ def test_run_writes_report_metrics_and_figures(tiny_run) -> None:
     assert m["data"]["mc_held"] == [1.0] * 4
     assert m["training"]["epochs"] == 2 and m["training"]["training_fields"] == 56
     scores = m["scores"]["T=0.1"]
-    assert set(scores) == {"generated", "baseline", "mc_independent"}
+    assert set(scores) == {"generated", "baseline", "baseline_scha", "mc_independent"}
     for s in scores.values():
         assert set(s["r2"]) >= {"energy", "specific_heat", "magnetization", "vorticity"}
         assert set(s["correlation_r2"]) == {"d=0", "d=2", "d=4.12"}
+        assert s["correlation_r2_shown_min"] == min(s["correlation_r2"].values())
+        assert s["correlation_r2_all_min"] <= s["correlation_r2_all_mean"] <= 1.0
         assert set(s["topological_accuracy"]) == {"d=0", "d=2", "d=4.12"}
         assert all(v is None or 0 <= v <= 1 for v in s["topological_accuracy_mean"].values())
         assert 0 <= s["match_rate"]["mean"] <= 1 and len(s["match_rate"]["by_d"]) == 4
@@ -96,8 +98,8 @@ def test_run_writes_report_metrics_and_figures(tiny_run) -> None:
     assert speed["generator_samples_per_s"] > 0
     assert speed["T=0.1"]["mc_decorrelated_samples_per_s"] > 0
     refine = m["refine"]["T=0.1"]
-    assert set(refine) == {"generator", "baseline", "analytic"}
-    for start in ("generator", "baseline", "analytic"):
+    assert set(refine) == {"generator", "baseline", "baseline_scha", "analytic"}
+    for start in refine:
         rows = refine[start]["by_k"]
         assert [r["k"] for r in rows] == [0, 2]
         assert all(r["match_rate"] == 1.0 for r in rows)  # refined fields carry the target
@@ -114,6 +116,7 @@ def test_run_writes_report_metrics_and_figures(tiny_run) -> None:
     assert transfer["distances"] == [0.0, 2.0]
     assert set(m["timings_s"]) >= {"simulate", "train", "generate", "evaluate", "report", "total"}
     assert m["across_temperatures"] is None  # one temperature
+    assert len(m["machine"]["at_start"]["load_average"]) == 3
     html = (tiny_run / "report.html").read_text()
     assert html.count("<figure>") == html.count("<figcaption>") >= 7
     assert "not expected to match" in html  # a reduced-scale run says so
@@ -122,12 +125,14 @@ def test_run_writes_report_metrics_and_figures(tiny_run) -> None:
 def test_a_temperature_sweep_is_scored_along_T(tmp_path) -> None:
     cfg = tiny_config(
         simulation=tiny_config().simulation.replace(
-            temperatures=(0.1, 0.9), distances=(0.0, 2.0, 4.12)
+            temperatures=(0.1, 0.9), distances=(0.0, 2.0, 4.12), samples=36
         ),
+        train_samples=14,  # 14 training + 10 independent + 10 reference fields (+ 2 unused)
         gan=tiny_config().gan.replace(
             generator_output="defect_residual",
             noise_injection="all",
             spin_waves=True,
+            defect_base="blend",
             physics_start_epoch=None,
             energy_moments_weight=0.3,
         ),
@@ -137,12 +142,19 @@ def test_a_temperature_sweep_is_scored_along_T(tmp_path) -> None:
     run_dir = run(cfg, tmp_path / "run", progress=False)
     m = json.loads((run_dir / "metrics.json").read_text())
     assert m["data"]["temperatures"] == [0.1, 0.9]
+    assert m["data"]["training_fields_per_condition"] == 14
+    assert m["training"]["training_fields"] == 14 * 6
     assert set(m["scores"]) == {"T=0.1", "T=0.9"}
     across = m["across_temperatures"]
     assert across["temperatures"] == [0.1, 0.9]
     assert [e["d"] for e in across["by_distance"]] == pytest.approx([0.0, 2.0, 17**0.5])
     for entry in across["by_distance"]:
-        assert set(entry["scores"]) == {"generated", "baseline", "mc_independent"}
+        assert set(entry["scores"]) == {
+            "generated",
+            "baseline",
+            "baseline_scha",
+            "mc_independent",
+        }
         gen = entry["scores"]["generated"]
         # Energy rises with T in every ensemble: R² along T is defined.
         assert gen["r2"]["energy"] is not None
@@ -154,6 +166,21 @@ def test_a_temperature_sweep_is_scored_along_T(tmp_path) -> None:
     assert (run_dir / "temperatures.png").is_file()
     html = (run_dir / "report.html").read_text()
     assert "Across temperatures" in html and "energy per condition" in html
+
+
+def test_heldout_maps_are_other_images_in_the_same_sector() -> None:
+    from topophys.observables.spins import energy
+    from topophys.pipelines.xy import _heldout_targets
+    from topophys.simulate.xy import defect_field, pair_charge_map
+
+    maps = np.stack([pair_charge_map(16, d) for d in (0, 1, 2.24, 4.12, 5)])
+    images = _heldout_targets(maps, seed=0)
+    np.testing.assert_array_equal(images[0], maps[0])  # d = 0 has no other image
+    for k, image in zip(maps[1:], images[1:], strict=True):
+        assert not np.array_equal(image, k)
+        assert sorted(image.ravel().tolist()) == sorted(k.ravel().tolist())
+        assert energy(defect_field(image)[None]) == pytest.approx(energy(defect_field(k)[None]))
+    np.testing.assert_array_equal(_heldout_targets(maps, seed=0), images)  # deterministic
 
 
 def test_rerun_resumes_and_other_config_is_refused(tiny_run) -> None:
@@ -196,6 +223,7 @@ def test_reusing_a_store_checks_it(tiny_run, tmp_path) -> None:
         ({"correlation_distances": [3.0]}, "not among"),
         ({"correlation_distances": [1.5]}, "lattice distance"),
         ({"refine_samples": 11}, "refine_samples"),
+        ({"train_samples": 20}, "train_samples"),
         ({"refine_sweeps": [4, 2]}, "ascending"),
         ({"transfer_sizes": [40]}, "multiple of 16"),
         ({"transfer_sizes": [16], "transfer_distances": [9.0]}, "L/2"),
@@ -233,7 +261,7 @@ def test_embedded_configs_round_trip_and_have_the_paper_scale() -> None:
     )
     assert (demo.generator_output, demo.noise_injection, demo.spin_waves) == (
         "defect_residual",
-        "all",
+        "fine",
         True,
     )
     assert len(DEMO_CONFIG.simulation.distances) == 13
@@ -253,8 +281,71 @@ def test_report_names_the_options_beyond_the_paper() -> None:
     for phrase in (
         "analytic defect field",
         "spin waves",
-        "every decoder block",
+        "two finest decoder blocks",
         "critic",
         "energy per condition",
     ):
         assert phrase in demo
+
+
+@pytest.mark.gpu
+def test_the_paper_scale_generator_runs_end_to_end_on_cuda(tmp_path) -> None:
+    """`topophys run xy --scale large --device cuda` on a tiny store: LARGE_CONFIG's network,
+    training on the GPU (accelerator auto), Monte Carlo, generation and refinement on cuda."""
+    gan = LARGE_CONFIG.gan.replace(
+        epochs=2, physics_start_epoch=1, batch_size=16, monitor_samples=8
+    )
+    cfg = tiny_config(gan=gan, transfer_sizes=())
+    run_dir = run(cfg, tmp_path / "run", device="cuda", progress=False)
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert m["speed"]["device"] == "cuda"
+    assert m["training"]["epochs"] == 2
+    assert m["refine"]["T=0.1"]["analytic"]["by_k"][-1]["match_rate"] == 1.0
+
+
+def _regenerate_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "docs" / "regenerate.py"
+    spec = importlib.util.spec_from_file_location("regenerate", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_docs_tables_are_written_from_a_run(tiny_run) -> None:
+    """The XY docs generators read a run's metrics.json, and every block they write is on its
+    page (regenerate refuses a page without it)."""
+    regen = _regenerate_module()
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    for key, fn in regen.PAGES["xy"][2].items():
+        text = fn(metrics)
+        assert "| " in text and "None" not in text, key
+    assert "generated" in regen.xy_demo(metrics) and "MC (independent half)" in regen.xy_demo(
+        metrics
+    )
+    for page, (filename, _, blocks) in regen.PAGES.items():
+        if page.startswith("xy"):
+            body = (regen.DOCS / filename).read_text()
+            for key in blocks:
+                assert f"<!-- BEGIN GENERATED {key} -->" in body, (page, key)
+
+
+def test_regenerated_blocks_name_the_commit_the_numbers_were_measured_at(
+    tiny_run, tmp_path
+) -> None:
+    """A block says at which commit its run was made: ``commit`` (``--commit``), else the
+    JSON's ``"commit"``, else HEAD; a malformed --commit is refused by name."""
+    import shutil
+
+    regen = _regenerate_module()
+    shutil.copy(regen.DOCS / "xy_pipeline.md", tmp_path / "xy_pipeline.md")
+    keys = regen.regenerate("xy", tiny_run, docs=tmp_path, commit="abc1234")
+    text = (tmp_path / "xy_pipeline.md").read_text()
+    assert keys and text.count("at commit `abc1234`") == len(keys)
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert "at commit `fedcba9`" in regen.provenance("cmd", metrics | {"commit": "fedcba9"})
+    assert "at commit `abc1234`" not in regen.provenance("cmd", metrics)
+    with pytest.raises(SystemExit):
+        regen.main(["xy", str(tiny_run), "--commit", "not a hash"])

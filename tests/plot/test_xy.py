@@ -115,7 +115,7 @@ def test_multi_panel_figures_hold_one_panel_per_item():
     np.testing.assert_allclose(bkt[0].get_ydata()[-1], 2 / np.pi)
     rows = [
         {"k": k, "seconds_per_sample": 1e-3 * (k + 1), "r2": {"energy": 0.9, "magnetization": 0.8},
-         "correlation_r2_mean": 0.7}
+         "correlation_r2_all_min": 0.7}
         for k in (0, 1, 4)
     ]  # fmt: skip
     fig = refine_figure({"generator": rows})

@@ -10,12 +10,13 @@ import torch
 
 from topophys.models.unet import UNetGenerator, load_generator
 from topophys.observables.charge import angles_to_spins, plaquette_charge, soft_charge
-from topophys.observables.spins import spin_energy
+from topophys.observables.spins import spin_bond_sums, spin_energy
 from topophys.training.wgan import (
     CWGANConfig,
     CWGANModule,
     _calibrate,
-    _condition_energy_moments,
+    _condition_moments,
+    current_moments_loss,
     energy_moments_loss,
     generate,
     gradient_penalty,
@@ -201,18 +202,41 @@ def test_energy_moments_loss_bad_inputs() -> None:
         moments_penalty(torch.ones(1))
 
 
-def test_condition_energy_moments_group_by_temperature_and_map() -> None:
+def test_condition_moments_group_by_temperature_and_map() -> None:
     theta, q, t = (torch.as_tensor(a) for a in dataset(16))
-    mean, std = _condition_energy_moments(theta, q, t.float())
-    e = spin_energy(angles_to_spins(theta.double())).numpy()
+    mean, std, c_mean, c_std = _condition_moments(theta, q, t.float(), current=True)
+    spins = angles_to_spins(theta.double())
+    e = spin_energy(spins).numpy()
+    sums = spin_bond_sums(spins)
+    current = torch.stack([sums["sin_x"], sums["sin_y"]], dim=1).numpy() / theta[0].numel()
     # dataset(): the first half carries the pair, temperatures alternate: four conditions.
     pair = np.arange(16) < 8
     hot = np.arange(16) % 2 == 1
     for group in (pair & hot, pair & ~hot, ~pair & hot, ~pair & ~hot):
         np.testing.assert_allclose(mean[group].numpy(), e[group].mean(), rtol=1e-6)
         np.testing.assert_allclose(std[group].numpy(), e[group].std(ddof=1), rtol=1e-5)
+        np.testing.assert_allclose(
+            c_mean[group].numpy(), np.broadcast_to(current[group].mean(0), (4, 2)), atol=1e-6
+        )
+        c_expected = np.maximum(current[group].std(0, ddof=1), 1e-6)
+        np.testing.assert_allclose(c_std[group].numpy(), np.broadcast_to(c_expected, (4, 2)),
+                                   rtol=1e-4)  # fmt: skip
+    assert len(_condition_moments(theta, q, t.float(), current=False)) == 2
     with pytest.raises(ValueError, match="at least two training fields per condition"):
-        _condition_energy_moments(theta[:3], q[:3], t[:3].float())  # 2 + 1
+        _condition_moments(theta[:3], q[:3], t[:3].float(), current=False)  # 2 + 1
+
+
+def test_current_moments_loss_is_zero_in_expectation_at_the_data_moments() -> None:
+    rng = np.random.default_rng(0)
+    theta = torch.as_tensor(rng.normal(0, 0.3, (4000, 8, 8)))
+    spins = angles_to_spins(theta)
+    sums = spin_bond_sums(spins)
+    current = torch.stack([sums["sin_x"], sums["sin_y"]], dim=1) / 64
+    m, s = current.mean(0).expand(4000, 2), current.std(0).expand(4000, 2)
+    assert abs(float(current_moments_loss(spins, m, s))) < 0.01
+    assert float(current_moments_loss(spins, m, s / 2)) > 4.0  # variance 4× the target's
+    with pytest.raises(ValueError, match="mean must have shape"):
+        current_moments_loss(spins, m[:, 0], s)
 
 
 def test_calibration_reads_the_soft_charge_of_defects() -> None:

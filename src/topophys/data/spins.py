@@ -146,20 +146,22 @@ class SpinStore(UnitStore):
         ``target (L, L)``, ``T``, ``d`` and the per-condition statistics ``tau_int``,
         ``acceptance``, ``held``, ``seconds``.
         """
-        g = self._group
         n_cond, samples = self.n_conditions, self.samples
         if not 0 <= index < n_cond:
             raise ValueError(f"index must lie in [0, {n_cond}), got {index}")
-        shape = (samples, *g["theta"].shape[1:])
+        shape = (samples, *self._array("theta").shape[1:])
         if np.shape(result.theta) != shape or np.shape(result.charge) != shape:
             raise ValueError(
                 f"theta and charge must have shape {shape}, got {np.shape(result.theta)} and "
                 f"{np.shape(result.charge)}"
             )
-        want = (float(g["cond_T"][index]), float(g["cond_d"][index]))
+        want = (
+            float(np.asarray(self._array("cond_T")[index])),
+            float(np.asarray(self._array("cond_d")[index])),
+        )
         if not np.allclose((result.T, result.d), want):
             raise ValueError(f"condition {index} is (T, d)={want}, got {(result.T, result.d)}")
-        values = {
+        values: dict[str, np.ndarray] = {
             "theta": np.asarray(result.theta, dtype=np.float32),
             "charge": np.asarray(result.charge, dtype=np.int8),
             "energy": np.asarray(result.energy, dtype=np.float64),

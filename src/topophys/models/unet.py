@@ -27,7 +27,7 @@ Choices the paper leaves open, ours:
 The paper's generator at ``width=1.0`` has about 4.1 M parameters with the default 32 noise
 channels; ``width=0.5`` (about 1 M) is the CPU setting.
 
-Two options beyond the paper, both ours (off by default):
+Options beyond the paper, all ours (off by default):
 
 * **Defect-residual output** (``output="defect_residual"``). The network does not draw the whole
   field: it predicts a scalar angle correction δ that is added to the analytic defect field
@@ -50,6 +50,33 @@ Two options beyond the paper, both ours (off by default):
   as :func:`~topophys.evaluate.xy.spin_wave_baseline`. The untrained generator is then that
   baseline (with the charge map held); the network learns what the harmonic theory misses (the
   waves' interaction with the defects, anharmonic terms).
+* **Relaxed base** (``defect_base="relaxed"``, with the residual output). θ₀ is
+  :func:`~topophys.simulate.xy.relaxed_defect_field` of the map instead of
+  :func:`~topophys.simulate.xy.defect_field`: the harmonic solution quenched in the XY energy.
+  Near a pair the two differ by up to 0.8 rad at L = 16, a deterministic deformation that the
+  network otherwise has to learn from the data of each map.
+* **Temperature-blended base** (``defect_base="blend"``): between the two, a thermal pair's
+  mean field moves from the relaxed field (T → 0) back towards the analytic one as T grows
+  (bonds pressed against π relax). θ₀ interpolates the two fields' bond differences with a
+  weight w(T) calibrated on the training fields (:meth:`set_base_weights`,
+  :func:`~topophys.simulate.xy.blend_weight_table`) and integrates them, which keeps the map.
+* **Resize-convolution upsampling** (``upsample="nearest"``): nearest-neighbour upsampling,
+  which the decoder block's 3×3 circular convolution then follows, instead of the 2×2 stride-2
+  transposed convolution and its activation (Odena et al. 2016, the paper's ref. 17). At L = 16
+  the bottleneck is one pixel; a transposed convolution turns it into a fixed 2×2 pattern, i.e.
+  a wave of period L painted on every field, the same on the defect-free map as on a pair's.
+  Resize-convolutions map a uniform input to a uniform output.
+* **Renormalized spin waves** (``spin_wave_stiffness="scha"``, with ``spin_waves``): the
+  prior's waves have the stiffness of the self-consistent harmonic approximation,
+  J_eff = J·exp(−⟨Δθ²⟩/2), instead of J. With the bare coupling the waves are too stiff above
+  T ≈ 0.3 J and the long-wave part of G(r) decays too slowly (measured in
+  ``docs/xy_pipeline.md``).
+* **Noise at the fine scales only** (``noise_injection="fine"``): as "all", but the bottleneck
+  and the decoder blocks below L/2 receive zeros. Noise there lets the network add waves of
+  wavelength up to L whose amplitude does not scale with T; at T = 0.1, where the thermal long
+  waves are weakest, such an excess of the lowest modes' power spoils G(r) of the defect-free
+  map (measured in ``docs/xy_pipeline.md``). With "fine", the long waves come from the
+  spin-wave prior, whose law is the physics', and the network corrects short scales.
 * **Noise at every scale** (``noise_injection="all"``). The noise is a full-resolution map
   (B, noise_channels, L, L); the bottleneck and every decoder block receive it average-pooled to
   their resolution and rescaled to unit variance, concatenated to their input. The paper injects
@@ -82,6 +109,7 @@ from torch.nn import functional as F
 
 from .. import _validate
 from ..observables.charge import spins_to_angles
+from ..observables.spins import scha_stiffness
 from ._conditioning import check_conditions, scaled_channels
 
 __all__ = [
@@ -96,7 +124,10 @@ __all__ = [
 PAPER_ENCODER_CHANNELS = (64, 128, 256, 256)
 PAPER_DECODER_CHANNELS = (256, 128, 64, 2)
 OUTPUTS = ("spins", "defect_residual")
-NOISE_INJECTIONS = ("bottleneck", "all")
+NOISE_INJECTIONS = ("bottleneck", "all", "fine")
+UPSAMPLINGS = ("transposed", "nearest")
+DEFECT_BASES = ("analytic", "relaxed", "blend")
+STIFFNESSES = ("bare", "scha")
 BOND_MARGIN = 1e-3
 """Closest approach (radians) of a defect-residual field's bond differences to ±π."""
 BOND_WALL = 1e-2
@@ -190,7 +221,9 @@ def residual_angles(
     return base + t[:, None, None] * delta
 
 
-def harmonic_spin_waves(white: torch.Tensor, temperatures: torch.Tensor) -> torch.Tensor:
+def harmonic_spin_waves(
+    white: torch.Tensor, temperatures: torch.Tensor, stiffness: torch.Tensor | None = None
+) -> torch.Tensor:
     r"""Harmonic spin waves at temperature T from white noise (units of J).
 
     Parameters
@@ -199,14 +232,17 @@ def harmonic_spin_waves(white: torch.Tensor, temperatures: torch.Tensor) -> torc
         Standard normal noise.
     temperatures : Tensor, shape (B,)
         T / J of each field.
+    stiffness : Tensor, shape (B,), optional
+        J_eff / J of each field (e.g. :func:`~topophys.observables.spins.scha_stiffness`);
+        default 1, the bare coupling.
 
     Returns
     -------
     Tensor, shape (B, L, L)
-        φ with :math:`\hat\phi_q = \hat w_q\sqrt{T/\lambda_q}`,
+        φ with :math:`\hat\phi_q = \hat w_q\sqrt{T/(J_\mathrm{eff}\lambda_q)}`,
         :math:`\lambda_q = 4\sin^2(q_x/2) + 4\sin^2(q_y/2)`, the q = 0 mode dropped: the
-        Boltzmann law of the quadratic XY Hamiltonian, whose bond differences have variance
-        T/2·(N − 1)/N.
+        Boltzmann law of the quadratic XY Hamiltonian of stiffness J_eff, whose bond
+        differences have variance T/(2 J_eff)·(N − 1)/N.
 
     Examples
     --------
@@ -221,7 +257,8 @@ def harmonic_spin_waves(white: torch.Tensor, temperatures: torch.Tensor) -> torc
     qx = 2 * math.pi * torch.fft.fftfreq(side_x, device=white.device, dtype=torch.float64)
     lam = 4 * torch.sin(qy[:, None] / 2) ** 2 + 4 * torch.sin(qx[None, :] / 2) ** 2
     inv = torch.where(lam > 0, 1.0 / lam.clamp(min=1e-12), 0.0).to(white.dtype)
-    amp = torch.sqrt(temperatures.to(white.dtype))[:, None, None] * torch.sqrt(inv)
+    scale = temperatures if stiffness is None else temperatures / stiffness
+    amp = torch.sqrt(scale.to(white.dtype))[:, None, None] * torch.sqrt(inv)
     return torch.fft.ifft2(torch.fft.fft2(white) * amp).real
 
 
@@ -240,12 +277,12 @@ def _check_options(
     if not isinstance(spin_waves, bool):
         raise TypeError(f"spin_waves must be a bool, got {spin_waves!r}")
     if spin_waves and (
-        output != "defect_residual" or noise_injection != "all" or noise_channels < 3
+        output != "defect_residual" or noise_injection == "bottleneck" or noise_channels < 3
     ):
         raise ValueError(
             "spin_waves=True draws the waves from the full-resolution noise channel 2 and adds "
             "them to the defect residual: it needs output='defect_residual', "
-            f"noise_injection='all' and noise_channels >= 3, got output={output!r}, "
+            f"noise_injection 'all' or 'fine' and noise_channels >= 3, got output={output!r}, "
             f"noise_injection={noise_injection!r}, noise_channels={noise_channels}"
         )
     return output, noise_injection, noise_channels, spin_waves
@@ -261,7 +298,8 @@ def _kaiming_init(module: nn.Module, negative_slope: float) -> None:
             # tap, so its fan-in is the number of input channels.
             fan_in = m.weight.shape[0] if isinstance(m, nn.ConvTranspose2d) else m.weight[0].numel()
             nn.init.normal_(m.weight, 0.0, gain / math.sqrt(fan_in))
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 class UNetGenerator(nn.Module):
@@ -291,20 +329,35 @@ class UNetGenerator(nn.Module):
         ``"defect_residual"`` (ours, module notes): the analytic defect field of the map plus a
         learned correction that cannot change the map, rotated by a random global angle; needs
         ``noise_channels >= 2``.
-    noise_injection : {"bottleneck", "all"}, default "bottleneck"
+    noise_injection : {"bottleneck", "all", "fine"}, default "bottleneck"
         ``"bottleneck"`` (paper): noise of shape (B, noise_channels, L/factor, L/factor) enters
         only the bottleneck. ``"all"`` (ours): noise of shape (B, noise_channels, L, L) enters
-        the bottleneck and every decoder block, pooled to their resolution.
+        the bottleneck and every decoder block, pooled to their resolution. ``"fine"`` (ours):
+        the same noise enters only the two finest decoder blocks (L/2 and L; the others get
+        zeros), so that the long waves come from the spin-wave prior alone.
     spin_waves : bool, default False
         Add harmonic spin waves of temperature T (from noise channel 2) to the correction
         (ours, module notes); needs ``output="defect_residual"``, ``noise_injection="all"`` and
         ``noise_channels >= 3``.
+    upsample : {"transposed", "nearest"}, default "transposed"
+        ``"transposed"`` (paper): 2×2 stride-2 transposed convolutions. ``"nearest"`` (ours):
+        nearest-neighbour upsampling (the decoder block's convolution follows).
+    defect_base : {"analytic", "relaxed", "blend"}, default "analytic"
+        The field the defect residual corrects (module notes); "blend" needs
+        :meth:`set_base_weights` (``train_cwgan`` calibrates it on the training fields).
+    spin_wave_stiffness : {"bare", "scha"}, default "bare"
+        Stiffness of the spin-wave prior: the coupling J, or the self-consistent harmonic
+        stiffness at T (:func:`~topophys.observables.spins.scha_stiffness`; module notes).
 
     Attributes
     ----------
     factor : int
         2**depth: the lattice side must be a multiple of it; the bottleneck side is L / factor.
     """
+
+    # Buffers of the blend calibration (registered only for defect_base="blend").
+    base_temperatures: torch.Tensor
+    base_weights: torch.Tensor
 
     def __init__(
         self,
@@ -315,11 +368,19 @@ class UNetGenerator(nn.Module):
         negative_slope: float = 0.2,
         init: Literal["pytorch", "kaiming"] = "pytorch",
         output: Literal["spins", "defect_residual"] = "spins",
-        noise_injection: Literal["bottleneck", "all"] = "bottleneck",
+        noise_injection: Literal["bottleneck", "all", "fine"] = "bottleneck",
         spin_waves: bool = False,
+        upsample: Literal["transposed", "nearest"] = "transposed",
+        defect_base: Literal["analytic", "relaxed", "blend"] = "analytic",
+        spin_wave_stiffness: Literal["bare", "scha"] = "bare",
     ) -> None:
         super().__init__()
         width = _validate.positive("width", width)
+        self.upsample = _validate.choice("upsample", upsample, UPSAMPLINGS)
+        self.defect_base = _validate.choice("defect_base", defect_base, DEFECT_BASES)
+        self.spin_wave_stiffness = _validate.choice(
+            "spin_wave_stiffness", spin_wave_stiffness, STIFFNESSES
+        )
         _validate.choice("init", init, ("pytorch", "kaiming"))
         self.output, self.noise_injection, self.noise_channels, self.spin_waves = _check_options(
             output, noise_injection, noise_channels, spin_waves
@@ -345,8 +406,15 @@ class UNetGenerator(nn.Module):
             "output": self.output,
             "noise_injection": self.noise_injection,
             "spin_waves": self.spin_waves,
+            "upsample": self.upsample,
+            "defect_base": self.defect_base,
+            "spin_wave_stiffness": self.spin_wave_stiffness,
         }
-        self._defects: dict[bytes, tuple[torch.Tensor, int]] = {}
+        self._defects: dict[bytes, Any] = {}
+        if self.defect_base == "blend":
+            # The calibration of the blend (set_base_weights): weights at temperatures.
+            self.register_buffer("base_temperatures", torch.zeros(0, dtype=torch.float64))
+            self.register_buffer("base_weights", torch.zeros(0, dtype=torch.float64))
         self.depth = len(enc)
         self.factor = 2**self.depth
         self.act = nn.LeakyReLU(negative_slope)
@@ -362,18 +430,25 @@ class UNetGenerator(nn.Module):
         self.ups = nn.ModuleList()
         self.decoders = nn.ModuleList()
         skips = enc[::-1]
-        extra = self.noise_channels if self.noise_injection == "all" else 0
+        extra = self.noise_channels if self.noise_injection != "bottleneck" else 0
         for c, skip in zip(dec, skips, strict=True):
-            self.ups.append(nn.ConvTranspose2d(prev, prev, 2, stride=2))
+            if self.upsample == "transposed":
+                self.ups.append(nn.ConvTranspose2d(prev, prev, 2, stride=2))
+            else:
+                # The decoder's 3×3 convolution follows: upsample + convolution is the
+                # resize-convolution, with no extra layer and no activation in between.
+                self.ups.append(nn.Upsample(scale_factor=2))
             self.decoders.append(_conv3(prev + skip + extra, c))
             prev = c
         if init == "kaiming":
             _kaiming_init(self, negative_slope)
         if self.output == "defect_residual":
             # Start close to the analytic field: small corrections, so that t = 1 from the start.
+            last = self.decoders[-1]
+            assert isinstance(last, nn.Conv2d) and last.bias is not None  # built by _conv3
             with torch.no_grad():
-                self.decoders[-1].weight.mul_(0.1)
-                self.decoders[-1].bias.zero_()
+                last.weight.mul_(0.1)
+                last.bias.zero_()
 
     def noise_shape(self, batch: int, side: int) -> tuple[int, int, int, int]:
         """Shape of the noise: ``(batch, noise_channels, s, s)`` with s = side/factor for
@@ -385,30 +460,78 @@ class UNetGenerator(nn.Module):
         s = side // self.factor if self.noise_injection == "bottleneck" else side
         return (batch, self.noise_channels, s, s)
 
-    def defect_angles(self, charges: torch.Tensor) -> torch.Tensor:
-        """Analytic defect fields θ₀ ``(B, L, L)`` of integer charge maps ``(B, L, L)``.
+    def defect_angles(
+        self, charges: torch.Tensor, temperatures: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The base fields θ₀ ``(B, L, L)`` of integer charge maps ``(B, L, L)``.
 
-        :func:`~topophys.simulate.xy.defect_field` of each map (angle 0 at site (0, 0)), cached
-        per distinct map; float64 on the charges' device.
+        ``defect_base`` "analytic": :func:`~topophys.simulate.xy.defect_field`; "relaxed":
+        :func:`~topophys.simulate.xy.relaxed_defect_field`; "blend": their bond differences
+        interpolated with the weight :meth:`base_weight` of each field's temperature (needs
+        ``temperatures (B,)``) and integrated, as
+        :func:`~topophys.simulate.xy.blended_defect_field`. Fields and bonds are cached per
+        distinct map; float64 on the charges' device.
         """
-        from ..simulate.xy import defect_field
+        from ..simulate.xy import defect_field, integrate_bonds, relaxed_defect_field
+
+        def bonds(field: np.ndarray) -> list[torch.Tensor]:
+            return [_wrap(b) for b in _bonds(torch.from_numpy(field))]
 
         q = charges.detach()
         rounded = torch.round(q)
         if not bool((rounded == q).all()):
             raise ValueError("charges must hold integer topological charges")
-        q_np = rounded.to(device="cpu", dtype=torch.int8).numpy()
-        fields = []
-        for k in q_np:
+        entries = []
+        for k in rounded.to(device="cpu", dtype=torch.int8).numpy():
             key = k.tobytes()
             entry = self._defects.get(key)
-            if entry is None or entry[1] != k.shape[0]:
+            if entry is None:
                 if len(self._defects) >= _CACHE_LIMIT:
                     self._defects.clear()
-                entry = (torch.from_numpy(defect_field(k)), k.shape[0])
+                if self.defect_base == "analytic":
+                    entry = torch.from_numpy(defect_field(k))
+                elif self.defect_base == "relaxed":
+                    entry = torch.from_numpy(relaxed_defect_field(k))
+                else:  # the four bond fields of the two ends of the blend
+                    entry = torch.stack(bonds(defect_field(k)) + bonds(relaxed_defect_field(k)))
                 self._defects[key] = entry
-            fields.append(entry[0])
-        return torch.stack(fields).to(charges.device)
+            entries.append(entry)
+        stacked = torch.stack(entries)
+        if self.defect_base != "blend":
+            return stacked.to(charges.device)
+        if temperatures is None:
+            raise ValueError("defect_base='blend' needs the temperatures of the fields")
+        w = self.base_weight(temperatures).to(torch.float64).cpu()[:, None, None]
+        bx = (1 - w) * stacked[:, 0] + w * stacked[:, 2]
+        by = (1 - w) * stacked[:, 1] + w * stacked[:, 3]
+        return integrate_bonds(bx, by).to(charges.device)
+
+    def set_base_weights(self, temperatures: Any, weights: Any) -> None:
+        """Calibrate the blend (``defect_base="blend"``): ``weights`` in [0, 1] at
+        ``temperatures`` (ascending), e.g. :func:`~topophys.simulate.xy.blend_weight_table`
+        of the training fields. Stored as buffers, so saved with the weights."""
+        if self.defect_base != "blend":
+            raise ValueError(
+                f"set_base_weights needs defect_base='blend', not {self.defect_base!r}"
+            )
+        grid = torch.as_tensor(np.asarray(temperatures, dtype=np.float64))
+        values = torch.as_tensor(np.asarray(weights, dtype=np.float64))
+        if grid.ndim != 1 or values.shape != grid.shape:
+            raise ValueError("temperatures and weights must be 1-D of one length")
+        if bool((grid[1:] <= grid[:-1]).any()) or bool(((values < 0) | (values > 1)).any()):
+            raise ValueError("temperatures must ascend and weights lie in [0, 1]")
+        device = self.base_temperatures.device
+        self.base_temperatures = grid.to(device)
+        self.base_weights = values.to(device)
+
+    def base_weight(self, temperatures: torch.Tensor) -> torch.Tensor:
+        """The blend weight at each temperature ``(B,)``: linear between the calibrated
+        temperatures, constant beyond them; 1 (the relaxed field) when not calibrated."""
+        t = temperatures.detach().to("cpu", torch.float64).reshape(-1)
+        grid, values = self.base_temperatures.cpu(), self.base_weights.cpu()
+        if grid.numel() == 0:
+            return torch.ones_like(t)
+        return torch.from_numpy(np.interp(t.numpy(), grid.numpy(), values.numpy()))
 
     def sample_noise(
         self,
@@ -465,35 +588,48 @@ class UNetGenerator(nn.Module):
             h = self.act(conv(h))
             skips.append(h)
             h = self.pool(h)
-        h = self.act(self.bottleneck(torch.cat([h, self._noise_at(noise, self.factor)], dim=1)))
+        pyramid = self._noise_pyramid(noise)
+        h = self.act(self.bottleneck(torch.cat([h, pyramid[-1]], dim=1)))
         for i, (up, conv) in enumerate(zip(self.ups, self.decoders, strict=True)):
-            h = self.act(up(h))
+            h = self.act(up(h)) if self.upsample == "transposed" else up(h)
             parts = [h, skips[-1 - i]]
-            if self.noise_injection == "all":
-                parts.append(self._noise_at(noise, 2 ** (self.depth - 1 - i)))
+            if self.noise_injection != "bottleneck":
+                parts.append(pyramid[self.depth - 1 - i])
             h = conv(torch.cat(parts, dim=1))
             if i < self.depth - 1:
                 h = self.act(h)
         if self.output == "spins":
             return F.normalize(h, dim=1, eps=1e-12)
-        base = self.defect_angles(charges).to(h.dtype)
+        base = self.defect_angles(charges, t).to(h.dtype)
         delta = h[:, 0]
         if self.spin_waves:
-            delta = delta + harmonic_spin_waves(noise[:, 2], t)
+            stiffness = None
+            if self.spin_wave_stiffness == "scha":
+                stiffness = scha_stiffness(t.double(), n_sites=side * side).to(t.dtype)
+            delta = delta + harmonic_spin_waves(noise[:, 2], t, stiffness)
         theta = residual_angles(base, delta)
         # A uniform global rotation: the angle of an isotropic 2-D Gaussian.
         mean = noise[:, :2].mean(dim=(-2, -1))
         theta = theta + torch.atan2(mean[:, 1], mean[:, 0])[:, None, None]
         return torch.stack([torch.cos(theta), torch.sin(theta)], dim=1)
 
-    def _noise_at(self, noise: torch.Tensor, pool: int) -> torch.Tensor:
-        """The noise at 1/``pool`` of the lattice's resolution, with unit variance."""
+    def _noise_pyramid(self, noise: torch.Tensor) -> list[torch.Tensor]:
+        """The noise at 1, 1/2, …, 1/``factor`` of the lattice's resolution (entry k at
+        1/2^k), each with unit variance; for bottleneck noise only the last entry is used."""
         if self.noise_injection == "bottleneck":
-            return noise  # already at the bottleneck's resolution
-        return F.avg_pool2d(noise, pool) * pool if pool > 1 else noise
+            return [noise]  # already at the bottleneck's resolution
+        # 2×2 means of 2×2 means: one pass over the full-resolution noise, not one per level.
+        means = [noise]
+        for _ in range(self.depth):
+            means.append(F.avg_pool2d(means[-1], 2))
+        levels = [m * 2**k for k, m in enumerate(means)]
+        if self.noise_injection == "fine":
+            # Only the two finest levels carry noise: coarser noise lets the network add long
+            # waves of a fixed, temperature-independent amplitude (module notes).
+            levels = levels[:2] + [torch.zeros_like(m) for m in levels[2:]]
+        return levels
 
 
-@torch.no_grad()
 def generate(
     generator: UNetGenerator,
     charges: Any,
@@ -501,13 +637,16 @@ def generate(
     n_per_condition: int,
     seed: int = 0,
     *,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     device: torch.device | str | None = None,
+    channels_last: bool = True,
 ) -> np.ndarray:
     """Draw spin fields for each condition from a trained generator.
 
     The noise is drawn on the CPU from a generator seeded with ``seed`` in condition-major order,
     so the result depends on neither ``batch_size`` nor ``device`` (beyond float rounding).
+    Runs in ``torch.inference_mode``; measured choices for one CPU thread (``docs/xy_pipeline.md``):
+    batches of about 65,536 sites and channels-last activations (10–25 % faster at L ≥ 32).
 
     Parameters
     ----------
@@ -519,10 +658,13 @@ def generate(
     n_per_condition : int
         Fields drawn per condition.
     seed : int, default 0
-    batch_size : int, default 256
-        Fields per forward pass.
+    batch_size : int, optional
+        Fields per forward pass; default 65,536 / L² (at least 1).
     device : torch device, optional
         Where to run; default the generator's device.
+    channels_last : bool, default True
+        Run the convolutions in channels-last memory format (the generator is converted back
+        afterwards).
 
     Returns
     -------
@@ -539,7 +681,8 @@ def generate(
         raise TypeError(f"generator must be a UNetGenerator, got {type(generator).__name__}")
     n = _validate.positive_int("n_per_condition", n_per_condition)
     seed = _validate.nonnegative_int("seed", seed)
-    batch_size = _validate.positive_int("batch_size", batch_size)
+    if batch_size is not None:
+        batch_size = _validate.positive_int("batch_size", batch_size)
     q = torch.as_tensor(np.asarray(charges), dtype=torch.float32)
     if q.ndim != 3:
         raise ValueError(f"charges must have shape (conditions, L, L), got {tuple(q.shape)}")
@@ -553,16 +696,24 @@ def generate(
     noise = torch.randn(generator.noise_shape(n_cond * n, side), generator=rng)
     q_all = q.repeat_interleave(n, dim=0)
     t_all = t.repeat_interleave(n, dim=0)
+    if batch_size is None:
+        batch_size = max(1, 65536 // (side * side))
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
     was_training = generator.training
     generator.eval()
+    # Module.to takes memory_format (documented); torch's stubs list no overload with it.
+    generator.to(memory_format=fmt)  # type: ignore[call-overload]
     try:
         out = []
-        for start in range(0, n_cond * n, batch_size):
-            sl = slice(start, start + batch_size)
-            spins = generator(q_all[sl].to(dev), t_all[sl].to(dev), noise[sl].to(dev))
-            out.append(spins_to_angles(spins).float().cpu())
+        with torch.inference_mode():
+            for start in range(0, n_cond * n, batch_size):
+                sl = slice(start, start + batch_size)
+                z = noise[sl].to(dev).contiguous(memory_format=fmt)
+                spins = generator(q_all[sl].to(dev), t_all[sl].to(dev), z)
+                out.append(spins_to_angles(spins).float().cpu())
     finally:
         generator.train(was_training)
+        generator.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     return torch.cat(out).reshape(n_cond, n, side, side).numpy()
 
 
@@ -580,7 +731,10 @@ def load_generator(path: Any, map_location: str | torch.device = "cpu") -> UNetG
     """Rebuild a generator written by :func:`save_generator`."""
     data = torch.load(path, map_location=map_location, weights_only=True)
     generator = UNetGenerator(**data["init_kwargs"])
-    generator.load_state_dict(data["state_dict"])
+    state = data["state_dict"]
+    if "base_weights" in state:  # sized by the calibration
+        generator.set_base_weights(state["base_temperatures"], state["base_weights"])
+    generator.load_state_dict(state)
     return generator
 
 

@@ -6,7 +6,9 @@
 1. ``simulate``: the charge-constrained Monte Carlo datasets (``mc.zarr``) for every temperature
    and pair distance (or reuse a store named in the config). The last ``reference_samples``
    fields of each condition (the last chains: fields are stored chain by chain) are held out as
-   the simulated reference; the GAN trains on the rest;
+   the simulated reference; the GAN trains on the first ``train_samples`` (default: all the
+   others), and the fields between, when there are as many as the reference, are the
+   independent Monte Carlo half;
 2. ``train``: the cWGAN (``gan/``: ``history.csv``, checkpoints, ``generator.pt``);
 3. ``generate``: ``eval_samples`` fields per condition (``generated.npz``), timed;
 4. ``evaluate``: summaries (:func:`topophys.evaluate.xy.summarize`) of the reference, the
@@ -46,7 +48,7 @@ from .. import _validate
 from ..config import Config, atomic_write_text
 from ..simulate.xy import XYConfig, lattice_distance_key, pair_displacement
 from ..training.wgan import CWGANConfig
-from ._run_dir import open_run_dir
+from ._run_dir import machine_info, open_run_dir
 
 __all__ = [
     "DEMO_CONFIG",
@@ -77,6 +79,12 @@ class XYPipelineConfig(Config):
     reference_samples
         Fields per condition held out of training as the simulated reference (the last ones,
         i.e. the last chains).
+    train_samples
+        Fields per condition the GAN trains on (the first ones); ``None``: all but the
+        reference. When the store holds at least ``train_samples + 2·reference_samples`` per
+        condition, the independent Monte Carlo half is the ``reference_samples`` fields after
+        the training ones; otherwise it is taken from the training fields (then it is not
+        independent of the generator's data, only of the reference).
     gan
         The cWGAN and its training.
     eval_samples
@@ -102,6 +110,13 @@ class XYPipelineConfig(Config):
         Pair distances simulated and generated at those sizes.
     transfer_samples
         Fields per condition at those sizes (Monte Carlo and generated).
+    heldout_maps
+        Generate (and draw the baselines) on charge maps the generator was not trained on: each
+        condition's map moved by a random lattice symmetry (translation, quarter turns,
+        reflection with θ → −θ; :func:`~topophys.simulate.xy.charge_map_image`) that changes
+        it. The XY energy is invariant, so the Monte Carlo reference of the training map is
+        the reference of its image (every score is invariant too). The defect-free map
+        (d = 0) has no other image.
     seed
         Seed of generation, baseline and refinement (the simulation and the GAN have their own).
     """
@@ -111,6 +126,7 @@ class XYPipelineConfig(Config):
     )
     data: str | None = None
     reference_samples: int = 200
+    train_samples: int | None = None
     gan: CWGANConfig = field(default_factory=CWGANConfig)
     eval_samples: int = 1000
     morphology_samples: int = 100
@@ -123,6 +139,7 @@ class XYPipelineConfig(Config):
     transfer_sizes: tuple[int, ...] = (32,)
     transfer_distances: tuple[float, ...] = (0.0, 2.0, 4.12)
     transfer_samples: int = 256
+    heldout_maps: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -140,6 +157,8 @@ class XYPipelineConfig(Config):
             raise ValueError(f"thresholds must be at least 2 grid points, got {self.thresholds}")
         v.in_range("topo_tol", self.topo_tol, 1e-9, 1.0)
         v.nonnegative_int("seed", self.seed)
+        if not isinstance(self.heldout_maps, bool):
+            raise TypeError(f"heldout_maps must be true or false, got {self.heldout_maps!r}")
         if self.refine_samples > self.eval_samples:
             raise ValueError(
                 f"refine_samples={self.refine_samples} must not exceed eval_samples="
@@ -171,6 +190,15 @@ class XYPipelineConfig(Config):
             raise ValueError(
                 "simulation.constrained must be true: the pipeline conditions on held defect maps"
             )
+        if self.train_samples is not None and (
+            v.positive_int("train_samples", self.train_samples) + self.reference_samples
+            > sim.samples
+        ):
+            raise ValueError(
+                f"train_samples={self.train_samples} and reference_samples="
+                f"{self.reference_samples} need simulation.samples >= their sum, got "
+                f"{sim.samples}"
+            )
         if sim.samples - self.reference_samples < 1:
             raise ValueError(
                 f"reference_samples={self.reference_samples} leaves no training fields of "
@@ -191,20 +219,24 @@ class XYPipelineConfig(Config):
 DEMO_CONFIG = XYPipelineConfig(
     simulation=XYConfig(
         distances=PAPER_DISTANCES,
-        samples=160,
+        samples=608,
         n_replicas=80,
         equilibration_sweeps=300,
         decorrelation_sweeps=10,
     ),
-    reference_samples=64,
+    reference_samples=256,
+    train_samples=96,
     gan=CWGANConfig(
         width=0.25,
         critic_width=0.25,
         noise_channels=8,
         generator_init="kaiming",
         generator_output="defect_residual",
-        noise_injection="all",
+        noise_injection="fine",
         spin_waves=True,
+        upsample="nearest",
+        defect_base="blend",
+        spin_wave_stiffness="scha",
         epochs=30,
         lr=2e-4,
         critic_lr=1e-3,
@@ -213,7 +245,7 @@ DEMO_CONFIG = XYPipelineConfig(
         monitor_samples=128,
         accelerator="cpu",
     ),
-    eval_samples=64,
+    eval_samples=256,
     morphology_samples=32,
     thresholds=17,
     refine_sweeps=(0, 2, 8, 32),
@@ -221,12 +253,14 @@ DEMO_CONFIG = XYPipelineConfig(
     transfer_sizes=(32,),
     transfer_samples=32,
 )
-"""What the CPU demo runs (a few minutes on 2 cores): all 13 paper distances at T = 0.1, 96
-training fields each, a quarter-width U-Net for 30 epochs. The generator uses four options
-beyond the paper (``docs/xy_pipeline.md``): it adds a learned correction to the analytic defect
-field that cannot change the charge map, starting from harmonic spin waves at T, with noise at
-every scale; the critic learns 5× faster than the generator (lr 1e-3 against 2e-4); and the
-generator loss matches the mean and variance of the energy per condition
+"""What the CPU demo runs (a few minutes on 2 cores): all 13 paper distances at T = 0.1, 96 training
+fields each, a quarter-width U-Net for 30 epochs, scored on held-out maps. The generator uses
+options beyond the paper (``docs/xy_pipeline.md``): it adds a learned correction that cannot change
+the charge map to the defect field of the map blended between the analytic one and its quench in
+the XY energy by a weight per temperature calibrated on the training fields, starting
+from spin waves at T with the self-consistent harmonic stiffness, with noise at every scale and
+resize-convolution upsampling; the critic learns 5× faster than the generator (lr 1e-3 against
+2e-4); and the generator loss matches the mean and variance of the energy per condition
 (``energy_moments_weight``). The paper's method (``LARGE_CONFIG``) collapsed at this scale."""
 
 TEMPERATURES_CONFIG = DEMO_CONFIG.replace(
@@ -306,7 +340,7 @@ class _Stages:
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
+    np.savez(tmp, allow_pickle=False, **arrays)  # numeric arrays only, never objects
     tmp.replace(path)
 
 
@@ -384,6 +418,12 @@ def _check_data(config: XYPipelineConfig, data: _Data) -> None:
         )
 
 
+def _train_count(config: XYPipelineConfig, data: _Data) -> int:
+    """Training fields per condition: ``train_samples``, or all but the reference."""
+    rest = data.theta.shape[1] - config.reference_samples
+    return rest if config.train_samples is None else min(config.train_samples, rest)
+
+
 def _simulate(config: XYPipelineConfig, run_dir: Path, device: str, progress: bool | None) -> Path:
     from ..simulate.xy import write_dataset
 
@@ -422,7 +462,7 @@ def _train(
 ) -> dict[str, Any]:
     from ..training.wgan import train_cwgan
 
-    n_train = data.theta.shape[1] - config.reference_samples
+    n_train = _train_count(config, data)
     theta = data.theta[:, :n_train].reshape(-1, data.L, data.L)
     charge = data.charge[:, :n_train].reshape(-1, data.L, data.L)
     temps = np.repeat(data.T, n_train)
@@ -457,16 +497,74 @@ def _generate(
     return theta, seconds
 
 
-def _baseline(targets: np.ndarray, temps: np.ndarray, n: int, seed: int, J: float) -> np.ndarray:
+_BASELINES = ("baseline", "baseline_scha")
+"""The non-learned ensembles: the issue's harmonic one (analytic field + waves of stiffness J)
+and the physical one (the generator's base field + waves of the self-consistent harmonic
+stiffness)."""
+
+
+def _baseline(
+    targets: np.ndarray,
+    temps: np.ndarray,
+    n: int,
+    seed: int,
+    J: float,
+    kind: str = "baseline",
+    base: str = "relaxed",
+    weights: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """``kind`` "baseline": analytic field + bare waves; "baseline_scha": the ``base`` field
+    ("analytic", "relaxed" or "blend" with the calibration ``weights``) + SCHA waves."""
     from ..evaluate.xy import spin_wave_baseline
 
     seeds = np.random.SeedSequence([seed, 2]).generate_state(len(targets))
-    return np.stack(
-        [
-            spin_wave_baseline(k, float(t), n, J=J, seed=int(s))
-            for k, t, s in zip(targets, temps, seeds, strict=True)
-        ]
-    )
+    out = []
+    for k, t, s in zip(targets, temps, seeds, strict=True):
+        if kind == "baseline":
+            field = spin_wave_baseline(
+                k, float(t), n, J=J, seed=int(s), base="analytic", stiffness="bare"
+            )
+        else:
+            w = 1.0 if weights is None or not len(weights[0]) else np.interp(t, *weights)
+            field = spin_wave_baseline(
+                k, float(t), n, J=J, seed=int(s), base=base, stiffness="scha", base_weight=float(w)
+            )
+        out.append(field)
+    return np.stack(out)
+
+
+def _heldout_targets(targets: np.ndarray, seed: int) -> np.ndarray:
+    """An image of every map ``(C, L, L)`` under a random lattice symmetry that changes it.
+
+    The image must keep the least-energy twist sector that :func:`defect_field` picks (the
+    energies of the two analytic fields agree), so that its Monte Carlo ensemble is the image
+    of the training map's; the defect-free map is returned unchanged.
+    """
+    from ..observables.spins import energy
+    from ..simulate.xy import charge_map_image, defect_field
+
+    rng = np.random.default_rng([seed, 5])
+    out = targets.copy()
+    L = targets.shape[-1]
+    for c, k in enumerate(targets):
+        if not k.any():
+            continue
+        e0 = energy(defect_field(k)[None])[0]
+        for _ in range(1000):
+            image = charge_map_image(
+                k,
+                shift=tuple(int(s) for s in rng.integers(0, L, 2)),
+                quarter_turns=int(rng.integers(4)),
+                reflect=bool(rng.integers(2)),
+            )
+            if np.array_equal(image, k):
+                continue
+            if abs(energy(defect_field(image)[None])[0] - e0) < 1e-9:
+                out[c] = image
+                break
+        else:  # pragma: no cover - every map tried has images in its own sector
+            raise RuntimeError(f"no held-out image of condition {c} keeps its twist sector")
+    return out
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -530,32 +628,34 @@ def _by_temperature(data_T: np.ndarray) -> dict[str, np.ndarray]:
 def _evaluate(
     config: XYPipelineConfig,
     data: _Data,
-    generated: np.ndarray,
-    baseline: np.ndarray,
+    fields: dict[str, np.ndarray],
+    targets: np.ndarray,
     J: float,
 ) -> dict[str, Any]:
-    """Summaries of every ensemble per temperature: {T: {ensemble: [summary dicts]}}."""
+    """Summaries of every ensemble per temperature: {T: {ensemble: [summary dicts]}}.
+
+    ``fields`` holds the generated and baseline ensembles ``(C, n, L, L)``, drawn on the maps
+    ``targets``; the reference and the independent Monte Carlo half are the store's.
+    """
     n_ref = config.reference_samples
-    n_train = data.theta.shape[1] - n_ref
-    ensembles = {
-        "reference": data.theta[:, n_train:],
-        "generated": generated,
-        "baseline": baseline,
-        # An independent Monte Carlo ensemble of the reference's size: the noise ceiling.
-        "mc_independent": data.theta[:, : min(n_ref, n_train)],
-    }
-    if min(n_ref, n_train) < config.jackknife_blocks:
-        del ensembles["mc_independent"]
+    per = data.theta.shape[1]
+    n_train = _train_count(config, data)
+    ensembles = {"reference": (data.theta[:, per - n_ref :], data.target)}
+    ensembles |= {name: (theta, targets) for name, theta in fields.items()}
+    # An independent Monte Carlo ensemble of the reference's size: the noise ceiling. Fields
+    # the GAN never saw when the store has them, else the first training fields.
+    if n_train + 2 * n_ref <= per:
+        ensembles["mc_independent"] = (data.theta[:, n_train : n_train + n_ref], data.target)
+    elif min(n_ref, n_train) >= config.jackknife_blocks:
+        ensembles["mc_independent"] = (data.theta[:, : min(n_ref, n_train)], data.target)
     out: dict[str, Any] = {}
     for key, idx in _by_temperature(data.T).items():
         out[key] = {
             name: [
                 s.to_dict()
-                for s in _summaries(
-                    theta[idx], data.T[idx], data.d[idx], data.target[idx], config, J
-                )
+                for s in _summaries(theta[idx], data.T[idx], data.d[idx], maps[idx], config, J)
             ]
-            for name, theta in ensembles.items()
+            for name, (theta, maps) in ensembles.items()
         }
     return out
 
@@ -631,16 +731,15 @@ def _analytic_starts(targets: np.ndarray, n: int, rng: np.random.Generator) -> n
 def _refine(
     config: XYPipelineConfig,
     data: _Data,
-    generated: np.ndarray,
-    generator_seconds_per_sample: float,
-    baseline: np.ndarray,
-    baseline_seconds_per_sample: float,
+    starts: dict[str, tuple[np.ndarray, float]],
+    targets: np.ndarray,
     reference: dict[str, list[Any]],
     device: str,
     J: float,
 ) -> dict[str, Any]:
-    """Scores against k for k sweeps started from the generator, the spin-wave baseline and
-    the analytic defect field (plain Monte Carlo)."""
+    """Scores against k for k sweeps started from each of ``starts`` (name → fields
+    ``(C, n, L, L)`` on the maps ``targets`` and seconds per field) and from the analytic
+    defect field (plain Monte Carlo)."""
     from ..evaluate.xy import compare, refine_with_mc
 
     n = config.refine_samples
@@ -648,60 +747,45 @@ def _refine(
     rng = np.random.default_rng([config.seed, 3])
     for key, idx in _by_temperature(data.T).items():
         C = len(idx)
-        targets = np.repeat(data.target[idx], n, axis=0)
+        maps = np.repeat(targets[idx], n, axis=0)
         temps = np.repeat(data.T[idx], n)
         start_time = time.perf_counter()
-        analytic = _analytic_starts(data.target[idx], n, rng)
-        analytic_seconds = (time.perf_counter() - start_time) / (C * n)
-        starts = {
-            "generator": generated[idx, :n].reshape(C * n, data.L, data.L),
-            "baseline": baseline[idx, :n].reshape(C * n, data.L, data.L),
-            "analytic": analytic,
-        }
-        cost = {
-            "generator": generator_seconds_per_sample,
-            "baseline": baseline_seconds_per_sample,
-            "analytic": analytic_seconds,
-        }
+        analytic = _analytic_starts(targets[idx], n, rng)
+        fields = {name: theta[idx, :n].reshape(C * n, data.L, data.L)
+                  for name, (theta, _) in starts.items()}  # fmt: skip
+        fields["analytic"] = analytic
+        cost = {name: seconds for name, (_, seconds) in starts.items()}
+        cost["analytic"] = (time.perf_counter() - start_time) / (C * n)
         per_T: dict[str, Any] = {}
-        for name, start in starts.items():
+        for offset, (name, start) in enumerate(fields.items()):
             ref = refine_with_mc(
                 start,
-                targets,
+                maps,
                 temps,
                 config.refine_sweeps,
                 J=J,
                 overrelaxation=config.simulation.overrelaxation,
-                seed=config.seed + {"generator": 0, "analytic": 1, "baseline": 2}[name],
+                seed=config.seed + offset,
                 device=device,
             )
-            rows = []
             per_field = ref.seconds_per_sweep / (C * n)
+            rows = []
             for k in config.refine_sweeps:
                 snap = ref.snapshots[k].reshape(C, n, data.L, data.L)
-                summaries = _summaries(snap, data.T[idx], data.d[idx], data.target[idx], config, J)
+                summaries = _summaries(snap, data.T[idx], data.d[idx], targets[idx], config, J)
                 scores = compare(
                     reference[key],
                     summaries,
                     correlation_distances=config.correlation_distances,
                     tol=config.topo_tol,
                 )
-                seconds = k * per_field + cost[name]
-                rows.append(
-                    {
-                        "k": k,
-                        "seconds_per_sample": seconds,
-                        "r2": scores["r2"],
-                        "consistency": scores["consistency"],
-                        "correlation_r2": scores["correlation_r2"],
-                        "correlation_r2_mean": scores["correlation_r2_mean"],
-                        "topological_accuracy_mean": scores["topological_accuracy_mean"],
-                        "match_rate": scores["match_rate"]["mean"],
-                        "diversity_aligned_ratio": scores["diversity"]["aligned_ratio"],
-                        "energy_relative_error": scores["relative_error"]["energy"],
-                        "specific_heat_relative_error": scores["relative_error"]["specific_heat"],
-                    }
-                )
+                rows.append({"k": k, "seconds_per_sample": k * per_field + cost[name]}
+                            | {name: scores[name] for name in _REFINE_SCORES}
+                            | {"match_rate": scores["match_rate"]["mean"],
+                               "diversity_aligned_ratio": scores["diversity"]["aligned_ratio"],
+                               "energy_relative_error": scores["relative_error"]["energy"],
+                               "specific_heat_relative_error":
+                                   scores["relative_error"]["specific_heat"]})  # fmt: skip
             per_T[name] = {
                 "repaired_fraction": float(ref.repaired.mean()),
                 "seconds_per_sweep_per_field": per_field,
@@ -709,6 +793,18 @@ def _refine(
             }
         out[key] = per_T
     return out
+
+
+_REFINE_SCORES = (
+    "r2",
+    "consistency",
+    "correlation_r2",
+    "correlation_r2_shown_min",
+    "correlation_r2_all_mean",
+    "correlation_r2_all_min",
+    "topological_accuracy_mean",
+    "topological_accuracy_by_tol",
+)
 
 
 def _transfer(
@@ -740,8 +836,9 @@ def _transfer(
                               progress=progress)  # fmt: skip
         mc = _load_store(store.path)
         n = config.transfer_samples
-        generated, seconds = _generate(generator, mc.target, mc.T, n, config.seed, device)
-        baseline = _baseline(mc.target, mc.T, n, config.seed + 1, J)
+        maps = _heldout_targets(mc.target, config.seed) if config.heldout_maps else mc.target
+        generated, seconds = _generate(generator, maps, mc.T, n, config.seed, device)
+        baseline = _baseline(maps, mc.T, n, config.seed + 1, J)  # the harmonic one
         per_size: dict[str, Any] = {
             "generator_samples_per_s": generated.shape[0] * n / max(seconds, 1e-12)
         }
@@ -756,7 +853,7 @@ def _transfer(
         rng = np.random.default_rng([config.seed, 4, size])
         for key, idx in _by_temperature(mc.T).items():
             per_size[key] = _transfer_scores(
-                config, mc, idx, generated[idx], baseline[idx], rng, device, J
+                config, mc, idx, maps[idx], generated[idx], baseline[idx], rng, device, J
             )
         out[f"L={size}"] = per_size
     return out
@@ -766,6 +863,7 @@ def _transfer_scores(
     config: XYPipelineConfig,
     mc: _Data,
     idx: np.ndarray,
+    maps: np.ndarray,
     generated: np.ndarray,
     baseline: np.ndarray,
     rng: np.random.Generator,
@@ -781,24 +879,26 @@ def _transfer_scores(
     ks = [k for k in config.refine_sweeps if k > 0]
     # No topological curves here: their cluster search grows as L⁴ (seconds per field at
     # L = 64), and the transfer table reports the observables, G(r) and fidelity.
-    cond = (mc.T[idx], mc.d[idx], mc.target[idx])
-    thetas = {"reference": mc.theta[idx], "generated": generated, "baseline": baseline}
+    thetas = {"generated": generated, "baseline": baseline}
     C = len(idx)
     if ks:
         starts = {
             "generated": generated.reshape(C * n, size, size),
-            "analytic": _analytic_starts(mc.target[idx], n, rng),
+            "analytic": _analytic_starts(maps, n, rng),
         }
         for name, start in starts.items():
             refined = refine_with_mc(
-                start, np.repeat(mc.target[idx], n, axis=0), np.repeat(mc.T[idx], n), ks, J=J,
+                start, np.repeat(maps, n, axis=0), np.repeat(mc.T[idx], n), ks, J=J,
                 overrelaxation=config.simulation.overrelaxation,
                 seed=config.seed + (1 if name == "analytic" else 0), device=device,
             )  # fmt: skip
             for k in ks:
                 thetas[f"{name} + {k} sweeps"] = refined.snapshots[k].reshape(C, n, size, size)
-    ens = {
-        name: _summaries(theta, *cond, config, J, morphology=False)
+    cond = (mc.T[idx], mc.d[idx])
+    ens = {"reference": _summaries(mc.theta[idx], *cond, mc.target[idx], config, J,
+                                   morphology=False)}  # fmt: skip
+    ens |= {
+        name: _summaries(theta, *cond, maps, config, J, morphology=False)
         for name, theta in thetas.items()
     }
     return {
@@ -840,6 +940,7 @@ def run(
     if not isinstance(config, XYPipelineConfig):
         raise TypeError(f"config must be an XYPipelineConfig, got {type(config).__name__}")
     run_dir = open_run_dir(run_dir, config)
+    machine = {"at_start": machine_info()}
     stages = _Stages(run_dir)
     J = config.simulation.J
     store_path = Path(stages("simulate", lambda: str(_simulate(config, run_dir, device, progress))))
@@ -849,17 +950,32 @@ def run(
     from ..models.unet import load_generator
 
     generator = load_generator(run_dir / "gan" / "generator.pt")
-    generated, generate_info = _generated(config, data, generator, run_dir, stages, device)
-    start = time.perf_counter()
-    baseline = _baseline(data.target, data.T, config.eval_samples, config.seed + 1, J)
-    baseline_per_sample = (time.perf_counter() - start) / max(
-        baseline.shape[0] * baseline.shape[1], 1
-    )
+    targets = _heldout_targets(data.target, config.seed) if config.heldout_maps else data.target
+    generated, generate_info = _generated(config, data, targets, generator, run_dir, stages,
+                                          device)  # fmt: skip
+    base = config.gan.defect_base if config.gan.generator_output == "defect_residual" else "relaxed"
+    weights = None
+    if base == "blend":
+        from ..simulate.xy import blend_weight_table
+
+        n_train = _train_count(config, data)
+        weights = blend_weight_table(
+            data.theta[:, :n_train].reshape(-1, data.L, data.L),
+            data.charge[:, :n_train].reshape(-1, data.L, data.L),
+            np.repeat(data.T, n_train),
+        )
+    baselines: dict[str, tuple[np.ndarray, float]] = {}
+    for name in _BASELINES:
+        start = time.perf_counter()
+        fields = _baseline(targets, data.T, config.eval_samples, config.seed + 1, J, name, base,
+                           weights)  # fmt: skip
+        baselines[name] = (fields, (time.perf_counter() - start) / fields[:, :, 0, 0].size)
 
     from ..evaluate.xy import across_temperatures
 
+    ensembles = {"generated": generated} | {name: b[0] for name, b in baselines.items()}
     summaries = _load_summaries(
-        stages("evaluate", lambda: _evaluate(config, data, generated, baseline, J))
+        stages("evaluate", lambda: _evaluate(config, data, ensembles, targets, J))
     )
     scores = {T: _score(ens, config) for T, ens in summaries.items()}
     across = across_temperatures(summaries)
@@ -870,14 +986,12 @@ def run(
     refine = None
     if config.refine_sweeps:
         per_sample = generate_info["seconds"] / max(generate_info["samples"], 1)
+        starts = {"generator": (generated, per_sample)} | baselines
         references = {T: ens["reference"] for T, ens in summaries.items()}
         refine = stages(
             "refine",
-            lambda: _refine(
-                config, data, generated, per_sample, baseline, baseline_per_sample, references,
-                device, J,
-            ),
-        )  # fmt: skip
+            lambda: _refine(config, data, starts, targets, references, device, J),
+        )
     transfer = None
     if config.transfer_sizes:
         transfer = stages(
@@ -888,7 +1002,8 @@ def run(
 
     start = time.perf_counter()
     write_report(
-        run_dir, config=config, data=data, generated=generated, baseline=baseline,
+        run_dir, config=config, data=data, targets=targets, generated=generated,
+        baseline=baselines["baseline_scha"][0],
         history=_read_history(run_dir / "gan" / "history.csv"), summaries=summaries,
         scores=scores, across_temperatures=across, speed=speed, refine=refine,
         transfer=transfer, transfer_fields=_transfer_fields(config, run_dir) if transfer else {},
@@ -897,9 +1012,10 @@ def run(
     timings = dict(stages.timings)
     timings["report"] = round(time.perf_counter() - start, 3)
     timings["total"] = round(sum(timings.values()), 3)
+    machine["load_average_at_end"] = machine_info()["load_average"]
     metrics = {"data": summary, "training": train_info, "scores": scores}
     metrics |= {"across_temperatures": across or None, "speed": speed, "refine": refine}
-    metrics |= {"transfer": transfer, "timings_s": timings}
+    metrics |= {"transfer": transfer, "timings_s": timings, "machine": machine}
     atomic_write_text(run_dir / "metrics.json", json.dumps(_jsonable(metrics), indent=2) + "\n")
     return run_dir
 
@@ -907,17 +1023,19 @@ def run(
 def _generated(
     config: XYPipelineConfig,
     data: _Data,
+    targets: np.ndarray,
     generator: Any,
     run_dir: Path,
     stages: _Stages,
     device: str,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """The generated fields ``(C, eval_samples, L, L)`` (``generated.npz``) and their timing."""
+    """The generated fields ``(C, eval_samples, L, L)`` on the maps ``targets``
+    (``generated.npz``) and their timing."""
     path = run_dir / "generated.npz"
 
     def generate_stage() -> dict[str, Any]:
         theta, seconds = _generate(
-            generator, data.target, data.T, config.eval_samples, config.seed, device
+            generator, targets, data.T, config.eval_samples, config.seed, device
         )
         _save_npz(path, theta=theta)
         return {"seconds": seconds, "samples": int(theta.shape[0] * theta.shape[1])}
@@ -946,7 +1064,7 @@ def _summary(config: XYPipelineConfig, data: _Data, store_path: Path) -> dict[st
         "temperatures": sorted({float(t) for t in data.T}),
         "distances": sorted({float(d) for d in data.d}),
         "conditions": len(data.T),
-        "training_fields_per_condition": int(data.theta.shape[1] - config.reference_samples),
+        "training_fields_per_condition": _train_count(config, data),
         "reference_fields_per_condition": config.reference_samples,
         "eval_fields_per_condition": config.eval_samples,
         "mc_tau_int_sweeps": data.tau_int.tolist(),

@@ -57,16 +57,24 @@ __all__ = [
     "XYConfig",
     "XYSampler",
     "XYSamples",
+    "blend_weight_table",
+    "blended_defect_field",
+    "charge_map_image",
+    "defect_blend_weight",
     "defect_field",
+    "field_image",
+    "integrate_bonds",
     "integrated_autocorrelation_time",
     "lattice_distance_key",
     "pair_charge_map",
     "pair_displacement",
+    "relaxed_defect_field",
     "simulate_condition",
     "write_dataset",
 ]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+BACKENDS = ("auto", "numba", "torch")
 _TWO_PI = 2.0 * math.pi
 _INV_TWO_PI = 1.0 / _TWO_PI  # same constant and operation as observables.charge
 _PULLBACK_PASSES = 50
@@ -159,6 +167,58 @@ def pair_charge_map(L: int, d: float) -> np.ndarray:
     return k
 
 
+def _symmetry_args(shift: Any, quarter_turns: Any, reflect: Any) -> tuple[tuple[int, int], int]:
+    if not isinstance(reflect, bool):
+        raise TypeError(f"reflect must be a bool, got {reflect!r}")
+    try:
+        sy, sx = (int(s) for s in shift)
+    except (TypeError, ValueError):
+        raise TypeError(f"shift must be a pair of ints (dy, dx), got {shift!r}") from None
+    return (sy, sx), int(_validate.nonnegative_int("quarter_turns", quarter_turns)) % 4
+
+
+def field_image(
+    theta: Any, *, shift: Any = (0, 0), quarter_turns: int = 0, reflect: bool = False
+) -> np.ndarray:
+    """A lattice symmetry applied to angle fields ``(..., L, L)``: the XY energy is unchanged.
+
+    First the reflection x → −x together with θ → −θ (``reflect``), then ``quarter_turns``
+    counter-clockwise quarter turns of the array, then a periodic ``shift`` (dy, dx) of the
+    sites. The charge map of the image is :func:`charge_map_image` of the charge map (tested).
+    """
+    (sy, sx), turns = _symmetry_args(shift, quarter_turns, reflect)
+    x = np.asarray(theta)
+    if reflect:
+        x = -x[..., ::-1]
+    x = np.rot90(x, turns, axes=(-2, -1))
+    return np.roll(x, (sy, sx), axis=(-2, -1))
+
+
+def charge_map_image(
+    charges: Any, *, shift: Any = (0, 0), quarter_turns: int = 0, reflect: bool = False
+) -> np.ndarray:
+    """The charge map ``(L, L)`` of the :func:`field_image` of a field with map ``charges``.
+
+    A reflection reverses the orientation of every plaquette loop and θ → −θ reverses it back,
+    so charges keep their sign; on plaquette indices it is j → L − 2 − j, a quarter turn is
+    (i, j) → (L − 2 − j, i) (mod L), a shift moves plaquettes with the sites.
+
+    Examples
+    --------
+    >>> k = pair_charge_map(8, 2)
+    >>> image = charge_map_image(k, shift=(1, 0), quarter_turns=1)
+    >>> [tuple(int(v) for v in p) for p in np.argwhere(image)], int(image.sum())
+    ([(3, 3), (5, 3)], 0)
+    """
+    (sy, sx), turns = _symmetry_args(shift, quarter_turns, reflect)
+    k = _charge_map(charges)
+    if reflect:
+        k = np.roll(k[:, ::-1], -1, axis=1)
+    for _ in range(turns):
+        k = np.roll(np.rot90(k), -1, axis=0)
+    return np.roll(k, (sy, sx), axis=(0, 1))
+
+
 def _charge_map(charges: Any) -> np.ndarray:
     try:
         arr = np.asarray(charges)
@@ -231,6 +291,14 @@ def defect_field(charges: Any, angle: float = 0.0) -> np.ndarray:
     theta = np.empty((L, L))
     theta[0] = angle + np.concatenate([[0.0], np.cumsum(vx[0, :-1])])
     theta[1:] = theta[0] + np.cumsum(vy[:-1], axis=0)
+    return _pull_back(theta, vx, vy, k)
+
+
+def _pull_back(theta: np.ndarray, vx: np.ndarray, vy: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Move the sites of every bond within ``_TIE_MARGIN`` of ±π apart until none is, keeping
+    the circulations; ``vx``, ``vy`` are θ's bond differences (module notes of
+    :func:`defect_field`), all updated in place. Returns ``theta``."""
+    L = theta.shape[0]
 
     def shift_site(i: int, j: int, s: float) -> None:
         # A gauge move: the site's four bonds change, no circulation does.
@@ -258,6 +326,169 @@ def defect_field(charges: Any, angle: float = 0.0) -> np.ndarray:
         "difference still reaches ±π. Maps this dense may have no such field (e.g. whole rows "
         "of equal charges need bonds of exactly ±π)"
     )
+
+
+def relaxed_defect_field(
+    charges: Any, *, J: float = 1.0, sweeps: int = 400, seed: int = 0
+) -> np.ndarray:
+    """Angles ``(L, L)`` float64 of low cosine energy whose plaquette charges are ``charges``.
+
+    :func:`defect_field` solves the harmonic (Villain-like) problem: it is the minimum of
+    Σ (θ_j − θ_i − 2πw)²/2, not of the XY energy −J Σ cos(θ_j − θ_i). Near a pair the two
+    differ by up to 0.8 rad at L = 16 (mean thermal fields at T = 0.1 are measured in
+    ``docs/xy_pipeline.md``). This field is that start quenched by the charge-constrained
+    Metropolis (:class:`XYSampler`, ``sweeps`` sweeps at temperatures falling geometrically
+    from 0.05 J to 10⁻⁴ J, δ = 2√(T/J)), then, like :func:`defect_field`, with every bond
+    difference pulled back to at most π − 0.05. The constrained minimum sits on that boundary:
+    an attracting pair lowers its energy by pressing the bonds between its cores towards π,
+    where the map would change.
+
+    Parameters
+    ----------
+    charges
+        ``(L, L)`` integer map (plaquette convention of :mod:`topophys.observables.charge`),
+        summing to zero; L even, at least 4.
+    J
+        Coupling (> 0).
+    sweeps
+        Quench length (≥ 20).
+    seed
+        Seed of the quench (the result is deterministic given it).
+
+    Returns
+    -------
+    ndarray, shape (L, L), float64
+        Angles in [−π, π], the angle of site (0, 0) near 0.
+    """
+    k = _charge_map(charges)
+    _check_even_l(k.shape[0])
+    J = _validate.positive("J", J)
+    sweeps = _validate.positive_int("sweeps", sweeps)
+    if sweeps < 20:
+        raise ValueError(f"sweeps must be at least 20, got {sweeps}")
+    seed = _validate.nonnegative_int("seed", seed)
+    stages = 20
+    theta = defect_field(k)[None]
+    for i, T in enumerate(np.geomspace(0.05, 1e-4, stages) * J):
+        step = min(math.pi, 2.0 * math.sqrt(T / J))
+        sampler = XYSampler(theta, T, J=J, constrained=True, step_size=step, seed=seed + i)
+        sampler.sweep(sweeps // stages)
+        theta = sampler.theta.numpy()
+    theta = theta[0].astype(np.float64)
+    theta -= theta[0, 0]
+    vx = _wrap_np(np.roll(theta, -1, axis=1) - theta)
+    vy = _wrap_np(np.roll(theta, -1, axis=0) - theta)
+    return _wrap_np(_pull_back(theta, vx, vy, k))
+
+
+def _wrap_np(x: np.ndarray) -> np.ndarray:
+    return x - _TWO_PI * np.round(x * _INV_TWO_PI)
+
+
+def _bonds_np(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Wrapped bond differences along +x (axis −1) and +y (axis −2)."""
+    return (
+        _wrap_np(np.roll(theta, -1, axis=-1) - theta),
+        _wrap_np(np.roll(theta, -1, axis=-2) - theta),
+    )
+
+
+def integrate_bonds(bx: Any, by: Any) -> Any:
+    """Angles ``(..., L, L)`` whose bond differences are ``bx`` (+x) and ``by`` (+y).
+
+    θ[0, 0] = 0, the first row integrates ``bx`` and every column ``by`` from it; a field of
+    bonds with integer row and column windings (2π n) is integrated exactly, whatever its
+    plaquette circulations. numpy arrays or torch tensors.
+    """
+    if isinstance(bx, torch.Tensor):
+        row_t = torch.cumsum(bx[..., :1, :-1], -1)
+        row_t = torch.cat([row_t[..., :1] * 0, row_t], -1)  # (..., 1, L): along the first row
+        cols_t = torch.cumsum(by[..., :-1, :], -2)
+        return row_t + torch.cat([cols_t[..., :1, :] * 0, cols_t], -2)  # then down every column
+    bx, by = np.asarray(bx), np.asarray(by)
+    row = np.cumsum(bx[..., :1, :-1], -1)
+    row = np.concatenate([row[..., :1] * 0, row], -1)
+    cols = np.cumsum(by[..., :-1, :], -2)
+    return row + np.concatenate([cols[..., :1, :] * 0, cols], -2)
+
+
+def blended_defect_field(charges: Any, weight: float, *, J: float = 1.0) -> np.ndarray:
+    """Angles ``(L, L)`` between :func:`defect_field` (``weight`` 0) and
+    :func:`relaxed_defect_field` (``weight`` 1), with exactly the map ``charges``.
+
+    The two fields' bond differences (both within π − 0.05 of zero, same map, same twist
+    sector) are interpolated, b = (1 − w)·b_analytic + w·b_relaxed, and integrated: each
+    plaquette keeps the circulation 2πk and every bond stays within π − 0.05, so the map is
+    exact for every w in [0, 1]. A thermal pair sits between the two: pressed towards the XY
+    energy's minimum at T → 0, back towards the harmonic solution as T grows
+    (:func:`defect_blend_weight` measures where).
+    """
+    w = _validate.in_range("weight", weight, 0.0, 1.0)
+    k = _charge_map(charges)
+    ax, ay = _bonds_np(defect_field(k))
+    rx, ry = _bonds_np(relaxed_defect_field(k, J=J))
+    return integrate_bonds((1 - w) * ax + w * rx, (1 - w) * ay + w * ry)
+
+
+def blend_weight_table(
+    theta: Any, charges: Any, temperatures: Any, *, max_fields: int = 256, J: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`defect_blend_weight` per temperature, averaged over the maps with defects.
+
+    Parameters
+    ----------
+    theta : array-like, shape (n, L, L)
+        Fields, grouped by (T, map) internally (at most ``max_fields`` per group are used).
+    charges : array-like, shape (n, L, L)
+        Their charge maps.
+    temperatures : array-like, shape (n,)
+
+    Returns
+    -------
+    temperatures, weights : ndarray, shape (m,)
+        The temperatures with at least one map with defects, ascending, and their mean weight
+        clipped to [0, 1].
+    """
+    arr = np.asarray(theta)
+    q = np.asarray(charges)
+    temps = np.asarray(temperatures, dtype=np.float64).reshape(-1)
+    if arr.ndim != 3 or q.shape != arr.shape or temps.shape != arr.shape[:1]:
+        raise ValueError(
+            f"theta (n, L, L), charges of its shape and temperatures (n,) are needed, got "
+            f"{arr.shape}, {q.shape}, {temps.shape}"
+        )
+    groups: dict[tuple[float, bytes], list[int]] = {}
+    for i in range(arr.shape[0]):
+        groups.setdefault((float(temps[i]), q[i].astype(np.int8).tobytes()), []).append(i)
+    per_t: dict[float, list[float]] = {}
+    for (T, _), idx in groups.items():
+        w = defect_blend_weight(arr[idx[:max_fields]], q[idx[0]], J=J)
+        if w is not None:
+            per_t.setdefault(T, []).append(w)
+    grid = np.array(sorted(per_t), dtype=np.float64)
+    return grid, np.array([np.clip(np.mean(per_t[T]), 0.0, 1.0) for T in grid])
+
+
+def defect_blend_weight(theta: Any, charges: Any, *, J: float = 1.0) -> float | None:
+    """The least-squares weight w of :func:`blended_defect_field` for fields ``(n, L, L)``
+    of one map: their mean deviation from the analytic field, each field turned to it, projected
+    on (relaxed − analytic). ``None`` for a map without defects (the two fields coincide)."""
+    arr = np.asarray(theta, dtype=np.float64)
+    if arr.ndim != 3:
+        raise ValueError(f"theta must have shape (n, L, L), got {arr.shape}")
+    k = _charge_map(charges)
+    if not k.any():
+        return None
+    analytic = defect_field(k)
+    diff = _wrap_np(relaxed_defect_field(k, J=J) - analytic)
+    diff -= diff.mean()
+    norm = float((diff * diff).sum())
+    if norm < 1e-12:
+        return None
+    rel = np.exp(1j * (arr - analytic))
+    turned = np.angle(rel * np.exp(-1j * np.angle(rel.mean(axis=(-2, -1))))[:, None, None])
+    mean = turned.mean(axis=0)
+    return float((mean - mean.mean()).ravel() @ diff.ravel() / norm)
 
 
 @dataclass(frozen=True)
@@ -413,131 +644,60 @@ def _wrap(x: torch.Tensor) -> torch.Tensor:
     return x - _TWO_PI * torch.round(x * _INV_TWO_PI)
 
 
-class XYSampler:
-    """Many XY replicas on one device, advanced by checkerboard sweeps.
-
-    Parameters
-    ----------
-    theta
-        ``(R, L, L)`` initial angles (numpy or torch); L even, at least 4.
-    temperature
-        One temperature or ``(R,)`` per replica, each > 0.
-    J
-        Coupling (> 0).
-    constrained
-        Reject every move that would change a plaquette charge (module notes).
-    step_size
-        Initial Metropolis half-width δ (one value or ``(R,)``); ``None``: min(π, 2√T).
-    seed
-        Seed of the sampler's torch generator (on ``device``).
-    device, dtype
-        Where and in which precision the replicas live.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> s = XYSampler(np.zeros((4, 8, 8)), temperature=0.5, seed=1)
-    >>> s.sweep(20)
-    >>> s.theta.shape, bool((s.energy() > -2).all())
-    (torch.Size([4, 8, 8]), True)
-    """
+class _TorchChains:
+    """Replicas stored as the four checkerboard sublattices of torch tensors (CPU or CUDA)."""
 
     def __init__(
         self,
-        theta: Any,
-        temperature: float | Sequence[float] | np.ndarray,
-        *,
-        J: float = 1.0,
-        constrained: bool = False,
-        step_size: float | Sequence[float] | np.ndarray | None = None,
-        seed: int = 0,
-        device: str | torch.device = "cpu",
-        dtype: str = "float32",
+        theta: torch.Tensor,
+        temperature: np.ndarray,
+        step: np.ndarray,
+        J: float,
+        constrained: bool,
+        seed: int,
     ) -> None:
-        _validate.choice("dtype", dtype, tuple(_DTYPES))
-        self.device = torch.device(_validate.torch_device("device", device))
-        self.dtype = _DTYPES[dtype]
-        if isinstance(theta, torch.Tensor):
-            theta = theta.detach().to(device=self.device, dtype=self.dtype)
-        else:
-            theta = torch.tensor(
-                _validate.real_array("theta", theta, finite=False),
-                dtype=self.dtype,
-                device=self.device,
-            )
-        if theta.ndim != 3 or theta.shape[1] != theta.shape[2]:
-            raise ValueError(f"theta must have shape (R, L, L), got {tuple(theta.shape)}")
-        self.L = _check_even_l(int(theta.shape[-1]))
-        if not bool(torch.isfinite(theta).all()):
-            raise ValueError("theta contains NaN or infinite values")
-        self.n_replicas = int(theta.shape[0])
-        self.J = _validate.positive("J", J)
-        self.constrained = _validate.boolean("constrained", constrained)
-        if np.ndim(temperature) == 0:
-            _validate.positive("temperature", temperature)
-        temps = self._per_replica("temperature", temperature)
-        for i, t in enumerate(temps):
-            _validate.positive(f"temperature[{i}]", t)
-        if step_size is None:
-            steps = np.minimum(math.pi, 2.0 * np.sqrt(temps))
-        else:
-            steps = self._per_replica("step_size", step_size)
-            for s in steps:
-                _validate.in_range("step_size", s, 1e-6, math.pi)
-        shape = (1, self.n_replicas, 1, 1)
-        self._temperature = torch.as_tensor(temps, dtype=self.dtype, device=self.device).view(shape)
-        self._step = torch.as_tensor(steps, dtype=self.dtype, device=self.device).view(shape)
+        self.device, self.dtype = theta.device, theta.dtype
+        self.L = int(theta.shape[-1])
+        shape = (1, theta.shape[0], 1, 1)
+        self._temperature = torch.as_tensor(temperature, dtype=self.dtype, device=self.device)
+        self._temperature = self._temperature.view(shape)
+        self._step = torch.as_tensor(step, dtype=self.dtype, device=self.device).view(shape)
+        self.J, self.constrained = J, constrained
         self._gen = torch.Generator(device=self.device)
         self._gen.manual_seed(_validate.seed("seed", seed))
         self._th = _sublattices(_wrap(theta)).contiguous()
         self._c = torch.cos(self._th)
         self._s = torch.sin(self._th)
-        self._accepted = torch.zeros(self.n_replicas, dtype=torch.float64, device=self.device)
-        self._proposed = 0
-
-    def _per_replica(self, name: str, value: Any) -> np.ndarray:
-        arr = _validate.vector(name, value)
-        if arr.size == 1:
-            arr = np.full(self.n_replicas, arr[0])
-        if arr.size != self.n_replicas:
-            raise ValueError(
-                f"{name} must be one value or one per replica ({self.n_replicas}), got {arr.size}"
-            )
-        return arr
-
-    # -- state -------------------------------------------------------------------------------
+        self._accepted = torch.zeros(theta.shape[0], dtype=torch.float64, device=self.device)
 
     @property
+    def step(self) -> torch.Tensor:
+        return self._step.view(-1)
+
+    @step.setter
+    def step(self, value: torch.Tensor) -> None:
+        self._step = value.to(device=self.device, dtype=self.dtype).view_as(self._step)
+
     def theta(self) -> torch.Tensor:
-        """Current angles ``(R, L, L)`` in [−π, π], a copy on the sampler's device."""
         return _assemble(self._th)
 
-    @property
-    def temperature(self) -> torch.Tensor:
-        return self._temperature.view(-1).clone()
+    def spins(self) -> torch.Tensor:
+        return torch.stack([_assemble(self._c), _assemble(self._s)], dim=1)
 
-    @property
-    def step_size(self) -> torch.Tensor:
-        """Metropolis half-widths δ, ``(R,)``."""
-        return self._step.view(-1).clone()
+    def accepted(self) -> torch.Tensor:
+        return self._accepted
 
-    @property
-    def acceptance(self) -> torch.Tensor:
-        """Metropolis acceptance of each replica since the last
-        :meth:`XYSampler.reset_acceptance`."""
-        return self._accepted / max(self._proposed, 1)
-
-    def reset_acceptance(self) -> None:
+    def reset_accepted(self) -> None:
         self._accepted.zero_()
-        self._proposed = 0
 
-    def energy(self) -> torch.Tensor:
-        """Energy per spin of each replica, ``(R,)`` float64, units of J
-        (:func:`~topophys.observables.spins.spin_energy` of the current spins)."""
-        spins = torch.stack([_assemble(self._c), _assemble(self._s)], dim=1)
-        return spin_energy(spins.to(torch.float64), self.J)
-
-    # -- moves ------------------------------------------------------------------------------
+    def sweep(self, n: int, metropolis: bool, overrelaxation: int) -> None:
+        for _ in range(n):
+            if metropolis:
+                self._metropolis_half(0)
+                self._metropolis_half(1)
+            for _ in range(overrelaxation):
+                self._overrelax_half(0)
+                self._overrelax_half(1)
 
     def _keeps_charges(self, color: int, old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
         nb = torch.stack(_neighbours(self._th, color))  # (4, 2, R, h, h)
@@ -577,25 +737,215 @@ class XYSampler:
         else:
             self._th[sl], self._c[sl], self._s[sl] = new, cn, sn
 
-    def metropolis_sweep(self) -> None:
-        """One Metropolis sweep: colour 0, then colour 1."""
-        self._metropolis_half(0)
-        self._metropolis_half(1)
-        self._proposed += self.L**2  # one proposal per spin and replica
 
-    def overrelaxation_sweep(self) -> None:
-        """One over-relaxation sweep (energy-conserving reflections), colour 0 then colour 1."""
-        self._overrelax_half(0)
-        self._overrelax_half(1)
+class _NumbaChains:
+    """Replicas as ``(R, L, L)`` float32 numpy arrays, swept by the compiled kernel of
+    :mod:`._xy_kernels` on one CPU thread."""
+
+    def __init__(
+        self,
+        theta: torch.Tensor,
+        temperature: np.ndarray,
+        step: np.ndarray,
+        J: float,
+        constrained: bool,
+        seed: int,
+    ) -> None:
+        from ._xy_kernels import seed_streams, sweep_kernel
+
+        self.device, self.dtype = theta.device, theta.dtype
+        self.L = int(theta.shape[-1])
+        # The same float32 wrap as the torch chains and plaquette_charge.
+        self._theta = np.ascontiguousarray(_wrap(theta).numpy(), dtype=np.float32)
+        self._c = np.cos(self._theta)
+        self._s = np.sin(self._theta)
+        self._beta = (1.0 / np.asarray(temperature, dtype=np.float64)).astype(np.float32)
+        self._step = np.asarray(step, dtype=np.float32).copy()
+        self.J, self.constrained = np.float32(J), bool(constrained)
+        self._state = seed_streams(seed, theta.shape[0])
+        self._accepted = np.zeros(theta.shape[0], dtype=np.int64)
+        self._kernel = sweep_kernel()
+
+    @property
+    def step(self) -> torch.Tensor:
+        return torch.from_numpy(self._step.copy())
+
+    @step.setter
+    def step(self, value: torch.Tensor) -> None:
+        self._step = np.ascontiguousarray(value.detach().cpu().numpy(), dtype=np.float32)
+
+    def theta(self) -> torch.Tensor:
+        return torch.from_numpy(self._theta.copy())
+
+    def spins(self) -> torch.Tensor:
+        return torch.from_numpy(np.stack([self._c, self._s], axis=1))
+
+    def accepted(self) -> torch.Tensor:
+        return torch.from_numpy(self._accepted.astype(np.float64))
+
+    def reset_accepted(self) -> None:
+        self._accepted[:] = 0
+
+    def sweep(self, n: int, metropolis: bool, overrelaxation: int) -> None:
+        self._kernel(
+            self._theta, self._c, self._s, self._beta, self._step, self.J, self.constrained,
+            n, metropolis, overrelaxation, self._state, self._accepted,
+        )  # fmt: skip
+
+
+class XYSampler:
+    """Many XY replicas on one device, advanced by Metropolis and over-relaxation sweeps.
+
+    Parameters
+    ----------
+    theta
+        ``(R, L, L)`` initial angles (numpy or torch); L even, at least 4.
+    temperature
+        One temperature or ``(R,)`` per replica, each > 0.
+    J
+        Coupling (> 0).
+    constrained
+        Reject every move that would change a plaquette charge (module notes).
+    step_size
+        Initial Metropolis half-width δ (one value or ``(R,)``); ``None``: min(π, 2√T).
+    seed
+        Seed of the sampler's random streams.
+    device, dtype
+        Where and in which precision the replicas live.
+    backend : {"auto", "numba", "torch"}
+        ``"numba"``: the compiled single-thread kernel (:mod:`._xy_kernels`; CPU and float32
+        only), which visits the sites of each replica in row-major order. ``"torch"``: vectorized
+        checkerboard half-sweeps over all replicas at once (any device and dtype). ``"auto"``
+        takes numba where it applies and torch elsewhere. Both sample the same Boltzmann law
+        (each update satisfies detailed balance) from different random streams.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = XYSampler(np.zeros((4, 8, 8)), temperature=0.5, seed=1)
+    >>> s.sweep(20)
+    >>> s.theta.shape, bool((s.energy() > -2).all())
+    (torch.Size([4, 8, 8]), True)
+    """
+
+    def __init__(
+        self,
+        theta: Any,
+        temperature: float | Sequence[float] | np.ndarray,
+        *,
+        J: float = 1.0,
+        constrained: bool = False,
+        step_size: float | Sequence[float] | np.ndarray | None = None,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        dtype: str = "float32",
+        backend: str = "auto",
+    ) -> None:
+        _validate.choice("dtype", dtype, tuple(_DTYPES))
+        _validate.choice("backend", backend, BACKENDS)
+        self.device = torch.device(_validate.torch_device("device", device))
+        self.dtype = _DTYPES[dtype]
+        if isinstance(theta, torch.Tensor):
+            theta = theta.detach().to(device=self.device, dtype=self.dtype)
+        else:
+            theta = torch.tensor(
+                _validate.real_array("theta", theta, finite=False),
+                dtype=self.dtype,
+                device=self.device,
+            )
+        if theta.ndim != 3 or theta.shape[1] != theta.shape[2]:
+            raise ValueError(f"theta must have shape (R, L, L), got {tuple(theta.shape)}")
+        self.L = _check_even_l(int(theta.shape[-1]))
+        if not bool(torch.isfinite(theta).all()):
+            raise ValueError("theta contains NaN or infinite values")
+        self.n_replicas = int(theta.shape[0])
+        self.J = _validate.positive("J", J)
+        self.constrained = _validate.boolean("constrained", constrained)
+        if np.ndim(temperature) == 0:
+            _validate.positive("temperature", temperature)
+        temps = self._per_replica("temperature", temperature)
+        for i, t in enumerate(temps):
+            _validate.positive(f"temperature[{i}]", t)
+        if step_size is None:
+            steps = np.minimum(math.pi, 2.0 * np.sqrt(temps))
+        else:
+            steps = self._per_replica("step_size", step_size)
+            for s in steps:
+                _validate.in_range("step_size", s, 1e-6, math.pi)
+        compiled = self.device.type == "cpu" and self.dtype == torch.float32
+        if backend == "numba" and not compiled:
+            raise ValueError(
+                f"backend='numba' runs float32 on the CPU only, got device={self.device}, "
+                f"dtype={dtype}; use backend='torch' or 'auto'"
+            )
+        self.backend = (
+            "numba" if backend == "numba" or (backend == "auto" and compiled) else "torch"
+        )
+        chains = _NumbaChains if self.backend == "numba" else _TorchChains
+        seed = _validate.seed("seed", seed)
+        self._chains = chains(theta, temps, steps, self.J, self.constrained, seed)
+        self._temperature = torch.as_tensor(temps, dtype=self.dtype, device=self.device)
+        self._proposed = 0
+
+    def _per_replica(self, name: str, value: Any) -> np.ndarray:
+        arr = _validate.vector(name, value)
+        if arr.size == 1:
+            arr = np.full(self.n_replicas, arr[0])
+        if arr.size != self.n_replicas:
+            raise ValueError(
+                f"{name} must be one value or one per replica ({self.n_replicas}), got {arr.size}"
+            )
+        return arr
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def theta(self) -> torch.Tensor:
+        """Current angles ``(R, L, L)`` in [−π, π], a copy on the sampler's device."""
+        return self._chains.theta()
+
+    @property
+    def temperature(self) -> torch.Tensor:
+        """Temperatures ``(R,)``."""
+        return self._temperature.clone()
+
+    @property
+    def step_size(self) -> torch.Tensor:
+        """Metropolis half-widths δ, ``(R,)``."""
+        return self._chains.step.clone()
+
+    @property
+    def acceptance(self) -> torch.Tensor:
+        """Metropolis acceptance of each replica since the last
+        :meth:`XYSampler.reset_acceptance`."""
+        return self._chains.accepted() / max(self._proposed, 1)
+
+    def reset_acceptance(self) -> None:
+        self._chains.reset_accepted()
+        self._proposed = 0
+
+    def energy(self) -> torch.Tensor:
+        """Energy per spin of each replica, ``(R,)`` float64, units of J
+        (:func:`~topophys.observables.spins.spin_energy` of the current spins)."""
+        return spin_energy(self._chains.spins().to(torch.float64), self.J)
+
+    # -- moves ------------------------------------------------------------------------------
+
+    def metropolis_sweep(self) -> None:
+        """One Metropolis sweep (one proposal per spin)."""
+        self._chains.sweep(1, True, 0)
+        self._proposed += self.L**2
+
+    def overrelaxation_sweep(self, n: int = 1) -> None:
+        """``n`` over-relaxation sweeps (energy-conserving reflections)."""
+        self._chains.sweep(_validate.nonnegative_int("n", n), False, 1)
 
     def sweep(self, n: int = 1, overrelaxation: int = 0) -> None:
         """``n`` sweeps, each one Metropolis sweep and then ``overrelaxation`` reflection sweeps."""
         n = _validate.nonnegative_int("n", n)
         overrelaxation = _validate.nonnegative_int("overrelaxation", overrelaxation)
-        for _ in range(n):
-            self.metropolis_sweep()
-            for _ in range(overrelaxation):
-                self.overrelaxation_sweep()
+        self._chains.sweep(n, True, overrelaxation)
+        self._proposed += n * self.L**2
 
     def tune_step_size(self, target: float = 0.5) -> None:
         """Scale each replica's δ towards ``target`` acceptance (measured since the last reset).
@@ -606,8 +956,9 @@ class XYSampler:
         target = _validate.in_range("target", target, 0.05, 0.95)
         if self._proposed == 0:
             return
-        factor = torch.exp(2.0 * (self.acceptance - target)).to(self.dtype).view_as(self._step)
-        self._step = torch.clamp(self._step * factor, 1e-3, math.pi)
+        step = self._chains.step
+        factor = torch.exp(2.0 * (self.acceptance - target)).to(step.device, step.dtype)
+        self._chains.step = torch.clamp(step * factor, 1e-3, math.pi)
         self.reset_acceptance()
 
 

@@ -47,17 +47,19 @@ Choices the paper leaves open, ours (all in :class:`CWGANConfig`):
   analytic defect field of the map, constructed so that it cannot change the exact charge map
   (the physics loss is then redundant); ``noise_injection="all"`` feeds full-resolution noise to
   every decoder block instead of the bottleneck alone; ``spin_waves`` adds harmonic spin waves
-  at T to the correction. ``critic_lr`` gives the critic its own learning rate (two time-scale
-  rule, Heusel et al. 2017): on the CPU demo a critic 5× faster than the generator kept the
-  game from running away. ``ema_decay`` keeps an exponential moving average of the generator's
-  weights (Yazıcı et al. 2019), updated after every generator step with the decay
-  min(``ema_decay``, (1 + s)/(10 + s)) at step s; the averaged generator is the one monitored,
-  saved and returned. ``energy_moments_weight`` adds :func:`energy_moments_loss` to the generator
-  loss: the generated energies per spin, standardized by the mean and standard deviation of the
-  training fields of the same condition (T, charge map), should have mean 0 and second moment 1.
-  It targets ⟨E⟩ and C_v (which is N·Var(E/N)/T²) directly, the two observables the adversarial
-  game learns last (a moment-matching term in the spirit of Salimans et al. 2016's feature
-  matching).
+  at T to the correction; ``defect_base="relaxed"`` corrects the quenched defect field and
+  ``upsample="nearest"`` replaces the transposed convolutions by resize-convolutions (module
+  notes of :mod:`topophys.models.unet`). ``critic_lr`` gives the critic its own learning rate
+  (two time-scale rule, Heusel et al. 2017): on the CPU demo a critic 5× faster than the
+  generator kept the game from running away. ``ema_decay`` keeps an exponential moving average
+  of the generator's weights (Yazıcı et al. 2019), updated after every generator step with the
+  decay min(``ema_decay``, (1 + s)/(10 + s)) at step s; the averaged generator is the one
+  monitored, saved and returned. ``energy_moments_weight`` adds :func:`energy_moments_loss` to
+  the generator loss: the generated energies per spin, standardized by the mean and standard
+  deviation of the training fields of the same condition (T, charge map), should have mean 0 and
+  second moment 1. It targets ⟨E⟩ and C_v (which is N·Var(E/N)/T²) directly, the two observables
+  the adversarial game learns last (a moment-matching term in the spirit of Salimans et al.
+  2016's feature matching).
 * **Epochs** count passes over the data by the critic; a generator step follows every
   ``n_critic``-th critic step (counted across epochs).
 * **Monitoring** (paper Fig. 3): after every epoch the generator draws one field for each of
@@ -90,27 +92,32 @@ from typing import Any, Literal
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch.utils.data import DataLoader, TensorDataset
 
 from .. import _validate
 from ..config import Config, atomic_write_text
 from ..models.critic import Critic
 from ..models.unet import (
+    DEFECT_BASES,
     NOISE_INJECTIONS,
     OUTPUTS,
     PAPER_ENCODER_CHANNELS,
+    STIFFNESSES,
+    UPSAMPLINGS,
     UNetGenerator,
     generate,
     save_generator,
 )
 from ..observables.charge import angles_to_spins, plaquette_charge, soft_charge, spins_to_angles
-from ..observables.spins import energy, magnetization, spin_energy
+from ..observables.spins import bond_sums, energy, magnetization, spin_bond_sums, spin_energy
 from ._lightning import quiet_lightning, want_progress
 from ._loop import EpochBatchSampler, LastCheckpoint
 
 __all__ = [
     "CWGANConfig",
     "CWGANModule",
+    "current_moments_loss",
     "energy_moments_loss",
     "generate",
     "gradient_penalty",
@@ -143,17 +150,33 @@ class CWGANConfig(Config):
         ``"spins"`` (paper) or ``"defect_residual"`` (ours: analytic defect field plus a
         charge-preserving learned correction; needs ``noise_channels >= 2``).
     noise_injection
-        ``"bottleneck"`` (paper) or ``"all"`` (ours: full-resolution noise into every decoder
-        block).
+        ``"bottleneck"`` (paper), ``"all"`` (ours: full-resolution noise into every decoder
+        block) or ``"fine"`` (ours: into the two finest decoder blocks only).
     spin_waves
         Add harmonic spin waves at T to the defect residual (ours); needs
-        ``generator_output="defect_residual"``, ``noise_injection="all"``, ``noise_channels >= 3``.
+        ``generator_output="defect_residual"``, ``noise_injection`` "all" or "fine" and
+        ``noise_channels >= 3``.
+    upsample
+        ``"transposed"`` (paper: 2×2 stride-2 transposed convolutions) or ``"nearest"`` (ours:
+        nearest-neighbour upsampling, which the decoder's 3×3 circular convolution follows: the
+        resize-convolution of Odena et al. 2016).
+    defect_base
+        The field the defect residual corrects: ``"analytic"``
+        (:func:`~topophys.simulate.xy.defect_field`, the harmonic solution), ``"relaxed"``
+        (:func:`~topophys.simulate.xy.relaxed_defect_field`, its quench in the XY energy; ours)
+        or ``"blend"`` (between the two with a weight per temperature calibrated on the
+        training fields, :func:`~topophys.simulate.xy.blend_weight_table`; ours).
+    spin_wave_stiffness
+        ``"bare"`` (J) or ``"scha"`` (the self-consistent harmonic stiffness at T; ours) for
+        the waves of ``spin_waves``.
     ema_decay
         Decay of the moving average of the generator's weights (ours); ``None`` (paper) uses
         the trained weights themselves.
     energy_moments_weight
         Weight of :func:`energy_moments_loss` in the generator loss (ours); 0 (paper) leaves it
         out. Every condition (T, charge map) needs at least two training fields.
+    current_moments_weight
+        Weight of :func:`current_moments_loss` (ours); 0 leaves it out.
     critic_instance_norm
         InstanceNorm after the critic's strided convolutions.
     negative_slope
@@ -202,10 +225,14 @@ class CWGANConfig(Config):
     noise_channels: int = 32
     generator_init: Literal["pytorch", "kaiming"] = "pytorch"
     generator_output: Literal["spins", "defect_residual"] = "spins"
-    noise_injection: Literal["bottleneck", "all"] = "bottleneck"
+    noise_injection: Literal["bottleneck", "all", "fine"] = "bottleneck"
     spin_waves: bool = False
+    upsample: Literal["transposed", "nearest"] = "transposed"
+    defect_base: Literal["analytic", "relaxed", "blend"] = "analytic"
+    spin_wave_stiffness: Literal["bare", "scha"] = "bare"
     ema_decay: float | None = None
     energy_moments_weight: float = 0.0
+    current_moments_weight: float = 0.0
     critic_instance_norm: bool = False
     negative_slope: float = 0.2
     epochs: int = 120
@@ -234,20 +261,24 @@ class CWGANConfig(Config):
         v.choice("generator_init", self.generator_init, ("pytorch", "kaiming"))
         v.choice("generator_output", self.generator_output, OUTPUTS)
         v.choice("noise_injection", self.noise_injection, NOISE_INJECTIONS)
+        v.choice("upsample", self.upsample, UPSAMPLINGS)
+        v.choice("defect_base", self.defect_base, DEFECT_BASES)
+        v.choice("spin_wave_stiffness", self.spin_wave_stiffness, STIFFNESSES)
         if not isinstance(self.spin_waves, bool):
             raise TypeError(f"spin_waves must be a bool, got {self.spin_waves!r}")
         if self.spin_waves and (
             self.generator_output != "defect_residual"
-            or self.noise_injection != "all"
+            or self.noise_injection == "bottleneck"
             or self.noise_channels < 3
         ):
             raise ValueError(
-                "spin_waves=True needs generator_output='defect_residual', noise_injection='all' "
-                "and noise_channels >= 3"
+                "spin_waves=True needs generator_output='defect_residual', noise_injection 'all' "
+                "or 'fine' and noise_channels >= 3"
             )
         if self.ema_decay is not None and not 0.0 < v.real("ema_decay", self.ema_decay) < 1.0:
             raise ValueError(f"ema_decay must lie in (0, 1) or be None, got {self.ema_decay}")
         v.nonnegative("energy_moments_weight", self.energy_moments_weight)
+        v.nonnegative("current_moments_weight", self.current_moments_weight)
         if self.generator_output == "defect_residual" and self.noise_channels < 2:
             raise ValueError(
                 "generator_output='defect_residual' draws its global rotation from two noise "
@@ -480,6 +511,52 @@ def energy_moments_loss(spins: torch.Tensor, mean: torch.Tensor, std: torch.Tens
     return moments_penalty(z)
 
 
+def current_moments_loss(
+    spins: torch.Tensor, mean: torch.Tensor, std: torch.Tensor
+) -> torch.Tensor:
+    r"""Current moment matching: :func:`moments_penalty` of each standardized spin-current
+    component, summed.
+
+    :math:`z_\mu = (I_\mu/N - m_{c,\mu})/s_{c,\mu}` with :math:`I_\mu = J\sum_i
+    \sin(\theta_{i+\hat\mu} - \theta_i)` and m, s the mean and standard deviation over the real
+    fields of each sample's condition. The helicity modulus is
+    :math:`\Upsilon = \frac1{2N}\sum_\mu[\langle\sum J\cos\rangle - \mathrm{Var}(I_\mu)/T]`:
+    the variance of the current is the part of Υ that the energy terms do not fix.
+
+    Parameters
+    ----------
+    spins : Tensor, shape (B, 2, L, L)
+        Generated spin fields (differentiable), B ≥ 2.
+    mean, std : Tensor, shape (B, 2)
+        Per-condition mean and standard deviation (> 0) of (I_x, I_y)/N.
+
+    Returns
+    -------
+    Tensor, scalar
+
+    Examples
+    --------
+    >>> from topophys.observables.charge import angles_to_spins
+    >>> spins = angles_to_spins(torch.zeros(4, 4, 4))
+    >>> float(current_moments_loss(spins, torch.zeros(4, 2), torch.ones(4, 2)))
+    2.0
+    """
+    if spins.ndim != 4 or spins.shape[1] != 2:
+        raise ValueError(f"spins must have shape (batch, 2, L, L), got {tuple(spins.shape)}")
+    for name, value in (("mean", mean), ("std", std)):
+        if value.shape != (spins.shape[0], 2):
+            raise ValueError(
+                f"{name} must have shape ({spins.shape[0]}, 2) to match spins, got "
+                f"{tuple(value.shape)}"
+            )
+    if not bool((std > 0).all()):
+        raise ValueError("std must be > 0 for every sample")
+    sums = spin_bond_sums(spins)
+    current = torch.stack([sums["sin_x"], sums["sin_y"]], dim=1) / (spins.shape[-1] ** 2)
+    z = (current - mean.to(spins.dtype)) / std.to(spins.dtype)
+    return moments_penalty(z[:, 0]) + moments_penalty(z[:, 1])
+
+
 @dataclass
 class _Monitor:
     """Fixed conditions and the real fields' observables, for the per-epoch curves."""
@@ -541,6 +618,9 @@ class CWGANModule(L.LightningModule):
             output=config.generator_output,
             noise_injection=config.noise_injection,
             spin_waves=config.spin_waves,
+            upsample=config.upsample,
+            defect_base=config.defect_base,
+            spin_wave_stiffness=config.spin_wave_stiffness,
         )
         self.generator_ema: UNetGenerator | None = None
         if config.ema_decay is not None:
@@ -574,10 +654,17 @@ class CWGANModule(L.LightningModule):
         start = self.config.physics_start_epoch
         return start is not None and self.current_epoch >= start
 
+    def _optimizers(self) -> tuple[LightningOptimizer, LightningOptimizer]:
+        """The generator's and the critic's (Lightning-wrapped) optimizers, in that order."""
+        opts = self.optimizers()
+        if not isinstance(opts, list) or len(opts) != 2:
+            raise RuntimeError("configure_optimizers must return the generator's and critic's")
+        return opts[0], opts[1]
+
     def on_train_epoch_start(self) -> None:
         cfg = self.config
         physics = self.physics_on and cfg.physics_lr is not None
-        opt_g, opt_c = self.optimizers()
+        opt_g, opt_c = self._optimizers()
         for opt, lr in ((opt_g, cfg.lr), (opt_c, self._critic_lr())):
             for group in opt.param_groups:
                 group["lr"] = cfg.physics_lr if physics else lr
@@ -596,7 +683,7 @@ class CWGANModule(L.LightningModule):
         charges = charges.to(theta.dtype)
         real = angles_to_spins(theta)
         n, side = charges.shape[0], charges.shape[-1]
-        opt_g, opt_c = self.optimizers()
+        opt_g, opt_c = self._optimizers()
 
         rng = _seeded(cfg.seed, self.critic_steps, 0, device=self.device)
         with torch.no_grad():
@@ -639,22 +726,27 @@ class CWGANModule(L.LightningModule):
                 )
                 self._accumulate(physics_loss=phys)
                 loss_g = loss_g + cfg.physics_weight * phys
+            needed = 7 if cfg.current_moments_weight > 0 else 5 if cfg.energy_moments_weight else 3
+            if len(batch) < needed:
+                raise ValueError(
+                    "energy_moments_weight or current_moments_weight > 0 needs batches "
+                    "(angles, charges, temperatures, energy mean and std[, current mean and "
+                    "std]); train with train_cwgan, which adds them"
+                )
             if cfg.energy_moments_weight > 0:
-                if len(batch) < 5:
-                    raise ValueError(
-                        "energy_moments_weight > 0 needs batches (angles, charges, temperatures, "
-                        "energy mean, energy std); train with train_cwgan, which adds them"
-                    )
-                e_mean, e_std = batch[3], batch[4]
-                moments = energy_moments_loss(fake, e_mean, e_std)
+                moments = energy_moments_loss(fake, batch[3], batch[4])
                 self._accumulate(energy_moments_loss=moments)
                 loss_g = loss_g + cfg.energy_moments_weight * moments
+            if cfg.current_moments_weight > 0:
+                moments = current_moments_loss(fake, batch[5], batch[6])
+                self._accumulate(current_moments_loss=moments)
+                loss_g = loss_g + cfg.current_moments_weight * moments
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
             opt_g.step()
         finally:
             self.untoggle_optimizer(opt_g)
-        if self.generator_ema is not None:
+        if self.generator_ema is not None and cfg.ema_decay is not None:  # both or neither
             s = self.generator_steps
             decay = min(float(cfg.ema_decay), (1.0 + s) / (10.0 + s))
             with torch.no_grad():
@@ -711,13 +803,13 @@ class CWGANModule(L.LightningModule):
             "critic_steps": self.critic_steps,
             "generator_steps": self.generator_steps,
             "physics_on": int(self.physics_on),
-            "lr": self.optimizers()[0].param_groups[0]["lr"],
+            "lr": self._optimizers()[0].param_groups[0]["lr"],
         }
         for name in ("critic_loss", "wasserstein", "gradient_penalty", "generator_loss"):
             total, count = self._sums.get(name, (0.0, 0))
             # An epoch shorter than n_critic steps has no generator step: an empty cell.
             record[name] = float(total) / count if count else None
-        for name in ("physics_loss", "energy_moments_loss"):
+        for name in ("physics_loss", "energy_moments_loss", "current_moments_loss"):
             total, count = self._sums.get(name, (0.0, 0))
             record[name] = float(total) / count if count else None
         record.update(self.monitor_observables())
@@ -807,39 +899,57 @@ def _training_arrays(
     return theta_t, q_t, torch.from_numpy(t.astype(np.float32))
 
 
-def _condition_energy_moments(
-    theta: torch.Tensor, charges: torch.Tensor, temperatures: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-sample mean and standard deviation of E/N over the fields of its condition (T, map)."""
-    # In chunks: a float64 copy of a paper-scale dataset would take half a gigabyte.
-    e = np.concatenate(
-        [energy(theta[i : i + 4096].double().numpy()) for i in range(0, theta.shape[0], 4096)]
-    )
+def _condition_groups(charges: torch.Tensor, temperatures: torch.Tensor) -> np.ndarray:
+    """Index of each field's condition (T, charge map), ``(n,)``; every condition needs two."""
     keys: dict[tuple[float, bytes], int] = {}
-    group = np.empty(theta.shape[0], dtype=np.int64)
-    for i in range(theta.shape[0]):
+    group = np.empty(charges.shape[0], dtype=np.int64)
+    for i in range(charges.shape[0]):
         key = (float(temperatures[i]), charges[i].numpy().tobytes())
         group[i] = keys.setdefault(key, len(keys))
     counts = np.bincount(group)
     if counts.min() < 2:
         i = int(np.flatnonzero(counts[group] < 2)[0])
         raise ValueError(
-            "energy_moments_weight > 0 needs at least two training fields per condition "
-            f"(T, charge map); the condition of field {i} (T = {float(temperatures[i]):g}) has one"
+            "energy_moments_weight or current_moments_weight > 0 needs at least two training "
+            f"fields per condition (T, charge map); the condition of field {i} "
+            f"(T = {float(temperatures[i]):g}) has one"
         )
-    mean = np.bincount(group, weights=e) / counts
-    var = np.bincount(group, weights=(e - mean[group]) ** 2) / (counts - 1)
-    std = np.sqrt(var)
+    return group
+
+
+def _group_moments(values: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample mean and standard deviation of ``values (n,)`` over its group."""
+    counts = np.bincount(group)
+    mean = np.bincount(group, weights=values) / counts
+    var = np.bincount(group, weights=(values - mean[group]) ** 2) / (counts - 1)
+    return mean[group], np.sqrt(var)[group]
+
+
+def _condition_moments(
+    theta: torch.Tensor, charges: torch.Tensor, temperatures: torch.Tensor, current: bool
+) -> list[torch.Tensor]:
+    """Per-sample mean and standard deviation over the fields of its condition (T, map): of
+    E/N (``(n,)`` each), and with ``current`` of the spin current per spin (I_x, I_y)/N
+    (``(n, 2)`` each)."""
+    group = _condition_groups(charges, temperatures)
+    # In chunks: a float64 copy of a paper-scale dataset would take half a gigabyte.
+    chunks = [bond_sums(theta[i : i + 4096].double().numpy()) for i in range(0, len(group), 4096)]
+    n_sites = theta.shape[-1] * theta.shape[-2]
+    sums = {k: np.concatenate([c[k] for c in chunks]) / n_sites for k in chunks[0]}
+    mean, std = _group_moments(-(sums["cos_x"] + sums["cos_y"]), group)
     if (std <= 0).any():
-        i = int(np.flatnonzero(std[group] <= 0)[0])
+        i = int(np.flatnonzero(std <= 0)[0])
         raise ValueError(
             f"the training fields of the condition of field {i} all have the same energy: "
             "energy_moments_weight needs a spread"
         )
-    return (
-        torch.from_numpy(mean[group].astype(np.float32)),
-        torch.from_numpy(std[group].astype(np.float32)),
-    )
+    out = [mean, std]
+    if current:
+        pairs = [_group_moments(sums[k], group) for k in ("sin_x", "sin_y")]
+        out.append(np.stack([m for m, _ in pairs], axis=1))
+        # A current that never fluctuates (a symmetric map) is standardized by a floor.
+        out.append(np.maximum(np.stack([s for _, s in pairs], axis=1), 1e-6))
+    return [torch.from_numpy(a.astype(np.float32)) for a in out]
 
 
 def _calibrate(theta: torch.Tensor, charges: torch.Tensor, limit: int = 4096) -> float:
@@ -934,10 +1044,17 @@ def train_cwgan(
         monitor=_make_monitor(theta, q, t, config.monitor_samples, config.seed),
         history_path=run_dir / "history.csv",
     )
+    if config.defect_base == "blend":
+        from ..simulate.xy import blend_weight_table
+
+        table = blend_weight_table(theta.numpy(), q.numpy(), t.numpy())
+        for generator in (module.generator, module.generator_ema):
+            if generator is not None:
+                generator.set_base_weights(*table)
     sampler = EpochBatchSampler(theta.shape[0], config.batch_size, config.seed, drop_last=True)
     tensors = [theta, q, t]
-    if config.energy_moments_weight > 0:
-        tensors.extend(_condition_energy_moments(theta, q, t))
+    if config.energy_moments_weight > 0 or config.current_moments_weight > 0:
+        tensors.extend(_condition_moments(theta, q, t, config.current_moments_weight > 0))
     loader = DataLoader(TensorDataset(*tensors), batch_size=None, sampler=sampler)
     show_progress = want_progress(progress)
     with warnings.catch_warnings(), quiet_lightning(not show_progress):
