@@ -1,0 +1,147 @@
+"""The local PH potential: forces and stress are derivatives of its energy; symmetries; saving."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+
+from topophys._warnings import TopophysWarning
+from topophys.models.local_ph import AtomicNetwork, LocalPHPotential, load_local_ph
+
+from ..descriptors.test_local_ph import SMALL, amorphous
+
+
+@pytest.fixture(scope="module")
+def potential():
+    torch.manual_seed(0)
+    network = AtomicNetwork(SMALL.n_features, hidden=(16, 16))
+    pot = LocalPHPotential(SMALL, network)
+    # Spread the weights so the energy depends visibly on the descriptor.
+    with torch.no_grad():
+        for p in pot.network.parameters():
+            p.mul_(3.0)
+        pot.network.input_scale.fill_(0.05)
+    return pot
+
+
+def energy(potential, atoms):
+    return potential.compute(atoms, forces=False)["energy"]
+
+
+def test_forces_equal_central_differences_of_the_energy(potential):
+    atoms = amorphous(seed=2)
+    out = potential.compute(atoms)
+    rng = np.random.default_rng(1)
+    agree = 0
+    for atom, axis in rng.integers(0, [len(atoms), 3], size=(10, 2)):
+        step, e = 1e-5, []
+        for sign in (1, -1):
+            moved = atoms.copy()
+            moved.positions[atom, axis] += sign * step
+            e.append(energy(potential, moved))
+        fd = -(e[0] - e[1]) / (2 * step)
+        agree += abs(fd - out["forces"][atom, axis]) < 1e-5 * max(1.0, abs(fd))
+    # Only a pairing switch inside ±1e-5 Å could break one; none is expected in 10 draws.
+    assert agree == 10
+    assert np.abs(out["forces"]).max() > 1e-3
+
+
+def test_zero_net_force_and_torque_and_rotation_covariance(potential):
+    cluster = amorphous(seed=3)
+    cluster.pbc = False
+    out = potential.compute(cluster)
+    assert np.abs(out["forces"].sum(0)).max() < 1e-9
+    torque = np.cross(cluster.positions - cluster.positions.mean(0), out["forces"]).sum(0)
+    assert np.abs(torque).max() < 1e-8
+    periodic = potential.compute(amorphous(seed=3))
+    assert np.abs(periodic["forces"].sum(0)).max() < 1e-9
+    rotated = cluster.copy()
+    rotated.rotate(63.0, (0.3, 1.0, -0.4))
+    turned = potential.compute(rotated)
+    rotation = np.linalg.lstsq(
+        cluster.positions - cluster.positions.mean(0),
+        rotated.positions - rotated.positions.mean(0),
+        rcond=None,
+    )[0]
+    assert abs(turned["energy"] - out["energy"]) < 1e-9
+    np.testing.assert_allclose(turned["forces"], out["forces"] @ rotation, atol=1e-9)
+
+
+def test_energy_is_extensive_and_invariant_under_permutation(potential):
+    atoms = amorphous(seed=4)
+    e = energy(potential, atoms)
+    assert abs(energy(potential, atoms.repeat((1, 2, 1))) - 2 * e) < 1e-8 * abs(e)
+    order = np.random.default_rng(0).permutation(len(atoms))
+    assert abs(energy(potential, atoms[order]) - e) < 1e-9
+    moved = atoms.copy()
+    moved.positions[5] += atoms.cell[1]  # another periodic image of the same atom
+    assert abs(energy(potential, moved) - e) < 1e-9
+
+
+def test_stress_equals_the_strain_derivative(potential):
+    atoms = amorphous(seed=5)
+    stress = potential.compute(atoms, stress=True)["stress"]
+    for i, j in ((0, 0), (1, 2)):
+        e = []
+        for sign in (1, -1):
+            strained = atoms.copy()
+            strain = np.eye(3)
+            strain[i, j] += sign * 1e-6
+            strained.set_cell(atoms.cell[:] @ strain, scale_atoms=True)
+            e.append(energy(potential, strained))
+        fd = (e[0] - e[1]) / 2e-6 / atoms.get_volume()
+        assert abs(fd - stress[i, j]) < 1e-6 * max(1.0, abs(fd))
+
+
+def test_calculator_gives_energy_forces_stress(potential):
+    atoms = amorphous(seed=6)
+    atoms.calc = potential.calculator()
+    out = potential.compute(atoms, stress=True)
+    assert atoms.get_potential_energy() == pytest.approx(out["energy"])
+    np.testing.assert_allclose(atoms.get_forces(), out["forces"])
+    np.testing.assert_allclose(atoms.get_potential_energies().sum(), out["energy"])
+    assert atoms.get_stress().shape == (6,)
+
+
+def test_save_load_round_trip_and_refusals(potential, tmp_path):
+    frames = [amorphous(seed=7), amorphous(seed=8)]
+    potential.training_summary = {"energy_per_atom_range": [-1e9, 1e9]}
+    folder = potential.save(tmp_path / "model")
+    loaded = load_local_ph(folder)
+    np.testing.assert_array_equal(loaded.predict(frames), potential.predict(frames))
+    assert json.loads((folder / "model.json").read_text())["kind"] == "local_ph"
+    meta = json.loads((folder / "model.json").read_text())
+    (folder / "model.json").write_text(json.dumps({**meta, "kind": "ridge"}))
+    with pytest.raises(ValueError, match="kind"):
+        load_local_ph(folder)
+    (folder / "model.json").write_text(json.dumps({**meta, "format": 99}))
+    with pytest.raises(ValueError, match="format"):
+        load_local_ph(folder)
+    with pytest.raises(FileNotFoundError, match=r"model\.json missing"):
+        load_local_ph(tmp_path)
+    potential.training_summary = {"energy_per_atom_range": [100.0, 101.0]}
+    with pytest.warns(TopophysWarning, match="outside the training energies"):
+        potential.predict(frames[:1])
+    potential.training_summary = {}
+
+
+def test_bad_construction_and_species():
+    with pytest.raises(ValueError, match="features"):
+        LocalPHPotential(SMALL, AtomicNetwork(7))
+    with pytest.raises(ValueError, match="species"):
+        LocalPHPotential(SMALL, AtomicNetwork(SMALL.n_features, species=("Si",)))
+    with pytest.raises(TypeError, match="LocalPHConfig"):
+        LocalPHPotential({}, AtomicNetwork(SMALL.n_features))
+    with pytest.raises(ValueError, match="activation"):
+        AtomicNetwork(4, activation="relu")
+    network = AtomicNetwork(4)
+    with pytest.raises(ValueError, match=r"\['H'\]"):
+        network.species_index(["C", "H"])
+    with pytest.raises(ValueError, match="features must have shape"):
+        network(torch.zeros(3, 5), torch.zeros(3, dtype=torch.int64))
+    with pytest.raises(ValueError, match="no neighbour"):
+        LocalPHPotential(SMALL, AtomicNetwork(SMALL.n_features)).compute(
+            Atoms("C2", positions=[[0, 0, 0], [6, 0, 0]])
+        )
