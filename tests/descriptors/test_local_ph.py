@@ -222,3 +222,19 @@ def test_bad_input_is_refused_with_the_argument_named():
         slot_geometry(pairs, np.zeros((3, 3)), np.eye(3))
     with pytest.raises(ValueError, match="cell is needed"):
         slot_geometry(pairs, amorphous().positions)
+
+
+def test_recipe_changes_are_none_for_a_rigid_move_and_some_for_a_large_one():
+    from topophys.descriptors.local_ph import recipe_changes
+
+    atoms = amorphous(seed=6)
+    pairs = local_pairs(atoms, SMALL)
+    moved = atoms.copy()
+    moved.translate([0.31, -0.2, 0.05])
+    assert not recipe_changes(pairs, local_pairs(moved, SMALL)).any()
+    shaken = atoms.copy()
+    shaken.rattle(0.1, seed=2)
+    changed = recipe_changes(pairs, local_pairs(shaken, SMALL))
+    assert 0 < changed.sum() <= len(atoms)
+    with pytest.raises(ValueError, match="differ in size"):
+        recipe_changes(pairs, local_pairs(amorphous(n=40), SMALL))

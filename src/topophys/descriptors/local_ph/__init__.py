@@ -25,7 +25,7 @@ Examples
 
 from .config import LocalPHConfig, entrance
 from .descriptor import LocalPHDescriptor, local_features
-from .pairs import LocalPairs, check_structure, local_pairs
+from .pairs import LocalPairs, check_structure, local_pairs, recipe_changes
 from .values import SlotGeometry, slot_forces, slot_geometry, slot_virial
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "entrance",
     "local_features",
     "local_pairs",
+    "recipe_changes",
     "slot_forces",
     "slot_geometry",
     "slot_virial",

@@ -40,7 +40,7 @@ import numpy as np
 from ._geometry import circumcenters, circumradius2, face_gaps, periodic_cover
 from .config import LocalPHConfig, entrance
 
-__all__ = ["LocalPairs", "check_structure", "local_pairs"]
+__all__ = ["LocalPairs", "check_structure", "local_pairs", "recipe_changes"]
 
 
 # Points this close (relative) to a diametral sphere count as on it: no attachment.
@@ -99,6 +99,44 @@ class LocalPairs:
         order = np.argsort(self.centre, kind="stable")
         bounds = np.searchsorted(self.centre[order], np.arange(self.n_atoms + 1))
         return [rows[order[bounds[i] : bounds[i + 1]]] for i in range(self.n_atoms)]
+
+
+def _recipe_keys(pairs: LocalPairs) -> list[set[tuple[int, ...]]]:
+    """Per atom, the set of its pairs' recipes with images named ``(atom, lattice shift
+    relative to the centre's image)``, which no re-wrapping or rigid move changes."""
+    shift = np.rint(pairs.image_shift).astype(np.int64)
+    relative = shift[np.maximum(pairs.giver, 0)] - shift[pairs.origin][None, :, None]
+    far_relative = shift[np.maximum(pairs.far, 0)] - shift[pairs.origin][None, :]
+    base = 2 * int(max(np.abs(relative).max(initial=0), np.abs(far_relative).max(initial=0))) + 1
+    weights = np.array([base * base, base, 1])
+    span = base**3
+
+    def code(images: np.ndarray, rel: np.ndarray) -> np.ndarray:
+        named = pairs.image_atom[np.maximum(images, 0)] * span + (rel + base // 2) @ weights
+        return np.where(images >= 0, named, -1)
+
+    giver, far = code(pairs.giver, relative), code(pairs.far, far_relative)
+    giver = np.sort(np.where(giver >= 0, giver, np.iinfo(np.int64).max), axis=-1)
+    rows = np.column_stack([pairs.dim, giver[0], far[0], giver[1], far[1]])
+    keys: list[set[tuple[int, ...]]] = [set() for _ in range(pairs.n_atoms)]
+    for centre, row in zip(pairs.centre.tolist(), map(tuple, rows.tolist()), strict=True):
+        keys[centre].add(row)
+    return keys
+
+
+def recipe_changes(before: LocalPairs, after: LocalPairs) -> np.ndarray:
+    """Which atoms' diagrams changed recipe between two configurations ``(n_atoms,)`` bool.
+
+    A change is a pairing switch, a change of attaching coface or of the atom farthest from
+    the centre, a Delaunay flip, a pair appearing or vanishing: every place where the forces
+    may jump (an upper bound on them: a farthest atom can change without the entrance being
+    the larger term). Images are compared as ``(atom, lattice shift from the centre)``, so
+    wrapping and rigid moves change nothing.
+    """
+    if before.n_atoms != after.n_atoms:
+        raise ValueError(f"the structures differ in size: {before.n_atoms} and {after.n_atoms}")
+    a, b = _recipe_keys(before), _recipe_keys(after)
+    return np.array([x != y for x, y in zip(a, b, strict=True)])
 
 
 def check_structure(atoms: Any, config: LocalPHConfig, name: str = "atoms") -> None:
@@ -400,6 +438,10 @@ def _assemble(
     far = np.take_along_axis(simplices, r.argmax(-1)[..., None], axis=-1)[..., 0]
     far[1][simplices[1, :, 0] < 0] = -1
     values = slot_values(xyz, giver, far, centre, config)
+    # Where the entrance is the larger term the giver plays no part (value and gradient are
+    # the entrance's); dropping it names the value the same whichever edge GUDHI picked
+    # among those that tie at the entrance of a new atom.
+    giver = np.where((values > _alpha_part(xyz, giver))[..., None], -1, giver)
     keep = values[1] > values[0]
     centre, giver, far, values = centre[keep], giver[:, keep], far[:, keep], values[:, keep]
     dim = (simplices[0, keep] >= 0).sum(-1) - 1
@@ -421,16 +463,21 @@ def _assemble(
     )
 
 
-def slot_values(
-    xyz: np.ndarray, giver: np.ndarray, far: np.ndarray, origin: np.ndarray, config: LocalPHConfig
-) -> np.ndarray:
-    """Values ``(2, P)`` of the recipes on image positions ``xyz`` (numpy, float64)."""
+def _alpha_part(xyz: np.ndarray, giver: np.ndarray) -> np.ndarray:
     alpha = np.zeros(giver.shape[:2])
     size = (giver >= 0).sum(-1)
     for k in (2, 3, 4):
         at = size == k
         if at.any():
             alpha[at] = circumradius2(xyz[giver[at][:, :k]])
+    return alpha
+
+
+def slot_values(
+    xyz: np.ndarray, giver: np.ndarray, far: np.ndarray, origin: np.ndarray, config: LocalPHConfig
+) -> np.ndarray:
+    """Values ``(2, P)`` of the recipes on image positions ``xyz`` (numpy, float64)."""
+    alpha = _alpha_part(xyz, giver)
     r = np.linalg.norm(xyz[np.maximum(far, 0)] - xyz[origin][None, :], axis=-1)
     values = np.minimum(config.t_max, np.maximum(alpha, entrance(r, config)))
     return np.where(far >= 0, values, config.t_max)
