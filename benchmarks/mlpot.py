@@ -12,10 +12,17 @@ Prints JSON. On one core (``OMP_NUM_THREADS=1``, torch one thread):
   z-score) against a loop of ``numpy.histogram2d`` per diagram (the plain way);
 - **training**: Ridge (α = 200) fit seconds on ``--ridge-frames`` frames × 128² features, and
   CNN seconds per training sample (forward, backward, SGD step; batch 32) of the papers'
-  architecture (64, 64, 32 channels) and of the narrower default of the demo (8, 8, 4).
+  architecture (64, 64, 32 channels) and of the narrower default of the demo (8, 8, 4);
+- **descriptor and predict throughput** (frames per second, ``--workers`` processes each):
+  the PH descriptor from frames (periodic alpha diagrams, histogram, z-score) against
+  DScribe's averaged SOAP (the paper's settings) on the same frames in the same run, and
+  ``predict`` of saved models (:func:`topophys.load_energy_model`: PH + Ridge, PH + CNN of
+  the papers' width, SOAP + NN), frames in, energies out.
 
-Usage: ``OMP_NUM_THREADS=1 python benchmarks/mlpot.py [--quick] [--density 2.5]``. ``--quick``
-shortens the melt-quench protocol to a fifth (the diagrams then come from a shorter run).
+Usage: ``OMP_NUM_THREADS=1 python benchmarks/mlpot.py [--quick] [--density 2.5] [--out F]``.
+``--quick`` shortens the melt-quench protocol to a fifth (the diagrams then come from a shorter
+run); ``--out`` also writes the JSON to a file (``docs/data/mlpot_throughput.json`` feeds the
+table of ``docs/mlpot.md``: ``python docs/regenerate.py mlpot-throughput FILE``).
 """
 
 from __future__ import annotations
@@ -137,6 +144,67 @@ def bench_training(ridge_frames: int, repeats: int) -> dict:
     return out
 
 
+def bench_throughput(frames: list, workers: list[int], repeats: int) -> dict:
+    """Frames per second of the PH descriptor, of DScribe SOAP, and of saved models' predict."""
+    import tempfile
+    import warnings
+
+    import torch
+
+    from topophys import load_energy_model
+    from topophys.descriptors.ph import DescriptorConfig
+    from topophys.descriptors.soap import SOAPConfig, soap_descriptor
+    from topophys.models.mlp import MLP
+    from topophys.parallel import warm_up
+    from topophys.potentials import (
+        OutOfRangeWarning,
+        PHCNNModel,
+        PHFeatures,
+        PHRidgeModel,
+        SOAPNNModel,
+    )
+
+    torch.set_num_threads(1)
+    d, soap = DescriptorConfig(), SOAPConfig()
+    hist = d.histogram().fit(d.persistence().fit_transform(frames))
+    ph = PHFeatures.from_histogram(d, hist)
+    common = {"training": {"energy_range": (-1e3, 1e3)}}
+    models = {
+        "ph_ridge": PHRidgeModel(ph, np.zeros(ph.n_features), -7.0, **common),
+        "ph_cnn": PHCNNModel(ph, _paper_cnn(), **common),
+        "soap_nn": SOAPNNModel(soap, MLP(soap.n_features), **common),
+    }
+    n = len(frames)
+    out: dict = {"frames": n, "n_atoms": len(frames[0]), "by_workers": []}
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", OutOfRangeWarning)
+        loaded = {k: load_energy_model(m.save(f"{tmp}/{k}")) for k, m in models.items()}
+        for w in workers:
+            if w > 1:
+                warm_up(w)
+            # Warm the workers (imports, compiled kernels) and DScribe before timing.
+            ph(frames[: 2 * w], w)
+            soap_descriptor(frames[: 2 * w], soap, n_jobs=w)
+            ph_s = best_of(lambda w=w: ph(frames, w), repeats)
+            soap_s = best_of(lambda w=w: soap_descriptor(frames, soap, n_jobs=w), repeats)
+            row = {
+                "workers": w,
+                "ph_descriptor_frames_per_s": round(n / ph_s, 2),
+                "dscribe_soap_frames_per_s": round(n / soap_s, 2),
+            }
+            for k, model in loaded.items():
+                seconds = best_of(lambda m=model, w=w: m.predict(frames, workers=w), repeats)
+                row[f"predict_{k}_frames_per_s"] = round(n / seconds, 2)
+            out["by_workers"].append(row)
+    return out
+
+
+def _paper_cnn():
+    from topophys.training.regression import CNNConfig
+
+    return CNNConfig().build((128, 128))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="protocol shortened to a fifth")
@@ -144,6 +212,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=20, help="frames timed per size")
     parser.add_argument("--ridge-frames", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=2, help="best of this many")
+    parser.add_argument("--workers", default="1,2", help="process counts for the throughput")
+    parser.add_argument("--throughput-frames", type=int, default=48)
+    parser.add_argument("--out", help="also write the JSON to this file")
     args = parser.parse_args()
     from topophys.simulate.amorphous import lammps_available
 
@@ -152,8 +223,9 @@ def main() -> None:
     time_scale = 0.2 if args.quick else 1.0
     report: dict = {
         "benchmark": "PH-descriptor energy pipeline (one core)",
-        "machine": platform.processor() or platform.machine(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_average": {"start": [round(x, 2) for x in os.getloadavg()]},
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "repeats": args.repeats,
         "sizes": [],
@@ -170,9 +242,18 @@ def main() -> None:
                 "histograms": bench_histograms(dgms, args.repeats),
             }
         )
+        if n_atoms == 216:
+            step = max(1, len(frames) // args.throughput_frames)
+            throughput_frames = frames[::step][: args.throughput_frames]
     report["training"] = bench_training(args.ridge_frames, args.repeats)
-    report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    print(json.dumps(report, indent=2))
+    workers = [int(w) for w in args.workers.split(",")]
+    report["throughput"] = bench_throughput(throughput_frames, workers, args.repeats)
+    report["load_average"]["end"] = [round(x, 2) for x in os.getloadavg()]
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
 
 
 if __name__ == "__main__":

@@ -213,6 +213,110 @@ def nrp_variants(bench: Mapping[str, Any]) -> str:
     return table(header, out)
 
 
+# --------------------------------------------------------------------------- mlpot.md
+
+_MLPOT_MODELS = {
+    "ridge": "PH + Ridge",
+    "cnn": "PH + CNN",
+    "soap_nn": "SOAP + NN",
+    "ph_soap": "PH + SOAP",
+    "schnet": "SchNet",
+}
+_PAPERS_MEV = {"ridge": "59.2", "cnn": "40.7 / 33.3", "soap_nn": "16.4", "ph_soap": "—"}
+_PAPERS_MEV["schnet"] = "30.5"
+
+
+def _curve_cell(points: Iterable[Mapping[str, Any]], model: str, split: str, n: int) -> str:
+    for p in points:
+        if (p["model"], p["split"], p["train_frames"]) == (model, split, n):
+            return fmt(p["test"]["rmse_meV"], 1)
+    return "—"
+
+
+def mlpot_curves(metrics: Mapping[str, Any]) -> str:
+    """The learning curves: test RMSE per model, split and training-set size, and transfer."""
+    curves = metrics["learning_curves"]
+    points = curves["points"]
+    rows = []
+    for split in ("random", "grouped"):
+        sizes = sorted({p["train_frames"] for p in points if p["split"] == split})
+        for model, label in _MLPOT_MODELS.items():
+            mine = [p for p in points if p["split"] == split and p["model"] == model]
+            if not mine:
+                continue
+            full = max(mine, key=lambda p: p["train_frames"])
+            transfer = full.get("transfer", {}).get("rmse_meV")
+            rows.append(
+                [f"{label} ({split})"]
+                + [_curve_cell(points, model, split, n) for n in sizes]
+                + [fmt(transfer, 1), _PAPERS_MEV[model]]
+            )
+        header = ["model (split)", *[f"{n} frames" for n in sizes], "512 atoms", "papers"]
+        rows.append(["—"] * len(header))
+    rows.pop()
+    cross = curves["cnn_overtakes_ridge_at"]
+    note = "; ".join(
+        f"{split}: {'from ' + str(n) + ' training frames' if n else 'never'}"
+        for split, n in cross.items()
+    )
+    return table(header, rows) + f"\nCNN below Ridge (and staying below) — {note}.\n"
+
+
+def mlpot_labels(bench: Mapping[str, Any]) -> str:
+    """The ranking on Tersoff and on SNAP labels of the same frames, and how the labels differ."""
+    runs = bench["runs"]
+    rows = []
+    for model, label in _MLPOT_MODELS.items():
+        cells = []
+        for name in ("tersoff", "snap"):
+            points = runs[name]["points"]
+            for split in ("random", "grouped"):
+                mine = [p for p in points if p["model"] == model and p["split"] == split]
+                cells.append(fmt(mine[0]["test"]["rmse_meV"], 1) if mine else "—")
+            mine = [p for p in points if p["model"] == model and p["split"] == "random"]
+            cells.append(fmt(mine[0].get("transfer", {}).get("rmse_meV"), 1) if mine else "—")
+        if any(c != "—" for c in cells):
+            rows.append([label, *cells])
+    header = ["model"] + [
+        f"{name}: {part}"
+        for name in ("Tersoff", "SNAP")
+        for part in ("random", "grouped", "512 atoms")
+    ]
+    d = bench["label_differences"]
+    stages = ", ".join(
+        f"{k} {fmt(v['mean_eV'], 2)} ± {fmt(v['std_eV'], 2)}" for k, v in d["by_stage"].items()
+    )
+    data = runs["tersoff"]["data"]
+    return (
+        table(header, rows)
+        + f"\n{data['frames']} frames of {data['train_atoms'][0]} atoms from {data['runs']} runs"
+        f" ({data['random_test_frames']} random-split and {data['grouped_test_frames']} "
+        f"grouped-split test frames), {data.get('transfer_frames', 0)} of "
+        f"{'/'.join(map(str, data.get('transfer_atoms', [])))} atoms. "
+        f"E_SNAP − E_Tersoff per atom on the same frames: {fmt(d['mean_eV'], 3)} ± "
+        f"{fmt(d['std_eV'], 3)} eV (range {fmt(d['min_eV'], 2)} … {fmt(d['max_eV'], 2)}; by "
+        f"stage: {stages}); rank correlation {fmt(d['spearman'], 3)}. Energy range: Tersoff "
+        f"{fmt(d['tersoff_range_eV'][0])} … {fmt(d['tersoff_range_eV'][1])}, SNAP "
+        f"{fmt(d['snap_range_eV'][0])} … {fmt(d['snap_range_eV'][1])} eV/atom.\n"
+    )
+
+
+def mlpot_throughput(bench: Mapping[str, Any]) -> str:
+    """Descriptor and predict throughput of ``benchmarks/mlpot.py`` (frames per second)."""
+    t = bench["throughput"]
+    keys = [
+        ("ph_descriptor_frames_per_s", "PH descriptor (alpha diagrams + histogram)"),
+        ("dscribe_soap_frames_per_s", "DScribe SOAP, averaged (the reference)"),
+        ("predict_ph_ridge_frames_per_s", "predict, saved PH + Ridge"),
+        ("predict_ph_cnn_frames_per_s", "predict, saved PH + CNN (papers' width)"),
+        ("predict_soap_nn_frames_per_s", "predict, saved SOAP + NN"),
+    ]
+    by = {row["workers"]: row for row in t["by_workers"]}
+    header = ["frames/s", *[f"{w} worker{'s' if w > 1 else ''}" for w in sorted(by)]]
+    rows = [[label, *[fmt(by[w][k], 1) for w in sorted(by)]] for k, label in keys]
+    return table(header, rows) + f"\n{t['frames']} frames of {t['n_atoms']} atoms.\n"
+
+
 PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]] = {
     "nrp": (
         "nrp.md",
@@ -225,6 +329,25 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "--out docs/data/nrp_variants.json && "
         "python docs/regenerate.py nrp-variants docs/data/nrp_variants.json",
         {"nrp:variants": nrp_variants},
+    ),
+    "mlpot": (
+        "mlpot.md",
+        "topophys run mlpot --scale paper --out runs/paper -j 2 && "
+        "python docs/regenerate.py mlpot runs/paper",
+        {"mlpot:curves": mlpot_curves},
+    ),
+    "mlpot-labels": (
+        "mlpot.md",
+        "python benchmarks/mlpot_labels.py runs/paper/data --stride 15 --out-dir runs/labels "
+        "--json docs/data/mlpot_labels.json && "
+        "python docs/regenerate.py mlpot-labels docs/data/mlpot_labels.json",
+        {"mlpot:labels": mlpot_labels},
+    ),
+    "mlpot-throughput": (
+        "mlpot.md",
+        "python benchmarks/mlpot.py --out docs/data/mlpot_throughput.json && "
+        "python docs/regenerate.py mlpot-throughput docs/data/mlpot_throughput.json",
+        {"mlpot:throughput": mlpot_throughput},
     ),
 }
 

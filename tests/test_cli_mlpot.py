@@ -54,7 +54,8 @@ def test_dump_config_demo_and_paper(tmp_path):
     paper = runner.invoke(app, ["run", "mlpot", "--scale", "paper", "--dump-config"])
     cfg = yaml.safe_load(paper.output)
     assert cfg["cnn"]["epochs"] == 1600 and cfg["cnn"]["channels"] == [64, 64, 32]
-    assert cfg["generate"]["runs"] == 6 and cfg["frame_stride"] == 1
+    assert cfg["generate"]["runs"] == 12 and cfg["frame_stride"] == 5
+    assert cfg["learning_curves"]["sizes"] == [100, 300, 1000, 3000, 0]
     with_data = runner.invoke(app, ["run", "mlpot", "--data", "somewhere", "--dump-config"])
     assert yaml.safe_load(with_data.output)["data"] == "somewhere"
     assert not (tmp_path / "r").exists()

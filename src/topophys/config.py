@@ -11,10 +11,12 @@ import dataclasses
 import types
 import typing
 from collections.abc import Mapping
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+from numpy import bool_ as np_bool
 
 C = TypeVar("C", bound="Config")
 
@@ -23,8 +25,21 @@ class Config:
     """Mixin for frozen dataclasses: dict/YAML conversion with field-named errors.
 
     Subclasses are ``@dataclasses.dataclass(frozen=True)`` and validate their values in
-    ``__post_init__``.
+    ``__post_init__``. Before it runs, every field is checked against its annotation (and
+    lists become tuples where a tuple is annotated), so a config built directly with a wrong
+    type fails with an error naming the field, as one read from YAML does.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("__post_init__")
+
+        def __post_init__(self: Any) -> None:
+            _check_field_types(self)
+            if own is not None:
+                own(self)
+
+        cls.__post_init__ = __post_init__  # type: ignore[attr-defined]
 
     @classmethod
     def from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
@@ -81,6 +96,21 @@ def atomic_write_text(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _check_field_types(config: Any) -> None:
+    cls = type(config)
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    hints = _HINTS[cls]
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        coerced = _coerce(f"{cls.__name__}.{f.name}", hints[f.name], value)
+        if coerced is not value:
+            object.__setattr__(config, f.name, coerced)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
@@ -103,33 +133,43 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
                 continue
         raise TypeError(f"{name}: {value!r} matches none of {hint}")
     if origin is typing.Literal:
-        if value not in args:
-            raise ValueError(f"{name} must be one of {', '.join(map(repr, args))}, got {value!r}")
+        # Same type and equal: an array is refused, never compared elementwise.
+        if not any(type(value) is type(a) and value == a for a in args):
+            raise ValueError(
+                f"{name} must be one of {', '.join(map(repr, args))}, got {_short(value)}"
+            )
         return value
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
-            raise TypeError(f"{name} must be a list, got {value!r}")
+            raise TypeError(f"{name} must be a list, got {_short(value)}")
         item = args[0] if args else Any
         items = [_coerce(f"{name}[{i}]", item, v) for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if isinstance(hint, type) and issubclass(hint, Config):
         if isinstance(value, hint):
             return value
+        if not isinstance(value, Mapping):
+            raise TypeError(f"{name} must be a {hint.__name__} or a mapping, got {_short(value)}")
         return hint.from_dict(value)
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{name} must be a number, got {value!r}")
-        return float(value)
+        if isinstance(value, (bool, np_bool)) or not isinstance(value, Real):
+            raise TypeError(f"{name} must be a number, got {_short(value)}")
+        return value if type(value) is float else float(value)
     if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an integer, got {value!r}")
-        return value
+        if isinstance(value, (bool, np_bool)) or not isinstance(value, Integral):
+            raise TypeError(f"{name} must be an integer, got {_short(value)}")
+        return value if type(value) is int else int(value)
     if hint is bool:
-        if not isinstance(value, bool):
-            raise TypeError(f"{name} must be true or false, got {value!r}")
-        return value
+        if not isinstance(value, (bool, np_bool)):
+            raise TypeError(f"{name} must be true or false, got {_short(value)}")
+        return value if type(value) is bool else bool(value)
     if hint is str:
         if not isinstance(value, str):
-            raise TypeError(f"{name} must be a string, got {value!r}")
+            raise TypeError(f"{name} must be a string, got {_short(value)}")
         return value
     return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

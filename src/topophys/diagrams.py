@@ -35,12 +35,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from numbers import Integral
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from topophys._validate import nonnegative, nonnegative_int
+from topophys._validate import path as _validate_path
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -63,15 +63,32 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 
 def _as_float_rows(name: str, value: Any) -> np.ndarray:
-    """``value`` as a float64 array, or a TypeError naming ``name`` when it is not numeric."""
+    """``value`` as a float64 array, or a TypeError naming ``name`` when it is not real numbers.
+
+    Complex values and strings are refused rather than cast (a cast would drop the imaginary
+    part or parse text silently).
+    """
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        raw = np.asarray(value)
+        if raw.dtype.kind in "cUSVM" or (raw.dtype == object and _has_complex(raw)):
+            raise TypeError
+        arr = np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise TypeError(
-            f"{name} must be a numeric array of rows [dim, birth, death], "
-            f"got {type(value).__name__}"
+            f"{name} must be a real numeric array of rows [dim, birth, death], "
+            f"got {type(value).__name__}" + (f" of dtype {raw.dtype}" if "raw" in locals() else "")
         ) from exc
     return arr
+
+
+def _has_complex(arr: np.ndarray) -> bool:
+    return any(isinstance(x, (complex, np.complexfloating)) for x in arr.ravel()[:10_000])
+
+
+def _check_sequence(name: str, value: Any) -> None:
+    zero_d = isinstance(value, np.ndarray) and value.ndim == 0
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__") or zero_d:
+        raise TypeError(f"{name} must be a sequence (one item per diagram), got {value!r:.60}")
 
 
 def _check_rows(data: np.ndarray, offsets: np.ndarray, name: str) -> None:
@@ -151,7 +168,10 @@ class Diagrams:
             raise ValueError(
                 f"data must have shape (N, 3) with rows [dim, birth, death], got shape {data.shape}"
             )
-        offsets_in = np.asarray(offsets)
+        try:
+            offsets_in = np.asarray(offsets)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"offsets must be a 1-D integer array, got {offsets!r:.60}") from exc
         if offsets_in.ndim != 1 or offsets_in.size == 0:
             raise ValueError(
                 f"offsets must have shape (n + 1,) with n >= 0, got {offsets_in.shape}"
@@ -208,6 +228,7 @@ class Diagrams:
                 "diagrams must be a sequence of (k, 3) arrays, got one 2-D array of shape "
                 f"{diagrams.shape}; wrap it in a list for a single diagram"
             )
+        _check_sequence("diagrams", diagrams)
         parts = []
         for i, d in enumerate(diagrams):
             arr = _as_float_rows(f"diagrams[{i}]", d)
@@ -423,8 +444,10 @@ class Diagrams:
             As returned by ``SimplexTree.persistence()`` or
             ``CubicalComplex.persistence()``; an empty list is an empty diagram.
         """
+        _check_sequence("persistences", persistences)
         parts = []
         for i, pers in enumerate(persistences):
+            _check_sequence(f"persistences[{i}]", pers)
             rows = []
             for j, item in enumerate(pers):
                 try:
@@ -824,8 +847,8 @@ class Diagrams:
 
 
 def _check_name(name: Any) -> str:
-    if not isinstance(name, str) or not name or "/" in name:
-        raise ValueError(f"name must be a non-empty string without '/', got {name!r}")
+    if not isinstance(name, str) or not name or "/" in name or "\x00" in name:
+        raise ValueError(f"name must be a non-empty string without '/' or NUL, got {name!r}")
     return name
 
 
@@ -835,7 +858,7 @@ def _open_parent(group_or_path: Any, *, write: bool) -> zarr.Group:
     if isinstance(group_or_path, zarr.Group):
         return group_or_path
     if isinstance(group_or_path, (str, os.PathLike)):
-        path = Path(group_or_path)
+        path = _validate_path("group_or_path", group_or_path)
         if not write and not path.exists():
             raise FileNotFoundError(f"no Zarr store at {path}")
         return zarr.open_group(str(path), mode="a" if write else "r")

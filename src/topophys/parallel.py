@@ -27,6 +27,7 @@ import atexit
 import contextlib
 import math
 import os
+import re
 import sys
 import threading
 import time
@@ -41,7 +42,16 @@ from tqdm.auto import tqdm
 
 from . import _validate
 
-__all__ = ["TARGET_CHUNK_SECONDS", "as_completed", "pin_threads", "pmap", "shutdown", "warm_up"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "TARGET_CHUNK_SECONDS",
+    "as_completed",
+    "connect",
+    "pin_threads",
+    "pmap",
+    "shutdown",
+    "warm_up",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -51,6 +61,16 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "N
 #: Wall time (seconds) an automatically sized chunk aims at: long enough that the ~1 ms cost of a
 #: task is a few per cent, short enough that results still stream and the last chunks balance.
 TARGET_CHUNK_SECONDS = 0.05
+
+#: Seconds :func:`connect` waits for a Dask scheduler to answer before giving up.
+CONNECT_TIMEOUT = 8.0
+
+# A scheduler address: [protocol://]host:port, host a name, IPv4 or [IPv6]. Without a port a
+# Dask client would resolve and retry a bare word (e.g. a typo) for minutes.
+_ADDRESS = re.compile(
+    r"^(?:(?P<protocol>tcp|tls|ws|wss|ucx)://)?(?P<host>[A-Za-z0-9_.\-]+|\[[0-9A-Fa-f:.]+\])"
+    r":(?P<port>\d{1,5})$"
+)
 
 # Chunks kept in flight per worker: one running and one queued, so a worker never waits for the
 # parent to send its next chunk.
@@ -104,6 +124,57 @@ def _call_pinned(fn: Callable[[T], R], item: T) -> R:
     return fn(item)
 
 
+def connect(scheduler: Any, timeout: float | None = None) -> Any:
+    """A ``distributed.Client`` of the Dask scheduler at ``scheduler``, or a clear error.
+
+    Parameters
+    ----------
+    scheduler
+        An address ``"tcp://HOST:PORT"`` (``tls://``, ``ws://``, ``wss://``, ``ucx://`` too; the
+        protocol may be left out) or a ``distributed.Client``, returned as it is.
+    timeout
+        Seconds to wait for the scheduler to answer (default :data:`CONNECT_TIMEOUT`).
+
+    Raises
+    ------
+    ValueError
+        If ``scheduler`` is not an address of that form (checked before any network access).
+    ConnectionError
+        If no scheduler answers at the address within ``timeout`` seconds.
+    ImportError
+        If Dask distributed is not installed.
+    """
+    try:
+        from distributed import Client
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "scheduler= needs Dask distributed: pip install 'topophys[dist]'"
+        ) from err
+    if isinstance(scheduler, Client):
+        return scheduler
+    if not isinstance(scheduler, str):
+        raise TypeError(
+            "scheduler must be an address like 'tcp://HOST:PORT' or a distributed.Client, "
+            f"got {type(scheduler).__name__}"
+        )
+    timeout = _validate.positive("timeout", CONNECT_TIMEOUT if timeout is None else timeout)
+    match = _ADDRESS.match(scheduler.strip())
+    if match is None or not 0 < int(match["port"]) < 65536:
+        raise ValueError(
+            f"scheduler {scheduler!r} is not a Dask scheduler address; expected "
+            "tcp://HOST:PORT (e.g. tcp://10.0.0.5:8786), as printed by `dask scheduler`"
+        )
+    address = scheduler.strip() if match["protocol"] else f"tcp://{scheduler.strip()}"
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as err:
+        raise ConnectionError(
+            f"scheduler: no Dask scheduler answered at {address} within {timeout:g} s "
+            f"({' '.join(str(err).split())[:200]}); start one with `dask scheduler`, or check "
+            "the address and the network"
+        ) from None
+
+
 def as_completed(
     fn: Callable[[T], R],
     items: Iterable[T],
@@ -153,7 +224,7 @@ def as_completed(
         If a local worker process died; the next call starts a fresh pool.
     """
     items = list(items)
-    workers = _validate.positive_int("workers", workers)
+    workers = _check_workers(workers)
     if chunksize is not None:
         chunksize = _validate.positive_int("chunksize", chunksize)
     disable = None if progress is None else not progress
@@ -217,7 +288,7 @@ def warm_up(workers: int, timeout: float = 120.0) -> list[int]:
     TimeoutError
         If not every worker answered within ``timeout`` seconds.
     """
-    workers = _validate.positive_int("workers", workers)
+    workers = _check_workers(workers)
     timeout = _validate.positive("timeout", timeout)
     pool = _pool(workers)
     seen: set[int] = set()
@@ -258,6 +329,10 @@ def shutdown() -> None:
 
 
 atexit.register(shutdown)
+
+
+def _check_workers(workers: Any) -> int:
+    return _validate.workers("workers", workers)
 
 
 def _sleepy_pid(seconds: float) -> int:
@@ -439,22 +514,10 @@ def _processes(
 def _dask_as_completed(
     fn: Callable[[T], R], items: Sequence[T], scheduler: Any
 ) -> Iterator[tuple[int, R]]:
-    try:
-        from distributed import Client
-        from distributed import as_completed as dask_as_completed
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "scheduler= needs Dask distributed: pip install 'topophys[dist]'"
-        ) from err
-    if isinstance(scheduler, Client):
-        client, owned = scheduler, False
-    elif isinstance(scheduler, str):
-        client, owned = Client(scheduler, set_as_default=False), True
-    else:
-        raise TypeError(
-            f"scheduler must be an address like 'tcp://HOST:PORT' or a distributed.Client, "
-            f"got {type(scheduler).__name__}"
-        )
+    client = connect(scheduler)
+    owned = client is not scheduler
+    from distributed import as_completed as dask_as_completed
+
     try:
         futures = client.map(_call_pinned, [fn] * len(items), items, pure=False)
         index = {f.key: i for i, f in enumerate(futures)}

@@ -186,3 +186,24 @@ def test_load_published_layout(tmp_path):
         energies_per_atom(data["216atom_crystal"], "free_energy"), [(-36.0 - 0.002) / 4]
     )
     assert len(data["train"]) == 3 and len(data["test"]) == 1
+
+
+@pytest.mark.parametrize("ending", [".extxyz", ".xyz.gz", ".extxyz.bz2", ".xyz.xz"])
+def test_extxyz_and_compressed_files_load_alone_in_folders_and_published_layouts(tmp_path, ending):
+    import bz2
+    import gzip
+    import lzma
+    import shutil
+
+    frames = _frames()
+    plain = write_structures(frames, tmp_path / "plain.xyz")
+    root = tmp_path / "root"
+    target = root / "216atom_amorphous" / f"rho2.000_run000{ending}"
+    target.parent.mkdir(parents=True)
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(target.suffix, open)
+    with open(plain, "rb") as src, opener(target, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    for read in (read_structures(target), read_structures(target.parent)):
+        assert len(read) == 3 and read[0].info["source"] == target.name
+        np.testing.assert_allclose(energies_per_atom(read), energies_per_atom(frames))
+    assert len(load_published_dataset(root)["216atom_amorphous"]) == 3

@@ -837,3 +837,12 @@ def test_fit_with_multistep_lv_uses_longer_windows(tmp_path):
     assert np.isfinite(history["train_v"]).all()
     with pytest.raises(ValueError, match="needs runs of ≥ 7 snapshots"):
         _fit(data, TINY.replace(lv_steps=6), tmp_path / "long")
+
+
+def test_a_finished_fit_is_reused_on_other_hardware_settings(tmp_path):
+    data = tiny()
+    _, h1 = _fit(data, TINY, tmp_path)
+    logs = sorted(p.name for p in (tmp_path / "logs").iterdir())
+    _, h2 = _fit(data, TINY.replace(accelerator="auto"), tmp_path)
+    assert h2 == h1
+    assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == logs

@@ -19,7 +19,10 @@ Layout (one Zarr v3 group, on a local disk)::
 input (shapes, coordinates, a hash of the structures), so that a rerun with other parameters or
 on other data is refused instead of mixing diagrams. A chunk is written into a temporary
 directory beside its final place and renamed into place once complete, so a chunk directory
-exists only when the chunk is whole. One process at a time may write a store.
+exists only when the chunk is whole; its ``diagrams`` group records the SHA-256 of its arrays.
+Resuming reads every finished chunk back and recomputes those that are unreadable or do not
+match their hash (:meth:`DiagramStore.verified_done`); reading a damaged chunk raises
+:class:`~topophys.data.StoreDamagedError`. One process at a time may write a store.
 
 By default the store of ``fields.zarr`` is ``fields.diagrams.zarr`` and that of ``a.extxyz`` is
 ``a.diagrams.zarr``, beside the source (:func:`default_diagrams_path`): the source stays
@@ -43,6 +46,7 @@ import numpy as np
 from .. import _validate
 from ..diagrams import Diagrams
 from ..parallel import as_completed
+from ._store import StoreDamagedError, log
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
@@ -61,6 +65,12 @@ _INDEX_NAMES = {"fields": ("run", "time"), "atoms": ("structure",)}
 _TMP_PREFIX = ".tmp-"
 # Transformer parameters that change how the work is run, not the diagrams it gives.
 _EXECUTION_PARAMS = ("n_jobs", "scheduler", "progress")
+# The transformers a store may name to be rebuilt by --repair: a store is data, and a class
+# path read from it must not let it construct anything else.
+_TRANSFORMERS = {
+    "topophys.homology.cubical.CubicalPersistence": ("homology.cubical", "CubicalPersistence"),
+    "topophys.homology.alpha.AlphaPersistence": ("homology.alpha", "AlphaPersistence"),
+}
 
 
 def default_diagrams_path(source: str | os.PathLike[str]) -> Path:
@@ -73,7 +83,9 @@ def default_diagrams_path(source: str | os.PathLike[str]) -> Path:
     >>> default_diagrams_path("carbon.extxyz").as_posix()
     'carbon.diagrams.zarr'
     """
-    path = Path(source)
+    path = _validate.path("source", source)
+    if not path.name or path.name in (".", ".."):
+        raise ValueError(f"source must name a file or store, got {str(source)!r}")
     return path.with_name(f"{path.stem}.diagrams.zarr")
 
 
@@ -105,6 +117,7 @@ class DiagramStore:
         self.source: dict[str, Any] = attrs["source"]
         self.chunk_offsets = np.asarray(attrs["chunk_offsets"], dtype=np.int64)
         self.index = index
+        self.chunks_written = 0
 
     # ------------------------------------------------------------------ opening
 
@@ -121,7 +134,7 @@ class DiagramStore:
         """
         import zarr
 
-        path = Path(path)
+        path = _validate.path("path", path)
         if not path.exists():
             raise FileNotFoundError(f"no diagram store at {path}")
         try:
@@ -139,8 +152,16 @@ class DiagramStore:
                 f"{path} is a diagram store of format version {attrs.get('version')}; this "
                 f"topophys reads version {_FORMAT_VERSION}"
             )
-        index = {name: np.asarray(group[name][...]) for name in _INDEX_NAMES[attrs["kind"]]}
-        return cls(path, attrs, index)
+        try:
+            index = {name: np.asarray(group[name][...]) for name in _INDEX_NAMES[attrs["kind"]]}
+            store = cls(path, attrs, index)
+        except (KeyError, TypeError, ValueError, RuntimeError, OSError) as err:
+            raise StoreDamagedError(
+                f"diagram store {path} is damaged: its index or attributes are unreadable "
+                f"({' '.join(str(err).split())}); delete it and run the command that made it "
+                "again (its diagrams are recomputed)"
+            ) from None
+        return store
 
     @classmethod
     def _create(
@@ -278,7 +299,88 @@ class DiagramStore:
         path = self._chunk_path(k)
         if not path.is_dir():
             raise KeyError(f"chunk {k} of {self.path} has not been computed yet")
-        return Diagrams.load(path)
+        try:
+            import zarr
+
+            diagrams = Diagrams.load(path)
+            recorded = zarr.open_group(str(path), mode="r")["diagrams"].attrs.get("sha256")
+        except (ValueError, TypeError, KeyError, RuntimeError, OSError, EOFError) as err:
+            raise self._damaged(k, f"unreadable ({' '.join(str(err).split())[:160]})") from None
+        if recorded is not None and recorded != _sha256(diagrams.data, diagrams.offsets):
+            raise self._damaged(k, "does not match the checksum recorded when it was written")
+        return diagrams
+
+    def verified_done(self) -> np.ndarray:
+        """Which chunks are written and intact; damaged ones are deleted, so they are recomputed.
+
+        Reads every written chunk back (its diagrams must load and match their recorded
+        checksum). The damaged chunks are logged as one warning on the ``topophys`` logger.
+        """
+        done = self.done
+        damaged = {}
+        for k in np.flatnonzero(done):
+            try:
+                self.read_chunk(int(k))
+            except StoreDamagedError as err:
+                damaged[int(k)] = str(err).split(": ", 2)[-1].split("; to recover")[0]
+                shutil.rmtree(self._chunk_path(int(k)), ignore_errors=True)
+                done[k] = False
+        if damaged:
+            shown = "; ".join(f"{self._chunk_label(k)}: {why}" for k, why in damaged.items())
+            log.warning(
+                f"{self.path}: {len(damaged)} chunk(s) damaged, recomputing them: {shown[:600]}"
+            )
+        return done
+
+    def homology_dimensions(self) -> list[int]:
+        """The homology dimensions the recorded transformer computes (empty if unknown)."""
+        params = self.params
+        if "homology_dimensions" in params:
+            return sorted(int(d) for d in params["homology_dimensions"])
+        if "max_dim" in params and "dimension" in params:
+            top = params["dimension"] - 1 if params["max_dim"] is None else params["max_dim"]
+            return list(range(int(top) + 1))
+        return []
+
+    def repair_hint(self) -> str:
+        """The command that recomputes the damaged chunks of this store."""
+        source = self.source.get("path")
+        if source is None:
+            return "compute the diagrams into it again (the damaged chunks are recomputed)"
+        return f"run: topophys diagrams {self.kind} {source} --out {self.path} --repair"
+
+    def transformer(self) -> Any:
+        """A new transformer with the parameters recorded in the store (as ``--repair`` uses).
+
+        Raises
+        ------
+        ValueError
+            If the store names a class other than topophys' own diagram transformers.
+        """
+        import importlib
+
+        params = dict(self.params)
+        name = params.pop("class", None)
+        if name not in _TRANSFORMERS:
+            raise ValueError(
+                f"{self.path} was made by {name!r}; only {', '.join(_TRANSFORMERS)} can be "
+                "rebuilt from a store: pass the transformer yourself"
+            )
+        module, cls = _TRANSFORMERS[name]
+        return getattr(importlib.import_module(f"topophys.{module}"), cls)(**params)
+
+    def _chunk_label(self, k: int) -> str:
+        if self.kind == "fields":
+            return f"chunk {k} (run {k})"
+        lo, hi = int(self.chunk_offsets[k]), int(self.chunk_offsets[k + 1]) - 1
+        return f"chunk {k} (structures {lo}-{hi})"
+
+    def _damaged(self, k: int, reason: str) -> StoreDamagedError:
+        group = self._chunk_path(k).relative_to(self.path) / "diagrams"
+        return StoreDamagedError(
+            f"diagram store {self.path} is damaged: {self._chunk_label(k)}: group {group} "
+            f"(arrays data, offsets) {reason}; to recover, {self.repair_hint()}"
+        )
 
     def load(self) -> Diagrams:
         """Every diagram, in source order (``(run, time)`` for fields).
@@ -313,6 +415,11 @@ class DiagramStore:
             raise IndexError(f"diagram index {i} out of range for {n} diagrams")
         i = int(i) % n
         k = int(np.searchsorted(self.chunk_offsets, i, side="right") - 1)
+        if not self._chunk_path(k).is_dir():
+            raise ValueError(
+                f"diagram {i} is in {self._chunk_label(k)} of {self.path}, which has not been "
+                "computed yet; run the computation again to finish it"
+            )
         return np.array(self.read_chunk(k)[i - int(self.chunk_offsets[k])])
 
     def write_chunk(self, k: int, diagrams: Diagrams) -> None:
@@ -334,8 +441,13 @@ class DiagramStore:
             return
         tmp = final.with_name(f"{_TMP_PREFIX}{final.name}-{uuid.uuid4().hex[:8]}")
         try:
+            import zarr
+
             diagrams.save(tmp)
+            group = zarr.open_group(str(tmp), mode="r+")["diagrams"]
+            group.attrs["sha256"] = _sha256(diagrams.data, diagrams.offsets)
             os.rename(tmp, final)  # atomic on POSIX: the chunk appears whole or not at all
+            self.chunks_written += 1
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -403,13 +515,18 @@ def compute_field_diagrams(
         If a run is unfinished, ``phi`` has the wrong dims, or ``out`` exists but was made
         with other parameters or from other data.
     """
-    from .fields import open_fields
+    from .fields import FieldStore, open_fields
 
     transformer = _default_transformer(transformer, "fields")
+    if out is not None:
+        out = _validate.path("out", out)
     if isinstance(fields, (str, os.PathLike)):
+        fields = _validate.path("fields", fields)
         source_path: str | None = str(Path(fields).resolve())
         ds = open_fields(fields)
         out = default_diagrams_path(fields) if out is None else out
+        if Path(out).resolve() == Path(fields).resolve():
+            raise ValueError(f"out must differ from the field store {fields}")
     elif hasattr(fields, "data_vars"):
         source_path, ds = None, fields
         if out is None:
@@ -442,9 +559,13 @@ def compute_field_diagrams(
         },
         chunk_offsets=np.arange(n_runs + 1, dtype=np.int64) * n_time,
     )
-    todo = np.flatnonzero(~store.done).tolist()
-    # Lazily indexed DataArrays: a worker receiving one reads its run from disk itself.
-    items = [ds["phi"].isel(run=k) for k in todo]
+    todo = np.flatnonzero(~store.verified_done()).tolist()
+    if source_path is not None:
+        # A worker reads its run from the store itself, checked (a damaged run is named).
+        FieldStore.open(source_path)._verify_coordinates()
+        items: list[Any] = [(source_path, k) for k in todo]
+    else:  # lazily indexed DataArrays: a worker receiving one reads its run itself
+        items = [ds["phi"].isel(run=k) for k in todo]
     job = _TransformJob(_serial_copy(transformer))
     computed: dict[int, Diagrams] = {}
     for i, diagrams in as_completed(
@@ -492,9 +613,14 @@ def compute_atoms_diagrams(
     Diagrams
         One diagram per structure, in the order of ``structures``.
     """
+    if out is not None:
+        out = _validate.path("out", out)
     if isinstance(structures, (str, os.PathLike)):
         import ase.io
 
+        structures = _validate.path("structures", structures)
+        if not structures.is_file():
+            raise FileNotFoundError(f"structures: no file {structures}")
         source_path: str | None = str(Path(structures).resolve())
         out = default_diagrams_path(structures) if out is None else out
         atoms_list = list(ase.io.read(structures, index=":"))
@@ -502,6 +628,11 @@ def compute_atoms_diagrams(
         source_path = None
         if out is None:
             raise ValueError("out is required when structures are given as a sequence")
+        if isinstance(structures, (bytes, np.ndarray)) or not hasattr(structures, "__iter__"):
+            raise TypeError(
+                "structures must be a file or a sequence of ase.Atoms, got "
+                f"{type(structures).__name__}"
+            )
         atoms_list = list(structures)
     for i, atoms in enumerate(atoms_list):
         if not hasattr(atoms, "get_positions") or not hasattr(atoms, "get_cell"):
@@ -518,7 +649,7 @@ def compute_atoms_diagrams(
         chunk_offsets=np.unique(np.r_[np.arange(0, n, chunk_size), n]).astype(np.int64),
     )
     offsets = store.chunk_offsets
-    todo = np.flatnonzero(~store.done).tolist()
+    todo = np.flatnonzero(~store.verified_done()).tolist()
     positions = [i for k in todo for i in range(offsets[k], offsets[k + 1])]
     pending = {k: int(offsets[k + 1] - offsets[k]) for k in todo}
     results: dict[int, Diagrams] = {}
@@ -550,8 +681,15 @@ class _TransformJob:
         self.transformer = transformer
 
     def __call__(self, chunk: Any) -> Diagrams:
-        if hasattr(chunk, "values") and hasattr(chunk, "dims"):  # a DataArray: read it here
+        if isinstance(chunk, tuple):  # (field store path, run): read the run here, checked
+            from .fields import FieldStore
+
+            path, run = chunk
+            chunk = FieldStore.open(path).read("phi", run)
+        elif hasattr(chunk, "values") and hasattr(chunk, "dims"):  # a DataArray: read it here
             chunk = np.asarray(chunk.values)
+            if not np.isfinite(chunk).all():
+                raise ValueError("fields hold NaN or inf: an unfinished or damaged run")
         diagrams = self.transformer.transform(chunk)
         if not isinstance(diagrams, Diagrams):
             raise TypeError(

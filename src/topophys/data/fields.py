@@ -13,34 +13,43 @@ Layout (one Zarr v3 group, xarray conventions)::
 The group's attributes hold the YAML of the configuration that made the store, so a store knows
 how to repeat itself. Writes are ordered fields → T_init → ``done`` and Zarr writes each chunk
 through a temporary file and a rename, so a process killed mid-write leaves a readable store
-whose unfinished runs are simply not ``done``.
+whose unfinished runs are simply not ``done``. Every chunk carries a checksum; resuming
+verifies the finished runs and recomputes damaged ones (see :mod:`topophys.data._store`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import xarray as xr
 import zarr
 
-__all__ = ["FieldStore", "open_fields"]
+from .. import _validate
+from ._store import StoreDamagedError, UnitStore
+
+__all__ = ["FieldStore", "StoreDamagedError", "open_fields"]
 
 _COORDS_OF_PHI = "alpha seed T_init t h"
 
 
-class FieldStore:
+class FieldStore(UnitStore):
     """A resumable on-disk batch of field trajectories (see the module notes for the layout).
 
     Use :meth:`create` for a new store or :meth:`open` for an existing one, then
     :meth:`write_runs` as batches finish; :func:`open_fields` reads it as an ``xarray.Dataset``.
+    Integrity checks and resumption come from :class:`~topophys.data._store.UnitStore` (a unit
+    is a run).
     """
 
-    def __init__(self, group: zarr.Group, path: Path) -> None:
-        self._group = group
-        self.path = path
+    what = "field store"
+    unit = "run"
+    required = frozenset({"phi", "alpha", "seed", "T_init", "t", "h", "done"})
+    unit_arrays: ClassVar[dict[str, int]] = {"phi": 1, "T_init": 1}
+    finite_arrays = frozenset({"phi"})
+    coordinates = tuple(_COORDS_OF_PHI.split())
 
     @classmethod
     def create(
@@ -62,83 +71,65 @@ class FieldStore:
         FileExistsError
             If something already exists at ``path``.
         """
-        path = Path(path)
-        if path.exists():
-            raise FileExistsError(f"{path} already exists; open it instead of creating it")
-        alpha = np.asarray(alpha, dtype=np.float64)
-        seed = np.asarray(seed, dtype=np.int64)
-        t = np.asarray(t, dtype=np.float64)
-        h = np.asarray(h, dtype=np.float64)
-        if alpha.shape != seed.shape or alpha.ndim != 1:
-            raise ValueError(
-                f"alpha and seed must be 1-D of equal length, got {alpha.shape} and {seed.shape}"
-            )
-        if t.shape != h.shape or t.ndim != 1:
-            raise ValueError(f"t and h must be 1-D of equal length, got {t.shape} and {h.shape}")
-        n_runs, n_time = alpha.size, t.size
-        # Build in a temporary directory and rename, so a half-created store never exists.
-        tmp = path.with_name(path.name + ".creating")
-        if tmp.exists():
-            import shutil
-
-            shutil.rmtree(tmp)
-        root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
-        root.attrs.update(attrs or {})
-
-        def small(name: str, values: np.ndarray, dims: list[str], **attrs: Any) -> None:
-            arr = root.create_array(
-                name,
-                shape=values.shape,
-                dtype=values.dtype,
-                chunks=values.shape or None,
-                dimension_names=dims,
-                fill_value=_fill(values.dtype),
-            )
-            arr[...] = values
-            arr.attrs.update(attrs)
-
-        small("alpha", alpha, ["run"], long_name="anisotropy")
-        small("seed", seed, ["run"], long_name="random seed")
-        small("T_init", np.full(n_runs, np.nan), ["run"], long_name="first time with min phi < 0")
-        small("t", t, ["time"], long_name="time")
-        small("h", h, ["time"], long_name="external field")
-        small("done", np.zeros(n_runs, dtype=bool), ["run"])
-        phi = root.create_array(
-            "phi",
-            shape=(n_runs, n_time, *shape),
-            dtype=np.dtype(dtype),
-            chunks=(1, min(n_time, 8), *shape),
-            dimension_names=["run", "time", "y", "x"],
-            fill_value=np.nan,
+        path = _validate.path("path", path)
+        alpha, seed = _validate.real_array("alpha", alpha), _validate.seed_vector("seed", seed)
+        t, h = _validate.real_array("t", t), _validate.real_array("h", h)
+        if not isinstance(shape, (tuple, list)) or len(shape) != 2:
+            raise TypeError(f"shape must be a pair (y, x), got {shape!r:.60}")
+        shape = (
+            _validate.positive_int("shape[0]", shape[0]),
+            _validate.positive_int("shape[1]", shape[1]),
         )
-        phi.attrs.update({"coordinates": _COORDS_OF_PHI, "long_name": "order parameter"})
-        tmp.rename(path)
-        return cls.open(path, mode="r+")
+        dtype = _validate.choice("dtype", dtype, ("float32", "float64"))
+        if attrs is not None and not isinstance(attrs, dict):
+            raise TypeError(f"attrs must be a dict or None, got {type(attrs).__name__}")
+        _validate.fits_in_memory("shape", 8.0 * min(t.size, 8) * shape[0] * shape[1], "one chunk")
+        if alpha.shape != seed.shape or alpha.ndim != 1 or alpha.size == 0:
+            raise ValueError(
+                "alpha and seed must be 1-D of equal, non-zero length, got shapes "
+                f"{alpha.shape} and {seed.shape}"
+            )
+        if t.shape != h.shape or t.ndim != 1 or t.size == 0:
+            raise ValueError(
+                f"t and h must be 1-D of equal, non-zero length, got shapes {t.shape} and {h.shape}"
+            )
+        n_runs, n_time = alpha.size, t.size
 
-    @classmethod
-    def open(cls, path: str | Path, mode: str = "r") -> FieldStore:
-        """Open an existing store (``mode="r"`` to read, ``"r+"`` to write runs)."""
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"no field store at {path}")
-        group = zarr.open_group(str(path), mode=mode)
-        missing = {"phi", "alpha", "seed", "T_init", "t", "h", "done"} - set(group.array_keys())
-        if missing:
-            raise ValueError(f"{path} is not a field store: missing {', '.join(sorted(missing))}")
-        return cls(group, path)
+        def fill(root: zarr.Group) -> None:
+            coordinate = cls._coordinate
+            coordinate(root, "alpha", alpha, ["run"], long_name="anisotropy")
+            coordinate(root, "seed", seed, ["run"], long_name="random seed")
+            coordinate(root, "t", t, ["time"], long_name="time")
+            coordinate(root, "h", h, ["time"], long_name="external field")
+            coordinate(root, "done", np.zeros(n_runs, dtype=bool), ["run"])
+            cls._data(root, "T_init", (n_runs,), np.float64, (n_runs,), ["run"],
+                      long_name="first time with min phi < 0")  # fmt: skip
+            cls._data(
+                root,
+                "phi",
+                (n_runs, n_time, *shape),
+                dtype,
+                (1, min(n_time, 8), *shape),
+                ["run", "time", "y", "x"],
+                coordinates=_COORDS_OF_PHI,
+                long_name="order parameter",
+            )
 
-    @property
-    def attrs(self) -> dict[str, Any]:
-        return dict(self._group.attrs)
+        return cls._build(path, fill, dict(attrs or {}))
 
     @property
     def n_runs(self) -> int:
-        return int(self._group["alpha"].shape[0])
+        return self.n_units
 
     @property
-    def done(self) -> np.ndarray:
-        """``(runs,)`` bool: which runs are completely written."""
-        return np.asarray(self._group["done"][...], dtype=bool)
+    def runs_written(self) -> int:
+        """Runs written through this object (0 after a resume that had nothing to do)."""
+        return self.units_written
+
+    def repair_hint(self) -> str:
+        if self.attrs.get("kind") == "tdgl":
+            return f"run: topophys simulate tdgl {self.path} --repair"
+        return "simulate its damaged runs again (FieldStore.verified_done resets them)"
 
     def write_runs(
         self, runs: Sequence[int] | slice, fields: np.ndarray, t_init: np.ndarray
@@ -156,13 +147,13 @@ class FieldStore:
         k = runs.stop - runs.start
         if fields.shape != (k, *phi.shape[1:]):
             raise ValueError(f"fields must have shape {(k, *phi.shape[1:])}, got {fields.shape}")
-        phi[runs] = fields.astype(phi.dtype, copy=False)
-        self._group["T_init"][runs] = np.asarray(t_init, dtype=np.float64)
-        self._group["done"][runs] = True  # last: marks the runs complete
-
-    def dataset(self) -> xr.Dataset:
-        """The store as a lazily loaded ``xarray.Dataset``."""
-        return open_fields(self.path)
+        self._write_unit(
+            runs,
+            {
+                "phi": fields.astype(phi.dtype, copy=False),
+                "T_init": np.asarray(t_init, dtype=np.float64),
+            },
+        )
 
 
 def open_fields(path: str | Path) -> xr.Dataset:
@@ -170,18 +161,12 @@ def open_fields(path: str | Path) -> xr.Dataset:
 
     Coordinates: ``alpha``, ``seed``, ``T_init`` (per run), ``t``, ``h`` (per time). The
     variable ``done`` says which runs are complete; unfinished runs hold NaN.
+
+    Raises
+    ------
+    FileNotFoundError
+        If nothing is at ``path``.
+    ValueError
+        If ``path`` is not a field store.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no field store at {path}")
-    # chunks=None: xarray's own lazy indexing, so reading needs no dask.
-    ds = xr.open_dataset(str(path), engine="zarr", chunks=None, consolidated=False)
-    return ds.set_coords([c for c in _COORDS_OF_PHI.split() if c in ds.variables])
-
-
-def _fill(dtype: np.dtype) -> Any:
-    if np.issubdtype(dtype, np.floating):
-        return np.nan
-    if dtype == np.bool_:
-        return False
-    return 0
+    return FieldStore.open_dataset(path)

@@ -18,33 +18,50 @@ Layout (one Zarr v3 group, xarray conventions)::
 Condition ``c`` owns samples ``c·samples … (c+1)·samples − 1``. The group's attribute
 ``config_yaml`` is the configuration that made the store. Writes go fields → statistics →
 ``done``, and Zarr replaces each chunk through a temporary file, so a killed run leaves a readable
-store whose unfinished conditions are simply not ``done``.
+store whose unfinished conditions are simply not ``done``. Every chunk carries a checksum; resuming
+verifies the finished conditions and recomputes damaged ones (see :mod:`topophys.data._store`).
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import xarray as xr
 import zarr
 
+from .. import _validate
+from ._store import UnitStore
+
 __all__ = ["SpinStore", "open_spins"]
 
 _PER_CONDITION = ("tau_int", "acceptance", "held", "seconds")
-_REQUIRED = {"theta", "charge", "energy", "T", "d", "condition", "cond_T", "cond_d", "target",
-             "done", *_PER_CONDITION}  # fmt: skip
 
 
-class SpinStore:
-    """A resumable on-disk XY dataset (module notes); :func:`open_spins` reads it with xarray."""
+class SpinStore(UnitStore):
+    """A resumable on-disk XY dataset (module notes); :func:`open_spins` reads it with xarray.
 
-    def __init__(self, group: zarr.Group, path: Path) -> None:
-        self._group = group
-        self.path = path
+    Integrity checks and resumption come from :class:`~topophys.data._store.UnitStore` (a unit
+    is a (T, d) condition).
+    """
+
+    what = "spin store"
+    unit = "condition"
+    required = frozenset(
+        {"theta", "charge", "energy", "T", "d", "condition", "cond_T", "cond_d", "target",
+         "done", *_PER_CONDITION}
+    )  # fmt: skip
+    unit_arrays: ClassVar[dict[str, int]] = {
+        "theta": 0,
+        "charge": 0,
+        "energy": 0,
+        "target": 1,
+        **dict.fromkeys(_PER_CONDITION, 1),
+    }
+    finite_arrays = frozenset({"theta", "energy"})
+    coordinates = ("T", "d", "condition")
 
     @classmethod
     def create(
@@ -64,77 +81,46 @@ class SpinStore:
         FileExistsError
             If something already exists at ``path``.
         """
-        path = Path(path)
-        if path.exists():
-            raise FileExistsError(f"{path} already exists; open it instead of creating it")
-        cond = np.asarray(conditions, dtype=np.float64).reshape(-1, 2)
-        if cond.shape[0] == 0:
-            raise ValueError("conditions must name at least one (T, d) pair")
-        if samples < 1 or L < 2:
-            raise ValueError(f"samples and L must be positive, got samples={samples}, L={L}")
-        n_cond, n = cond.shape[0], cond.shape[0] * samples
-        tmp = path.with_name(path.name + ".creating")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
-        root.attrs["config_yaml"] = config_yaml
-
-        def array(name: str, values: np.ndarray, dims: list[str], **attrs: Any) -> None:
-            arr = root.create_array(
-                name,
-                shape=values.shape,
-                dtype=values.dtype,
-                chunks=values.shape,
-                dimension_names=dims,
-                fill_value=_fill(values.dtype),
+        path = _validate.path("path", path)
+        cond = _validate.real_array("conditions", conditions)
+        if cond.ndim != 2 or cond.shape[1:] != (2,) or cond.shape[0] == 0:
+            raise ValueError(
+                f"conditions must be (T, d) pairs, at least one, got shape {cond.shape}"
             )
-            arr[...] = values
-            arr.attrs.update(attrs)
-
-        per_sample = np.repeat(np.arange(n_cond), samples)
-        array("T", cond[per_sample, 0], ["sample"], long_name="temperature")
-        array("d", cond[per_sample, 1], ["sample"], long_name="pair distance")
-        array("condition", per_sample.astype(np.int32), ["sample"])
-        array("cond_T", cond[:, 0], ["condition"], long_name="temperature")
-        array("cond_d", cond[:, 1], ["condition"], long_name="pair distance")
-        array("target", np.zeros((n_cond, L, L), dtype=np.int8), ["condition", "y", "x"])
-        for name in _PER_CONDITION:
-            array(name, np.full(n_cond, np.nan), ["condition"])
-        array("done", np.zeros(n_cond, dtype=bool), ["condition"])
-        rows = min(n, chunk)
-        for name, dtype, fill in (("theta", np.float32, np.nan), ("charge", np.int8, 0)):
-            arr = root.create_array(
-                name,
-                shape=(n, L, L),
-                dtype=dtype,
-                chunks=(rows, L, L),
-                dimension_names=["sample", "y", "x"],
-                fill_value=fill,
-            )
-            arr.attrs["coordinates"] = "T d condition"
-        energy = root.create_array(
-            "energy",
-            shape=(n,),
-            dtype=np.float64,
-            chunks=(min(n, 64 * chunk),),
-            dimension_names=["sample"],
-            fill_value=np.nan,
+        L, samples = _validate.positive_int("L", L), _validate.positive_int("samples", samples)
+        chunk = _validate.positive_int("chunk", chunk)
+        if L < 2:
+            raise ValueError(f"L must be at least 2, got {L}")
+        if not isinstance(config_yaml, str):
+            raise TypeError(f"config_yaml must be a string, got {type(config_yaml).__name__}")
+        n = samples * len(cond)
+        _validate.fits_in_memory("samples", 24.0 * n, f"the coordinates of {n} samples")
+        _validate.fits_in_memory(
+            "chunk", 4.0 * min(chunk, n) * L * L, f"a chunk of fields of L={L}"
         )
-        energy.attrs["coordinates"] = "T d condition"
-        tmp.rename(path)
-        return cls.open(path, mode="r+")
+        n_cond, n = cond.shape[0], cond.shape[0] * samples
+        rows = min(n, chunk)
 
-    @classmethod
-    def open(cls, path: str | Path, mode: str = "r") -> SpinStore:
-        """Open an existing store (``mode="r"`` to read, ``"r+"`` to write conditions)."""
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"no spin store at {path}")
-        group = zarr.open_group(str(path), mode=mode)
-        missing = _REQUIRED - set(group.array_keys())
-        if missing:
-            raise ValueError(f"{path} is not a spin store: missing {', '.join(sorted(missing))}")
-        return cls(group, path)
+        def fill(root: zarr.Group) -> None:
+            coordinate = cls._coordinate
+            per_sample = np.repeat(np.arange(n_cond), samples)
+            coordinate(root, "T", cond[per_sample, 0], ["sample"], long_name="temperature")
+            coordinate(root, "d", cond[per_sample, 1], ["sample"], long_name="pair distance")
+            coordinate(root, "condition", per_sample.astype(np.int32), ["sample"])
+            coordinate(root, "cond_T", cond[:, 0], ["condition"], long_name="temperature")
+            coordinate(root, "cond_d", cond[:, 1], ["condition"], long_name="pair distance")
+            coordinate(root, "done", np.zeros(n_cond, dtype=bool), ["condition"])
+            cls._data(root, "target", (n_cond, L, L), np.int8, (n_cond, L, L),
+                      ["condition", "y", "x"])  # fmt: skip
+            for name in _PER_CONDITION:
+                cls._data(root, name, (n_cond,), np.float64, (n_cond,), ["condition"])
+            for name, dtype in (("theta", np.float32), ("charge", np.int8)):
+                cls._data(root, name, (n, L, L), dtype, (rows, L, L), ["sample", "y", "x"],
+                          coordinates="T d condition")  # fmt: skip
+            cls._data(root, "energy", (n,), np.float64, (min(n, 64 * chunk),), ["sample"],
+                      coordinates="T d condition")  # fmt: skip
+
+        return cls._build(path, fill, {"config_yaml": config_yaml})
 
     @property
     def config_yaml(self) -> str:
@@ -143,17 +129,15 @@ class SpinStore:
 
     @property
     def n_conditions(self) -> int:
-        return int(self._group["cond_T"].shape[0])
+        return self.n_units
 
     @property
     def samples(self) -> int:
         """Fields per condition."""
-        return int(self._group["theta"].shape[0]) // self.n_conditions
+        return self._samples()
 
-    @property
-    def done(self) -> np.ndarray:
-        """``(condition,)`` bool: which conditions are completely written."""
-        return np.asarray(self._group["done"][...], dtype=bool)
+    def repair_hint(self) -> str:
+        return f"run: topophys simulate xy {self.path} --repair"
 
     def write_condition(self, index: int, result: Any) -> None:
         """Write one condition from an :class:`~topophys.simulate.xy.XYSamples`-like object.
@@ -175,18 +159,14 @@ class SpinStore:
         want = (float(g["cond_T"][index]), float(g["cond_d"][index]))
         if not np.allclose((result.T, result.d), want):
             raise ValueError(f"condition {index} is (T, d)={want}, got {(result.T, result.d)}")
-        rows = slice(index * samples, (index + 1) * samples)
-        g["theta"][rows] = np.asarray(result.theta, dtype=np.float32)
-        g["charge"][rows] = np.asarray(result.charge, dtype=np.int8)
-        g["energy"][rows] = np.asarray(result.energy, dtype=np.float64)
-        g["target"][index] = np.asarray(result.target, dtype=np.int8)
-        for name in _PER_CONDITION:
-            g[name][index] = float(getattr(result, name))
-        g["done"][index] = True  # last: marks the condition complete
-
-    def dataset(self) -> xr.Dataset:
-        """The store as a lazily loaded ``xarray.Dataset``."""
-        return open_spins(self.path)
+        values = {
+            "theta": np.asarray(result.theta, dtype=np.float32),
+            "charge": np.asarray(result.charge, dtype=np.int8),
+            "energy": np.asarray(result.energy, dtype=np.float64),
+            "target": np.asarray(result.target, dtype=np.int8)[None],
+        }
+        values.update({name: np.array([float(getattr(result, name))]) for name in _PER_CONDITION})
+        self._write_unit(slice(index, index + 1), values)
 
 
 def open_spins(path: str | Path) -> xr.Dataset:
@@ -194,17 +174,12 @@ def open_spins(path: str | Path) -> xr.Dataset:
 
     ``T``, ``d`` and ``condition`` are coordinates of ``sample``; ``done`` says which conditions
     are complete (the samples of the others hold NaN).
+
+    Raises
+    ------
+    FileNotFoundError
+        If nothing is at ``path``.
+    ValueError
+        If ``path`` is not a spin store.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no spin store at {path}")
-    ds = xr.open_dataset(str(path), engine="zarr", chunks=None, consolidated=False)
-    return ds.set_coords(["T", "d", "condition"])
-
-
-def _fill(dtype: np.dtype) -> Any:
-    if np.issubdtype(dtype, np.floating):
-        return np.nan
-    if dtype == np.bool_:
-        return False
-    return 0
+    return SpinStore.open_dataset(path)

@@ -28,8 +28,11 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from .. import _validate
 
 try:
     import ase
@@ -39,8 +42,11 @@ except ImportError as _err:  # pragma: no cover - depends on the environment
 
 __all__ = [
     "PUBLISHED_LAYOUT",
+    "STRUCTURE_SUFFIXES",
+    "MissingEnergyError",
     "energies_per_atom",
     "frame_energy",
+    "is_structure_file",
     "load_published_dataset",
     "read_structures",
     "write_structures",
@@ -57,6 +63,15 @@ atoms per structure (216 and 512 in the published set)."""
 
 _SUBSET_DIR = re.compile(r"^\d+atom_(amorphous|crystal)$")
 _SUFFIXES = (".xyz", ".extxyz")
+_COMPRESSED = ("", ".gz", ".bz2", ".xz")
+STRUCTURE_SUFFIXES = tuple(s + c for s in _SUFFIXES for c in _COMPRESSED)
+"""File endings read as extended XYZ: ``.xyz``, ``.extxyz``, each also compressed (``.gz``,
+``.bz2``, ``.xz``; ASE decompresses them)."""
+
+
+def is_structure_file(path: Path) -> bool:
+    """Whether ``path`` is a file whose name ends in one of :data:`STRUCTURE_SUFFIXES`."""
+    return path.is_file() and path.name.endswith(STRUCTURE_SUFFIXES)
 
 
 def write_structures(atoms_list: Sequence[ase.Atoms], path: str | Path) -> Path:
@@ -85,13 +100,15 @@ def write_structures(atoms_list: Sequence[ase.Atoms], path: str | Path) -> Path:
     ValueError
         If ``atoms_list`` is empty.
     """
-    frames = list(atoms_list)
+    frames = _frames("atoms_list", atoms_list)
     if not frames:
         raise ValueError("atoms_list must hold at least one frame, got none")
     for i, atoms in enumerate(frames):
         if not isinstance(atoms, ase.Atoms):
             raise TypeError(f"atoms_list[{i}] must be an ase.Atoms, got {type(atoms).__name__}")
-    path = Path(path)
+    path = _validate.path("path", path)
+    if not path.name or path.name in (".", ".."):
+        raise ValueError(f"path must name a file, got {str(path)!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     ase.io.write(tmp, frames, format="extxyz")
@@ -111,7 +128,8 @@ def read_structures(
     ----------
     path_or_dir
         A file, or a folder whose extended XYZ files are read in name order (not recursively;
-        unfinished ``*.tmp`` files are ignored).
+        unfinished ``*.tmp`` files are ignored). Files may be compressed (``.gz``, ``.bz2``,
+        ``.xz``; :data:`STRUCTURE_SUFFIXES`).
     energy_key
         Key of the energy label every frame must carry, looked up in the calculator results
         and in ``atoms.info`` (see :func:`frame_energy`). ``None`` accepts unlabelled frames.
@@ -131,18 +149,26 @@ def read_structures(
         If a frame lacks ``energy_key``; the message names the file, the frame and the keys
         that are there.
     """
-    path = Path(path_or_dir)
+    path = _validate.path("path_or_dir", path_or_dir)
+    if energy_key is not None and not isinstance(energy_key, str):
+        raise TypeError(f"energy_key must be a string or None, got {type(energy_key).__name__}")
+    index = _check_index(index)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in _SUFFIXES)
+        files = sorted(p for p in path.iterdir() if is_structure_file(p))
         if not files:
-            raise FileNotFoundError(f"no *.xyz or *.extxyz files in folder {path}")
+            raise FileNotFoundError(
+                f"no *.xyz or *.extxyz files (plain, .gz, .bz2 or .xz) in folder {path}"
+            )
     elif path.is_file():
         files = [path]
     else:
         raise FileNotFoundError(f"path_or_dir {path} does not exist")
     frames: list[ase.Atoms] = []
     for file in files:
-        read = ase.io.read(file, index=index, format="extxyz")
+        try:
+            read = ase.io.read(file, index=index, format="extxyz")
+        except (StopIteration, IndexError):  # ASE's way of saying "no such frame"
+            raise ValueError(f"index {index!r} selects no frame of {file}") from None
         for i, atoms in enumerate(read if isinstance(read, list) else [read]):
             if energy_key is not None:
                 try:
@@ -154,6 +180,43 @@ def read_structures(
     return frames
 
 
+class MissingEnergyError(KeyError, ValueError):
+    """A frame has no energy under the requested key (a KeyError and a ValueError)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+def _frames(name: str, value: Any) -> list[ase.Atoms]:
+    """``value`` as a list of ase.Atoms, or an error naming ``name`` and the bad item."""
+    if isinstance(value, (str, bytes, ase.Atoms)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of ase.Atoms, got {type(value).__name__}")
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        raise TypeError(f"{name} must be a sequence of ase.Atoms, got an array")
+    frames = list(value)
+    for i, atoms in enumerate(frames):
+        if not isinstance(atoms, ase.Atoms):
+            raise TypeError(f"{name}[{i}] must be an ase.Atoms, got {type(atoms).__name__}")
+    return frames
+
+
+def _check_index(index: Any) -> Any:
+    """A frame selection in ASE's syntax: an int, a slice, or a string such as ``":"``."""
+    from ase.io.formats import string2index
+
+    if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer, slice, str)):
+        raise TypeError(f"index must be an int, a slice or a string like ':', got {index!r:.60}")
+    if isinstance(index, str):
+        try:
+            if not isinstance(string2index(index), (int, slice)):
+                raise ValueError
+        except (ValueError, TypeError, IndexError):
+            raise ValueError(
+                f"index {index!r} is not a frame selection like ':', '-1' or '0:10'"
+            ) from None
+    return index
+
+
 def frame_energy(atoms: ase.Atoms, energy_key: str = "energy") -> float:
     """The energy label of one frame (eV, total), wherever ASE put it.
 
@@ -163,11 +226,16 @@ def frame_energy(atoms: ase.Atoms, energy_key: str = "energy") -> float:
 
     Raises
     ------
-    KeyError
-        If neither place holds ``energy_key``; the message lists the keys that are there.
+    MissingEnergyError
+        If neither place holds ``energy_key`` (a KeyError and a ValueError); the message
+        lists the keys that are there.
     ValueError
         If the value is not a finite number.
     """
+    if not isinstance(atoms, ase.Atoms):
+        raise TypeError(f"atoms must be an ase.Atoms, got {type(atoms).__name__}")
+    if not isinstance(energy_key, str):
+        raise TypeError(f"energy_key must be a string, got {type(energy_key).__name__}")
     results = getattr(atoms.calc, "results", None) or {}
     if energy_key in results:
         value = results[energy_key]
@@ -175,7 +243,7 @@ def frame_energy(atoms: ase.Atoms, energy_key: str = "energy") -> float:
         value = atoms.info[energy_key]
     else:
         present = sorted(set(results) | set(atoms.info))
-        raise KeyError(
+        raise MissingEnergyError(
             f"no energy under energy_key={energy_key!r}; the frame holds "
             f"{', '.join(map(repr, present)) or 'no keys'}"
         )
@@ -199,7 +267,7 @@ def energies_per_atom(atoms_list: Iterable[ase.Atoms], energy_key: str = "energy
         If a frame has no energy under ``energy_key`` or no atoms; the message names the frame.
     """
     out = []
-    for i, atoms in enumerate(atoms_list):
+    for i, atoms in enumerate(_frames("atoms_list", atoms_list)):
         if len(atoms) == 0:
             raise ValueError(f"atoms_list[{i}] has no atoms")
         try:
@@ -216,7 +284,8 @@ def load_published_dataset(
 
     The layout (see :data:`PUBLISHED_LAYOUT`)::
 
-        root/216atom_amorphous/*.xyz      melt-quench frames, 216 atoms
+        root/216atom_amorphous/*.xyz      melt-quench frames, 216 atoms (any ending of
+                                      STRUCTURE_SUFFIXES: .extxyz, .xyz.gz, ...)
         root/216atom_crystal/*.xyz        diamond frames, 216 atoms
         root/512atom_amorphous/*.xyz      melt-quench frames, 512 atoms (size transfer)
         root/dataset_train_test_split/train.xyz, test.xyz
@@ -243,18 +312,22 @@ def load_published_dataset(
     FileNotFoundError
         If ``root`` is not a folder or holds none of the subsets.
     """
-    root = Path(root)
+    root = _validate.path("root", root)
+    if not isinstance(energy_key, str):
+        raise TypeError(f"energy_key must be a string, got {type(energy_key).__name__}")
     if not root.is_dir():
         raise FileNotFoundError(f"root {root} is not a folder")
     out: dict[str, list[ase.Atoms]] = {}
     subsets = sorted(d for d in root.iterdir() if d.is_dir() and _SUBSET_DIR.match(d.name))
     for folder in subsets:
-        files = sorted(folder.glob("*.xyz"))
+        files = sorted(p for p in folder.iterdir() if is_structure_file(p))
         if files:
             out[folder.name] = [a for f in files for a in read_structures(f, energy_key)]
     for name in ("train", "test"):
-        file = root / "dataset_train_test_split" / f"{name}.xyz"
-        if file.is_file():
+        split_dir = root / "dataset_train_test_split"
+        found = [split_dir / f"{name}{end}" for end in STRUCTURE_SUFFIXES]
+        file = next((f for f in found if f.is_file()), None)
+        if file is not None:
             out[name] = read_structures(file, energy_key)
     if not out:
         expected = ", ".join(PUBLISHED_LAYOUT.values())

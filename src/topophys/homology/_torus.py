@@ -16,7 +16,14 @@ import numpy as np
 
 from .. import _validate
 
-__all__ = ["CellTooSmallError", "Torus", "check_points", "triangulated"]
+__all__ = [
+    "CellTooSmallError",
+    "Torus",
+    "check_cell",
+    "check_cover",
+    "check_points",
+    "triangulated",
+]
 
 
 class CellTooSmallError(ValueError):
@@ -33,17 +40,13 @@ def triangulated(
     margin and falling back from Qhull to CGAL as needed.
     """
     n, d = points.shape
-    cell = np.asarray(cell, dtype=np.float64)
-    if cell.shape != (d, d):
-        raise ValueError(f"cell must have shape ({d}, {d}) for {d}-D points, got {cell.shape}")
-    volume = abs(float(np.linalg.det(cell))) if np.isfinite(cell).all() else 0.0
-    if volume < 1e-12:
-        raise ValueError("cell must be finite and non-degenerate (non-zero volume)")
+    cell, volume = check_cell(cell, d)
     if n < d + 1:
         raise ValueError(f"points must hold at least {d + 1} atoms for a {d}-D periodic cell")
     if margin is None:
         margin = 1.5 * (volume / n) ** (1.0 / d)
     margin = _validate.positive("margin", margin)
+    check_cover(cell, volume, n, margin)
 
     frac = np.linalg.solve(cell.T, points.T).T
     frac -= np.floor(frac)
@@ -57,6 +60,7 @@ def triangulated(
             return torus.triangulate(margin, offset, qhull), torus
         except _MarginTooSmall as grow:
             margin = max(grow.margin, 1.15 * margin)
+            check_cover(cell, volume, n, margin)
         except _Degenerate as failure:
             if failure.gap:  # true simplices whose balls leave the cover were cut off
                 margin *= 1.25
@@ -68,6 +72,82 @@ def triangulated(
     raise RuntimeError(
         "periodic alpha: no valid triangulation of the torus was found; please report the structure"
     )
+
+
+# Largest cover (atoms plus periodic images) triangulated, and most images per atom: far above
+# any sensible cell (216 atoms in a cube need ~500 images, 10^5 atoms ~10^5, a cube ~25 per
+# atom at worst), far below what takes Qhull minutes and gigabytes.
+_MAX_COVER = 1_000_000
+_MAX_IMAGES = 2_000
+# A cell whose volume is below this times the product of its edge lengths is flat.
+_FLAT_CELL_RTOL = 1e-12
+
+
+def check_cell(cell: Any, d: int) -> tuple[np.ndarray, float]:
+    """``cell`` as a ``(d, d)`` float array and its volume, or a ValueError naming ``cell``.
+
+    Scale-free: a 1e-8 Å cube is as valid as a 10 Å one; a cell is refused only for its shape
+    (flat: volume below 1e-12 of the product of its edge lengths).
+    """
+    try:
+        arr = np.asarray(cell)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"cell must be a numeric ({d}, {d}) array, got {type(cell).__name__}"
+        ) from None
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"cell must be a numeric ({d}, {d}) array, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"cell must be real, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if arr.shape != (d, d):
+        raise ValueError(f"cell must have shape ({d}, {d}) for {d}-D points, got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError("cell must be finite (no NaN or inf)")
+    scale = float(np.abs(arr).max())
+    if scale == 0.0:
+        raise ValueError(f"cell is degenerate: it must span {d} dimensions, got all zeros")
+    # Shape and size apart, so the test does not depend on the unit of length.
+    unit = arr / scale
+    edges = np.linalg.norm(unit, axis=1)
+    relative = abs(float(np.linalg.det(unit)))
+    if relative <= _FLAT_CELL_RTOL * float(np.prod(edges)):
+        raise ValueError(
+            f"cell is degenerate: its lattice vectors are (nearly) linearly dependent (volume "
+            f"{relative:.3g} of the product of their lengths); it must span {d} dimensions"
+        )
+    with np.errstate(over="ignore", under="ignore"):
+        volume = float(relative * np.float64(scale) ** d)
+    if not np.isfinite(volume) or volume == 0.0 or not np.isfinite(volume ** (1.0 / d) * 2.0**53):
+        raise ValueError(
+            f"cell of size {scale:.3g} is outside what float64 volumes represent; express the "
+            "positions and the cell in another unit of length"
+        )
+    return arr, volume
+
+
+def check_cover(cell: np.ndarray, volume: float, n: int, margin: float) -> None:
+    """Refuse, before any work, a cover of periodic images too large to triangulate.
+
+    A thin cell (or a large ``margin``) needs images across many cell heights: the cover of
+    ``[[1, 0], [1, 1e-6]]`` has about 10^6 copies of every atom, which Qhull runs out of memory
+    on, in C code, past any signal.
+    """
+    d = cell.shape[0]
+    gaps = volume / np.array([_face_area(cell, i) for i in range(d)])
+    reach = margin / gaps
+    with np.errstate(over="ignore"):
+        images = float(np.prod(1.0 + 2.0 * reach))
+    if not (n * images <= _MAX_COVER and images <= _MAX_IMAGES):
+        raise ValueError(
+            f"cell is too thin for its atoms: its smallest height {gaps.min():.3g} is "
+            f"{gaps.min() / volume ** (1 / d):.2g} of its mean width {volume ** (1 / d):.3g}, "
+            f"so a periodic cover reaching margin={margin:.3g} needs about {n * images:.3g} "
+            f"atoms and images (at most {_MAX_COVER:.0e}, {_MAX_IMAGES} per atom, are "
+            "triangulated); use a cell whose "
+            "heights exceed about twice the spacing of the atoms (e.g. a supercell, or a "
+            "reduced, less skewed cell)"
+        )
 
 
 # Relative slack of the empty-ball (Gabriel) test: points this close to a diametral sphere count as
@@ -393,9 +473,15 @@ def _face_area(cell: np.ndarray, i: int) -> float:
 
 
 def check_points(points: Any) -> np.ndarray:
-    points = np.asarray(points)
+    """``points`` as a finite float ``(n, 2)`` or ``(n, 3)`` array, or an error naming it."""
+    try:
+        points = np.asarray(points)
+    except (TypeError, ValueError):
+        raise TypeError(f"points must be a numeric (n, d) array, got {points!r:.60}") from None
     if points.dtype == object or not np.issubdtype(points.dtype, np.number):
         raise TypeError(f"points must be a numeric (n, d) array, got dtype {points.dtype}")
+    if np.iscomplexobj(points):
+        raise TypeError(f"points must be real coordinates, got dtype {points.dtype}")
     points = points.astype(np.float64)
     if points.ndim != 2 or points.shape[1] not in (2, 3):
         raise ValueError(f"points must have shape (n, 2) or (n, 3), got {points.shape}")

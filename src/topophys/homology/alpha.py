@@ -72,7 +72,7 @@ def alpha_diagram(points: np.ndarray, max_dim: int | None = None) -> np.ndarray:
 
     points = check_points(points)
     d = points.shape[1]
-    max_dim = d - 1 if max_dim is None else max_dim
+    max_dim = d - 1 if max_dim is None else _validate.nonnegative_int("max_dim", max_dim)
     st = gudhi.AlphaComplex(points=points).create_simplex_tree()
     return _persistence_rows(st, max_dim, zero_tolerance=0.0)
 
@@ -143,7 +143,8 @@ def periodic_alpha_diagram(
 def _persistence_rows(st: Any, max_dim: int, zero_tolerance: float) -> np.ndarray:
     st.compute_persistence(homology_coeff_field=2, min_persistence=-1.0, persistence_dim_max=True)
     rows = []
-    for dim in range(max_dim + 1):
+    # No class lives above the complex's dimension: a huge max_dim must not loop for ever.
+    for dim in range(min(max_dim, st.dimension()) + 1):
         pairs = np.asarray(st.persistence_intervals_in_dimension(dim), dtype=np.float64)
         if pairs.size == 0:
             continue
@@ -237,10 +238,8 @@ class AlphaPersistence(TransformerMixin, BaseEstimator):
         return self
 
     def _params(self) -> dict[str, Any]:
-        if self.periodic not in ("auto", True, False):
-            raise ValueError(f"periodic must be 'auto', True or False, got {self.periodic!r}")
-        if self.dimension not in (2, 3):
-            raise ValueError(f"dimension must be 2 or 3, got {self.dimension!r}")
+        _validate.choice("periodic", self.periodic, ("auto", True, False))
+        _validate.choice("dimension", self.dimension, (2, 3))
         max_dim = self.dimension - 1 if self.max_dim is None else self.max_dim
         _validate.nonnegative_int("max_dim", max_dim)
         _validate.nonnegative("zero_tolerance", self.zero_tolerance)
@@ -254,6 +253,8 @@ class AlphaPersistence(TransformerMixin, BaseEstimator):
     def transform(self, X: Sequence[Any]) -> Diagrams:
         """Diagrams of each structure: a :class:`~topophys.diagrams.Diagrams` of ``len(X)``."""
         params = self._params()
+        if isinstance(X, (str, bytes, np.ndarray)) or not hasattr(X, "__iter__"):
+            raise TypeError(f"X must be a sequence of ase.Atoms, got {type(X).__name__}")
         structures = list(X)
         for i, atoms in enumerate(structures):
             if not hasattr(atoms, "get_positions") or not hasattr(atoms, "get_cell"):

@@ -339,8 +339,10 @@ def _check_params(
     filtration = _validate.choice("filtration", filtration, FILTRATIONS)
     if not isinstance(periodic, (bool, np.bool_)):
         raise TypeError(f"periodic must be True or False, got {periodic!r}")
-    if isinstance(homology_dimensions, (Integral, str)) or not hasattr(
-        homology_dimensions, "__iter__"
+    if (
+        isinstance(homology_dimensions, (Integral, str))
+        or not hasattr(homology_dimensions, "__iter__")
+        or (isinstance(homology_dimensions, np.ndarray) and homology_dimensions.ndim != 1)
     ):
         raise TypeError(
             f"homology_dimensions must be a sequence of ints from (0, 1, 2), "

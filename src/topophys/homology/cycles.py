@@ -40,6 +40,7 @@ import heapq
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -210,6 +211,8 @@ def h1_cycles(
 
     if max_length is None:
         max_length = 2.0 * float(np.linalg.norm(lattice, axis=1).sum()) or math.inf
+    elif isinstance(max_length, bool) or not isinstance(max_length, Real) or not max_length > 0:
+        raise ValueError(f"max_length must be a length > 0 (inf: unbounded), got {max_length!r}")
     graph = _Graph(edges, values, edge_shift, wrapped, lattice)
     out = []
     for k in order:
@@ -373,8 +376,7 @@ def atoms_h1_cycles(
     :class:`~topophys.homology.AlphaPersistence`)."""
     if not hasattr(atoms, "get_positions") or not hasattr(atoms, "get_pbc"):
         raise TypeError(f"atoms must be an ase.Atoms, got {type(atoms).__name__}")
-    if dimension not in (2, 3):
-        raise ValueError(f"dimension must be 2 or 3, got {dimension!r}")
+    _validate.choice("dimension", dimension, (2, 3))
     pos = np.asarray(atoms.get_positions(), dtype=np.float64)[:, :dimension]
     pbc = np.asarray(atoms.get_pbc(), dtype=bool)[:dimension]
     if pbc.any() and not pbc.all():

@@ -207,16 +207,27 @@ class SchNet(nn.Module):
             x = block(x, rbf, fc, i, j)
         return x
 
-    def standardized(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Per-structure mean of the atom-wise outputs ``(B,)``, in units of ``target_scale``."""
-        atom = self.readout(self.representation(batch)).squeeze(1)
+    @staticmethod
+    def _structure_mean(values: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mean over each structure's atoms of per-atom ``values`` ``(N, ...)`` → ``(B, ...)``."""
         b = batch["batch"]
         n = int(batch["n_structures"])
-        total = torch.zeros(n, dtype=atom.dtype, device=atom.device).index_add_(0, b, atom)
-        count = torch.zeros(n, dtype=atom.dtype, device=atom.device).index_add_(
-            0, b, torch.ones_like(atom)
-        )
-        return total / count
+        total = torch.zeros((n, *values.shape[1:]), dtype=values.dtype, device=values.device)
+        total.index_add_(0, b, values)
+        ones = torch.ones(values.shape[0], dtype=values.dtype, device=values.device)
+        count = torch.zeros(n, dtype=values.dtype, device=values.device).index_add_(0, b, ones)
+        return total / count.reshape(n, *([1] * (values.ndim - 1)))
+
+    def standardized(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Per-structure mean of the atom-wise outputs ``(B,)``, in units of ``target_scale``."""
+        return self._structure_mean(self.readout(self.representation(batch)).squeeze(1), batch)
+
+    def evaluate(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Energy per atom ``(B,)`` (as :meth:`forward`) and the SchNet descriptor ``(B, F)``
+        (the last interaction's features averaged over atoms), from one pass."""
+        x = self.representation(batch)
+        energy = self._structure_mean(self.readout(x).squeeze(1), batch)
+        return energy * self.target_scale + self.target_mean, self._structure_mean(x, batch)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Predicted energy per atom ``(B,)`` of each structure in the batch (:func:`collate`)."""

@@ -59,6 +59,8 @@ _TWO_PI = 2.0 * math.pi
 # Multiplying by the reciprocal (not dividing by 2π) is the exact same IEEE operation in numpy and
 # torch on every device, so the sampler's constraint and these functions round ties identically.
 _INV_TWO_PI = 1.0 / _TWO_PI
+# Largest spin component accepted: products of two stay far from overflow.
+_MAX_SPIN = 1e100
 
 
 def _check_lattice(name: str, x: np.ndarray | torch.Tensor, min_ndim: int = 2) -> None:
@@ -89,6 +91,22 @@ def _as_float(name: str, x: object) -> np.ndarray | torch.Tensor:
     return arr if np.issubdtype(arr.dtype, np.floating) else arr.astype(np.float64)
 
 
+def _check_spins(spins: np.ndarray | torch.Tensor) -> None:
+    _check_lattice("spins", spins, min_ndim=3)
+    if spins.shape[-3] != 2:
+        raise ValueError(
+            f"spins must have 2 channels (cos, sin) at axis -3, got shape {tuple(spins.shape)}"
+        )
+    # A tensor in a training graph is not inspected: that would wait for the device each step.
+    if isinstance(spins, torch.Tensor) and spins.requires_grad:
+        return
+    _finite("spins", spins)
+    magnitude = abs(spins)
+    largest = float(magnitude.max()) if math.prod(spins.shape) else 0.0
+    if largest > _MAX_SPIN:
+        raise ValueError(f"spins must be of order 1 (unit vectors), got a component {largest:g}")
+
+
 def _roll(x: ArrayT, shift: int, axis: int) -> ArrayT:
     if isinstance(x, torch.Tensor):
         return torch.roll(x, shifts=shift, dims=axis)
@@ -108,6 +126,12 @@ def wrap_angle(x: ArrayT) -> ArrayT:
     >>> np.round(wrap_angle(np.array([0.5, 3.5, -3.5, 7.0])), 4)
     array([ 0.5   , -2.7832,  2.7832,  0.7168])
     """
+    x = _as_float("x", x)
+    _finite("x", x)
+    return _wrap(x)
+
+
+def _wrap(x: ArrayT) -> ArrayT:
     return x - _TWO_PI * _round(x * _INV_TWO_PI)
 
 
@@ -144,8 +168,8 @@ def plaquette_charge(theta: ArrayT) -> ArrayT:
     _check_lattice("theta", theta)
     _finite("theta", theta)
     # Wrapped bond differences along +x (dx[i, j]: (i,j) → (i,j+1)), +y (dy: (i,j) → (i+1,j)).
-    dx = wrap_angle(_roll(theta, -1, -1) - theta)
-    dy = wrap_angle(_roll(theta, -1, -2) - theta)
+    dx = _wrap(_roll(theta, -1, -1) - theta)
+    dy = _wrap(_roll(theta, -1, -2) - theta)
     # Counter-clockwise loop: +dx[i,j] + dy[i,j+1] − dx[i+1,j] − dy[i,j]; saw is odd, so the
     # reversed bonds are exactly the negated forward ones.
     circulation = dx + _roll(dy, -1, -1) - _roll(dx, -1, -2) - dy
@@ -156,10 +180,21 @@ def plaquette_charge(theta: ArrayT) -> ArrayT:
 
 
 def total_charge(charges: ArrayT) -> ArrayT:
-    """Net charge of each map: ``(..., L, L)`` → ``(...)``; zero for every field on a torus."""
+    """Net charge of each map: ``(..., L, L)`` → ``(...)``; zero for every field on a torus.
+
+    ``charges`` are integer maps (as :func:`plaquette_charge` gives) or real ones, finite.
+    """
+    if not (isinstance(charges, torch.Tensor) and not charges.is_complex()):
+        charges = _as_float("charges", charges) if not _is_int_array(charges) else charges
+    _check_lattice("charges", charges)
+    _finite("charges", charges)
     if isinstance(charges, torch.Tensor):
         return charges.sum(dim=(-2, -1))
     return np.asarray(charges).sum(axis=(-2, -1))
+
+
+def _is_int_array(x: object) -> bool:
+    return isinstance(x, np.ndarray) and x.dtype != bool and np.issubdtype(x.dtype, np.integer)
 
 
 def vorticity(theta: ArrayT) -> ArrayT:
@@ -220,11 +255,7 @@ def soft_charge(spins: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
         spins = _as_float("spins", spins)
     elif not spins.is_floating_point():
         raise TypeError(f"spins must be a floating tensor, got {spins.dtype}")
-    _check_lattice("spins", spins, min_ndim=3)
-    if spins.shape[-3] != 2:
-        raise ValueError(
-            f"spins must have 2 channels (cos, sin) at axis -3, got shape {tuple(spins.shape)}"
-        )
+    _check_spins(spins)
     sx, sy = spins[..., 0, :, :], spins[..., 1, :, :]
     # Cross products along +x and +y bonds; the loop reverses two of them (a × b = −b × a).
     cx = sx * _roll(sy, -1, -1) - _roll(sx, -1, -1) * sy
@@ -234,6 +265,9 @@ def soft_charge(spins: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
 
 def angles_to_spins(theta: ArrayT) -> ArrayT:
     """Unit spins ``(..., 2, L, L)`` (channels cos θ, sin θ) of angles ``(..., L, L)``."""
+    theta = _as_float("theta", theta)
+    _check_lattice("theta", theta)
+    _finite("theta", theta)
     if isinstance(theta, torch.Tensor):
         return torch.stack([torch.cos(theta), torch.sin(theta)], dim=-3)
     theta = np.asarray(theta)
@@ -242,10 +276,8 @@ def angles_to_spins(theta: ArrayT) -> ArrayT:
 
 def spins_to_angles(spins: ArrayT) -> ArrayT:
     """Angles in ``(-π, π]`` ``(..., L, L)`` of spins ``(..., 2, L, L)`` (any positive length)."""
-    if spins.shape[-3] != 2:
-        raise ValueError(
-            f"spins must have 2 channels (cos, sin) at axis -3, got shape {tuple(spins.shape)}"
-        )
+    spins = _as_float("spins", spins)
+    _check_spins(spins)
     if isinstance(spins, torch.Tensor):
         return torch.atan2(spins[..., 1, :, :], spins[..., 0, :, :])
     spins = np.asarray(spins)

@@ -42,6 +42,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from .. import _validate
 from .charge import wrap_angle
 
 __all__ = ["MorphologyCurves", "edge_weights", "morphology_curves"]
@@ -78,15 +79,13 @@ class MorphologyCurves:
 
 
 def _fields(theta: Any) -> np.ndarray:
-    if hasattr(theta, "detach"):
-        theta = theta.detach().cpu().numpy()
-    arr = np.asarray(theta)
-    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise TypeError(f"theta must hold real angles, got dtype {arr.dtype}")
+    arr = _validate.real_array("theta", theta)
     if arr.ndim == 2:
         arr = arr[None]
-    if arr.ndim != 3 or arr.shape[1] != arr.shape[2] or arr.shape[-1] < 2:
-        raise ValueError(f"theta must have shape (L, L) or (n, L, L) with L >= 2, got {arr.shape}")
+    if arr.ndim != 3 or arr.shape[1] != arr.shape[2] or arr.shape[-1] < 2 or not len(arr):
+        raise ValueError(
+            f"theta must have shape (L, L) or (n, L, L) with n >= 1 and L >= 2, got {arr.shape}"
+        )
     if not np.isfinite(arr).all():
         raise ValueError("theta contains NaN or infinite values")
     return arr
@@ -106,14 +105,23 @@ def edge_weights(theta: Any) -> tuple[np.ndarray, np.ndarray]:
     return wx, wy
 
 
+# Most thresholds of one computation: each costs a pass over every bond of every field.
+_MAX_THRESHOLDS = 10_000
+
+
 def _grid(thresholds: Any) -> np.ndarray:
     if thresholds is None:
         return np.linspace(0.0, np.pi, 33)
     if isinstance(thresholds, (int, np.integer)) and not isinstance(thresholds, bool):
-        if thresholds < 2:
-            raise ValueError(f"thresholds must be at least 2 grid points, got {thresholds}")
+        if not 2 <= thresholds <= _MAX_THRESHOLDS:
+            raise ValueError(
+                f"thresholds must be at least 2 grid points (and at most {_MAX_THRESHOLDS}), "
+                f"got {thresholds}"
+            )
         return np.linspace(0.0, np.pi, int(thresholds))
-    grid = np.asarray(thresholds, dtype=np.float64)
+    grid = _validate.real_array("thresholds", thresholds, finite=False)
+    if grid.size > _MAX_THRESHOLDS:
+        raise ValueError(f"thresholds must hold at most {_MAX_THRESHOLDS} values, got {grid.size}")
     if grid.ndim != 1 or grid.size == 0 or not np.isfinite(grid).all():
         raise ValueError(f"thresholds must be a non-empty finite 1-D grid, got shape {grid.shape}")
     if np.any(np.diff(grid) <= 0):

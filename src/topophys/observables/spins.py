@@ -70,9 +70,9 @@ def _angles(theta: Any, *, ensemble: bool = False) -> np.ndarray:
         if arr.ndim != 3:
             raise ValueError(f"theta must be a stack of fields (n, L, L), got shape {arr.shape}")
         if arr.shape[0] < 2:
-            raise ValueError(f"an ensemble needs at least 2 fields, got {arr.shape[0]}")
-    elif arr.ndim < 2:
-        raise ValueError(f"theta must have shape (..., L, L), got {arr.shape}")
+            raise ValueError(f"theta must hold at least 2 fields (an ensemble), got {arr.shape[0]}")
+    elif arr.ndim < 2 or arr.size == 0:
+        raise ValueError(f"theta must have shape (..., L, L) with a field, got {arr.shape}")
     if arr.shape[-1] != arr.shape[-2] or arr.shape[-1] < 2:
         raise ValueError(f"theta must be square lattices with L >= 2, got shape {arr.shape}")
     arr = arr.astype(np.float64, copy=False)
@@ -148,7 +148,8 @@ def _spins(theta: np.ndarray) -> np.ndarray:
 
 def bond_sums(theta: Any, J: float = 1.0) -> dict[str, np.ndarray]:
     """:func:`spin_bond_sums` of angle fields ``theta (..., L, L)``; float64 numpy arrays."""
-    return spin_bond_sums(_spins(_angles(theta)), _validate.real("J", J))
+    theta = _angles(theta)
+    return spin_bond_sums(_spins(theta), _coupling(J, theta))
 
 
 def energy(theta: Any, J: float = 1.0) -> np.ndarray:
@@ -184,8 +185,28 @@ def helicity(theta: Any, J: float = 1.0) -> np.ndarray:
     return np.hypot(s["sin_x"], s["sin_y"]) / (theta.shape[-1] * theta.shape[-2])
 
 
-def _temperature(T: Any) -> float:
-    return _validate.positive("T", T)
+def _temperature(T: Any) -> np.float64:
+    # numpy scalar: T**2 of a huge T is inf (then refused by _finite), not an OverflowError.
+    return np.float64(_validate.positive("T", T))
+
+
+def _coupling(J: Any, theta: np.ndarray) -> float:
+    """``J`` checked so that sums of J over the 2N bonds of a field stay finite."""
+    J = _validate.real("J", J)
+    if abs(J) * 2.0 * theta.shape[-1] * theta.shape[-2] > np.finfo(np.float64).max / 4:
+        raise ValueError(f"J={J:g} makes the bond sums overflow float64; expected J of order 1")
+    return J
+
+
+def _finite(value: Any, *names: str) -> float:
+    """``value`` as a float if finite, else a ValueError naming the parameters at fault."""
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(
+            f"the result is {value} for {', '.join(names)} this extreme; expected values of "
+            "order 1 in units of J"
+        )
+    return value
 
 
 def specific_heat(theta: Any, T: float, J: float = 1.0) -> float:
@@ -197,7 +218,7 @@ def specific_heat(theta: Any, T: float, J: float = 1.0) -> float:
     theta = _angles(theta, ensemble=True)
     T = _temperature(T)
     e = energy(theta, J)
-    return float(theta.shape[-1] * theta.shape[-2] * e.var() / T**2)
+    return _finite(theta.shape[-1] * theta.shape[-2] * e.var() / T**2, "T", "J")
 
 
 def susceptibility(theta: Any, T: float, *, connected: bool = True) -> float:
@@ -207,10 +228,11 @@ def susceptibility(theta: Any, T: float, *, connected: bool = True) -> float:
     """
     theta = _angles(theta, ensemble=True)
     T = _temperature(T)
+    connected = _validate.boolean("connected", connected)
     m = magnetization(theta)
     second = (m**2).mean()
     value = second - m.mean() ** 2 if connected else second
-    return float(theta.shape[-1] * theta.shape[-2] * value / T)
+    return _finite(theta.shape[-1] * theta.shape[-2] * value / T, "T")
 
 
 def helicity_modulus(theta: Any, T: float, J: float = 1.0) -> float:
@@ -232,7 +254,7 @@ def helicity_modulus(theta: Any, T: float, J: float = 1.0) -> float:
     for mu in ("x", "y"):
         current = s[f"sin_{mu}"]
         total += s[f"cos_{mu}"].mean() - current.var() / T
-    return float(total / (2 * n_sites))
+    return _finite(total / (2 * n_sites), "T", "J")
 
 
 def _distance_bins(L: int) -> tuple[np.ndarray, np.ndarray]:
@@ -269,6 +291,7 @@ def correlation(theta: Any, *, per_sample: bool = False) -> tuple[np.ndarray, np
     ([0.0, 1.0, 2.0, 4.0, 5.0, 8.0], [1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
     """
     theta = _angles(theta)
+    per_sample = _validate.boolean("per_sample", per_sample)
     L = theta.shape[-1]
     spin = np.exp(1j * theta)
     f = np.fft.fft2(spin, axes=(-2, -1))
@@ -313,6 +336,8 @@ def jackknife(
     >>> bool(abs(value - energy(theta).mean()) < 1e-12 and err > 0)
     True
     """
+    if not callable(estimator):
+        raise TypeError(f"estimator must be a function of theta, got {type(estimator).__name__}")
     theta = _angles(theta, ensemble=True)
     n_blocks = _validate.positive_int("n_blocks", n_blocks)
     n = theta.shape[0]

@@ -23,6 +23,7 @@ __all__ = [
     "parity_per_split",
     "parity_plot",
     "sheet_plot",
+    "size_curves",
 ]
 
 PARITY_COLORS = {"train": "tab:blue", "test": "tab:red"}
@@ -380,4 +381,57 @@ def parity_per_split(
     for ax, (split, sets) in zip(axes, parity.items(), strict=False):
         parity_plot(sets, ax, title=f"{name}, {split_names.get(split, split)}")
     learning_curves(histories, axes[-1], title=f"{name} training")
+    return fig
+
+
+def size_curves(
+    scores: Sequence[Mapping[str, Any]], labels: Mapping[str, str] | None = None
+) -> Any:
+    """Test RMSE (solid) and larger-size RMSE (dashed) against training frames, per split.
+
+    Parameters
+    ----------
+    scores : sequence of mapping
+        One per point: ``model``, ``split``, ``train_frames``, ``test`` and optionally
+        ``transfer`` (each with ``rmse_meV``), as the learning curves of the ``mlpot``
+        pipeline record them.
+    labels : mapping of str to str, optional
+        Display name of each model key.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One log–log panel per split (random first).
+    """
+    import matplotlib.pyplot as plt
+
+    if not scores:
+        raise ValueError("scores must hold at least one point")
+    labels = dict(labels or {})
+    splits = sorted({s["split"] for s in scores}, reverse=True)
+    models = list(dict.fromkeys(s["model"] for s in scores))
+    fig, axes = plt.subplots(
+        1, len(splits), figsize=(5.2 * len(splits), 4.0), squeeze=False, constrained_layout=True
+    )
+    for ax, split in zip(axes[0], splits, strict=True):
+        for i, model in enumerate(models):
+            pts = sorted(
+                (s for s in scores if s["split"] == split and s["model"] == model),
+                key=lambda s: s["train_frames"],
+            )
+            if not pts:
+                continue
+            n = [s["train_frames"] for s in pts]
+            ax.plot(n, [s["test"]["rmse_meV"] for s in pts], "o-", color=f"C{i}",
+                    label=labels.get(model, model))  # fmt: skip
+            t = [(m, s["transfer"]["rmse_meV"]) for m, s in zip(n, pts, strict=True)
+                 if "transfer" in s]  # fmt: skip
+            if t:
+                ax.plot(*zip(*t, strict=True), "x--", color=f"C{i}", alpha=0.6)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("training frames")
+        ax.set_ylabel("RMSE (meV/atom)")
+        ax.set_title(f"{split} split (dashed: larger cells)")
+        ax.legend(fontsize=8)
     return fig

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -297,11 +298,23 @@ class MeltQuenchConfig(Config):
         return self._steps(self.diamond_ps)
 
 
+#: Densities accepted (g/cm³): amorphous carbon spans about 1.5–3.5 and diamond is 3.5; far
+#: outside, the box is so small or so large that the MD run itself misbehaves or crawls.
+DENSITY_RANGE = (0.05, 5.0)
+
+
+def _check_density(name: str, value: Any) -> float:
+    value = _validate.positive(name, value)
+    if not DENSITY_RANGE[0] <= value <= DENSITY_RANGE[1]:
+        raise ValueError(f"{name} must lie in {list(DENSITY_RANGE)}, got {value}")
+    return value
+
+
 def _check_densities(name: str, values: Sequence[float]) -> None:
     if not values:
         raise ValueError(f"{name} must list at least one density (g/cm³)")
     for i, rho in enumerate(values):
-        _validate.positive(f"{name}[{i}] (density, g/cm³)", rho)
+        _check_density(f"{name}[{i}] (density, g/cm³)", rho)
     if len(set(values)) != len(values):
         raise ValueError(f"{name} must be distinct, got {list(values)}")
 
@@ -319,7 +332,13 @@ def box_length(n_atoms: int, density: float) -> float:
     """
     _validate.positive_int("n_atoms", n_atoms)
     _validate.positive("density", density)
-    return (n_atoms * CARBON_MASS * _AMU_PER_A3_IN_G_PER_CM3 / density) ** (1.0 / 3.0)
+    try:
+        length = (n_atoms * CARBON_MASS * _AMU_PER_A3_IN_G_PER_CM3 / density) ** (1.0 / 3.0)
+    except OverflowError:
+        length = math.inf
+    if not 0 < length < math.inf:
+        raise ValueError(f"n_atoms={n_atoms} at density={density} g/cm³ gives no finite box")
+    return length
 
 
 def _simple_cubic(n_atoms: int, density: float) -> ase.Atoms:
@@ -341,6 +360,11 @@ def _diamond_lattice(n_atoms: int, density: float) -> ase.Atoms:
     return bulk("C", "diamond", a=a, cubic=True).repeat((k, k, k))
 
 
+# Longest neighbour cutoff of sp3_fraction (Å): bonds are under 2 Å; far longer ones would make
+# the neighbour list enumerate thousands of periodic images.
+_MAX_CUTOFF = 10.0
+
+
 def sp3_fraction(atoms: ase.Atoms, cutoff: float = 1.85) -> float:
     """Fraction of atoms with at least 4 neighbours within ``cutoff`` (Å), periodic.
 
@@ -353,7 +377,10 @@ def sp3_fraction(atoms: ase.Atoms, cutoff: float = 1.85) -> float:
     """
     from ase.neighborlist import neighbor_list
 
-    _validate.positive("cutoff", cutoff)
+    if not hasattr(atoms, "get_positions") or not hasattr(atoms, "pbc"):
+        raise TypeError(f"atoms must be an ase.Atoms, got {type(atoms).__name__}")
+    if _validate.positive("cutoff", cutoff) > _MAX_CUTOFF:
+        raise ValueError(f"cutoff must be a neighbour distance of at most {_MAX_CUTOFF} Å")
     if len(atoms) == 0:
         raise ValueError("atoms has no atoms")
     first = neighbor_list("i", atoms, cutoff)
@@ -539,7 +566,8 @@ def melt_quench(config: MeltQuenchConfig, density: float, run: int = 0) -> list[
     """
     if not isinstance(config, MeltQuenchConfig):
         raise TypeError(f"config must be a MeltQuenchConfig, got {type(config).__name__}")
-    density = _validate.positive("density (g/cm³)", density)
+    _validate.instance("config", config, MeltQuenchConfig)
+    density = _check_density("density (g/cm³)", density)
     run = _validate.nonnegative_int("run", run)
     start = _simple_cubic(config.n_atoms, density)
     seed = _job_seed(config, 0, density, run)
@@ -553,9 +581,10 @@ def diamond_md(config: MeltQuenchConfig, density: float) -> list[ase.Atoms]:
     ``config.n_atoms`` must be 8·k³. Returns ``config.diamond_snapshots`` frames labelled like
     :func:`melt_quench`'s, with ``process = "diamond"`` and ``run = 0``.
     """
+    _validate.instance("config", config, MeltQuenchConfig)
     if not isinstance(config, MeltQuenchConfig):
         raise TypeError(f"config must be a MeltQuenchConfig, got {type(config).__name__}")
-    density = _validate.positive("density (g/cm³)", density)
+    density = _check_density("density (g/cm³)", density)
     start = _diamond_lattice(config.n_atoms, density)
     t = config.diamond_temperature
     schedule = [Stage("diamond", t, t, config.diamond_steps, config.diamond_snapshots)]
@@ -710,7 +739,8 @@ def run_melt_quench(
     """
     if not isinstance(config, MeltQuenchConfig):
         raise TypeError(f"config must be a MeltQuenchConfig, got {type(config).__name__}")
-    out_dir = Path(out_dir)
+    _validate.instance("config", config, MeltQuenchConfig)
+    out_dir = _validate.path("out_dir", out_dir)
     stored = out_dir / "config.yaml"
     if stored.exists():
         previous = MeltQuenchConfig.from_yaml(stored)

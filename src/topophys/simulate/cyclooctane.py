@@ -41,6 +41,7 @@ __all__ = [
     "BOND_ANGLE",
     "BOND_LENGTH",
     "RING_SIZE",
+    "NotConvergedError",
     "cyclooctane_conformers",
     "ring_residuals",
 ]
@@ -85,15 +86,40 @@ def ring_residuals(
     numpy.ndarray, shape (n, 16) or (16,)
         Residuals (Å): columns 0–7 the bonds (i, i+1), 8–15 the pairs (i, i+2).
     """
-    x = np.asarray(coords, dtype=np.float64)
+    x = _validate.real_array("coords", coords)
     if x.shape[-2:] != (RING_SIZE, 3) or x.ndim not in (2, 3):
         raise ValueError(f"coords must have shape (n, 8, 3) or (8, 3), got {x.shape}")
     target = _targets(*_check_geometry(bond_length, bond_angle))
-    return np.linalg.norm(x[..., _I, :] - x[..., _J, :], axis=-1) - target
+    with np.errstate(over="ignore", invalid="ignore"):
+        residuals = np.linalg.norm(x[..., _I, :] - x[..., _J, :], axis=-1) - target
+    if not np.isfinite(residuals).all():
+        raise ValueError("coords are too far apart: their distances overflow float64")
+    return residuals
+
+
+# Bonds accepted (Å): far beyond any molecule either way, far from where squared lengths
+# overflow or the least-squares problem becomes subnormal.
+_MIN_BOND, _MAX_BOND = 1e-6, 1e6
+
+
+# Most conformers per call (each is a least-squares projection of about a millisecond).
+_MAX_CONFORMERS = 100_000
+
+
+class NotConvergedError(ValueError, RuntimeError):
+    """Too few starts converged within ``max_attempts`` (raise it, or ``tol``).
+
+    A ValueError, as a consequence of the arguments, and a RuntimeError for older callers.
+    """
 
 
 def _check_geometry(bond_length: float, bond_angle: float) -> tuple[float, float]:
     bond_length = _validate.positive("bond_length (Å)", bond_length)
+    if not _MIN_BOND <= bond_length <= _MAX_BOND:
+        raise ValueError(
+            f"bond_length must be a bond in Å, from {_MIN_BOND:g} to {_MAX_BOND:g}, got "
+            f"{bond_length}"
+        )
     bond_angle = _validate.real("bond_angle (degrees)", bond_angle)
     # Below 90° the 1-3 distance drops under b; at 135° a planar octagon is the only ring,
     # beyond it none closes.
@@ -159,7 +185,7 @@ def cyclooctane_conformers(
     tol : float
         Largest accepted |residual| of a projected ring (Å).
     max_attempts : int, optional
-        Starts drawn at most (default ``10 n + 100``); :class:`RuntimeError` beyond.
+        Starts drawn at most (default ``10 n + 100``); :class:`NotConvergedError` beyond.
     return_attempts : bool
         Also return the number of starts drawn (convergence rate = n / attempts).
 
@@ -175,13 +201,21 @@ def cyclooctane_conformers(
     ------
     ValueError, TypeError
         On bad arguments.
-    RuntimeError
-        If fewer than ``n`` starts converge within ``max_attempts``.
+    NotConvergedError
+        If fewer than ``n`` starts converge within ``max_attempts`` (a ValueError and a
+        RuntimeError).
     """
     n = _validate.positive_int("n", n)
-    seed = _validate.nonnegative_int("seed", seed)
+    if n > _MAX_CONFORMERS:
+        raise ValueError(
+            f"n={n} conformers would take hours (about 1 ms each); ask for at most "
+            f"{_MAX_CONFORMERS} per call"
+        )
+    seed = _validate.seed("seed", seed)
     bond_length, bond_angle = _check_geometry(bond_length, bond_angle)
     noise = _validate.positive("noise", noise)
+    if noise > 10:
+        raise ValueError(f"noise must be at most 10 bond lengths, got {noise}")
     tol = _validate.positive("tol (Å)", tol)
     if max_attempts is None:
         max_attempts = 10 * n + 100
@@ -198,7 +232,7 @@ def cyclooctane_conformers(
     kept = attempts = 0
     while kept < n:
         if attempts == max_attempts:
-            raise RuntimeError(
+            raise NotConvergedError(
                 f"only {kept} of {n} starts converged to |residual| ≤ {tol} Å within "
                 f"max_attempts={max_attempts}; raise max_attempts or tol"
             )

@@ -180,9 +180,10 @@ def planar_start(config: GrapheneConfig, seed: int) -> Any:
     """
     import ase
 
+    _validate.instance("config", config, GrapheneConfig)
     edge = config.edge
     g = math.ceil(math.sqrt(config.n_atoms))
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_validate.seed("seed", seed))
     # Sites drawn without replacement from the g × g grid, so the start has no close pairs.
     sites = np.sort(rng.choice(g * g, size=config.n_atoms, replace=False))
     xy = np.stack([sites % g, sites // g], axis=1) * (edge / g)
@@ -222,6 +223,7 @@ def graphene_melt_quench(config: GrapheneConfig, run: int = 0) -> list[Any]:
     """
     if not isinstance(config, GrapheneConfig):
         raise TypeError(f"config must be a GrapheneConfig, got {type(config).__name__}")
+    _validate.instance("config", config, GrapheneConfig)
     run = _validate.nonnegative_int("run", run)
     if run >= len(config.cooling_rates):
         raise ValueError(
@@ -276,6 +278,9 @@ def graphene_melt_quench(config: GrapheneConfig, run: int = 0) -> list[Any]:
 
 def graphene_dataset(config: GrapheneConfig, runs: Sequence[int] | None = None) -> list[Any]:
     """Frames of several runs (default every cooling rate), concatenated in run order."""
+    _validate.instance("config", config, GrapheneConfig)
+    if runs is not None and (isinstance(runs, (str, bytes)) or not hasattr(runs, "__iter__")):
+        raise TypeError(f"runs must be a sequence of run indices or None, got {runs!r:.60}")
     runs = range(len(config.cooling_rates)) if runs is None else runs
     return [atoms for run in runs for atoms in graphene_melt_quench(config, run)]
 

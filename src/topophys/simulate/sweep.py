@@ -119,7 +119,10 @@ def run_tdgl_sweep(
     ValueError
         If ``store`` exists but was made by a different configuration.
     """
-    store = Path(store)
+    _validate.instance("config", config, TDGLSweepConfig)
+    store = _validate.path("store", store)
+    _validate.torch_device("device", device)  # checked before the store is created
+    _validate.workers("workers", workers)
     text = config.to_yaml()
     if store.exists():
         fields = FieldStore.open(store, mode="r+")
@@ -144,7 +147,7 @@ def run_tdgl_sweep(
             attrs={"config": text, "kind": "tdgl", "topophys_version": __version__},
         )
     alpha, seed = config.runs()
-    done = fields.done
+    done = fields.verified_done()  # finished and intact; damaged runs are redone
     jobs = [(b, alpha[b], seed[b]) for b in config.batches() if not done[b].all()]
     work = partial(_simulate_batch, config=config.tdgl, device=device)
     for _, (runs, batch_fields, t_init) in as_completed(

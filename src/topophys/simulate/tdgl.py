@@ -182,6 +182,13 @@ class TDGLConfig(Config):
         v.choice("snapshot_schedule", self.snapshot_schedule, ("geometric", "linear"))
         v.positive("t_first_snapshot", self.t_first_snapshot)
         v.choice("dtype", self.dtype, tuple(_DTYPES))
+        steps = self.end_time / self.dt
+        if not steps <= 2**53:  # also catches an overflow to inf
+            raise ValueError(
+                f"t_end / dt = {self.end_time:g} / {self.dt:g} = {steps:g} time steps cannot be "
+                "counted in float64 (at most 2**53); raise dt or lower t_end (t_end None: "
+                "2·h_init/sweep_rate)"
+            )
         if self.n_steps < 1:
             raise ValueError(f"t_end={self.end_time} is shorter than one step dt={self.dt}")
         if self.n_snapshots > self.n_steps + 1:
@@ -212,7 +219,8 @@ class TDGLConfig(Config):
 
 def field_at(config: TDGLConfig, t: np.ndarray | float) -> np.ndarray:
     """External field h(t) = sign(h_init)·max(|h_init| − v t, 0), same shape as ``t``."""
-    t = np.asarray(t, dtype=np.float64)
+    _validate.instance("config", config, TDGLConfig)
+    t = _validate.real_array("t", t)
     magnitude = np.maximum(abs(config.h_init) - config.sweep_rate * t, 0.0)
     return np.copysign(magnitude, config.h_init)
 
@@ -223,6 +231,7 @@ def snapshot_steps(config: TDGLConfig) -> np.ndarray:
     Step 0 (the initial state) and the last step are always included. The geometric schedule
     spaces the others logarithmically from ``t_first_snapshot`` to the end.
     """
+    _validate.instance("config", config, TDGLConfig)
     n, last = config.n_snapshots, config.n_steps
     if n == 1:
         return np.array([last], dtype=np.int64)
@@ -244,6 +253,11 @@ def disorder_field(seed: int, size: int, std: float) -> np.ndarray:
     Drawn from a CPU ``torch.Generator`` seeded with ``seed`` so that it is the same for every
     device, dtype and batch composition.
     """
+    seed, size = _validate.seed("seed", seed), _validate.positive_int("size", size)
+    std = _validate.nonnegative("std", std)
+    if std > 1e100:
+        raise ValueError(f"std must be of order 1 (a relative anisotropy), got {std:g}")
+    _validate.fits_in_memory("size", 16.0 * size * size, f"a {size}² field")
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     return (std * torch.randn((size, size), generator=gen, dtype=torch.float64)).numpy()
 
@@ -294,6 +308,7 @@ def dipolar_symbol(config: TDGLConfig) -> np.ndarray:
 
     ``"continuum"``: −2π|k| (k = 0 term 0). ``"lattice"``: the DFT of :func:`lattice_kernel`.
     """
+    _validate.instance("config", config, TDGLConfig)
     if config.dipolar_kernel == "continuum":
         ky, kx = _wavenumbers(config.size, config.dx)
         return -2 * np.pi * np.sqrt(ky**2 + kx**2)
@@ -374,14 +389,17 @@ class TDGLModel:
         disorder: np.ndarray,
         device: str | torch.device = "cpu",
     ) -> None:
-        self.config = config
-        self.alpha = np.asarray(alpha, dtype=np.float64).reshape(-1)
+        self.config = _validate.instance("config", config, TDGLConfig)
+        self.alpha = _validate.vector("alpha", alpha)
         for i, a in enumerate(self.alpha):
             _validate.in_range(f"alpha[{i}]", a, *ALPHA_RANGE)
-        disorder = np.asarray(disorder, dtype=np.float64)
+        _validate.torch_device("device", device)
+        disorder = _validate.real_array("disorder", disorder)
         expected = (self.alpha.size, config.size, config.size)
         if disorder.shape != expected:
-            raise ValueError(f"disorder must have shape {expected}, got {disorder.shape}")
+            raise ValueError(
+                f"disorder must have shape {expected} (one field per alpha), got {disorder.shape}"
+            )
         if not np.isfinite(disorder).all():
             raise ValueError("disorder contains non-finite values")
         self.device = torch.device(device)
@@ -513,8 +531,14 @@ def simulate(
     TDGLBlowUpError
         If a run's field becomes non-finite; the message names the run, the time and a dt to try.
     """
-    alpha = np.asarray(alpha, dtype=np.float64).reshape(-1)
-    seeds = np.asarray(seed).reshape(-1)
+    _validate.instance("config", config, TDGLConfig)
+    alpha, seeds = _validate.vector("alpha", alpha), _validate.seed_vector("seed", seed)
+    _validate.torch_device("device", device)
+    _validate.fits_in_memory(
+        "alpha",
+        alpha.size * config.size**2 * (config.n_snapshots * 8 + 160) + 8.0 * config.n_steps,
+        f"{alpha.size} runs on a config.size={config.size}² grid",
+    )
     if alpha.size != seeds.size:
         raise ValueError(
             f"alpha and seed must have the same length, got {alpha.size} and {seeds.size}"

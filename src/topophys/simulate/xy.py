@@ -73,6 +73,10 @@ _PULLBACK_PASSES = 50
 _TIE_MARGIN = 0.05  # how far initial bond differences are kept from ±π
 
 
+# Longest pair distance searched for (the search takes time proportional to d).
+_MAX_DISTANCE = 1e5
+
+
 def pair_displacement(d: float, *, tol: float = 0.01) -> tuple[int, int]:
     """Lattice displacement ``(dy, dx)`` of a defect pair at distance ``d``.
 
@@ -86,6 +90,9 @@ def pair_displacement(d: float, *, tol: float = 0.01) -> tuple[int, int]:
     ((0, 0), (1, 1), (1, 4), (0, 5))
     """
     d = _validate.nonnegative("d", d)
+    tol = _validate.nonnegative("tol", tol)
+    if d > _MAX_DISTANCE:
+        raise ValueError(f"d={d:g} is longer than any lattice here (at most {_MAX_DISTANCE:g})")
     n = round(d * d)
     for dy in range(math.isqrt(n // 2) + 1):
         dx = math.isqrt(n - dy * dy)
@@ -94,7 +101,7 @@ def pair_displacement(d: float, *, tol: float = 0.01) -> tuple[int, int]:
                 break
             return dy, dx
     raise ValueError(
-        f"d={d} is not a lattice distance √(dx² + dy²) with integers dx, dy (within {tol}); "
+        f"d={d} is not a lattice distance √(dx² + dy²) with integers dx, dy (within tol={tol}); "
         "valid: 0, 1, √2 ≈ 1.41, 2, √5 ≈ 2.24, √8 ≈ 2.83, 3, √10 ≈ 3.16, …"
     )
 
@@ -134,6 +141,9 @@ def pair_charge_map(L: int, d: float) -> np.ndarray:
     [((3, 2), 1), ((4, 4), -1)]
     """
     L = _validate.positive_int("L", L)
+    _validate.fits_in_memory("L", float(L) * L, f"an {L} × {L} charge map")
+    if _validate.nonnegative("d", d) > L:
+        raise ValueError(f"d={d:g} is longer than the lattice side L={L}")
     dy, dx = pair_displacement(d)
     k = np.zeros((L, L), dtype=np.int8)
     if dx == 0:
@@ -150,11 +160,16 @@ def pair_charge_map(L: int, d: float) -> np.ndarray:
 
 
 def _charge_map(charges: Any) -> np.ndarray:
-    arr = np.asarray(charges)
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
-        raise ValueError(f"charges must be a square (L, L) map, got shape {arr.shape}")
-    integral = np.issubdtype(arr.dtype, np.integer) or (
-        np.issubdtype(arr.dtype, np.floating) and np.all(arr == np.round(arr))
+    try:
+        arr = np.asarray(charges)
+    except (TypeError, ValueError):
+        raise TypeError(f"charges must be an integer (L, L) map, got {charges!r:.60}") from None
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] < 2:
+        raise ValueError(f"charges must be a square (L, L) map with L >= 2, got shape {arr.shape}")
+    integral = (arr.dtype != bool and np.issubdtype(arr.dtype, np.integer)) or (
+        np.issubdtype(arr.dtype, np.floating)
+        and bool(np.all(np.abs(arr) < 2**31))
+        and bool(np.all(arr == np.round(arr)))
     )
     if not integral:
         raise TypeError(f"charges must be integers, got dtype {arr.dtype}")
@@ -196,7 +211,8 @@ def defect_field(charges: Any, angle: float = 0.0) -> np.ndarray:
         If it is not integer-valued.
     """
     k = _charge_map(charges)
-    angle = _validate.real("angle", angle)
+    # Any real angle is a global rotation; wrapped first so huge values stay exact enough.
+    angle = math.remainder(_validate.real("angle", angle), 2 * math.pi)
     L = k.shape[0]
     freq = 2 * np.pi * np.fft.fftfreq(L)
     lam = -(4 * np.sin(freq[:, None] / 2) ** 2 + 4 * np.sin(freq[None, :] / 2) ** 2)
@@ -309,11 +325,14 @@ class XYConfig(Config):
         if not self.temperatures:
             raise ValueError("temperatures must name at least one temperature")
         for i, t in enumerate(self.temperatures):
-            v.positive(f"temperatures[{i}]", t)
+            _check_temperature(f"temperatures[{i}]", t)
         if not self.distances:
             raise ValueError("distances must name at least one distance (0: no defects)")
-        for d in self.distances:
-            pair_charge_map(self.L, d)  # raises on a non-lattice or too-long distance
+        for i, d in enumerate(self.distances):
+            try:
+                pair_charge_map(self.L, d)  # raises on a non-lattice or too-long distance
+            except ValueError as err:
+                raise ValueError(f"distances[{i}]: {err}") from None
         v.positive_int("samples", self.samples)
         v.positive_int("n_replicas", self.n_replicas)
         v.nonnegative_int("equilibration_sweeps", self.equilibration_sweeps)
@@ -324,7 +343,9 @@ class XYConfig(Config):
         if self.step_size is not None:
             v.in_range("step_size", self.step_size, 1e-6, math.pi)
         v.choice("dtype", self.dtype, tuple(_DTYPES))
-        v.nonnegative_int("seed", self.seed)
+        v.seed("seed", self.seed)
+        # Memory of one condition's samples, checked here rather than after the first sweeps.
+        v.fits_in_memory("samples", 12.0 * self.samples * self.L**2, f"{self.samples} fields")
 
     @property
     def conditions(self) -> list[tuple[float, float]]:
@@ -434,12 +455,16 @@ class XYSampler:
         dtype: str = "float32",
     ) -> None:
         _validate.choice("dtype", dtype, tuple(_DTYPES))
-        self.device = torch.device(device)
+        self.device = torch.device(_validate.torch_device("device", device))
         self.dtype = _DTYPES[dtype]
         if isinstance(theta, torch.Tensor):
             theta = theta.detach().to(device=self.device, dtype=self.dtype)
         else:
-            theta = torch.tensor(np.asarray(theta), dtype=self.dtype, device=self.device)
+            theta = torch.tensor(
+                _validate.real_array("theta", theta, finite=False),
+                dtype=self.dtype,
+                device=self.device,
+            )
         if theta.ndim != 3 or theta.shape[1] != theta.shape[2]:
             raise ValueError(f"theta must have shape (R, L, L), got {tuple(theta.shape)}")
         self.L = _check_even_l(int(theta.shape[-1]))
@@ -447,7 +472,7 @@ class XYSampler:
             raise ValueError("theta contains NaN or infinite values")
         self.n_replicas = int(theta.shape[0])
         self.J = _validate.positive("J", J)
-        self.constrained = bool(constrained)
+        self.constrained = _validate.boolean("constrained", constrained)
         if np.ndim(temperature) == 0:
             _validate.positive("temperature", temperature)
         temps = self._per_replica("temperature", temperature)
@@ -463,7 +488,7 @@ class XYSampler:
         self._temperature = torch.as_tensor(temps, dtype=self.dtype, device=self.device).view(shape)
         self._step = torch.as_tensor(steps, dtype=self.dtype, device=self.device).view(shape)
         self._gen = torch.Generator(device=self.device)
-        self._gen.manual_seed(int(seed))
+        self._gen.manual_seed(_validate.seed("seed", seed))
         self._th = _sublattices(_wrap(theta)).contiguous()
         self._c = torch.cos(self._th)
         self._s = torch.sin(self._th)
@@ -471,7 +496,7 @@ class XYSampler:
         self._proposed = 0
 
     def _per_replica(self, name: str, value: Any) -> np.ndarray:
-        arr = np.asarray(value, dtype=np.float64).reshape(-1)
+        arr = _validate.vector(name, value)
         if arr.size == 1:
             arr = np.full(self.n_replicas, arr[0])
         if arr.size != self.n_replicas:
@@ -609,15 +634,20 @@ def integrated_autocorrelation_time(series: Any, c: float = 5.0) -> float:
     >>> bool(8.5 < tau < 10.5)
     True
     """
-    x = np.asarray(series, dtype=np.float64)
+    x = _validate.real_array("series", series, finite=False)
     if x.ndim == 1:
         x = x[:, None]
-    if x.ndim != 2 or x.shape[0] < 4:
-        raise ValueError(f"series must be (n_steps >= 4,) or (n_steps, n_chains), got {x.shape}")
+    if x.ndim != 2 or x.shape[0] < 4 or x.shape[1] < 1:
+        raise ValueError(
+            f"series must be (n_steps >= 4,) or (n_steps, n_chains >= 1), got {x.shape}"
+        )
     if not np.isfinite(x).all():
         raise ValueError("series contains NaN or infinite values")
     c = _validate.positive("c", c)
     n = x.shape[0]
+    # τ does not depend on the scale of the series: rescale so no square can overflow.
+    scale = float(np.abs(x).max())
+    x = x / scale if scale > 0 else x
     x = x - x.mean(axis=0)
     f = np.fft.rfft(x, n=2 * n, axis=0)
     acov = np.fft.irfft(np.abs(f) ** 2, axis=0)[:n].mean(axis=1)
@@ -668,6 +698,18 @@ class XYSamples:
     seconds: float
 
 
+# Highest temperature accepted (units of J): far above the BKT transition (T ≈ 0.89), where
+# the fields are noise; beyond it the condition's seed (T in micro-units) would overflow.
+_MAX_TEMPERATURE = 1e6
+
+
+def _check_temperature(name: str, value: Any) -> float:
+    value = _validate.positive(name, value)
+    if value > _MAX_TEMPERATURE:
+        raise ValueError(f"{name} must be at most {_MAX_TEMPERATURE:g} (units of J), got {value:g}")
+    return value
+
+
 def _condition_seed(seed: int, T: float, d: float) -> int:
     """A seed for one condition that depends on (seed, T, d) only, not on the list order."""
     key = [int(seed), round(T * 1e6), round(d * d)]
@@ -689,7 +731,9 @@ def simulate_condition(
     then store a field every ``decorrelation_sweeps``. τ_int is measured on the per-sweep energy
     of the second half of equilibration and the whole sampling phase.
     """
-    T = _validate.positive("T", T)
+    _validate.instance("config", config, XYConfig)
+    _validate.torch_device("device", device)
+    T = _check_temperature("T", T)
     target = pair_charge_map(config.L, d)
     d = math.hypot(*pair_displacement(d))
     start = time.perf_counter()
@@ -757,7 +801,8 @@ def write_dataset(
     Resumable: an existing store made with the same configuration is opened and only the
     conditions not yet ``done`` are run; a condition is written whole (fields, then its
     statistics, then its ``done`` flag), so an interrupted run loses at most the condition in
-    progress. Returns the store.
+    progress. Finished conditions are verified first and damaged ones run again. Returns the
+    store (its ``units_written`` says how many conditions this call wrote).
 
     Raises
     ------
@@ -766,7 +811,9 @@ def write_dataset(
     """
     from ..data.spins import SpinStore
 
-    path = Path(path)
+    _validate.instance("config", config, XYConfig)
+    path = _validate.path("path", path)
+    _validate.torch_device("device", device)  # before the store is created
     if path.exists():
         store = SpinStore.open(path, mode="r+")
         if store.config_yaml != config.to_yaml():
@@ -782,7 +829,8 @@ def write_dataset(
             samples=config.samples,
             config_yaml=config.to_yaml(),
         )
-    todo = [i for i, done in enumerate(store.done) if not done]
+    # Finished and intact: damaged conditions are reset and run again.
+    todo = [i for i, done in enumerate(store.verified_done()) if not done]
     disable = None if progress is None else not progress
     for i in tqdm(todo, desc="XY conditions", disable=disable):
         T, d = config.conditions[i]

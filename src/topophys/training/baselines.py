@@ -544,6 +544,13 @@ class BaselineResults:
     descriptors : dict of str to numpy.ndarray
         On all frames: ``SOAP`` ``(n, F)`` and, with SchNet, ``SchNet`` ``(n, D)`` (the random
         split's model, else the first split's): the descriptor maps' input.
+    models : dict
+        ``{model: {split: module}}``: the fitted ``MLP`` (``soap_nn``, ``ph_soap``) or
+        ``SchNet``, in eval mode.
+    train_rows : dict
+        ``{model: {split: (indices, rows)}}``: the training frames of each fit (indices into
+        ``frames``) and the rows its network read for them (MLP inputs; SchNet's descriptor),
+        from which a saved model's training domain is fitted.
     """
 
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -551,6 +558,13 @@ class BaselineResults:
     parity: dict[str, Any] = field(default_factory=dict)
     histories: dict[str, Any] = field(default_factory=dict)
     descriptors: dict[str, np.ndarray] = field(default_factory=dict)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    train_rows: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+
+    def keep(self, model: str, split: str, net: Any, idx: np.ndarray, rows: np.ndarray) -> None:
+        """Keep a fitted network and its training frames' indices and rows."""
+        self.models.setdefault(model, {})[split] = net
+        self.train_rows.setdefault(model, {})[split] = (np.asarray(idx), np.asarray(rows))
 
     def record(
         self,
@@ -610,6 +624,7 @@ def _fit_mlps(
             pred["transfer"] = predict_mlp(net, X_t[split])
             sets["transfer"] = y_t
         out.record(model, split, sets, pred, history, fit_s=round(seconds, 3))
+        out.keep(model, split, net, np.flatnonzero(~test), rows[~test])
 
 
 def _fit_schnets(
@@ -649,6 +664,10 @@ def _fit_schnets(
         )  # fmt: skip
         if split == "random" or "SchNet" not in out.descriptors:
             out.descriptors["SchNet"] = schnet_descriptor(net, graphs=graphs)
+            rows = out.descriptors["SchNet"][train_idx]
+        else:
+            rows = schnet_descriptor(net, graphs=[graphs[i] for i in train_idx])
+        out.keep("schnet", split, net, train_idx, rows)
     out.timings_s["schnet"] = round(time.perf_counter() - t0, 3)
 
 

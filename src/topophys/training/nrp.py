@@ -639,6 +639,16 @@ def _last_checkpoint_callback(path: Path) -> Any:
 _FIT_RECORD = "fit.json"
 
 
+_HARDWARE = ("accelerator", "devices", "strategy")
+
+
+def _without_hardware(config: Any) -> Any:
+    """A config dict without the fields that do not change the result: where it ran."""
+    if not isinstance(config, dict):
+        return config
+    return {k: v for k, v in config.items() if k not in _HARDWARE}
+
+
 def fit_record(run_dir: str | Path) -> dict[str, Any] | None:
     """What :func:`fit_nrp` recorded about a finished fit in ``run_dir``, or None.
 
@@ -665,7 +675,9 @@ def _finished_fit(
     ``model``; None when there is none to reuse."""
     record = fit_record(run_dir)
     weights, history = run_dir / "model.pt", run_dir / "history.json"
-    if record is None or record.get("config") != config.to_dict():
+    if record is None or _without_hardware(record.get("config")) != _without_hardware(
+        config.to_dict()
+    ):
         return None
     if not (weights.is_file() and history.is_file()):
         return None

@@ -8,32 +8,58 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from topophys._validate import choice, nonnegative_int, positive_int, real
+from topophys._validate import choice, fits_in_memory, nonnegative_int, positive_int, real
 from topophys.diagrams import Diagrams, as_diagrams
 
-__all__ = ["DiagramTransformer", "check_bins", "check_interval", "points_of_dim"]
+__all__ = ["DiagramTransformer", "check_bins", "check_interval", "check_size", "points_of_dim"]
 
 
-def check_interval(name: str, value: Any) -> tuple[float, float]:
-    """``value`` as a finite ``(low, high)`` pair with ``low < high``, or raise naming ``name``."""
+def check_interval(name: str, value: Any, n: int = 1) -> tuple[float, float]:
+    """``value`` as a finite ``(low, high)`` pair with ``low < high``, or raise naming ``name``.
+
+    The width ``high - low`` must be finite (``(-1e308, 1e308)`` overflows) and ``n`` equal
+    cells of it must be told apart in float64 (each wider than a few rounding steps of the
+    ends), so edges, bin indices and Gaussian integrals over it stay finite and distinct.
+    """
+    not_1d = isinstance(value, np.ndarray) and value.ndim != 1
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or not_1d:
+        raise TypeError(f"{name} must be a pair (low, high), got {value!r:.60}")
     try:
         low, high = value
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a pair (low, high), got {value!r}") from exc
+        raise TypeError(f"{name} must be a pair (low, high), got {value!r:.60}") from exc
     low, high = real(f"{name}[0]", low), real(f"{name}[1]", high)
     if not low < high:
         raise ValueError(f"{name} must satisfy low < high, got ({low}, {high})")
+    width = high - low
+    if not np.isfinite(width):
+        raise ValueError(
+            f"{name} ({low:g}, {high:g}) is too wide: its width overflows float64 "
+            f"(expected high - low below {np.finfo(np.float64).max:.3g})"
+        )
+    step = width / n
+    ulp = float(np.spacing(max(abs(low), abs(high))))
+    if not (step > 8 * ulp and np.isfinite(n / width)):
+        raise ValueError(
+            f"{name} ({low:g}, {high:g}) is too narrow for {n} cell(s) at float64 precision "
+            f"(each would be {step:.3g} wide, the ends are resolved to {ulp:.3g})"
+        )
     return low, high
 
 
 def check_bins(name: str, value: Any) -> tuple[int, int]:
     """An int ``m`` (meaning ``(m, m)``) or a pair of positive ints, as a pair."""
-    if isinstance(value, (tuple, list, np.ndarray)):
+    if isinstance(value, (tuple, list)) or (isinstance(value, np.ndarray) and value.ndim == 1):
         if len(value) != 2:
-            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r:.60}")
         return positive_int(f"{name}[0]", value[0]), positive_int(f"{name}[1]", value[1])
     m = positive_int(name, value)
     return m, m
+
+
+def check_size(name: str, n_values: float, what: str) -> None:
+    """Refuse, naming ``name``, float64 outputs of ``n_values`` numbers that cannot fit."""
+    fits_in_memory(name, 8.0 * float(n_values), what)
 
 
 def points_of_dim(

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from topophys._validate import positive_int
+from topophys._validate import positive_int, real_array
 from topophys.diagrams import Diagrams
-from topophys.vectorize._base import DiagramTransformer
+from topophys.vectorize._base import DiagramTransformer, check_size
 
 __all__ = ["BettiCurve", "EulerCurve", "step_counts"]
 
@@ -23,14 +23,11 @@ __all__ = ["BettiCurve", "EulerCurve", "step_counts"]
 def _check_grid(grid: Any) -> np.ndarray | int:
     """An int (number of grid points to fit) or a strictly increasing finite 1-D array."""
     if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
-        return positive_int("grid", grid)
-    try:
-        # A copy, so that later edits of the caller's array cannot change a fitted grid_.
-        arr = np.array(grid, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"grid must be an int or a 1-D array of filtration values, got {grid!r}"
-        ) from exc
+        grid = positive_int("grid", grid)
+        check_size("grid", 4.0 * grid, f"a grid of {grid} values")
+        return grid
+    # A copy, so that later edits of the caller's array cannot change a fitted grid_.
+    arr = np.array(real_array("grid", grid, finite=False))
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"grid must be a non-empty 1-D array, got shape {arr.shape}")
     if not np.isfinite(arr).all():
@@ -53,8 +50,15 @@ def _fit_grid(grid: np.ndarray | int, values: np.ndarray, what: str) -> np.ndarr
         return np.array([low])
     if low == high:
         # A grid must be strictly increasing; span a unit interval from the single value.
-        high = low + 1.0
-    return np.linspace(low, high, grid)
+        high = low + 1.0 if abs(low) < 2.0**52 else low + abs(low) * 2.0**-40
+    with np.errstate(over="ignore", invalid="ignore"):
+        inferred = np.linspace(low, high, grid)
+    if not (np.isfinite(inferred).all() and (np.diff(inferred) > 0).all()):
+        raise ValueError(
+            f"cannot infer a grid of {grid} values from X: its {what} values span "
+            f"[{low:g}, {high:g}], which float64 cannot step through; pass grid as an array"
+        )
+    return inferred
 
 
 def step_counts(
@@ -78,6 +82,7 @@ def step_counts(
     ndarray of float64, shape (n, g)
     """
     n, g = len(X), grid.size
+    check_size("grid", 3.0 * n * (g + 1), f"{n} curves of {g} values")
     which = X.diagram_index()[rows]
     birth, death = X.data[rows, 1], X.data[rows, 2]
     weights = np.ones(which.size) if sign is None else sign[rows]

@@ -13,8 +13,15 @@ from typing import Any
 
 import numpy as np
 
+from topophys._validate import positive_int, real_array
 from topophys.diagrams import Diagrams
-from topophys.vectorize._base import DiagramTransformer, check_bins, check_interval, points_of_dim
+from topophys.vectorize._base import (
+    DiagramTransformer,
+    check_bins,
+    check_interval,
+    check_size,
+    points_of_dim,
+)
 
 __all__ = ["PersistenceHistogram", "bin_index"]
 
@@ -36,6 +43,17 @@ def bin_index(x: np.ndarray, low: float, high: float, n: int) -> np.ndarray:
     -------
     ndarray of intp, shape (m,)
     """
+    x = real_array("x", x)
+    if x.ndim != 1:
+        raise ValueError(f"x must be 1-D, got shape {x.shape}")
+    n = positive_int("n", n)
+    low, high = check_interval("(low, high)", (low, high), n)
+    if x.size and not (x.min() >= low and x.max() <= high):
+        raise ValueError(f"x must lie in [low, high] = [{low:g}, {high:g}]")
+    return _bin_index(x, low, high, n)
+
+
+def _bin_index(x: np.ndarray, low: float, high: float, n: int) -> np.ndarray:
     edges = np.linspace(low, high, n + 1)
     idx = ((x - low) * (n / (high - low))).astype(np.intp)
     np.minimum(idx, n - 1, out=idx)
@@ -111,11 +129,12 @@ class PersistenceHistogram(DiagramTransformer):
 
     def _check_params(self) -> dict[str, Any]:
         nb, nd = check_bins("bins", self.bins)
+        check_size("bins", 3.0 * nb * nd, f"a histogram of {nb} × {nd} bins")
         return {
             "nb": nb,
             "nd": nd,
-            "birth_range": check_interval("birth_range", self.birth_range),
-            "death_range": check_interval("death_range", self.death_range),
+            "birth_range": check_interval("birth_range", self.birth_range, nb),
+            "death_range": check_interval("death_range", self.death_range, nd),
             "dim": self._check_dim(self.dim),
             "normalize": self._check_choice("normalize", self.normalize, ("probability", "none")),
             "standardize": self._check_choice(
@@ -136,9 +155,10 @@ class PersistenceHistogram(DiagramTransformer):
         else:
             inside = (birth >= b_lo) & (birth <= b_hi) & (death >= d_lo) & (death <= d_hi)
             birth, death, which = birth[inside], death[inside], which[inside]
-        flat = which * (nb * nd) + bin_index(birth, b_lo, b_hi, nb) * nd
-        flat += bin_index(death, d_lo, d_hi, nd)
         n = len(X)
+        check_size("bins", 2.0 * n * nb * nd, f"{n} histograms of {nb} × {nd} bins")
+        flat = which * (nb * nd) + _bin_index(birth, b_lo, b_hi, nb) * nd
+        flat += _bin_index(death, d_lo, d_hi, nd)
         hist = np.bincount(flat, minlength=n * nb * nd).astype(np.float64).reshape(n, nb * nd)
         if p["normalize"] == "probability":
             total = hist.sum(axis=1, keepdims=True)

@@ -21,9 +21,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.special import ndtr
 
-from topophys._validate import positive
+from topophys._validate import positive, real_array
 from topophys.diagrams import Diagrams
-from topophys.vectorize._base import DiagramTransformer, check_bins, check_interval, points_of_dim
+from topophys.vectorize._base import (
+    DiagramTransformer,
+    check_bins,
+    check_interval,
+    check_size,
+    points_of_dim,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -48,6 +54,25 @@ def gaussian_pixel_factors(centers: np.ndarray, edges: np.ndarray, sigma: float)
     ndarray, shape (m, r)
         ``Φ((edges[a+1] - c)/σ) - Φ((edges[a] - c)/σ)``; each row sums to at most 1.
     """
+    centers, edges = real_array("centers", centers), real_array("edges", edges)
+    if centers.ndim != 1 or edges.ndim != 1 or edges.size < 2:
+        raise ValueError(
+            f"centers must be 1-D and edges 1-D with at least 2 values, got shapes "
+            f"{centers.shape} and {edges.shape}"
+        )
+    if np.any(np.diff(edges) <= 0):
+        raise ValueError("edges must be strictly increasing")
+    return _gaussian_pixel_factors(centers, edges, _check_sigma("sigma", sigma))
+
+
+def _check_sigma(name: str, sigma: object) -> float:
+    sigma = positive(name, sigma)
+    if not np.isfinite(1.0 / sigma):
+        raise ValueError(f"{name} must be a normal float > 0, got {sigma}")
+    return sigma
+
+
+def _gaussian_pixel_factors(centers: np.ndarray, edges: np.ndarray, sigma: float) -> np.ndarray:
     cdf = ndtr((edges[None, :] - centers[:, None]) * (1.0 / sigma))
     return np.diff(cdf, axis=1)
 
@@ -112,12 +137,13 @@ class PersistenceImage(DiagramTransformer):
 
     def _fit(self, X: Diagrams) -> None:
         nb, np_ = check_bins("resolution", self.resolution)
-        birth_range = check_interval("birth_range", self.birth_range)
-        persistence_range = check_interval("persistence_range", self.persistence_range)
+        check_size("resolution", 2.0 * nb * np_, f"an image of {nb} × {np_} pixels")
+        birth_range = check_interval("birth_range", self.birth_range, nb)
+        persistence_range = check_interval("persistence_range", self.persistence_range, np_)
         if not callable(self.weight):
             self._check_choice("weight", self.weight, ("linear", "constant"))
         self._check_choice("essential", self.essential, ("drop", "clip"))
-        self._sigma_ = positive("bandwidth", self.bandwidth)
+        self._sigma_ = _check_sigma("bandwidth", self.bandwidth)
         self._dim_ = self._check_dim(self.dim)
         self.birth_edges_ = np.linspace(*birth_range, nb + 1)
         self.persistence_edges_ = np.linspace(*persistence_range, np_ + 1)
@@ -140,12 +166,20 @@ class PersistenceImage(DiagramTransformer):
     def _transform(self, X: Diagrams) -> np.ndarray:
         top = self.persistence_edges_[-1]
         birth, death, which = points_of_dim(X, self._dim_, self.essential, np.inf)
-        pers = np.where(np.isinf(death), top, death - birth)
+        with np.errstate(over="ignore"):
+            pers = np.where(np.isinf(death), top, death - birth)
+        if not np.isfinite(pers).all():
+            raise ValueError("X holds points whose persistence (death - birth) overflows float64")
+        nb, np_ = self.birth_edges_.size - 1, self.persistence_edges_.size - 1
+        check_size(
+            "resolution",
+            len(X) * nb * np_ + pers.size * (nb + np_ + 2),
+            f"{len(X)} images of {nb} × {np_} pixels",
+        )
         w = self._weights(birth, pers)
-        ex = gaussian_pixel_factors(birth, self.birth_edges_, self._sigma_)
-        ey = gaussian_pixel_factors(pers, self.persistence_edges_, self._sigma_)
+        ex = _gaussian_pixel_factors(birth, self.birth_edges_, self._sigma_)
+        ey = _gaussian_pixel_factors(pers, self.persistence_edges_, self._sigma_)
         ex *= w[:, None]
-        nb, np_ = ex.shape[1], ey.shape[1]
         out = np.zeros((len(X), nb, np_))
         # Points are grouped by diagram (rows keep their diagram order), so each image is one
         # matrix product over a contiguous block.
@@ -200,12 +234,24 @@ def persistence_image_torch(
     import torch
 
     nb, np_ = check_bins("resolution", resolution)
-    b_lo, b_hi = check_interval("birth_range", birth_range)
-    p_lo, p_hi = check_interval("persistence_range", persistence_range)
-    if not isinstance(birth, torch.Tensor) or not isinstance(persistence, torch.Tensor):
-        raise TypeError("birth and persistence must be torch tensors")
-    if not birth.is_floating_point():
-        raise TypeError(f"birth must be a floating tensor, got {birth.dtype}")
+    check_size("resolution", nb * np_, f"an image of {nb} × {np_} pixels")
+    b_lo, b_hi = check_interval("birth_range", birth_range, nb)
+    p_lo, p_hi = check_interval("persistence_range", persistence_range, np_)
+    for name, t in (("birth", birth), ("persistence", persistence)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch tensor, got {type(t).__name__}")
+        if not t.is_floating_point():
+            raise TypeError(f"{name} must be a floating tensor, got {t.dtype}")
+    for name, t in (("weight", weight), ("mask", mask)):
+        if t is not None and not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch tensor or None, got {type(t).__name__}")
+    points = birth.numel()
+    check_size(
+        "resolution",
+        points * (nb + np_ + 2)
+        + (points // max(birth.shape[-1], 1) if birth.ndim else 1) * nb * np_,
+        f"images of {nb} × {np_} pixels",
+    )
     if birth.shape != persistence.shape:
         raise ValueError(
             f"birth and persistence must have the same shape, got {tuple(birth.shape)} and "
@@ -232,7 +278,7 @@ def persistence_image_torch(
             raise ValueError("bandwidth must be a single value > 0")
         sigma = bandwidth.reshape(())
     else:
-        sigma = positive("bandwidth", bandwidth)
+        sigma = _check_sigma("bandwidth", bandwidth)
     kw = {"dtype": birth.dtype, "device": birth.device}
     x_edges = torch.linspace(b_lo, b_hi, nb + 1, **kw)
     y_edges = torch.linspace(p_lo, p_hi, np_ + 1, **kw)

@@ -67,5 +67,26 @@ def test_select_run_frames_picks_density_run_stage_and_the_last_frames():
     assert [a.info["k"] for a in chosen] == [0, 1, 2, 3, 4] and chosen[0].info["run"] == 1
     with pytest.raises(ValueError, match="2 runs at density 3"):
         select_run_frames(frames, InverseConfig(density=3.0, run=2))
-    with pytest.raises(ValueError, match="no frame of stage"):
+    with pytest.raises(
+        ValueError, match=r"no frame with info\[.process.\] == inverse.process=.cool."
+    ):
         select_run_frames(frames, InverseConfig(process="cool"))
+
+
+def test_keys_of_other_sets_group_and_select():
+    """Frames naming the stage ``stage`` and the run ``trajectory`` (as other sets do)."""
+    frames = []
+    for f in _runs():
+        info = dict(f.info)
+        f.info = {"density": info["density"], "trajectory": info["run"], "stage": info["process"]}
+        frames.append(f)
+    # Under the default keys the run labels are not seen and the stages are unknown: the
+    # three runs split only where density changes.
+    assert run_groups(frames).tolist() == [0] * 5 + [1] * 10
+    assert run_groups(frames, "trajectory", "stage").tolist() == [0] * 5 + [1] * 5 + [2] * 5
+    # Without run labels, the stage order still separates the runs.
+    assert run_groups(frames, None, "stage").tolist() == [0] * 5 + [1] * 5 + [2] * 5
+    with pytest.raises(ValueError, match=r"atoms.info\['process'\], which no frame has .*stage"):
+        select_run_frames(frames, InverseConfig(density=2.0))
+    chosen, what = select_run_frames(frames, InverseConfig(density=2.0), "trajectory", "stage")
+    assert len(chosen) == 3 and what["process"] == "anneal"

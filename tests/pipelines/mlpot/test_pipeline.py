@@ -6,6 +6,7 @@ melt-quench data."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from topophys.data.structures import write_structures
 from topophys.descriptors.soap import SOAPConfig
 from topophys.pipelines.mlpot import (
     DEMO_CONFIG,
+    FULL_PROTOCOL_CONFIG,
     GRAPHENE_DESCRIPTOR,
     PAPER_CONFIG,
     BaselinesSectionConfig,
@@ -23,11 +25,12 @@ from topophys.pipelines.mlpot import (
     GradCAMConfig,
     GrapheneSectionConfig,
     InverseConfig,
+    LearningCurvesConfig,
     MapsConfig,
     MLPotConfig,
     run,
 )
-from topophys.pipelines.mlpot.data import load_frames
+from topophys.pipelines.mlpot.data import load_frames, read_any
 from topophys.simulate.amorphous import MeltQuenchConfig, lammps_available
 from topophys.simulate.graphene import GrapheneConfig
 from topophys.training.baselines import BaselinesConfig, MLPConfig, SchNetConfig
@@ -174,6 +177,42 @@ def test_baselines_section_beside_ridge_and_cnn(tiny_run):
         assert row["ratio"] == pytest.approx(row["RMSE, 216 atoms"] / row["test RMSE, 125 atoms"])
 
 
+def test_saved_models_reproduce_the_pipeline_exactly(tiny_run, synthetic):
+    """Every model the run trained is a directory; loaded anywhere and applied to the frames
+    read back from their files, Ridge and the CNN give the pipeline's predictions bit for bit."""
+    import warnings
+
+    from topophys import load_energy_model
+    from topophys.pipelines.mlpot.data import read_any
+    from topophys.potentials import OutOfRangeWarning
+
+    frames = read_any(synthetic, "dft_energy")
+    train = [a for a in frames if len(a) == 125]
+    transfer = [a for a in frames if len(a) == 216]
+    p = np.load(tiny_run / "predictions.npz")
+    names = sorted(d.name for d in (tiny_run / "models").iterdir())
+    assert names == sorted(
+        f"{m}_{s}"
+        for m in ("ph_ridge", "ph_cnn", "soap_nn", "ph_soap", "schnet")
+        for s in ("random", "grouped")
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OutOfRangeWarning)  # 16 training frames: a tight box
+        for kind, key in (("ph_ridge", "ridge"), ("ph_cnn", "cnn")):
+            for split in ("random", "grouped"):
+                model = load_energy_model(tiny_run / "models" / f"{kind}_{split}")
+                np.testing.assert_array_equal(model.predict(train), p[f"{key}_{split}"])
+                np.testing.assert_array_equal(model.predict(transfer), p[f"{key}_{split}_transfer"])
+                test = p[f"test_{split}"]
+                lo, hi = model.energy_range
+                assert lo == p["energy"][~test].min() and hi == p["energy"][~test].max()
+                assert model.training["frames"] == int((~test).sum())
+                assert model.training["energy_key"] == "dft_energy"
+        for kind in ("soap_nn", "ph_soap", "schnet"):
+            model = load_energy_model(tiny_run / "models" / f"{kind}_random")
+            assert model.kind == kind and np.isfinite(model.predict(transfer)).all()
+
+
 def test_maps_inverse_and_gradcam_sections(tiny_run):
     metrics = json.loads((tiny_run / "metrics.json").read_text())
     maps = metrics["maps"]
@@ -256,24 +295,32 @@ def test_published_energy_key_in_the_calculator_is_read(tmp_path):
 
 def test_config_checks_and_presets():
     core = MLPotConfig()
-    for key in SECTIONS:  # sections are opt-in; the demo and paper presets enable them all
+    for key in (*SECTIONS, "learning_curves"):  # sections are opt-in
         assert getattr(core, key) is None
     sections = ("baselines", "maps", "inverse", "gradcam", "cyclooctane", "graphene")
-    for preset in (DEMO_CONFIG, PAPER_CONFIG):
+    for preset in (DEMO_CONFIG, FULL_PROTOCOL_CONFIG):
         assert all(getattr(preset, key) is not None for key in sections)
         assert MLPotConfig.from_yaml(preset.to_yaml()) == preset
     assert DEMO_CONFIG.replace(**dict.fromkeys(sections)) == core
     assert DEMO_CONFIG.maps.perplexities == (30.0,)
-    assert PAPER_CONFIG.maps.perplexities == (10.0, 30.0, 50.0)
-    assert (
-        PAPER_CONFIG.baselines.max_frames == 0 and PAPER_CONFIG.baselines.models.mlp.epochs == 2000
-    )
-    assert PAPER_CONFIG.graphene.generate.n_atoms == 680
-    assert PAPER_CONFIG.graphene.transfer.n_atoms == 2720
-    assert PAPER_CONFIG.cnn == CNNConfig() and PAPER_CONFIG.frame_stride == 1
-    assert PAPER_CONFIG.generate.runs == 6 and len(PAPER_CONFIG.generate.densities) == 11
-    assert PAPER_CONFIG.transfer.n_atoms == 512 and PAPER_CONFIG.transfer.runs == 1
-    assert MLPotConfig.from_yaml(PAPER_CONFIG.to_yaml()) == PAPER_CONFIG
+    full = FULL_PROTOCOL_CONFIG
+    assert full.maps.perplexities == (10.0, 30.0, 50.0)
+    assert full.baselines.max_frames == 0 and full.baselines.models.mlp.epochs == 2000
+    assert full.graphene.generate.n_atoms == 680 and full.graphene.transfer.n_atoms == 2720
+    assert full.cnn == CNNConfig() and full.frame_stride == 1
+    assert full.generate.runs == 6 and len(full.generate.densities) == 11
+    assert full.transfer.n_atoms == 512 and full.transfer.runs == 1
+    # --scale paper: the issue's scale (>= 5,000 frames of 216 atoms from >= 100 runs over
+    # 2.0-3.5 g/cm3, 512-atom frames), the papers' CNN stopped early, learning curves.
+    paper = PAPER_CONFIG
+    frames = len(paper.generate.densities) * paper.generate.runs * (255 // paper.frame_stride)
+    assert frames >= 5000 and len(paper.generate.densities) * paper.generate.runs >= 100
+    assert min(paper.generate.densities) == 2.0 and max(paper.generate.densities) == 3.5
+    assert paper.transfer.n_atoms == 512 and paper.generate.stage_ps == full.generate.stage_ps
+    assert paper.cnn.channels == (64, 64, 32) and paper.cnn.patience > 0
+    assert paper.learning_curves.sizes[0] == 100 and paper.learning_curves.sizes[-1] == 0
+    assert paper.learning_curves.schnet.gamma == 0.1 and paper.ridge_alpha == 200
+    assert MLPotConfig.from_yaml(paper.to_yaml()) == paper
     with pytest.raises(ValueError, match=r"transfer\.n_atoms must differ"):
         MLPotConfig(transfer=MeltQuenchConfig(n_atoms=216))
     with pytest.raises(ValueError, match="divisible"):
@@ -295,6 +342,9 @@ def test_config_checks_and_presets():
         (lambda: InverseConfig(split="other"), "split"),
         (lambda: InverseConfig(max_birth=0.0), "max_birth"),
         (lambda: GradCAMConfig(method="saliency"), "method"),
+        (lambda: LearningCurvesConfig(sizes=(5,)), r"sizes\[0\] must be 0"),
+        (lambda: LearningCurvesConfig(models=("ph_soap",)), "add 'cnn'"),
+        (lambda: LearningCurvesConfig(models=("lasso",)), r"models\[0\]"),
         (
             lambda: GrapheneSectionConfig(transfer=GrapheneConfig(n_atoms=680)),
             "transfer.n_atoms must differ",
@@ -330,3 +380,213 @@ def test_generated_melt_quench_end_to_end(tmp_path):
     assert (run_dir / "data" / "train" / "125atom_amorphous" / "rho2.000_run001.xyz").exists()
     # Liquid frames lie well above quenched ones.
     assert metrics["data"]["energy_range_eV"][1] - metrics["data"]["energy_range_eV"][0] > 0.5
+
+
+# --------------------------------------------------------------------------- learning curves
+
+TINY_CURVES = LearningCurvesConfig(
+    sizes=(10, 0),
+    soap=SOAPConfig(n_max=2, l_max=2),
+    mlp=MLPConfig(epochs=5, milestones=()),
+    schnet=SchNetConfig(n_features=8, n_interactions=1, n_gaussians=8, cutoff=3.0, epochs=1),
+)
+
+
+@pytest.fixture(scope="module")
+def curves_run(synthetic, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("curves") / "run"
+    run(tiny_config(synthetic, learning_curves=TINY_CURVES), run_dir, progress=False)
+    return run_dir
+
+
+def test_learning_curves_fit_every_model_size_and_split(curves_run):
+    import warnings
+
+    from topophys import load_energy_model
+    from topophys.potentials import OutOfRangeWarning
+
+    metrics = json.loads((curves_run / "metrics.json").read_text())
+    points = metrics["learning_curves"]["points"]
+    assert len(points) == 5 * 2 * 2  # models × sizes × splits
+    assert {(p["model"], p["split"], p["train_frames"]) for p in points} == {
+        (m, s, n)
+        for m in ("ridge", "soap_nn", "cnn", "ph_soap", "schnet")
+        for s, all_train in (("random", 16), ("grouped", 15))
+        for n in (10, all_train)
+    }
+    progress = json.loads((curves_run / "curves" / "progress.json").read_text())
+    assert progress["finished"] == 20 and progress["points"] == 16  # ph_soap rides with cnn
+    # At full size Ridge and the CNN are the pipeline's own fits: the same errors.
+    for p in points:
+        if p["model"] in ("ridge", "cnn") and p["train_frames"] >= 15:
+            head = metrics[p["model"]][p["split"]]
+            assert p["test"]["rmse_meV"] == pytest.approx(head["test"]["rmse_meV"], rel=1e-9)
+            assert p["transfer"]["rmse_meV"] == pytest.approx(
+                head["transfer"]["rmse_meV"], rel=1e-9
+            )
+    assert metrics["learning_curves"]["cnn_overtakes_ridge_at"].keys() == {"random", "grouped"}
+    assert "learning_curves" in metrics["timings_s"]
+    assert (curves_run / "learning_curves.png").exists()
+    # Each point is a saved model that scores its test frames as recorded.
+    model = load_energy_model(curves_run / "curves" / "grouped" / "n10" / "soap_nn" / "model")
+    assert model.training["frames"] == 10 and model.training["split"] == "grouped"
+    p = np.load(curves_run / "predictions.npz")
+    frames = [a for a in read_any(Path(metrics["data"]["source"]), "dft_energy") if len(a) == 125]
+    test = np.flatnonzero(p["test_grouped"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OutOfRangeWarning)
+        pred = model.predict([frames[i] for i in test])
+    rmse = 1000 * np.sqrt(np.mean((pred - p["energy"][test]) ** 2))
+    (point,) = [
+        q
+        for q in points
+        if (q["model"], q["split"], q["train_frames"]) == ("soap_nn", "grouped", 10)
+    ]
+    assert rmse == pytest.approx(point["test"]["rmse_meV"], rel=1e-6)
+
+
+def test_learning_curves_resume_without_refitting(curves_run, synthetic):
+    before = {p: p.stat().st_mtime_ns for p in (curves_run / "curves").rglob("scores.json")}
+    (curves_run / "sections" / "learning_curves.json").unlink()
+    run(tiny_config(synthetic, learning_curves=TINY_CURVES), curves_run, progress=False)
+    after = {p: p.stat().st_mtime_ns for p in (curves_run / "curves").rglob("scores.json")}
+    assert after == before and len(before) == 20
+
+
+def test_crossover_is_where_the_cnn_stays_below_ridge():
+    from topophys.pipelines.mlpot.curves import crossover
+
+    def point(model, n, rmse):
+        return {"model": model, "split": "random", "train_frames": n, "test": {"rmse_meV": rmse}}
+
+    ridge = [point("ridge", n, r) for n, r in ((100, 90), (300, 70), (1000, 60), (3000, 55))]
+    cnn = [point("cnn", n, r) for n, r in ((100, 80), (300, 75), (1000, 50), (3000, 40))]
+    assert crossover(ridge + cnn, "random") == 1000  # below at 100, above at 300: not yet
+    assert crossover(ridge + cnn[:2], "random") is None
+    assert crossover(ridge + cnn, "grouped") is None
+
+
+# --------------------------------------------------------------------------- other sets' keys
+
+
+@pytest.fixture(scope="module")
+def other_keys(tmp_path_factory):
+    """The synthetic set as another published set might write it: compressed .extxyz files,
+    the stage under ``stage``, no run key."""
+    import gzip
+
+    import ase.io
+
+    src = write_synthetic_set(tmp_path_factory.mktemp("src"))
+    root = tmp_path_factory.mktemp("other")
+    for file in sorted(src.glob("*/*.xyz")):
+        frames = ase.io.read(file, index=":")
+        for a in frames:
+            a.info["stage"] = a.info.pop("process")
+            del a.info["run"]
+        target = root / file.parent.name / (file.stem + ".extxyz.gz")
+        target.parent.mkdir(exist_ok=True)
+        with gzip.open(target, "wt") as f:
+            ase.io.write(f, frames, format="extxyz")
+    return root
+
+
+def test_every_section_runs_on_other_keys_or_says_which_key_it_needs(other_keys, tmp_path):
+    sections = {"inverse": InverseConfig(frames=2), "maps": MapsConfig(perplexities=(), k=3)}
+    base = tiny_config(other_keys, energy_key="energy", **sections)
+    run(base.replace(stage_key="stage"), tmp_path / "stage", progress=False)
+    metrics = json.loads((tmp_path / "stage" / "metrics.json").read_text())
+    assert metrics["data"]["frames"] == 20 and metrics["data"]["runs"] == 4
+    assert metrics["inverse"]["frames"]["process"] == "anneal"
+    assert metrics["inverse"]["high"]["rings"] >= 1
+    # Under the default stage key the inverse analysis is reported as skipped, naming the key.
+    run(base, tmp_path / "default", progress=False)
+    metrics = json.loads((tmp_path / "default" / "metrics.json").read_text())
+    assert "atoms.info['process']" in metrics["inverse"]["skipped"]
+    assert "stage_key" in metrics["inverse"]["skipped"]
+    assert "Skipped" in (tmp_path / "default" / "report.html").read_text()
+
+
+@pytest.mark.skipif(not lammps_available(), reason="needs LAMMPS")
+def test_relabel_with_snap_is_cached_and_recorded(synthetic, tmp_path):
+    from topophys import load_energy_model
+    from topophys.simulate.amorphous import label_frames
+
+    cfg = tiny_config(synthetic, relabel="snap")
+    run(cfg, tmp_path / "run", progress=False)
+    p = np.load(tmp_path / "run" / "predictions.npz")
+    frames = [a for a in read_any(synthetic, "dft_energy") if len(a) == 125]
+    snap = label_frames(frames[:3], "snap")
+    assert p["energy"][:3] == pytest.approx([a.get_potential_energy() / 125 for a in snap])
+    model = load_energy_model(tmp_path / "run" / "models" / "ph_ridge_random")
+    assert model.label_potential == "snap"
+    chunks = sorted((tmp_path / "run" / "labels" / "train").glob("snap_*.npz"))
+    assert len(chunks) == 1  # 20 frames, chunks of 32
+    stamp = chunks[0].stat().st_mtime_ns
+    run(cfg, tmp_path / "run", progress=False)  # resumes: labels read back, not recomputed
+    assert chunks[0].stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="relabel must be one of"):
+        tiny_config(synthetic, relabel="dft")
+
+
+def _regenerate_module():
+    import importlib.util
+
+    docs = Path(__file__).parents[3] / "docs"
+    spec = importlib.util.spec_from_file_location("regenerate", docs / "regenerate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, docs
+
+
+def test_docs_tables_regenerate_from_the_run_and_the_benchmarks(curves_run, tmp_path):
+    import shutil
+
+    regenerate, docs = _regenerate_module()
+    shutil.copy(docs / "mlpot.md", tmp_path / "mlpot.md")
+    assert regenerate.regenerate("mlpot", curves_run, docs=tmp_path) == ["mlpot:curves"]
+    text = (tmp_path / "mlpot.md").read_text()
+    metrics = json.loads((curves_run / "metrics.json").read_text())
+    (point,) = [
+        p
+        for p in metrics["learning_curves"]["points"]
+        if (p["model"], p["split"], p["train_frames"]) == ("ridge", "random", 10)
+    ]
+    assert f"| PH + Ridge (random) | {point['test']['rmse_meV']:.1f} |" in text
+    assert "CNN below Ridge" in text and "python docs/regenerate.py mlpot runs/paper" in text
+    # The benchmarks' JSON, in the shape the scripts write.
+    runs = {
+        name: {
+            "data": metrics["data"],
+            "points": metrics["learning_curves"]["points"],
+        }
+        for name in ("tersoff", "snap")
+    }
+    labels = {
+        "runs": runs,
+        "label_differences": {
+            "mean_eV": -2.0, "std_eV": 0.3, "min_eV": -2.5, "max_eV": -1.5, "spearman": 0.9,
+            "tersoff_range_eV": [-7.0, -5.0], "snap_range_eV": [-9.0, -7.5],
+            "by_stage": {"melt": {"mean_eV": -2.4, "std_eV": 0.1}},
+        },
+        "load_average": {"start": [1.0, 1.0, 1.0], "end": [1.0, 1.0, 1.0]}, "cpus": 2,
+    }  # fmt: skip
+    throughput = {
+        "throughput": {
+            "frames": 8, "n_atoms": 216,
+            "by_workers": [
+                {"workers": w, "ph_descriptor_frames_per_s": 10.0 * w,
+                 "dscribe_soap_frames_per_s": 5.0 * w, "predict_ph_ridge_frames_per_s": 9.0,
+                 "predict_ph_cnn_frames_per_s": 8.0, "predict_soap_nn_frames_per_s": 4.0}
+                for w in (1, 2)
+            ],
+        },
+        "load_average": {"start": [1.0, 1.0, 1.0], "end": [1.0, 1.0, 1.0]}, "cpus": 2,
+    }  # fmt: skip
+    for page, data in (("mlpot-labels", labels), ("mlpot-throughput", throughput)):
+        source = tmp_path / f"{page}.json"
+        source.write_text(json.dumps(data))
+        regenerate.regenerate(page, source, docs=tmp_path)
+    text = (tmp_path / "mlpot.md").read_text()
+    assert "-2.000 ± 0.300 eV" in text and "melt -2.40 ± 0.10" in text
+    assert "| PH descriptor (alpha diagrams + histogram) | 10.0 | 20.0 |" in text

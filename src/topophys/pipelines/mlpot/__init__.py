@@ -19,8 +19,11 @@ previous call on the same directory finished:
 4. two splits of the training-size frames: the papers' random 80/20, and a grouped split that
    holds out whole melt-quench runs (spread over densities);
 5. per split, Ridge (intercept, α = 200) and the CNN (:mod:`topophys.models.pdcnn`;
-   checkpointed, resumable, both splits in parallel with ``workers ≥ 2``); steps 2–5 are
-   :mod:`~topophys.pipelines.mlpot.core`;
+   checkpointed, resumable, both splits in parallel with ``workers ≥ 2``), each saved as a
+   model directory under ``models/`` (:mod:`topophys.potentials`); steps 2–5 are
+   :mod:`~topophys.pipelines.mlpot.core`; with ``learning_curves``, every model on growing
+   subsamples of the training frames, between Ridge and the CNN
+   (:mod:`~topophys.pipelines.mlpot.curves`);
 6. the report's further sections, each when configured (:class:`MLPotConfig`): the baselines
    (SOAP + NN, SchNet, PH + SOAP) with one comparison table and a size-transfer table
    (:mod:`~topophys.pipelines.mlpot.baselines`), t-SNE/PCA maps of the descriptor spaces, the
@@ -33,20 +36,25 @@ previous call on the same directory finished:
 
 :data:`~topophys.pipelines.mlpot.config.DEMO_CONFIG` (the command line's default) is a reduced
 CPU protocol with every section that runs in minutes on 2 cores;
-:data:`~topophys.pipelines.mlpot.config.PAPER_CONFIG` is the papers' full protocol
-(``topophys run mlpot --scale paper``). The modules import one another one way only, each from
-those before it in the order ``config``, ``data``, ``core``, ``section``, the sections,
+:data:`~topophys.pipelines.mlpot.config.PAPER_CONFIG` (``topophys run mlpot --scale paper``)
+measures the papers' ranking at scale (108 runs, 5,508 frames, learning curves);
+:data:`~topophys.pipelines.mlpot.config.FULL_PROTOCOL_CONFIG` is the papers' full protocol.
+The modules import one another one way only, each from
+those before it in the order ``config``, ``data``, ``core``, ``section``, the sections
+(``curves`` among them),
 ``report``, ``pipeline``.
 """
 
 from ...descriptors.ph import GRAPHENE_DESCRIPTOR, DescriptorConfig, ph_descriptor
 from .config import (
     DEMO_CONFIG,
+    FULL_PROTOCOL_CONFIG,
     PAPER_CONFIG,
     BaselinesSectionConfig,
     GradCAMConfig,
     GrapheneSectionConfig,
     InverseConfig,
+    LearningCurvesConfig,
     MapsConfig,
     MLPotConfig,
 )
@@ -55,6 +63,7 @@ from .pipeline import run
 
 __all__ = [
     "DEMO_CONFIG",
+    "FULL_PROTOCOL_CONFIG",
     "GRAPHENE_DESCRIPTOR",
     "PAPER_CONFIG",
     "BaselinesSectionConfig",
@@ -62,6 +71,7 @@ __all__ = [
     "GradCAMConfig",
     "GrapheneSectionConfig",
     "InverseConfig",
+    "LearningCurvesConfig",
     "MLPotConfig",
     "MapsConfig",
     "ph_descriptor",

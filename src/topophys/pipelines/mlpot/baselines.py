@@ -9,7 +9,8 @@ that Ridge and the CNN put it, and scored beside Ridge and the CNN on exactly th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,8 @@ def baselines_section(
     images_transfer: Mapping[str, Any] | None = None,
     folder: str | Path | None = None,
     workers: int = 1,
+    save_model: Callable[[str, str, Any, np.ndarray, np.ndarray], Any] | None = None,
+    ph_features: Mapping[str, Any] | None = None,
 ) -> tuple[Section, dict[str, Any]]:
     """SOAP + NN, SchNet and PH + SOAP beside Ridge and the CNN on the same frames.
 
@@ -144,6 +147,13 @@ def baselines_section(
         vectors and resumable fits.
     workers : int
         Processes for SchNet's neighbour lists.
+    save_model : callable, optional
+        Called as ``save_model(name, split, build, train, rows)`` for every fitted model:
+        ``build(**common)`` makes its :class:`~topophys.potentials.EnergyModel` from the
+        common keyword arguments, ``train`` indexes its training frames in ``frames`` and
+        ``rows`` are what its training domain is fitted on.
+    ph_features : mapping of str to PHFeatures, optional
+        Each split's PH descriptor with its standardization (to save PH + SOAP).
 
     Returns
     -------
@@ -171,6 +181,9 @@ def baselines_section(
         y_transfer=sub.y_t, cnn_models=cnn_models if want_ph else None, ph_images=ph_images,
         ph_images_transfer=ph_images_t, workers=workers,
     )  # fmt: skip
+    if save_model is not None:
+        cnns = cnn_models if want_ph else None
+        _save_models(save_model, result, sub, config, cnns, ph_features)
     metrics = {**result.metrics, **_rescored(predictions, sub)}
     comparison = baseline_table(metrics)
     sizes = (sorted({len(a) for a in sub.frames}), sorted({len(a) for a in sub.t_frames}))
@@ -192,6 +205,33 @@ def baselines_section(
         _figures(result),
     )
     return section, {"frames": sub.idx, "descriptors": result.descriptors}
+
+
+def _save_models(
+    save_model: Callable[..., Any],
+    result: Any,
+    sub: _Subsample,
+    config: BaselinesSectionConfig,
+    cnn_models: Mapping[str, Any] | None,
+    ph_features: Mapping[str, Any] | None,
+) -> None:
+    """Hand every fitted baseline to ``save_model`` as a function of the common arguments."""
+    from ...potentials import PHSOAPModel, SchNetModel, SOAPNNModel
+
+    soap = config.models.soap
+    for name, per_split in result.models.items():
+        for split, net in per_split.items():
+            idx, rows = result.train_rows[name][split]
+            if name == "soap_nn":
+                build = functools.partial(SOAPNNModel, soap, net)
+            elif name == "schnet":
+                build = functools.partial(SchNetModel, net)
+            elif name == "ph_soap" and cnn_models is not None and ph_features is not None:
+                parts = (ph_features[split], cnn_models[split], soap, net)
+                build = functools.partial(PHSOAPModel, *parts)
+            else:
+                continue
+            save_model(name, split, build, sub.idx[idx], rows)
 
 
 def _text(config: BaselinesSectionConfig, sub: _Subsample, n_test: Mapping[str, int]) -> list[str]:

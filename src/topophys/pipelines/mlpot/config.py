@@ -7,26 +7,93 @@ from dataclasses import dataclass, field
 from ... import _validate
 from ...config import Config
 from ...descriptors.ph import GRAPHENE_DESCRIPTOR, DescriptorConfig
+from ...descriptors.soap import SOAPConfig
 from ...evaluate.cyclooctane import CycloOctaneConfig
-from ...simulate.amorphous import MeltQuenchConfig
+from ...simulate.amorphous import POTENTIALS, MeltQuenchConfig
 from ...simulate.graphene import GrapheneConfig
 from ...training.baselines import PAPER_BASELINES, BaselinesConfig, MLPConfig, SchNetConfig
 from ...training.regression import CNNConfig
 
 __all__ = [
     "DEMO_CONFIG",
+    "FULL_PROTOCOL_CONFIG",
     "PAPER_CONFIG",
+    "RANKING_DENSITIES",
     "SPLITS",
     "BaselinesSectionConfig",
     "GradCAMConfig",
     "GrapheneSectionConfig",
     "InverseConfig",
+    "LearningCurvesConfig",
     "MLPotConfig",
     "MapsConfig",
 ]
 
 SPLITS = ("random", "grouped")
 """The two splits of the training-size frames: the papers' random one and one by run."""
+
+CURVE_MODELS = ("ridge", "soap_nn", "cnn", "ph_soap", "schnet")
+"""The models of the learning curves, in the order they are fitted (cheapest first)."""
+
+
+@dataclass(frozen=True)
+class LearningCurvesConfig(Config):
+    """Test RMSE against the number of training frames, for every model, on both splits.
+
+    For each split, nested seeded subsamples of its training frames (each size's frames
+    contain the smaller sizes'); every model is fitted on each, its descriptor standardization
+    fitted on those frames alone, and scored on the split's whole test set and on every
+    transfer frame. Ridge uses the pipeline's ``ridge_alpha`` and the CNN its ``cnn`` (at the
+    full size, the pipeline's own CNN fit); PH + SOAP reads the CNN of the same frames.
+    Each point is saved as it finishes (``curves/<split>/n<frames>/<model>/``: the model
+    directory and ``scores.json``), so a killed run resumes at the next point.
+
+    Parameters
+    ----------
+    sizes
+        Training frames per point; ``0`` (or any size beyond the split's training set) means
+        all of them.
+    models
+        Any of ``ridge``, ``soap_nn``, ``cnn``, ``ph_soap`` (needs ``cnn``), ``schnet``.
+    soap
+        SOAP settings of SOAP + NN and PH + SOAP.
+    mlp
+        The MLP training of SOAP + NN and PH + SOAP (default: the paper's schedule, 2000
+        epochs, stopped early on 10 % of the training frames).
+    schnet
+        SchNet (default: the paper's architecture and γ = 0.1 Å⁻², trained until 30 epochs
+        bring no improvement on 10 % of the training frames, at most 2000).
+    seed
+        Seed of the subsamples.
+    """
+
+    sizes: tuple[int, ...] = (100, 300, 1000, 3000, 0)
+    models: tuple[str, ...] = CURVE_MODELS
+    soap: SOAPConfig = field(default_factory=SOAPConfig)
+    mlp: MLPConfig = field(default_factory=lambda: MLPConfig(validation_fraction=0.1, patience=100))
+    schnet: SchNetConfig = field(
+        default_factory=lambda: SchNetConfig(
+            max_train_frames=0, epochs=2000, validation_fraction=0.1, patience=30
+        )
+    )
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.sizes:
+            raise ValueError("sizes must hold at least one training-set size")
+        for i, n in enumerate(self.sizes):
+            _validate.nonnegative_int(f"sizes[{i}]", n)
+            if 0 < n < 10:
+                raise ValueError(f"sizes[{i}] must be 0 (all) or at least 10, got {n}")
+        if not self.models:
+            raise ValueError("models must name at least one model")
+        for i, m in enumerate(self.models):
+            _validate.choice(f"models[{i}]", m, CURVE_MODELS)
+        if len(set(self.models)) != len(self.models):
+            raise ValueError(f"models must not repeat, got {self.models}")
+        if "ph_soap" in self.models and "cnn" not in self.models:
+            raise ValueError("models: ph_soap reads the CNN of the same frames; add 'cnn'")
+        _validate.nonnegative_int("seed", self.seed)
 
 
 @dataclass(frozen=True)
@@ -278,8 +345,21 @@ class MLPotConfig(Config):
         With ``data`` in the published layout, also read its ``<N>atom_crystal`` folders.
     energy_key
         Key of the total energy (eV) in the extxyz frames.
+    group_key
+        ``atoms.info`` key naming the melt-quench run of a frame (ours: ``run``); frames
+        without it are grouped by file, density and stage order
+        (:func:`~topophys.pipelines.mlpot.data.run_groups`). ``None``: ignore any run key.
+    stage_key
+        ``atoms.info`` key naming the protocol stage (``melt``, ``cool``, ``anneal``,
+        ``quench``; ours and the published set's: ``process``), read by the grouping and the
+        inverse analysis.
     frame_stride
         Keep every k-th frame of each run, counted back from its last frame.
+    relabel
+        Label the kept frames (training and transfer) with this LAMMPS potential instead of
+        their own energies, e.g. ``"snap"``: the DFT-trained carbon SNAP shipped with LAMMPS
+        (``C_SNAP_2021.10.15``); cached and resumable under ``labels/``. ``None``: keep the
+        frames' labels (``energy_key``).
     descriptor
         The PD histogram.
     test_fraction, split_seed
@@ -290,6 +370,10 @@ class MLPotConfig(Config):
         CNN architecture and training (the same for both splits).
     chunk_size
         Structures per saved chunk of the diagram stores (the unit of resumption).
+    learning_curves
+        Test RMSE against training-set size for every model on both splits
+        (:class:`LearningCurvesConfig`); fitted right after Ridge, before the CNN on all
+        frames, so a long run reports its cheaper points first. ``None``: none.
     baselines, maps, inverse, gradcam, cyclooctane, graphene
         The report's further sections (issue 6), each run when its config is given and skipped
         when ``None`` (the default; :data:`DEMO_CONFIG` and :data:`PAPER_CONFIG` give them all):
@@ -311,7 +395,10 @@ class MLPotConfig(Config):
     transfer_data: str | None = None
     include_crystal: bool = False
     energy_key: str = "energy"
+    group_key: str | None = "run"
+    stage_key: str = "process"
     frame_stride: int = 5
+    relabel: str | None = None
     descriptor: DescriptorConfig = field(default_factory=DescriptorConfig)
     test_fraction: float = 0.2
     split_seed: int = 0
@@ -322,6 +409,7 @@ class MLPotConfig(Config):
         )
     )
     chunk_size: int = 32
+    learning_curves: LearningCurvesConfig | None = None
     baselines: BaselinesSectionConfig | None = None
     maps: MapsConfig | None = None
     inverse: InverseConfig | None = None
@@ -341,9 +429,19 @@ class MLPotConfig(Config):
             )
         if not isinstance(self.include_crystal, bool):
             raise TypeError(f"include_crystal must be True or False, got {self.include_crystal!r}")
-        if not isinstance(self.energy_key, str) or not self.energy_key:
-            raise ValueError(f"energy_key must be a non-empty string, got {self.energy_key!r}")
+        for name in ("energy_key", "stage_key"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+        if self.group_key is not None and (
+            not isinstance(self.group_key, str) or not self.group_key
+        ):
+            raise ValueError(
+                f"group_key must be a non-empty string or null, got {self.group_key!r}"
+            )
         _validate.positive_int("frame_stride", self.frame_stride)
+        if self.relabel is not None:
+            _validate.choice("relabel", self.relabel, POTENTIALS)
         if not 0.0 < self.test_fraction < 1.0:
             raise ValueError(f"test_fraction must lie in (0, 1), got {self.test_fraction}")
         _validate.nonnegative_int("split_seed", self.split_seed)
@@ -386,7 +484,35 @@ energies); t-SNE at perplexity 30 only; 300 cyclo-octane conformers; amorphous
 graphene from 4 fast quenches of 680 atoms (100 frames) and one of 2,720 atoms (10 frames)."""
 
 
+RANKING_DENSITIES = (2.0, 2.2, 2.4, 2.6, 2.8, 3.0, 3.2, 3.4, 3.5)
+"""The papers' densities (g/cm³) within 2.0–3.5, those of the letter's DFT set (2.0–3.4)."""
+
 PAPER_CONFIG = MLPotConfig(
+    generate=MeltQuenchConfig(densities=RANKING_DENSITIES, runs=12),
+    transfer=MeltQuenchConfig(n_atoms=512, densities=RANKING_DENSITIES, runs=1),
+    frame_stride=5,
+    cnn=CNNConfig(validation_fraction=0.1, patience=50),
+    chunk_size=102,
+    learning_curves=LearningCurvesConfig(),
+    maps=MapsConfig(perplexities=(10.0, 30.0, 50.0)),
+    inverse=InverseConfig(),
+    gradcam=GradCAMConfig(),
+    cyclooctane=CycloOctaneConfig(n_conformers=6040),
+)
+"""The papers' ranking at a scale that can answer it (``--scale paper``): 9 densities over
+2.0–3.5 g/cm³ × 12 melt-quench runs of 216 atoms (108 runs, the full 11 ps protocol), every
+5th frame (5,508 frames), one 512-atom run per density (459 frames); the papers' CNN
+(64, 64, 32 channels, their SGD schedule, at most 1600 epochs) stopped early on 10 % of the
+training frames (patience 50); learning curves of Ridge, the CNN, SOAP + NN, PH + SOAP and
+SchNet (the paper's hyperparameters) from 100 frames to all, on both splits, with 216 → 512
+transfer; the maps (PH), the inverse analysis, Grad-CAM and 6,040 cyclo-octane conformers.
+The learning curves replace the baselines section (the same models at every size). On 2 CPU
+cores the data and diagrams take about an hour; the CNN (≈ 83 ms per frame and epoch on one
+core) and SchNet (≈ 0.5 s) are GPU-sized (set ``cnn.device`` and
+``learning_curves.schnet.device`` to ``cuda``)."""
+
+
+FULL_PROTOCOL_CONFIG = MLPotConfig(
     generate=MeltQuenchConfig(),
     transfer=MeltQuenchConfig(n_atoms=512, runs=1),
     frame_stride=1,
@@ -412,7 +538,7 @@ PAPER_CONFIG = MLPotConfig(
         chunk_size=255,
     ),
 )
-"""The papers' protocol (``--scale paper``): 11 densities × 6 runs of 216 atoms (16 830 frames),
+"""The papers' full protocol: 11 densities × 6 runs of 216 atoms (16 830 frames),
 one 512-atom run per density (2 805 frames), every frame, the papers' CNN for 1600 epochs
 (set ``cnn.device`` to ``cuda`` on a GPU); every section at full size: the baselines on every
 frame with the paper's MLP schedule and SchNet, t-SNE at perplexities 10, 30 and 50, 6,040

@@ -27,6 +27,8 @@ __all__ = [
     "fit_cnn_models",
     "fit_ridge_models",
     "make_splits",
+    "saved_model_kwargs",
+    "training_info",
 ]
 
 
@@ -56,6 +58,11 @@ class Core:
         Ridge coefficients per split (birth along axis 0).
     histories : dict of str to dict
         Per split, the CNN's per-epoch history.
+    ph_features : dict of str to PHFeatures
+        Per split, the descriptor with the standardization fitted on its training frames.
+    models : dict of str to Path
+        The saved model directories (:mod:`topophys.potentials`), ``ph_ridge_<split>``,
+        ``ph_cnn_<split>``, ... under ``run_dir/models/``.
     """
 
     frames: Frames
@@ -71,6 +78,8 @@ class Core:
     )
     ridge_coef: dict[str, np.ndarray] = field(default_factory=dict)
     histories: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    ph_features: dict[str, Any] = field(default_factory=dict)
+    models: dict[str, Path] = field(default_factory=dict)
 
     @property
     def y(self) -> np.ndarray:
@@ -151,29 +160,35 @@ def make_splits(config: MLPotConfig, table: dict[str, np.ndarray]) -> dict[str, 
     }
 
 
-def _save_array(path: Path, array: np.ndarray) -> Path:
+def _save_array(path: Path, array: np.ndarray, dtype: Any = np.float32) -> Path:
     tmp = path.with_name(path.stem + ".tmp.npy")
-    np.save(tmp, np.ascontiguousarray(array, dtype=np.float32))
+    np.save(tmp, np.ascontiguousarray(array, dtype=dtype))
     tmp.replace(path)
     return path
 
 
 def compute_descriptors(
     config: MLPotConfig, run_dir: Path, diagrams: Any, t_diagrams: Any, splits: dict[str, Any]
-) -> tuple[dict[str, Path], dict[str, Path | None], np.ndarray]:
+) -> tuple[dict[str, Path], dict[str, Path | None], np.ndarray, dict[str, Any]]:
     """The descriptor images of every frame, standardized with each split's training frames.
 
     Writes ``descriptors/<split>.npy`` and ``descriptors/<split>_transfer.npy`` (float32,
-    ``(n, bins, bins)``). Returns their paths per split and the unstandardized probability
-    histograms ``(n, bins, bins)``.
+    ``(n, bins, bins)``) and the unstandardized probability histograms
+    ``descriptors/probabilities[_transfer].npy`` (float64). Returns the paths per split, the
+    probability histograms ``(n, bins, bins)`` (a read-only memory map) and each split's
+    :class:`~topophys.potentials.PHFeatures` (its fitted standardization).
     """
+    from ...potentials import PHFeatures
+
     n, bins = len(diagrams), config.descriptor.bins
     folder = run_dir / "descriptors"
     folder.mkdir(exist_ok=True)
     features: dict[str, Path] = {}
     t_features: dict[str, Path | None] = {}
+    ph: dict[str, Any] = {}
     for name, test in splits.items():
         hist = config.descriptor.histogram().fit(diagrams[~test])
+        ph[name] = PHFeatures.from_histogram(config.descriptor, hist)
         features[name] = _save_array(
             folder / f"{name}.npy", hist.transform(diagrams).reshape(n, bins, bins)
         )
@@ -184,11 +199,59 @@ def compute_descriptors(
                 hist.transform(t_diagrams).reshape(len(t_diagrams), bins, bins),
             )
     raw = config.descriptor.histogram().set_params(standardize="none").fit(diagrams[:1])
-    return features, t_features, raw.transform(diagrams).reshape(n, bins, bins)
+    path = _save_array(
+        folder / "probabilities.npy", raw.transform(diagrams).reshape(n, bins, bins), np.float64
+    )
+    if t_diagrams is not None:
+        _save_array(
+            folder / "probabilities_transfer.npy",
+            raw.transform(t_diagrams).reshape(len(t_diagrams), bins, bins),
+            np.float64,
+        )
+    return features, t_features, np.load(path, mmap_mode="r"), ph
 
 
-def fit_ridge_models(config: MLPotConfig, core: Core) -> None:
-    """Ridge on each split (and the training mean as a baseline); fills ``core`` in place."""
+def training_info(
+    config: MLPotConfig, frames: Frames, train: np.ndarray, split: str
+) -> dict[str, Any]:
+    """What a saved model records about its training frames (``train``: bool mask or indices)."""
+    table = frames.table
+    idx = np.flatnonzero(train) if np.asarray(train).dtype == bool else np.asarray(train)
+    y = table["energy"][idx]
+    potentials = sorted({str(frames.train[i].info.get("potential", "")) for i in idx} - {""})
+    return {
+        "energy_range": [float(y.min()), float(y.max())],
+        "frames": len(idx),
+        "n_atoms": sorted({int(s) for s in table["n_atoms"][idx]}),
+        "densities": sorted({float(d) for d in table["density"][idx] if np.isfinite(d)}),
+        "energy_key": config.energy_key,
+        "label_potential": potentials[0] if len(potentials) == 1 else (potentials or None),
+        "source": config.data or "generated (topophys.simulate.amorphous)",
+        "split": split,
+    }
+
+
+def saved_model_kwargs(
+    config: MLPotConfig, core: Core, train: np.ndarray, split: str, rows: Any
+) -> dict[str, Any]:
+    """The keyword arguments of a saved model trained on frames ``train`` (mask or indices)
+    of ``split``: species, training record, periodicity, and the domain of ``rows`` (none
+    when ``rows`` is None)."""
+    from ...potentials import TrainingDomain
+
+    first = core.frames.train[0]
+    return {
+        "species": sorted({s for a in core.frames.train for s in set(a.get_chemical_symbols())}),
+        "training": training_info(config, core.frames, train, split),
+        "pbc": [bool(p) for p in first.pbc],
+        "domain": None if rows is None else TrainingDomain.fit(rows),
+    }
+
+
+def fit_ridge_models(config: MLPotConfig, core: Core, run_dir: Path) -> None:
+    """Ridge on each split (and the training mean as a baseline), saved as model directories
+    ``models/ph_ridge_<split>/``; fills ``core`` in place."""
+    from ...potentials import PHRidgeModel
     from ...training.regression import fit_ridge
 
     y, y_t, n = core.y, core.y_transfer, len(core.y)
@@ -198,11 +261,16 @@ def fit_ridge_models(config: MLPotConfig, core: Core) -> None:
         t0 = time.perf_counter()
         ridge = fit_ridge(X[~test], y[~test], alpha=config.ridge_alpha)
         seconds = time.perf_counter() - t0
-        pred = ridge.predict(X).astype(np.float64)
+        model = PHRidgeModel(
+            core.ph_features[name], ridge.coef_, float(ridge.intercept_),
+            **saved_model_kwargs(config, core, ~test, name, X[~test]),
+        )  # fmt: skip
+        core.models[f"ph_ridge_{name}"] = model.save(run_dir / "models" / f"ph_ridge_{name}")
+        pred = model.predict_descriptors(X)
         pred_t = None
         X_t = core.transfer_images(name)
         if X_t is not None and y_t is not None:
-            pred_t = ridge.predict(X_t.reshape(len(y_t), -1)).astype(np.float64)
+            pred_t = model.predict_descriptors(X_t.reshape(len(y_t), -1))
             core.predictions[f"ridge_{name}_transfer"] = pred_t
         core.predictions[f"ridge_{name}"] = pred
         core.ridge_coef[name] = np.asarray(ridge.coef_, dtype=np.float64).reshape(bins, bins)
@@ -284,7 +352,17 @@ def fit_cnn_models(
         results = pmap(_call, jobs, workers=workers, desc="CNN trainings", progress=progress)
     else:
         results = [job() for job in jobs]
+    from ...potentials import PHCNNModel
+    from ...training.regression import load_cnn
+
+    n = len(core.y)
     for (name, test), result in zip(core.splits.items(), results, strict=True):
+        X = core.images(name).reshape(n, -1)
+        model = PHCNNModel(
+            core.ph_features[name], load_cnn(run_dir / f"cnn_{name}" / "model.pt"),
+            **saved_model_kwargs(config, core, ~test, name, X[~test]),
+        )  # fmt: skip
+        core.models[f"ph_cnn_{name}"] = model.save(run_dir / "models" / f"ph_cnn_{name}")
         core.predictions[f"cnn_{name}"] = result["pred"]
         if "pred_transfer" in result:
             core.predictions[f"cnn_{name}_transfer"] = result["pred_transfer"]

@@ -15,10 +15,12 @@ from .config import InverseConfig, MLPotConfig
 
 __all__ = [
     "Frames",
+    "energies_of",
     "frame_table",
     "load_frames",
     "prepare_frames",
     "read_any",
+    "relabel_frames",
     "run_groups",
     "select_run_frames",
     "stride_frames",
@@ -31,13 +33,17 @@ __all__ = [
 _STAGE_ORDER = {"heat": 0, "melt": 1, "cool": 2, "anneal": 3, "quench": 4}
 
 
-def run_groups(frames: Sequence[Any]) -> np.ndarray:
+def run_groups(
+    frames: Sequence[Any], group_key: str | None = "run", stage_key: str = "process"
+) -> np.ndarray:
     """The melt-quench run each frame belongs to: ``(n,)`` int64 labels 0, 1, ...
 
-    Frames that carry ``info["run"]`` (our generator's) are grouped by (source file, density,
-    run). Otherwise (e.g. the published files), frames are taken in order and a new run starts
-    when the source file or the density changes, or when the stage (``info["process"]``) goes
-    back in the protocol (``quench`` → ``melt``). Labels number runs in order of appearance.
+    Frames that carry ``info[group_key]`` (our generator's ``run``) are grouped by (source
+    file, density, that value). Otherwise (e.g. the published files, which have no run key),
+    frames are taken in order and a new run starts when the source file or the density
+    changes, or when the stage (``info[stage_key]``) goes back in the protocol (``quench`` →
+    ``melt``). Labels number runs in order of appearance. ``group_key=None`` ignores any run
+    key.
     """
     labels = np.empty(len(frames), dtype=np.int64)
     keys: dict[Any, int] = {}
@@ -46,14 +52,14 @@ def run_groups(frames: Sequence[Any]) -> np.ndarray:
     for i, atoms in enumerate(frames):
         info = atoms.info
         source, density = info.get("source"), info.get("density")
-        if "run" in info:
-            key = ("run", source, density, info["run"])
+        if group_key is not None and group_key in info:
+            key = ("run", source, density, info[group_key])
             if key not in keys:
                 keys[key] = len(keys)
             labels[i] = keys[key]
             previous = None
             continue
-        stage = _STAGE_ORDER.get(info.get("process"))
+        stage = _STAGE_ORDER.get(info.get(stage_key))
         restart = (
             previous is None
             or previous[:2] != (source, density)
@@ -148,16 +154,22 @@ def load_frames(
     return train, transfer
 
 
-def frame_table(frames: Sequence[Any], energy_key: str = "energy") -> dict[str, np.ndarray]:
+def frame_table(
+    frames: Sequence[Any],
+    energy_key: str = "energy",
+    group_key: str | None = "run",
+    stage_key: str = "process",
+) -> dict[str, np.ndarray]:
     """Per frame: ``energy`` (eV/atom), ``group`` (:func:`run_groups`), ``density`` (g/cm³,
-    NaN when unknown), ``process`` (stage name) and ``n_atoms``; each ``(n,)``."""
+    NaN when unknown), ``process`` (the stage, ``info[stage_key]``; ``""`` when unknown) and
+    ``n_atoms``; each ``(n,)``."""
     from ...data.structures import energies_per_atom
 
     return {
         "energy": energies_per_atom(frames, energy_key),
-        "group": run_groups(frames),
+        "group": run_groups(frames, group_key, stage_key),
         "density": np.array([float(a.info.get("density", np.nan)) for a in frames]),
-        "process": np.array([str(a.info.get("process", "")) for a in frames]),
+        "process": np.array([str(a.info.get(stage_key, "")) for a in frames]),
         "n_atoms": np.array([len(a) for a in frames], dtype=np.int64),
     }
 
@@ -209,17 +221,34 @@ def _share_in_window(h1: Any, d: DescriptorConfig) -> float:
 
 
 def select_run_frames(
-    frames: Sequence[Any], config: InverseConfig
+    frames: Sequence[Any],
+    config: InverseConfig,
+    group_key: str | None = "run",
+    stage_key: str = "process",
 ) -> tuple[list[Any], dict[str, Any]]:
     """The frames :func:`~.sections.inverse_section` analyses: the last ``config.frames``
-    frames of stage ``config.process`` of run ``config.run`` at the density nearest
-    ``config.density``.
+    frames of stage ``config.process`` (``info[stage_key]``) of run ``config.run`` at the
+    density nearest ``config.density``.
 
     Returns the frames and a description (``density``, ``run``, ``process``, ``frames``).
+
+    Raises
+    ------
+    ValueError
+        If no frame carries ``info[stage_key]`` while ``config.process`` asks for a stage (the
+        message names the key and the keys the frames have), or the run or stage is missing.
     """
     if not frames:
         raise ValueError("frames must hold at least one structure")
-    groups = run_groups(frames)
+    if config.process is not None and not any(stage_key in a.info for a in frames):
+        present = sorted({k for a in frames[:50] for k in a.info})
+        raise ValueError(
+            f"the inverse analysis takes frames of stage {config.process!r} from "
+            f"atoms.info[{stage_key!r}], which no frame has (they have {present}); set "
+            "stage_key to the key that names the melt-quench stage, or inverse.process to null "
+            "for the last frames of a run whatever their stage"
+        )
+    groups = run_groups(frames, group_key, stage_key)
     density = np.array([float(a.info.get("density", np.nan)) for a in frames])
     runs = list(dict.fromkeys(groups.tolist()))
     run_density = np.array([density[groups == g][0] for g in runs])
@@ -236,11 +265,12 @@ def select_run_frames(
         )
     where = np.flatnonzero(groups == candidates[config.run])
     if config.process is not None:
-        where = np.array([i for i in where if frames[i].info.get("process") == config.process])
+        where = np.array([i for i in where if frames[i].info.get(stage_key) == config.process])
         if not len(where):
             raise ValueError(
-                f"the chosen run (density {nearest:g} g/cm³) has no frame of stage "
-                f"inverse.process={config.process!r}; set process to null for any stage"
+                f"the chosen run (density {nearest:g} g/cm³) has no frame with "
+                f"info[{stage_key!r}] == inverse.process={config.process!r}; set process to "
+                "null for any stage"
             )
     where = where[-config.frames :]
     chosen = [frames[i] for i in where]
@@ -288,7 +318,8 @@ def prepare_frames(
     progress: bool | None = None,
 ) -> Frames:
     """Read or generate the frames (:func:`load_frames`), keep every ``config.frame_stride``-th
-    frame of each run and tabulate them.
+    frame of each run, relabel the kept ones with ``config.relabel`` (:func:`relabel_frames`)
+    and tabulate them.
 
     Raises
     ------
@@ -298,12 +329,116 @@ def prepare_frames(
     train, transfer = load_frames(config, run_dir, workers, scheduler, progress)
     if not train:
         raise ValueError("the training set is empty: no frames were generated or found")
-    table = frame_table(train, config.energy_key)
+    keys = (config.energy_key, config.group_key, config.stage_key)
+    table = frame_table(train, *keys)
     keep = stride_frames(table["group"], config.frame_stride)
+    kept = [train[i] for i in keep]
+    table = subset(table, keep)
     t_table = None
     if transfer:
-        t_table = frame_table(transfer, config.energy_key)
+        t_table = frame_table(transfer, *keys)
         t_keep = stride_frames(t_table["group"], config.frame_stride)
         transfer = [transfer[i] for i in t_keep]
         t_table = subset(t_table, t_keep)
-    return Frames(train, [train[i] for i in keep], subset(table, keep), transfer, t_table)
+    if config.relabel is not None:
+        folder = run_dir / "labels"
+        kw = {"workers": workers, "scheduler": scheduler, "progress": progress}
+        kept = relabel_frames(kept, config.relabel, folder / "train", **kw)
+        table["energy"] = energies_of(kept)
+        if transfer:
+            transfer = relabel_frames(transfer, config.relabel, folder / "transfer", **kw)
+            assert t_table is not None
+            t_table["energy"] = energies_of(transfer)
+    return Frames(train, kept, table, transfer, t_table)
+
+
+def energies_of(frames: Sequence[Any]) -> np.ndarray:
+    """Energy per atom (eV) of relabelled frames (their calculator's ``energy``)."""
+    from ...data.structures import energies_per_atom
+
+    return energies_per_atom(frames, "energy")
+
+
+_LABEL_CHUNK = 32
+
+
+def _label_chunk(job: tuple[Sequence[Any], str]) -> tuple[np.ndarray, np.ndarray]:
+    from ...simulate.amorphous import label_frames
+
+    frames, potential = job
+    out = label_frames(frames, potential)
+    return (
+        np.array([a.get_potential_energy() for a in out]),
+        np.stack([a.get_forces() for a in out]),
+    )
+
+
+def relabel_frames(
+    frames: Sequence[Any],
+    potential: str,
+    folder: Path,
+    *,
+    workers: int = 1,
+    scheduler: Any = None,
+    progress: bool | None = None,
+) -> list[Any]:
+    """Copies of ``frames`` labelled by ``potential`` (LAMMPS), resumable.
+
+    Energies and forces are computed in chunks of 32 frames and kept in
+    ``folder/<potential>_<k>.npz`` (written atomically, with a digest of the chunk's positions
+    and cells, so a chunk of other frames is recomputed). Each copy's calculator holds the new
+    ``energy``/``free_energy`` (eV, total) and ``forces`` (eV/Å); ``info["potential"]`` names
+    the new labels and ``info["trajectory_energy"]`` keeps the old total energy when there was
+    one.
+    """
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from ...parallel import as_completed
+    from ...simulate.amorphous import POTENTIALS
+
+    _validate.choice("relabel", potential, POTENTIALS)
+    frames = list(frames)
+    folder.mkdir(parents=True, exist_ok=True)
+    chunks = [frames[i : i + _LABEL_CHUNK] for i in range(0, len(frames), _LABEL_CHUNK)]
+    paths = [folder / f"{potential}_{k:05d}.npz" for k in range(len(chunks))]
+    keys = [_positions_digest(c) for c in chunks]
+    todo = [k for k, path in enumerate(paths) if _stored_key(path) != keys[k]]
+    jobs = [(chunks[k], potential) for k in todo]
+    for j, (energy, forces) in as_completed(
+        _label_chunk, jobs, workers=workers, scheduler=scheduler, chunksize=1,
+        desc=f"{potential} labels", progress=progress,
+    ):  # fmt: skip
+        k = todo[j]
+        tmp = paths[k].with_name(paths[k].stem + ".tmp.npz")
+        np.savez(tmp, energy=energy, forces=forces, key=np.array(keys[k]))
+        tmp.replace(paths[k])
+    out = []
+    for chunk, path in zip(chunks, paths, strict=True):
+        with np.load(path) as stored:
+            energy, forces = stored["energy"], stored["forces"]
+        for atoms, e, f in zip(chunk, energy, forces, strict=True):
+            copy = atoms.copy()
+            results = getattr(atoms.calc, "results", None) or {}
+            if "energy" in results:
+                copy.info["trajectory_energy"] = float(results["energy"])
+            copy.info["potential"] = potential
+            copy.calc = SinglePointCalculator(copy, energy=float(e), free_energy=float(e), forces=f)
+            out.append(copy)
+    return out
+
+
+def _positions_digest(frames: Sequence[Any]) -> str:
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for a in frames:
+        h.update(np.ascontiguousarray(a.positions, dtype=np.float64).tobytes())
+        h.update(np.ascontiguousarray(a.cell.array, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def _stored_key(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    with np.load(path) as stored:
+        return str(stored["key"])

@@ -33,7 +33,9 @@ from .core import (
     fit_cnn_models,
     fit_ridge_models,
     make_splits,
+    saved_model_kwargs,
 )
+from .curves import fit_curves
 from .data import prepare_frames, summary
 from .section import Section, cached_section
 
@@ -94,16 +96,20 @@ def run(
     diagrams, t_diagrams = compute_diagrams(config, run_dir, frames, **kw)
     timer.lap("diagrams")
     splits = make_splits(config, frames.table)
-    features, t_features, probabilities = compute_descriptors(
+    features, t_features, probabilities, ph = compute_descriptors(
         config, run_dir, diagrams, t_diagrams, splits
     )
     core = Core(frames, diagrams, t_diagrams, splits, features, t_features, probabilities)
+    core.ph_features = ph
     timer.lap("descriptors")
-    fit_ridge_models(config, core)
+    fit_ridge_models(config, core, run_dir)
     timer.lap("ridge")
+    curve_scores = fit_curves(config, core, run_dir, workers=workers, progress=progress)
+    if config.learning_curves is not None:
+        timer.lap("learning_curves")
     fit_cnn_models(config, core, run_dir, **kw)
     timer.lap("cnn")
-    sections = run_sections(config, core, run_dir, timer.lap, **kw)
+    sections = run_sections(config, core, run_dir, timer.lap, curve_scores=curve_scores, **kw)
     _save_predictions(run_dir, core)
     data = summary(config, frames, splits, diagrams)
     write_report(
@@ -146,6 +152,7 @@ def run_sections(
     run_dir: Path,
     lap: Callable[[str], Any],
     *,
+    curve_scores: Any = (),
     workers: int = 1,
     scheduler: Any = None,
     progress: bool | None = None,
@@ -157,6 +164,8 @@ def run_sections(
     ``lap(key)`` is called after each.
     """
     builders: dict[str, Callable[[], Section]] = {}
+    if config.learning_curves is not None:
+        builders["learning_curves"] = lambda: _curves(config, core, curve_scores)
     bc, mc, ic, gc, cc = (
         config.baselines,
         config.maps,
@@ -165,11 +174,11 @@ def run_sections(
         config.cyclooctane,
     )
     if bc is not None:
-        builders["baselines"] = lambda: _baselines(bc, core, run_dir, workers, scheduler)
+        builders["baselines"] = lambda: _baselines(bc, config, core, run_dir, workers, scheduler)
     if mc is not None:
         builders["maps"] = lambda: _maps(mc, bc is not None, core, run_dir)
     if ic is not None:
-        builders["inverse"] = lambda: _inverse(ic, config.descriptor, core)
+        builders["inverse"] = lambda: _inverse(ic, config, core)
     if gc is not None:
         builders["gradcam"] = lambda: _gradcam(gc, config.descriptor, core, run_dir)
     if cc is not None:
@@ -196,7 +205,12 @@ def _extra_path(run_dir: Path) -> Path:
 
 
 def _baselines(
-    config: BaselinesSectionConfig, core: Core, run_dir: Path, workers: int, scheduler: Any
+    config: BaselinesSectionConfig,
+    pipeline: MLPotConfig,
+    core: Core,
+    run_dir: Path,
+    workers: int,
+    scheduler: Any,
 ) -> Section:
     from .baselines import baselines_section
 
@@ -208,12 +222,43 @@ def _baselines(
         transfer_frames=core.frames.transfer, y_transfer=core.y_transfer,
         images_transfer=images_t or None, folder=run_dir / "baselines",
         workers=workers if scheduler is None else 1,
+        save_model=lambda name, split, build, train, rows: _save_model(
+            pipeline, core, run_dir, f"{name}_{split}", build, train, split, rows
+        ),
+        ph_features=core.ph_features,
     )  # fmt: skip
     path = _extra_path(run_dir)
     tmp = path.with_name("descriptors.tmp.npz")
     np.savez(tmp, frames=extra["frames"], **extra["descriptors"])
     tmp.replace(path)
     return section
+
+
+def _save_model(
+    config: MLPotConfig,
+    core: Core,
+    run_dir: Path,
+    name: str,
+    build: Callable[..., Any],
+    train: np.ndarray,
+    split: str,
+    rows: np.ndarray,
+) -> None:
+    path = run_dir / "models" / name
+    core.models[name] = build(**saved_model_kwargs(config, core, train, split, rows)).save(path)
+
+
+def _curves(config: MLPotConfig, core: Core, scores: Any) -> Section:
+    from .curves import curves_section
+
+    assert config.learning_curves is not None
+    sizes = (
+        sorted({int(n) for n in core.frames.table["n_atoms"]}),
+        []
+        if core.frames.t_table is None
+        else sorted({int(n) for n in core.frames.t_table["n_atoms"]}),
+    )
+    return curves_section(config.learning_curves, scores, sizes)
 
 
 def _maps(config: MapsConfig, with_baselines: bool, core: Core, run_dir: Path) -> Section:
@@ -231,11 +276,23 @@ def _maps(config: MapsConfig, with_baselines: bool, core: Core, run_dir: Path) -
     return maps_section(config, {"PH": ph, **descriptors}, props)
 
 
-def _inverse(config: InverseConfig, descriptor: DescriptorConfig, core: Core) -> Section:
+def _inverse(config: InverseConfig, pipeline: MLPotConfig, core: Core) -> Section:
     from .sections import inverse_section
 
     coef = core.ridge_coef[config.split]
-    return inverse_section(config, core.frames.all_train, coef, descriptor)
+    frames = core.frames.all_train
+    key = pipeline.stage_key
+    if config.process is not None and not any(key in a.info for a in frames):
+        # Reported, not raised: the rest of the report stands without this section.
+        reason = (
+            f"the frames carry no atoms.info[{key!r}], the melt-quench stage the inverse "
+            f"analysis selects (inverse.process={config.process!r}); set stage_key to the key "
+            "your frames use, or inverse.process: null"
+        )
+        return Section(
+            "Inverse analysis (paper, Fig. 6)", {"skipped": reason}, [f"Skipped: {reason}."]
+        )
+    return inverse_section(config, frames, coef, pipeline.descriptor, pipeline.group_key, key)
 
 
 def _gradcam(

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ...report import Report
-from .config import PAPER_CONFIG, MLPotConfig
+from .config import FULL_PROTOCOL_CONFIG, MLPotConfig
 from .core import Core
 
 __all__ = ["headline", "write_report"]
@@ -74,11 +74,17 @@ def _protocol_text(config: MLPotConfig, summary: dict[str, Any]) -> str:
     if "transfer_frames" in summary:
         sizes = "/".join(str(n) for n in summary["transfer_atoms"])
         text += f", {summary['transfer_frames']} frames of {sizes} atoms for size transfer"
+    if config.relabel is not None:
+        text += (
+            f". Every kept frame is relabelled with the {config.relabel} potential "
+            "(LAMMPS; 'snap' is the DFT-trained carbon SNAP C_SNAP_2021.10.15), so the models "
+            f"learn {config.relabel} energies on these structures"
+        )
     text += (
-        ". Labels are the potential's energies, not the papers' DFT (LDA) energies, so the "
-        "numbers below measure how well the descriptor predicts this potential's energy."
+        ". Labels are a potential's energies, not the papers' DFT (LDA) energies, so the "
+        "numbers below measure how well the descriptor predicts that potential's energy."
     )
-    paper = PAPER_CONFIG
+    paper = FULL_PROTOCOL_CONFIG
     reduced = []
     if config.data is None and (
         config.generate != paper.generate or config.transfer != paper.transfer
@@ -102,7 +108,7 @@ def _protocol_text(config: MLPotConfig, summary: dict[str, Any]) -> str:
         text += (
             " This is a reduced run, not the papers' protocol: "
             + "; ".join(reduced)
-            + ". `topophys run mlpot --scale paper` runs the full protocol."
+            + ". `FULL_PROTOCOL_CONFIG` (topophys.pipelines.mlpot) is the papers' full protocol."
         )
     return text
 

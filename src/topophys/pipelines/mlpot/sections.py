@@ -142,7 +142,12 @@ def _map_figure(
 
 
 def inverse_section(
-    config: InverseConfig, frames: Sequence[Any], coef: Any, descriptor: DescriptorConfig
+    config: InverseConfig,
+    frames: Sequence[Any],
+    coef: Any,
+    descriptor: DescriptorConfig,
+    group_key: str | None = "run",
+    stage_key: str = "process",
 ) -> Section:
     """The paper's inverse analysis (Fig. 6) on frames of one run.
 
@@ -156,6 +161,9 @@ def inverse_section(
         Ridge coefficients on the descriptor's grid (birth along axis 0).
     descriptor : DescriptorConfig
         Its window and dimension.
+    group_key, stage_key
+        ``atoms.info`` keys of the run and the stage (see
+        :func:`~topophys.pipelines.mlpot.data.select_run_frames`).
 
     Returns
     -------
@@ -166,7 +174,7 @@ def inverse_section(
     """
     from ...evaluate.inverse import inverse_analysis, restrict_births
 
-    chosen, what = select_run_frames(frames, config)
+    chosen, what = select_run_frames(frames, config, group_key, stage_key)
     coef = np.asarray(coef, dtype=np.float64)
     try:
         used = restrict_births(coef, descriptor.birth_range, config.max_birth)
