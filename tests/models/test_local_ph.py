@@ -7,8 +7,8 @@ import pytest
 import torch
 from ase import Atoms
 
-from topophys._warnings import TopophysWarning
-from topophys.models.local_ph import AtomicNetwork, LocalPHPotential, load_local_ph
+from topophys.models.local_ph import AtomicNetwork, LocalPHModel, LocalPHPotential
+from topophys.potentials import OutOfRangeWarning, load_energy_model
 
 from ..descriptors.test_local_ph import SMALL, amorphous
 
@@ -97,34 +97,27 @@ def test_stress_equals_the_strain_derivative(potential):
 
 def test_calculator_gives_energy_forces_stress(potential):
     atoms = amorphous(seed=6)
-    atoms.calc = potential.calculator()
+    atoms.calc = LocalPHModel(potential, training={"energy_range": (-1e3, 1e3)}).calculator()
     out = potential.compute(atoms, stress=True)
     assert atoms.get_potential_energy() == pytest.approx(out["energy"])
     np.testing.assert_allclose(atoms.get_forces(), out["forces"])
     np.testing.assert_allclose(atoms.get_potential_energies().sum(), out["energy"])
-    assert atoms.get_stress().shape == (6,)
+    np.testing.assert_allclose(atoms.get_stress(voigt=False), out["stress"])
 
 
-def test_save_load_round_trip_and_refusals(potential, tmp_path):
+def test_saved_model_loads_and_predicts_the_same_and_warns_out_of_range(potential, tmp_path):
     frames = [amorphous(seed=7), amorphous(seed=8)]
-    potential.training_summary = {"energy_per_atom_range": [-1e9, 1e9]}
-    folder = potential.save(tmp_path / "model")
-    loaded = load_local_ph(folder)
+    model = LocalPHModel(potential, training={"energy_range": (-1e3, 1e3), "frames": 2})
+    folder = model.save(tmp_path / "model")
+    loaded = load_energy_model(folder)
+    assert isinstance(loaded, LocalPHModel) and loaded.kind == "local_ph"
     np.testing.assert_array_equal(loaded.predict(frames), potential.predict(frames))
-    assert json.loads((folder / "model.json").read_text())["kind"] == "local_ph"
-    meta = json.loads((folder / "model.json").read_text())
-    (folder / "model.json").write_text(json.dumps({**meta, "kind": "ridge"}))
-    with pytest.raises(ValueError, match="kind"):
-        load_local_ph(folder)
-    (folder / "model.json").write_text(json.dumps({**meta, "format": 99}))
-    with pytest.raises(ValueError, match="format"):
-        load_local_ph(folder)
-    with pytest.raises(FileNotFoundError, match=r"model\.json missing"):
-        load_local_ph(tmp_path)
-    potential.training_summary = {"energy_per_atom_range": [100.0, 101.0]}
-    with pytest.warns(TopophysWarning, match="outside the training energies"):
-        potential.predict(frames[:1])
-    potential.training_summary = {}
+    assert json.loads((folder / "model.json").read_text())["settings"]["descriptor"]["r_cut"] == 3.2
+    narrow = LocalPHModel(potential, training={"energy_range": (100.0, 101.0)})
+    with pytest.warns(OutOfRangeWarning, match="outside the training range"):
+        narrow.predict(frames[:1])
+    with pytest.raises(ValueError, match="species"):
+        model.predict([Atoms("Si2", positions=[[0, 0, 0], [2, 0, 0]], cell=[9] * 3, pbc=True)])
 
 
 def test_bad_construction_and_species():

@@ -6,7 +6,7 @@ import torch
 from ase import units
 from ase.build import bulk
 
-from topophys.models.local_ph import AtomicNetwork, LocalPHPotential
+from topophys.models.local_ph import AtomicNetwork, LocalPHModel, LocalPHPotential
 from topophys.simulate._lammps import lammps_available
 from topophys.simulate.md import lammps_nve, lammps_nvt_frames, maxwell_boltzmann, nve
 
@@ -37,19 +37,19 @@ def test_short_nve_with_the_local_ph_potential_conserves_energy():
     network = AtomicNetwork(SMALL.n_features, hidden=(16,))
     with torch.no_grad():
         network.input_scale.fill_(0.2)
-    potential = LocalPHPotential(SMALL, network)
+    model = LocalPHModel(LocalPHPotential(SMALL, network), training={"energy_range": (-9, 9)})
     atoms = amorphous(seed=11)
     start = maxwell_boltzmann(atoms, 300.0, seed=0)
-    run = nve(atoms, potential.calculator(), 40, timestep_fs=0.5, velocities=start, interval=5)
+    run = nve(atoms, model.calculator(), 40, timestep_fs=0.5, velocities=start, interval=5)
     assert len(run.time_ps) == 9 and run.time_ps[-1] == pytest.approx(0.02)
     excursion = np.abs(run.total - run.total[0]).max()
     swing = np.ptp(run.kinetic)
     assert swing > 0 and excursion < 0.02 * swing
     assert len(run.frames) == 9 and run.seconds_per_step > 0
     with pytest.raises(ValueError, match="velocities"):
-        nve(atoms, potential.calculator(), 2, velocities=np.zeros((3, 3)))
+        nve(atoms, model.calculator(), 2, velocities=np.zeros((3, 3)))
     with pytest.raises(ValueError, match="steps"):
-        nve(atoms, potential.calculator(), 0)
+        nve(atoms, model.calculator(), 0)
 
 
 @needs_lammps

@@ -37,7 +37,8 @@ FAST = LocalPHFitConfig(
 def test_fit_reduces_energy_and_force_errors_and_matches_inference_forces():
     frames = labelled()
     samples = ph_samples(frames, SMALL)
-    potential, history = fit_local_ph(frames, SMALL, FAST, samples=samples)
+    model, history = fit_local_ph(frames, SMALL, FAST, samples=samples)
+    potential = model.potential
     first, last = history["train_loss"][0], history["train_loss"][-1]
     assert last < 0.5 * first
     scores = errors(potential.network, samples)
@@ -67,6 +68,7 @@ def test_run_dir_reloads_a_finished_fit_and_refuses_another(tmp_path):
     config = FAST.replace(epochs=3, milestones=[2])
     first, _ = fit_local_ph(frames, SMALL, config, tmp_path / "fit")
     assert (tmp_path / "fit" / "model" / "weights.pt").exists()
+    assert first.training["frames"] == 4 and first.energy_range[0] < first.energy_range[1]
     again, history = fit_local_ph(frames, SMALL, config, tmp_path / "fit")
     assert len(history["epoch"]) == 3
     np.testing.assert_array_equal(again.predict(frames), first.predict(frames))

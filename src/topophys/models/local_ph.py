@@ -5,8 +5,10 @@ network per species (Behler–Parrinello style), on standardized inputs; it know
 persistence and serves the SOAP baseline too. :class:`LocalPHPotential` joins it to the
 atom-centred persistence images of :mod:`topophys.descriptors.local_ph`: for a structure it
 computes the pairs (GUDHI), their values in torch, the images, the energies, and from
-``∂E/∂values`` the forces ``F = −∂E/∂x`` and the stress. Its :meth:`~LocalPHPotential.calculator`
-gives ASE energy, per-atom energies, forces and stress, so it drives ASE molecular dynamics.
+``∂E/∂values`` the forces ``F = −∂E/∂x`` and the stress. :class:`LocalPHModel` is the saved
+energy model of kind ``local_ph`` (:mod:`topophys.potentials`: ``save``,
+``load_energy_model``, ``predict`` with range checks); its ``calculator()`` gives ASE the
+energy, per-atom energies, forces and stress, so it drives ASE molecular dynamics.
 
 The activation is smooth (SiLU by default): with ReLU the forces would jump wherever a hidden
 unit switches, which spoils energy conservation in molecular dynamics.
@@ -28,14 +30,11 @@ Examples
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-from ase.calculators.calculator import Calculator
 from torch import nn
 
 from .. import _validate
@@ -47,18 +46,9 @@ from ..descriptors.local_ph import (
     slot_virial,
 )
 from ..descriptors.local_ph.images import atom_images, image_blocks, value_gradients
+from ..potentials import EnergyModel
 
-__all__ = [
-    "ACTIVATIONS",
-    "FORMAT",
-    "AtomicNetwork",
-    "LocalPHCalculator",
-    "LocalPHPotential",
-    "load_local_ph",
-]
-
-FORMAT = 1
-"""Version of the saved model directory (``model.json`` + ``weights.pt``)."""
+__all__ = ["ACTIVATIONS", "AtomicNetwork", "LocalPHModel", "LocalPHPotential"]
 
 ACTIVATIONS = {"silu": nn.SiLU, "tanh": nn.Tanh, "softplus": nn.Softplus}
 """Smooth activations the per-atom networks may use."""
@@ -216,7 +206,6 @@ class LocalPHPotential(nn.Module):
             )
         # Float64 throughout: molecular dynamics needs the energy conserved to many digits.
         self.config, self.network = config, network.double()
-        self.training_summary: dict[str, Any] = {}
 
     def compute(self, atoms: Any, *, forces: bool = True, stress: bool = False) -> dict[str, Any]:
         """Energy and its derivatives for one structure.
@@ -231,7 +220,8 @@ class LocalPHPotential(nn.Module):
         Returns
         -------
         dict
-            ``energy`` (float, eV), ``energies`` ``(n,)`` (eV per atom), and when asked
+            ``energy`` (float, eV), ``energies`` ``(n,)`` (eV per atom), ``features``
+            ``(n, n_features)`` (the persistence images), and when asked
             ``forces`` ``(n, 3)`` (eV/Å) and ``stress`` ``(3, 3)`` (eV/Å³, ASE's sign).
         """
         pairs = local_pairs(atoms, self.config)
@@ -250,6 +240,7 @@ class LocalPHPotential(nn.Module):
             out: dict[str, Any] = {
                 "energy": float(energy.detach()),
                 "energies": energies.detach().numpy().copy(),
+                "features": features.detach().numpy().copy(),
             }
             if forces or stress:
                 (d_features,) = torch.autograd.grad(energy, x)
@@ -266,136 +257,109 @@ class LocalPHPotential(nn.Module):
         return out
 
     def predict(self, frames: Sequence[Any]) -> np.ndarray:
-        """Energy per atom ``(n_frames,)`` in eV/atom of each structure.
-
-        Warns (:class:`~topophys._warnings.TopophysWarning`) when a prediction lies outside
-        the range of the training energies per atom by more than a tenth of its width.
-        """
-        import warnings
-
-        from .._warnings import TopophysWarning
-
-        out = np.array([self.compute(a, forces=False)["energy"] / len(a) for a in frames])
-        bounds = self.training_summary.get("energy_per_atom_range")
-        if bounds is not None and len(out):
-            low, high = bounds
-            slack = 0.1 * (high - low)
-            outside = np.flatnonzero((out < low - slack) | (out > high + slack))
-            if len(outside):
-                warnings.warn(
-                    f"{len(outside)} of {len(out)} frames (first: {int(outside[0])}) are "
-                    f"predicted outside the training energies [{low:.3f}, {high:.3f}] eV/atom",
-                    TopophysWarning,
-                    stacklevel=2,
-                )
-        return out
-
-    def save(self, path: str | Path) -> Path:
-        """Write the model directory: ``model.json`` (kind, format, package version,
-        descriptor settings, network shape, training summary) and ``weights.pt`` (the
-        network's tensors: weights and fitted standardization). Atomic per file."""
-        from .. import __version__
-        from ..config import atomic_write_text
-
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / "weights.pt.tmp"
-        torch.save(self.network.state_dict(), tmp)
-        tmp.replace(folder / "weights.pt")
-        meta = {
-            "kind": "local_ph",
-            "format": FORMAT,
-            "topophys_version": __version__,
-            "descriptor": self.config.to_dict(),
-            "network": {
-                "n_features": self.network.n_features,
-                "species": list(self.network.species),
-                "hidden": list(self.network.hidden),
-                "activation": self.network.activation,
-            },
-            "training": self.training_summary,
-        }
-        atomic_write_text(folder / "model.json", json.dumps(meta, indent=1) + "\n")
-        return folder
-
-    def calculator(self) -> LocalPHCalculator:
-        """An ASE calculator: energy, free energy, per-atom energies, forces, stress."""
-        return LocalPHCalculator(self)
+        """Energy per atom ``(n_frames,)`` in eV/atom of each structure (no range checks:
+        :class:`LocalPHModel` adds them)."""
+        return np.array([self.compute(a, forces=False)["energy"] / len(a) for a in frames])
 
 
-class LocalPHCalculator(Calculator):
-    """ASE calculator of a :class:`LocalPHPotential` (energy, energies, forces, stress).
+class _FrameJob:
+    """Picklable: energy per atom and mean features of one frame (for ``pmap``)."""
+
+    def __init__(self, potential: LocalPHPotential) -> None:
+        self.potential = potential
+
+    def __call__(self, atoms: Any) -> tuple[float, np.ndarray]:
+        out = self.potential.compute(atoms, forces=False)
+        return out["energy"] / len(atoms), out["features"].mean(axis=0)
+
+
+class LocalPHModel(EnergyModel):
+    """The local PH potential as a saved energy model (kind ``local_ph``), with forces.
+
+    :func:`topophys.potentials.load_energy_model` reads it back; ``predict`` gives energies per
+    atom with the out-of-range warnings of every saved model (the training domain is judged on
+    the structure-averaged persistence images); ``calculator()`` gives ASE the energy, per-atom
+    energies, forces and stress, so it drives molecular dynamics.
 
     Parameters
     ----------
     potential : LocalPHPotential
+        Trained.
+    **common
+        See :class:`topophys.potentials.EnergyModel` (``training`` must hold
+        ``energy_range``).
     """
 
-    implemented_properties: ClassVar[list[str]] = [
-        "energy",
-        "free_energy",
-        "energies",
-        "forces",
-        "stress",
-    ]
+    kind = "local_ph"
+    implemented_properties = ("energy", "free_energy", "energies", "forces", "stress")
 
-    def __init__(self, potential: LocalPHPotential, **kwargs: Any) -> None:
+    def __init__(self, potential: LocalPHPotential, **common: Any) -> None:
         if not isinstance(potential, LocalPHPotential):
             raise TypeError(f"potential must be a LocalPHPotential, got {type(potential).__name__}")
-        super().__init__(**kwargs)
-        self.potential = potential
+        common.setdefault("species", potential.config.species)
+        super().__init__(**common)
+        if tuple(self.species) != tuple(potential.config.species):
+            raise ValueError(
+                f"species {self.species} differ from the descriptor's {potential.config.species}"
+            )
+        self.potential = potential.eval()
 
-    def calculate(
-        self,
-        atoms: Any = None,
-        properties: Sequence[str] = ("energy",),
-        system_changes: Sequence[str] = (),
-    ) -> None:
-        from ase.calculators.calculator import all_changes
+    @property
+    def config(self) -> LocalPHConfig:
+        """The descriptor settings."""
+        return self.potential.config
+
+    def _inputs(self, frames: list[Any], workers: int, progress: bool | None) -> Any:
+        from ..parallel import pmap
+
+        return pmap(
+            _FrameJob(self.potential), frames, workers=workers, progress=progress, desc="local PH"
+        )
+
+    def _evaluate(self, inputs: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        energies = np.array([e for e, _ in inputs], dtype=np.float64)
+        return energies, np.stack([row for _, row in inputs])
+
+    def _calculate(self, atoms: Any, properties: Sequence[str]) -> dict[str, Any]:
         from ase.stress import full_3x3_to_voigt_6_stress
 
-        super().calculate(atoms, properties, system_changes or all_changes)
-        want_stress = "stress" in properties
-        out = self.potential.compute(self.atoms, forces=True, stress=want_stress)
-        self.results = {
+        self.check_frames([atoms])
+        stress = "stress" in properties
+        out = self.potential.compute(atoms, forces=True, stress=stress)
+        results = {
             "energy": out["energy"],
             "free_energy": out["energy"],
             "energies": out["energies"],
             "forces": out["forces"],
         }
-        if want_stress:
-            self.results["stress"] = full_3x3_to_voigt_6_stress(out["stress"])
+        if stress:
+            results["stress"] = full_3x3_to_voigt_6_stress(out["stress"])
+        return results
 
+    def _settings(self) -> dict[str, Any]:
+        net = self.potential.network
+        return {
+            "descriptor": self.config.to_dict(),
+            "network": {
+                "n_features": net.n_features,
+                "species": list(net.species),
+                "hidden": list(net.hidden),
+                "activation": net.activation,
+            },
+        }
 
-def load_local_ph(path: str | Path) -> LocalPHPotential:
-    """Load a model directory written by :meth:`LocalPHPotential.save`.
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        return {f"network.{k}": v for k, v in self.potential.network.state_dict().items()}
 
-    Weights are read with ``torch.load(..., weights_only=True)``: a file planted in the
-    directory cannot run code.
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``path`` lacks ``model.json`` or ``weights.pt``.
-    ValueError
-        If the directory holds another kind of model or a newer format.
-    """
-    folder = Path(path)
-    meta_path, weights = folder / "model.json", folder / "weights.pt"
-    for p in (meta_path, weights):
-        if not p.is_file():
-            raise FileNotFoundError(f"{folder} is no local PH model directory: {p.name} missing")
-    meta = json.loads(meta_path.read_text())
-    if meta.get("kind") != "local_ph":
-        raise ValueError(f"{folder} holds a model of kind {meta.get('kind')!r}, not 'local_ph'")
-    if int(meta.get("format", 0)) > FORMAT:
-        raise ValueError(
-            f"{folder} has format {meta['format']}; this topophys reads up to {FORMAT}"
-        )
-    config = LocalPHConfig.from_dict(meta["descriptor"])
-    net = meta["network"]
-    network = AtomicNetwork(net["n_features"], net["species"], net["hidden"], net["activation"])
-    network.double().load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    potential = LocalPHPotential(config, network.eval())
-    potential.training_summary = dict(meta.get("training", {}))
-    return potential
+    @classmethod
+    def _restore(
+        cls, settings: Mapping[str, Any], tensors: Mapping[str, torch.Tensor], **common: Any
+    ) -> LocalPHModel:
+        net = settings["network"]
+        network = AtomicNetwork(net["n_features"], net["species"], net["hidden"], net["activation"])
+        state = {
+            k.removeprefix("network."): v for k, v in tensors.items() if k.startswith("network.")
+        }
+        network.double().load_state_dict(state)
+        config = LocalPHConfig.from_dict(settings["descriptor"])
+        return cls(LocalPHPotential(config, network), **common)

@@ -25,9 +25,9 @@ from real labels; here any finite numbers do):
 ...     frames.append(a)
 >>> descriptor = LocalPHConfig(max_dim=1, resolution=(4, 4))
 >>> fit = LocalPHFitConfig(hidden=(8,), epochs=2, batch_size=2, validation_fraction=0.0)
->>> potential, history = fit_local_ph(frames, descriptor, fit)
->>> len(history["epoch"]), potential.predict(frames[:1]).shape
-(2, (1,))
+>>> model, history = fit_local_ph(frames, descriptor, fit)
+>>> len(history["epoch"]), model.kind, model.calculator().implemented_properties[-2:]
+(2, 'local_ph', ['forces', 'stress'])
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ from ..config import Config
 from ..data.structures import frame_energy
 from ..descriptors.local_ph import LocalPairs, LocalPHConfig, local_pairs, slot_geometry
 from ..descriptors.local_ph.images import atom_images, image_blocks
-from ..models.local_ph import ACTIVATIONS, AtomicNetwork, LocalPHPotential
+from ..models.local_ph import ACTIVATIONS, AtomicNetwork, LocalPHModel, LocalPHPotential
 from ..parallel import pmap
+from ..potentials import TrainingDomain
 from ._options import LoopSettings, check_early_stopping, check_milestones
 
 __all__ = [
@@ -306,7 +307,7 @@ def fit_local_ph(
     energy_key: str = "energy",
     n_jobs: int = 1,
     progress: bool | None = False,
-) -> tuple[LocalPHPotential, dict[str, list[float]]]:
+) -> tuple[LocalPHModel, dict[str, list[float]]]:
     """Train an atom-centred persistence potential on labelled structures.
 
     Parameters
@@ -318,9 +319,9 @@ def fit_local_ph(
     config : LocalPHFitConfig, optional
     run_dir : path, optional
         Receives ``identity.json``, ``checkpoints/last.ckpt``, ``logs/``, then the saved model
-        (:meth:`~topophys.models.local_ph.LocalPHPotential.save`) and ``history.json``; a
-        finished fit of the same settings and data is loaded, an unfinished one resumed, one of
-        others refused.
+        (``model/``, read by :func:`topophys.potentials.load_energy_model`) and
+        ``history.json``; a finished fit of the same settings and data is loaded, an
+        unfinished one resumed, one of others refused.
     samples : sequence of PHSample, optional
         Precomputed :func:`ph_samples` of ``frames`` (same order, same settings).
     energy_key : str
@@ -331,13 +332,15 @@ def fit_local_ph(
 
     Returns
     -------
-    potential : LocalPHPotential
+    model : LocalPHModel
+        Its ``potential`` computes energies, forces and stress; ``training`` holds the energy
+        range, the structures, the label potential and the fit's time.
     history : dict of str to list
         Per epoch: ``epoch``, ``lr``, ``train_loss``, ``train_energy_rmse_meV``,
         ``train_force_rmse_meV``, ``seconds``, and with held-out structures
         ``holdout_energy_rmse_meV``, ``holdout_force_rmse_meV``, ``holdout_score``.
     """
-    from ..models.local_ph import load_local_ph
+    from ..potentials import load_energy_model
     from ._forces import fit_forces
     from ._loop import claim_run_dir, holdout_split
 
@@ -356,9 +359,8 @@ def fit_local_ph(
         claim_run_dir(folder, identity, "local PH potential")
         done = folder / "model" / "model.json"
         if done.exists() and (folder / "history.json").exists():
-            return load_local_ph(folder / "model"), json.loads(
-                (folder / "history.json").read_text()
-            )
+            model = load_energy_model(folder / "model")
+            return model, json.loads((folder / "history.json").read_text())
     t0 = time.perf_counter()
     if samples is None:
         samples = ph_samples(
@@ -388,14 +390,21 @@ def fit_local_ph(
         identity=identity,
         progress=progress,
     )
-    potential = LocalPHPotential(descriptor, network.cpu())
-    potential.training_summary = _summary(frames, [samples[i] for i in train], t0)
+    train_samples = [samples[i] for i in train]
+    # The range checks judge a structure by its atom-averaged persistence images.
+    rows = np.stack([s.features.double().mean(0).numpy() for s in train_samples])
+    model = LocalPHModel(
+        LocalPHPotential(descriptor, network.cpu()),
+        training=_summary(frames, train_samples, energy_key, t0),
+        pbc=tuple(bool(p) for p in frames[0].pbc),
+        domain=TrainingDomain.fit(rows) if len(rows) > 1 else None,
+    )
     if folder is not None:
-        potential.save(folder / "model")
         from ..config import atomic_write_text
 
+        model.save(folder / "model")
         atomic_write_text(folder / "history.json", json.dumps(history) + "\n")
-    return potential, history
+    return model, history
 
 
 def _fit_scaling(network: AtomicNetwork, samples: Sequence[PHSample]) -> None:
@@ -407,12 +416,17 @@ def _fit_scaling(network: AtomicNetwork, samples: Sequence[PHSample]) -> None:
     network.fit_scaling(features, counts, torch.tensor([s.energy for s in samples]))
 
 
-def _summary(frames: Sequence[Any], train: Sequence[PHSample], t0: float) -> dict[str, Any]:
+def _summary(
+    frames: Sequence[Any], train: Sequence[PHSample], energy_key: str, t0: float
+) -> dict[str, Any]:
     e = np.array([s.energy / s.n_atoms for s in train])
+    labels = {a.info.get("potential") for a in frames} - {None}
     return {
-        "n_structures": len(train),
-        "energy_per_atom_range": [float(e.min()), float(e.max())],
-        "atoms_range": [min(len(a) for a in frames), max(len(a) for a in frames)],
+        "energy_range": [float(e.min()), float(e.max())],
+        "frames": len(train),
+        "n_atoms": sorted({len(a) for a in frames}),
+        "energy_key": energy_key,
+        "label_potential": labels.pop() if len(labels) == 1 else None,
         "force_components": int(sum(s.forces.numel() for s in train)),
         "fit_seconds": time.perf_counter() - t0,
     }
