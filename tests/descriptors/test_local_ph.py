@@ -238,3 +238,15 @@ def test_recipe_changes_are_none_for_a_rigid_move_and_some_for_a_large_one():
     assert 0 < changed.sum() <= len(atoms)
     with pytest.raises(ValueError, match="differ in size"):
         recipe_changes(pairs, local_pairs(amorphous(n=40), SMALL))
+
+
+def test_quadratic_weight_adds_pairs_with_zero_slope_linear_with_a_jump():
+    birth = torch.tensor([0.5], dtype=torch.float64)
+    death = torch.tensor([0.5], dtype=torch.float64)
+    for weight, slope_is_zero in (("quadratic", True), ("linear", False)):
+        config = SMALL.replace(weight=weight)
+        block, d_birth, d_death = image_blocks(birth, death, config)
+        assert float(block.abs().max()) == 0.0
+        assert (float(d_death.abs().max()) == 0.0) == slope_is_zero
+    with pytest.raises(ValueError, match="weight"):
+        LocalPHConfig(weight="cubic")

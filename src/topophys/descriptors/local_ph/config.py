@@ -65,6 +65,12 @@ class LocalPHConfig(Config):
         Pixels of each dimension's persistence image, ``(birth, persistence)``.
     bandwidth
         Standard deviation of the Gaussian of each diagram point, Å².
+    weight
+        Weight of a point of persistence *p* in the images: ``"quadratic"`` ``(p/t_max)²``
+        (default) or ``"linear"`` ``p/t_max``. Both vanish with *p*, so pairs appearing or
+        vanishing at zero persistence leave the images continuous; the quadratic one also
+        leaves their derivatives continuous, so the forces do not jump there (such events
+        happen at most MD steps: two atoms swapping their order of entrance).
     species
         Chemical symbols the descriptor accepts.
     """
@@ -77,6 +83,7 @@ class LocalPHConfig(Config):
     max_dim: int = 2
     resolution: tuple[int, ...] = (16, 16)
     bandwidth: float = 0.1
+    weight: Literal["quadratic", "linear"] = "quadratic"
     species: tuple[str, ...] = ("C",)
 
     def __post_init__(self) -> None:
@@ -102,6 +109,7 @@ class LocalPHConfig(Config):
         for k, m in enumerate(self.resolution):
             _validate.positive_int(f"resolution[{k}]", m)
         _validate.positive("bandwidth", self.bandwidth)
+        _validate.choice("weight", self.weight, ("quadratic", "linear"))
         if isinstance(self.species, str) or not self.species:
             raise ValueError(f"species must be a non-empty tuple of symbols, got {self.species!r}")
 

@@ -81,6 +81,7 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
         max_dim: int = 2,
         resolution: tuple[int, int] = (16, 16),
         bandwidth: float = 0.1,
+        weight: str = "quadratic",
         species: tuple[str, ...] = ("C",),
         n_jobs: int = 1,
         scheduler: Any = None,
@@ -93,6 +94,7 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
         self.max_dim = max_dim
         self.resolution = resolution
         self.bandwidth = bandwidth
+        self.weight = weight
         self.species = species
         self.n_jobs = n_jobs
         self.scheduler = scheduler
@@ -107,6 +109,7 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
             max_dim=self.max_dim,
             resolution=tuple(self.resolution),
             bandwidth=self.bandwidth,
+            weight=self.weight,  # type: ignore[arg-type]
             species=tuple(self.species),
         )
 

@@ -1,11 +1,12 @@
 r"""Per-atom persistence images in torch: the smooth vectorization of the local diagrams.
 
 Each pair ``(b, d)`` of atom *i*'s diagram in dimension *k* adds a Gaussian of standard
-deviation ``bandwidth`` at ``(b, d − b)``, weighted by its persistence ``(d − b) / t_max``, to
-pixel image *k* of atom *i*, integrated exactly over each pixel (as
-:class:`topophys.vectorize.PersistenceImage` does) on ``[0, t_max]²`` in birth and persistence.
-The linear weight makes a pair that is born and dies together contribute nothing, so pairs
-appearing or vanishing at switches leave the image continuous.
+deviation ``bandwidth`` at ``(b, d − b)``, weighted by ``w = (p/t_max)²`` (or ``p/t_max``) of
+its persistence ``p = d − b``, to pixel image *k* of atom *i*, integrated exactly over each
+pixel (as :class:`topophys.vectorize.PersistenceImage` does) on ``[0, t_max]²`` in birth and
+persistence. A pair born and dying together contributes nothing, so pairs appearing or
+vanishing at switches leave the image continuous (and, with the quadratic weight, its
+derivatives too).
 
 A pair's block depends on its own ``(b, d)`` only, so its derivatives are closed forms
 (:func:`image_blocks`), and ``∂E/∂(b, d)`` follows from ``∂E/∂features`` by one gather and a
@@ -48,11 +49,16 @@ def image_blocks(
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Each pair's own image ``(P, nb · np)``, birth-major, and (if ``derivatives``) its
     derivatives with respect to the pair's birth and death (same shape), in closed form."""
+    import torch
+
     nb, npers = config.resolution
     persistence = death - birth
     ex, dex = _pixel_mass(birth, nb, config.t_max, config.bandwidth, derivatives)
     ey, dey = _pixel_mass(persistence, npers, config.t_max, config.bandwidth, derivatives)
-    weight = (persistence / config.t_max)[:, None, None]
+    scaled = (persistence / config.t_max)[:, None, None]
+    quadratic = config.weight == "quadratic"
+    weight = scaled * scaled if quadratic else scaled
+    d_weight = (2.0 * scaled if quadratic else torch.ones_like(scaled)) / config.t_max
     outer = ex[:, :, None] * ey[:, None, :]
     size = nb * npers
     block = (weight * outer).reshape(-1, size)
@@ -60,7 +66,7 @@ def image_blocks(
         return block, None, None
     assert dex is not None and dey is not None
     # d/dd acts on the weight and on the persistence factor; d/db also on the birth factor.
-    d_death = outer / config.t_max + weight * ex[:, :, None] * dey[:, None, :]
+    d_death = d_weight * outer + weight * ex[:, :, None] * dey[:, None, :]
     d_birth = weight * dex[:, :, None] * ey[:, None, :] - d_death
     return block, d_birth.reshape(-1, size), d_death.reshape(-1, size)
 

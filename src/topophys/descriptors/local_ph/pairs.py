@@ -101,7 +101,7 @@ class LocalPairs:
         return [rows[order[bounds[i] : bounds[i + 1]]] for i in range(self.n_atoms)]
 
 
-def _recipe_keys(pairs: LocalPairs) -> list[set[tuple[int, ...]]]:
+def _recipe_keys(pairs: LocalPairs, min_persistence: float) -> list[set[tuple[int, ...]]]:
     """Per atom, the set of its pairs' recipes with images named ``(atom, lattice shift
     relative to the centre's image)``, which no re-wrapping or rigid move changes."""
     shift = np.rint(pairs.image_shift).astype(np.int64)
@@ -118,24 +118,30 @@ def _recipe_keys(pairs: LocalPairs) -> list[set[tuple[int, ...]]]:
     giver, far = code(pairs.giver, relative), code(pairs.far, far_relative)
     giver = np.sort(np.where(giver >= 0, giver, np.iinfo(np.int64).max), axis=-1)
     rows = np.column_stack([pairs.dim, giver[0], far[0], giver[1], far[1]])
+    keep = pairs.death - pairs.birth > min_persistence
     keys: list[set[tuple[int, ...]]] = [set() for _ in range(pairs.n_atoms)]
-    for centre, row in zip(pairs.centre.tolist(), map(tuple, rows.tolist()), strict=True):
+    rows_kept = map(tuple, rows[keep].tolist())
+    for centre, row in zip(pairs.centre[keep].tolist(), rows_kept, strict=True):
         keys[centre].add(row)
     return keys
 
 
-def recipe_changes(before: LocalPairs, after: LocalPairs) -> np.ndarray:
+def recipe_changes(
+    before: LocalPairs, after: LocalPairs, min_persistence: float = 0.0
+) -> np.ndarray:
     """Which atoms' diagrams changed recipe between two configurations ``(n_atoms,)`` bool.
 
-    A change is a pairing switch, a change of attaching coface or of the atom farthest from
-    the centre, a Delaunay flip, a pair appearing or vanishing: every place where the forces
-    may jump (an upper bound on them: a farthest atom can change without the entrance being
-    the larger term). Images are compared as ``(atom, lattice shift from the centre)``, so
-    wrapping and rigid moves change nothing.
+    A change is a pairing switch, a change of the attaching coface, of the farthest atom
+    where the entrance decides a value, or of which term of the max decides it, a Delaunay
+    flip, a pair appearing or vanishing: every place where the forces may jump. Images are
+    compared as ``(atom, lattice shift from the centre)``, so wrapping and rigid moves change
+    nothing. With ``min_persistence`` (Å²) only pairs more persistent than that count: pairs
+    that appear or vanish at zero persistence move the forces continuously under the
+    quadratic image weight, and the jump at a switch grows with the pairs' persistence.
     """
     if before.n_atoms != after.n_atoms:
         raise ValueError(f"the structures differ in size: {before.n_atoms} and {after.n_atoms}")
-    a, b = _recipe_keys(before), _recipe_keys(after)
+    a, b = _recipe_keys(before, min_persistence), _recipe_keys(after, min_persistence)
     return np.array([x != y for x, y in zip(a, b, strict=True)])
 
 
@@ -441,7 +447,11 @@ def _assemble(
     # Where the entrance is the larger term the giver plays no part (value and gradient are
     # the entrance's); dropping it names the value the same whichever edge GUDHI picked
     # among those that tie at the entrance of a new atom.
-    giver = np.where((values > _alpha_part(xyz, giver))[..., None], -1, giver)
+    alpha = _alpha_part(xyz, giver)
+    giver = np.where((values > alpha)[..., None], -1, giver)
+    # Where the alpha part is the larger, the farthest atom plays no part either; the centre
+    # (entrance 0) stands in for it, so the recipe does not change when two far atoms swap.
+    far = np.where((values <= alpha) & (far >= 0), centre[None, :], far)
     keep = values[1] > values[0]
     centre, giver, far, values = centre[keep], giver[:, keep], far[:, keep], values[:, keep]
     dim = (simplices[0, keep] >= 0).sum(-1) - 1
