@@ -245,7 +245,7 @@ def test_quadratic_weight_adds_pairs_with_zero_slope_linear_with_a_jump():
     death = torch.tensor([0.5], dtype=torch.float64)
     for weight, slope_is_zero in (("quadratic", True), ("linear", False)):
         config = SMALL.replace(weight=weight)
-        block, d_birth, d_death = image_blocks(birth, death, config)
+        block, _, d_death = image_blocks(birth, death, config)
         assert float(block.abs().max()) == 0.0
         assert (float(d_death.abs().max()) == 0.0) == slope_is_zero
     with pytest.raises(ValueError, match="weight"):
