@@ -117,18 +117,18 @@ class AtomicNetwork(nn.Module):
     ) -> None:
         """Set the buffers from training data.
 
-        Parameters
-        ----------
-        features : Tensor, shape (n_atoms_total, n_features)
-            Per-atom features of the training structures.
-        species_counts : Tensor, shape (n_structures, n_species)
-            Atoms of each species in each structure.
-        energies : Tensor, shape (n_structures,)
-            Total energies, eV.
-
         Inputs are centred and divided by their spread, floored at 1 % of the largest spread.
         The per-species shift is the least-squares fit of the total energies on the counts,
         the scale the standard deviation of the residual per atom (at least 1 meV).
+
+        Parameters
+        ----------
+        features : Tensor, shape (n, F)
+            Per-atom features of the training structures (all their atoms, F features).
+        species_counts : Tensor, shape (m, S)
+            Atoms of each of the S species in each of the m structures.
+        energies : Tensor, shape (m,)
+            Total energies, eV.
         """
         x = torch.as_tensor(features, dtype=self.input_mean.dtype)
         if x.ndim != 2 or x.shape[1] != self.n_features or not len(x):
