@@ -250,3 +250,10 @@ def test_quadratic_weight_adds_pairs_with_zero_slope_linear_with_a_jump():
         assert (float(d_death.abs().max()) == 0.0) == slope_is_zero
     with pytest.raises(ValueError, match="weight"):
         LocalPHConfig(weight="cubic")
+
+
+def test_two_workers_give_the_rows_of_one():
+    frames = [amorphous(seed=0), amorphous(n=40, seed=1)]
+    one = LocalPHDescriptor(r_cut=3.2, r_inner=2.4, t_max=2.5, resolution=(6, 6), bandwidth=0.2)
+    two = clone(one).set_params(n_jobs=2)
+    np.testing.assert_array_equal(two.fit_transform(frames), one.fit_transform(frames))
