@@ -138,3 +138,24 @@ def test_bad_construction_and_species():
         LocalPHPotential(SMALL, AtomicNetwork(SMALL.n_features)).compute(
             Atoms("C2", positions=[[0, 0, 0], [6, 0, 0]])
         )
+
+
+def test_one_network_per_species():
+    config = SMALL.replace(species=["C", "Si"])
+    torch.manual_seed(1)
+    network = AtomicNetwork(config.n_features, species=("C", "Si"), hidden=(8,))
+    potential = LocalPHPotential(config, network)
+    atoms = amorphous(seed=9)
+    mixed = atoms.copy()
+    mixed.symbols[[0, 5]] = "Si"
+    with torch.no_grad():
+        network.energy_shift.copy_(torch.tensor([-7.0, -4.0], dtype=torch.float64))
+    e_c = potential.compute(atoms, forces=False)["energies"]
+    e_mixed = potential.compute(mixed, forces=False)["energies"]
+    # Same geometry, so the same features: only the two Si atoms change network.
+    changed = np.flatnonzero(np.abs(e_mixed - e_c) > 1e-12)
+    assert changed.tolist() == [0, 5]
+    counts = torch.tensor([[48.0, 0.0], [46.0, 2.0]], dtype=torch.float64)
+    x = torch.rand(20, config.n_features, dtype=torch.float64)
+    network.fit_scaling(x, counts, counts @ torch.tensor([-7.0, -4.0], dtype=torch.float64))
+    np.testing.assert_allclose(network.energy_shift, [-7.0, -4.0], atol=1e-9)
