@@ -231,8 +231,8 @@ class LocalPHPotential(nn.Module):
         species = self.network.species_index(atoms.get_chemical_symbols())
         centre, dim = torch.as_tensor(pairs.centre), torch.as_tensor(pairs.dim)
         birth, death = geometry.values
-        _, d_birth, d_death = image_blocks(birth, death, self.config)
-        features = atom_images(centre, dim, birth, death, pairs.n_atoms, self.config)
+        blocks, d_birth, d_death = image_blocks(birth, death, self.config)
+        features = atom_images(centre, dim, birth, death, pairs.n_atoms, self.config, blocks=blocks)
         x = features.requires_grad_(forces or stress)
         with torch.enable_grad():
             energies = self.network(x, species)

@@ -196,10 +196,11 @@ class PHSample:
         self.species = torch.tensor([lookup[s] for s in atoms.get_chemical_symbols()])
         geometry = slot_geometry(pairs, atoms.get_positions(), atoms.get_cell()[:])
         birth, death = geometry.values
-        _, d_birth, d_death = image_blocks(birth, death, self.config)
+        blocks, d_birth, d_death = image_blocks(birth, death, self.config)
         centre, dim = torch.as_tensor(pairs.centre), torch.as_tensor(pairs.dim)
         # float32 storage: the network sees float64 again; the rounding is far below the labels'.
-        self.features = atom_images(centre, dim, birth, death, self.n_atoms, self.config).float()
+        images = atom_images(centre, dim, birth, death, self.n_atoms, self.config, blocks=blocks)
+        self.features = images.float()
         forces = force_labels(atoms)
         index = np.asarray(force_index, dtype=np.int64) if forces is not None else np.empty(0, int)
         self.force_index = torch.as_tensor(index)

@@ -78,6 +78,8 @@ def atom_images(
     death: torch.Tensor,
     n_atoms: int,
     config: LocalPHConfig,
+    *,
+    blocks: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Persistence images of every atom's local diagrams, ``(n_atoms, config.n_features)``.
 
@@ -89,6 +91,8 @@ def atom_images(
         Values, Å² (floating; autograd flows through them).
     n_atoms : int
     config : LocalPHConfig
+    blocks : Tensor, shape (P, nb · np), optional
+        The pairs' blocks if :func:`image_blocks` already computed them.
 
     Returns
     -------
@@ -97,7 +101,7 @@ def atom_images(
     """
     import torch
 
-    block = image_blocks(birth, death, config, derivatives=False)[0]
+    block = image_blocks(birth, death, config, derivatives=False)[0] if blocks is None else blocks
     slot = centre * (config.max_dim + 1) + dim
     out = torch.zeros(
         n_atoms * (config.max_dim + 1), block.shape[1], dtype=block.dtype, device=block.device

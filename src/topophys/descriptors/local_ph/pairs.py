@@ -237,22 +237,26 @@ def _balls(xyz: np.ndarray, n: int, r_cut: float) -> list[np.ndarray]:
     """Images within ``r_cut`` of each atom's wrapped copy (itself first)."""
     from scipy.spatial import cKDTree
 
-    tree = cKDTree(xyz)
-    balls = tree.query_ball_point(xyz[:n], r_cut, return_sorted=True)
-    out = []
-    for i, ball in enumerate(balls):
-        ball = np.asarray(ball, dtype=np.int64)
-        d = np.linalg.norm(xyz[ball] - xyz[i], axis=1)
-        if np.any((d < 1e-8) & (ball != i)):
-            j = int(ball[(d < 1e-8) & (ball != i)][0])
-            raise ValueError(f"atoms: atom {i} coincides with an image of atom {j}")
-        if len(ball) < 2:
-            raise ValueError(
-                f"atoms: atom {i} has no neighbour within r_cut; its local diagram is empty "
-                "(raise r_cut or check the structure)"
-            )
-        out.append(np.concatenate([[i], ball[ball != i]]))
-    return out
+    found = cKDTree(xyz[:n]).sparse_distance_matrix(cKDTree(xyz), r_cut, output_type="ndarray")
+    i, j, d = found["i"].astype(np.int64), found["j"].astype(np.int64), found["v"]
+    other = i != j  # image i is atom i's own wrapped copy
+    i, j, d = i[other], j[other], d[other]
+    close = d < 1e-8
+    if close.any():
+        k = int(np.flatnonzero(close)[0])
+        raise ValueError(f"atoms: atom {i[k]} coincides with an image of atom {j[k]}")
+    counts = np.bincount(i, minlength=n)
+    if (counts == 0).any():
+        lonely = int(np.flatnonzero(counts == 0)[0])
+        raise ValueError(
+            f"atoms: atom {lonely} has no neighbour within r_cut; its local diagram is empty "
+            "(raise r_cut or check the structure)"
+        )
+    order = np.lexsort((j, i))
+    return [
+        np.concatenate([[c], neighbours])
+        for c, neighbours in enumerate(np.split(j[order], np.cumsum(counts)[:-1]))
+    ]
 
 
 class _AlphaComplex:
