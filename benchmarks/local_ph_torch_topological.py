@@ -141,10 +141,10 @@ def main() -> None:
     cloud_list = clouds(atoms)
     theirs, t_theirs = torch_topological_rips(cloud_list)
     ours, t_ours = ours_rips(atoms)
-    import torch_topological
+    from importlib.metadata import version
 
     out = {
-        "torch_topological_version": getattr(torch_topological, "__version__", "0.1.9"),
+        "torch_topological_version": version("torch-topological"),
         "n_atoms": len(atoms),
         "r_cut": R_CUT,
         "mean_neighbours": float(np.mean([len(c) - 1 for c in cloud_list])),

@@ -443,6 +443,23 @@ def local_ph_cost(bench: Mapping[str, Any]) -> str:
     )
 
 
+def local_ph_torch_topological(bench: Mapping[str, Any]) -> str:
+    """Our local Rips and alpha against torch-topological's on the same balls."""
+    rips, alpha = bench["rips"], bench["alpha"]
+    rows = [
+        ["Rips H0–H1, all balls, with gradients (s)", fmt(rips["torch_topological_s"], 2),
+         fmt(rips["ours_s"], 2)],
+        ["balls with the same Rips diagram", fmt(100 * rips["atoms_with_equal_diagrams"], 0) + " %",
+         "largest difference " + f"{rips['largest_difference_A']:.0e} Å"],
+        ["alpha H1 points that are not alpha values", fmt(100 * alpha["h1_points_not_alpha"], 1)
+         + f" % of {alpha['h1_points']}", "0 (checked against GUDHI in the tests)"],
+    ]  # fmt: skip
+    return table(["", f"torch-topological {bench['torch_topological_version']}", "ours"], rows) + (
+        f"\n{bench['n_atoms']} balls of r_cut = {bench['r_cut']} Å "
+        f"({fmt(bench['mean_neighbours'], 1)} neighbours on average) of one structure.\n"
+    )
+
+
 PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]] = {
     "nrp": (
         "nrp.md",
@@ -482,6 +499,14 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "docs/data/local_ph_accuracy.json && "
         "python docs/regenerate.py local-ph-accuracy docs/data/local_ph_accuracy.json",
         {"local_ph:accuracy": local_ph_accuracy},
+    ),
+    "local-ph-torch-topological": (
+        "local_ph.md",
+        "python benchmarks/local_ph_torch_topological.py "
+        "runs/local_ph/data/rho2.500_run002.extxyz "
+        "--out docs/data/local_ph_torch_topological.json && python docs/regenerate.py "
+        "local-ph-torch-topological docs/data/local_ph_torch_topological.json",
+        {"local_ph:torch_topological": local_ph_torch_topological},
     ),
     "local-ph-md": (
         "local_ph.md",
