@@ -47,7 +47,8 @@ def test_local_ph_pages_regenerate(tmp_path):
     regenerate = _regenerate()
     shutil.copy(DOCS / "local_ph.md", tmp_path / "local_ph.md")
     accuracy = {
-        "models": {"ph": _model(60.0, 1500.0), "soap": _model(30.0, 900.0), "schnet": _model(80, 2000)},
+        "models": {"ph": _model(60.0, 1500.0), "soap": _model(30.0, 900.0),
+                   "schnet": _model(80.0, 2000.0)},
         "n_train_structures": 288, "n_test_structures": 144, "atoms_per_structure": 216,
         "force_atoms": {"train": 16, "test": 32}, "cpus": 2, "load_average": LOAD,
     }  # fmt: skip
