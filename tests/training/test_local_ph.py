@@ -76,6 +76,19 @@ def test_run_dir_reloads_a_finished_fit_and_refuses_another(tmp_path):
         fit_local_ph(frames, SMALL, config.replace(lr=1e-3), tmp_path / "fit")
 
 
+def test_an_unfinished_fit_resumes_from_its_checkpoint(tmp_path):
+    import shutil
+
+    frames = labelled(4)
+    config = FAST.replace(epochs=2, milestones=[1])
+    fit_local_ph(frames, SMALL, config, tmp_path / "fit")
+    # As if killed after its last checkpoint: no saved model yet.
+    shutil.rmtree(tmp_path / "fit" / "model")
+    (tmp_path / "fit" / "history.json").unlink()
+    _, history = fit_local_ph(frames, SMALL, config.replace(epochs=3), tmp_path / "fit")
+    assert history["epoch"] == [1, 2, 3]
+
+
 def test_bad_settings_name_the_field():
     with pytest.raises(ValueError, match="activation"):
         LocalPHFitConfig(activation="relu")

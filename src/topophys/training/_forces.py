@@ -155,7 +155,8 @@ class _ForceModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         epoch = self.current_epoch + 1
-        e2, f2, nf, n, total = self._sums
+        # Plain floats: the history goes into checkpoints read back with weights_only=True.
+        e2, f2, nf, n, total = (float(x) for x in self._sums)
         loss = total / max(n, 1.0)
         if not math.isfinite(loss):
             raise FloatingPointError(f"training diverged at epoch {epoch} (loss {loss}); lower lr")
