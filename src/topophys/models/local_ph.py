@@ -114,10 +114,14 @@ class AtomicNetwork(nn.Module):
         features: torch.Tensor,
         species_counts: torch.Tensor,
         energies: torch.Tensor,
+        floor: float = 0.1,
     ) -> None:
         """Set the buffers from training data.
 
-        Inputs are centred and divided by their spread, floored at 1 % of the largest spread.
+        Inputs are centred and divided by their spread, floored at ``floor`` times the largest
+        spread: a pixel the training atoms hardly populate has derivatives as large as any
+        other's, and dividing it by its own tiny spread would turn its poorly constrained
+        weights into large spurious forces.
         The per-species shift is the least-squares fit of the total energies on the counts,
         the scale the standard deviation of the residual per atom (at least 1 meV).
 
@@ -129,6 +133,8 @@ class AtomicNetwork(nn.Module):
             Atoms of each of the S species in each of the m structures.
         energies : Tensor, shape (m,)
             Total energies, eV.
+        floor : float, default 0.1
+            Smallest input scale, as a fraction of the largest spread (0 < floor ≤ 1).
         """
         x = torch.as_tensor(features, dtype=self.input_mean.dtype)
         if x.ndim != 2 or x.shape[1] != self.n_features or not len(x):
@@ -142,12 +148,10 @@ class AtomicNetwork(nn.Module):
             )
         if not (torch.isfinite(x).all() and torch.isfinite(e).all()):
             raise ValueError("features and energies must be finite")
+        _validate.in_range("floor", floor, 1e-12, 1.0)
         std = x.std(0, unbiased=False)
-        # A feature the training atoms hardly populate (a pixel in a Gaussian's tail) must not
-        # be blown up on new structures: scales are floored at 1 % of the largest.
-        floor = max(float(std.max()) * 1e-2, 1e-12)
         self.input_mean.copy_(x.mean(0))
-        self.input_scale.copy_(torch.clamp(std, min=floor))
+        self.input_scale.copy_(torch.clamp(std, min=max(float(std.max()) * floor, 1e-12)))
         shift = torch.linalg.lstsq(counts, e[:, None]).solution[:, 0]
         self.energy_shift.copy_(shift)
         residual = (e - counts @ shift) / counts.sum(1)

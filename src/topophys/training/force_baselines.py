@@ -287,7 +287,7 @@ def fit_force_model(
     if isinstance(model, AtomicNetwork):
         x = torch.cat([samples[k].X for k in train])
         counts = torch.tensor([[samples[k].n_atoms] for k in train], dtype=torch.float64)
-        model.fit_scaling(x, counts, energies * counts[:, 0])
+        model.fit_scaling(x, counts, energies * counts[:, 0], config.input_floor)
     elif isinstance(model, AtomicSchNet):
         model.energy_shift.fill_(float(energies.mean()))
         model.energy_scale.fill_(max(float(energies.std(unbiased=False)), 1e-3))

@@ -78,6 +78,9 @@ class LocalPHFitConfig(Config):
         Adam's learning rate, multiplied by ``gamma`` at each milestone epoch.
     weight_decay
         Adam's L2 penalty.
+    input_floor
+        Smallest input scale as a fraction of the largest feature spread
+        (:meth:`~topophys.models.local_ph.AtomicNetwork.fit_scaling`).
     force_weight
         Weight of the force term of the loss (both terms in units of their label spread).
         0 trains on energies only.
@@ -102,6 +105,7 @@ class LocalPHFitConfig(Config):
     milestones: tuple[int, ...] = (150, 250)
     gamma: float = 0.3
     weight_decay: float = 0.0
+    input_floor: float = 0.1
     force_weight: float = 1.0
     force_atoms: int = 0
     validation_fraction: float = 0.1
@@ -120,6 +124,7 @@ class LocalPHFitConfig(Config):
         check_milestones(self.milestones)
         _validate.positive("gamma", self.gamma)
         _validate.nonnegative("weight_decay", self.weight_decay)
+        _validate.in_range("input_floor", self.input_floor, 1e-12, 1.0)
         _validate.nonnegative("force_weight", self.force_weight)
         _validate.nonnegative_int("force_atoms", self.force_atoms)
         check_early_stopping(self.validation_fraction, self.patience)
@@ -379,7 +384,7 @@ def fit_local_ph(
     network = AtomicNetwork(
         descriptor.n_features, descriptor.species, config.hidden, config.activation
     ).double()
-    _fit_scaling(network, [samples[i] for i in train])
+    _fit_scaling(network, [samples[i] for i in train], config.input_floor)
     history = fit_forces(
         network,
         [samples[i] for i in train],
@@ -408,13 +413,13 @@ def fit_local_ph(
     return model, history
 
 
-def _fit_scaling(network: AtomicNetwork, samples: Sequence[PHSample]) -> None:
+def _fit_scaling(network: AtomicNetwork, samples: Sequence[PHSample], floor: float) -> None:
     with torch.no_grad():
         features = torch.cat([s.features for s in samples]).double()
     counts = torch.stack(
         [torch.bincount(s.species, minlength=len(network.species)) for s in samples]
     ).double()
-    network.fit_scaling(features, counts, torch.tensor([s.energy for s in samples]))
+    network.fit_scaling(features, counts, torch.tensor([s.energy for s in samples]), floor)
 
 
 def _summary(
