@@ -1,4 +1,5 @@
-# The two commands: `make demo` and `make test`. Each creates .venv when it is missing.
+# The two commands: `make demo` and `make test` (ruff, mypy, pytest). Each creates .venv when it
+# is missing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -24,9 +25,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/topophys demo
 
+# Lint, format, types (mypy reads [tool.mypy] in pyproject.toml), then the tests.
 test: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
+# The quick subset: lint and format only.
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -460,11 +460,288 @@ def local_ph_torch_topological(bench: Mapping[str, Any]) -> str:
     )
 
 
+# --------------------------------------------------------------------------- performance.md
+
+
+def _x(value: float | None) -> str:
+    """A speedup as the tables print it."""
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def _met(flag: bool | None) -> str:
+    return {True: "yes", False: "**no**", None: "—"}[flag]
+
+
+def perf_cubical(bench: Mapping[str, Any]) -> str:
+    """One 2-D field: ours (CPU ns/pixel) and each library's path, as speedups over ours."""
+    refs = [
+        ("gudhi.sklearn.CubicalPersistence", "GUDHI fast path"),
+        ("gudhi private 2-D routine", "GUDHI private routine"),
+        ("gudhi.CubicalComplex", "GUDHI CubicalComplex"),
+        ("gudhi.PeriodicCubicalComplex", "GUDHI PeriodicCubicalComplex"),
+        ("cripser", "CubicalRipser"),
+        ("homcloud", "HomCloud"),
+    ]
+    rows = []
+    for r in bench["single_field"]:
+        speed = r["speedup_vs"]
+        rows.append(
+            [
+                f"{r['pixels']} {r['field']}",
+                r["construction"],
+                "periodic" if r["periodic"] else "open",
+                fmt(r["ours_ns_per_pixel"]["cpu"], 1),
+                *[_x(speed.get(key)) for key, _ in refs],
+                r["goal"] or "—",
+                _met(r["meets_goal"]),
+                str(r["pairs_identical_to_gudhi"]),
+            ]
+        )
+    header = [
+        "field",
+        "construction",
+        "boundaries",
+        "ours ns/pixel (CPU)",
+        *[label for _, label in refs],
+        "goal",
+        "met",
+        "pairs = GUDHI",
+    ]
+    return table(header, rows)
+
+
+def perf_cubical_3d(bench: Mapping[str, Any]) -> str:
+    """3-D fields: ours against GUDHI and CubicalRipser."""
+    rows = []
+    for r in bench["three_d"]:
+        speed = r["speedup_vs"]
+        gudhi = next(v for k, v in speed.items() if k.startswith("gudhi"))
+        rows.append(
+            [
+                r["voxels"],
+                r["construction"],
+                "periodic" if r["periodic"] else "open",
+                fmt(r["ours_ns_per_voxel"]["cpu"], 0),
+                _x(gudhi),
+                _x(speed.get("cripser")),
+                str(r["pairs_identical_to_gudhi"]),
+            ]
+        )
+    header = ["voxels", "construction", "boundaries", "ours ns/voxel (CPU)", "vs GUDHI"]
+    return table([*header, "vs CubicalRipser", "pairs = GUDHI"], rows)
+
+
+def perf_jit(bench: Mapping[str, Any]) -> str:
+    """First calls of the compiled periodic kernels in fresh processes."""
+    rows = []
+    for state, label in (("empty_cache", "compiling"), ("filled_cache", "from the disk cache")):
+        r = bench["jit"][state]
+        rows.append(
+            [
+                label,
+                fmt(r["import_seconds"]),
+                fmt(r["first_call_top_seconds"]),
+                fmt(r["first_call_vertex_seconds"]),
+                fmt(r["second_call_seconds_64x64"], 4),
+            ]
+        )
+    header = ["kernels", "import s", "first call top s", "first call vertex s", "next call s"]
+    return table(header, rows)
+
+
+def perf_batch(bench: Mapping[str, Any]) -> str:
+    """CubicalPersistence.transform on 1 and 2 threads: marginal throughput."""
+    rows = []
+    for r in bench["batch"]:
+        one, two = r["workers_1"], r["workers_2"]
+        rows.append(
+            [
+                f"{r['pixels']}, {'periodic' if r['periodic'] else 'open'}",
+                fmt(one["fields_per_second_marginal"], 0),
+                fmt(two["fields_per_second_marginal"], 0),
+                _x(r["marginal_speedup_2_vs_1_workers"]),
+                _x(two["ceiling_before"]),
+                fmt(two["first_call_seconds"], 3),
+                str(two["same_diagrams_as_serial"]),
+            ]
+        )
+    header = ["fields", "fields/s, n_jobs=1", "fields/s, n_jobs=2", "speedup", "ceiling"]
+    return table([*header, "first call s", "same diagrams"], rows)
+
+
+def perf_alpha(bench: Mapping[str, Any]) -> str:
+    """Periodic alpha persistence against HomCloud."""
+    rows = []
+    for r in bench["periodic_alpha"]:
+        rows.append(
+            [
+                r["atoms"],
+                f"{fmt(r['ours_seconds'], 4)} / {fmt(r['ours_cpu_seconds'], 4)}",
+                r["reference"],
+                f"{fmt(r['reference_seconds'], 3)} / {fmt(r['reference_cpu_seconds'], 3)}",
+                f"{_x(r['speedup'])} / {_x(r['speedup_cpu'])}",
+                str(r.get("pairs_vs_reference", {}).get("identical_counts", "—")),
+            ]
+        )
+    header = ["atoms", "ours s (wall / CPU)", "reference", "reference s (wall / CPU)"]
+    return table([*header, "speedup (wall / CPU)", "same pair counts"], rows)
+
+
+def perf_vectorize(bench: Mapping[str, Any]) -> str:
+    """Persistence images, landscapes and silhouettes against persim and GUDHI."""
+    rows = [
+        [
+            f"persistence image, {bench['points']} points, {bench['pixels'][0]}²",
+            fmt(bench["image_ours_cpu_s"], 4),
+            "persim PersistenceImager",
+            _x(bench.get("image_persim_over_ours_cpu")),
+            f"{bench.get('image_persim_max_abs_diff', float('nan')):.1e}",
+        ],
+        [
+            "",
+            "",
+            "GUDHI PersistenceImage (samples, wall)",
+            _x(bench["image_gudhi_over_ours"]),
+            "different definition",
+        ],
+    ]
+    land = bench["landscapes"]
+    what = f"{land['diagrams']} diagrams × {land['points_each']} points, {land['grid']} values"
+    for key in ("landscape", "silhouette"):
+        r = land[key]
+        label = f"{key}, {what}" + (f", {land['layers']} layers" if key == "landscape" else "")
+        rows.append(
+            [
+                label,
+                fmt(r["ours_seconds"]["cpu"], 4),
+                "GUDHI representations (÷ √2)",
+                _x(r["speedup_vs_gudhi"]),
+                f"{r['max_abs_difference_vs_gudhi_over_sqrt2']:.1e}",
+            ]
+        )
+        if "speedup_vs_persim" in r:
+            rows.append(
+                [
+                    "",
+                    "",
+                    "persim PersLandscapeApprox",
+                    _x(r["speedup_vs_persim"]),
+                    "its own grid",
+                ]
+            )
+    header = ["work", "ours CPU s", "reference", "speedup (CPU)", "largest difference"]
+    return table(header, rows)
+
+
+def perf_distances(bench: Mapping[str, Any]) -> str:
+    """Pairwise distance matrices against GUDHI, POT, Hera and persim."""
+    rows = []
+    for r in bench["distances"]:
+        for name, ref in r["references"].items():
+            rows.append(
+                [
+                    r["metric"],
+                    fmt(r["ours_seconds"]["cpu"], 4),
+                    name,
+                    fmt(ref["seconds"]["cpu"], 4),
+                    _x(ref["speedup"]),
+                    f"{ref['max_abs_difference']:.1e}",
+                ]
+            )
+    header = ["distance", "ours CPU s", "reference (loop over pairs)", "reference CPU s"]
+    return table([*header, "speedup", "largest difference"], rows)
+
+
+def perf_parallel(bench: Mapping[str, Any]) -> str:
+    """Batches on threads, process pools and Dask, each beside the CPU ceiling."""
+    rows = []
+    sections = [
+        (f"cubical {b['fields']}, {'periodic' if b['periodic'] else 'open'}", b["runs"])
+        for b in bench["batches"]
+    ]
+    if "store" in bench:
+        sections.append((bench["store"]["store"], bench["store"]["runs"]))
+    sections.append((f"alpha, {bench['alpha']['structures']}", bench["alpha"]["runs"]))
+    for label, runs in sections:
+        for name, r in runs.items():
+            rows.append(
+                [
+                    label,
+                    name,
+                    fmt(r["serial_wall"], 3),
+                    fmt(r["wall"], 3),
+                    _x(r["speedup_vs_serial"]),
+                    _x(r["ceiling_before"]),
+                    fmt(r["efficiency_vs_ceiling"]),
+                    str(r["same_diagrams"]),
+                ]
+            )
+    header = ["batch", "backend (2 workers unless said)", "serial s", "parallel s", "speedup"]
+    return table([*header, "ceiling", "speedup / ceiling", "same result"], rows)
+
+
+def perf_start(bench: Mapping[str, Any]) -> str:
+    """One-off costs of starting workers, each measured in a fresh interpreter."""
+    labels = {
+        "python_start_and_numpy_import": "Python start + import numpy",
+        "import_topophys_homology": "import topophys.homology (after numpy)",
+        "import_torch": "import torch",
+        "topophys_pool_2_workers": "topophys.parallel pool of 2 spawned workers (warm_up)",
+        "topophys_pool_2_workers_main_imports_torch": "the same, main script imports torch",
+        "joblib_loky_pool_2_workers": "joblib loky pool of 2 workers, first call",
+    }
+    rows = [[labels[k], fmt(v)] for k, v in bench["start"].items()]
+    t = bench["transfer"]
+    rows += [
+        ["pickle round trip of one 256² field (ms)", fmt(t["pickle_round_trip_ms_per_field"], 3)],
+        ["open diagram of one 256² field (ms)", fmt(t["open_diagram_ms_per_field"], 3)],
+        ["periodic diagram of one 256² field (ms)", fmt(t["periodic_diagram_ms_per_field"], 3)],
+    ]
+    return table(["cost", "seconds (unless ms)"], rows)
+
+
 PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]] = {
     "nrp": (
         "nrp.md",
         "make demo && python docs/regenerate.py nrp runs/demo",
         {"nrp:demo": nrp_demo, "nrp:energy": nrp_energy, "nrp:timings": nrp_timings},
+    ),
+    "perf-cubical": (
+        "performance.md",
+        "OMP_NUM_THREADS=1 python benchmarks/homology_cubical.py --out "
+        "docs/data/homology_cubical.json && "
+        "python docs/regenerate.py perf-cubical docs/data/homology_cubical.json",
+        {
+            "perf:cubical": perf_cubical,
+            "perf:cubical-3d": perf_cubical_3d,
+            "perf:jit": perf_jit,
+            "perf:batch": perf_batch,
+        },
+    ),
+    "perf-alpha": (
+        "performance.md",
+        "OMP_NUM_THREADS=1 python benchmarks/homology_alpha.py --out docs/data/homology_alpha.json"
+        " && python docs/regenerate.py perf-alpha docs/data/homology_alpha.json",
+        {"perf:alpha": perf_alpha},
+    ),
+    "perf-vectorize": (
+        "performance.md",
+        "OMP_NUM_THREADS=1 python benchmarks/vectorize.py --out docs/data/vectorize.json && "
+        "python docs/regenerate.py perf-vectorize docs/data/vectorize.json",
+        {"perf:vectorize": perf_vectorize},
+    ),
+    "perf-distances": (
+        "performance.md",
+        "OMP_NUM_THREADS=1 python benchmarks/homology_distances.py --out "
+        "docs/data/homology_distances.json && "
+        "python docs/regenerate.py perf-distances docs/data/homology_distances.json",
+        {"perf:distances": perf_distances},
+    ),
+    "perf-parallel": (
+        "performance.md",
+        "OMP_NUM_THREADS=1 python benchmarks/parallel.py --out docs/data/parallel.json && "
+        "python docs/regenerate.py perf-parallel docs/data/parallel.json",
+        {"perf:parallel": perf_parallel, "perf:start": perf_start},
     ),
     "nrp-variants": (
         "nrp.md",

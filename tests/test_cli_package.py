@@ -77,3 +77,11 @@ def test_an_invalid_combination_names_the_option_at_fault():
     result = runner.invoke(app, ["simulate", "tdgl", "x.zarr", "--dt", "100", "--dump-config"])
     assert result.exit_code == 2
     assert "--dt" in result.output and "n_snapshots" in result.output
+
+
+def test_lazy_group_main_takes_click_positional_arguments(capsys):
+    # click's signature is main(args, prog_name, complete_var, standalone_mode, ...); the group
+    # once took *args and standalone_mode by keyword only, so a positional False raised TypeError
+    group = get_command(app)
+    assert group.main(["--help"], "topophys", None, False) == 0
+    assert "simulate" in capsys.readouterr().out

@@ -313,6 +313,21 @@ def test_zarr_load_errors(tmp_path) -> None:
         Diagrams.load(42)
 
 
+@pytest.mark.parametrize("damage", ["n_diagrams", "data"])
+def test_zarr_load_of_a_damaged_group_is_a_value_error(tmp_path, damage) -> None:
+    # Both were TypeErrors ('str' + int; a group indexed with ...), not the documented ValueError.
+    path = tmp_path / "store.zarr"
+    Diagrams.from_list([np.array([[0, 0.0, 1.0]]), np.array([[1, 0.5, 2.0]])]).save(path)
+    group = zarr.open_group(str(path), mode="a")["diagrams"]
+    if damage == "n_diagrams":
+        group.attrs["n_diagrams"] = "2"
+    else:
+        del group["data"]
+        group.create_group("data")
+    with pytest.raises(ValueError, match=damage):
+        Diagrams.load(path)
+
+
 # ---------------------------------------------------------------- validation
 
 

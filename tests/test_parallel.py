@@ -180,3 +180,133 @@ def test_bad_scheduler_type():
     pytest.importorskip("distributed")
     with pytest.raises(TypeError, match="scheduler"):
         pmap(abs, [1, 2], scheduler=42)
+
+
+def test_dask_cluster_computes_a_diagram_batch_like_local_runs(cluster, tmp_path):
+    from topophys.data import FieldStore
+    from topophys.data.diagram_store import compute_field_diagrams
+    from topophys.homology import CubicalPersistence
+
+    rng = np.random.default_rng(0)
+    fields = rng.standard_normal((3, 2, 12, 12))
+    local = CubicalPersistence(periodic=True).transform(fields.reshape(6, 12, 12))
+    on_dask = CubicalPersistence(periodic=True, scheduler=cluster.scheduler_address)
+    assert on_dask.transform(fields.reshape(6, 12, 12)) == local
+    # the resumable store: each run's snapshots read and computed by a Dask worker
+    store = FieldStore.create(
+        tmp_path / "fields.zarr",
+        alpha=np.arange(3.0),
+        seed=np.zeros(3, dtype=int),
+        t=np.arange(2.0),
+        h=np.zeros(2),
+        shape=(12, 12),
+    )
+    store.write_runs([0, 1, 2], fields, np.zeros(3))
+    stored = compute_field_diagrams(
+        tmp_path / "fields.zarr",
+        tmp_path / "d.zarr",
+        CubicalPersistence(periodic=True),
+        scheduler=cluster.scheduler_address,
+        progress=False,
+    )
+    serial = compute_field_diagrams(
+        tmp_path / "fields.zarr",
+        tmp_path / "serial.zarr",
+        CubicalPersistence(periodic=True),
+        progress=False,
+    )
+    assert stored == serial
+
+
+def test_dask_cluster_computes_the_atomic_descriptor_batch_like_local_runs(cluster, tmp_path):
+    pytest.importorskip("ase")
+    from ase.build import bulk
+
+    from topophys.data.diagram_store import compute_atoms_diagrams
+    from topophys.descriptors.ph import DescriptorConfig, ph_descriptor
+    from topophys.homology import AlphaPersistence
+
+    frames = []
+    for seed in range(4):
+        atoms = bulk("C", "diamond", a=3.567, cubic=True).repeat(2)
+        atoms.rattle(0.1, seed=seed)
+        frames.append(atoms)
+    local = AlphaPersistence().transform(frames)
+    assert AlphaPersistence(scheduler=cluster.scheduler_address).transform(frames) == local
+    stored = compute_atoms_diagrams(
+        frames, tmp_path / "a.zarr", chunk_size=2, scheduler=cluster.scheduler_address
+    )
+    assert stored == local
+    config = DescriptorConfig(bins=16)
+    x_local = ph_descriptor(config).fit_transform(frames)
+    pipe = ph_descriptor(config)
+    pipe.set_params(diagrams__scheduler=cluster.scheduler_address)
+    np.testing.assert_array_equal(pipe.fit_transform(frames), x_local)
+
+
+def test_dask_cluster_generates_mlpot_frames_like_local_runs(cluster, tmp_path):
+    from topophys.data.structures import read_structures
+    from topophys.simulate.amorphous import MeltQuenchConfig, run_melt_quench
+
+    # the pure-Python engine's tiny protocol (about a second per run): what the mlpot pipeline
+    # runs to generate its frames, one run per task
+    config = MeltQuenchConfig(
+        n_atoms=8,
+        densities=(2.5, 3.0),
+        runs=1,
+        time_scale=0.0025,
+        snapshots=(0, 2, 2, 1, 2),
+        engine="ase",
+    )
+    dask_paths = run_melt_quench(
+        config, tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False
+    )
+    local_paths = run_melt_quench(config, tmp_path / "local", progress=False)
+    assert len(dask_paths) == len(local_paths) == 2
+    for a, b in zip(dask_paths, local_paths, strict=True):
+        fa, fb = read_structures(a), read_structures(b)
+        assert len(fa) == len(fb) == config.frames_per_run
+        for x, y in zip(fa, fb, strict=True):
+            np.testing.assert_array_equal(x.get_positions(), y.get_positions())
+            assert x.get_potential_energy() == y.get_potential_energy()
+
+
+def test_field_diagram_store_spreads_snapshots_over_threads(tmp_path):
+    from topophys.data import FieldStore
+    from topophys.data.diagram_store import compute_field_diagrams
+    from topophys.homology import CubicalPersistence
+
+    fields = np.random.default_rng(1).standard_normal((3, 4, 10, 10))
+    FieldStore.create(
+        tmp_path / "fields.zarr",
+        alpha=np.arange(3.0),
+        seed=np.zeros(3, dtype=int),
+        t=np.arange(4.0),
+        h=np.zeros(4),
+        shape=(10, 10),
+    ).write_runs([0, 1, 2], fields, np.zeros(3))
+    parallel.shutdown()
+    transformer = CubicalPersistence(periodic=True)
+    two = compute_field_diagrams(
+        tmp_path / "fields.zarr", tmp_path / "two.zarr", transformer, workers=2, progress=False
+    )
+    assert not parallel._pools  # threads, no process pool
+    one = compute_field_diagrams(
+        tmp_path / "fields.zarr", tmp_path / "one.zarr", transformer, progress=False
+    )
+    stored = fields.astype(np.float32).reshape(12, 10, 10)  # the store keeps float32
+    assert two == one == transformer.transform(stored)
+
+
+def test_an_unguarded_script_is_told_about_the_main_guard(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from topophys.parallel import pmap\n"
+        "print(pmap(abs, [-1, -2, -3], workers=2))\n"  # no `if __name__ == "__main__":`
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    assert 'if __name__ == "__main__":' in out.stderr

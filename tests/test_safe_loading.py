@@ -105,8 +105,10 @@ def test_nrp_resume_refuses_a_planted_checkpoint(tmp_path: Path) -> None:
     sentinel = tmp_path / "ran"
     _plant(tmp_path / "run" / "checkpoints" / "last.ckpt", sentinel, checkpoint=True)
     model = build_model("mlp", data.shape, config, 1)
-    with pytest.raises(pickle.UnpicklingError):
+    # Refused with a message naming the file; the unpickler's error is its cause.
+    with pytest.raises(ValueError, match=r"last\.ckpt.*refusing") as info:
         fit_nrp(model, data, config, tmp_path / "run", progress=False)
+    assert isinstance(info.value.__cause__, pickle.UnpicklingError)
     assert not sentinel.exists()
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Collection
 from numbers import Integral, Real
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import numpy as np
 
 
 def positive_int(name: str, value: Any) -> int:
@@ -91,7 +96,7 @@ def instance(name: str, value: Any, cls: type | tuple[type, ...]) -> Any:
     return value
 
 
-def path(name: str, value: Any) -> Any:
+def path(name: str, value: Any) -> Path:
     """Return ``value`` as a ``pathlib.Path`` if it is a non-empty str or path, or raise."""
     import os
     from pathlib import Path
@@ -183,7 +188,7 @@ def _bytes(n: float) -> str:
     return f"{n:.3g} EiB"  # pragma: no cover
 
 
-def real_array(name: str, value: Any, *, finite: bool = True) -> Any:
+def real_array(name: str, value: Any, *, finite: bool = True) -> np.ndarray:
     """``value`` as a float64 numpy array of real numbers, or an error naming ``name``.
 
     Refuses complex numbers (instead of dropping their imaginary part), strings, booleans,
@@ -217,7 +222,7 @@ def real_array(name: str, value: Any, *, finite: bool = True) -> Any:
     return arr
 
 
-def vector(name: str, value: Any, *, finite: bool = True) -> Any:
+def vector(name: str, value: Any, *, finite: bool = True) -> np.ndarray:
     """``value`` (a number or a 1-D sequence of real numbers) as a 1-D float64 array.
 
     A 2-D input is refused rather than flattened.
@@ -238,7 +243,7 @@ def seed(name: str, value: Any) -> int:
     return value
 
 
-def seed_vector(name: str, value: Any) -> Any:
+def seed_vector(name: str, value: Any) -> np.ndarray:
     """Seeds (one integer or a 1-D sequence of integers in [0, 2**63)) as a 1-D int64 array."""
     import numpy as np
 

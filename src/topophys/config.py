@@ -39,6 +39,7 @@ class Config:
             if own is not None:
                 own(self)
 
+        # Config declares no __post_init__ of its own: each subclass gets this one at runtime.
         cls.__post_init__ = __post_init__  # type: ignore[attr-defined]
 
     @classmethod
@@ -54,6 +55,7 @@ class Config:
         """
         if not isinstance(data, Mapping):
             raise TypeError(f"{cls.__name__} expects a mapping, got {type(data).__name__}")
+        # Every Config subclass is a dataclass, which the bound of C cannot say.
         fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         unknown = sorted(set(data) - set(fields))
         if unknown:
@@ -67,6 +69,7 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python dict (lists instead of tuples) suitable for YAML or JSON."""
+        # self is a dataclass (see from_dict), which mypy cannot know of a Config.
         return _plain(dataclasses.asdict(self))  # type: ignore[call-overload]
 
     @classmethod

@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from multiprocessing import get_context
 from multiprocessing.connection import wait as _ready
 from typing import Any, TypeVar
@@ -435,28 +436,37 @@ def _serial(fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[int, R]]
         yield index, result
 
 
+@dataclass
+class _Schedule:
+    """What :func:`_processes` has sent out and got back so far."""
+
+    next: int = 0  # the first item not yet submitted
+    seconds: float = 0.0  # worker seconds spent on the items done
+    done: int = 0  # items whose results came back
+
+
 def _processes(
     fn: Callable[[T], R], items: Sequence[T], workers: int, chunksize: int | None
 ) -> Iterator[tuple[int, R]]:
     n = len(items)
     pool = _pool(workers)
     futures: dict[Future[tuple[list[R], float]], int] = {}
-    state = {"next": 0, "seconds": 0.0, "done": 0}
+    state = _Schedule()
 
     def next_size() -> int:
         if chunksize is not None:
             return chunksize
-        if state["done"] == 0:
+        if state.done == 0:
             return 1  # nothing measured yet
-        per_item = max(state["seconds"] / state["done"], 1e-9)
-        remaining = n - state["next"]
+        per_item = max(state.seconds / state.done, 1e-9)
+        remaining = n - state.next
         balanced = math.ceil(remaining / (_IN_FLIGHT_PER_WORKER * workers))
         return max(1, min(int(TARGET_CHUNK_SECONDS / per_item), balanced))
 
     def submit_more() -> None:
         nonlocal pool
-        while state["next"] < n and len(futures) < _IN_FLIGHT_PER_WORKER * workers:
-            start = state["next"]
+        while state.next < n and len(futures) < _IN_FLIGHT_PER_WORKER * workers:
+            start = state.next
             stop = min(n, start + next_size())
             try:
                 future = pool.submit(_run_chunk, fn, start, items[start:stop])
@@ -467,7 +477,7 @@ def _processes(
                 pool = _pool(workers, replace=True)
                 future = pool.submit(_run_chunk, fn, start, items[start:stop])
             futures[future] = start
-            state["next"] = stop
+            state.next = stop
 
     retried = False
     try:
@@ -477,7 +487,7 @@ def _processes(
             for future in sorted(done, key=futures.__getitem__):
                 start = futures.pop(future)
                 err = future.exception()
-                if isinstance(err, BrokenProcessPool) and not retried and state["done"] == 0:
+                if isinstance(err, BrokenProcessPool) and not retried and state.done == 0:
                     # A worker of the reused pool died before this call got any result (e.g.
                     # killed between calls, before the pool noticed): start a fresh pool and
                     # send everything again, once. A second death is the call's own fault.
@@ -487,7 +497,7 @@ def _processes(
                     futures.clear()
                     _discard(pool)
                     pool = _pool(workers, replace=True)
-                    state["next"] = 0
+                    state.next = 0
                     submit_more()
                     break
                 if isinstance(err, BrokenProcessPool):
@@ -497,18 +507,39 @@ def _processes(
                             f"(a worker process died while items from {start} on were being "
                             "processed; the next call starts a fresh pool)"
                         )
+                        if state.done == 0 and _main_is_a_script():
+                            err.add_note(_GUARD_NOTE)
                     raise err
                 if err is not None:
                     raise err
                 results, seconds = future.result()
-                state["seconds"] += seconds
-                state["done"] += len(results)
+                state.seconds += seconds
+                state.done += len(results)
                 for offset, result in enumerate(results):
                     yield start + offset, result
             submit_more()
     finally:
         for future in futures:
             future.cancel()
+
+
+_GUARD_NOTE = (
+    "(every worker died before returning anything. Workers are spawned and import the main "
+    "script again: a script that calls topophys with workers > 1 must do so under "
+    '`if __name__ == "__main__":`, or each worker starts the work over and dies)'
+)
+
+
+def _main_is_a_script() -> bool:
+    """Whether ``__main__`` is a Python file that spawned workers re-import (not ``python -c``,
+    a console-script entry point or an interactive session)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return bool(path) and str(path).endswith(".py") and getattr(main, "__spec__", None) is None
+
+
+# Items at least this large travel to Dask workers once, scattered, not inside the task graph.
+_SCATTER_BYTES = 1 << 20
 
 
 def _dask_as_completed(
@@ -519,6 +550,10 @@ def _dask_as_completed(
     from distributed import as_completed as dask_as_completed
 
     try:
+        items = [
+            client.scatter(item) if getattr(item, "nbytes", 0) >= _SCATTER_BYTES else item
+            for item in items
+        ]
         futures = client.map(_call_pinned, [fn] * len(items), items, pure=False)
         index = {f.key: i for i, f in enumerate(futures)}
         try:

@@ -25,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import pickle
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -325,7 +326,7 @@ def diagram_transformer_checks(
     if y.shape != (len(X),):
         raise ValueError(f"y must have one value per diagram ({len(X)}), got shape {y.shape}")
     for name, check in _CHECKS.items():
-        yield name, (lambda check=check: check(estimator, X, y))
+        yield name, functools.partial(check, estimator, X, y)
 
 
 def check_diagram_transformer(estimator: Any, X: Any = None, y: Any = None) -> None:

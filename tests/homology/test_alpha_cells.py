@@ -66,3 +66,18 @@ def test_complex_input_is_refused_not_cast():
         periodic_alpha_diagram(_points().astype(complex) + 1j, np.eye(2))
     with pytest.raises(TypeError, match="cell"):
         periodic_alpha_diagram(_points(), np.eye(2) + 0j)
+
+
+def test_periodic_alpha_does_not_depend_on_the_unit_of_length():
+    # The same structure in Å and in units of 1e8 Å: squared radii scale by 1e-16 and no pair
+    # is lost to an absolute tolerance.
+    import numpy as np
+
+    from topophys.homology import periodic_alpha_diagram
+
+    points = np.random.default_rng(0).uniform(0, 1, (40, 2))
+    big = periodic_alpha_diagram(points, np.eye(2))
+    tiny = periodic_alpha_diagram(points * 1e-8, 1e-8 * np.eye(2))
+    assert tiny.shape == big.shape
+    np.testing.assert_array_equal(tiny[:, 0], big[:, 0])
+    np.testing.assert_allclose(tiny[:, 1:] * 1e16, big[:, 1:], rtol=1e-6, atol=1e-12)

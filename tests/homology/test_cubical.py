@@ -36,13 +36,16 @@ def smooth_field(seed, shape, sigma, periodic=True, decimals=None):
 def gudhi_diagram(f, construction, periodic):
     """Rows [dim, birth, death] from GUDHI's general cubical complexes, sorted like ours."""
     key = "top_dimensional_cells" if construction == "top" else "vertices"
-    if periodic:
-        cc = gudhi.PeriodicCubicalComplex(**{key: f}, periodic_dimensions=[True, True])
+    axes = [periodic] * f.ndim if isinstance(periodic, bool) else list(periodic)
+    if any(axes):
+        cc = gudhi.PeriodicCubicalComplex(**{key: f}, periodic_dimensions=axes)
     else:
         cc = gudhi.CubicalComplex(**{key: f})
     cc.compute_persistence()
     rows = [
-        (d, b, e) for d in ALL_DIMS for b, e in cc.persistence_intervals_in_dimension(d).tolist()
+        (d, b, e)
+        for d in range(f.ndim + 1)
+        for b, e in cc.persistence_intervals_in_dimension(d).tolist()
     ]
     out = np.array(rows, dtype=float).reshape(-1, 3)
     return out[np.lexsort((out[:, 2], out[:, 1], out[:, 0]))]
@@ -74,6 +77,78 @@ def test_matches_gudhi_pair_for_pair(construction, filtration, periodic):
         # Superlevel persistence is reported as the sublevel persistence of -f.
         reference = gudhi_diagram(f if filtration == "sublevel" else -f, construction, periodic)
         np.testing.assert_array_equal(ours, reference, err_msg=f"field of shape {f.shape}")
+
+
+@pytest.mark.parametrize("construction", ["top", "vertex"])
+@pytest.mark.parametrize("filtration", FILTRATIONS)
+@pytest.mark.parametrize("periodic", [False, True, (True, False), (False, True)])
+def test_2d_fields_periodic_along_some_axes_match_gudhi(construction, filtration, periodic):
+    for f in FIELDS[1:5]:
+        ours = cubical_diagram(
+            f,
+            construction=construction,
+            filtration=filtration,
+            periodic=periodic,
+            homology_dimensions=ALL_DIMS,
+        )
+        reference = gudhi_diagram(f if filtration == "sublevel" else -f, construction, periodic)
+        np.testing.assert_array_equal(ours, reference, err_msg=f"field of shape {f.shape}")
+
+
+FIELDS_3D = [
+    smooth_field(10, (7, 9, 8), 1.0),
+    smooth_field(11, (5, 6, 4), 0.7, decimals=1),  # ties
+    np.random.default_rng(12).integers(0, 3, size=(4, 5, 3)).astype(float),  # plateaus
+    smooth_field(13, (2, 6, 5), 1.0),  # thinnest allowed
+]
+
+
+@pytest.mark.parametrize("construction", ["top", "vertex"])
+@pytest.mark.parametrize("filtration", FILTRATIONS)
+@pytest.mark.parametrize("periodic", [False, True, (True, False, True), (False, False, True)])
+def test_3d_fields_match_gudhi_in_every_dimension(construction, filtration, periodic):
+    for f in FIELDS_3D:
+        ours = cubical_diagram(
+            f,
+            construction=construction,
+            filtration=filtration,
+            periodic=periodic,
+            homology_dimensions=(0, 1, 2, 3),
+        )
+        reference = gudhi_diagram(f if filtration == "sublevel" else -f, construction, periodic)
+        np.testing.assert_array_equal(ours, reference, err_msg=f"field of shape {f.shape}")
+
+
+def test_periodic_axes_follow_the_array_axes():
+    # f = column index: the sublevel set is a band of columns, which closes a loop at once
+    # around a periodic axis 0 (rows) and only when every column is in around axis 1.
+    f = np.tile(np.arange(5.0), (4, 1)) + 1e-3 * np.arange(20).reshape(4, 5) % 7
+    rows = cubical_diagram(f, periodic=(True, False))
+    cols = cubical_diagram(f, periodic=(False, True))
+    assert rows[(rows[:, 0] == 1) & np.isinf(rows[:, 2]), 1] < 0.1
+    assert cols[(cols[:, 0] == 1) & np.isinf(cols[:, 2]), 1] >= 4.0
+    g = f[None].repeat(3, 0)  # the same along a third axis
+    assert np.isinf(cubical_diagram(g, periodic=(False, True, False))[:, 2]).sum() == 2
+
+
+def test_a_3d_torus_has_the_betti_numbers_1_3_3_1():
+    f = smooth_field(20, (6, 7, 8), 1.0)
+    for construction in ("top", "vertex"):
+        d = cubical_diagram(
+            f, construction=construction, periodic=True, homology_dimensions=(0, 1, 2, 3)
+        )
+        essential = d[np.isinf(d[:, 2]), 0]
+        assert [int((essential == k).sum()) for k in range(4)] == [1, 3, 3, 1]
+
+
+def test_transform_takes_a_batch_of_3d_fields():
+    fields = np.stack([smooth_field(s, (5, 6, 7), 1.0) for s in range(3)])
+    cp = CubicalPersistence(periodic=(True, True, False), homology_dimensions=(0, 1, 2))
+    diagrams = cp.fit_transform(fields)
+    for f, d in zip(fields, diagrams, strict=True):
+        np.testing.assert_array_equal(
+            d, cubical_diagram(f, periodic=(True, True, False), homology_dimensions=(0, 1, 2))
+        )
 
 
 @pytest.mark.parametrize("construction", ["top", "vertex"])
@@ -374,25 +449,29 @@ def test_transform_returns_one_diagram_per_field_in_order():
         assert set(out[i][:, 0]) == {1.0}
 
 
-def test_worker_processes_give_the_same_diagrams():
-    fields = [smooth_field(s, (16 + s, 18), 1.0) for s in range(6)]  # ragged sizes are fine
-    serial = CubicalPersistence(periodic=True).transform(fields)
-    parallel = CubicalPersistence(periodic=True, n_jobs=2).transform(fields)
-    assert parallel == serial
+def test_threads_give_the_same_diagrams_and_start_no_process():
+    from topophys import parallel
+
+    parallel.shutdown()
+    fields = [smooth_field(s, (16 + s, 18), 1.0) for s in range(7)]  # ragged sizes are fine
+    for periodic in (False, True):
+        serial = CubicalPersistence(periodic=periodic).transform(fields)
+        threaded = CubicalPersistence(periodic=periodic, n_jobs=2).transform(fields)
+        assert threaded == serial
+    everyone = CubicalPersistence(n_jobs=-1).transform(fields)
+    assert everyone == Diagrams.from_list([cubical_diagram(f) for f in fields])
+    assert not parallel._pools  # no worker process was started
 
 
-def test_equal_sized_fields_reach_workers_through_a_shared_file_that_is_removed(
-    monkeypatch, tmp_path
-):
-    import tempfile
+def test_an_error_in_a_thread_reaches_the_caller(monkeypatch):
+    from topophys.homology import cubical
 
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(os.path, "isdir", lambda p: False if p == "/dev/shm" else os.path.exists(p))
-    fields = np.stack([smooth_field(s, (16, 18), 1.0) for s in range(6)])
-    serial = CubicalPersistence(construction="vertex").transform(fields)
-    parallel = CubicalPersistence(construction="vertex", n_jobs=2).transform(fields)
-    assert parallel == serial
-    assert list(tmp_path.iterdir()) == []
+    def fail(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cubical, "_diagrams_of_chunk", fail)
+    with pytest.raises(RuntimeError, match="boom"):
+        CubicalPersistence(n_jobs=2).transform(np.zeros((4, 3, 3)))
 
 
 def test_threads_and_fresh_work_arrays_give_the_same_diagrams(monkeypatch):
@@ -437,8 +516,10 @@ def test_is_a_well_behaved_sklearn_estimator():
     [
         (np.zeros(10), r"X must have shape \(n, H, W\)"),
         (np.zeros((8, 8)), r"X\[None\]"),
-        (np.zeros((1, 1, 8)), r"X\[0\] must be at least 2x2"),
-        ([np.zeros((4, 4)), np.zeros(4)], r"X\[1\] must be a 2D field"),
+        (np.zeros((1, 1, 8)), r"X\[0\] must be at least 2 pixels along every axis"),
+        (np.zeros((1, 4, 1, 8)), r"X\[0\] must be at least 2 pixels along every axis"),
+        ([np.zeros((4, 4)), np.zeros(4)], r"X\[1\] must be a 2-D field"),
+        (np.zeros((1, 2, 2, 2, 2)), r"X must have shape \(n, H, W\) or \(n, D, H, W\)"),
         (np.array([[[np.nan, 0.0], [0.0, 0.0]]]), r"X\[0\] must be finite, got 1 NaN"),
         (np.array([[[np.inf, 0.0], [0.0, 0.0]]]), r"X\[0\] must be finite"),
         (np.empty((0, 4, 4)), "at least one field"),
@@ -464,7 +545,10 @@ def test_bad_single_field_names_field():
         ({"construction": "vertices"}, ValueError, "construction must be one of 'top', 'vertex'"),
         ({"filtration": "upper"}, ValueError, "filtration must be one of"),
         ({"periodic": "yes"}, TypeError, "periodic must be True or False"),
-        ({"homology_dimensions": (0, 3)}, ValueError, "homology_dimensions"),
+        ({"homology_dimensions": (0, 4)}, ValueError, "homology_dimensions"),
+        ({"periodic": (True, 1)}, TypeError, "periodic must be True or False, or a tuple"),
+        ({"periodic": (True,)}, ValueError, "periodic must have one bool per axis"),
+        ({"periodic": (True, False, True)}, ValueError, "periodic has 3 entries but X\\[0\\]"),
         ({"homology_dimensions": 1}, TypeError, "homology_dimensions"),
         ({"homology_dimensions": ()}, ValueError, "homology_dimensions"),
         ({"homology_dimensions": None}, TypeError, "homology_dimensions"),
@@ -524,3 +608,15 @@ def test_each_kernel_variant_has_its_own_numba_cache_index(tmp_path):
             f, construction=construction, filtration=filtration, periodic=True
         )
         np.testing.assert_array_equal(np.array(loaded[key]).reshape(-1, 3), expected)
+
+
+def test_open_3d_fields_without_cubical_ripser_fall_back_to_gudhi(monkeypatch):
+    from topophys.homology import cubical
+
+    f = FIELDS_3D[1]
+    with_ripser = cubical_diagram(f, homology_dimensions=(0, 1, 2))
+    monkeypatch.setattr(cubical, "_cripser", lambda: None)
+    for construction in ("top", "vertex"):
+        ours = cubical_diagram(f, construction=construction, homology_dimensions=(0, 1, 2))
+        np.testing.assert_array_equal(ours, gudhi_diagram(f, construction, False))
+    np.testing.assert_array_equal(cubical_diagram(f, homology_dimensions=(0, 1, 2)), with_ripser)

@@ -67,10 +67,10 @@ def test_create_graph_lets_a_loss_of_the_gradient_train_both_networks():
     grad = v.gradient(z, torch.randn(5, 2, dtype=torch.float64), create_graph=True)
     assert grad.requires_grad
     (grad**2).sum().backward()
-    # Every weight shapes ∂V/∂z; the output bias shifts V by a constant and cannot.
+    # Every weight shapes ∂V/∂z; there is no output bias (a constant no gradient can train).
     weights = [p for name, p in v.net.named_parameters() if name.endswith("weight")]
     assert all(p.grad is not None and p.grad.abs().max() > 0 for p in weights)
-    assert v.net[-1].bias.grad is None or v.net[-1].bias.grad.abs().max() == 0
+    assert v.net[-1].bias is None
     assert enc.weight.grad is not None and enc.weight.grad.abs().max() > 0
 
 
@@ -220,3 +220,47 @@ def test_field_coupled_potential_field_index_and_errors():
         FieldCoupledPotential(2, n_conditions=0)
     with pytest.raises(ValueError, match="conditions must have shape"):
         first(z, None)
+
+
+@pytest.mark.parametrize("form", ["mlp", "field-coupled"])
+def test_every_parameter_of_the_potential_gets_a_gradient_from_a_loss_of_its_gradient(form):
+    # DDP requires it: a parameter L_V cannot train (an output bias: a gauge constant) would
+    # stop plain strategy="ddp" with an "unused parameters" error.
+    from topophys.models.potential import FieldCoupledPotential
+
+    torch.manual_seed(0)
+    cls = PotentialNet if form == "mlp" else FieldCoupledPotential
+    v = cls(3, n_conditions=2, hidden=(8, 8))
+    z = torch.randn(5, 3, requires_grad=True)
+    loss = (v.gradient(z, torch.rand(5, 2), create_graph=True) ** 2).sum()
+    loss.backward()
+    for name, p in v.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_weights_saved_with_an_output_bias_still_load():
+    # topophys 0.1.0 gave the output layer a bias (a gauge constant that never trained).
+    v = PotentialNet(2, n_conditions=2, hidden=(4,))
+    state = v.state_dict()
+    state["net.2.bias"] = torch.tensor([0.7])
+    fresh = PotentialNet(2, n_conditions=2, hidden=(4,))
+    fresh.load_state_dict(state)
+    z, c = torch.randn(3, 2), torch.randn(3, 2)
+    torch.testing.assert_close(fresh.gradient(z, c), v.gradient(z, c))
+    # A genuinely foreign key is still refused.
+    state["net.0.extra"] = torch.zeros(1)
+    with pytest.raises(RuntimeError, match="Unexpected key"):
+        fresh.load_state_dict(state)
+
+
+def test_field_coupled_weights_saved_with_output_biases_still_load():
+    from topophys.models.potential import FieldCoupledPotential
+
+    v = FieldCoupledPotential(2, hidden=(4,))
+    state = v.state_dict()
+    state["internal.2.bias"] = torch.tensor([0.1])
+    state["magnetization_net.2.bias"] = torch.tensor([0.2])
+    FieldCoupledPotential(2, hidden=(4,)).load_state_dict(state)
+    state["internal.0.bias_extra"] = torch.zeros(1)
+    with pytest.raises(RuntimeError, match="Unexpected key"):
+        FieldCoupledPotential(2, hidden=(4,)).load_state_dict(state)

@@ -256,3 +256,14 @@ def test_the_same_configuration_gives_the_same_metrics(tiny_run, tmp_path) -> No
         first.pop(volatile, None)
         second.pop(volatile, None)
     assert first == second
+
+
+def test_cli_sets_the_papers_latent_dimension_and_lambda_for_both_models() -> None:
+    result = CliRunner().invoke(
+        app, ["run", "nrp", "--latent-dim", "2", "--lambda-v", "0.1", "--dump-config"]
+    )
+    assert result.exit_code == 0, result.output
+    cfg = NRPPipelineConfig.from_yaml(result.output)
+    assert cfg.pd_model.latent_dim == cfg.image_model.latent_dim == 2
+    assert cfg.pd_model.lambda_v == cfg.image_model.lambda_v == 0.1
+    assert cfg.pd_model.epochs == DEMO_CONFIG.pd_model.epochs  # nothing else changed

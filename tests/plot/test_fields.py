@@ -43,3 +43,25 @@ def test_t_init_plot_shows_finished_runs(dataset):
     x, y = fig.axes[0].lines[0].get_data()
     np.testing.assert_array_equal(x, [1.0, 2.0, 3.0])
     np.testing.assert_array_equal(y, [1.0, 2.0, 9.0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"n_alpha": 0}, "n_alpha"), ({"n_time": 0}, "n_time"), ({"times": []}, "times")],
+)
+def test_snapshot_grid_refuses_an_empty_grid(dataset, kwargs, match):
+    # an empty grid once failed inside np.nanmax ("zero-size array"), naming no argument
+    with pytest.raises(ValueError, match=match):
+        snapshot_grid(dataset, **kwargs)
+
+
+def test_t_init_plot_on_axes_in_a_subfigure_returns_the_root_figure(dataset, tmp_path):
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    root = plt.figure()
+    ax = root.subfigures(1, 2)[0].subplots()
+    fig = t_init_plot(dataset, ax=ax)
+    assert isinstance(fig, Figure) and fig is root  # a SubFigure has no savefig
+    fig.savefig(tmp_path / "t_init.png")
+    plt.close(root)

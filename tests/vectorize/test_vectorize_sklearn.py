@@ -16,7 +16,14 @@ from sklearn.utils.validation import check_is_fitted
 
 from topophys.diagrams import Diagrams
 from topophys.testing import diagram_transformer_checks, example_diagrams
-from topophys.vectorize import BettiCurve, EulerCurve, PersistenceHistogram, PersistenceImage
+from topophys.vectorize import (
+    BettiCurve,
+    EulerCurve,
+    PersistenceHistogram,
+    PersistenceImage,
+    PersistenceLandscape,
+    PersistenceSilhouette,
+)
 from topophys.vectorize._base import DiagramTransformer
 
 ESTIMATORS = [
@@ -27,6 +34,10 @@ ESTIMATORS = [
     BettiCurve(dim=1, grid=7),
     BettiCurve(dim=0, grid=np.linspace(0.0, 3.0, 5)),
     EulerCurve(grid=9),
+    PersistenceLandscape(n_layers=3, grid=8),
+    PersistenceLandscape(dim=0, grid=np.linspace(0.0, 3.0, 6), essential="clip"),
+    PersistenceSilhouette(grid=7),
+    PersistenceSilhouette(dim=0, power=0.0, grid=5, essential="clip"),
 ]
 IDS = [f"{type(e).__name__}-{i}" for i, e in enumerate(ESTIMATORS)]
 
@@ -79,6 +90,10 @@ def test_set_params_changes_the_fit(est) -> None:
         est.set_params(grid=np.array([0.0, 1.0, 2.0, 3.0]))
     elif isinstance(est, PersistenceImage):
         est.set_params(resolution=(2, 2))
+    elif isinstance(est, PersistenceLandscape):
+        est.set_params(n_layers=2, grid=2)
+    elif isinstance(est, PersistenceSilhouette):
+        est.set_params(grid=4)
     else:
         est.set_params(bins=2)
     assert est.fit_transform(X).shape == (6, 4)

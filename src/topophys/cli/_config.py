@@ -240,6 +240,7 @@ def _typer_command(
 ) -> Any:
     # Keyword-only: arguments and options may then come in any order.
     params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
+    # Typer reads the parameters from __signature__, which Callable does not declare.
     callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     callback.__name__ = source.__name__
     callback.__doc__ = source.__doc__
@@ -315,9 +316,10 @@ def _config_param(
     ):
         help_text += f" One of: {', '.join(map(str, choices))}."
     if kind == "bool":
-        decls = spec.decls or (f"--{key}/--no-{key}",)
+        flag = key.replace("_", "-")
+        decls = spec.decls or (f"--{flag}/--no-{flag}",)
     else:
-        decls = spec.decls or (f"--{key}",)
+        decls = spec.decls or (f"--{key.replace('_', '-')}",)
     annotation: Any = Path if spec.path else _PYTHON_TYPES[kind]
     # The option itself defaults to None (keep the config's value); show the config's value.
     info = typer.Option(*decls, help=help_text, show_default=_shown(base, spec.fields[0], decls))
@@ -369,7 +371,7 @@ def _resolve(
     if path is not None:
         base = load_config(config, path)
     elif presets is not None:
-        if scale not in presets:
+        if scale is None or scale not in presets:
             raise typer.BadParameter(
                 f"{scale!r}: expected one of {', '.join(map(repr, presets))}", param_hint="--scale"
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import typer
@@ -54,14 +54,25 @@ class LazyGroup(TyperGroup):
         finally:
             self._listing = False
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
         """Run the command line; every usage error is one line on stderr, exit code 2."""
+        run = (args, prog_name, complete_var, False, windows_expand_args)
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(*run, **extra)
         try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
+            code = super().main(*run, **extra)
         except typer.TyperException as err:  # click's usage errors and our own
             if type(err).__name__ == "NoArgsIsHelpError":
+                # NoArgsIsHelpError lives in typer's private vendored click (hence matched by
+                # name); TyperException does not declare its show()
                 err.show()  # type: ignore[attr-defined]
             else:
                 typer.echo(f"error: {' '.join(err.format_message().split())}", err=True)

@@ -140,7 +140,7 @@ def _atoms(
     from ..data.diagram_store import compute_atoms_diagrams, default_diagrams_path
     from ..homology import AlphaPersistence
 
-    modes = {"auto": "auto", "yes": True, "no": False}
+    modes: dict[str, bool | str] = {"auto": "auto", "yes": True, "no": False}
     if periodic not in modes:
         raise typer.BadParameter(f"{periodic!r}: expected auto, yes or no", param_hint="--periodic")
     if dimension not in (2, 3):

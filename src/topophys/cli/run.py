@@ -75,6 +75,15 @@ def nrp() -> Any:
                 ("pd_model.devices", "image_model.devices"),
                 help="Devices per model (DDP when > 1).",
             ),
+            "latent_dim": Opt(
+                ("pd_model.latent_dim", "image_model.latent_dim"),
+                help="Latent dimension of both models (the papers: 2).",
+            ),
+            "lambda_v": Opt(
+                ("pd_model.lambda_v", "image_model.lambda_v"),
+                help="Weight λ of L_V in both models (the papers: 0.1).",
+            ),
+            "holdout_alphas": Opt(("holdout_alphas",)),
         },
         presets={"demo": DEMO_CONFIG, "large": LARGE_CONFIG},
         scale_help="'demo' (CPU, minutes) or 'large' (GPU)",

@@ -27,10 +27,11 @@ import logging
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 import zarr
+from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from .. import _validate
 
@@ -88,7 +89,7 @@ class UnitStore:
     # ------------------------------------------------------------------ opening and creating
 
     @classmethod
-    def open(cls: type[S], path: str | Path, mode: str = "r") -> S:
+    def open(cls: type[S], path: str | Path, mode: Literal["r", "r+"] = "r") -> S:
         """Open an existing store (``mode="r"`` to read, ``"r+"`` to write units).
 
         Raises
@@ -139,7 +140,7 @@ class UnitStore:
             name,
             shape=values.shape,
             dtype=values.dtype,
-            chunks=values.shape or None,
+            chunks=values.shape or "auto",  # "auto" (as None) for a 0-d array
             dimension_names=dims,
             fill_value=_fill(values.dtype),
             compressors=_COMPRESSORS,
@@ -192,13 +193,13 @@ class UnitStore:
 
     @property
     def n_units(self) -> int:
-        return int(self._group["done"].shape[0])
+        return int(self._array("done").shape[0])
 
     @property
     def done(self) -> np.ndarray:
         """``(units,)`` bool: which units are marked completely written (not verified)."""
         try:
-            return np.asarray(self._group["done"][...], dtype=bool)
+            return np.asarray(self._array("done")[...], dtype=bool)
         except _DECODE_ERRORS as err:
             raise self._damaged(None, "done", f"unreadable ({_reason(err)})") from None
 
@@ -260,7 +261,7 @@ class UnitStore:
         if lost:
             for k in sorted(lost - set(damaged)):
                 damaged[k] = "shares a deleted chunk with a damaged " + self.unit
-            flags = self._group["done"]
+            flags = self._array("done")
             with _all_chunks():
                 flags[sorted(lost)] = False
             done[sorted(lost)] = False
@@ -291,7 +292,7 @@ class UnitStore:
         """
         rows = self._rows(name, k)
         try:
-            values = np.asarray(self._group[name][rows])
+            values = np.asarray(self._array(name)[rows])
         except _DECODE_ERRORS:
             values = None
         if values is None or (name in self.finite_arrays and not np.isfinite(values).all()):
@@ -318,13 +319,19 @@ class UnitStore:
 
     def _write_unit(self, k: int | slice, values: dict[str, np.ndarray]) -> None:
         """Write the arrays of unit(s) ``k`` then mark them done (the flag goes last)."""
-        group = self._group
         with _all_chunks():
             for name, value in values.items():
                 rows = self._rows(name, k)
-                group[name][rows] = value
-            group["done"][k] = True
+                self._array(name)[rows] = value
+            self._array("done")[k] = True
         self.units_written += (k.stop - k.start) if isinstance(k, slice) else 1
+
+    def _array(self, name: str) -> zarr.Array:
+        """The array ``name`` (a group of that name is damage, not a store of this kind)."""
+        node = self._group[name]
+        if not isinstance(node, zarr.Array):
+            raise self._damaged(None, name, "is a group where an array belongs")
+        return node
 
     def _rows(self, name: str, k: int | slice) -> slice:
         per = self.unit_arrays.get(name, 1) or self._samples()
@@ -334,16 +341,16 @@ class UnitStore:
 
     def _samples(self) -> int:
         first = next(n for n, per in self.unit_arrays.items() if per == 0)
-        return int(self._group[first].shape[0]) // self.n_units
+        return int(self._array(first).shape[0]) // self.n_units
 
     def _done_or_none(self) -> np.ndarray | None:
         """The done flags, or None when they are unreadable or (in a store that keeps every
         chunk) missing."""
         if self._chunk_status("done", (0,))[0] is not None:
             return None
-        return np.asarray(self._group["done"][...], dtype=bool)
+        return np.asarray(self._array("done")[...], dtype=bool)
 
-    def _chunks_of_rows(self, arr: Any, rows: slice) -> Iterator[tuple[int, ...]]:
+    def _chunks_of_rows(self, arr: zarr.Array, rows: slice) -> Iterator[tuple[int, ...]]:
         if rows.stop <= rows.start:
             return
         c0 = arr.chunks[0]
@@ -356,7 +363,7 @@ class UnitStore:
         self, name: str, coords: tuple[int, ...]
     ) -> tuple[str | None, np.ndarray | None]:
         """``(reason or None, per-row finiteness along axis 0 or None)`` of one chunk."""
-        arr = self._group[name]
+        arr = self._array(name)
         key = arr.metadata.encode_chunk_key(coords)
         region = tuple(
             slice(c * n, min((c + 1) * n, s))
@@ -380,7 +387,7 @@ class UnitStore:
         k: int,
         cache: dict[tuple[str, tuple[int, ...]], tuple[str | None, np.ndarray | None]],
     ) -> str | None:
-        arr = self._group[name]
+        arr = self._array(name)
         rows = self._rows(name, k)
         for coords in self._chunks_of_rows(arr, rows):
             if (name, coords) not in cache:
@@ -396,7 +403,7 @@ class UnitStore:
         return None
 
     def _bad_chunks(self, name: str, units: list[int]) -> list[tuple[int, ...]]:
-        arr = self._group[name]
+        arr = self._array(name)
         bad = []
         for k in units:
             for coords in self._chunks_of_rows(arr, self._rows(name, k)):
@@ -406,7 +413,7 @@ class UnitStore:
         return bad
 
     def _units_of_chunk(self, name: str, coords: tuple[int, ...]) -> range:
-        arr = self._group[name]
+        arr = self._array(name)
         per = self.unit_arrays.get(name, 1) or self._samples()
         start = coords[0] * arr.chunks[0]
         stop = min(start + arr.chunks[0], arr.shape[0])
@@ -414,13 +421,13 @@ class UnitStore:
 
     def _delete_chunks(self, name: str, chunks: list[tuple[int, ...]]) -> None:
         # An unreadable chunk cannot be partly rewritten (Zarr decodes it first): remove it.
-        arr = self._group[name]
+        arr = self._array(name)
         for coords in chunks:
             (self.path / arr.path / arr.metadata.encode_chunk_key(coords)).unlink(missing_ok=True)
 
     def _verify_coordinates(self) -> None:
         for name in sorted(set(self._group.array_keys()) - set(self.unit_arrays) - {"done"}):
-            arr = self._group[name]
+            arr = self._array(name)
             for coords in self._chunks_of_rows(arr, slice(0, arr.shape[0])):
                 reason, _ = self._chunk_status(name, coords)
                 if reason is not None:
@@ -440,7 +447,7 @@ class UnitStore:
 
 
 # Zstandard, as Zarr's default, followed by a CRC32C of the compressed bytes.
-_COMPRESSORS = (zarr.codecs.ZstdCodec(), zarr.codecs.Crc32cCodec())
+_COMPRESSORS = (ZstdCodec(), Crc32cCodec())
 
 
 @contextlib.contextmanager

@@ -50,6 +50,7 @@ from ._store import StoreDamagedError, log
 
 if TYPE_CHECKING:  # pragma: no cover
     import xarray as xr
+    import zarr
 
 __all__ = [
     "DiagramStore",
@@ -141,7 +142,7 @@ class DiagramStore:
             group = zarr.open_group(str(path), mode="r")
         except (ValueError, OSError) as err:  # zarr's "no group here" errors are ValueErrors
             raise ValueError(f"{path} is not a diagram store: {err}") from None
-        attrs = dict(group.attrs)
+        attrs: dict[str, Any] = dict(group.attrs)  # JSON; a bad "kind" fails below
         if attrs.get("format") != _FORMAT:
             raise ValueError(
                 f"{path} is not a diagram store (format attribute {attrs.get('format')!r}, "
@@ -153,7 +154,7 @@ class DiagramStore:
                 f"topophys reads version {_FORMAT_VERSION}"
             )
         try:
-            index = {name: np.asarray(group[name][...]) for name in _INDEX_NAMES[attrs["kind"]]}
+            index = {name: _read_array(group, name) for name in _INDEX_NAMES[attrs["kind"]]}
             store = cls(path, attrs, index)
         except (KeyError, TypeError, ValueError, RuntimeError, OSError) as err:
             raise StoreDamagedError(
@@ -498,8 +499,10 @@ def compute_field_diagrams(
         ``transform(fields (n, H, W)) -> Diagrams`` works; its parameters (except ``n_jobs``,
         ``scheduler``, ``progress``) are recorded in the store.
     workers, scheduler
-        Local worker processes, or a Dask scheduler; see :func:`topophys.parallel.as_completed`.
-        Runs are spread over them.
+        Local workers, or a Dask scheduler; see :func:`topophys.parallel.as_completed`. Runs
+        are spread over Dask's workers, or over local worker processes; a
+        :class:`~topophys.homology.CubicalPersistence` instead gets one run at a time with
+        ``n_jobs=workers`` and runs its snapshots on threads (its kernels release the GIL).
     progress
         Progress bar over runs: ``True``, ``False`` or ``None`` (only on a terminal).
 
@@ -567,6 +570,11 @@ def compute_field_diagrams(
     else:  # lazily indexed DataArrays: a worker receiving one reads its run itself
         items = [ds["phi"].isel(run=k) for k in todo]
     job = _TransformJob(_serial_copy(transformer))
+    if scheduler is None and workers > 1 and _on_threads(transformer):
+        # Its kernels release the GIL: one run at a time here, its snapshots on `workers`
+        # threads, instead of a process pool (benchmarks/parallel.py, docs/performance.md).
+        job = _TransformJob(_serial_copy(transformer).set_params(n_jobs=workers))
+        workers = 1
     computed: dict[int, Diagrams] = {}
     for i, diagrams in as_completed(
         job, items, workers=workers, scheduler=scheduler, desc="diagrams (runs)", progress=progress
@@ -699,6 +707,13 @@ class _TransformJob:
         return diagrams
 
 
+def _on_threads(transformer: Any) -> bool:
+    """Whether ``transformer`` runs its own ``n_jobs`` on threads (CubicalPersistence)."""
+    from ..homology.cubical import CubicalPersistence
+
+    return isinstance(transformer, CubicalPersistence)
+
+
 def _default_transformer(transformer: Any, kind: str) -> Any:
     if transformer is None:
         if kind == "fields":
@@ -802,3 +817,13 @@ def _refuse_differences(path: Path, what: str, stored: dict, now: dict) -> None:
             f"{path} was made with other {what} ({shown}); choose another output path or delete "
             "it to start over"
         )
+
+
+def _read_array(group: zarr.Group, name: str) -> np.ndarray:
+    """The array ``name`` of ``group``, read whole (a group of that name is a TypeError)."""
+    import zarr
+
+    node = group[name]
+    if not isinstance(node, zarr.Array):
+        raise TypeError(f"{name!r} is a group, not an array")
+    return np.asarray(node[...])

@@ -56,8 +56,8 @@ class FieldStore(UnitStore):
         cls,
         path: str | Path,
         *,
-        alpha: Sequence[float],
-        seed: Sequence[int],
+        alpha: Sequence[float] | np.ndarray,
+        seed: Sequence[int] | np.ndarray,
         t: np.ndarray,
         h: np.ndarray,
         shape: tuple[int, int],
@@ -143,7 +143,7 @@ class FieldStore(UnitStore):
             if idx.size == 0 or np.any(np.diff(idx) != 1):
                 raise ValueError(f"runs must be consecutive run indices, got {idx.tolist()}")
             runs = slice(int(idx[0]), int(idx[-1]) + 1)
-        phi = self._group["phi"]
+        phi = self._array("phi")
         k = runs.stop - runs.start
         if fields.shape != (k, *phi.shape[1:]):
             raise ValueError(f"fields must have shape {(k, *phi.shape[1:])}, got {fields.shape}")

@@ -44,7 +44,7 @@ from __future__ import annotations
 import importlib.util
 import warnings
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 import numpy as np
 
@@ -467,7 +467,7 @@ def cyclooctane_section(
             continue
         X = conformer_features(
             coords,
-            name,  # type: ignore[arg-type]
+            cast(Representation, name),  # a REPRESENTATIONS entry: CycloOctaneConfig checks it
             resolution=config.resolution,
             bandwidth_fraction=config.bandwidth_fraction,
         )

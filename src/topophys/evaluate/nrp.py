@@ -247,8 +247,8 @@ def _window_errors(
         raise ValueError(f"k={k} needs runs of more than {k} snapshots, got {data.n_times}")
     z = encode_trajectories(model, data, batch_size) if z is None else z
     n_starts = data.n_times - k
-    r_idx, s_idx = np.meshgrid(np.arange(data.n_runs), np.arange(n_starts), indexing="ij")
-    r_idx, s_idx = r_idx.ravel(), s_idx.ravel()
+    r_grid, s_grid = np.meshgrid(np.arange(data.n_runs), np.arange(n_starts), indexing="ij")
+    r_idx, s_idx = r_grid.ravel(), s_grid.ravel()
     window = s_idx[:, None] + np.arange(k + 1)
     times = data.t[r_idx[:, None], window]
     conds = data.conditions[r_idx[:, None], window]

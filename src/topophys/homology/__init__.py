@@ -9,6 +9,7 @@ CubicalPersistence(construction='vertex', periodic=True)
 
 from .alpha import AlphaPersistence, CellTooSmallError, alpha_diagram, periodic_alpha_diagram
 from .cubical import CubicalPersistence, cubical_diagram
+from .cubical_cycles import FieldCycle, cubical_h1_cycles
 from .cycles import Cycle, atoms_h1_cycles, h1_cycles
 
 __all__ = [
@@ -16,9 +17,11 @@ __all__ = [
     "CellTooSmallError",
     "CubicalPersistence",
     "Cycle",
+    "FieldCycle",
     "alpha_diagram",
     "atoms_h1_cycles",
     "cubical_diagram",
+    "cubical_h1_cycles",
     "h1_cycles",
     "periodic_alpha_diagram",
 ]

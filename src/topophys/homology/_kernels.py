@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["elder_sweep_kernel", "kernels", "work_arrays"]
+__all__ = ["cycle_kernels", "elder_sweep_kernel", "kernels", "work_arrays"]
 
 
 # The kernels' two work arrays of one int64 per pixel, kept between the calls of a thread:
@@ -114,6 +114,7 @@ def _make_basin_graph(eight: bool, dual: bool) -> Any:
             for j in range(width):
                 lf = j - 1 if j > 0 else width - 1
                 rt = j + 1 if j < width - 1 else 0
+                neighbours: tuple[tuple[int, int, int], ...]  # (row, column, direction)
                 if eight:
                     neighbours = (
                         (i, rt, 0), (dn, j, 1), (i, lf, 2), (up_, j, 3),
@@ -224,10 +225,28 @@ def _make_basin_graph(eight: bool, dual: bool) -> Any:
             dn = i + 1 if i < height - 1 else 0
             shift_dn = height * pack if i == height - 1 else 0
             for j in range(width):
+                p = i * width + j
+                # Most pixels lie inside a basin: when no forward edge wraps and every forward
+                # neighbour shares the pixel's class, there is nothing to add. Testing that first,
+                # with plain offsets, halved the time of this pass.
+                if i < height - 1 and 0 < j < width - 1:
+                    c = basin[p]
+                    below = p + width
+                    if eight:
+                        if (
+                            basin[p + 1] == c
+                            and basin[below] == c
+                            and basin[below + 1] == c
+                            and basin[below - 1] == c
+                        ):
+                            continue
+                    elif basin[p + 1] == c and basin[below] == c:
+                        continue
                 lf = j - 1 if j > 0 else width - 1
                 rt = j + 1 if j < width - 1 else 0
                 shift_rt = width if j == width - 1 else 0
                 shift_lf = -width if j == 0 else 0
+                forward: tuple[tuple[int, int, int], ...]  # (row, column, packed shift)
                 if eight:
                     forward = (
                         (i, rt, shift_rt),
@@ -237,7 +256,6 @@ def _make_basin_graph(eight: bool, dual: bool) -> Any:
                     )
                 else:
                     forward = ((i, rt, shift_rt), (dn, j, shift_dn))
-                p = i * width + j
                 for a, b, shift in forward:
                     q = a * width + b
                     if basin[p] == basin[q] and (shift == 0 or not winding):
@@ -423,3 +441,107 @@ def _jit(py_func: Any) -> Any:
         return numba.njit(cache=True, nogil=True)(py_func)
     except RuntimeError:
         return numba.njit(cache=False, nogil=True)(py_func)
+
+
+def _merge_pairs_py(
+    order: np.ndarray, height: int, width: int, eight: bool, wrap: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The elder rule's merges of the pixel graph, pixels entering in ``order``.
+
+    Pixels of an ``(height, width)`` grid enter one by one in ``order`` (a permutation of the
+    flat indices); each joins its 4- or (``eight``) 8-neighbours that entered before it, wrapped
+    around the torus if ``wrap``. When it joins several components, each but the oldest (the
+    one whose first pixel entered first) dies there. Returns, per death, the pixel that entered
+    (``merge``) and the first pixel of the component that died (``oldest``), both ``(k,)``.
+    Plain union-find: the cycles are traced for a few pairs, where speed matters less than in
+    the sweep of :func:`_make_basin_graph`.
+    """
+    n = height * width
+    rank = np.empty(n, np.int64)
+    for r in range(n):
+        rank[order[r]] = r
+    parent = np.full(n, -1, np.int64)  # -1: not entered yet
+    first = np.arange(n)
+    merge = np.empty(n, np.int64)
+    oldest = np.empty(n, np.int64)
+    k = 0
+    dy = np.array([0, 1, 0, -1, 1, 1, -1, -1], np.int64)
+    dx = np.array([1, 0, -1, 0, 1, -1, -1, 1], np.int64)
+    n_steps = 8 if eight else 4
+    roots = np.empty(8, np.int64)
+    for r in range(n):
+        p = order[r]
+        parent[p] = p
+        i, j = p // width, p % width
+        n_roots = 0
+        for s in range(n_steps):
+            a, b = i + dy[s], j + dx[s]
+            if wrap:
+                a, b = a % height, b % width
+            elif a < 0 or a >= height or b < 0 or b >= width:
+                continue
+            q = a * width + b
+            if parent[q] < 0:
+                continue
+            while parent[q] != q:
+                parent[q] = parent[parent[q]]
+                q = parent[q]
+            seen = False
+            for t in range(n_roots):
+                seen = seen or roots[t] == q
+            if not seen:
+                roots[n_roots] = q
+                n_roots += 1
+        if n_roots == 0:
+            continue
+        elder = roots[0]
+        for t in range(1, n_roots):
+            if rank[first[roots[t]]] < rank[first[elder]]:
+                elder = roots[t]
+        for t in range(n_roots):
+            root = roots[t]
+            if root != elder:
+                merge[k] = p
+                oldest[k] = first[root]
+                k += 1
+                parent[root] = elder
+        parent[p] = elder
+    return merge[:k], oldest[:k]
+
+
+def _component_py(
+    rank: np.ndarray, start: int, limit: int, height: int, width: int, eight: bool, wrap: bool
+) -> np.ndarray:
+    """Mask ``(height * width,)`` of the pixels of rank below ``limit`` that are 4- or 8-
+    (``eight``) connected to ``start`` through such pixels (wrapped if ``wrap``)."""
+    n = height * width
+    inside = np.zeros(n, np.bool_)
+    stack = np.empty(n, np.int64)
+    dy = np.array([0, 1, 0, -1, 1, 1, -1, -1], np.int64)
+    dx = np.array([1, 0, -1, 0, 1, -1, -1, 1], np.int64)
+    n_steps = 8 if eight else 4
+    inside[start] = True
+    stack[0] = start
+    top = 1
+    while top > 0:
+        top -= 1
+        p = stack[top]
+        i, j = p // width, p % width
+        for s in range(n_steps):
+            a, b = i + dy[s], j + dx[s]
+            if wrap:
+                a, b = a % height, b % width
+            elif a < 0 or a >= height or b < 0 or b >= width:
+                continue
+            q = a * width + b
+            if not inside[q] and rank[q] < limit:
+                inside[q] = True
+                stack[top] = q
+                top += 1
+    return inside
+
+
+@functools.cache
+def cycle_kernels() -> tuple[Any, Any]:
+    """The compiled merge and component kernels of :mod:`topophys.homology.cubical_cycles`."""
+    return _jit(_merge_pairs_py), _jit(_component_py)

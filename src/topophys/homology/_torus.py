@@ -22,6 +22,7 @@ __all__ = [
     "check_cell",
     "check_cover",
     "check_points",
+    "default_zero_tolerance",
     "triangulated",
 ]
 
@@ -44,7 +45,9 @@ def triangulated(
     if n < d + 1:
         raise ValueError(f"points must hold at least {d + 1} atoms for a {d}-D periodic cell")
     if margin is None:
-        margin = 1.5 * (volume / n) ** (1.0 / d)
+        # 1.25 spacings: certified at the first try on amorphous and crystalline carbon, where
+        # 1.5 built a cover a quarter larger for Qhull (measured 6-17 % faster in all).
+        margin = 1.25 * (volume / n) ** (1.0 / d)
     margin = _validate.positive("margin", margin)
     check_cover(cell, volume, n, margin)
 
@@ -470,6 +473,17 @@ def _face_area(cell: np.ndarray, i: int) -> float:
     if cell.shape[0] == 3:
         return float(np.linalg.norm(np.cross(others[0], others[1])))
     return float(np.linalg.norm(others[0]))
+
+
+# Zero-length pairs of periodic copies that meet through round-off, relative to the squared
+# mean atomic spacing.
+_RELATIVE_ZERO = 1e-10
+
+
+def default_zero_tolerance(cell: Any, n: int, d: int) -> float:
+    """The periodic diagrams' default ``zero_tolerance``: 1e-10 of the squared mean spacing."""
+    _, volume = check_cell(cell, d)
+    return _RELATIVE_ZERO * (volume / n) ** (2.0 / d)
 
 
 def check_points(points: Any) -> np.ndarray:

@@ -47,7 +47,13 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from .. import _validate
 from ..diagrams import Diagrams
 from ..parallel import pmap
-from ._torus import CellTooSmallError, Torus, check_points, triangulated
+from ._torus import (
+    CellTooSmallError,
+    Torus,
+    check_points,
+    default_zero_tolerance,
+    triangulated,
+)
 
 __all__ = ["AlphaPersistence", "CellTooSmallError", "alpha_diagram", "periodic_alpha_diagram"]
 
@@ -83,7 +89,7 @@ def periodic_alpha_diagram(
     *,
     max_dim: int | None = None,
     margin: float | None = None,
-    zero_tolerance: float = 1e-10,
+    zero_tolerance: float | None = None,
 ) -> np.ndarray:
     """Exact alpha persistence of a periodic structure (see the module notes for the method).
 
@@ -97,11 +103,13 @@ def periodic_alpha_diagram(
         Highest homology dimension reported (default d − 1; d includes the torus' top class).
     margin
         Initial width of the cover around the cell (length unit of ``points``); by default
-        1.5 mean interatomic spacings. It grows automatically until every kept Delaunay simplex
+        1.25 mean interatomic spacings. It grows automatically until every kept Delaunay simplex
         is certified.
     zero_tolerance
         Pairs with death − birth ≤ this (squared-radius units), simplices entering together,
-        are dropped.
+        are dropped. ``None`` (default): 1e-10 times the squared mean atomic spacing
+        (volume/n)^(2/d), so the result does not depend on the unit of length (about 4e-10 Å²
+        for amorphous carbon).
 
     Returns
     -------
@@ -129,9 +137,11 @@ def periodic_alpha_diagram(
     import gudhi
 
     points = check_points(points)
-    _validate.nonnegative("zero_tolerance", zero_tolerance)
     d = points.shape[1]
     max_dim = d - 1 if max_dim is None else _validate.nonnegative_int("max_dim", max_dim)
+    if zero_tolerance is None:
+        zero_tolerance = default_zero_tolerance(cell, len(points), d)
+    _validate.nonnegative("zero_tolerance", zero_tolerance)
     complex_, _ = triangulated(Torus, points, cell, margin)
 
     quotient = gudhi.SimplexTree()
@@ -201,7 +211,9 @@ class AlphaPersistence(TransformerMixin, BaseEstimator):
     max_dim
         Highest homology dimension reported (default ``dimension − 1``).
     zero_tolerance
-        Zero-length pairs from copy round-off below this (Å²) are dropped (periodic only).
+        Zero-length pairs from copy round-off below this (Å²) are dropped (periodic only);
+        ``None``: relative to each structure's squared mean atomic spacing (see
+        :func:`periodic_alpha_diagram`).
     n_jobs
         Local worker processes.
     scheduler
@@ -221,7 +233,7 @@ class AlphaPersistence(TransformerMixin, BaseEstimator):
         periodic: bool | str = "auto",
         dimension: int = 3,
         max_dim: int | None = None,
-        zero_tolerance: float = 1e-10,
+        zero_tolerance: float | None = None,
         n_jobs: int = 1,
         scheduler: Any = None,
     ) -> None:
@@ -242,7 +254,8 @@ class AlphaPersistence(TransformerMixin, BaseEstimator):
         _validate.choice("dimension", self.dimension, (2, 3))
         max_dim = self.dimension - 1 if self.max_dim is None else self.max_dim
         _validate.nonnegative_int("max_dim", max_dim)
-        _validate.nonnegative("zero_tolerance", self.zero_tolerance)
+        if self.zero_tolerance is not None:
+            _validate.nonnegative("zero_tolerance", self.zero_tolerance)
         return {
             "periodic": self.periodic,
             "dimension": self.dimension,

@@ -1,21 +1,29 @@
-"""Persistent homology of 2D scalar fields on cubical complexes.
+"""Persistent homology of 2-D and 3-D scalar fields on cubical complexes.
 
-A field ``f`` of shape ``(H, W)`` is filtered by its level sets and the persistence diagrams of
-homology dimensions 0 and 1 (and 2 on the torus) are returned as rows ``[dim, birth, death]``,
-``death = +inf`` for essential classes. Two cubical constructions are offered, since the papers
-leave the choice open and it changes the diagrams:
+A field ``f`` of shape ``(H, W)`` or ``(D, H, W)`` is filtered by its level sets and the
+persistence diagrams of homology dimensions 0 to ``f.ndim`` are returned as rows
+``[dim, birth, death]``, ``death = +inf`` for essential classes. Each axis is open or periodic
+(``periodic=True``, ``False`` or a tuple with one bool per axis). Two cubical constructions are
+offered, since the papers leave the choice open and it changes the diagrams:
 
 ``construction="top"`` (T-construction)
     Each pixel is a closed unit square (a top-dimensional cell); edges and vertices take the
     minimum of the squares that contain them. Sublevel sets connect pixels that touch at an edge
-    or a corner: **8-connectivity** for H0. Same complex as
+    or a corner: **8-connectivity** for H0 (26 in 3-D). Same complex as
     ``gudhi.CubicalComplex(top_dimensional_cells=f)``.
 ``construction="vertex"`` (V-construction)
     Each pixel is a vertex; edges and squares take the maximum of their vertices. Sublevel sets
-    connect pixels that share an edge only: **4-connectivity** for H0. Same complex as
-    ``gudhi.CubicalComplex(vertices=f)``.
+    connect pixels that share an edge only: **4-connectivity** for H0 (6 in 3-D). Same complex
+    as ``gudhi.CubicalComplex(vertices=f)``.
 
 How it is computed (all exact, checked pair for pair against GUDHI in the tests):
+
+* 3-D fields with open boundaries: CubicalRipser (``cripser``, an optional dependency, about
+  7x faster than GUDHI there) when it is installed, else GUDHI's ``CubicalComplex``.
+* other 3-D fields, and 2-D fields periodic along one axis only: GUDHI's ``CubicalComplex`` or
+  ``PeriodicCubicalComplex`` (``periodic_dimensions`` in the order of the array's axes). The
+  2-D paths below are our own and much faster; in 3-D, H1 is not the dual of an H0, so the
+  union-find tricks below do not apply and the general reduction is needed.
 
 * non-periodic, top: GUDHI's dedicated 2D routine (about 100x faster than building a
   ``gudhi.CubicalComplex``; it is private to GUDHI, so without it, and for fields 2 pixels wide,
@@ -26,21 +34,21 @@ How it is computed (all exact, checked pair for pair against GUDHI in the tests)
   pair ``(b', d')`` of the padded T-filtration of ``-f`` is an H0 pair ``(-d', -b')`` of the
   V-filtration of ``f`` and an H0 pair is an H1 pair the same way. The ring's own loop, born at
   the pad value, is the dual of the essential H0 class of ``f``; the ring's component is dropped.
-* periodic (either construction): on the torus, by kernels compiled with numba on first use
-  (seconds; numba caches the machine code on disk). H0: every pixel points to its
-  lowest neighbour, and joining it there as it enters makes only zero-persistence pairs, so
-  the basins of this steepest descent are the nodes of a much smaller graph, whose edges are
-  the pixel edges between basins (repeats merged). Kruskal's sweep of that graph under the
-  elder rule gives the pairs: only its edges are sorted, never the pixels. Finite H1 pairs by
-  Poincaré–Lefschetz duality on the torus: the finite H1 pairs of the T-(V-)filtration of
-  ``f`` are the finite H0 pairs of the V-(T-)filtration of ``-f``, reflected. The torus's two
-  essential H1 classes, by the same duality: the loops of ``{f <= t}`` span ``2 - r``
-  dimensions of the torus's H1 when those of the complement ``{f > t}`` span ``r``, and that
-  complement is the sublevel set of ``-f`` in the dual construction. So the essential classes
-  are born at the levels where the sublevel graph of ``-f`` first holds a cycle winding around
-  the torus, and then one winding in an independent direction; the windings come from
-  unwrapped displacements carried along the descent paths and the union-find. The essential
-  H2 class is born at ``max f``.
+* periodic along both axes of a 2-D field (either construction): on the torus, by kernels
+  compiled with numba on first use (seconds; numba caches the machine code on disk). H0: every
+  pixel points to its lowest neighbour, and joining it there as it enters makes only
+  zero-persistence pairs, so the basins of this steepest descent are the nodes of a much smaller
+  graph, whose edges are the pixel edges between basins (repeats merged). Kruskal's sweep of
+  that graph under the elder rule gives the pairs: only its edges are sorted, never the pixels.
+  Finite H1 pairs by Poincaré–Lefschetz duality on the torus: the finite H1 pairs of the
+  T-(V-)filtration of ``f`` are the finite H0 pairs of the V-(T-)filtration of ``-f``,
+  reflected. The torus's two essential H1 classes, by the same duality: the loops of ``{f <=
+  t}`` span ``2 - r`` dimensions of the torus's H1 when those of the complement ``{f > t}`` span
+  ``r``, and that complement is the sublevel set of ``-f`` in the dual construction. So the
+  essential classes are born at the levels where the sublevel graph of ``-f`` first holds a
+  cycle winding around the torus, and then one winding in an independent direction; the windings
+  come from unwrapped displacements carried along the descent paths and the union-find. The
+  essential H2 class is born at ``max f``.
 
 Pairs of zero persistence (``birth == death``) are omitted, as GUDHI does by default.
 
@@ -58,12 +66,10 @@ array([[ 0.,  0., inf],
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import os
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from numbers import Integral
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +78,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from .. import _validate
 from ..parallel import pmap
+from ._fields import CONSTRUCTIONS, FILTRATIONS, check_field
 from ._kernels import kernels, work_arrays
 
 if TYPE_CHECKING:
@@ -85,10 +92,19 @@ try:
 except ImportError:  # pragma: no cover - depends on the GUDHI build
     _gudhi_rectangle = None
 
-__all__ = ["CONSTRUCTIONS", "FILTRATIONS", "CubicalPersistence", "cubical_diagram"]
 
-CONSTRUCTIONS = ("top", "vertex")
-FILTRATIONS = ("sublevel", "superlevel")
+@functools.cache
+def _cripser() -> Any:
+    """CubicalRipser, the fastest open 3-D path, or None; imported on first use (it imports
+    torch, seconds that a 2-D user should not pay)."""
+    try:
+        import cripser
+    except ImportError:  # pragma: no cover - optional
+        return None
+    return cripser
+
+
+__all__ = ["CONSTRUCTIONS", "FILTRATIONS", "CubicalPersistence", "cubical_diagram"]
 
 # Sublevel H0 connectivity of each construction, and that of its dual (the other construction).
 _CONNECTIVITY = {"top": 8, "vertex": 4}
@@ -100,16 +116,16 @@ def cubical_diagram(
     *,
     construction: str = "top",
     filtration: str = "sublevel",
-    periodic: bool = False,
+    periodic: bool | Sequence[bool] = False,
     homology_dimensions: Sequence[int] = (0, 1),
 ) -> np.ndarray:
-    """Persistence diagram of one 2D scalar field.
+    """Persistence diagram of one 2-D or 3-D scalar field.
 
     Parameters
     ----------
     field
-        Array-like of shape ``(H, W)``, real and finite, ``H, W >= 2``; values in the field's own
-        units.
+        Array-like of shape ``(H, W)`` or ``(D, H, W)``, real and finite, every side at least 2;
+        values in the field's own units.
     construction, filtration, periodic, homology_dimensions
         As in :class:`CubicalPersistence`.
 
@@ -123,18 +139,19 @@ def cubical_diagram(
     construction, filtration, periodic, dims = _check_params(
         construction, filtration, periodic, homology_dimensions
     )
-    f = _check_field(field, "field")
-    return _diagram(f, construction, filtration, periodic, dims)
+    f = check_field(field, "field")
+    return _diagram(f, construction, filtration, _axes(periodic, f.ndim), dims)
 
 
 class CubicalPersistence(TransformerMixin, BaseEstimator):
-    """Persistence diagrams of a batch of 2D scalar fields (scikit-learn transformer).
+    """Persistence diagrams of a batch of 2-D or 3-D scalar fields (scikit-learn transformer).
 
     Parameters
     ----------
     construction
-        ``"top"`` (default): pixels are top-dimensional cells (T-construction, 8-connectivity of
-        sublevel sets). ``"vertex"``: pixels are vertices (V-construction, 4-connectivity). The
+        ``"top"`` (default): pixels (voxels) are top-dimensional cells (T-construction,
+        8-connectivity of sublevel sets, 26 in 3-D). ``"vertex"``: pixels are vertices
+        (V-construction, 4-connectivity, 6 in 3-D). The
         NRP papers do not say which they used; ``"top"`` is our choice because the TDGL field
         ``phi`` is the average spin of a grid *cell*, so each value belongs to a square, and it is
         GUDHI's default, so diagrams compare directly with other GUDHI-based work. See
@@ -149,21 +166,24 @@ class CubicalPersistence(TransformerMixin, BaseEstimator):
         a spin flip ``phi -> -phi`` swaps the two). Negate birth and death to read them in the
         field's own values, where a superlevel feature is born at the higher value.
     periodic
-        ``False`` (default): the field is a rectangle with open boundaries. ``True``: both axes
-        wrap around (a torus), as for fields from :mod:`topophys.simulate.tdgl`. The torus adds
-        two essential H1 classes and one essential H2 class (the latter reported only if 2 is in
-        ``homology_dimensions``). The periodic path runs compiled kernels: the first periodic
-        call of a process loads them (under a second), or compiles them (seconds) the first
-        time after an install or where no cache directory is writable.
+        ``False`` (default): the field is a box with open boundaries. ``True``: every axis wraps
+        around (a torus), as for fields from :mod:`topophys.simulate.tdgl`. A tuple of bools,
+        one per axis of the fields (e.g. ``(True, False)`` for a cylinder), wraps only those
+        axes. Each periodic axis adds essential classes (the 2-D torus: two in H1 and one in H2,
+        reported only if 2 is in ``homology_dimensions``). The 2-D torus runs compiled kernels:
+        the first periodic call of a process loads them (under a second), or compiles them
+        (seconds) the first time after an install or where no cache directory is writable.
     homology_dimensions
-        Which dimensions to report, a subset of ``(0, 1, 2)``; default ``(0, 1)``. Only a
-        periodic field has H2.
+        Which dimensions to report, a subset of ``(0, 1, 2, 3)``; default ``(0, 1)``. A 2-D
+        field has classes up to dimension 2 (only on the torus), a 3-D field up to 3 (only on
+        the 3-torus); dimensions a field cannot have are empty.
     n_jobs
-        Local worker processes for :meth:`transform`: ``None`` or ``1`` runs in this process,
-        ``-1`` uses every core. Ignored when ``scheduler`` is given. Starting the pool costs
-        seconds, and sending a field to a worker costs about as much as computing its diagram
-        (about 10 ns per pixel with open boundaries, 30 ns periodic), so more local workers
-        rarely pay off; see ``benchmarks/homology_cubical.py``.
+        Threads of this process for :meth:`transform`: ``None`` or ``1`` runs in the calling
+        thread, ``-1`` uses every core. Ignored when ``scheduler`` is given. The kernels (ours
+        and GUDHI's) release the GIL, so threads run in parallel without starting processes,
+        re-importing modules or copying fields (a batch of 256² fields takes about a
+        millisecond per field, less than a process pool's round trips cost), and scripts need
+        no ``if __name__ == "__main__":`` guard. See ``benchmarks/parallel.py``.
     scheduler
         A Dask distributed scheduler address or ``distributed.Client``; see
         :func:`topophys.parallel.pmap`.
@@ -223,7 +243,11 @@ class CubicalPersistence(TransformerMixin, BaseEstimator):
         """
         _check_params(self.construction, self.filtration, self.periodic, self.homology_dimensions)
         _n_jobs(self.n_jobs)
-        _check_fields(X)
+        periodic = _check_params(
+            self.construction, self.filtration, self.periodic, self.homology_dimensions
+        )[2]
+        for i, f in enumerate(_check_fields(X)):
+            _axes(periodic, f.ndim, f"X[{i}]")
         return self
 
     def transform(self, X: Any) -> Diagrams:
@@ -232,8 +256,10 @@ class CubicalPersistence(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X
-            Array-like of shape ``(n, H, W)``, or a sequence of ``n`` arrays of shape
-            ``(H_i, W_i)``; real, finite, every side at least 2 pixels.
+            Array-like of shape ``(n, H, W)`` (2-D fields) or ``(n, D, H, W)`` (3-D fields), or a
+            sequence of ``n`` arrays of shape ``(H_i, W_i)`` or ``(D_i, H_i, W_i)``; real,
+            finite, every side at least 2 pixels. A tuple ``periodic`` must have one entry per
+            axis of every field.
 
         Returns
         -------
@@ -248,72 +274,70 @@ class CubicalPersistence(TransformerMixin, BaseEstimator):
         )
         workers = _n_jobs(self.n_jobs)
         fields = _check_fields(X)
-        params = {
+        for i, f in enumerate(fields):
+            _axes(periodic, f.ndim, f"X[{i}]")
+        params: dict[str, Any] = {  # the keywords of _diagrams_of_chunk
             "construction": construction,
             "filtration": filtration,
             "periodic": periodic,
             "homology_dimensions": dims,
         }
-        # Chunks amortize the per-task cost of pickling and scheduling; a few per worker keep
-        # the load balanced when field sizes differ.
-        parallel = self.scheduler is not None or workers > 1
-        n_chunks = min(len(fields), 4 * workers if self.scheduler is None else 256)
-        size = math.ceil(len(fields) / n_chunks) if parallel else 1
-        bounds = [(i, min(i + size, len(fields))) for i in range(0, len(fields), size)]
-        same_shape = len({f.shape for f in fields}) == 1
-        if self.scheduler is None and workers > 1 and same_shape:
-            # Local workers read their slices from one memory-mapped file in /dev/shm instead
-            # of receiving pickled copies: piping the fields cost about as much as computing
-            # their diagrams, so two workers were slower than one.
-            with _shared_file(np.stack(fields)) as path:
-                results = pmap(
-                    functools.partial(_diagrams_of_slice, path, **params),
-                    bounds,
-                    workers=workers,
-                    desc="cubical persistence",
-                    progress=self.progress,
-                )
+        if self.scheduler is None and workers > 1 and len(fields) > 1:
+            diagrams = _on_threads(fields, params, workers, self.progress)
         else:
+            size = 1 if self.scheduler is None else _dask_chunk(fields)
             results = pmap(
                 functools.partial(_diagrams_of_chunk, **params),
-                [fields[a:b] for a, b in bounds],
-                workers=workers,
+                [fields[i : i + size] for i in range(0, len(fields), size)],
                 scheduler=self.scheduler,
                 desc="cubical persistence",
                 progress=self.progress,
             )
-        return Diagrams.from_list([d for chunk in results for d in chunk])
+            diagrams = [d for chunk in results for d in chunk]
+        return Diagrams.from_list(diagrams)
 
 
-@contextlib.contextmanager
-def _shared_file(array: np.ndarray) -> Iterator[str]:
-    """Write ``array`` to a temporary ``.npy`` (in RAM-backed /dev/shm when there is one)."""
-    shm = "/dev/shm"
-    directory = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
-    fd, path = tempfile.mkstemp(prefix="topophys-fields-", suffix=".npy", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array)
-        yield path
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+def _dask_chunk(fields: list[np.ndarray]) -> int:
+    """Fields per Dask task: about 50 ms of work each (a task costs milliseconds to schedule
+    and ship), at most 256 tasks, and at least 16 while there are fields for them."""
+    pixels = max(f.size for f in fields)
+    per_field = 30e-9 * pixels  # seconds, the periodic path's cost; open fields cost less
+    n = len(fields)
+    return min(math.ceil(n / min(n, 16)), max(math.ceil(n / 256), math.ceil(0.05 / per_field)))
 
 
-def _diagrams_of_slice(
-    path: str,
-    bounds: tuple[int, int],
-    *,
-    construction: str,
-    filtration: str,
-    periodic: bool,
-    homology_dimensions: tuple[int, ...],
+def _on_threads(
+    fields: list[np.ndarray], params: dict[str, Any], workers: int, progress: bool | None
 ) -> list[np.ndarray]:
-    fields = np.load(path, mmap_mode="r")[bounds[0] : bounds[1]]
-    return [
-        _diagram(np.array(f), construction, filtration, periodic, homology_dimensions)
-        for f in fields
-    ]
+    """Diagrams of ``fields`` on ``workers`` threads, a few chunks per thread (load balance)."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    from tqdm.auto import tqdm
+
+    size = math.ceil(len(fields) / min(len(fields), 4 * workers))
+    bounds = [(i, min(i + size, len(fields))) for i in range(0, len(fields), size)]
+    out: list[Any] = [None] * len(fields)
+    disable = None if progress is None else not progress
+    with (
+        ThreadPoolExecutor(workers, thread_name_prefix="topophys-cubical") as pool,
+        tqdm(total=len(fields), desc="cubical persistence", disable=disable, leave=False) as bar,
+    ):
+        futures = {
+            pool.submit(_diagrams_of_chunk, fields[a:b], **params): (a, b) for a, b in bounds
+        }
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                a, b = futures[future]
+                err = future.exception()
+                if err is not None:
+                    for other in pending:
+                        other.cancel()
+                    raise err
+                out[a:b] = future.result()
+                bar.update(b - a)
+    return out
 
 
 def _diagrams_of_chunk(
@@ -321,11 +345,14 @@ def _diagrams_of_chunk(
     *,
     construction: str,
     filtration: str,
-    periodic: bool,
+    periodic: bool | tuple[bool, ...],
     homology_dimensions: tuple[int, ...],
 ) -> list[np.ndarray]:
     # Module level so that it pickles for worker processes and Dask.
-    return [_diagram(f, construction, filtration, periodic, homology_dimensions) for f in fields]
+    return [
+        _diagram(f, construction, filtration, _axes(periodic, f.ndim), homology_dimensions)
+        for f in fields
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,29 +361,53 @@ def _diagrams_of_chunk(
 
 def _check_params(
     construction: Any, filtration: Any, periodic: Any, homology_dimensions: Any
-) -> tuple[str, str, bool, tuple[int, ...]]:
+) -> tuple[str, str, bool | tuple[bool, ...], tuple[int, ...]]:
     construction = _validate.choice("construction", construction, CONSTRUCTIONS)
     filtration = _validate.choice("filtration", filtration, FILTRATIONS)
-    if not isinstance(periodic, (bool, np.bool_)):
-        raise TypeError(f"periodic must be True or False, got {periodic!r}")
+    if isinstance(periodic, (bool, np.bool_)):
+        periodic = bool(periodic)
+    elif isinstance(periodic, (tuple, list)) and all(
+        isinstance(p, (bool, np.bool_)) for p in periodic
+    ):
+        if len(periodic) not in (2, 3):
+            raise ValueError(
+                f"periodic must have one bool per axis (2 or 3), got {len(periodic)}: {periodic!r}"
+            )
+        periodic = tuple(bool(p) for p in periodic)
+    else:
+        raise TypeError(
+            f"periodic must be True or False, or a tuple of bools (one per axis), got {periodic!r}"
+        )
     if (
         isinstance(homology_dimensions, (Integral, str))
         or not hasattr(homology_dimensions, "__iter__")
         or (isinstance(homology_dimensions, np.ndarray) and homology_dimensions.ndim != 1)
     ):
         raise TypeError(
-            f"homology_dimensions must be a sequence of ints from (0, 1, 2), "
+            f"homology_dimensions must be a sequence of ints from (0, 1, 2, 3), "
             f"got {homology_dimensions!r}"
         )
     dims = tuple(homology_dimensions)
     if not dims or any(
-        isinstance(d, bool) or not isinstance(d, Integral) or d not in (0, 1, 2) for d in dims
+        isinstance(d, bool) or not isinstance(d, Integral) or d not in (0, 1, 2, 3) for d in dims
     ):
         raise ValueError(
-            f"homology_dimensions must be a non-empty sequence of ints from (0, 1, 2), "
+            f"homology_dimensions must be a non-empty sequence of ints from (0, 1, 2, 3), "
             f"got {homology_dimensions!r}"
         )
-    return construction, filtration, bool(periodic), tuple(sorted({int(d) for d in dims}))
+    return construction, filtration, periodic, tuple(sorted({int(d) for d in dims}))
+
+
+def _axes(periodic: bool | tuple[bool, ...], ndim: int, name: str = "field") -> tuple[bool, ...]:
+    """One periodicity flag per axis of a field with ``ndim`` axes, or raise."""
+    if isinstance(periodic, bool):
+        return (periodic,) * ndim
+    if len(periodic) != ndim:
+        raise ValueError(
+            f"periodic has {len(periodic)} entries but {name} has {ndim} axes; give one bool "
+            f"per axis"
+        )
+    return periodic
 
 
 def _n_jobs(n_jobs: Any) -> int:
@@ -367,42 +418,21 @@ def _n_jobs(n_jobs: Any) -> int:
     return _validate.positive_int("n_jobs", n_jobs)
 
 
-def _check_field(field: Any, name: str) -> np.ndarray:
-    """Return ``field`` as a C-contiguous float64 ``(H, W)`` array, or raise naming ``name``."""
-    try:
-        array = np.asarray(field)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"{name} must be a 2D array of real numbers: {err}") from err
-    if array.dtype.kind not in "biuf":
-        raise ValueError(
-            f"{name} must hold real numbers (bool, int or float), got dtype {array.dtype}"
-        )
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be a 2D field of shape (H, W), got shape {array.shape}")
-    if min(array.shape) < 2:
-        raise ValueError(f"{name} must be at least 2x2 pixels, got shape {array.shape}")
-    array = np.ascontiguousarray(array, dtype=np.float64)
-    if not np.isfinite(array).all():
-        bad = int(array.size - np.isfinite(array).sum())
-        raise ValueError(f"{name} must be finite, got {bad} NaN or infinite value(s)")
-    return array
-
-
 def _check_fields(X: Any) -> list[np.ndarray]:
-    """Return the fields of ``X`` (``(n, H, W)`` or a sequence of 2D arrays) as a list."""
+    """Return the fields of ``X`` (``(n, H, W)``, ``(n, D, H, W)`` or a sequence) as a list."""
     if isinstance(X, (np.ndarray, Sequence)) and not isinstance(X, (str, bytes)):
-        if isinstance(X, np.ndarray) and X.dtype != object and X.ndim != 3:
+        if isinstance(X, np.ndarray) and X.dtype != object and X.ndim not in (3, 4):
             raise ValueError(
-                f"X must have shape (n, H, W) or be a sequence of (H, W) fields, got shape "
-                f"{X.shape}" + (" (for one field use X[None])" if X.ndim == 2 else "")
+                f"X must have shape (n, H, W) or (n, D, H, W), or be a sequence of fields, got "
+                f"shape {X.shape}" + (" (for one field use X[None])" if X.ndim == 2 else "")
             )
         if len(X) == 0:
             raise ValueError("X must contain at least one field, got none")
-        return [_check_field(x, f"X[{i}]") for i, x in enumerate(X)]
+        return [check_field(x, f"X[{i}]") for i, x in enumerate(X)]
     array = np.asarray(X)  # e.g. a torch tensor or an xarray DataArray
-    if array.ndim != 3:
+    if array.ndim not in (3, 4):
         raise ValueError(
-            f"X must have shape (n, H, W) or be a sequence of (H, W) fields, got "
+            f"X must have shape (n, H, W) or (n, D, H, W), or be a sequence of fields, got "
             f"{type(X).__name__} of shape {array.shape}"
         )
     return _check_fields(array)
@@ -416,17 +446,23 @@ def _diagram(
     f: np.ndarray,
     construction: str,
     filtration: str,
-    periodic: bool,
+    periodic: tuple[bool, ...],
     dims: tuple[int, ...],
 ) -> np.ndarray:
+    """Rows ``[dim, birth, death]`` of ``f`` (2-D or 3-D), ``periodic`` one flag per axis."""
     if filtration == "superlevel":
         f = -f
-    if periodic:
+    if f.ndim == 3 and not any(periodic) and _cripser() is not None:
+        pairs = _cripser_pairs(f, construction)
+    elif f.ndim == 3 or len(set(periodic)) > 1:
+        pairs = _gudhi_complex_pairs(f, construction, periodic)
+    elif periodic[0]:
         pairs = _torus_pairs(f, construction, dims)
     elif construction == "top":
         pairs = _rectangle_top_pairs(f)
     else:
         pairs = _rectangle_vertex_pairs(f)
+    pairs = [*pairs, *[_EMPTY] * (4 - len(pairs))]
     sizes = [len(pairs[d]) for d in dims]
     out = np.empty((sum(sizes), 3))
     start = 0
@@ -438,18 +474,13 @@ def _diagram(
 
 
 def _by_birth_then_death(pairs: np.ndarray) -> np.ndarray:
-    """``(k, 2)`` pairs sorted by birth, then death: a few quicksorts, 3-5x faster than lexsort."""
-    order = np.argsort(pairs[:, 0])
-    births = pairs[order, 0]
-    tied = births[1:] == births[:-1]
-    if tied.any():
-        # Sort by (dense rank of birth, rank of death), one integer key.
-        k = order.size
-        birth_rank = np.concatenate([[0], np.cumsum(~tied)])
-        death_rank = np.empty(k, np.int64)
-        death_rank[np.argsort(pairs[order, 1])] = np.arange(k)
-        order = order[np.argsort(birth_rank * k + death_rank)]
-    return pairs[order]
+    """``(k, 2)`` pairs sorted by birth, then death.
+
+    A row ``[birth, death]`` of float64 viewed as one complex number sorts lexicographically,
+    the order wanted: one sort without copies, 3x faster than argsort-based ranking.
+    """
+    keys = np.ascontiguousarray(pairs, dtype=np.float64).view(np.complex128).ravel()
+    return np.sort(keys).view(np.float64).reshape(-1, 2)
 
 
 def _pairs(births: Any, deaths: Any) -> np.ndarray:
@@ -463,8 +494,10 @@ _EMPTY = np.empty((0, 2))
 def _rectangle_top_pairs(f: np.ndarray) -> list[np.ndarray]:
     """Sublevel ``[H0, H1, H2]`` pairs of the T-construction on a rectangle."""
     if _gudhi_rectangle is not None and min(f.shape) >= 3:
+        # min_persistence=0 keeps only pairs of positive persistence (GUDHI: "strictly
+        # greater than"), so the pairs are used as they come.
         h0, h1 = _gudhi_rectangle(f, 0.0)
-        return [_pairs(h0[:, 0], h0[:, 1]), _pairs(h1[:, 0], h1[:, 1]), _EMPTY]
+        return [h0, h1, _EMPTY]
     return _gudhi_complex_pairs(f, "top")  # the dedicated routine wants both sides >= 3
 
 
@@ -487,15 +520,33 @@ def _rectangle_vertex_pairs(f: np.ndarray) -> list[np.ndarray]:
     return [_pairs(births0, deaths0), _pairs(-finite0[:, 1], -finite0[:, 0]), _EMPTY]
 
 
-def _gudhi_complex_pairs(f: np.ndarray, construction: str) -> list[np.ndarray]:
+def _cripser_pairs(f: np.ndarray, construction: str) -> list[np.ndarray]:
+    """Sublevel ``[H0, ..., H3]`` pairs of an open 3-D field from CubicalRipser."""
+    cripser = _cripser()
+    if construction == "top":
+        rows = cripser.computePH_T(f, maxdim=2)
+    else:
+        rows = cripser.computePH(f, maxdim=2)
+    dims, births, deaths = rows[:, 0], rows[:, 1], rows[:, 2].copy()
+    deaths[deaths >= np.finfo(np.float64).max] = np.inf  # its essential classes
+    return [_pairs(births[dims == d], deaths[dims == d]) for d in range(3)]
+
+
+def _gudhi_complex_pairs(
+    f: np.ndarray, construction: str, periodic: tuple[bool, ...] | None = None
+) -> list[np.ndarray]:
+    """Sublevel ``[H0, ..., H_ndim]`` pairs from GUDHI's general cubical complexes."""
     import gudhi
 
     key = "top_dimensional_cells" if construction == "top" else "vertices"
-    complex_ = gudhi.CubicalComplex(**{key: f})
+    if periodic is not None and any(periodic):
+        complex_ = gudhi.PeriodicCubicalComplex(**{key: f}, periodic_dimensions=list(periodic))
+    else:
+        complex_ = gudhi.CubicalComplex(**{key: f})
     complex_.compute_persistence()
     return [
-        complex_.persistence_intervals_in_dimension(d).reshape(-1, 2).astype(float)
-        for d in range(3)
+        _pairs(*complex_.persistence_intervals_in_dimension(d).reshape(-1, 2).T)
+        for d in range(f.ndim + 1)
     ]
 
 

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from .. import _validate
-from ._torus import Torus, check_points, triangulated
+from ._torus import Torus, check_points, default_zero_tolerance, triangulated
 
 __all__ = ["Cycle", "atoms_h1_cycles", "h1_cycles"]
 
@@ -144,7 +144,7 @@ def h1_cycles(
     *,
     select: Callable[[np.ndarray, np.ndarray], Any] | None = None,
     margin: float | None = None,
-    zero_tolerance: float = 1e-10,
+    zero_tolerance: float | None = None,
     max_length: float | None = None,
 ) -> list[Cycle]:
     """Tightest representative cycles of the finite H1 pairs of an alpha complex.
@@ -160,8 +160,9 @@ def h1_cycles(
         (e.g. those in a region of the birth–death plane); None: all finite pairs.
     margin : float, optional
         Initial cover width (see :func:`~topophys.homology.alpha.periodic_alpha_diagram`).
-    zero_tolerance : float
-        Pairs with death − birth ≤ this are dropped, as in the diagram.
+    zero_tolerance : float, optional
+        Pairs with death − birth ≤ this are dropped, as in the diagram; None: as the diagram's
+        default (0 for a point cloud, relative to the squared mean spacing for a periodic one).
     max_length : float, optional
         Longest ring (sum of bond lengths, Å) searched for in space; default: twice the sum
         of the cell's lattice-vector lengths.
@@ -175,6 +176,8 @@ def h1_cycles(
 
     pts = check_points(points)
     n, d = pts.shape
+    if zero_tolerance is None:
+        zero_tolerance = 0.0 if cell is None else default_zero_tolerance(cell, n, d)
     _validate.nonnegative("zero_tolerance", zero_tolerance)
     if cell is None:
         st = gudhi.AlphaComplex(points=pts).create_simplex_tree()

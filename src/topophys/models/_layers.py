@@ -22,12 +22,22 @@ def hidden_sizes(name: str, value: Sequence[int]) -> tuple[int, ...]:
     return sizes
 
 
-def mlp(sizes: Sequence[int], activation: Callable[[], nn.Module] = nn.SiLU) -> nn.Sequential:
-    """Linear layers of widths ``sizes`` with ``activation`` between them (none after the last)."""
+def mlp(
+    sizes: Sequence[int],
+    activation: Callable[[], nn.Module] = nn.SiLU,
+    *,
+    last_bias: bool = True,
+) -> nn.Sequential:
+    """Linear layers of widths ``sizes`` with ``activation`` between them (none after the last).
+
+    ``last_bias=False`` drops the output layer's bias: a potential's constant offset, which no
+    loss of its gradient can train (and which DDP would then report as an unused parameter).
+    """
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(itertools.pairwise(sizes)):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
+        last = i == len(sizes) - 2
+        layers.append(nn.Linear(a, b, bias=last_bias or not last))
+        if not last:
             layers.append(activation())
     return nn.Sequential(*layers)
 

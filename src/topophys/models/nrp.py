@@ -11,6 +11,8 @@ integrated with explicit Euler steps; a one-step prediction of a snapshot is
 
 from __future__ import annotations
 
+from typing import Protocol, cast
+
 import torch
 from torch import nn
 
@@ -18,6 +20,14 @@ from .. import _validate
 from .potential import FieldCoupledPotential, PotentialNet
 
 __all__ = ["ReducedPotentialModel"]
+
+
+class _Codec(Protocol):
+    """What ``ReducedPotentialModel`` calls on its autoencoder."""
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor: ...
 
 
 class ReducedPotentialModel(nn.Module):
@@ -52,11 +62,12 @@ class ReducedPotentialModel(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Snapshots ``x (n, *shape)`` → latent states ``(n, latent_dim)``."""
-        return self.autoencoder.encode(x)
+        # cast: the documented contract of ``autoencoder`` (nn.Module types attributes loosely)
+        return cast(_Codec, self.autoencoder).encode(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Latent states ``(n, latent_dim)`` → reconstructions ``(n, *shape)``."""
-        return self.autoencoder.decode(z)
+        return cast(_Codec, self.autoencoder).decode(z)  # cast: as in encode
 
     def energy(self, z: torch.Tensor, conditions: torch.Tensor | None = None) -> torch.Tensor:
         """``V(z, c)``: ``(n,)``."""

@@ -19,6 +19,7 @@ removes. The field-coupled form narrows the gauge to g(c′) + const·h.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,6 +35,9 @@ _ACTIVATIONS = {"softplus": nn.Softplus, "tanh": nn.Tanh, "silu": nn.SiLU}
 class _Potential(nn.Module):
     """What both forms share: condition scaling, input checks and ∂V/∂z by autograd."""
 
+    condition_mean: torch.Tensor  # buffers, (C,)
+    condition_scale: torch.Tensor
+
     def __init__(self, latent_dim: int, n_conditions: int, activation: str) -> None:
         super().__init__()
         self.latent_dim = _validate.positive_int("latent_dim", latent_dim)
@@ -43,6 +47,17 @@ class _Potential(nn.Module):
         ]
         self.register_buffer("condition_mean", torch.zeros(self.n_conditions))
         self.register_buffer("condition_scale", torch.ones(self.n_conditions))
+        self._register_load_state_dict_pre_hook(self._drop_output_biases)
+
+    def _drop_output_biases(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        """Let weights saved by topophys 0.1.0, whose output layers had biases, load.
+
+        Such a bias adds a constant to U (or a term −h·b of the field alone to V): a gauge
+        term no loss of ∂V/∂z ever changed, so dropping it changes no gradient.
+        """
+        for name, child in self.named_children():
+            if isinstance(child, nn.Sequential) and child[-1].bias is None:
+                state_dict.pop(f"{prefix}{name}.{len(child) - 1}.bias", None)
 
     def set_condition_scaling(self, conditions: torch.Tensor) -> None:
         """Standardize conditions with the mean and standard deviation of ``conditions (n, C)``.
@@ -133,7 +148,7 @@ class PotentialNet(_Potential):
     ) -> None:
         super().__init__(latent_dim, n_conditions, activation)
         sizes = (self.latent_dim + self.n_conditions, *hidden_sizes("hidden", hidden), 1)
-        self.net = mlp(sizes, self._activation)
+        self.net = mlp(sizes, self._activation, last_bias=False)
 
     def forward(self, z: torch.Tensor, conditions: torch.Tensor | None = None) -> torch.Tensor:
         """Potential ``V (n,)`` at ``z (n, latent_dim)`` and ``conditions (n, n_conditions)``."""
@@ -190,8 +205,14 @@ class FieldCoupledPotential(_Potential):
             )
         self.field_index = int(field_index) % self.n_conditions
         widths = hidden_sizes("hidden", hidden)
-        self.internal = mlp((self.latent_dim + self.n_conditions - 1, *widths, 1), self._activation)
-        self.magnetization_net = mlp((self.latent_dim, *widths, 1), self._activation)
+        # No output biases: a constant in U, or in m (a term −h·b of the field alone), is a
+        # gauge term no loss of ∂V/∂z can train.
+        self.internal = mlp(
+            (self.latent_dim + self.n_conditions - 1, *widths, 1), self._activation, last_bias=False
+        )
+        self.magnetization_net = mlp(
+            (self.latent_dim, *widths, 1), self._activation, last_bias=False
+        )
 
     def magnetization(self, z: torch.Tensor) -> torch.Tensor:
         """The learned m(z) that the field couples to: ``(n,)``."""

@@ -75,8 +75,11 @@ def _check_lattice(name: str, x: np.ndarray | torch.Tensor, min_ndim: int = 2) -
         raise ValueError(f"{name} needs L >= 2 sites per side, got {tuple(x.shape)}")
 
 
-def _as_float(name: str, x: object) -> np.ndarray | torch.Tensor:
-    """A floating array/tensor view of ``x``: torch stays torch, everything else becomes numpy."""
+def _as_float(name: str, x: ArrayT) -> ArrayT:
+    """A floating array/tensor view of ``x``: torch stays torch, everything else becomes numpy.
+
+    (Typed for the arrays and tensors the public functions declare; lists work too.)
+    """
     if isinstance(x, torch.Tensor):
         if x.is_complex():
             raise TypeError(f"{name} must be real, got a {x.dtype} tensor")
@@ -101,7 +104,7 @@ def _check_spins(spins: np.ndarray | torch.Tensor) -> None:
     if isinstance(spins, torch.Tensor) and spins.requires_grad:
         return
     _finite("spins", spins)
-    magnitude = abs(spins)
+    magnitude = spins.abs() if isinstance(spins, torch.Tensor) else np.abs(spins)
     largest = float(magnitude.max()) if math.prod(spins.shape) else 0.0
     if largest > _MAX_SPIN:
         raise ValueError(f"spins must be of order 1 (unit vectors), got a component {largest:g}")
@@ -115,6 +118,10 @@ def _roll(x: ArrayT, shift: int, axis: int) -> ArrayT:
 
 def _round(x: ArrayT) -> ArrayT:
     return torch.round(x) if isinstance(x, torch.Tensor) else np.round(x)
+
+
+def _int64(x: ArrayT) -> ArrayT:
+    return x.to(torch.int64) if isinstance(x, torch.Tensor) else x.astype(np.int64)
 
 
 def wrap_angle(x: ArrayT) -> ArrayT:
@@ -173,10 +180,7 @@ def plaquette_charge(theta: ArrayT) -> ArrayT:
     # Counter-clockwise loop: +dx[i,j] + dy[i,j+1] − dx[i+1,j] − dy[i,j]; saw is odd, so the
     # reversed bonds are exactly the negated forward ones.
     circulation = dx + _roll(dy, -1, -1) - _roll(dx, -1, -2) - dy
-    winding = _round(circulation * _INV_TWO_PI)
-    if isinstance(winding, torch.Tensor):
-        return winding.to(torch.int64)
-    return winding.astype(np.int64)
+    return _int64(_round(circulation * _INV_TWO_PI))
 
 
 def total_charge(charges: ArrayT) -> ArrayT:
@@ -224,7 +228,7 @@ def vorticity(theta: ArrayT) -> ArrayT:
     return np.abs(k).sum(axis=(-2, -1))
 
 
-def soft_charge(spins: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+def soft_charge(spins: ArrayT) -> ArrayT:
     r"""The paper's differentiable charge approximation (eq. 3) of every plaquette.
 
     :math:`k \approx \frac14 (S_a\times S_b + S_b\times S_c + S_c\times S_d + S_d\times S_a)` over

@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -14,9 +14,11 @@ from ..config import Config, atomic_write_text
 
 __all__ = ["StageTimer", "jsonable", "machine_info", "open_run_dir", "write_metrics"]
 
+C = TypeVar("C", bound=Config)
+
 
 def open_run_dir(
-    run_dir: str | Path, config: Config, *, identity: Callable[[Config], Any] | None = None
+    run_dir: str | Path, config: C, *, identity: Callable[[C], Any] | None = None
 ) -> Path:
     """Create ``run_dir`` and write ``config.yaml``, refusing a directory of another config.
 

@@ -50,7 +50,7 @@ __all__ = [
     "run",
 ]
 
-_MODELS = {"pd": "mlp", "image": "conv"}
+_MODELS: dict[str, Literal["mlp", "conv"]] = {"pd": "mlp", "image": "conv"}
 """The two models of the pipeline and the autoencoder kind of each."""
 
 
@@ -600,7 +600,7 @@ def prepare_inputs(
 
 @dataclass(frozen=True)
 class _TrainJob:
-    kind: str
+    kind: Literal["mlp", "conv"]
     config: NRPConfig
     train: Trajectories
     val: Trajectories | None

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import _validate
+
 if TYPE_CHECKING:
     import xarray as xr
     from matplotlib.axes import Axes
@@ -44,6 +46,10 @@ def snapshot_grid(
     """
     import matplotlib.pyplot as plt
 
+    n_alpha = _validate.positive_int("n_alpha", n_alpha)
+    n_time = _validate.positive_int("n_time", n_time)
+    if times is not None and len(times) == 0:
+        raise ValueError("times must name at least one time, got an empty sequence")
     seeds = np.asarray(ds["seed"].values)
     seed = int(seeds[0]) if seed is None else int(seed)
     runs = np.flatnonzero((seeds == seed) & np.asarray(ds["done"].values, dtype=bool))
@@ -78,6 +84,7 @@ def snapshot_grid(
                 ax.set_title(f"t = {t[col]:.3g}", fontsize=9)
             if j == 0:
                 ax.set_ylabel(f"α = {float(ds['alpha'].values[run]):.3g}", fontsize=9)
+    assert image is not None  # rows and cols are not empty (checked above)
     fig.colorbar(image, ax=axes, shrink=0.8, label="φ")
     fig.suptitle(f"TDGL snapshots (seed {seed})", fontsize=10)
     return fig
@@ -102,7 +109,7 @@ def t_init_plot(ds: xr.Dataset, ax: Axes | None = None) -> Figure:
     if ax is None:
         fig, ax = plt.subplots(figsize=(4.5, 3.2), constrained_layout=True)
     else:
-        fig = ax.figure
+        fig = ax.figure.figure  # the root figure: ax may sit in a SubFigure, which cannot savefig
     done = np.asarray(ds["done"].values, dtype=bool)
     alpha = np.asarray(ds["alpha"].values)[done]
     t_init = np.asarray(ds["T_init"].values)[done]

@@ -502,8 +502,8 @@ class TDGLModel:
 
 def simulate(
     config: TDGLConfig,
-    alpha: Sequence[float],
-    seed: Sequence[int],
+    alpha: Sequence[float] | np.ndarray,
+    seed: Sequence[int] | np.ndarray,
     *,
     device: str | torch.device = "cpu",
     progress: bool | None = None,

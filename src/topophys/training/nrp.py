@@ -197,9 +197,9 @@ class Trajectories:
                 f"t must increase strictly within each run; run {r} has t[{i}]={t[r, i]:g} "
                 f">= t[{i + 1}]={t[r, i + 1]:g}"
             )
-        for name, arr in (("x", x), ("t", t), ("conditions", c)):
-            arr.setflags(write=False)
-            object.__setattr__(self, name, arr)
+        for name, array in (("x", x), ("t", t), ("conditions", c)):
+            array.setflags(write=False)
+            object.__setattr__(self, name, array)
         object.__setattr__(self, "condition_names", names)
 
     @classmethod
@@ -467,7 +467,9 @@ def _lightning_module(
         def __init__(self) -> None:
             super().__init__()
             self.model = model
-            self.data = {"train": train, "val": val}
+            self.data = {"train": train}  # "val" only where there is one
+            if val is not None:
+                self.data["val"] = val
             self._tensors: dict[str, tuple[torch.Tensor, ...]] = {}
 
         def _tensors_of(self, split: str) -> tuple[torch.Tensor, ...]:

@@ -10,11 +10,14 @@ the standardization of :class:`PersistenceHistogram` and the inferred grids of t
 from topophys.vectorize.curves import BettiCurve, EulerCurve
 from topophys.vectorize.histogram import PersistenceHistogram
 from topophys.vectorize.image import PersistenceImage, persistence_image_torch
+from topophys.vectorize.landscapes import PersistenceLandscape, PersistenceSilhouette
 
 __all__ = [
     "BettiCurve",
     "EulerCurve",
     "PersistenceHistogram",
     "PersistenceImage",
+    "PersistenceLandscape",
+    "PersistenceSilhouette",
     "persistence_image_torch",
 ]

@@ -8,10 +8,25 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from topophys._validate import choice, fits_in_memory, nonnegative_int, positive_int, real
+from topophys._validate import (
+    choice,
+    fits_in_memory,
+    nonnegative_int,
+    positive_int,
+    real,
+    real_array,
+)
 from topophys.diagrams import Diagrams, as_diagrams
 
-__all__ = ["DiagramTransformer", "check_bins", "check_interval", "check_size", "points_of_dim"]
+__all__ = [
+    "DiagramTransformer",
+    "check_bins",
+    "check_grid",
+    "check_interval",
+    "check_size",
+    "fit_grid",
+    "points_of_dim",
+]
 
 
 def check_interval(name: str, value: Any, n: int = 1) -> tuple[float, float]:
@@ -60,6 +75,48 @@ def check_bins(name: str, value: Any) -> tuple[int, int]:
 def check_size(name: str, n_values: float, what: str) -> None:
     """Refuse, naming ``name``, float64 outputs of ``n_values`` numbers that cannot fit."""
     fits_in_memory(name, 8.0 * float(n_values), what)
+
+
+def check_grid(grid: Any) -> np.ndarray | int:
+    """An int (number of grid points to fit) or a strictly increasing finite 1-D array."""
+    if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
+        grid = positive_int("grid", grid)
+        check_size("grid", 4.0 * grid, f"a grid of {grid} values")
+        return grid
+    # A copy, so that later edits of the caller's array cannot change a fitted grid_.
+    arr = np.array(real_array("grid", grid, finite=False))
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"grid must be a non-empty 1-D array, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError("grid must be finite (no NaN or inf)")
+    if (np.diff(arr) <= 0).any():
+        raise ValueError("grid must be strictly increasing")
+    return arr
+
+
+def fit_grid(grid: np.ndarray | int, values: np.ndarray, what: str) -> np.ndarray:
+    """``grid`` itself, or that many equally spaced values over the finite ``values``."""
+    if isinstance(grid, np.ndarray):
+        return grid
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        raise ValueError(
+            f"cannot infer grid from X: it has no finite {what} values; pass grid as an array"
+        )
+    low, high = float(finite.min()), float(finite.max())
+    if grid == 1:
+        return np.array([low])
+    if low == high:
+        # A grid must be strictly increasing; span a unit interval from the single value.
+        high = low + 1.0 if abs(low) < 2.0**52 else low + abs(low) * 2.0**-40
+    with np.errstate(over="ignore", invalid="ignore"):
+        inferred = np.linspace(low, high, grid)
+    if not (np.isfinite(inferred).all() and (np.diff(inferred) > 0).all()):
+        raise ValueError(
+            f"cannot infer a grid of {grid} values from X: its {what} values span "
+            f"[{low:g}, {high:g}], which float64 cannot step through; pass grid as an array"
+        )
+    return inferred
 
 
 def points_of_dim(

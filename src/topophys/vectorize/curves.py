@@ -13,52 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from topophys._validate import positive_int, real_array
 from topophys.diagrams import Diagrams
-from topophys.vectorize._base import DiagramTransformer, check_size
+from topophys.vectorize._base import DiagramTransformer, check_grid, check_size, fit_grid
 
 __all__ = ["BettiCurve", "EulerCurve", "step_counts"]
-
-
-def _check_grid(grid: Any) -> np.ndarray | int:
-    """An int (number of grid points to fit) or a strictly increasing finite 1-D array."""
-    if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
-        grid = positive_int("grid", grid)
-        check_size("grid", 4.0 * grid, f"a grid of {grid} values")
-        return grid
-    # A copy, so that later edits of the caller's array cannot change a fitted grid_.
-    arr = np.array(real_array("grid", grid, finite=False))
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"grid must be a non-empty 1-D array, got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError("grid must be finite (no NaN or inf)")
-    if (np.diff(arr) <= 0).any():
-        raise ValueError("grid must be strictly increasing")
-    return arr
-
-
-def _fit_grid(grid: np.ndarray | int, values: np.ndarray, what: str) -> np.ndarray:
-    if isinstance(grid, np.ndarray):
-        return grid
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        raise ValueError(
-            f"cannot infer grid from X: it has no finite {what} values; pass grid as an array"
-        )
-    low, high = float(finite.min()), float(finite.max())
-    if grid == 1:
-        return np.array([low])
-    if low == high:
-        # A grid must be strictly increasing; span a unit interval from the single value.
-        high = low + 1.0 if abs(low) < 2.0**52 else low + abs(low) * 2.0**-40
-    with np.errstate(over="ignore", invalid="ignore"):
-        inferred = np.linspace(low, high, grid)
-    if not (np.isfinite(inferred).all() and (np.diff(inferred) > 0).all()):
-        raise ValueError(
-            f"cannot infer a grid of {grid} values from X: its {what} values span "
-            f"[{low:g}, {high:g}], which float64 cannot step through; pass grid as an array"
-        )
-    return inferred
 
 
 def step_counts(
@@ -125,9 +83,9 @@ class BettiCurve(DiagramTransformer):
 
     def _fit(self, X: Diagrams) -> None:
         dim = self._check_dim(self.dim)
-        grid = _check_grid(self.grid)
+        grid = check_grid(self.grid)
         rows = X.data[X.data[:, 0] == dim]
-        self.grid_ = _fit_grid(grid, rows[:, 1:].ravel(), f"dimension-{dim}")
+        self.grid_ = fit_grid(grid, rows[:, 1:].ravel(), f"dimension-{dim}")
         self._dim_ = dim
         self.n_features_out_ = self.grid_.size
 
@@ -163,8 +121,8 @@ class EulerCurve(DiagramTransformer):
         self.grid = grid
 
     def _fit(self, X: Diagrams) -> None:
-        grid = _check_grid(self.grid)
-        self.grid_ = _fit_grid(grid, X.data[:, 1:].ravel(), "birth or death")
+        grid = check_grid(self.grid)
+        self.grid_ = fit_grid(grid, X.data[:, 1:].ravel(), "birth or death")
         self.n_features_out_ = self.grid_.size
 
     def _transform(self, X: Diagrams) -> np.ndarray:

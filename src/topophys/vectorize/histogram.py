@@ -184,8 +184,9 @@ class PersistenceHistogram(DiagramTransformer):
                 offset, scale = low, high - low
             offset = np.where(constant, low, offset)
             scale = np.where(constant, 1.0, scale)
-        self.birth_edges_ = np.linspace(*p["birth_range"], p["nb"] + 1)
-        self.death_edges_ = np.linspace(*p["death_range"], p["nd"] + 1)
+        (b_lo, b_hi), (d_lo, d_hi) = p["birth_range"], p["death_range"]
+        self.birth_edges_ = np.linspace(b_lo, b_hi, p["nb"] + 1)
+        self.death_edges_ = np.linspace(d_lo, d_hi, p["nd"] + 1)
         self.offset_, self.scale_ = offset, scale
         self.n_features_out_ = n_features
         self._params_ = p

@@ -150,11 +150,12 @@ class PersistenceImage(DiagramTransformer):
         self.n_features_out_ = nb * np_
 
     def _weights(self, birth: np.ndarray, pers: np.ndarray) -> np.ndarray:
-        if self.weight == "linear":
-            return pers
-        if self.weight == "constant":
+        weight = self.weight
+        if isinstance(weight, str):  # checked again: set_params may have changed it after fit
+            if self._check_choice("weight", weight, ("linear", "constant")) == "linear":
+                return pers
             return np.ones_like(pers)
-        w = np.asarray(self.weight(birth, pers), dtype=np.float64)
+        w = np.asarray(weight(birth, pers), dtype=np.float64)
         if w.shape != birth.shape:
             raise ValueError(
                 f"weight(birth, persistence) must return shape {birth.shape}, got {w.shape}"
@@ -242,9 +243,9 @@ def persistence_image_torch(
             raise TypeError(f"{name} must be a torch tensor, got {type(t).__name__}")
         if not t.is_floating_point():
             raise TypeError(f"{name} must be a floating tensor, got {t.dtype}")
-    for name, t in (("weight", weight), ("mask", mask)):
-        if t is not None and not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch tensor or None, got {type(t).__name__}")
+    for name, optional in (("weight", weight), ("mask", mask)):
+        if optional is not None and not isinstance(optional, torch.Tensor):
+            raise TypeError(f"{name} must be a torch tensor or None, got {type(optional).__name__}")
     points = birth.numel()
     check_size(
         "resolution",
@@ -273,15 +274,15 @@ def persistence_image_torch(
     for name, t in (("birth", birth), ("persistence", persistence), ("weight", weight)):
         if not bool(torch.isfinite(t).all()):
             raise ValueError(f"{name} must be finite (no NaN or inf) where not masked")
+    sigma: float | torch.Tensor
     if isinstance(bandwidth, torch.Tensor):
         if bandwidth.numel() != 1 or not bool(bandwidth.detach().reshape(()) > 0):
             raise ValueError("bandwidth must be a single value > 0")
         sigma = bandwidth.reshape(())
     else:
         sigma = _check_sigma("bandwidth", bandwidth)
-    kw = {"dtype": birth.dtype, "device": birth.device}
-    x_edges = torch.linspace(b_lo, b_hi, nb + 1, **kw)
-    y_edges = torch.linspace(p_lo, p_hi, np_ + 1, **kw)
+    x_edges = torch.linspace(b_lo, b_hi, nb + 1, dtype=birth.dtype, device=birth.device)
+    y_edges = torch.linspace(p_lo, p_hi, np_ + 1, dtype=birth.dtype, device=birth.device)
     ex = torch.diff(torch.special.ndtr((x_edges - birth[..., None]) / sigma), dim=-1)
     ey = torch.diff(torch.special.ndtr((y_edges - persistence[..., None]) / sigma), dim=-1)
     return (ex * weight[..., None]).transpose(-1, -2) @ ey
