@@ -77,6 +77,13 @@ class AtomicNetwork(nn.Module):
         Buffer, eV: the networks' output unit.
     """
 
+    # Declared so the type checker sees tensors, not ``Tensor | Module`` from nn.Module.__getattr__.
+    nets: nn.ModuleList
+    input_mean: torch.Tensor
+    input_scale: torch.Tensor
+    energy_shift: torch.Tensor
+    energy_scale: torch.Tensor
+
     def __init__(
         self,
         n_features: int,

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import ctypes
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import ase
 import numpy as np
+import numpy.typing as npt
 from ase import units
 
 from .. import _validate
@@ -251,7 +251,7 @@ def lammps_nvt_frames(
         box.close()
 
 
-def _velocities(atoms: ase.Atoms, velocities: Sequence[Any]) -> np.ndarray:
+def _velocities(atoms: ase.Atoms, velocities: npt.ArrayLike) -> np.ndarray:
     """``velocities`` as an ``(n, 3)`` float array matching ``atoms``, or a ValueError."""
     v = np.asarray(velocities, dtype=np.float64)
     if v.shape != (len(atoms), 3) or not np.isfinite(v).all():

@@ -25,7 +25,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import lightning as L
 import numpy as np
@@ -35,6 +35,9 @@ from torch.utils.data import DataLoader, Dataset
 from ._lightning import quiet_lightning, want_progress
 from ._loop import EpochBatchSampler, LastCheckpoint, lightning_device
 from ._options import LoopSettings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from lightning.pytorch.loggers import Logger
 
 __all__ = ["ForceSample", "errors", "fit_forces", "label_scales"]
 
@@ -241,7 +244,9 @@ def fit_forces(
     sampler = EpochBatchSampler(n, settings.batch_size, settings.seed)
     loader = DataLoader(_Indices(n), batch_size=None, sampler=sampler)
     accelerator, devices = lightning_device(settings.device)
-    ckpt, callbacks, logger = None, [], False
+    ckpt: Path | None = None
+    callbacks: list[L.Callback] = []
+    logger: Logger | bool = False
     if run_dir is not None:
         from lightning.pytorch.loggers import CSVLogger
 

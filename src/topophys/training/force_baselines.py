@@ -193,6 +193,10 @@ class AtomicSchNet(nn.Module):
         Buffers, eV: per-atom energy = output · scale + shift.
     """
 
+    # Declared so the type checker sees tensors, not ``Tensor | Module`` from nn.Module.__getattr__.
+    energy_shift: torch.Tensor
+    energy_scale: torch.Tensor
+
     def __init__(self, config: SchNetForceConfig) -> None:
         super().__init__()
         self.schnet = SchNet(

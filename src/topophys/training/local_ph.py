@@ -366,6 +366,11 @@ def fit_local_ph(
         done = folder / "model" / "model.json"
         if done.exists() and (folder / "history.json").exists():
             model = load_energy_model(folder / "model")
+            if not isinstance(model, LocalPHModel):
+                raise ValueError(
+                    f"run_dir {folder} holds a finished model of kind "
+                    f"{type(model).__name__}, not a local PH potential"
+                )
             return model, json.loads((folder / "history.json").read_text())
     t0 = time.perf_counter()
     if samples is None:

@@ -17,7 +17,7 @@ differentiate through the images.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 from .config import LocalPHConfig
 
@@ -42,6 +42,28 @@ def _pixel_mass(
         return mass, None
     pdf = torch.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
     return mass, -(pdf[:, 1:] - pdf[:, :-1]) / sigma
+
+
+@overload
+def image_blocks(
+    birth: torch.Tensor,
+    death: torch.Tensor,
+    config: LocalPHConfig,
+    *,
+    derivatives: Literal[True] = ...,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def image_blocks(
+    birth: torch.Tensor, death: torch.Tensor, config: LocalPHConfig, *, derivatives: Literal[False]
+) -> tuple[torch.Tensor, None, None]: ...
+
+
+@overload
+def image_blocks(
+    birth: torch.Tensor, death: torch.Tensor, config: LocalPHConfig, *, derivatives: bool
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]: ...
 
 
 def image_blocks(
