@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -73,7 +73,7 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        filtration: str = "alpha",
+        filtration: Literal["alpha", "rips"] = "alpha",
         r_cut: float = 4.0,
         r_inner: float = 2.5,
         kappa: float = 0.1,
@@ -81,7 +81,7 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
         max_dim: int = 2,
         resolution: tuple[int, int] = (16, 16),
         bandwidth: float = 0.1,
-        weight: str = "quadratic",
+        weight: Literal["quadratic", "linear"] = "quadratic",
         species: tuple[str, ...] = ("C",),
         n_jobs: int = 1,
         scheduler: Any = None,
@@ -101,7 +101,7 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
 
     def _config(self) -> LocalPHConfig:
         return LocalPHConfig(
-            filtration=self.filtration,  # type: ignore[arg-type]
+            filtration=self.filtration,
             r_cut=self.r_cut,
             r_inner=self.r_inner,
             kappa=self.kappa,
@@ -109,7 +109,7 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
             max_dim=self.max_dim,
             resolution=tuple(self.resolution),
             bandwidth=self.bandwidth,
-            weight=self.weight,  # type: ignore[arg-type]
+            weight=self.weight,
             species=tuple(self.species),
         )
 
