@@ -257,3 +257,20 @@ def test_two_workers_give_the_rows_of_one():
     one = LocalPHDescriptor(r_cut=3.2, r_inner=2.4, t_max=2.5, resolution=(6, 6), bandwidth=0.2)
     two = clone(one).set_params(n_jobs=2)
     np.testing.assert_array_equal(two.fit_transform(frames), one.fit_transform(frames))
+
+
+def test_a_dask_scheduler_gives_the_rows_of_one_worker():
+    distributed = pytest.importorskip("distributed")
+    frames = [amorphous(seed=0), amorphous(n=40, seed=1)]
+    one = LocalPHDescriptor(r_cut=3.2, r_inner=2.4, t_max=2.5, resolution=(6, 6), bandwidth=0.2)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        dask = clone(one).set_params(scheduler=client)
+        with distributed.get_task_stream(client) as tasks:
+            rows = dask.fit_transform(frames)
+        assert len(tasks.data) >= len(frames)  # the structures ran on the cluster
+    np.testing.assert_array_equal(rows, one.fit_transform(frames))
