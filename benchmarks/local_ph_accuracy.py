@@ -4,10 +4,11 @@ All three are trained by one loop on one loss (energies per atom and forces, bot
 their label spread, weight 1), on the same structures and the same force labels: the frames of
 ``benchmarks/local_ph_data.py``, runs 0 and 1 of each density for training (10 % of them held
 out for early stopping), run 2 for testing, and the forces of 16 atoms per training structure
-(32 per test structure, other atoms) drawn by structure number.
+(32 per test structure, other atoms) drawn by structure number. ``reference`` scores the
+labels' own spread (the training mean energy per atom and zero forces) on the same atoms.
 
     python benchmarks/local_ph_accuracy.py runs/local_ph/data --work runs/local_ph \\
-        --out docs/data/local_ph_accuracy.json [--models ph soap schnet] [--epochs 300]
+        --out docs/data/local_ph_accuracy.json [--models ph soap schnet reference] [--epochs 300]
 
 Each model's entry is merged into ``--out`` as it finishes, so the models can run one at a
 time; a trained PH potential is saved under ``--work`` (``ph/model``) for the MD benchmark.
@@ -26,6 +27,7 @@ import ase.io
 import numpy as np
 import torch
 
+from topophys.data.structures import frame_energy
 from topophys.descriptors.local_ph import LocalPHConfig
 from topophys.descriptors.soap import SOAPConfig
 from topophys.models.local_ph import AtomicNetwork
@@ -37,7 +39,13 @@ from topophys.training.force_baselines import (
     schnet_samples,
     soap_samples,
 )
-from topophys.training.local_ph import LocalPHFitConfig, fit_local_ph, ph_samples
+from topophys.training.local_ph import (
+    LocalPHFitConfig,
+    fit_local_ph,
+    force_labels,
+    force_subset,
+    ph_samples,
+)
 
 TRAIN_FORCE_ATOMS, TEST_FORCE_ATOMS = 16, 32
 
@@ -173,7 +181,42 @@ def run_schnet(train, test, i_train, i_test, work: Path, epochs: int) -> dict[st
     }
 
 
-RUNNERS = {"ph": run_ph, "soap": run_soap, "schnet": run_schnet}
+class LabelSample:
+    """A structure's labels on the force atoms the models are scored on, predicted by the
+    reference: the training mean energy per atom and zero forces."""
+
+    def __init__(self, atoms: Any, index: int, force_atoms: int, seed: int, e_atom: float):
+        self.n_atoms, self.energy, self.e_atom = len(atoms), frame_energy(atoms), e_atom
+        forces = force_labels(atoms)
+        subset = force_subset(len(atoms), force_atoms, seed, index)
+        self.forces = torch.as_tensor(forces[subset] if forces is not None else np.empty((0, 3)))
+
+    def predict(self, model: Any, create_graph: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.tensor(self.e_atom * self.n_atoms), torch.zeros_like(self.forces)
+
+
+def run_reference(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
+    """What the labels' own spread gives: a model must beat these to have learnt anything."""
+    e_atom = float(np.mean([frame_energy(a) / len(a) for a in train]))
+    held = [
+        LabelSample(a, i, TEST_FORCE_ATOMS, 1, e_atom) for a, i in zip(test, i_test, strict=True)
+    ]
+    fitted = [
+        LabelSample(a, i, TRAIN_FORCE_ATOMS, 0, e_atom) for a, i in zip(train, i_train, strict=True)
+    ]
+    none = torch.nn.Identity()
+    return {
+        "predictor": "training mean energy per atom, zero forces",
+        "n_parameters": 1,
+        "test": scores(none, held, cold(test)),
+        "train": errors(none, fitted),
+        "epochs_run": 0,
+        "best_holdout_epoch": 0,
+        "fit_s": 0.0,
+    }
+
+
+RUNNERS = {"ph": run_ph, "soap": run_soap, "schnet": run_schnet, "reference": run_reference}
 
 
 def main() -> None:
