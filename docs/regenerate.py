@@ -321,6 +321,7 @@ _FORCE_MODELS = {
     "ph": "local PH + NN (ours)",
     "soap": "SOAP + NN, per atom",
     "schnet": "SchNet",
+    "reference": "reference: training mean energy, zero forces",
 }
 
 
@@ -333,15 +334,16 @@ def local_ph_accuracy(bench: Mapping[str, Any]) -> str:
             continue
         m = models[key]
         test, train = m["test"], m["train"]
+        trained = key != "reference"  # the reference is the labels' spread, nothing fitted
         rows.append(
             [
                 label,
-                m["n_parameters"],
+                m["n_parameters"] if trained else "—",
                 f"{fmt(test['energy_rmse_meV'], 1)} / {fmt(test['cold']['energy_rmse_meV'], 1)}",
                 f"{fmt(test['force_rmse_meV'], 0)} / {fmt(test['cold']['force_rmse_meV'], 0)}",
                 f"{fmt(train['energy_rmse_meV'], 1)} / {fmt(train['force_rmse_meV'], 0)}",
-                f"{m['epochs_run']} ({m['best_holdout_epoch']})",
-                fmt(m["fit_s"] / 60.0, 0),
+                f"{m['epochs_run']} ({m['best_holdout_epoch']})" if trained else "—",
+                fmt(m["fit_s"] / 60.0, 0) if trained else "—",
             ]
         )
     header = [
@@ -360,8 +362,15 @@ def local_ph_accuracy(bench: Mapping[str, Any]) -> str:
         f"structures of {bench['atoms_per_structure']} atoms (test: whole held-out runs; "
         f"{cold.get('n_structures', '?')} of them cold, ≤ 2000 K); forces of "
         f"{bench['force_atoms']['train']} atoms per training structure, "
-        f"{bench['force_atoms']['test']} per test structure.\n"
+        f"{bench['force_atoms']['test']} per test structure."
     )
+    loads = [
+        f"{_FORCE_MODELS[key].split(',')[0]} {m['load_average']['start'][0]:.1f} → "
+        f"{m['load_average']['end'][0]:.1f}"
+        for key, m in models.items()
+        if key in _FORCE_MODELS and key != "reference" and "load_average" in m
+    ]
+    out += f" Load average while each model ran: {'; '.join(loads)}.\n" if loads else "\n"
     if "ph" in models and "soap" in models:
         ph, soap = models["ph"]["test"], models["soap"]["test"]
         e_ok = ph["energy_rmse_meV"] <= soap["energy_rmse_meV"]
@@ -373,6 +382,14 @@ def local_ph_accuracy(bench: Mapping[str, Any]) -> str:
             f"({'met' if f_ratio <= 1.5 else 'not met'}).\n"
         )
     return out
+
+
+def _part_load(part: Mapping[str, Any]) -> str:
+    """The load average (1 min) at the start and end of one part of a multi-part benchmark."""
+    load = part.get("load_average")
+    if not load:
+        return ""
+    return f" Load average {load['start'][0]:.1f} → {load['end'][0]:.1f} during this part."
 
 
 def local_ph_md(bench: Mapping[str, Any]) -> str:
@@ -410,7 +427,7 @@ def local_ph_md(bench: Mapping[str, Any]) -> str:
         f"from the second half. g(r): first peak at {fmt(c['first_peak_A'][0], 3)} Å (PH) and "
         f"{fmt(c['first_peak_A'][1], 3)} Å (Tersoff), heights {fmt(c['first_peak_height'][0])} "
         f"and {fmt(c['first_peak_height'][1])}; ∫|g_PH − g_T| / ∫g_T = "
-        f"{fmt(c['relative_l1_difference'], 3)} over 0–5 Å.\n"
+        f"{fmt(c['relative_l1_difference'], 3)} over 0–5 Å.{_part_load(run)}\n"
     )
 
 
@@ -423,7 +440,9 @@ def local_ph_switches(bench: Mapping[str, Any]) -> str:
         for t, v in s["by_min_persistence"].items()
     ]  # fmt: skip
     header = ["pairs counted", "atoms changed per step, %", "steps with a change, %"]
-    return table(header, rows) + f"\nOver the first {s['steps']} steps of the NVE run.\n"
+    return table(header, rows) + (
+        f"\nOver the first {s['steps']} steps of the NVE run.{_part_load(s)}\n"
+    )
 
 
 def local_ph_cost(bench: Mapping[str, Any]) -> str:
@@ -439,7 +458,8 @@ def local_ph_cost(bench: Mapping[str, Any]) -> str:
     per_atom = ", ".join(fmt(x, 2) for x in c["ph_ms_per_atom_step"])
     return table(header, rows) + (
         f"\nPer atom: {per_atom} ms; a line through the three gives {fmt(fit['ms_per_atom'], 2)} "
-        f"ms per atom and {fmt(fit['ms_offset'], 0)} ms per step.\n"
+        f"ms per atom and {fmt(fit['ms_offset'], 0)} ms per step "
+        f"({c.get('ph_steps_timed', '?')} PH steps timed per size).{_part_load(c)}\n"
     )
 
 
@@ -772,8 +792,8 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
     "local-ph-accuracy": (
         "local_ph.md",
         "python benchmarks/local_ph_data.py runs/local_ph/data && "
-        "python benchmarks/local_ph_accuracy.py runs/local_ph/data --out "
-        "docs/data/local_ph_accuracy.json && "
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
+        "--out docs/data/local_ph_accuracy.json --models ph soap reference --epochs 60 && "
         "python docs/regenerate.py local-ph-accuracy docs/data/local_ph_accuracy.json",
         {"local_ph:accuracy": local_ph_accuracy},
     ),
@@ -787,8 +807,9 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
     ),
     "local-ph-md": (
         "local_ph.md",
-        "python benchmarks/local_ph_md.py runs/local_ph/ph/model runs/local_ph/data "
-        "--out docs/data/local_ph_md.json && "
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_md.py runs/local_ph/ph/model "
+        "runs/local_ph/data --out docs/data/local_ph_md.json --ps 1 --switch-steps 50 "
+        "--cost-steps 3 && "
         "python docs/regenerate.py local-ph-md docs/data/local_ph_md.json",
         {
             "local_ph:md": local_ph_md,
