@@ -159,3 +159,23 @@ def test_one_network_per_species():
     x = torch.rand(20, config.n_features, dtype=torch.float64)
     network.fit_scaling(x, counts, counts @ torch.tensor([-7.0, -4.0], dtype=torch.float64))
     np.testing.assert_allclose(network.energy_shift, [-7.0, -4.0], atol=1e-9)
+
+
+def test_topophys_predict_applies_a_saved_local_ph_model(potential, tmp_path):
+    import ase.io
+    from typer.testing import CliRunner
+
+    from topophys.cli import app
+
+    frames = [amorphous(seed=10), amorphous(seed=11)]
+    folder = LocalPHModel(potential, training={"energy_range": (-1e3, 1e3)}).save(tmp_path / "m")
+    ase.io.write(tmp_path / "frames.extxyz", frames)
+    out = tmp_path / "pred.extxyz"
+    result = CliRunner().invoke(
+        app, ["predict", str(folder), str(tmp_path / "frames.extxyz"), "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "local_ph model" in result.output
+    written = [a.info["energy_pred_per_atom"] for a in ase.io.read(out, ":")]
+    # extxyz stores positions to ~1e-8 Å, so the energies agree to about that, not bit for bit.
+    np.testing.assert_allclose(written, potential.predict(frames), rtol=1e-6)
