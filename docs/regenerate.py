@@ -794,6 +794,8 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "python benchmarks/local_ph_data.py runs/local_ph/data && "
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
         "--out docs/data/local_ph_accuracy.json --models ph soap reference --epochs 60 && "
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
+        "--out docs/data/local_ph_accuracy.json --models schnet --schnet-epochs 20 && "
         "python docs/regenerate.py local-ph-accuracy docs/data/local_ph_accuracy.json",
         {"local_ph:accuracy": local_ph_accuracy},
     ),
