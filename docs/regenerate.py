@@ -1259,6 +1259,169 @@ def xy_validation(bench: Mapping[str, Any]) -> str:
     return table(header, rows)
 
 
+_FORCE_MODELS = {
+    "ph": "local PH + NN (ours)",
+    "soap": "SOAP + NN, per atom",
+    "schnet": "SchNet",
+    "reference": "reference: training mean energy, zero forces",
+}
+
+
+def local_ph_accuracy(bench: Mapping[str, Any]) -> str:
+    """Energy and force errors of the local PH potential and the per-atom baselines."""
+    rows = []
+    models = bench["models"]
+    for key, label in _FORCE_MODELS.items():
+        if key not in models:
+            continue
+        m = models[key]
+        test, train = m["test"], m["train"]
+        trained = key != "reference"  # the reference is the labels' spread, nothing fitted
+        rows.append(
+            [
+                label,
+                m["n_parameters"] if trained else "—",
+                f"{fmt(test['energy_rmse_meV'], 1)} / {fmt(test['cold']['energy_rmse_meV'], 1)}",
+                f"{fmt(test['force_rmse_meV'], 0)} / {fmt(test['cold']['force_rmse_meV'], 0)}",
+                f"{fmt(train['energy_rmse_meV'], 1)} / {fmt(train['force_rmse_meV'], 0)}",
+                f"{m['epochs_run']} ({m['best_holdout_epoch']})" if trained else "—",
+                fmt(m["fit_s"] / 60.0, 0) if trained else "—",
+            ]
+        )
+    header = [
+        "model",
+        "parameters",
+        "test energy RMSE, meV/atom (all / cold)",
+        "test force RMSE, meV/Å (all / cold)",
+        "train energy / force RMSE",
+        "epochs (best)",
+        "fit, min",
+    ]
+    out = table(header, rows)
+    cold = models.get("ph", {}).get("test", {}).get("cold", {})
+    out += (
+        f"\n{bench['n_train_structures']} training and {bench['n_test_structures']} test "
+        f"structures of {bench['atoms_per_structure']} atoms (test: whole held-out runs; "
+        f"{cold.get('n_structures', '?')} of them cold, ≤ 2000 K); forces of "
+        f"{bench['force_atoms']['train']} atoms per training structure, "
+        f"{bench['force_atoms']['test']} per test structure."
+    )
+    loads = [
+        f"{_FORCE_MODELS[key].split(',')[0]} {m['load_average']['start'][0]:.1f} → "
+        f"{m['load_average']['end'][0]:.1f}"
+        for key, m in models.items()
+        if key in _FORCE_MODELS and key != "reference" and "load_average" in m
+    ]
+    out += f" Load average while each model ran: {'; '.join(loads)}.\n" if loads else "\n"
+    if "ph" in models and "soap" in models:
+        ph, soap = models["ph"]["test"], models["soap"]["test"]
+        e_ok = ph["energy_rmse_meV"] <= soap["energy_rmse_meV"]
+        f_ratio = ph["force_rmse_meV"] / soap["force_rmse_meV"]
+        out += (
+            f"\nGoal (energy RMSE at or below SOAP + NN, forces within 1.5×): energy "
+            f"{'met' if e_ok else 'not met'} ({fmt(ph['energy_rmse_meV'], 1)} against "
+            f"{fmt(soap['energy_rmse_meV'], 1)} meV/atom); forces {fmt(f_ratio, 2)}× SOAP + NN's "
+            f"({'met' if f_ratio <= 1.5 else 'not met'}).\n"
+        )
+    return out
+
+
+def _part_load(part: Mapping[str, Any]) -> str:
+    """The load average (1 min) at the start and end of one part of a multi-part benchmark."""
+    load = part.get("load_average")
+    if not load:
+        return ""
+    return f" Load average {load['start'][0]:.1f} → {load['end'][0]:.1f} during this part."
+
+
+def local_ph_md(bench: Mapping[str, Any]) -> str:
+    """NVE with the local PH potential against the same run with Tersoff in LAMMPS."""
+    run = bench["nve"]
+    ph, ref = run["ph"], run["lammps"]
+
+    def both(f: Callable[[Mapping[str, Any]], str]) -> list[str]:
+        return [f(ph), f(ref)]
+
+    rows = [
+        ["energy drift, meV/atom/ps", *both(lambda r: fmt(r["drift_meV_per_atom_per_ps"], 3))],
+        [
+            "fluctuation about the drift, meV/atom",
+            *both(lambda r: fmt(r["fluctuation_meV_per_atom"], 3)),
+        ],
+        ["largest excursion, meV/atom", *both(lambda r: fmt(r["max_excursion_meV_per_atom"], 2))],
+        [
+            "temperature, K",
+            *both(lambda r: f"{r['temperature_K']['mean']:.0f} ± {r['temperature_K']['std']:.0f}"),
+        ],
+        [
+            "sp / sp² / sp³ share",
+            *both(lambda r: " / ".join(fmt(r["coordination"][k], 3) for k in ("sp", "sp2", "sp3"))),
+        ],
+        [
+            "mean potential energy, eV/atom",
+            *both(lambda r: fmt(r["energy_per_atom_eV"]["potential_mean"], 3)),
+        ],
+        ["ms per MD step", *both(lambda r: fmt(r["ms_per_step"], 1))],
+    ]
+    c = run["rdf_comparison"]
+    return table(["216 atoms, NVE, 1 fs", "local PH (ours)", "Tersoff (LAMMPS)"], rows) + (
+        f"\n{fmt(run['ps'], 0)} ps each from the same positions and 300 K velocities; structure "
+        f"from the second half. g(r): first peak at {fmt(c['first_peak_A'][0], 3)} Å (PH) and "
+        f"{fmt(c['first_peak_A'][1], 3)} Å (Tersoff), heights {fmt(c['first_peak_height'][0])} "
+        f"and {fmt(c['first_peak_height'][1])}; ∫|g_PH − g_T| / ∫g_T = "
+        f"{fmt(c['relative_l1_difference'], 3)} over 0–5 Å.{_part_load(run)}\n"
+    )
+
+
+def local_ph_switches(bench: Mapping[str, Any]) -> str:
+    """How often the local diagrams change recipe (pairing switches etc.) from step to step."""
+    s = bench["switches"]
+    rows = [
+        [f"> {t} Å²" if float(t) > 0 else "all pairs", fmt(100 * v["atoms_changed_per_step"], 1),
+         fmt(100 * v["steps_with_a_change"], 0)]
+        for t, v in s["by_min_persistence"].items()
+    ]  # fmt: skip
+    header = ["pairs counted", "atoms changed per step, %", "steps with a change, %"]
+    return table(header, rows) + (
+        f"\nOver the first {s['steps']} steps of the NVE run.{_part_load(s)}\n"
+    )
+
+
+def local_ph_cost(bench: Mapping[str, Any]) -> str:
+    """Milliseconds per MD step against LAMMPS at three sizes."""
+    c = bench["cost"]
+    rows = [
+        [n, fmt(v["ph_ms_per_step"], 0), fmt(v["lammps_ms_per_step"], 2),
+         fmt(v["ph_ms_per_step"] / v["lammps_ms_per_step"], 0)]
+        for n, v in c["sizes"].items()
+    ]  # fmt: skip
+    header = ["atoms", "local PH, ms/step", "Tersoff (LAMMPS), ms/step", "ratio"]
+    fit = c["ph_linear_fit"]
+    per_atom = ", ".join(fmt(x, 2) for x in c["ph_ms_per_atom_step"])
+    return table(header, rows) + (
+        f"\nPer atom: {per_atom} ms; a line through the three gives {fmt(fit['ms_per_atom'], 2)} "
+        f"ms per atom and {fmt(fit['ms_offset'], 0)} ms per step "
+        f"({c.get('ph_steps_timed', '?')} PH steps timed per size).{_part_load(c)}\n"
+    )
+
+
+def local_ph_torch_topological(bench: Mapping[str, Any]) -> str:
+    """Our local Rips and alpha against torch-topological's on the same balls."""
+    rips, alpha = bench["rips"], bench["alpha"]
+    rows = [
+        ["Rips H0–H1, all balls, with gradients (s)", fmt(rips["torch_topological_s"], 2),
+         fmt(rips["ours_s"], 2)],
+        ["balls with the same Rips diagram", fmt(100 * rips["atoms_with_equal_diagrams"], 0) + " %",
+         "largest difference " + f"{rips['largest_difference_A']:.0e} Å"],
+        ["alpha H1 points that are not alpha values", fmt(100 * alpha["h1_points_not_alpha"], 1)
+         + f" % of {alpha['h1_points']}", "0 (checked against GUDHI in the tests)"],
+    ]  # fmt: skip
+    return table(["", f"torch-topological {bench['torch_topological_version']}", "ours"], rows) + (
+        f"\n{bench['n_atoms']} balls of r_cut = {bench['r_cut']} Å "
+        f"({fmt(bench['mean_neighbours'], 1)} neighbours on average) of one structure.\n"
+    )
+
+
 # --------------------------------------------------------------------------- performance.md
 
 
@@ -1750,6 +1913,36 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "--out docs/data/xy_validation.json && "
         "python docs/regenerate.py xy-validation docs/data/xy_validation.json",
         {"xy:validation": xy_validation},
+    ),
+    "local-ph-accuracy": (
+        "local_ph.md",
+        "python benchmarks/local_ph_data.py runs/local_ph/data && "
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
+        "--out docs/data/local_ph_accuracy.json --models ph soap reference --epochs 60 && "
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
+        "--out docs/data/local_ph_accuracy.json --models schnet --schnet-epochs 20 && "
+        "python docs/regenerate.py local-ph-accuracy docs/data/local_ph_accuracy.json",
+        {"local_ph:accuracy": local_ph_accuracy},
+    ),
+    "local-ph-torch-topological": (
+        "local_ph.md",
+        "python benchmarks/local_ph_torch_topological.py "
+        "runs/local_ph/data/rho2.500_run002.extxyz "
+        "--out docs/data/local_ph_torch_topological.json && python docs/regenerate.py "
+        "local-ph-torch-topological docs/data/local_ph_torch_topological.json",
+        {"local_ph:torch_topological": local_ph_torch_topological},
+    ),
+    "local-ph-md": (
+        "local_ph.md",
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_md.py runs/local_ph/ph/model "
+        "runs/local_ph/data --out docs/data/local_ph_md.json --ps 1 --switch-steps 50 "
+        "--cost-steps 3 && "
+        "python docs/regenerate.py local-ph-md docs/data/local_ph_md.json",
+        {
+            "local_ph:md": local_ph_md,
+            "local_ph:switches": local_ph_switches,
+            "local_ph:cost": local_ph_cost,
+        },
     ),
 }
 

@@ -27,7 +27,8 @@ descriptors' leading principal components, widened by ``tolerance`` of its width
 side), or whose predicted energy lies outside the training energy range (widened likewise), is
 predicted anyway, with an :class:`OutOfRangeWarning` that names the frames.
 
-New kinds (e.g. a local, per-atom model with forces) subclass :class:`EnergyModel`, implement
+New kinds (e.g. a local, per-atom model with forces: ``local_ph``,
+:class:`topophys.models.local_ph.LocalPHModel`) subclass :class:`EnergyModel`, implement
 its five hooks and register with :func:`register_model_kind`; they are then saved, loaded and
 wrapped as calculators like the built-in ones. A model with forces lists them in
 ``implemented_properties`` and returns them from ``_calculate``.
@@ -110,6 +111,7 @@ _KINDS: dict[str, str] = {
     "soap_nn": "topophys.potentials:SOAPNNModel",
     "ph_soap": "topophys.potentials:PHSOAPModel",
     "schnet": "topophys.potentials:SchNetModel",
+    "local_ph": "topophys.models.local_ph:LocalPHModel",
 }
 
 

@@ -1,0 +1,258 @@
+"""Accuracy and cost of the local PH potential against per-atom SOAP + NN and SchNet.
+
+All three are trained by one loop on one loss (energies per atom and forces, both in units of
+their label spread, weight 1), on the same structures and the same force labels: the frames of
+``benchmarks/local_ph_data.py``, runs 0 and 1 of each density for training (10 % of them held
+out for early stopping), run 2 for testing, and the forces of 16 atoms per training structure
+(32 per test structure, other atoms) drawn by structure number. ``reference`` scores the
+labels' own spread (the training mean energy per atom and zero forces) on the same atoms.
+
+    python benchmarks/local_ph_accuracy.py runs/local_ph/data --work runs/local_ph \\
+        --out docs/data/local_ph_accuracy.json [--models ph soap schnet reference] [--epochs 300]
+
+Each model's entry is merged into ``--out`` as it finishes, so the models can run one at a
+time; a trained PH potential is saved under ``--work`` (``ph/model``) for the MD benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import ase.io
+import numpy as np
+import torch
+
+from topophys.data.structures import frame_energy
+from topophys.descriptors.local_ph import LocalPHConfig
+from topophys.descriptors.soap import SOAPConfig
+from topophys.models.local_ph import AtomicNetwork
+from topophys.training._forces import errors
+from topophys.training.force_baselines import (
+    AtomicSchNet,
+    SchNetForceConfig,
+    fit_force_model,
+    schnet_samples,
+    soap_samples,
+)
+from topophys.training.local_ph import (
+    LocalPHFitConfig,
+    fit_local_ph,
+    force_labels,
+    force_subset,
+    ph_samples,
+)
+
+TRAIN_FORCE_ATOMS, TEST_FORCE_ATOMS = 16, 32
+
+
+def load(data: Path) -> tuple[list[Any], list[Any], np.ndarray, np.ndarray]:
+    frames = []
+    for path in sorted(data.glob("*.extxyz")):
+        frames += ase.io.read(path, ":")
+    runs = np.array([a.info["run"] for a in frames])
+    index = np.arange(len(frames))
+    train, test = index[runs != 2], index[runs == 2]
+    return [frames[i] for i in train], [frames[i] for i in test], train, test
+
+
+def fit_config(epochs: int) -> LocalPHFitConfig:
+    return LocalPHFitConfig(
+        epochs=epochs,
+        milestones=tuple(sorted({max(1, epochs // 2), max(2, (4 * epochs) // 5)})),
+        force_atoms=TRAIN_FORCE_ATOMS,
+        patience=max(10, epochs // 5),
+        validation_fraction=0.1,
+        checkpoint_every=10,
+    )
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def cold(frames: list[Any]) -> np.ndarray:
+    """Frames near the conditions of the MD benchmark: the NVT frames at 300 and 1000 K and the
+    quench below 2000 K (by the step's place in the 5000 → 300 K ramp)."""
+    out = []
+    for a in frames:
+        stage = a.info.get("process")
+        # The quench ramps 5000 → 300 K over steps 9001-11000 of the papers' protocol.
+        temperature = 5000.0 - 4700.0 * (a.info.get("step", 0) - 9000) / 2000.0
+        late = stage == "quench" and temperature <= 2000.0
+        out.append(stage == "nvt" or late)
+    return np.array(out)
+
+
+def scores(model: torch.nn.Module, samples: list[Any], mask: np.ndarray) -> dict[str, Any]:
+    return {
+        **errors(model, samples),
+        "cold": errors(model, [s for s, m in zip(samples, mask, strict=True) if m]),
+    }
+
+
+def run_ph(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
+    descriptor = LocalPHConfig()
+    config = fit_config(epochs)
+    samples, t_train = timed(
+        ph_samples, train, descriptor, force_atoms=TRAIN_FORCE_ATOMS, seed=0, indices=i_train
+    )
+    fitted, t_fit = timed(fit_local_ph, train, descriptor, config, work / "ph", samples=samples)
+    model, history = fitted
+    potential = model.potential
+    held, t_test = timed(
+        ph_samples, test, descriptor, force_atoms=TEST_FORCE_ATOMS, seed=1, indices=i_test
+    )
+    start = time.perf_counter()
+    for a in test[:5]:
+        potential.compute(a)
+    predict = (time.perf_counter() - start) / 5
+    return {
+        "descriptor": descriptor.to_dict(),
+        "n_features": descriptor.n_features,
+        "n_parameters": n_params(potential.network),
+        "test": scores(potential.network, held, cold(test)),
+        "train": errors(potential.network, samples),
+        "epochs_run": len(history["epoch"]),
+        "best_holdout_epoch": int(np.argmin(history.get("holdout_score", [0])) + 1),
+        "descriptor_s_per_structure": (t_train + t_test) / (len(train) + len(test)),
+        "fit_s": t_fit,
+        "energy_forces_s_per_structure": predict,
+    }
+
+
+def run_soap(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
+    soap = SOAPConfig()
+    samples, t_train = timed(
+        soap_samples, train, soap, force_atoms=TRAIN_FORCE_ATOMS, seed=0, indices=i_train
+    )
+    held, t_test = timed(
+        soap_samples, test, soap, force_atoms=TEST_FORCE_ATOMS, seed=1, indices=i_test
+    )
+    torch.manual_seed(0)
+    model = AtomicNetwork(soap.n_features)
+    (model, history), t_fit = timed(
+        fit_force_model, model, samples, fit_config(epochs), run_dir=work / "soap"
+    )
+    return {
+        "descriptor": soap.to_dict(),
+        "n_features": soap.n_features,
+        "n_parameters": n_params(model),
+        "test": scores(model, held, cold(test)),
+        "train": errors(model, samples),
+        "epochs_run": len(history["epoch"]),
+        "best_holdout_epoch": int(np.argmin(history.get("holdout_score", [0])) + 1),
+        "descriptor_and_derivatives_s_per_structure": (t_train + t_test) / (len(train) + len(test)),
+        "fit_s": t_fit,
+    }
+
+
+def run_schnet(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
+    config = SchNetForceConfig()
+    samples = schnet_samples(train, config, force_atoms=TRAIN_FORCE_ATOMS, seed=0, indices=i_train)
+    held = schnet_samples(test, config, force_atoms=TEST_FORCE_ATOMS, seed=1, indices=i_test)
+    torch.manual_seed(0)
+    model = AtomicSchNet(config)
+    (model, history), t_fit = timed(
+        fit_force_model, model, samples, fit_config(epochs), run_dir=work / "schnet"
+    )
+    start = time.perf_counter()
+    for s in held[:5]:
+        s.predict(model, False)
+    return {
+        "architecture": config.to_dict(),
+        "n_parameters": n_params(model),
+        "test": scores(model, held, cold(test)),
+        "train": errors(model, samples),
+        "epochs_run": len(history["epoch"]),
+        "best_holdout_epoch": int(np.argmin(history.get("holdout_score", [0])) + 1),
+        "fit_s": t_fit,
+        "energy_forces_s_per_structure": (time.perf_counter() - start) / 5,
+    }
+
+
+class LabelSample:
+    """A structure's labels on the force atoms the models are scored on, predicted by the
+    reference: the training mean energy per atom and zero forces."""
+
+    def __init__(self, atoms: Any, index: int, force_atoms: int, seed: int, e_atom: float):
+        self.n_atoms, self.energy, self.e_atom = len(atoms), frame_energy(atoms), e_atom
+        forces = force_labels(atoms)
+        subset = force_subset(len(atoms), force_atoms, seed, index)
+        self.forces = torch.as_tensor(forces[subset] if forces is not None else np.empty((0, 3)))
+
+    def predict(self, model: Any, create_graph: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.tensor(self.e_atom * self.n_atoms), torch.zeros_like(self.forces)
+
+
+def run_reference(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
+    """What the labels' own spread gives: a model must beat these to have learnt anything."""
+    e_atom = float(np.mean([frame_energy(a) / len(a) for a in train]))
+    held = [
+        LabelSample(a, i, TEST_FORCE_ATOMS, 1, e_atom) for a, i in zip(test, i_test, strict=True)
+    ]
+    fitted = [
+        LabelSample(a, i, TRAIN_FORCE_ATOMS, 0, e_atom) for a, i in zip(train, i_train, strict=True)
+    ]
+    none = torch.nn.Identity()
+    return {
+        "predictor": "training mean energy per atom, zero forces",
+        "n_parameters": 1,
+        "test": scores(none, held, cold(test)),
+        "train": errors(none, fitted),
+        "epochs_run": 0,
+        "best_holdout_epoch": 0,
+        "fit_s": 0.0,
+    }
+
+
+RUNNERS = {"ph": run_ph, "soap": run_soap, "schnet": run_schnet, "reference": run_reference}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("data", type=Path)
+    parser.add_argument("--work", type=Path, default=Path("runs/local_ph"))
+    parser.add_argument("--out", type=Path, default=Path("docs/data/local_ph_accuracy.json"))
+    parser.add_argument("--models", nargs="+", default=list(RUNNERS), choices=list(RUNNERS))
+    parser.add_argument("--epochs", type=int, default=150)
+    parser.add_argument("--schnet-epochs", type=int, default=60)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    train, test, i_train, i_test = load(args.data)
+    out = json.loads(args.out.read_text()) if args.out.exists() else {}
+    out.update(
+        {
+            "data": str(args.data),
+            "n_train_structures": len(train),
+            "n_test_structures": len(test),
+            "atoms_per_structure": len(train[0]),
+            "force_atoms": {"train": TRAIN_FORCE_ATOMS, "test": TEST_FORCE_ATOMS},
+            "cpus": os.cpu_count(),
+        }
+    )
+    out.setdefault("models", {})
+    for name in args.models:
+        load_start = os.getloadavg()
+        epochs = args.schnet_epochs if name == "schnet" else args.epochs
+        result = RUNNERS[name](train, test, i_train, i_test, args.work, epochs)
+        result["load_average"] = {"start": load_start, "end": os.getloadavg()}
+        out["models"][name] = result
+        out["load_average"] = {"start": load_start, "end": os.getloadavg()}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(out, indent=1) + "\n")
+        print(name, json.dumps(result["test"]), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""The settings of the atom-centred persistence descriptor and its radial entrance function."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from ... import _validate
+from ...config import Config
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+__all__ = ["LocalPHConfig", "entrance", "entrance_torch"]
+
+
+@dataclass(frozen=True)
+class LocalPHConfig(Config):
+    r"""Atom-centred persistence diagrams and their persistence images.
+
+    Around atom *i*, atom *j* at distance :math:`r_{ij}` (any periodic image) enters the
+    filtration of *i* at the *entrance* value :math:`h(r_{ij})`, and a simplex σ of the alpha
+    (or Rips) complex at
+
+    .. math::
+
+        f_i(\sigma) = \min\bigl(t_{max},\ \max(a(\sigma),\ h(\max_{j \in \sigma} r_{ij}))\bigr),
+
+    where *a* is the alpha value (squared radius, Å², HomCloud's convention) or, for Rips,
+    the squared half of the longest edge, so both filtrations share the unit. The entrance
+
+    .. math:: h(r) = \kappa r^2 + (t_{max} - \kappa r^2)\, s(u), \quad
+              u = \frac{r - r_{inner}}{r_{cut} - r_{inner}} \text{ clipped to } [0, 1],
+
+    with the quintic smooth step :math:`s(u) = 10u^3 - 15u^4 + 6u^5`, lets atom *j* in at
+    :math:`\kappa r_{ij}^2` near the centre (a neighbour at distance *r* is born at
+    :math:`\kappa r^2` and joins the centre at :math:`(r/2)^2`, so for κ < 1/4 its H0 pair
+    records *r* twice and makes the diagram the centre's own) and rises smoothly to ``t_max``
+    at ``r_cut``. Only atoms closer than ``r_cut`` take part and the filtration stops at
+    ``t_max`` (classes alive then die there). An atom crossing ``r_cut`` therefore enters and
+    leaves with zero persistence and zero slope (*h* is twice continuously differentiable):
+    the diagram, and the energy built on it, are continuous, and so are the forces.
+
+    Parameters
+    ----------
+    filtration
+        ``"alpha"`` (the papers': squared circumradii of the periodic Delaunay complex) or
+        ``"rips"`` (Vietoris–Rips on the neighbourhood, squared half edge lengths).
+    r_cut
+        Neighbourhood radius, Å. Periodic cells must be wider than ``2 · r_cut`` between
+        opposite faces, so that no atom sees two images of one neighbour.
+    r_inner
+        Radius, Å, where the smooth rise of the entrance to ``t_max`` starts.
+    kappa
+        Entrance rate κ (Å²/Å², dimensionless): atoms well inside ``r_inner`` enter at
+        ``κ r²``; at most ``t_max / r_cut²``. 0 lets every atom inside ``r_inner`` in at 0
+        (the plain alpha diagram of that ball).
+    t_max
+        End of the filtration, Å² (squared radius).
+    max_dim
+        Highest homology dimension (2: H0, H1 and H2 for alpha; Rips is costly beyond 1).
+    resolution
+        Pixels of each dimension's persistence image, ``(birth, persistence)``.
+    bandwidth
+        Standard deviation of the Gaussian of each diagram point, Å².
+    weight
+        Weight of a point of persistence *p* in the images: ``"quadratic"`` ``(p/t_max)²``
+        (default) or ``"linear"`` ``p/t_max``. Both vanish with *p*, so pairs appearing or
+        vanishing at zero persistence leave the images continuous; the quadratic one also
+        leaves their derivatives continuous, so the forces do not jump there (such events
+        happen at most MD steps: two atoms swapping their order of entrance).
+    species
+        Chemical symbols the descriptor accepts.
+    """
+
+    filtration: Literal["alpha", "rips"] = "alpha"
+    r_cut: float = 4.0
+    r_inner: float = 2.5
+    kappa: float = 0.1
+    t_max: float = 4.0
+    max_dim: int = 2
+    resolution: tuple[int, ...] = (16, 16)
+    bandwidth: float = 0.1
+    weight: Literal["quadratic", "linear"] = "quadratic"
+    species: tuple[str, ...] = ("C",)
+
+    def __post_init__(self) -> None:
+        _validate.choice("filtration", self.filtration, ("alpha", "rips"))
+        _validate.positive("r_cut", self.r_cut)
+        _validate.nonnegative("r_inner", self.r_inner)
+        if not self.r_inner < self.r_cut:
+            raise ValueError(f"r_inner must be below r_cut={self.r_cut}, got {self.r_inner}")
+        _validate.positive("t_max", self.t_max)
+        _validate.nonnegative("kappa", self.kappa)
+        if self.kappa * self.r_cut**2 > self.t_max:
+            raise ValueError(
+                f"kappa must be at most t_max / r_cut² = {self.t_max / self.r_cut**2:.4g} so that "
+                f"the entrance rises to t_max, got {self.kappa}"
+            )
+        _validate.nonnegative_int("max_dim", self.max_dim)
+        if self.max_dim > 2:
+            raise ValueError(f"max_dim must be 0, 1 or 2 in 3-D space, got {self.max_dim}")
+        if len(self.resolution) != 2:
+            raise ValueError(
+                f"resolution must be (birth, persistence) pixels, got {self.resolution}"
+            )
+        for k, m in enumerate(self.resolution):
+            _validate.positive_int(f"resolution[{k}]", m)
+        _validate.positive("bandwidth", self.bandwidth)
+        _validate.choice("weight", self.weight, ("quadratic", "linear"))
+        if isinstance(self.species, str) or not self.species:
+            raise ValueError(f"species must be a non-empty tuple of symbols, got {self.species!r}")
+
+    @property
+    def n_features(self) -> int:
+        """Features per atom: one image of ``resolution`` pixels per homology dimension."""
+        return (self.max_dim + 1) * self.resolution[0] * self.resolution[1]
+
+    @property
+    def reach(self) -> float:
+        """How far from an atom, Å, the positions its diagram depends on can lie.
+
+        An alpha value up to ``t_max`` is the radius of an empty ball touching atoms within
+        ``r_cut``, so it involves atoms up to ``r_cut + 2 √t_max`` away; Rips only ``r_cut``.
+        """
+        if self.filtration == "rips":
+            return float(self.r_cut)
+        return float(self.r_cut + 2.0 * np.sqrt(self.t_max))
+
+
+def _smoothstep(u: np.ndarray) -> np.ndarray:
+    return u * u * u * (10.0 + u * (6.0 * u - 15.0))
+
+
+def entrance(r: np.ndarray, config: LocalPHConfig) -> np.ndarray:
+    """Entrance values ``h(r)`` (Å²) of atoms at distances ``r`` (Å) from the centre.
+
+    ``κ r²`` below ``r_inner``, ``t_max`` from ``r_cut`` on, and between them the blend
+    ``κ r² + (t_max − κ r²) s(u)`` with the quintic smooth step ``s`` of
+    ``u = (r − r_inner)/(r_cut − r_inner)``: twice continuously differentiable, so forces stay
+    continuous where atoms cross either radius.
+    """
+    r = np.asarray(r, dtype=np.float64)
+    u = np.clip((r - config.r_inner) / (config.r_cut - config.r_inner), 0.0, 1.0)
+    base = config.kappa * r * r
+    return base + (config.t_max - base) * _smoothstep(u)
+
+
+def entrance_torch(r: torch.Tensor, config: LocalPHConfig) -> torch.Tensor:
+    """:func:`entrance` in torch (differentiable in ``r``)."""
+    import torch
+
+    u = torch.clamp((r - config.r_inner) / (config.r_cut - config.r_inner), 0.0, 1.0)
+    base = config.kappa * r * r
+    return base + (config.t_max - base) * (u * u * u * (10.0 + u * (6.0 * u - 15.0)))

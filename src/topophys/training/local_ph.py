@@ -1,0 +1,443 @@
+"""Training the atom-centred persistence potential on energies and forces (Lightning).
+
+:func:`fit_local_ph` computes each training structure's pairs once (GUDHI), their values and
+per-slot gradients (:func:`topophys.descriptors.local_ph.slot_geometry`), and trains an
+:class:`~topophys.models.local_ph.AtomicNetwork` on total energies and, where the frames carry
+them, forces: the forces of a structure are ``−Σ_s (∂E/∂v_s) ∂v_s/∂x``, where only ``∂E/∂v``
+depends on the weights, so an epoch never recomputes persistence. The loop is the one the
+force-trained baselines use (``topophys.training._forces``): checkpoints and resume, CSV logs,
+early stopping on held-out structures.
+
+Examples
+--------
+A short fit on two rattled diamond cells (energies and forces from ASE's Tersoff would come
+from real labels; here any finite numbers do):
+
+>>> import numpy as np
+>>> from ase.build import bulk
+>>> from ase.calculators.singlepoint import SinglePointCalculator
+>>> from topophys.descriptors.local_ph import LocalPHConfig
+>>> frames = []
+>>> for seed in range(2):
+...     a = bulk("C", "diamond", cubic=True).repeat(3)
+...     a.rattle(0.05, seed=seed)
+...     a.calc = SinglePointCalculator(a, energy=-7.0 * len(a) + seed, forces=np.zeros((216, 3)))
+...     frames.append(a)
+>>> descriptor = LocalPHConfig(max_dim=1, resolution=(4, 4))
+>>> fit = LocalPHFitConfig(hidden=(8,), epochs=2, batch_size=2, validation_fraction=0.0)
+>>> model, history = fit_local_ph(frames, descriptor, fit)
+>>> len(history["epoch"]), model.kind, model.calculator().implemented_properties[-2:]
+(2, 'local_ph', ['forces', 'stress'])
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import _validate
+from ..config import Config
+from ..data.structures import frame_energy
+from ..descriptors.local_ph import LocalPairs, LocalPHConfig, local_pairs, slot_geometry
+from ..descriptors.local_ph.images import atom_images, image_blocks
+from ..models.local_ph import ACTIVATIONS, AtomicNetwork, LocalPHModel, LocalPHPotential
+from ..parallel import pmap
+from ..potentials import TrainingDomain
+from ._options import LoopSettings, check_early_stopping, check_milestones
+
+__all__ = [
+    "LocalPHFitConfig",
+    "PHSample",
+    "fit_local_ph",
+    "force_labels",
+    "force_subset",
+    "ph_samples",
+]
+
+
+@dataclass(frozen=True)
+class LocalPHFitConfig(Config):
+    """How the per-atom networks are trained.
+
+    Parameters
+    ----------
+    hidden
+        Hidden widths of each species' network.
+    activation
+        ``"silu"``, ``"tanh"`` or ``"softplus"`` (smooth: forces must not jump).
+    epochs, batch_size
+        Passes over the training structures; structures per optimizer step.
+    lr, milestones, gamma
+        Adam's learning rate, multiplied by ``gamma`` at each milestone epoch.
+    weight_decay
+        Adam's L2 penalty.
+    input_floor
+        Smallest input scale as a fraction of the largest feature spread
+        (:meth:`~topophys.models.local_ph.AtomicNetwork.fit_scaling`).
+    force_weight
+        Weight of the force term of the loss (both terms in units of their label spread).
+        0 trains on energies only.
+    force_atoms
+        Atoms per structure whose forces enter the loss, drawn from ``(seed, structure)``
+        (0: all). The same subset is used by the force-trained baselines, so all models see
+        the same labels.
+    validation_fraction, patience
+        Held-out share of the training structures, scored every epoch; with ``patience`` > 0,
+        early stopping on their loss-weighted error.
+    seed
+        Weights, batch order, held-out and force subsets.
+    checkpoint_every, device
+        Checkpoint interval (epochs) and torch device.
+    """
+
+    hidden: tuple[int, ...] = (64, 64)
+    activation: str = "silu"
+    epochs: int = 300
+    batch_size: int = 8
+    lr: float = 2e-3
+    milestones: tuple[int, ...] = (150, 250)
+    gamma: float = 0.3
+    weight_decay: float = 0.0
+    input_floor: float = 0.1
+    force_weight: float = 1.0
+    force_atoms: int = 0
+    validation_fraction: float = 0.1
+    patience: int = 0
+    seed: int = 0
+    checkpoint_every: int = 10
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for k, h in enumerate(self.hidden):
+            _validate.positive_int(f"hidden[{k}]", h)
+        _validate.choice("activation", self.activation, tuple(ACTIVATIONS))
+        _validate.positive_int("epochs", self.epochs)
+        _validate.positive_int("batch_size", self.batch_size)
+        _validate.positive("lr", self.lr)
+        check_milestones(self.milestones)
+        _validate.positive("gamma", self.gamma)
+        _validate.nonnegative("weight_decay", self.weight_decay)
+        _validate.in_range("input_floor", self.input_floor, 1e-12, 1.0)
+        _validate.nonnegative("force_weight", self.force_weight)
+        _validate.nonnegative_int("force_atoms", self.force_atoms)
+        check_early_stopping(self.validation_fraction, self.patience)
+        _validate.nonnegative_int("seed", self.seed)
+        _validate.positive_int("checkpoint_every", self.checkpoint_every)
+
+    def settings(self) -> LoopSettings:
+        """The loop's view of this config."""
+        return LoopSettings(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            milestones=tuple(self.milestones),
+            gamma=self.gamma,
+            checkpoint_every=self.checkpoint_every,
+            patience=self.patience,
+            device=self.device,
+        )
+
+
+def force_labels(atoms: Any) -> np.ndarray | None:
+    """The reference forces ``(n, 3)`` (eV/Å) of a frame, or None if it has none."""
+    results = getattr(atoms.calc, "results", None) or {}
+    forces = results.get("forces", atoms.arrays.get("forces"))
+    if forces is None:
+        return None
+    forces = np.asarray(forces, dtype=np.float64)
+    if forces.shape != (len(atoms), 3) or not np.isfinite(forces).all():
+        raise ValueError(f"forces must be finite with shape ({len(atoms)}, 3), got {forces.shape}")
+    return forces
+
+
+def force_subset(n_atoms: int, k: int, seed: int, index: int) -> np.ndarray:
+    """Sorted atoms ``(min(k, n),)`` of structure ``index`` whose forces enter the loss
+    (``k = 0``: all), drawn from ``(seed, index)``.
+
+    >>> force_subset(5, 0, 0, 3).tolist()
+    [0, 1, 2, 3, 4]
+    """
+    if k == 0 or k >= n_atoms:
+        return np.arange(n_atoms)
+    return np.sort(np.random.default_rng([seed, 7, index]).choice(n_atoms, k, replace=False))
+
+
+class PHSample:
+    """One labelled structure for :func:`fit_local_ph`: its pairs, values and the gradients of
+    the values with respect to the atoms whose forces enter the loss.
+
+    Parameters
+    ----------
+    pairs : LocalPairs
+    atoms : ase.Atoms
+        The structure the pairs are of, labelled.
+    species : sequence of str
+        The network's species.
+    force_index : array of int
+        Atoms whose forces are predicted (empty: energy only).
+    energy_key : str
+        Where the energy label is (see :func:`topophys.data.structures.frame_energy`).
+    """
+
+    def __init__(
+        self,
+        pairs: LocalPairs,
+        atoms: Any,
+        species: Sequence[str],
+        force_index: np.ndarray,
+        energy_key: str = "energy",
+    ) -> None:
+        lookup = {s: k for k, s in enumerate(species)}
+        self.n_atoms = len(atoms)
+        self.energy = frame_energy(atoms, energy_key)
+        self.config = pairs.config
+        self.species = torch.tensor([lookup[s] for s in atoms.get_chemical_symbols()])
+        geometry = slot_geometry(pairs, atoms.get_positions(), atoms.get_cell()[:])
+        birth, death = geometry.values
+        blocks, d_birth, d_death = image_blocks(birth, death, self.config)
+        centre, dim = torch.as_tensor(pairs.centre), torch.as_tensor(pairs.dim)
+        # float32 storage: the network sees float64 again; the rounding is far below the labels'.
+        images = atom_images(centre, dim, birth, death, self.n_atoms, self.config, blocks=blocks)
+        self.features = images.float()
+        forces = force_labels(atoms)
+        index = np.asarray(force_index, dtype=np.int64) if forces is not None else np.empty(0, int)
+        self.force_index = torch.as_tensor(index)
+        self.forces = torch.as_tensor(forces[index] if forces is not None else np.empty((0, 3)))
+        # Only the values that move the atoms whose forces are predicted: their corners'
+        # gradients, and the derivatives of their pair's image block.
+        row = np.full(self.n_atoms + 1, -1, dtype=np.int64)
+        row[index] = np.arange(len(index))
+        corner_atoms = geometry.atoms.reshape(-1).numpy()
+        rows = row[np.where(corner_atoms >= 0, corner_atoms, self.n_atoms)]
+        keep = np.flatnonzero(rows >= 0)
+        slots, local = np.unique(keep // 6, return_inverse=True)
+        n_pairs = len(pairs)
+        pair, which = slots % n_pairs, slots // n_pairs
+        self.pair_centre = centre[pair]
+        self.pair_dim = dim[pair]
+        self.block_grad = torch.where(
+            torch.as_tensor(which == 0)[:, None], d_birth[pair], d_death[pair]
+        ).float()
+        self.corner_slot = torch.as_tensor(local.reshape(-1))
+        self.corner_row = torch.as_tensor(rows[keep])
+        self.corner_grad = geometry.grads.reshape(-1, 3)[torch.as_tensor(keep)]
+
+    def predict(
+        self, model: AtomicNetwork, create_graph: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Total energy (eV) and forces on ``force_index`` (eV/Å) by ``model``."""
+        dtype = model.input_mean.dtype
+        x = self.features.to(dtype).requires_grad_(True)
+        with torch.enable_grad():
+            energy = model(x, self.species).sum()
+            if not len(self.force_index):
+                return energy, torch.empty(0, 3, dtype=dtype)
+            (g,) = torch.autograd.grad(energy, x, create_graph=create_graph)
+        size = self.config.resolution[0] * self.config.resolution[1]
+        rows = g.reshape(self.n_atoms, self.config.max_dim + 1, size)[
+            self.pair_centre, self.pair_dim
+        ]
+        d_values = (rows * self.block_grad.to(dtype)).sum(1)
+        contrib = d_values[self.corner_slot, None] * self.corner_grad.to(dtype)
+        forces = torch.zeros(len(self.force_index), 3, dtype=dtype)
+        return energy, -forces.index_add(0, self.corner_row, contrib)
+
+
+class _SampleJob:
+    """Picklable: pairs and sample of one frame (for :func:`topophys.parallel.pmap`)."""
+
+    def __init__(self, config: LocalPHConfig, force_atoms: int, seed: int, energy_key: str):
+        self.config, self.force_atoms, self.seed = config, force_atoms, seed
+        self.energy_key = energy_key
+
+    def __call__(self, item: tuple[int, Any]) -> PHSample:
+        index, atoms = item
+        pairs = local_pairs(atoms, self.config)
+        subset = force_subset(len(atoms), self.force_atoms, self.seed, index)
+        return PHSample(pairs, atoms, self.config.species, subset, self.energy_key)
+
+
+def ph_samples(
+    frames: Sequence[Any],
+    config: LocalPHConfig,
+    *,
+    force_atoms: int = 0,
+    seed: int = 0,
+    energy_key: str = "energy",
+    indices: Sequence[int] | None = None,
+    n_jobs: int = 1,
+) -> list[PHSample]:
+    """Samples of labelled ``frames`` for :func:`fit_local_ph` or for scoring.
+
+    ``indices`` (default ``0 … len(frames) − 1``) are the structures' numbers in the draw of
+    their force subsets, so a structure keeps its subset wherever it is listed.
+    """
+    indices = list(range(len(frames))) if indices is None else list(indices)
+    if len(indices) != len(frames):
+        raise ValueError(
+            f"indices must have one entry per frame ({len(frames)}), got {len(indices)}"
+        )
+    job = _SampleJob(config, force_atoms, seed, energy_key)
+    return pmap(job, list(zip(indices, frames, strict=True)), workers=n_jobs, desc="local pairs")
+
+
+def _identity(
+    descriptor: LocalPHConfig, config: LocalPHConfig | Any, frames: Sequence[Any]
+) -> dict[str, Any]:
+    from ._loop import RESUMABLE, fingerprint
+
+    arrays = []
+    for a in frames:
+        arrays += [a.get_positions(), a.get_cell()[:], np.array([frame_energy(a)])]
+    return {
+        "descriptor": descriptor.to_dict(),
+        "config": {k: v for k, v in config.to_dict().items() if k not in RESUMABLE},
+        "data": fingerprint(*arrays),
+    }
+
+
+def fit_local_ph(
+    frames: Sequence[Any],
+    descriptor: LocalPHConfig | None = None,
+    config: LocalPHFitConfig | None = None,
+    run_dir: str | Path | None = None,
+    *,
+    samples: Sequence[PHSample] | None = None,
+    energy_key: str = "energy",
+    n_jobs: int = 1,
+    progress: bool | None = False,
+) -> tuple[LocalPHModel, dict[str, list[float]]]:
+    """Train an atom-centred persistence potential on labelled structures.
+
+    Parameters
+    ----------
+    frames : sequence of ase.Atoms
+        Training structures with energies (``energy_key``) and, for the force term, forces
+        (from their calculator, e.g. LAMMPS frames or extended XYZ files).
+    descriptor : LocalPHConfig, optional
+    config : LocalPHFitConfig, optional
+    run_dir : path, optional
+        Receives ``identity.json``, ``checkpoints/last.ckpt``, ``logs/``, then the saved model
+        (``model/``, read by :func:`topophys.potentials.load_energy_model`) and
+        ``history.json``; a finished fit of the same settings and data is loaded, an
+        unfinished one resumed, one of others refused.
+    samples : sequence of PHSample, optional
+        Precomputed :func:`ph_samples` of ``frames`` (same order, same settings).
+    energy_key : str
+    n_jobs : int
+        Processes computing the pairs.
+    progress : bool or None
+        Lightning's progress bar.
+
+    Returns
+    -------
+    model : LocalPHModel
+        Its ``potential`` computes energies, forces and stress; ``training`` holds the energy
+        range, the structures, the label potential and the fit's time.
+    history : dict of str to list
+        Per epoch: ``epoch``, ``lr``, ``train_loss``, ``train_energy_rmse_meV``,
+        ``train_force_rmse_meV``, ``seconds``, and with held-out structures
+        ``holdout_energy_rmse_meV``, ``holdout_force_rmse_meV``, ``holdout_score``.
+    """
+    from ..potentials import load_energy_model
+    from ._forces import fit_forces
+    from ._loop import claim_run_dir, holdout_split
+
+    descriptor = LocalPHConfig() if descriptor is None else descriptor
+    config = LocalPHFitConfig() if config is None else config
+    if not isinstance(descriptor, LocalPHConfig):
+        raise TypeError(f"descriptor must be a LocalPHConfig, got {type(descriptor).__name__}")
+    if not isinstance(config, LocalPHFitConfig):
+        raise TypeError(f"config must be a LocalPHFitConfig, got {type(config).__name__}")
+    frames = list(frames)
+    if len(frames) < 1:
+        raise ValueError("frames must hold at least one structure")
+    folder = None if run_dir is None else Path(run_dir)
+    identity = _identity(descriptor, config, frames)
+    if folder is not None:
+        claim_run_dir(folder, identity, "local PH potential")
+        done = folder / "model" / "model.json"
+        if done.exists() and (folder / "history.json").exists():
+            model = load_energy_model(folder / "model")
+            if not isinstance(model, LocalPHModel):
+                raise ValueError(
+                    f"run_dir {folder} holds a finished model of kind "
+                    f"{type(model).__name__}, not a local PH potential"
+                )
+            return model, json.loads((folder / "history.json").read_text())
+    t0 = time.perf_counter()
+    if samples is None:
+        samples = ph_samples(
+            frames,
+            descriptor,
+            force_atoms=config.force_atoms,
+            seed=config.seed,
+            energy_key=energy_key,
+            n_jobs=n_jobs,
+        )
+    elif len(samples) != len(frames):
+        raise ValueError(f"samples must hold one sample per frame ({len(frames)})")
+    train, held = holdout_split(len(frames), config.validation_fraction, config.seed)
+    torch.manual_seed(config.seed)
+    network = AtomicNetwork(
+        descriptor.n_features, descriptor.species, config.hidden, config.activation
+    ).double()
+    _fit_scaling(network, [samples[i] for i in train], config.input_floor)
+    history = fit_forces(
+        network,
+        [samples[i] for i in train],
+        optimizer=lambda p: torch.optim.Adam(p, lr=config.lr, weight_decay=config.weight_decay),
+        settings=config.settings(),
+        force_weight=config.force_weight,
+        holdout=[samples[i] for i in held],
+        run_dir=folder,
+        identity=identity,
+        progress=progress,
+    )
+    train_samples = [samples[i] for i in train]
+    # The range checks judge a structure by its atom-averaged persistence images.
+    rows = np.stack([s.features.double().mean(0).numpy() for s in train_samples])
+    model = LocalPHModel(
+        LocalPHPotential(descriptor, network.cpu()),
+        training=_summary(frames, train_samples, energy_key, t0),
+        pbc=tuple(bool(p) for p in frames[0].pbc),
+        domain=TrainingDomain.fit(rows) if len(rows) > 1 else None,
+    )
+    if folder is not None:
+        from ..config import atomic_write_text
+
+        model.save(folder / "model")
+        atomic_write_text(folder / "history.json", json.dumps(history) + "\n")
+    return model, history
+
+
+def _fit_scaling(network: AtomicNetwork, samples: Sequence[PHSample], floor: float) -> None:
+    with torch.no_grad():
+        features = torch.cat([s.features for s in samples]).double()
+    counts = torch.stack(
+        [torch.bincount(s.species, minlength=len(network.species)) for s in samples]
+    ).double()
+    network.fit_scaling(features, counts, torch.tensor([s.energy for s in samples]), floor)
+
+
+def _summary(
+    frames: Sequence[Any], train: Sequence[PHSample], energy_key: str, t0: float
+) -> dict[str, Any]:
+    e = np.array([s.energy / s.n_atoms for s in train])
+    labels = {a.info.get("potential") for a in frames} - {None}
+    return {
+        "energy_range": [float(e.min()), float(e.max())],
+        "frames": len(train),
+        "n_atoms": sorted({len(a) for a in frames}),
+        "energy_key": energy_key,
+        "label_potential": labels.pop() if len(labels) == 1 else None,
+        "force_components": int(sum(s.forces.numel() for s in train)),
+        "fit_seconds": time.perf_counter() - t0,
+    }

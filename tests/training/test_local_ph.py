@@ -1,0 +1,104 @@
+"""Training the local PH potential: it learns, its training forces are its MD forces, it resumes."""
+
+import numpy as np
+import pytest
+from ase.calculators.morse import MorsePotential
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from topophys.training._forces import errors
+from topophys.training.local_ph import (
+    LocalPHFitConfig,
+    fit_local_ph,
+    force_labels,
+    force_subset,
+    ph_samples,
+)
+
+from ..descriptors.test_local_ph import SMALL, amorphous
+
+
+def labelled(n_frames=8):
+    """Disordered boxes labelled by a Morse potential (energies and forces)."""
+    frames = []
+    for seed in range(n_frames):
+        atoms = amorphous(n=44 + 2 * (seed % 3), seed=seed)
+        atoms.calc = MorsePotential(epsilon=1.0, r0=1.5, rho0=4.0, rcut1=2.6, rcut2=3.0)
+        e, f = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.calc = SinglePointCalculator(atoms, energy=e, forces=f)
+        frames.append(atoms)
+    return frames
+
+
+FAST = LocalPHFitConfig(
+    hidden=(16,), epochs=40, batch_size=4, lr=5e-3, milestones=(30,), validation_fraction=0.0
+)
+
+
+def test_fit_reduces_energy_and_force_errors_and_matches_inference_forces():
+    frames = labelled()
+    samples = ph_samples(frames, SMALL)
+    model, history = fit_local_ph(frames, SMALL, FAST, samples=samples)
+    potential = model.potential
+    first, last = history["train_loss"][0], history["train_loss"][-1]
+    assert last < 0.5 * first
+    scores = errors(potential.network, samples)
+    assert scores["force_rmse_meV"] < history["train_force_rmse_meV"][0]
+    # The training path (precomputed values, closed-form image derivatives) gives the forces
+    # the calculator gives.
+    out = potential.compute(frames[0])
+    energy, forces = samples[0].predict(potential.network, False)
+    assert float(energy.detach()) == pytest.approx(out["energy"], abs=1e-4)
+    np.testing.assert_allclose(forces.detach().numpy(), out["forces"], atol=1e-4)
+
+
+def test_force_subsets_and_energy_only_samples():
+    frames = labelled(2)
+    subset = ph_samples(frames, SMALL, force_atoms=5, seed=3)
+    assert [len(s.force_index) for s in subset] == [5, 5]
+    np.testing.assert_array_equal(subset[1].force_index, force_subset(len(frames[1]), 5, 3, 1))
+    np.testing.assert_allclose(subset[0].forces, force_labels(frames[0])[subset[0].force_index])
+    bare = frames[0].copy()
+    bare.calc = SinglePointCalculator(bare, energy=-5.0)
+    (only_energy,) = ph_samples([bare], SMALL)
+    assert len(only_energy.force_index) == 0 and only_energy.energy == -5.0
+
+
+def test_run_dir_reloads_a_finished_fit_and_refuses_another(tmp_path):
+    frames = labelled(4)
+    config = FAST.replace(epochs=3, milestones=[2])
+    first, _ = fit_local_ph(frames, SMALL, config, tmp_path / "fit")
+    assert (tmp_path / "fit" / "model" / "weights.pt").exists()
+    assert first.training["frames"] == 4 and first.energy_range[0] < first.energy_range[1]
+    again, history = fit_local_ph(frames, SMALL, config, tmp_path / "fit")
+    assert len(history["epoch"]) == 3
+    np.testing.assert_array_equal(again.predict(frames), first.predict(frames))
+    with pytest.raises(ValueError, match="another config"):
+        fit_local_ph(frames, SMALL, config.replace(lr=1e-3), tmp_path / "fit")
+
+
+def test_an_unfinished_fit_resumes_from_its_checkpoint(tmp_path):
+    import shutil
+
+    frames = labelled(4)
+    config = FAST.replace(epochs=2, milestones=[1])
+    fit_local_ph(frames, SMALL, config, tmp_path / "fit")
+    # As if killed after its last checkpoint: no saved model yet.
+    shutil.rmtree(tmp_path / "fit" / "model")
+    (tmp_path / "fit" / "history.json").unlink()
+    _, history = fit_local_ph(frames, SMALL, config.replace(epochs=3), tmp_path / "fit")
+    assert history["epoch"] == [1, 2, 3]
+
+
+def test_bad_settings_name_the_field():
+    with pytest.raises(ValueError, match="activation"):
+        LocalPHFitConfig(activation="relu")
+    with pytest.raises(ValueError, match="force_weight"):
+        LocalPHFitConfig(force_weight=-1.0)
+    with pytest.raises(ValueError, match="milestones"):
+        LocalPHFitConfig(milestones=(5, 3))
+    with pytest.raises(ValueError, match="validation_fraction"):
+        LocalPHFitConfig(patience=3, validation_fraction=0.0)
+    with pytest.raises(TypeError, match="descriptor"):
+        fit_local_ph(labelled(1), {"r_cut": 3.0})
+    with pytest.raises(ValueError, match="at least one"):
+        fit_local_ph([], SMALL)
