@@ -180,11 +180,11 @@ def nrp_variants(bench: Mapping[str, Any]) -> str:
     for r in bench["results"]:
         by_name.setdefault(r["variant"], []).append(r)
 
-    def spread(values: list[float]) -> str:
+    def spread(values: list[float], digits: int = 2) -> str:
         mean = sum(values) / len(values)
         if len(values) == 1:
-            return fmt(mean)
-        return f"{fmt(mean)} ({fmt(min(values))}–{fmt(max(values))})"
+            return fmt(mean, digits)
+        return f"{fmt(mean, digits)} ({fmt(min(values), digits)}–{fmt(max(values), digits)})"
 
     def ratio(rows: list[Mapping[str, Any]], split: str, k: int, which: int) -> str:
         vals = [r["rollout"][split][f"k{k}"][which] for r in rows if split in r["rollout"]]
@@ -206,7 +206,7 @@ def nrp_variants(bench: Mapping[str, Any]) -> str:
                 ratio(rows, "fresh", 20, 1),
                 spread([r["heldout_reconstruction"] for r in rows]),
                 spread([r["anchored_monotone_fraction"]["all"] for r in rows]),
-                spread([float(r["fit"]["epochs_run"]) for r in rows]),
+                spread([float(r["fit"]["epochs_run"]) for r in rows], 0),
             ]
         )
     header = [
