@@ -18,10 +18,7 @@ early stopping on held-out structures work as in ``_loop``.
 
 from __future__ import annotations
 
-import bisect
-import copy
 import math
-import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -33,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ._lightning import quiet_lightning, want_progress
-from ._loop import EpochBatchSampler, LastCheckpoint, lightning_device
+from ._loop import EpochBatchSampler, EpochModule, LastCheckpoint, lightning_device
 from ._options import LoopSettings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -97,7 +94,10 @@ class _Indices(Dataset[np.ndarray]):
         return np.asarray(idx, dtype=np.int64)
 
 
-class _ForceModule(L.LightningModule):
+class _ForceModule(EpochModule):
+    """Energies per atom and forces, each in units of its training spread, on
+    :class:`EpochModule`'s loop."""
+
     def __init__(
         self,
         model: torch.nn.Module,
@@ -109,33 +109,15 @@ class _ForceModule(L.LightningModule):
         monitors: Mapping[str, Callable[[], float]],
         identity: Any,
     ) -> None:
-        super().__init__()
-        self.model, self.samples = model, samples
-        self.settings, self.force_weight = settings, force_weight
+        columns = ("epoch", "lr", "train_loss", "train_energy_rmse_meV", "train_force_rmse_meV")
+        super().__init__(model, optimizer, settings, monitors, identity, columns)
+        self.samples, self.force_weight = samples, force_weight
         self.sigma_e, self.sigma_f = scales
-        self._optimizer, self.monitors, self.identity = optimizer, dict(monitors), identity
-        keys = ("epoch", "lr", "train_loss", "train_energy_rmse_meV", "train_force_rmse_meV")
-        self.history: dict[str, list[float]] = {k: [] for k in (*keys, "seconds", *monitors)}
-        self.best_score, self.best_epoch = math.inf, 0
-        self.best_state: dict[str, torch.Tensor] | None = None
         self._sums = np.zeros(5)  # energy², force², force components, structures, loss
-        self._t0 = self._lr = 0.0
-
-    def configure_optimizers(self) -> Any:
-        optimizer = self._optimizer(self.model.parameters())
-        milestones, gamma = tuple(self.settings.milestones), self.settings.gamma
-
-        def factor(epoch: int) -> float:
-            return gamma ** bisect.bisect_right(milestones, epoch)
-
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return [optimizer], [{"scheduler": schedule, "interval": "epoch"}]
 
     def on_train_epoch_start(self) -> None:
         self._sums[:] = 0.0
-        self._t0 = time.perf_counter()
-        self._lr = float(self.trainer.optimizers[0].param_groups[0]["lr"])
-        self.model.train()
+        super().on_train_epoch_start()
 
     def training_step(self, batch: np.ndarray, batch_idx: int) -> torch.Tensor:
         loss = torch.zeros((), dtype=torch.float64)
@@ -170,36 +152,7 @@ class _ForceModule(L.LightningModule):
             "train_energy_rmse_meV": 1000.0 * math.sqrt(e2 / max(n, 1.0)),
             "train_force_rmse_meV": 1000.0 * math.sqrt(f2 / max(nf, 1.0)),
         }
-        for key, monitor in self.monitors.items():
-            row[key] = float(monitor())
-        self.model.train()
-        row["seconds"] = time.perf_counter() - self._t0
-        for key, value in row.items():
-            self.history[key].append(int(value) if key == "epoch" else value)
-        self.log_dict({k: v for k, v in row.items() if k != "epoch"}, on_epoch=True)
-        if self.settings.patience > 0:
-            score = row["holdout_score"]
-            if score < self.best_score:
-                self.best_score, self.best_epoch = score, epoch
-                self.best_state = copy.deepcopy(self.model.state_dict())
-            elif epoch - self.best_epoch >= self.settings.patience:
-                self.trainer.should_stop = True
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["topophys"] = {
-            "identity": self.identity,
-            "history": self.history,
-            "best_score": self.best_score,
-            "best_epoch": self.best_epoch,
-            "best_state": self.best_state,
-        }
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint["topophys"]
-        self.history = {k: list(v) for k, v in state["history"].items()}
-        self.best_score = float(state["best_score"])
-        self.best_epoch = int(state["best_epoch"])
-        self.best_state = state["best_state"]
+        self._finish_epoch(row, "holdout_score")
 
 
 def fit_forces(

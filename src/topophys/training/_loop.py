@@ -44,6 +44,7 @@ RESUMABLE = ("epochs", "checkpoint_every", "device")
 __all__ = [
     "RESUMABLE",
     "EpochBatchSampler",
+    "EpochModule",
     "LastCheckpoint",
     "claim_run_dir",
     "fingerprint",
@@ -144,40 +145,33 @@ class _Batches(Dataset[Any]):
         return self.batch(np.asarray(idx, dtype=np.int64))
 
 
-class _RegressionModule(L.LightningModule):
-    """MSE of standardized targets; per-epoch history; monitors; early-stopping state."""
+class EpochModule(L.LightningModule):
+    """What the regression and force loops share.
+
+    The optimizer with its step schedule, the per-epoch history with its monitors, early
+    stopping on ``row[score]`` of a held-out monitor, and that state inside each checkpoint
+    (plain floats and tensors, so a weights-only load restores it). Subclasses compute the
+    loss and call :meth:`_finish_epoch` with the epoch's row.
+    """
 
     def __init__(
         self,
         model: torch.nn.Module,
-        n: int,
         optimizer: Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer],
         settings: LoopSettings,
-        scale: float,
-        name: str,
         monitors: Mapping[str, Callable[[], float]],
         identity: Any,
+        columns: tuple[str, ...],
     ) -> None:
         super().__init__()
-        standardized = getattr(model, "standardized", None)
-        if not callable(standardized):
-            raise TypeError(
-                f"model must have a standardized(inputs) method, got {type(model).__name__}"
-            )
-        self.model = model
-        # the model's raw output in units of its target scale, (B,); checked above
-        self._standardized: Callable[[Any], torch.Tensor] = standardized
-        self.n, self.settings, self.scale, self.name = n, settings, scale, name
+        self.model, self.settings = model, settings
         self._optimizer, self.monitors, self.identity = optimizer, dict(monitors), identity
         self.history: dict[str, list[float]] = {
-            k: [] for k in ("epoch", "lr", "train_loss", "train_rmse_meV", "seconds")
+            k: [] for k in (*columns, "seconds", *self.monitors)
         }
-        for key in self.monitors:
-            self.history[key] = []
         self.best_score = math.inf
         self.best_epoch = 0
         self.best_state: dict[str, torch.Tensor] | None = None
-        self._total = 0.0
         self._t0 = 0.0
         self._lr = 0.0
 
@@ -192,9 +186,74 @@ class _RegressionModule(L.LightningModule):
         return [optimizer], [{"scheduler": schedule, "interval": "epoch"}]
 
     def on_train_epoch_start(self) -> None:
-        self._total, self._t0 = 0.0, time.perf_counter()
+        self._t0 = time.perf_counter()
         self._lr = float(self.trainer.optimizers[0].param_groups[0]["lr"])
         self.model.train()
+
+    def _finish_epoch(self, row: dict[str, float], score: str) -> None:
+        """Add the monitors and the time to ``row``, record and log it, decide on stopping."""
+        epoch = int(row["epoch"])
+        was = self.model.training
+        for key, monitor in self.monitors.items():
+            row[key] = float(monitor())
+        self.model.train(was)
+        row["seconds"] = time.perf_counter() - self._t0
+        for key, value in row.items():
+            self.history[key].append(int(value) if key == "epoch" else value)
+        self.log_dict({k: v for k, v in row.items() if k != "epoch"}, on_epoch=True)
+        if self.settings.patience > 0:
+            if row[score] < self.best_score:
+                self.best_score, self.best_epoch = row[score], epoch
+                self.best_state = copy.deepcopy(self.model.state_dict())
+            elif epoch - self.best_epoch >= self.settings.patience:
+                self.trainer.should_stop = True
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["topophys"] = {
+            "identity": self.identity,
+            "history": self.history,
+            "best_score": self.best_score,
+            "best_epoch": self.best_epoch,
+            "best_state": self.best_state,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint["topophys"]
+        self.history = {k: list(v) for k, v in state["history"].items()}
+        self.best_score = float(state["best_score"])
+        self.best_epoch = int(state["best_epoch"])
+        self.best_state = state["best_state"]
+
+
+class _RegressionModule(EpochModule):
+    """MSE of standardized targets, on :class:`EpochModule`'s loop."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        n: int,
+        optimizer: Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer],
+        settings: LoopSettings,
+        scale: float,
+        name: str,
+        monitors: Mapping[str, Callable[[], float]],
+        identity: Any,
+    ) -> None:
+        standardized = getattr(model, "standardized", None)
+        if not callable(standardized):
+            raise TypeError(
+                f"model must have a standardized(inputs) method, got {type(model).__name__}"
+            )
+        columns = ("epoch", "lr", "train_loss", "train_rmse_meV")
+        super().__init__(model, optimizer, settings, monitors, identity, columns)
+        # the model's raw output in units of its target scale, (B,); checked above
+        self._standardized: Callable[[Any], torch.Tensor] = standardized
+        self.n, self.scale, self.name = n, scale, name
+        self._total = 0.0
+
+    def on_train_epoch_start(self) -> None:
+        self._total = 0.0
+        super().on_train_epoch_start()
 
     def training_step(self, batch: tuple[Any, torch.Tensor], batch_idx: int) -> torch.Tensor:
         inputs, target = batch
@@ -215,37 +274,7 @@ class _RegressionModule(L.LightningModule):
             "train_loss": mse,
             "train_rmse_meV": math.sqrt(mse) * self.scale * 1000.0,
         }
-        was = self.model.training
-        for key, monitor in self.monitors.items():
-            row[key] = float(monitor())
-        self.model.train(was)
-        row["seconds"] = time.perf_counter() - self._t0
-        for key, value in row.items():
-            self.history[key].append(int(value) if key == "epoch" else value)
-        self.log_dict({k: v for k, v in row.items() if k != "epoch"}, on_epoch=True)
-        if self.settings.patience > 0:
-            score = row["holdout_rmse_meV"]
-            if score < self.best_score:
-                self.best_score, self.best_epoch = score, epoch
-                self.best_state = copy.deepcopy(self.model.state_dict())
-            elif epoch - self.best_epoch >= self.settings.patience:
-                self.trainer.should_stop = True
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["topophys"] = {
-            "identity": self.identity,
-            "history": self.history,
-            "best_score": self.best_score,
-            "best_epoch": self.best_epoch,
-            "best_state": self.best_state,
-        }
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint["topophys"]
-        self.history = {k: list(v) for k, v in state["history"].items()}
-        self.best_score = float(state["best_score"])
-        self.best_epoch = int(state["best_epoch"])
-        self.best_state = state["best_state"]
+        self._finish_epoch(row, "holdout_rmse_meV")
 
 
 def fit_regression(
