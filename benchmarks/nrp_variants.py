@@ -164,16 +164,20 @@ def main(argv: list[str] | None = None) -> int:
     from topophys.parallel import pmap
 
     results = pmap(_call, jobs, workers=args.workers, desc="variants")
+    wall = time.perf_counter() - start
     if args.merge and args.out is not None and args.out.is_file():
         done = {(r["variant"], r["seed"]) for r in results}
-        kept = json.loads(args.out.read_text())["results"]
-        results = [r for r in kept if (r["variant"], r["seed"]) not in done] + results
+        earlier = json.loads(args.out.read_text())
+        results = [r for r in earlier["results"] if (r["variant"], r["seed"]) not in done] + results
+        # the merged file spans both invocations: their wall time, the first one's start load
+        wall += earlier["wall_s"]
+        load_start = earlier["load_average"]["start"]
     report = {
         "benchmark": "nrp_variants",
         "run": str(args.run),
         "base": BASE,
         "results": results,
-        "wall_s": round(time.perf_counter() - start, 1),
+        "wall_s": round(wall, 1),
         "cpus": os.cpu_count(),
         "load_average": {"start": load_start, "end": os.getloadavg()},
     }

@@ -34,6 +34,7 @@ distance r on the torus (r = 0, 1, √2, 2, √5, …), via FFT.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -397,10 +398,10 @@ def scha_stiffness(T: Any, J: float = 1.0, n_sites: int | None = None) -> Any:
     factor = 1.0 if n_sites is None else (n_sites - 1) / n_sites
     # x = J_eff / J solves x = exp(−a/x); there is no solution beyond a = 1/e: clamp there.
     if hasattr(T, "detach"):  # a torch tensor, without importing torch here
-        a = (T * (factor / (4.0 * J))).clamp(max=1.0 / np.e)
+        a = (T * (factor / (4.0 * J))).clamp(max=math.exp(-1.0))
         x, exp = a * 0 + 1.0, type(a).exp
     else:
-        a = np.minimum(np.asarray(T, dtype=np.float64) * factor / (4.0 * J), 1.0 / np.e)
+        a = np.minimum(np.asarray(T, dtype=np.float64) * factor / (4.0 * J), math.exp(-1.0))
         x, exp = np.ones_like(a), np.exp
     # Newton from x = 1: f(x) = x − exp(−a/x) is convex and increasing right of the largest
     # root (the physical one), so the steps fall onto it from above.

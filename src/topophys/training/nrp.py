@@ -797,9 +797,12 @@ def _stale_checkpoint(path: Path, module: Any) -> str | None:
     size mismatch. A file that is not weights-only is left to ``fit``, which refuses it.
     """
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True).get("state_dict", {})
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         return None
+    state = loaded.get("state_dict") if isinstance(loaded, dict) else None
+    if not isinstance(state, dict):
+        return "no state_dict in it"
     ours = module.state_dict()
     extra = sorted(set(state) - set(ours))
     missing = sorted(set(ours) - set(state))
