@@ -19,22 +19,19 @@ early stopping on held-out structures work as in ``_loop``.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ._lightning import quiet_lightning, want_progress
-from ._loop import EpochBatchSampler, EpochModule, LastCheckpoint, lightning_device
+from ._loop import EpochBatchSampler, EpochModule, train_epochs
 from ._options import LoopSettings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from lightning.pytorch.loggers import Logger
+    pass
 
 __all__ = ["ForceSample", "errors", "fit_forces", "label_scales"]
 
@@ -196,35 +193,4 @@ def fit_forces(
     n = len(samples)
     sampler = EpochBatchSampler(n, settings.batch_size, settings.seed)
     loader = DataLoader(_Indices(n), batch_size=None, sampler=sampler)
-    accelerator, devices = lightning_device(settings.device)
-    ckpt: Path | None = None
-    callbacks: list[L.Callback] = []
-    logger: Logger | bool = False
-    if run_dir is not None:
-        from lightning.pytorch.loggers import CSVLogger
-
-        ckpt = Path(run_dir) / "checkpoints" / "last.ckpt"
-        callbacks.append(LastCheckpoint(ckpt, settings.checkpoint_every))
-        logger = CSVLogger(run_dir, name="logs")
-    show = want_progress(progress)
-    with warnings.catch_warnings(), quiet_lightning(not show):
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
-        trainer = L.Trainer(
-            max_epochs=settings.epochs,
-            accelerator=accelerator,
-            devices=devices,
-            logger=logger,
-            callbacks=callbacks,
-            enable_checkpointing=run_dir is not None,
-            default_root_dir=run_dir,
-            enable_progress_bar=show,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-        )
-        resume = ckpt is not None and ckpt.exists()
-        trainer.fit(module, loader, ckpt_path=ckpt if resume else None, weights_only=True)
-    if settings.patience > 0 and module.best_state is not None:
-        model.load_state_dict(module.best_state)
-    model.eval()
-    return module.history
+    return train_epochs(module, loader, settings, run_dir, progress)

@@ -53,6 +53,7 @@ __all__ = [
     "lightning_device",
     "load_finished",
     "save_finished",
+    "train_epochs",
 ]
 
 
@@ -225,6 +226,55 @@ class EpochModule(L.LightningModule):
         self.best_state = state["best_state"]
 
 
+def train_epochs(
+    module: EpochModule,
+    loader: DataLoader[Any],
+    settings: LoopSettings,
+    run_dir: str | Path | None,
+    progress: bool | None,
+) -> dict[str, list[float]]:
+    """Fit ``module`` on ``loader`` with Lightning; its model ends in eval mode, with the
+    best held-out epoch's weights under early stopping. Returns the per-epoch history.
+
+    With ``run_dir``: ``checkpoints/last.ckpt`` written atomically every
+    ``settings.checkpoint_every`` epochs and resumed from (weights only), CSV logs in ``logs/``.
+    """
+    model = module.model
+    accelerator, devices = lightning_device(settings.device)
+    ckpt: Path | None = None
+    callbacks: list[Any] = []
+    logger: Any = False
+    if run_dir is not None:
+        from lightning.pytorch.loggers import CSVLogger
+
+        ckpt = Path(run_dir) / "checkpoints" / "last.ckpt"
+        callbacks.append(LastCheckpoint(ckpt, settings.checkpoint_every))
+        logger = CSVLogger(run_dir, name="logs")
+    show = want_progress(progress)
+    with warnings.catch_warnings(), quiet_lightning(not show):
+        # The data live in memory: loader workers would only add process start-up.
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
+        trainer = L.Trainer(
+            max_epochs=settings.epochs,
+            accelerator=accelerator,
+            devices=devices,
+            logger=logger,
+            callbacks=callbacks,
+            enable_checkpointing=run_dir is not None,
+            default_root_dir=run_dir,
+            enable_progress_bar=show,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+        )
+        resume = ckpt is not None and ckpt.exists()
+        trainer.fit(module, loader, ckpt_path=ckpt if resume else None, weights_only=True)
+    if settings.patience > 0 and module.best_state is not None:
+        model.load_state_dict(module.best_state)
+    model.eval()
+    return module.history
+
+
 class _RegressionModule(EpochModule):
     """MSE of standardized targets, on :class:`EpochModule`'s loop."""
 
@@ -335,39 +385,7 @@ def fit_regression(
     module = _RegressionModule(model, n, optimizer, settings, scale, name, monitors, identity)
     sampler = EpochBatchSampler(n, settings.batch_size, settings.seed)
     loader = DataLoader(_Batches(n, batch), batch_size=None, sampler=sampler)
-    accelerator, devices = lightning_device(settings.device)
-    ckpt = None
-    callbacks: list[Any] = []
-    logger: Any = False
-    if run_dir is not None:
-        from lightning.pytorch.loggers import CSVLogger
-
-        ckpt = Path(run_dir) / "checkpoints" / "last.ckpt"
-        callbacks.append(LastCheckpoint(ckpt, settings.checkpoint_every))
-        logger = CSVLogger(run_dir, name="logs")
-    show = want_progress(progress)
-    with warnings.catch_warnings(), quiet_lightning(not show):
-        # The data live in memory: loader workers would only add process start-up.
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
-        trainer = L.Trainer(
-            max_epochs=settings.epochs,
-            accelerator=accelerator,
-            devices=devices,
-            logger=logger,
-            callbacks=callbacks,
-            enable_checkpointing=run_dir is not None,
-            default_root_dir=run_dir,
-            enable_progress_bar=show,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-        )
-        resume = ckpt is not None and ckpt.exists()
-        trainer.fit(module, loader, ckpt_path=ckpt if resume else None, weights_only=True)
-    if settings.patience > 0 and module.best_state is not None:
-        model.load_state_dict(module.best_state)
-    model.eval()
-    return module.history
+    return train_epochs(module, loader, settings, run_dir, progress)
 
 
 # --------------------------------------------------------------------------- run directories
