@@ -1728,6 +1728,112 @@ def cyclooctane_dimensions(bench: Mapping[str, Any]) -> str:
     return table(["representation", "features", "3-D", "full", "PC variance (3)"], rows)
 
 
+def _span(values: Iterable[float], digits: int | None = None, unit: str = "") -> str:
+    """``a–b`` (or ``a``) of ``values`` with ``unit``; ``digits`` decimals, by default 0 for
+    values all above 10 and 2 otherwise."""
+    vals = sorted(values)
+    if digits is None:
+        digits = 0 if vals[0] >= 10 else 2
+    lo, hi = fmt(vals[0], digits), fmt(vals[-1], digits)
+    return f"{lo}{unit}" if lo == hi else f"{lo}–{hi}{unit}"
+
+
+def perf_goals(data: Mapping[str, Any]) -> str:
+    """Issue 18's goals beside the figures of the benchmark JSON files of this page."""
+    single = [r for r in data["homology_cubical"]["single_field"] if r["field"] == "smooth"]
+
+    def cubical(construction: str, periodic: bool) -> list[Mapping[str, Any]]:
+        return [
+            r for r in single if r["construction"] == construction and r["periodic"] == periodic
+        ]
+
+    def speed(rows: list[Mapping[str, Any]], ref: str) -> str:
+        return _span((r["speedup_vs"][ref] for r in rows), unit="×")
+
+    vertex, top = cubical("vertex", False), cubical("top", False)
+    periodic = cubical("vertex", True) + cubical("top", True)
+    ns = ", ".join(
+        f"{r['pixels']} {r['construction']} {fmt(r['ours_ns_per_pixel']['cpu'], 1)}"
+        for r in periodic
+    )
+    met = sum(bool(r["meets_goal"]) for r in periodic)
+    alpha = ", ".join(
+        f"{_x(r['speedup_cpu'])} at {r['atoms']} atoms"
+        for r in data["homology_alpha"]["periodic_alpha"]
+    )
+    vec = data["vectorize"]
+    land = vec["landscapes"]
+    kernels = data["xy_kernels"]["cases"]
+    par = data["parallel"]
+    batches = {bool(b["periodic"]): b["runs"] for b in par["batches"]}
+    threads = "CubicalPersistence(n_jobs=2)"
+    alpha_runs = par["alpha"]["runs"]
+    alpha_pool = next(v for k, v in alpha_runs.items() if k.startswith("AlphaPersistence"))
+    store = par["store"]["runs"]
+    rows = [
+        [
+            "cubical H0+H1, open, pixels as vertices",
+            "keep 74–98× GUDHI `CubicalComplex`",
+            f"{speed(vertex, 'gudhi.CubicalComplex')} `CubicalComplex`, "
+            f"{speed(vertex, 'cripser')} CubicalRipser, {speed(vertex, 'homcloud')} HomCloud",
+        ],
+        [
+            "cubical, open, pixels as top cells",
+            "≥ 1× GUDHI's fast path",
+            f"{speed(top, 'gudhi.sklearn.CubicalPersistence')} "
+            "`gudhi.sklearn.CubicalPersistence`, which runs the routine we call; "
+            f"{speed(top, 'gudhi private 2-D routine')} that routine called bare "
+            "([the floor](#the-floor-of-the-open-top-cell-path))",
+        ],
+        [
+            "cubical, periodic, vertex / top",
+            "≤ 30 ns/pixel",
+            f"CPU ns/pixel: {ns}; met in {met} of {len(periodic)} "
+            f"([the periodic kernels](#the-periodic-kernels)); "
+            f"{speed(periodic, 'gudhi.PeriodicCubicalComplex')} GUDHI's "
+            "`PeriodicCubicalComplex`",
+        ],
+        [
+            "periodic alpha, 216 / 512 atoms",
+            "≥ 10× HomCloud",
+            f"{alpha} (CPU time; [alpha](#periodic-alpha-complexes) explains the gap at 216)",
+        ],
+        [
+            "persistence image, 2,000 points, 128²",
+            "keep 12–16× persim",
+            f"{_x(vec['image_persim_over_ours_cpu'])} persim (CPU time), equal to "
+            f"{vec['image_persim_max_abs_diff']:.0e}; landscapes "
+            f"{_x(land['landscape']['speedup_vs_gudhi'])} GUDHI and "
+            f"{_x(land['landscape']['speedup_vs_persim'])} persim, silhouettes "
+            f"{_x(land['silhouette']['speedup_vs_gudhi'])} GUDHI",
+        ],
+        [
+            "XY Metropolis, one thread",
+            "≥ 3× a numpy checkerboard",
+            _span((c["numba_metropolis_over_numpy_checkerboard_cpu"] for c in kernels), unit="×")
+            + " (numba; the kernels table of `docs/xy.md`)",
+        ],
+        [
+            "XY constrained Metropolis",
+            "≥ 0.8× plain Metropolis",
+            _span((c["numba_constrained_over_plain_metropolis_cpu"] for c in kernels), unit="×"),
+        ],
+        [
+            "2 workers against 1",
+            "≥ 1.7× for batches of ≥ 1 s of work, pool start < 2 s",
+            f"batches of {_span(r['serial_wall'] for b in batches.values() for r in b.values())}"
+            f" s serial: threads {_x(batches[True][threads]['speedup_vs_serial'])} periodic, "
+            f"{_x(batches[False][threads]['speedup_vs_serial'])} open fields; alpha cells on "
+            f"processes {_x(alpha_pool['speedup_vs_serial'])}; the field store "
+            + ", ".join(f"{_x(v['speedup_vs_serial'])} ({k})" for k, v in store.items())
+            + f"; pool of 2 spawned workers {fmt(par['start']['topophys_pool_2_workers'])} s "
+            f"({fmt(par['start']['topophys_pool_2_workers_main_imports_torch'])} s if the main "
+            "script imports torch) ([parallelism](#parallelism))",
+        ],
+    ]
+    return table(["figure", "goal", "status"], rows)
+
+
 PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]] = {
     "nrp": (
         "nrp.md",
@@ -1745,6 +1851,11 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
             "perf:jit": perf_jit,
             "perf:batch": perf_batch,
         },
+    ),
+    "perf-goals": (
+        "performance.md",
+        "python docs/regenerate.py perf-goals docs/data  # after the benchmarks of this page",
+        {"perf:goals": perf_goals},
     ),
     "perf-alpha": (
         "performance.md",
@@ -1948,7 +2059,13 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
 
 
 def _load(source: Path) -> Mapping[str, Any]:
-    """A run directory's ``metrics.json`` or a benchmark's JSON file."""
+    """A run directory's ``metrics.json``, a benchmark's JSON file, or a folder of benchmark
+    JSON files (``{stem: contents}``, for a table that draws on several)."""
+    if source.is_dir() and not (source / "metrics.json").is_file():
+        found = {p.stem: json.loads(p.read_text()) for p in sorted(source.glob("*.json"))}
+        if not found:
+            raise FileNotFoundError(f"{source} holds no metrics.json and no JSON files")
+        return found
     path = source / "metrics.json" if source.is_dir() else source
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; run the pipeline or the benchmark first")
