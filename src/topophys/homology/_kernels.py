@@ -347,6 +347,9 @@ def _elder_sweep_py(
     for e in order:
         if merges == n_basins - 1 and (n_loops == 2 or not winding):
             break
+        # The find (path halving, winding offsets carried along) is written out for both ends
+        # of the edge rather than called: it is this kernel's hot loop, and the sweep times
+        # of docs/performance.md were measured with it inline.
         a = head[e]
         to_a = 0  # packed, head -> root of its component
         while parent[a] != a:
