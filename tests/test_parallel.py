@@ -310,3 +310,53 @@ def test_an_unguarded_script_is_told_about_the_main_guard(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert out.returncode != 0
     assert 'if __name__ == "__main__":' in out.stderr
+
+
+def test_workers_exit_when_their_parent_is_killed(tmp_path):
+    """A run killed with SIGKILL (no exit handler runs) leaves no worker computing for nobody."""
+    import subprocess
+    import sys
+
+    pids = tmp_path / "pids.txt"
+    script = tmp_path / "killed_parent.py"
+    script.write_text(
+        "import os, time\n"
+        "from topophys import parallel\n"
+        "if __name__ == '__main__':\n"
+        "    pool = parallel._pool(2)\n"
+        "    futures = [pool.submit(parallel._sleepy_pid, 600) for _ in range(2)]\n"
+        "    workers = [p.pid for p in pool._processes.values()]\n"
+        f"    open({str(pids)!r}, 'w').write(' '.join(map(str, workers)))\n"
+        "    time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, str(script)])
+    try:
+        deadline = time.monotonic() + 120
+        while not (pids.exists() and pids.read_text().strip()):
+            assert time.monotonic() < deadline, "the pool did not start"
+            assert parent.poll() is None, "the script failed"
+            time.sleep(0.2)
+        workers = [int(p) for p in pids.read_text().split()]
+        assert len(workers) == 2
+        for pid in workers:
+            os.kill(pid, 0)  # alive while the parent lives
+    finally:
+        parent.kill()
+        parent.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        # A zombie has exited; it lingers only until init reaps it.
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+
+    deadline = time.monotonic() + 10 * parallel.ORPHAN_POLL_SECONDS + 5
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [pid for pid in workers if alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"workers {left} outlived their killed parent"

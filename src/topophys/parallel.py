@@ -8,7 +8,11 @@ and lose no finished work if the job is killed.
 Local pools are persistent: the first call with ``workers=n`` starts ``n`` spawned processes
 (seconds: each imports numpy and torch) and later calls with the same ``n`` reuse them. A pool
 whose worker died (killed, out of memory, crashed) is replaced on the next call. Pools are shut
-down when the interpreter exits, or at once by :func:`shutdown`.
+down when the interpreter exits, or at once by :func:`shutdown`. A worker whose parent process
+dies (killed with SIGTERM or SIGKILL, which no exit handler sees) exits within
+:data:`ORPHAN_POLL_SECONDS` instead of finishing its task for nobody: Lightning, which the
+training tasks run, handles SIGTERM itself, so the workers used to outlive a killed run and hold
+the CPUs for hours.
 
 Small items are sent to the workers in chunks so that pickling and scheduling, about a
 millisecond per task, do not dominate: by default the chunk size adapts to the time the items
@@ -103,8 +107,22 @@ def pin_threads() -> None:
         torch.set_num_interop_threads(1)
 
 
-def _pin_worker() -> None:
-    """Initializer of local workers: pin like :func:`pin_threads`, without importing torch.
+ORPHAN_POLL_SECONDS = 1.0
+"""How often a local worker checks that the process that started it is still its parent."""
+
+
+def _exit_when_orphaned(parent: int, poll: float) -> None:
+    """Body of the workers' watchdog thread: end the process once ``parent`` is gone."""
+    while os.getppid() == parent:
+        time.sleep(poll)
+    # os._exit, not sys.exit: the main thread is busy in a task, and nobody awaits its result.
+    os._exit(1)
+
+
+def _pin_worker(parent: int | None = None) -> None:
+    """Initializer of local workers: pin like :func:`pin_threads`, without importing torch,
+    and start the watchdog that ends the worker when ``parent`` (the pid of the process that
+    started the pool; its own parent if None) is no longer its parent.
 
     The workers are spawned with the thread variables set to 1 (see :func:`_pool`), which torch
     reads when it is first imported; importing it here only to pin it would add seconds to the
@@ -118,6 +136,14 @@ def _pin_worker() -> None:
         threadpool_limits(limits=1)
     if "torch" in sys.modules:
         pin_threads()
+    threading.Thread(
+        target=_exit_when_orphaned,
+        # The parent's pid comes from the parent: one killed while this worker was still
+        # importing has already handed it to init, and os.getppid() would watch init.
+        args=(os.getppid() if parent is None else parent, ORPHAN_POLL_SECONDS),
+        name="topophys-orphan-watchdog",
+        daemon=True,
+    ).start()
 
 
 def _call_pinned(fn: Callable[[T], R], item: T) -> R:
@@ -391,7 +417,10 @@ def _pool(workers: int, *, replace: bool = False) -> ProcessPoolExecutor:
             with _pinned_environ():
                 # spawn, not fork: forking a process whose OpenMP/torch threads run can deadlock.
                 pool = ProcessPoolExecutor(
-                    max_workers=workers, mp_context=get_context("spawn"), initializer=_pin_worker
+                    max_workers=workers,
+                    mp_context=get_context("spawn"),
+                    initializer=_pin_worker,
+                    initargs=(os.getpid(),),
                 )
                 # Spawned pools start workers on demand, one per submit while none is idle:
                 # start them all now, while the variables above are set.
