@@ -2136,7 +2136,8 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "local_ph.md",
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_study.py runs/local_ph/data "
         "--work runs/local_ph_study --out docs/data/local_ph_study.json --parts fits md "
-        "--epochs 30 --md-models runs/local_ph/ph/model --md-fs 30 && "
+        "--epochs 30 --md-models runs/local_ph/ph/model runs/local_ph_study/atoms_64/model "
+        "--md-fs 30 && "
         "python docs/regenerate.py local-ph-study docs/data/local_ph_study.json",
         {"local_ph:study": local_ph_study, "local_ph:study_md": local_ph_study_md},
     ),
