@@ -1422,6 +1422,83 @@ def local_ph_torch_topological(bench: Mapping[str, Any]) -> str:
     )
 
 
+def local_ph_study(bench: Mapping[str, Any]) -> str:
+    """One change at a time from the local PH fit: errors, force magnitudes, epochs."""
+    rows = []
+    for v in bench["variants"].values():
+        test, cold, f = v["test"], v["test"]["cold"], v["forces"]["cold"]
+        load = v["load_average"]
+        rows.append(
+            [
+                v["label"],
+                f"{fmt(test['energy_rmse_meV'], 1)} / {fmt(cold['energy_rmse_meV'], 1)}",
+                f"{fmt(test['force_rmse_meV'], 0)} / {fmt(cold['force_rmse_meV'], 0)}",
+                f"{fmt(f['predicted_rms_meV'], 0)} / {fmt(f['label_rms_meV'], 0)}",
+                f"{fmt(v['forces']['all']['correlation'], 2)} / {fmt(f['correlation'], 2)}",
+                f"{v['epochs_run']} ({v['best_holdout_epoch']})" if v["epochs_run"] else "—",
+                fmt(v["fit_s"] / 60.0, 1),
+                f"{load['start'][0]:.1f} → {load['end'][0]:.1f}",
+            ]
+        )
+    header = [
+        "variant (one change from the baseline)",
+        "test energy RMSE, meV/atom (all / cold)",
+        "test force RMSE, meV/Å (all / cold)",
+        "cold: predicted / label force RMS, meV/Å",
+        "predicted–label force correlation (all / cold)",
+        "epochs (best)",
+        "fit, min",
+        "load average",
+    ]
+    return table(header, rows) + (
+        f"\n{bench['n_train_structures']} training and {bench['n_test_structures']} test "
+        f"structures of {bench['atoms_per_structure']} atoms, the accuracy table's split and "
+        f"force atoms ({bench['force_atoms']['train']} per training structure unless the "
+        f"variant says otherwise, {bench['force_atoms']['test']} per test structure); "
+        f"at most {bench['epochs']} epochs, early stopping as in the accuracy table unless "
+        "the variant says otherwise.\n"
+    )
+
+
+def local_ph_study_md(bench: Mapping[str, Any]) -> str:
+    """Short NVE runs of one potential at several time steps over the same simulated time."""
+    rows = []
+    for name, m in bench["md"].items():
+        for dt, r in m["runs"].items():
+            rows.append(
+                [
+                    m.get("label", name),
+                    dt,
+                    r["steps"],
+                    fmt(r["potential_meV_per_atom"][-1], 1),
+                    fmt(r["max_excursion_meV_per_atom"], 3),
+                    fmt(r["fluctuation_meV_per_atom"], 3),
+                    fmt(r["drift_meV_per_atom_per_ps"], 1),
+                    fmt(r["temperature_end_K"], 0),
+                ]
+            )
+    header = [
+        "potential",
+        "time step, fs",
+        "steps",
+        "potential energy change, meV/atom",
+        "largest excursion of E from its start, meV/atom",
+        "fluctuation about the drift, meV/atom",
+        "drift, meV/atom/ps",
+        "temperature at the end, K",
+    ]
+    loads = "; ".join(
+        f"{m.get('label', name)} {m['load_average']['start'][0]:.1f} → "
+        f"{m['load_average']['end'][0]:.1f}"
+        for name, m in bench["md"].items()
+    )
+    first = next(iter(bench["md"].values()))
+    return table(header, rows) + (
+        f"\nNVE from the MD benchmark's start (300 K), {fmt(first['simulated_fs'], 0)} fs "
+        f"at each time step; total energy E = potential + kinetic. Load average: {loads}.\n"
+    )
+
+
 # --------------------------------------------------------------------------- performance.md
 
 
@@ -2054,6 +2131,15 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
             "local_ph:switches": local_ph_switches,
             "local_ph:cost": local_ph_cost,
         },
+    ),
+    "local-ph-study": (
+        "local_ph.md",
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_study.py runs/local_ph/data "
+        "--work runs/local_ph_study --out docs/data/local_ph_study.json --parts fits md "
+        "--epochs 30 --md-models runs/local_ph/ph/model runs/local_ph_study/atoms_64/model "
+        "--md-fs 30 && "
+        "python docs/regenerate.py local-ph-study docs/data/local_ph_study.json",
+        {"local_ph:study": local_ph_study, "local_ph:study_md": local_ph_study_md},
     ),
 }
 

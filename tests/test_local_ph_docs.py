@@ -86,3 +86,36 @@ def test_local_ph_pages_regenerate(tmp_path):
     assert "| 1728 | 6912 | 6.91 | 1000 |" in text
     for script in ("local_ph_md.py", "local_ph_accuracy.py"):
         assert f"(run `benchmarks/{script}`)" not in text
+
+
+def test_local_ph_study_page_regenerates(tmp_path):
+    regenerate = _regenerate()
+    shutil.copy(DOCS / "local_ph.md", tmp_path / "local_ph.md")
+    forces = {"predicted_rms_meV": 2500.0, "label_rms_meV": 2300.0, "correlation": 0.55}
+    variant = {
+        **_model(60.0, 1500.0), "label": "the accuracy table's fit",
+        "forces": {"all": forces, "cold": forces}, "load_average": LOAD,
+    }  # fmt: skip
+    run = {
+        "steps": 30, "max_excursion_meV_per_atom": 1.5, "fluctuation_meV_per_atom": 0.2,
+        "drift_meV_per_atom_per_ps": 40.0, "temperature_end_K": 310.0,
+        "potential_meV_per_atom": [0.0, -2.0, -12.5],
+    }  # fmt: skip
+    study = {
+        "variants": {"baseline": variant, "linear": {**variant, "label": "linear",
+                                                      "epochs_run": 0}},
+        "md": {"ph": {"label": "model", "simulated_fs": 30.0, "runs": {"1.0": run},
+                      "load_average": LOAD}},
+        "n_train_structures": 288, "n_test_structures": 144, "atoms_per_structure": 216,
+        "force_atoms": {"train": 16, "test": 32}, "epochs": 30, "cpus": 2, "load_average": LOAD,
+    }  # fmt: skip
+    source = tmp_path / "study.json"
+    source.write_text(json.dumps(study))
+    regenerate.regenerate("local-ph-study", source, docs=tmp_path)
+    text = (tmp_path / "local_ph.md").read_text()
+    assert (
+        "| the accuracy table's fit | 60.0 / 30.0 | 1500 / 750 | 2500 / 2300 | 0.55 / 0.55 |"
+        in text
+    )
+    assert "| linear | 60.0 / 30.0 | 1500 / 750 | 2500 / 2300 | 0.55 / 0.55 | — |" in text
+    assert "| model | 1.0 | 30 | -12.5 | 1.500 | 0.200 | 40.0 | 310 |" in text

@@ -249,6 +249,39 @@ class PHSample:
         forces = torch.zeros(len(self.force_index), 3, dtype=dtype)
         return energy, -forces.index_add(0, self.corner_row, contrib)
 
+    def force_jacobian(self) -> torch.Tensor:
+        """The forces on ``force_index`` as a linear map of a per-atom energy's weights.
+
+        For a per-atom energy linear in the features, ``ε(d) = w · d`` with the same ``w``
+        for every atom, the forces are linear in ``w``: ``F = J w`` (eV/Å for ``w`` in eV
+        per feature unit). With ``J`` a linear model is fitted to energies *and* forces by
+        least squares, without an optimizer: the ceiling of what the features give linearly,
+        in seconds (``benchmarks/local_ph_study.py`` compares the networks with it).
+
+        Returns
+        -------
+        Tensor, shape (3 · len(force_index), n_features), float64
+            Rows atom-major (atom 0's x, y, z, then atom 1's …), as ``forces.reshape(-1)``.
+
+        Notes
+        -----
+        Only one species: with several, each species has its own ``w`` and ``J`` would
+        have to be split by the species of the centres; a ValueError says so.
+        """
+        if len(torch.unique(self.species)) > 1:
+            raise ValueError("force_jacobian needs a structure of one species")
+        size = self.config.resolution[0] * self.config.resolution[1]
+        n_features = (self.config.max_dim + 1) * size
+        out = torch.zeros(len(self.force_index), 3, n_features, dtype=torch.float64)
+        corner_dim = self.pair_dim[self.corner_slot]
+        for d in range(self.config.max_dim + 1):
+            at = torch.nonzero(corner_dim == d).reshape(-1)
+            for chunk in torch.split(at, 20000):  # bounds the (corners, 3, pixels) product
+                block = self.block_grad[self.corner_slot[chunk]].double()
+                contrib = self.corner_grad[chunk].double()[:, :, None] * block[:, None, :]
+                out[:, :, d * size : (d + 1) * size].index_add_(0, self.corner_row[chunk], contrib)
+        return -out.reshape(-1, n_features)
+
 
 class _SampleJob:
     """Picklable: pairs and sample of one frame (for :func:`topophys.parallel.pmap`)."""
