@@ -75,6 +75,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "width 0.125": {"width": 0.125},
     "current moments 0.3": {"current_moments_weight": 0.3},
     "spectrum moments 0.3": {"spectrum_moments_weight": 0.3},
+    "moments pooled over the batch": {"moments_groups": "batch"},
+    "energy moments 1": {"energy_moments_weight": 1.0},
     "paper's generator": PAPER,
 }
 

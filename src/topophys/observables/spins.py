@@ -193,8 +193,7 @@ def structure_factor_shells(spins: Any) -> Any:
 
         power = torch.fft.fft2(psi).abs().pow(2) / n_sites
     shells = [
-        sum(power[..., qy % spins.shape[-2], qx % spins.shape[-1]] for qy, qx in modes)
-        / len(modes)
+        sum(power[..., qy % spins.shape[-2], qx % spins.shape[-1]] for qy, qx in modes) / len(modes)
         for modes in SHELL_MODES
     ]
     if isinstance(power, np.ndarray):

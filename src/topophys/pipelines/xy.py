@@ -242,6 +242,7 @@ DEMO_CONFIG = XYPipelineConfig(
         critic_lr=1e-3,
         energy_moments_weight=0.3,
         spectrum_moments_weight=1.0,
+        moments_groups="temperature",
         physics_start_epoch=None,
         monitor_samples=128,
         accelerator="cpu",

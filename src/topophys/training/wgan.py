@@ -189,6 +189,9 @@ class CWGANConfig(Config):
         Weight of :func:`current_moments_loss` (ours); 0 leaves it out.
     spectrum_moments_weight
         Weight of :func:`spectrum_moments_loss` (ours); 0 leaves it out.
+    moments_groups
+        Where the moment penalties are pooled (ours): ``"batch"`` (the whole batch) or
+        ``"temperature"`` (per temperature, then averaged; the same with one temperature).
     critic_instance_norm
         InstanceNorm after the critic's strided convolutions.
     negative_slope
@@ -246,6 +249,7 @@ class CWGANConfig(Config):
     energy_moments_weight: float = 0.0
     current_moments_weight: float = 0.0
     spectrum_moments_weight: float = 0.0
+    moments_groups: Literal["batch", "temperature"] = "batch"
     critic_instance_norm: bool = False
     negative_slope: float = 0.2
     epochs: int = 120
@@ -293,6 +297,7 @@ class CWGANConfig(Config):
         v.nonnegative("energy_moments_weight", self.energy_moments_weight)
         v.nonnegative("current_moments_weight", self.current_moments_weight)
         v.nonnegative("spectrum_moments_weight", self.spectrum_moments_weight)
+        v.choice("moments_groups", self.moments_groups, ("batch", "temperature"))
         if self.generator_output == "defect_residual" and self.noise_channels < 2:
             raise ValueError(
                 "generator_output='defect_residual' draws its global rotation from two noise "
@@ -465,7 +470,7 @@ def physics_loss(
     return (alpha * (k - target.to(k.dtype)).pow(2)).sum(dim=(-2, -1)).mean()
 
 
-def moments_penalty(z: torch.Tensor) -> torch.Tensor:
+def moments_penalty(z: torch.Tensor, groups: torch.Tensor | None = None) -> torch.Tensor:
     r"""Unbiased batch estimate of :math:`\langle z\rangle^2 + (\langle z^2\rangle - 1)^2`.
 
     Squares of batch means are biased upwards by their variance (by about (1 + Var z²)/B, which
@@ -475,10 +480,17 @@ def moments_penalty(z: torch.Tensor) -> torch.Tensor:
     are exactly those of the penalty of the law of z, which is 0 only at mean 0 and second
     moment 1. One batch's value can be negative.
 
+    With ``groups`` the estimate is taken within each group (e.g. each temperature) and the
+    groups' values are averaged: pooled over the whole batch, a group whose values run high
+    can hide behind one that runs low (the pooled second moment is then still 1), and with
+    several temperatures the coldest, whose statistics the critic resolves least, paid for it.
+
     Parameters
     ----------
     z : Tensor, shape (B,)
         Standardized values, B ≥ 2 (an odd last sample is left out).
+    groups : Tensor, shape (B,), optional
+        A label per sample; groups with fewer than two samples in the batch are left out.
 
     Returns
     -------
@@ -488,15 +500,33 @@ def moments_penalty(z: torch.Tensor) -> torch.Tensor:
     --------
     >>> float(moments_penalty(torch.tensor([1.0, 1.0, 1.0, 1.0])))
     1.0
+    >>> z = torch.tensor([1.0, -1.0, 1.0, -1.0, 2.0, 2.0, 2.0, 2.0])
+    >>> float(moments_penalty(z)), float(moments_penalty(z, torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])))
+    (0.0, 6.5)
     """
     if z.ndim != 1 or z.shape[0] < 2:
         raise ValueError(f"z must have shape (B,) with B >= 2, got {tuple(z.shape)}")
+    if groups is not None:
+        if groups.shape != z.shape:
+            raise ValueError(
+                f"groups must have the shape of z {tuple(z.shape)}, got {tuple(groups.shape)}"
+            )
+        labels, counts = torch.unique(groups, return_counts=True)
+        terms = [moments_penalty(z[groups == g]) for g in labels[counts >= 2]]
+        if not terms:
+            raise ValueError("groups must give at least one group two samples of the batch")
+        return torch.stack(terms).mean()
     half = z.shape[0] // 2
     a, b = z[:half], z[half : 2 * half]
     return a.mean() * b.mean() + (a.pow(2).mean() - 1.0) * (b.pow(2).mean() - 1.0)
 
 
-def energy_moments_loss(spins: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+def energy_moments_loss(
+    spins: torch.Tensor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    groups: torch.Tensor | None = None,
+) -> torch.Tensor:
     r"""Energy moment matching: :func:`moments_penalty` of the standardized energies.
 
     :math:`z = (E/N - \mu_c)/\sigma_c` with :math:`\mu_c, \sigma_c` the mean and standard
@@ -511,6 +541,8 @@ def energy_moments_loss(spins: torch.Tensor, mean: torch.Tensor, std: torch.Tens
         Generated spin fields (differentiable), B ≥ 2.
     mean, std : Tensor, shape (B,)
         μ_c and σ_c (> 0) of each sample's condition, in units of J per spin.
+    groups : Tensor, shape (B,), optional
+        Take the penalty per group (e.g. per temperature): :func:`moments_penalty`.
 
     Returns
     -------
@@ -534,11 +566,14 @@ def energy_moments_loss(spins: torch.Tensor, mean: torch.Tensor, std: torch.Tens
     if not bool((std > 0).all()):
         raise ValueError("std must be > 0 for every sample")
     z = (spin_energy(spins) - mean.to(spins.dtype)) / std.to(spins.dtype)
-    return moments_penalty(z)
+    return moments_penalty(z, groups)
 
 
 def current_moments_loss(
-    spins: torch.Tensor, mean: torch.Tensor, std: torch.Tensor
+    spins: torch.Tensor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    groups: torch.Tensor | None = None,
 ) -> torch.Tensor:
     r"""Current moment matching: :func:`moments_penalty` of each standardized spin-current
     component, summed.
@@ -555,6 +590,8 @@ def current_moments_loss(
         Generated spin fields (differentiable), B ≥ 2.
     mean, std : Tensor, shape (B, 2)
         Per-condition mean and standard deviation (> 0) of (I_x, I_y)/N.
+    groups : Tensor, shape (B,), optional
+        Take the penalty per group (e.g. per temperature): :func:`moments_penalty`.
 
     Returns
     -------
@@ -580,11 +617,14 @@ def current_moments_loss(
     sums = spin_bond_sums(spins)
     current = torch.stack([sums["sin_x"], sums["sin_y"]], dim=1) / (spins.shape[-1] ** 2)
     z = (current - mean.to(spins.dtype)) / std.to(spins.dtype)
-    return moments_penalty(z[:, 0]) + moments_penalty(z[:, 1])
+    return moments_penalty(z[:, 0], groups) + moments_penalty(z[:, 1], groups)
 
 
 def spectrum_moments_loss(
-    spins: torch.Tensor, mean: torch.Tensor, std: torch.Tensor
+    spins: torch.Tensor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    groups: torch.Tensor | None = None,
 ) -> torch.Tensor:
     r"""Long-wave moment matching: :func:`moments_penalty` of the standardized structure factor
     in each of its three lowest shells, summed.
@@ -603,6 +643,8 @@ def spectrum_moments_loss(
         Generated spin fields (differentiable), B ≥ 2.
     mean, std : Tensor, shape (B, 3)
         Per-condition mean and standard deviation (> 0) of the three shells.
+    groups : Tensor, shape (B,), optional
+        Take the penalty per group (e.g. per temperature): :func:`moments_penalty`.
 
     Returns
     -------
@@ -627,7 +669,7 @@ def spectrum_moments_loss(
     if not bool((std > 0).all()):
         raise ValueError("std must be > 0 for every sample")
     z = (structure_factor_shells(spins) - mean.to(spins.dtype)) / std.to(spins.dtype)
-    return sum((moments_penalty(z[:, k]) for k in range(3)), torch.zeros((), dtype=z.dtype))
+    return sum((moments_penalty(z[:, k], groups) for k in range(3)), torch.zeros((), dtype=z.dtype))
 
 
 _MOMENT_LOSSES = {
@@ -819,7 +861,8 @@ class CWGANModule(L.LightningModule):
             for k, (name, loss_fn) in enumerate(_MOMENT_LOSSES.items()):
                 weight = getattr(cfg, name.replace("_loss", "_weight"))
                 if weight > 0:
-                    moments = loss_fn(fake, batch[3 + 2 * k], batch[4 + 2 * k])
+                    groups = temperatures if cfg.moments_groups == "temperature" else None
+                    moments = loss_fn(fake, batch[3 + 2 * k], batch[4 + 2 * k], groups)
                     self._accumulate(**{name: moments})
                     loss_g = loss_g + weight * moments
             opt_g.zero_grad(set_to_none=True)
