@@ -177,6 +177,30 @@ def test_moments_penalty_descent_finds_the_target_moments() -> None:
     assert var == pytest.approx(1.0, abs=0.02)
 
 
+def test_moments_penalty_per_group_sees_offsets_that_cancel_in_the_pool() -> None:
+    # Two temperatures whose standardized values run high (+0.8) and low (−0.8) with variance
+    # 0.36: pooled, mean 0 and second moment 1 (no penalty); per group, both are penalized.
+    g = torch.Generator().manual_seed(2)
+    groups = torch.tensor([0.1, 1.3]).repeat(32)
+    z = torch.where(groups < 1, 0.8, -0.8) + 0.6 * torch.randn(20000, 64, generator=g)
+    pooled = torch.stack([moments_penalty(row) for row in z]).mean()
+    grouped = torch.stack([moments_penalty(row, groups) for row in z]).mean()
+    assert abs(float(pooled)) < 0.01
+    # Per group the expectation is m² + (m² + s² − 1)² = 0.64 + 0 (s² = 0.36, m² = 0.64).
+    assert float(grouped) == pytest.approx(0.64, abs=0.02)
+    # One group alone is the plain penalty; groups too small to split are left out.
+    row = z[0]
+    assert float(moments_penalty(row, torch.zeros(64))) == pytest.approx(
+        float(moments_penalty(row))
+    )
+    lonely = torch.cat([torch.zeros(63), torch.ones(1)])
+    assert float(moments_penalty(row, lonely)) == pytest.approx(float(moments_penalty(row[:63])))
+    with pytest.raises(ValueError, match="groups must have the shape"):
+        moments_penalty(row, groups[:10])
+    with pytest.raises(ValueError, match="two samples"):
+        moments_penalty(row[:2], torch.tensor([0.0, 1.0]))
+
+
 def test_energy_moments_loss_standardizes_energies_per_sample() -> None:
     theta = torch.from_numpy(np.random.default_rng(0).normal(0.0, 0.4, (8, 8, 8)))
     spins = angles_to_spins(theta)
@@ -327,6 +351,8 @@ def test_config_defaults_are_the_papers_and_round_trip_yaml() -> None:
         ),
         ({"ema_decay": 0.0}, ValueError),
         ({"energy_moments_weight": -1.0}, ValueError),
+        ({"spectrum_moments_weight": -1.0}, ValueError),
+        ({"moments_groups": "map"}, ValueError),
     ],
 )
 def test_config_rejects_bad_values(changes, error) -> None:
