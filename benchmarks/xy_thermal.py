@@ -107,7 +107,9 @@ def main() -> None:
     timings["simulate"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    gan = DEMO_CONFIG.gan.replace(energy_moments_weight=0.0, epochs=epochs)
+    gan = DEMO_CONFIG.gan.replace(
+        energy_moments_weight=0.0, spectrum_moments_weight=0.0, epochs=epochs
+    )
     angles = np.concatenate([data[T]["theta"][:n_train] for T in temperatures])
     charges = np.concatenate([data[T]["charge"][:n_train] for T in temperatures])
     temps = np.repeat(temperatures, n_train)

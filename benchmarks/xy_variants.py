@@ -51,6 +51,7 @@ PAPER = {
     "lr": 1e-4,
     "critic_lr": None,
     "energy_moments_weight": 0.0,
+    "spectrum_moments_weight": 0.0,
     "physics_start_epoch": 10,
     "physics_lr": 1e-5,
 }
@@ -59,6 +60,7 @@ PAPER = {
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "demo": {},
+    "no spectrum moments": {"spectrum_moments_weight": 0.0},
     "previous demo (analytic base, transposed, bare waves, noise at all scales)": {
         "defect_base": "analytic",
         "upsample": "transposed",
@@ -72,11 +74,15 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "noise at all scales": {"noise_injection": "all"},
     "width 0.125": {"width": 0.125},
     "current moments 0.3": {"current_moments_weight": 0.3},
+    "spectrum moments 0.3": {"spectrum_moments_weight": 0.3},
+    "moments pooled over the batch": {"moments_groups": "batch"},
+    "energy moments 1": {"energy_moments_weight": 1.0},
     "paper's generator": PAPER,
 }
 
 MAIN = (
     "demo",
+    "no spectrum moments",
     "previous demo (analytic base, transposed, bare waves, noise at all scales)",
     "paper's generator",
 )

@@ -2047,8 +2047,9 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
     ),
     "xy-variants": (
         "xy_pipeline.md",
-        "OMP_NUM_THREADS=1 python benchmarks/xy_variants.py runs/xy --main-seeds 1 --seeds 0 "
-        '--variants "demo,noise at all scales,relaxed base,paper\'s generator" '
+        "OMP_NUM_THREADS=1 python benchmarks/xy_variants.py runs/xy --main-seeds 0,1 --seeds 0 "
+        '--variants "demo,no spectrum moments,noise at all scales,relaxed base,'
+        "paper's generator\" "
         "--out docs/data/xy_variants.json && "
         "python docs/regenerate.py xy-variants docs/data/xy_variants.json",
         {
@@ -2060,7 +2061,8 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
     "xy-variants-temperatures": (
         "xy_pipeline.md",
         "OMP_NUM_THREADS=1 python benchmarks/xy_variants.py runs/xy_T --scale temperatures "
-        '--seeds 0 --variants "noise at all scales" --out docs/data/xy_variants_T.json && '
+        '--seeds 0 --variants "moments pooled over the batch,no spectrum moments" '
+        "--out docs/data/xy_variants_T.json && "
         "python docs/regenerate.py xy-variants-temperatures docs/data/xy_variants_T.json",
         {"xy:variants-temperatures": xy_variants_temperatures},
     ),

@@ -135,6 +135,8 @@ def test_a_temperature_sweep_is_scored_along_T(tmp_path) -> None:
             defect_base="blend",
             physics_start_epoch=None,
             energy_moments_weight=0.3,
+            spectrum_moments_weight=1.0,  # the demo's moments, pooled per temperature
+            moments_groups="temperature",
         ),
         refine_sweeps=(),
         transfer_sizes=(),
@@ -166,6 +168,9 @@ def test_a_temperature_sweep_is_scored_along_T(tmp_path) -> None:
     assert (run_dir / "temperatures.png").is_file()
     html = (run_dir / "report.html").read_text()
     assert "Across temperatures" in html and "energy per condition" in html
+    assert "structure factor" in html  # the report names the spectrum moments
+    history = (run_dir / "gan" / "history.csv").read_text()
+    assert "spectrum_moments_loss" in history.splitlines()[0]
 
 
 def test_heldout_maps_are_other_images_in_the_same_sector() -> None:

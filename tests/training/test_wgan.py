@@ -10,7 +10,7 @@ import torch
 
 from topophys.models.unet import UNetGenerator, load_generator
 from topophys.observables.charge import angles_to_spins, plaquette_charge, soft_charge
-from topophys.observables.spins import spin_bond_sums, spin_energy
+from topophys.observables.spins import spin_bond_sums, spin_energy, structure_factor_shells
 from topophys.training.wgan import (
     CWGANConfig,
     CWGANModule,
@@ -22,6 +22,7 @@ from topophys.training.wgan import (
     gradient_penalty,
     moments_penalty,
     physics_loss,
+    spectrum_moments_loss,
     train_cwgan,
 )
 
@@ -176,6 +177,30 @@ def test_moments_penalty_descent_finds_the_target_moments() -> None:
     assert var == pytest.approx(1.0, abs=0.02)
 
 
+def test_moments_penalty_per_group_sees_offsets_that_cancel_in_the_pool() -> None:
+    # Two temperatures whose standardized values run high (+0.8) and low (−0.8) with variance
+    # 0.36: pooled, mean 0 and second moment 1 (no penalty); per group, both are penalized.
+    g = torch.Generator().manual_seed(2)
+    groups = torch.tensor([0.1, 1.3]).repeat(32)
+    z = torch.where(groups < 1, 0.8, -0.8) + 0.6 * torch.randn(20000, 64, generator=g)
+    pooled = torch.stack([moments_penalty(row) for row in z]).mean()
+    grouped = torch.stack([moments_penalty(row, groups) for row in z]).mean()
+    assert abs(float(pooled)) < 0.01
+    # Per group the expectation is m² + (m² + s² − 1)² = 0.64 + 0 (s² = 0.36, m² = 0.64).
+    assert float(grouped) == pytest.approx(0.64, abs=0.02)
+    # One group alone is the plain penalty; groups too small to split are left out.
+    row = z[0]
+    assert float(moments_penalty(row, torch.zeros(64))) == pytest.approx(
+        float(moments_penalty(row))
+    )
+    lonely = torch.cat([torch.zeros(63), torch.ones(1)])
+    assert float(moments_penalty(row, lonely)) == pytest.approx(float(moments_penalty(row[:63])))
+    with pytest.raises(ValueError, match="groups must have the shape"):
+        moments_penalty(row, groups[:10])
+    with pytest.raises(ValueError, match="two samples"):
+        moments_penalty(row[:2], torch.tensor([0.0, 1.0]))
+
+
 def test_energy_moments_loss_standardizes_energies_per_sample() -> None:
     theta = torch.from_numpy(np.random.default_rng(0).normal(0.0, 0.4, (8, 8, 8)))
     spins = angles_to_spins(theta)
@@ -204,11 +229,12 @@ def test_energy_moments_loss_bad_inputs() -> None:
 
 def test_condition_moments_group_by_temperature_and_map() -> None:
     theta, q, t = (torch.as_tensor(a) for a in dataset(16))
-    mean, std, c_mean, c_std = _condition_moments(theta, q, t.float(), current=True)
+    mean, std, c_mean, c_std, s_mean, s_std = _condition_moments(theta, q, t.float())
     spins = angles_to_spins(theta.double())
     e = spin_energy(spins).numpy()
     sums = spin_bond_sums(spins)
     current = torch.stack([sums["sin_x"], sums["sin_y"]], dim=1).numpy() / theta[0].numel()
+    shells = structure_factor_shells(spins).numpy()
     # dataset(): the first half carries the pair, temperatures alternate: four conditions.
     pair = np.arange(16) < 8
     hot = np.arange(16) % 2 == 1
@@ -221,9 +247,52 @@ def test_condition_moments_group_by_temperature_and_map() -> None:
         c_expected = np.maximum(current[group].std(0, ddof=1), 1e-6)
         np.testing.assert_allclose(c_std[group].numpy(), np.broadcast_to(c_expected, (4, 2)),
                                    rtol=1e-4)  # fmt: skip
-    assert len(_condition_moments(theta, q, t.float(), current=False)) == 2
+        np.testing.assert_allclose(
+            s_mean[group].numpy(), np.broadcast_to(shells[group].mean(0), (4, 3)), rtol=1e-5
+        )
+        np.testing.assert_allclose(s_std[group].numpy(),
+                                   np.broadcast_to(shells[group].std(0, ddof=1), (4, 3)),
+                                   rtol=1e-4)  # fmt: skip
     with pytest.raises(ValueError, match="at least two training fields per condition"):
-        _condition_moments(theta[:3], q[:3], t[:3].float(), current=False)  # 2 + 1
+        _condition_moments(theta[:3], q[:3], t[:3].float())  # 2 + 1
+
+
+def test_spectrum_moments_loss_is_zero_in_expectation_at_the_data_moments() -> None:
+    rng = np.random.default_rng(1)
+    theta = torch.as_tensor(rng.normal(0, 0.4, (4000, 8, 8)))
+    spins = angles_to_spins(theta)
+    shells = structure_factor_shells(spins)
+    m, s = shells.mean(0).expand(4000, 3), shells.std(0).expand(4000, 3)
+    assert abs(float(spectrum_moments_loss(spins, m, s))) < 0.02
+    # Long waves twice too strong (the failure it targets): power of shell 1 doubled.
+    assert float(spectrum_moments_loss(spins, m * torch.tensor([1.0, 0.5, 1.0]), s)) > 0.5
+    with pytest.raises(ValueError, match="mean must have shape"):
+        spectrum_moments_loss(spins, m[:, :2], s)
+    with pytest.raises(ValueError, match="std must be > 0"):
+        spectrum_moments_loss(spins, m, s * 0)
+
+
+def test_spectrum_moments_loss_descent_damps_excess_long_waves() -> None:
+    """Gradient steps on the loss alone take a field ensemble with too much long-wave power
+    towards the target's power in the lowest shell."""
+    rng = np.random.default_rng(2)
+    side, n = 8, 64
+    x = np.arange(side)
+    target = torch.as_tensor(rng.normal(0, 0.2, (n, side, side)))
+    wave = torch.as_tensor(np.cos(2 * np.pi * x / side)[None, :] * rng.normal(0, 0.6, (n, 1)))
+    theta = (target + wave[:, None, :].expand(n, side, side)).clone().requires_grad_(True)
+    shells = structure_factor_shells(angles_to_spins(target))
+    m, s = shells.mean(0).expand(n, 3), shells.std(0).expand(n, 3)
+    before = float(structure_factor_shells(angles_to_spins(theta.detach()))[:, 1].mean())
+    opt = torch.optim.SGD([theta], lr=0.02)
+    for _ in range(100):
+        opt.zero_grad()
+        spectrum_moments_loss(angles_to_spins(theta), m, s).backward()
+        opt.step()
+    after = float(structure_factor_shells(angles_to_spins(theta.detach()))[:, 1].mean())
+    goal = float(m[0, 1])
+    assert before > 2 * goal
+    assert abs(after - goal) < 0.5 * abs(before - goal)
 
 
 def test_current_moments_loss_is_zero_in_expectation_at_the_data_moments() -> None:
@@ -282,6 +351,8 @@ def test_config_defaults_are_the_papers_and_round_trip_yaml() -> None:
         ),
         ({"ema_decay": 0.0}, ValueError),
         ({"energy_moments_weight": -1.0}, ValueError),
+        ({"spectrum_moments_weight": -1.0}, ValueError),
+        ({"moments_groups": "map"}, ValueError),
     ],
 )
 def test_config_rejects_bad_values(changes, error) -> None:

@@ -138,6 +138,12 @@ def _beyond_paper(gan: Any) -> list[str]:
             "the generator loss matches the mean and variance of the energy per condition "
             f"(weight {gan.energy_moments_weight:g})"
         )
+    if gan.spectrum_moments_weight > 0:
+        out.append(
+            "the generator loss matches the mean and variance of the power of the longest spin "
+            "waves (the three lowest shells of the structure factor) per condition "
+            f"(weight {gan.spectrum_moments_weight:g})"
+        )
     return out
 
 

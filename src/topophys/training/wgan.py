@@ -59,7 +59,9 @@ Choices the paper leaves open, ours (all in :class:`CWGANConfig`):
   deviation of the training fields of the same condition (T, charge map), should have mean 0 and
   second moment 1. It targets ⟨E⟩ and C_v (which is N·Var(E/N)/T²) directly, the two observables
   the adversarial game learns last (a moment-matching term in the spirit of Salimans et al.
-  2016's feature matching).
+  2016's feature matching). ``current_moments_weight`` does the same for the spin current
+  (:func:`current_moments_loss`) and ``spectrum_moments_weight`` for the power of the longest
+  spin waves (:func:`spectrum_moments_loss`), which sets G(r) at large r.
 * **Epochs** count passes over the data by the critic; a generator step follows every
   ``n_critic``-th critic step (counted across epochs).
 * **Monitoring** (paper Fig. 3): after every epoch the generator draws one field for each of
@@ -110,7 +112,14 @@ from ..models.unet import (
     save_generator,
 )
 from ..observables.charge import angles_to_spins, plaquette_charge, soft_charge, spins_to_angles
-from ..observables.spins import bond_sums, energy, magnetization, spin_bond_sums, spin_energy
+from ..observables.spins import (
+    bond_sums,
+    energy,
+    magnetization,
+    spin_bond_sums,
+    spin_energy,
+    structure_factor_shells,
+)
 from ._lightning import quiet_lightning, want_progress
 from ._loop import EpochBatchSampler, LastCheckpoint
 
@@ -123,6 +132,7 @@ __all__ = [
     "gradient_penalty",
     "moments_penalty",
     "physics_loss",
+    "spectrum_moments_loss",
     "train_cwgan",
 ]
 
@@ -177,6 +187,11 @@ class CWGANConfig(Config):
         out. Every condition (T, charge map) needs at least two training fields.
     current_moments_weight
         Weight of :func:`current_moments_loss` (ours); 0 leaves it out.
+    spectrum_moments_weight
+        Weight of :func:`spectrum_moments_loss` (ours); 0 leaves it out.
+    moments_groups
+        Where the moment penalties are pooled (ours): ``"batch"`` (the whole batch) or
+        ``"temperature"`` (per temperature, then averaged; the same with one temperature).
     critic_instance_norm
         InstanceNorm after the critic's strided convolutions.
     negative_slope
@@ -233,6 +248,8 @@ class CWGANConfig(Config):
     ema_decay: float | None = None
     energy_moments_weight: float = 0.0
     current_moments_weight: float = 0.0
+    spectrum_moments_weight: float = 0.0
+    moments_groups: Literal["batch", "temperature"] = "batch"
     critic_instance_norm: bool = False
     negative_slope: float = 0.2
     epochs: int = 120
@@ -279,6 +296,8 @@ class CWGANConfig(Config):
             raise ValueError(f"ema_decay must lie in (0, 1) or be None, got {self.ema_decay}")
         v.nonnegative("energy_moments_weight", self.energy_moments_weight)
         v.nonnegative("current_moments_weight", self.current_moments_weight)
+        v.nonnegative("spectrum_moments_weight", self.spectrum_moments_weight)
+        v.choice("moments_groups", self.moments_groups, ("batch", "temperature"))
         if self.generator_output == "defect_residual" and self.noise_channels < 2:
             raise ValueError(
                 "generator_output='defect_residual' draws its global rotation from two noise "
@@ -319,6 +338,18 @@ class CWGANConfig(Config):
         v.positive_int("checkpoint_every", self.checkpoint_every)
         v.nonnegative_int("seed", self.seed)
         v.choice("accelerator", self.accelerator, ("auto", "cpu", "gpu"))
+
+    @property
+    def uses_moments(self) -> bool:
+        """Whether any moment-matching loss is on (training batches then carry the targets)."""
+        return (
+            max(
+                self.energy_moments_weight,
+                self.current_moments_weight,
+                self.spectrum_moments_weight,
+            )
+            > 0
+        )
 
 
 def gradient_penalty(
@@ -439,7 +470,7 @@ def physics_loss(
     return (alpha * (k - target.to(k.dtype)).pow(2)).sum(dim=(-2, -1)).mean()
 
 
-def moments_penalty(z: torch.Tensor) -> torch.Tensor:
+def moments_penalty(z: torch.Tensor, groups: torch.Tensor | None = None) -> torch.Tensor:
     r"""Unbiased batch estimate of :math:`\langle z\rangle^2 + (\langle z^2\rangle - 1)^2`.
 
     Squares of batch means are biased upwards by their variance (by about (1 + Var z²)/B, which
@@ -449,10 +480,17 @@ def moments_penalty(z: torch.Tensor) -> torch.Tensor:
     are exactly those of the penalty of the law of z, which is 0 only at mean 0 and second
     moment 1. One batch's value can be negative.
 
+    With ``groups`` the estimate is taken within each group (e.g. each temperature) and the
+    groups' values are averaged: pooled over the whole batch, a group whose values run high
+    can hide behind one that runs low (the pooled second moment is then still 1), and with
+    several temperatures the coldest, whose statistics the critic resolves least, paid for it.
+
     Parameters
     ----------
     z : Tensor, shape (B,)
         Standardized values, B ≥ 2 (an odd last sample is left out).
+    groups : Tensor, shape (B,), optional
+        A label per sample; groups with fewer than two samples in the batch are left out.
 
     Returns
     -------
@@ -462,15 +500,33 @@ def moments_penalty(z: torch.Tensor) -> torch.Tensor:
     --------
     >>> float(moments_penalty(torch.tensor([1.0, 1.0, 1.0, 1.0])))
     1.0
+    >>> z = torch.tensor([1.0, -1.0, 1.0, -1.0, 2.0, 2.0, 2.0, 2.0])
+    >>> float(moments_penalty(z)), float(moments_penalty(z, torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])))
+    (0.0, 6.5)
     """
     if z.ndim != 1 or z.shape[0] < 2:
         raise ValueError(f"z must have shape (B,) with B >= 2, got {tuple(z.shape)}")
+    if groups is not None:
+        if groups.shape != z.shape:
+            raise ValueError(
+                f"groups must have the shape of z {tuple(z.shape)}, got {tuple(groups.shape)}"
+            )
+        labels, counts = torch.unique(groups, return_counts=True)
+        terms = [moments_penalty(z[groups == g]) for g in labels[counts >= 2]]
+        if not terms:
+            raise ValueError("groups must give at least one group two samples of the batch")
+        return torch.stack(terms).mean()
     half = z.shape[0] // 2
     a, b = z[:half], z[half : 2 * half]
     return a.mean() * b.mean() + (a.pow(2).mean() - 1.0) * (b.pow(2).mean() - 1.0)
 
 
-def energy_moments_loss(spins: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+def energy_moments_loss(
+    spins: torch.Tensor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    groups: torch.Tensor | None = None,
+) -> torch.Tensor:
     r"""Energy moment matching: :func:`moments_penalty` of the standardized energies.
 
     :math:`z = (E/N - \mu_c)/\sigma_c` with :math:`\mu_c, \sigma_c` the mean and standard
@@ -485,6 +541,8 @@ def energy_moments_loss(spins: torch.Tensor, mean: torch.Tensor, std: torch.Tens
         Generated spin fields (differentiable), B ≥ 2.
     mean, std : Tensor, shape (B,)
         μ_c and σ_c (> 0) of each sample's condition, in units of J per spin.
+    groups : Tensor, shape (B,), optional
+        Take the penalty per group (e.g. per temperature): :func:`moments_penalty`.
 
     Returns
     -------
@@ -508,11 +566,14 @@ def energy_moments_loss(spins: torch.Tensor, mean: torch.Tensor, std: torch.Tens
     if not bool((std > 0).all()):
         raise ValueError("std must be > 0 for every sample")
     z = (spin_energy(spins) - mean.to(spins.dtype)) / std.to(spins.dtype)
-    return moments_penalty(z)
+    return moments_penalty(z, groups)
 
 
 def current_moments_loss(
-    spins: torch.Tensor, mean: torch.Tensor, std: torch.Tensor
+    spins: torch.Tensor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    groups: torch.Tensor | None = None,
 ) -> torch.Tensor:
     r"""Current moment matching: :func:`moments_penalty` of each standardized spin-current
     component, summed.
@@ -529,6 +590,8 @@ def current_moments_loss(
         Generated spin fields (differentiable), B ≥ 2.
     mean, std : Tensor, shape (B, 2)
         Per-condition mean and standard deviation (> 0) of (I_x, I_y)/N.
+    groups : Tensor, shape (B,), optional
+        Take the penalty per group (e.g. per temperature): :func:`moments_penalty`.
 
     Returns
     -------
@@ -554,7 +617,69 @@ def current_moments_loss(
     sums = spin_bond_sums(spins)
     current = torch.stack([sums["sin_x"], sums["sin_y"]], dim=1) / (spins.shape[-1] ** 2)
     z = (current - mean.to(spins.dtype)) / std.to(spins.dtype)
-    return moments_penalty(z[:, 0]) + moments_penalty(z[:, 1])
+    return moments_penalty(z[:, 0], groups) + moments_penalty(z[:, 1], groups)
+
+
+def spectrum_moments_loss(
+    spins: torch.Tensor,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    groups: torch.Tensor | None = None,
+) -> torch.Tensor:
+    r"""Long-wave moment matching: :func:`moments_penalty` of the standardized structure factor
+    in each of its three lowest shells, summed.
+
+    :math:`z_k = (S_k - m_{c,k})/s_{c,k}` with :math:`S_k` the mean of
+    :math:`S(\mathbf q) = |\sum_i \mathbf S_i e^{-i\mathbf q\cdot\mathbf r_i}|^2/N` over shell k
+    (:func:`~topophys.observables.spins.structure_factor_shells`: q = 0, |q| = 2π/L,
+    |q| = 2π√2/L) and m, s its mean and standard deviation over the real fields of each
+    sample's condition. G(r) at large r is set by these shells; the adversarial game matches
+    their power least well where the thermal long waves are weakest (T = 0.1, where the
+    generated defect-free fields carried twice Monte Carlo's, ``docs/xy_pipeline.md``).
+
+    Parameters
+    ----------
+    spins : Tensor, shape (B, 2, L, L)
+        Generated spin fields (differentiable), B ≥ 2.
+    mean, std : Tensor, shape (B, 3)
+        Per-condition mean and standard deviation (> 0) of the three shells.
+    groups : Tensor, shape (B,), optional
+        Take the penalty per group (e.g. per temperature): :func:`moments_penalty`.
+
+    Returns
+    -------
+    Tensor, scalar
+
+    Examples
+    --------
+    >>> from topophys.observables.charge import angles_to_spins
+    >>> spins = angles_to_spins(torch.zeros(4, 4, 4))
+    >>> mean = torch.tensor([16.0, 0.0, 0.0]).expand(4, 3)
+    >>> float(spectrum_moments_loss(spins, mean, torch.ones(4, 3)))  # right means, no spread
+    3.0
+    """
+    if spins.ndim != 4 or spins.shape[1] != 2:
+        raise ValueError(f"spins must have shape (batch, 2, L, L), got {tuple(spins.shape)}")
+    for name, value in (("mean", mean), ("std", std)):
+        if value.shape != (spins.shape[0], 3):
+            raise ValueError(
+                f"{name} must have shape ({spins.shape[0]}, 3) to match spins, got "
+                f"{tuple(value.shape)}"
+            )
+    if not bool((std > 0).all()):
+        raise ValueError("std must be > 0 for every sample")
+    z = (structure_factor_shells(spins) - mean.to(spins.dtype)) / std.to(spins.dtype)
+    return sum((moments_penalty(z[:, k], groups) for k in range(3)), torch.zeros((), dtype=z.dtype))
+
+
+_MOMENT_LOSSES = {
+    "energy_moments_loss": energy_moments_loss,
+    "current_moments_loss": current_moments_loss,
+    "spectrum_moments_loss": spectrum_moments_loss,
+}
+"""The moment-matching losses, in the order of their targets in a training batch (after the
+angles, charges and temperatures: the mean, then the std of each); each is weighted by the
+config field of its name with ``_loss`` replaced by ``_weight``."""
 
 
 @dataclass
@@ -726,21 +851,20 @@ class CWGANModule(L.LightningModule):
                 )
                 self._accumulate(physics_loss=phys)
                 loss_g = loss_g + cfg.physics_weight * phys
-            needed = 7 if cfg.current_moments_weight > 0 else 5 if cfg.energy_moments_weight else 3
-            if len(batch) < needed:
+            if cfg.uses_moments and len(batch) < 3 + 2 * len(_MOMENT_LOSSES):
                 raise ValueError(
-                    "energy_moments_weight or current_moments_weight > 0 needs batches "
-                    "(angles, charges, temperatures, energy mean and std[, current mean and "
-                    "std]); train with train_cwgan, which adds them"
+                    "energy_moments_weight, current_moments_weight or spectrum_moments_weight "
+                    "> 0 needs batches (angles, charges, temperatures, then the mean and std of "
+                    "the energy, the current and the spectrum shells of each sample's "
+                    "condition); train with train_cwgan, which adds them"
                 )
-            if cfg.energy_moments_weight > 0:
-                moments = energy_moments_loss(fake, batch[3], batch[4])
-                self._accumulate(energy_moments_loss=moments)
-                loss_g = loss_g + cfg.energy_moments_weight * moments
-            if cfg.current_moments_weight > 0:
-                moments = current_moments_loss(fake, batch[5], batch[6])
-                self._accumulate(current_moments_loss=moments)
-                loss_g = loss_g + cfg.current_moments_weight * moments
+            for k, (name, loss_fn) in enumerate(_MOMENT_LOSSES.items()):
+                weight = getattr(cfg, name.replace("_loss", "_weight"))
+                if weight > 0:
+                    groups = temperatures if cfg.moments_groups == "temperature" else None
+                    moments = loss_fn(fake, batch[3 + 2 * k], batch[4 + 2 * k], groups)
+                    self._accumulate(**{name: moments})
+                    loss_g = loss_g + weight * moments
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
             opt_g.step()
@@ -809,7 +933,7 @@ class CWGANModule(L.LightningModule):
             total, count = self._sums.get(name, (0.0, 0))
             # An epoch shorter than n_critic steps has no generator step: an empty cell.
             record[name] = float(total) / count if count else None
-        for name in ("physics_loss", "energy_moments_loss", "current_moments_loss"):
+        for name in ("physics_loss", *_MOMENT_LOSSES):
             total, count = self._sums.get(name, (0.0, 0))
             record[name] = float(total) / count if count else None
         record.update(self.monitor_observables())
@@ -910,7 +1034,7 @@ def _condition_groups(charges: torch.Tensor, temperatures: torch.Tensor) -> np.n
     if counts.min() < 2:
         i = int(np.flatnonzero(counts[group] < 2)[0])
         raise ValueError(
-            "energy_moments_weight or current_moments_weight > 0 needs at least two training "
+            "a moments weight > 0 needs at least two training "
             f"fields per condition (T, charge map); the condition of field {i} "
             f"(T = {float(temperatures[i]):g}) has one"
         )
@@ -926,29 +1050,36 @@ def _group_moments(values: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, n
 
 
 def _condition_moments(
-    theta: torch.Tensor, charges: torch.Tensor, temperatures: torch.Tensor, current: bool
+    theta: torch.Tensor, charges: torch.Tensor, temperatures: torch.Tensor
 ) -> list[torch.Tensor]:
-    """Per-sample mean and standard deviation over the fields of its condition (T, map): of
-    E/N (``(n,)`` each), and with ``current`` of the spin current per spin (I_x, I_y)/N
-    (``(n, 2)`` each)."""
+    """Per-sample mean and standard deviation over the fields of its condition (T, map), in the
+    order of :data:`_MOMENT_LOSSES`: of E/N (``(n,)`` each), of the spin current per spin
+    (I_x, I_y)/N (``(n, 2)`` each) and of the three lowest structure-factor shells
+    (``(n, 3)`` each)."""
     group = _condition_groups(charges, temperatures)
     # In chunks: a float64 copy of a paper-scale dataset would take half a gigabyte.
-    chunks = [bond_sums(theta[i : i + 4096].double().numpy()) for i in range(0, len(group), 4096)]
+    chunks = [theta[i : i + 4096].double().numpy() for i in range(0, len(group), 4096)]
+    bonds = [bond_sums(c) for c in chunks]
     n_sites = theta.shape[-1] * theta.shape[-2]
-    sums = {k: np.concatenate([c[k] for c in chunks]) / n_sites for k in chunks[0]}
+    sums = {k: np.concatenate([b[k] for b in bonds]) / n_sites for k in bonds[0]}
     mean, std = _group_moments(-(sums["cos_x"] + sums["cos_y"]), group)
     if (std <= 0).any():
         i = int(np.flatnonzero(std <= 0)[0])
         raise ValueError(
             f"the training fields of the condition of field {i} all have the same energy: "
-            "energy_moments_weight needs a spread"
+            "the moment losses need a spread"
         )
     out = [mean, std]
-    if current:
-        pairs = [_group_moments(sums[k], group) for k in ("sin_x", "sin_y")]
-        out.append(np.stack([m for m, _ in pairs], axis=1))
-        # A current that never fluctuates (a symmetric map) is standardized by a floor.
-        out.append(np.maximum(np.stack([s for _, s in pairs], axis=1), 1e-6))
+    pairs = [_group_moments(sums[k], group) for k in ("sin_x", "sin_y")]
+    out.append(np.stack([m for m, _ in pairs], axis=1))
+    # A current that never fluctuates (a symmetric map) is standardized by a floor.
+    out.append(np.maximum(np.stack([s for _, s in pairs], axis=1), 1e-6))
+    shells = np.concatenate(
+        [structure_factor_shells(np.stack([np.cos(c), np.sin(c)], axis=1)) for c in chunks]
+    )
+    pairs = [_group_moments(shells[:, k], group) for k in range(3)]
+    out.append(np.stack([m for m, _ in pairs], axis=1))
+    out.append(np.maximum(np.stack([s for _, s in pairs], axis=1), 1e-6))
     return [torch.from_numpy(a.astype(np.float32)) for a in out]
 
 
@@ -1053,8 +1184,8 @@ def train_cwgan(
                 generator.set_base_weights(*table)
     sampler = EpochBatchSampler(theta.shape[0], config.batch_size, config.seed, drop_last=True)
     tensors = [theta, q, t]
-    if config.energy_moments_weight > 0 or config.current_moments_weight > 0:
-        tensors.extend(_condition_moments(theta, q, t, config.current_moments_weight > 0))
+    if config.uses_moments:
+        tensors.extend(_condition_moments(theta, q, t))
     loader = DataLoader(TensorDataset(*tensors), batch_size=None, sampler=sampler)
     show_progress = want_progress(progress)
     with warnings.catch_warnings(), quiet_lightning(not show_progress):
