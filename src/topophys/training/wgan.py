@@ -521,6 +521,23 @@ def moments_penalty(z: torch.Tensor, groups: torch.Tensor | None = None) -> torc
     return a.mean() * b.mean() + (a.pow(2).mean() - 1.0) * (b.pow(2).mean() - 1.0)
 
 
+def _check_moment_targets(
+    spins: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, tail: tuple[int, ...]
+) -> None:
+    """The moment losses' input checks: spins ``(B, 2, L, L)``, mean and std ``(B, *tail)``,
+    std > 0."""
+    if spins.ndim != 4 or spins.shape[1] != 2:
+        raise ValueError(f"spins must have shape (batch, 2, L, L), got {tuple(spins.shape)}")
+    expected = (spins.shape[0], *tail)
+    for name, value in (("mean", mean), ("std", std)):
+        if tuple(value.shape) != expected:
+            raise ValueError(
+                f"{name} must have shape {expected} to match spins, got {tuple(value.shape)}"
+            )
+    if not bool((std > 0).all()):
+        raise ValueError("std must be > 0 for every sample")
+
+
 def energy_moments_loss(
     spins: torch.Tensor,
     mean: torch.Tensor,
@@ -555,16 +572,7 @@ def energy_moments_loss(
     >>> float(energy_moments_loss(spins, torch.tensor([-2.0, -2.0]), torch.tensor([1.0, 1.0])))
     1.0
     """
-    if spins.ndim != 4 or spins.shape[1] != 2:
-        raise ValueError(f"spins must have shape (batch, 2, L, L), got {tuple(spins.shape)}")
-    for name, value in (("mean", mean), ("std", std)):
-        if value.shape != spins.shape[:1]:
-            raise ValueError(
-                f"{name} must have shape ({spins.shape[0]},) to match spins, got "
-                f"{tuple(value.shape)}"
-            )
-    if not bool((std > 0).all()):
-        raise ValueError("std must be > 0 for every sample")
+    _check_moment_targets(spins, mean, std, ())
     z = (spin_energy(spins) - mean.to(spins.dtype)) / std.to(spins.dtype)
     return moments_penalty(z, groups)
 
@@ -604,16 +612,7 @@ def current_moments_loss(
     >>> float(current_moments_loss(spins, torch.zeros(4, 2), torch.ones(4, 2)))
     2.0
     """
-    if spins.ndim != 4 or spins.shape[1] != 2:
-        raise ValueError(f"spins must have shape (batch, 2, L, L), got {tuple(spins.shape)}")
-    for name, value in (("mean", mean), ("std", std)):
-        if value.shape != (spins.shape[0], 2):
-            raise ValueError(
-                f"{name} must have shape ({spins.shape[0]}, 2) to match spins, got "
-                f"{tuple(value.shape)}"
-            )
-    if not bool((std > 0).all()):
-        raise ValueError("std must be > 0 for every sample")
+    _check_moment_targets(spins, mean, std, (2,))
     sums = spin_bond_sums(spins)
     current = torch.stack([sums["sin_x"], sums["sin_y"]], dim=1) / (spins.shape[-1] ** 2)
     z = (current - mean.to(spins.dtype)) / std.to(spins.dtype)
@@ -658,16 +657,7 @@ def spectrum_moments_loss(
     >>> float(spectrum_moments_loss(spins, mean, torch.ones(4, 3)))  # right means, no spread
     3.0
     """
-    if spins.ndim != 4 or spins.shape[1] != 2:
-        raise ValueError(f"spins must have shape (batch, 2, L, L), got {tuple(spins.shape)}")
-    for name, value in (("mean", mean), ("std", std)):
-        if value.shape != (spins.shape[0], 3):
-            raise ValueError(
-                f"{name} must have shape ({spins.shape[0]}, 3) to match spins, got "
-                f"{tuple(value.shape)}"
-            )
-    if not bool((std > 0).all()):
-        raise ValueError("std must be > 0 for every sample")
+    _check_moment_targets(spins, mean, std, (3,))
     z = (structure_factor_shells(spins) - mean.to(spins.dtype)) / std.to(spins.dtype)
     return sum((moments_penalty(z[:, k], groups) for k in range(3)), torch.zeros((), dtype=z.dtype))
 
