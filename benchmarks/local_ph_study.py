@@ -27,7 +27,6 @@ import argparse
 import dataclasses
 import json
 import os
-import pickle
 import sys
 import time
 from collections.abc import Sequence
@@ -64,16 +63,9 @@ class _Pairs:
         return local_pairs(atoms, self.config)
 
 
-def cached_pairs(frames: list[Any], config: LocalPHConfig, path: Path) -> list[Any]:
-    """The pairs of ``frames``, computed once and pickled at ``path``."""
-    if path.exists():
-        with path.open("rb") as f:
-            return pickle.load(f)
-    pairs = pmap(_Pairs(config), frames, workers=1, desc="local pairs")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as f:
-        pickle.dump(pairs, f)
-    return pairs
+def compute_pairs(frames: list[Any], config: LocalPHConfig) -> list[Any]:
+    """The pairs of ``frames`` (not cached: a pickle cache would load code, not data)."""
+    return pmap(_Pairs(config), frames, workers=1, desc="local pairs")
 
 
 def samples_of(
@@ -392,8 +384,8 @@ def main() -> None:
     torch.set_num_threads(1)
     train, test, i_train, i_test = load(args.data)
     descriptor = LocalPHConfig()
-    pairs_train = cached_pairs(train, descriptor, args.work / "pairs_train.pkl")
-    pairs_test = cached_pairs(test, descriptor, args.work / "pairs_test.pkl")
+    pairs_train = compute_pairs(train, descriptor)
+    pairs_test = compute_pairs(test, descriptor)
     out = json.loads(args.out.read_text()) if args.out.exists() else {}
     out.update(
         {
