@@ -17,8 +17,8 @@ shrinking).
         --out docs/data/local_ph_study.json --parts fits md --epochs 30 \\
         --md-models runs/local_ph/ph/model [--variants baseline w_f10 …] [--md-dt 1 0.5]
 
-The pairs of every structure are computed once and cached under ``--work``; each variant's
-entry (and each model's MD) is merged into ``--out`` as it finishes.
+The pairs of every structure are computed once per call (minutes); each variant's entry (and
+each model's MD) is merged into ``--out`` as it finishes.
 """
 
 from __future__ import annotations
@@ -372,9 +372,7 @@ def main() -> None:
     parser.add_argument("data", type=Path)
     parser.add_argument("--work", type=Path, default=Path("runs/local_ph_study"))
     parser.add_argument("--out", type=Path, default=Path("docs/data/local_ph_study.json"))
-    parser.add_argument(
-        "--parts", nargs="+", default=["cache", "fits"], choices=["cache", "fits", "md"]
-    )
+    parser.add_argument("--parts", nargs="+", default=["fits"], choices=["fits", "md"])
     parser.add_argument("--variants", nargs="+", default=STUDIED, choices=list(VARIANTS))
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--md-models", nargs="+", type=Path, default=[])
