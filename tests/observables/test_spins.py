@@ -17,6 +17,7 @@ from topophys.observables.spins import (
     scha_stiffness,
     specific_heat,
     spin_energy,
+    structure_factor_shells,
     susceptibility,
 )
 
@@ -173,3 +174,30 @@ def test_scha_stiffness_is_the_self_consistent_gaussian_stiffness():
     assert scha_stiffness(3.0) == pytest.approx(1 / math.e)  # beyond the SCHA transition
     np.testing.assert_allclose(scha_stiffness(torch.as_tensor(T), n_sites=256).numpy(), x)
     assert (np.diff(x) < 0).all()
+
+
+def test_structure_factor_shells_of_plane_waves_and_random_fields() -> None:
+    L = 8
+    x = np.arange(L)
+    # A spin wave of wave vector 2π/L along x puts all N of S(q) on one mode of shell 1.
+    wave = np.broadcast_to(2 * np.pi * x / L, (L, L))
+    spins = np.stack([np.cos(wave), np.sin(wave)])
+    np.testing.assert_allclose(structure_factor_shells(spins), [0.0, L * L / 4, 0.0], atol=1e-9)
+    # Along the diagonal: shell 2.
+    diagonal = 2 * np.pi * (x[:, None] + x[None, :]) / L
+    spins = np.stack([np.cos(diagonal), np.sin(diagonal)])
+    np.testing.assert_allclose(structure_factor_shells(spins), [0.0, 0.0, L * L / 4], atol=1e-9)
+    # Random fields: shell 0 is N·m², numpy and torch agree, gradients flow.
+    rng = np.random.default_rng(0)
+    theta = rng.normal(0.0, 0.7, (5, L, L))
+    spins = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+    shells = structure_factor_shells(spins)
+    m2 = np.abs(np.exp(1j * theta).mean(axis=(-2, -1))) ** 2
+    np.testing.assert_allclose(shells[:, 0], L * L * m2, rtol=1e-12)
+    t = torch.tensor(spins, requires_grad=True)
+    out = structure_factor_shells(t)
+    np.testing.assert_allclose(out.detach().numpy(), shells, rtol=1e-12)
+    out.sum().backward()
+    assert t.grad is not None and bool(torch.isfinite(t.grad).all())
+    with pytest.raises(ValueError, match="spins must have shape"):
+        structure_factor_shells(spins[:, 0])
