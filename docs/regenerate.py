@@ -2061,7 +2061,8 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
     "xy-variants-temperatures": (
         "xy_pipeline.md",
         "OMP_NUM_THREADS=1 python benchmarks/xy_variants.py runs/xy_T --scale temperatures "
-        '--seeds 0 --variants "moments pooled over the batch,no spectrum moments" '
+        '--seeds 0 --variants "moments pooled over the batch,no spectrum moments,'
+        'energy moments 1" '
         "--out docs/data/xy_variants_T.json && "
         "python docs/regenerate.py xy-variants-temperatures docs/data/xy_variants_T.json",
         {"xy:variants-temperatures": xy_variants_temperatures},
