@@ -848,10 +848,10 @@ class CWGANModule(L.LightningModule):
                     "the energy, the current and the spectrum shells of each sample's "
                     "condition); train with train_cwgan, which adds them"
                 )
+            groups = temperatures if cfg.moments_groups == "temperature" else None
             for k, (name, loss_fn) in enumerate(_MOMENT_LOSSES.items()):
                 weight = getattr(cfg, name.replace("_loss", "_weight"))
                 if weight > 0:
-                    groups = temperatures if cfg.moments_groups == "temperature" else None
                     moments = loss_fn(fake, batch[3 + 2 * k], batch[4 + 2 * k], groups)
                     self._accumulate(**{name: moments})
                     loss_g = loss_g + weight * moments
