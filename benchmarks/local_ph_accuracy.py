@@ -60,6 +60,18 @@ def load(data: Path) -> tuple[list[Any], list[Any], np.ndarray, np.ndarray]:
     return [frames[i] for i in train], [frames[i] for i in test], train, test
 
 
+def header(data: Path, train: list[Any], test: list[Any]) -> dict[str, Any]:
+    """What the JSON says of the data set and the machine (shared with local_ph_study.py)."""
+    return {
+        "data": str(data),
+        "n_train_structures": len(train),
+        "n_test_structures": len(test),
+        "atoms_per_structure": len(train[0]),
+        "force_atoms": {"train": TRAIN_FORCE_ATOMS, "test": TEST_FORCE_ATOMS},
+        "cpus": os.cpu_count(),
+    }
+
+
 def fit_config(epochs: int) -> LocalPHFitConfig:
     return LocalPHFitConfig(
         epochs=epochs,
@@ -231,16 +243,7 @@ def main() -> None:
     torch.set_num_threads(1)
     train, test, i_train, i_test = load(args.data)
     out = json.loads(args.out.read_text()) if args.out.exists() else {}
-    out.update(
-        {
-            "data": str(args.data),
-            "n_train_structures": len(train),
-            "n_test_structures": len(test),
-            "atoms_per_structure": len(train[0]),
-            "force_atoms": {"train": TRAIN_FORCE_ATOMS, "test": TEST_FORCE_ATOMS},
-            "cpus": os.cpu_count(),
-        }
-    )
+    out.update(header(args.data, train, test))
     out.setdefault("models", {})
     for name in args.models:
         load_start = os.getloadavg()

@@ -40,9 +40,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from local_ph_accuracy import (
     TEST_FORCE_ATOMS,
-    TRAIN_FORCE_ATOMS,
     cold,
     fit_config,
+    header,
     load,
 )
 from topophys.descriptors.local_ph import LocalPHConfig, local_pairs
@@ -385,16 +385,7 @@ def main() -> None:
     pairs_train = compute_pairs(train, descriptor)
     pairs_test = compute_pairs(test, descriptor)
     out = json.loads(args.out.read_text()) if args.out.exists() else {}
-    out.update(
-        {
-            "data": str(args.data),
-            "n_train_structures": len(train),
-            "n_test_structures": len(test),
-            "atoms_per_structure": len(train[0]),
-            "force_atoms": {"train": TRAIN_FORCE_ATOMS, "test": TEST_FORCE_ATOMS},
-            "cpus": os.cpu_count(),
-        }
-    )
+    out.update(header(args.data, train, test))
     out.setdefault("variants", {})
     out.setdefault("md", {})
     command = "OMP_NUM_THREADS=1 python " + " ".join(sys.argv)
