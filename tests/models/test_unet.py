@@ -538,6 +538,9 @@ def test_calibration_recovers_a_known_stiffness_and_is_monotone() -> None:
         np.testing.assert_allclose(grid, [temp, temp + 1e-3, temp + 2e-3])
         np.testing.assert_allclose(found, stiffnesses, rtol=0.03)
         assert (np.diff(found) > 0).all()
+        # |M| of the prior as the observable: the same stiffnesses.
+        _, by_m = calibrate_wave_stiffness(g, theta, q, t, seed=7, observable="magnetization")
+        np.testing.assert_allclose(by_m, stiffnesses, rtol=0.05)
     # The prior's energy per bond falls with J_eff above the root at T = 1.3 (what bisection
     # needs), and rises again at small J_eff, where residual_angles scales the waves back.
     q = maps.repeat_interleave(32, dim=0)
@@ -619,6 +622,8 @@ def test_calibrated_stiffness_rejects_bad_input() -> None:
         calibrate_wave_stiffness(g, theta, q, t, bounds=(1.0, 0.5))
     with pytest.raises(ValueError, match="max_fields"):
         calibrate_wave_stiffness(g, theta, q, t, max_fields=0)
+    with pytest.raises(ValueError, match="observable"):
+        calibrate_wave_stiffness(g, theta, q, t, observable="helicity")
     with pytest.raises(ValueError, match="scan"):
         calibrate_wave_stiffness(g, theta, q, t, scan=1)
     with pytest.raises(ValueError, match="defect_residual"):

@@ -122,6 +122,7 @@ from ..observables.spins import scha_stiffness
 from ._conditioning import check_conditions, scaled_channels
 
 __all__ = [
+    "CALIBRATION_OBSERVABLES",
     "UNetGenerator",
     "calibrate_wave_stiffness",
     "generate",
@@ -880,36 +881,51 @@ def mean_bond_energy(theta: torch.Tensor) -> torch.Tensor:
     return -0.5 * (torch.cos(bx) + torch.cos(by)).mean(dim=(-2, -1))
 
 
+CALIBRATION_OBSERVABLES = ("energy", "magnetization")
+"""What :func:`calibrate_wave_stiffness` matches: the energy per bond or |M| per spin."""
+
+
+def _calibration_value(theta: torch.Tensor, observable: str) -> float:
+    """Mean over fields ``(n, L, L)`` of the hotness of ``observable``: the energy per bond,
+    or −|M| per spin (both rise with T)."""
+    if observable == "energy":
+        return float(mean_bond_energy(theta).mean())
+    m = torch.stack([torch.cos(theta).mean(dim=(-2, -1)), torch.sin(theta).mean(dim=(-2, -1))])
+    return -float(torch.linalg.vector_norm(m, dim=0).mean())
+
+
 def _fit_stiffness(
     base: torch.Tensor,
     white: torch.Tensor,
     temps: torch.Tensor,
     target: float,
+    observable: str,
     bounds: tuple[float, float],
     tol: float,
     scan: int,
 ) -> float:
     """The largest J_eff / J in ``bounds`` at which the prior ``residual_angles(base, waves)``
-    (``(n, L, L)`` float64 each, waves from ``white`` at ``temps (n,)``) has the mean energy
-    per bond ``target``; the nearer bound, with a warning, when out of reach."""
+    (``(n, L, L)`` float64 each, waves from ``white`` at ``temps (n,)``) has the mean
+    ``target`` of :func:`_calibration_value`; the nearer bound, with a warning, when out of
+    reach."""
     n, T = base.shape[0], float(temps[0])
 
     def excess(log_j: float) -> float:
-        """Prior's energy per bond minus the target at J_eff = exp(log_j)."""
+        """How much hotter than the target the prior is at J_eff = exp(log_j)."""
         stiffness = torch.full((n,), math.exp(log_j), dtype=torch.float64)
         prior = residual_angles(base, harmonic_spin_waves(white, temps, stiffness))
-        return float(mean_bond_energy(prior).mean()) - target
+        return _calibration_value(prior, observable) - target
 
     # From the stiff end down: the first sign change brackets the largest root. Very soft
     # waves are scaled back by residual_angles' guarantee (one factor per field), so the
-    # prior's energy falls again towards the base field's at small J_eff: a second,
+    # prior cools again towards the base field at small J_eff: a second,
     # unphysical root that plain bisection over the whole range could pick.
     steps = np.linspace(math.log(bounds[1]), math.log(bounds[0]), scan)
     hi = float(steps[0])
     if excess(hi) > 0:
         warnings.warn(
             f"calibrate_wave_stiffness: at T = {T:g} the prior is hotter than the training "
-            f"fields ({target:.4f} per bond) even at J_eff = {bounds[1]:g}; that is used",
+            f"fields ({observable} {abs(target):.4f}) even at J_eff = {bounds[1]:g}; that is used",
             stacklevel=3,
         )
         return bounds[1]
@@ -920,7 +936,7 @@ def _fit_stiffness(
     else:
         warnings.warn(
             f"calibrate_wave_stiffness: at T = {T:g} the prior is colder than the training "
-            f"fields ({target:.4f} per bond) for every J_eff in {tuple(bounds)}; "
+            f"fields ({observable} {abs(target):.4f}) for every J_eff in {tuple(bounds)}; "
             f"J_eff = {bounds[0]:g} used",
             stacklevel=3,
         )
@@ -946,12 +962,14 @@ def calibrate_wave_stiffness(
     bounds: tuple[float, float] = (0.05, 20.0),
     tol: float = 1e-4,
     scan: int = 32,
+    observable: str = "energy",
 ) -> tuple[np.ndarray, np.ndarray]:
     """J_eff(T) of the spin-wave prior fitted per temperature on training fields.
 
     At each distinct temperature, bisection (in log J_eff) finds the stiffness at which the mean
-    energy per bond, −⟨cos Δθ⟩, of the generator's non-learned prior
-    (:meth:`UNetGenerator.prior_angles`: its base field plus harmonic waves, through
+    energy per bond, −⟨cos Δθ⟩ (``observable="energy"``; or ⟨|M|⟩, below), of the generator's
+    non-learned prior (:meth:`UNetGenerator.prior_angles`: its base field plus harmonic waves,
+    through
     :func:`residual_angles`) on the fields' own charge maps equals that of the fields. The
     energy is the observable because it is the one the SCHA itself fixes (J_eff = J⟨cos Δθ⟩ of
     its Gaussian field) and the one the prior misses above T_BKT; it needs no long-distance
@@ -984,6 +1002,11 @@ def calibrate_wave_stiffness(
         Relative precision of J_eff.
     scan : int, default 32
         Points of the scan that brackets the largest root (≥ 2).
+    observable : {"energy", "magnetization"}, default "energy"
+        What is matched: the mean energy per bond (above), or the mean magnetization per spin
+        ⟨|M|⟩, which at L = 16 the longest waves dominate (⟨φ²⟩ = (T/J_eff N) Σ_q 1/λ_q) and
+        which therefore fixes their amplitude, the long-distance part of G(r), instead of the
+        bonds'.
 
     Returns
     -------
@@ -1032,6 +1055,7 @@ def calibrate_wave_stiffness(
         raise ValueError(f"bounds must be a pair 0 < low < high, got {bounds!r}")
     tol = _validate.in_range("tol", tol, 1e-12, 1.0)
     scan = _validate.positive_int("scan", scan)
+    observable = _validate.choice("observable", observable, CALIBRATION_OBSERVABLES)
     if scan < 2:
         raise ValueError(f"scan must be at least 2, got {scan}")
     grid = np.unique(t)
@@ -1042,7 +1066,7 @@ def calibrate_wave_stiffness(
         if idx.size > max_fields:
             idx = np.sort(rng.choice(idx, max_fields, replace=False))
         n = idx.size
-        target = float(mean_bond_energy(theta[idx]).mean())
+        target = _calibration_value(theta[idx], observable)
         temps = torch.full((n,), float(T), dtype=torch.float64)
         base = generator.defect_angles(q[idx], temps).to(torch.float64)
         white = torch.randn(
@@ -1051,7 +1075,7 @@ def calibrate_wave_stiffness(
             dtype=torch.float64,
         )
 
-        out[i] = _fit_stiffness(base, white, temps, target, bounds, tol, scan)
+        out[i] = _fit_stiffness(base, white, temps, target, observable, bounds, tol, scan)
     return grid, out
 
 
