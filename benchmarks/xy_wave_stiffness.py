@@ -77,6 +77,8 @@ def main() -> None:
         "command": f"python benchmarks/xy_wave_stiffness.py {args.run} --scale {args.scale}",
         "store": str(args.run / "mc.zarr"),
         "train_per_condition": n_train,
+        "cpus": os.cpu_count(),
+        "load_average": {"start": [round(x, 2) for x in os.getloadavg()]},
         "stiffness": [
             {
                 "T": float(T),
@@ -115,6 +117,7 @@ def main() -> None:
             row[f"{name}_magnetization_rel_error"] = float(magnetization(prior).mean()) / m_ref - 1
             row[f"{name}_G_r2"] = r2_score(g_ref, correlation(prior)[1])
         result["conditions"].append(row)
+    result["load_average"]["end"] = [round(x, 2) for x in os.getloadavg()]
     text = json.dumps(result, indent=1)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
