@@ -560,6 +560,8 @@ class UNetGenerator(nn.Module):
     def set_wave_stiffnesses(self, temperatures: Any, stiffnesses: Any) -> None:
         """Calibrate the spin waves (``spin_wave_stiffness="calibrated"``).
 
+        Stored as buffers (float64), so saved with the weights (:func:`save_generator`).
+
         Parameters
         ----------
         temperatures : array-like, shape (m,)
@@ -567,8 +569,6 @@ class UNetGenerator(nn.Module):
         stiffnesses : array-like, shape (m,)
             J_eff / J at each of them, finite and > 0 (e.g. from
             :func:`calibrate_wave_stiffness`).
-
-        Stored as buffers (float64), so saved with the weights (:func:`save_generator`).
         """
         if self.spin_wave_stiffness != "calibrated":
             raise ValueError(
