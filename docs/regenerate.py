@@ -2148,7 +2148,7 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
     "xy-calibrated-waves": (
         "xy_pipeline.md",
         "OMP_NUM_THREADS=1 python benchmarks/xy_variants.py runs/xy_T --scale temperatures "
-        '--seeds 0,1 --variants "demo,calibrated spin-wave stiffness" '
+        '--seeds 0,1,2 --variants "demo,calibrated spin-wave stiffness" '
         "--out docs/data/xy_calibrated_waves_T.json && "
         "python docs/regenerate.py xy-calibrated-waves docs/data/xy_calibrated_waves_T.json",
         {"xy:calibrated-waves": xy_calibrated_waves},
