@@ -77,6 +77,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "spectrum moments 0.3": {"spectrum_moments_weight": 0.3},
     "moments pooled over the batch": {"moments_groups": "batch"},
     "energy moments 1": {"energy_moments_weight": 1.0},
+    "calibrated spin-wave stiffness": {"spin_wave_stiffness": "calibrated"},
     "paper's generator": PAPER,
 }
 
@@ -117,6 +118,8 @@ def _scores(metrics: dict[str, Any]) -> dict[str, Any]:
         out[T] = {
             name: {
                 "r2": s["r2"],
+                # Per distance [value, error] of (generated − MC) / |MC|.
+                "relative_error": {k: s["relative_error"][k] for k in ("energy", "magnetization")},
                 "correlation_r2": s["correlation_r2"],
                 "correlation_r2_shown_min": s["correlation_r2_shown_min"],
                 "correlation_r2_all_mean": s["correlation_r2_all_mean"],

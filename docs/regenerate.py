@@ -883,7 +883,10 @@ def xy_variants(bench: Mapping[str, Any]) -> str:
 def xy_variants_temperatures(bench: Mapping[str, Any]) -> str:
     """``benchmarks/xy_variants.py --scale temperatures``: per variant and temperature, the
     generated ensemble's G(r) at the Fig. 4 distances, the worst of those, R² of E and |M|
-    against d, the match rate and the aligned diversity (first seed of each variant)."""
+    against d, the relative errors of ⟨E⟩ and ⟨|M|⟩ against Monte Carlo (signed, the largest in
+    size over d; "—" in files written before they were recorded), the match rate and the
+    aligned diversity (first seed of each variant)."""
+
     rows = []
     seen: set[str] = set()
     for r in bench["results"]:
@@ -900,6 +903,8 @@ def xy_variants_temperatures(bench: Mapping[str, Any]) -> str:
                     fmt(s["correlation_r2_shown_min"]),
                     fmt(s["r2"]["energy"]),
                     fmt(s["r2"]["magnetization"]),
+                    _worst_relative_error(s, "energy"),
+                    _worst_relative_error(s, "magnetization"),
                     fmt(s["match_rate"]),
                     fmt(s["diversity_aligned_ratio"]),
                 ]
@@ -911,8 +916,81 @@ def xy_variants_temperatures(bench: Mapping[str, Any]) -> str:
         "worst",
         "R² E",
         "R² \\|M\\|",
+        "ΔE/\\|E\\|",
+        "Δ\\|M\\|/\\|M\\|",
         "match",
         "aligned div.",
+    ]
+    return table(header, rows)
+
+
+def _worst_relative_error(s: Mapping[str, Any], name: str) -> str:
+    """The signed relative error of the largest size over d of observable ``name``."""
+    errors = s.get("relative_error", {}).get(name)
+    values = [e[0] for e in errors or () if e is not None]
+    return f"{max(values, key=abs):+.3f}" if values else "—"
+
+
+def xy_calibrated_waves(bench: Mapping[str, Any]) -> str:
+    """``benchmarks/xy_variants.py --scale temperatures`` with several seeds: per temperature,
+    variant and seed, the generated ensemble's G(r) at the Fig. 4 distances, the worst of
+    those, R² of E against d and the relative errors of ⟨E⟩ and ⟨|M|⟩."""
+    rows = []
+    results = bench["results"]
+    for key in results[0]["scores"]:
+        for r in results:
+            s = r["scores"][key]["generated"]
+            rows.append(
+                [
+                    key.removeprefix("T="),
+                    r["variant"],
+                    str(r["seed"]),
+                    _xy_g(s),
+                    fmt(s["correlation_r2_shown_min"]),
+                    fmt(s["r2"]["energy"]),
+                    _worst_relative_error(s, "energy"),
+                    _worst_relative_error(s, "magnetization"),
+                ]
+            )
+    header = [
+        "T",
+        "variant",
+        "seed",
+        "R² G(r) d = 0 / 2 / √17",
+        "worst",
+        "R² E",
+        "ΔE/\\|E\\|",
+        "Δ\\|M\\|/\\|M\\|",
+    ]
+    return table(header, rows)
+
+
+def xy_wave_stiffness(bench: Mapping[str, Any]) -> str:
+    """``benchmarks/xy_wave_stiffness.py``: per condition, J_eff of the SCHA and calibrated on
+    the energy, and the non-learned prior's relative errors of ⟨E⟩ and ⟨|M|⟩ and R² of G(r)
+    against the Monte Carlo reference with each."""
+    jeff = {s["T"]: s for s in bench["stiffness"]}
+    rows = []
+    for c in bench["conditions"]:
+        j = jeff[c["T"]]
+        rows.append(
+            [
+                fmt(c["T"], 1),
+                fmt(c["d"]),
+                f"{fmt(j['scha'])} / {fmt(j['calibrated'])}",
+                f"{c['scha_energy_rel_error']:+.3f} / {c['calibrated_energy_rel_error']:+.3f}",
+                f"{c['scha_magnetization_rel_error']:+.3f} / "
+                f"{c['calibrated_magnetization_rel_error']:+.3f}",
+                f"{fmt(c['scha_G_r2'])} / {fmt(c['calibrated_G_r2'])}",
+            ]
+        )
+    header = [
+        "T",
+        "d",
+        "J_eff / J: SCHA / calibrated",
+        "ΔE/\\|E\\|",
+        "Δ\\|M\\|/\\|M\\|",
+        "R² G(r)",
     ]
     return table(header, rows)
 
@@ -2062,10 +2140,25 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "xy_pipeline.md",
         "OMP_NUM_THREADS=1 python benchmarks/xy_variants.py runs/xy_T --scale temperatures "
         '--seeds 0 --variants "moments pooled over the batch,no spectrum moments,'
-        'energy moments 1" '
+        'energy moments 1,calibrated spin-wave stiffness" '
         "--out docs/data/xy_variants_T.json && "
         "python docs/regenerate.py xy-variants-temperatures docs/data/xy_variants_T.json",
         {"xy:variants-temperatures": xy_variants_temperatures},
+    ),
+    "xy-calibrated-waves": (
+        "xy_pipeline.md",
+        "OMP_NUM_THREADS=1 python benchmarks/xy_variants.py runs/xy_T --scale temperatures "
+        '--seeds 0,1,2 --variants "demo,calibrated spin-wave stiffness" '
+        "--out docs/data/xy_calibrated_waves_T.json && "
+        "python docs/regenerate.py xy-calibrated-waves docs/data/xy_calibrated_waves_T.json",
+        {"xy:calibrated-waves": xy_calibrated_waves},
+    ),
+    "xy-wave-stiffness": (
+        "xy_pipeline.md",
+        "OMP_NUM_THREADS=1 python benchmarks/xy_wave_stiffness.py runs/xy_T --scale temperatures "
+        "--out docs/data/xy_wave_stiffness_T.json && "
+        "python docs/regenerate.py xy-wave-stiffness docs/data/xy_wave_stiffness_T.json",
+        {"xy:wave-stiffness": xy_wave_stiffness},
     ),
     "xy-speed": (
         "xy_pipeline.md",

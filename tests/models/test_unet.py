@@ -1,5 +1,7 @@
 """U-Net generator: shapes, unit spins, periodicity, determinism, bad inputs."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -8,10 +10,12 @@ from topophys.models.unet import (
     BOND_MARGIN,
     BOND_WALL,
     UNetGenerator,
+    calibrate_wave_stiffness,
     count_parameters,
     generate,
     harmonic_spin_waves,
     load_generator,
+    mean_bond_energy,
     residual_angles,
     save_generator,
 )
@@ -496,3 +500,141 @@ def test_fine_noise_reaches_only_the_two_finest_blocks() -> None:
             assert torch.equal(x, y)
         else:
             assert not bool(x.any()) and bool(y.any())
+
+
+def calibrated(defect_base: str = "relaxed") -> UNetGenerator:
+    torch.manual_seed(0)
+    return UNetGenerator(width=0.125, noise_channels=3, output="defect_residual",
+                         noise_injection="fine", spin_waves=True, defect_base=defect_base,
+                         spin_wave_stiffness="calibrated")  # fmt: skip
+
+
+def prior_fields(g: UNetGenerator, maps: torch.Tensor, temp: float, stiffness: float,
+                 n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """n fields per map of the prior at a known stiffness: angles, charges, temperatures."""
+    q = maps.repeat_interleave(n, dim=0)
+    t = torch.full((q.shape[0],), temp, dtype=torch.float64)
+    white = torch.randn(q.shape, generator=torch.Generator().manual_seed(seed),
+                        dtype=torch.float64)  # fmt: skip
+    theta = g.prior_angles(q, t, white, torch.full_like(t, stiffness))
+    return theta, q, t
+
+
+def test_calibration_recovers_a_known_stiffness_and_is_monotone() -> None:
+    """Training fields drawn from the prior itself at J_eff = x give back x at every T, with
+    other noise; the hotter the fields at one T, the softer the waves. At T = 1.3 soft waves
+    are scaled back by the charge-keeping guarantee, so the prior's energy has a second root at
+    small J_eff; the calibration must return the physical (largest) one."""
+    g = calibrated()
+    maps = paper_maps(16)[[0, 3, 10]].float()
+    cases = [(0.3, (0.8, 0.9, 1.0)), (0.9, (0.6, 0.7, 0.8)), (1.3, (0.55, 0.65, 0.75))]
+    for temp, stiffnesses in cases:
+        data = [prior_fields(g, maps, temp, x, 64, seed=i) for i, x in enumerate(stiffnesses)]
+        theta = torch.cat([d[0] for d in data])
+        q = torch.cat([d[1] for d in data])
+        # One temperature per stiffness: distinct keys, so that each is fitted on its own.
+        t = torch.cat([d[2] + 1e-3 * i for i, d in enumerate(data)])
+        grid, found = calibrate_wave_stiffness(g, theta, q, t, seed=7)
+        np.testing.assert_allclose(grid, [temp, temp + 1e-3, temp + 2e-3])
+        np.testing.assert_allclose(found, stiffnesses, rtol=0.03)
+        assert (np.diff(found) > 0).all()
+        # |M| of the prior as the observable: the same stiffnesses.
+        _, by_m = calibrate_wave_stiffness(g, theta, q, t, seed=7, observable="magnetization")
+        np.testing.assert_allclose(by_m, stiffnesses, rtol=0.05)
+    # The prior's energy per bond falls with J_eff above the root at T = 1.3 (what bisection
+    # needs), and rises again at small J_eff, where residual_angles scales the waves back.
+    q = maps.repeat_interleave(32, dim=0)
+    t = torch.full((q.shape[0],), 1.3, dtype=torch.float64)
+    white = torch.randn(q.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    grid_j = [0.02, 0.1, 0.4, 0.55, 0.7, 1.0, 2.0]
+    e = [float(mean_bond_energy(g.prior_angles(q, t, white, torch.full_like(t, x))).mean())
+         for x in grid_j]  # fmt: skip
+    assert all(a > b for a, b in itertools.pairwise(e[2:]))
+    assert e[0] < max(e)
+
+
+def test_calibrated_forward_uses_the_interpolated_stiffness_and_round_trips(tmp_path) -> None:
+    g = calibrated("blend")
+    g.set_base_weights([0.2, 1.0], [0.9, 0.1])
+    temps = torch.tensor([0.1, 0.2, 0.6, 1.0, 1.5], dtype=torch.float64)
+    from topophys.observables.spins import scha_stiffness
+
+    # Before calibration: the SCHA's.
+    torch.testing.assert_close(g.wave_stiffness(temps, 256), scha_stiffness(temps, n_sites=256))
+    g.set_wave_stiffnesses([0.2, 1.0], [0.9, 0.5])
+    # Linear between, constant beyond.
+    torch.testing.assert_close(
+        g.wave_stiffness(temps), torch.tensor([0.9, 0.9, 0.7, 0.5, 0.5], dtype=torch.float64)
+    )
+    assert g.wave_stiffness(temps.float()).dtype == torch.float32
+    q = paper_maps(16)[[0, 3, 10, 0, 3]].float()
+    z = g.sample_noise(5, 16, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        g.decoders[-1].weight.zero_()
+        g.decoders[-1].bias.zero_()
+        theta = spins_to_angles(g(q, temps.float(), z)).double()
+        prior = g.prior_angles(q, temps.float(), z[:, 2])
+    turned = wrap_angle(theta - prior.double())
+    assert float((turned - turned[:, :1, :1]).abs().max()) < 1e-4
+    # Differs from the SCHA's prior (0.7 at T = 0.6 against its 0.85).
+    scha = g.prior_angles(q, temps.float(), z[:, 2], scha_stiffness(temps.float(), n_sites=256))
+    assert float((scha - prior).abs().max()) > 1e-2
+    path = tmp_path / "g.pt"
+    save_generator(g, path)
+    again = load_generator(path)
+    torch.testing.assert_close(again.wave_stiffness(temps), g.wave_stiffness(temps))
+    torch.testing.assert_close(again.base_weight(temps), g.base_weight(temps))
+    with torch.no_grad():
+        assert torch.equal(again(q, temps.float(), z), g(q, temps.float(), z))
+    # An uncalibrated generator round-trips too (empty buffers).
+    save_generator(calibrated(), path)
+    assert load_generator(path).wave_temperatures.numel() == 0
+
+
+def test_calibrated_stiffness_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="spin_wave_stiffness"):
+        UNetGenerator(spin_wave_stiffness="fitted")
+    with pytest.raises(ValueError, match="spin_waves=True"):
+        UNetGenerator(width=0.125, noise_channels=3, output="defect_residual",
+                      noise_injection="fine", spin_wave_stiffness="calibrated")  # fmt: skip
+    g = calibrated()
+    for temps, values, match in [
+        ([1.0, 0.5], [0.5, 0.5], "ascend"),
+        ([0.5, 0.5], [0.5, 0.5], "ascend"),
+        ([0.5, 1.0], [0.5], "shape of temperatures"),
+        ([], [], "non-empty"),
+        ([0.0, 1.0], [0.5, 0.5], "temperatures must be finite and > 0"),
+        ([0.5, 1.0], [0.5, -0.1], "stiffnesses"),
+        ([0.5, 1.0], [0.5, float("nan")], "stiffnesses"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            g.set_wave_stiffnesses(temps, values)
+    with pytest.raises(ValueError, match="calibrated"):
+        residual().set_wave_stiffnesses([0.1], [0.5])
+    theta, q, t = prior_fields(g, paper_maps(16)[:1].float(), 0.5, 0.8, 8, seed=0)
+    with pytest.raises(ValueError, match="angles"):
+        calibrate_wave_stiffness(g, theta[0], q, t)
+    with pytest.raises(ValueError, match="charges"):
+        calibrate_wave_stiffness(g, theta, q[:4], t)
+    with pytest.raises(ValueError, match="temperatures"):
+        calibrate_wave_stiffness(g, theta, q, -t)
+    with pytest.raises(ValueError, match="bounds"):
+        calibrate_wave_stiffness(g, theta, q, t, bounds=(1.0, 0.5))
+    with pytest.raises(ValueError, match="max_fields"):
+        calibrate_wave_stiffness(g, theta, q, t, max_fields=0)
+    with pytest.raises(ValueError, match="observable"):
+        calibrate_wave_stiffness(g, theta, q, t, observable="helicity")
+    with pytest.raises(ValueError, match="scan"):
+        calibrate_wave_stiffness(g, theta, q, t, scan=1)
+    with pytest.raises(ValueError, match="defect_residual"):
+        calibrate_wave_stiffness(small_spins(), theta, q, t)
+    with pytest.raises(TypeError, match="generator"):
+        calibrate_wave_stiffness(None, theta, q, t)  # type: ignore[arg-type]
+    # Out of reach: fields far colder than the stiffest prior's waves allow.
+    with pytest.warns(UserWarning, match="hotter"):
+        _, found = calibrate_wave_stiffness(g, theta * 0 + 0.3, q, t, bounds=(0.05, 2.0))
+    assert found[0] == 2.0
+
+
+def small_spins() -> UNetGenerator:
+    return UNetGenerator(width=0.125, noise_channels=4)

@@ -353,6 +353,8 @@ def test_config_defaults_are_the_papers_and_round_trip_yaml() -> None:
         ({"energy_moments_weight": -1.0}, ValueError),
         ({"spectrum_moments_weight": -1.0}, ValueError),
         ({"moments_groups": "map"}, ValueError),
+        ({"spin_wave_stiffness": "fitted"}, ValueError),
+        ({"spin_wave_stiffness": "calibrated"}, ValueError),  # needs spin_waves=True
     ],
 )
 def test_config_rejects_bad_values(changes, error) -> None:
@@ -494,6 +496,43 @@ def test_defect_residual_training_keeps_every_charge_map(tmp_path) -> None:
         assert torch.equal(v, generator.state_dict()[k]), k
     plain, _ = train_cwgan(cfg.replace(ema_decay=None), *dataset(), tmp_path / "c", progress=False)
     assert not torch.equal(plain.decoders[0].weight, generator.decoders[0].weight)
+
+
+def test_calibrated_spin_waves_are_fitted_on_the_training_fields_and_saved(tmp_path) -> None:
+    from topophys.models.unet import calibrate_wave_stiffness
+    from topophys.simulate.xy import blend_weight_table
+
+    cfg = TINY.replace(
+        generator_output="defect_residual",
+        noise_injection="fine",
+        noise_channels=3,
+        spin_waves=True,
+        defect_base="blend",
+        spin_wave_stiffness="calibrated",
+        physics_start_epoch=None,
+        epochs=1,
+        ema_decay=0.9,
+    )
+    assert CWGANConfig.from_yaml(cfg.to_yaml()) == cfg
+    theta, q, t = dataset()
+    generator, _ = train_cwgan(cfg, theta, q, t, tmp_path / "a", progress=False)
+    # The calibration of a fresh generator with the same blend: the network plays no part.
+    fresh = CWGANModule(cfg).generator
+    fresh.set_base_weights(*blend_weight_table(theta, q, t))
+    grid, expected = calibrate_wave_stiffness(fresh, theta, q, t, seed=cfg.seed)
+    np.testing.assert_allclose(grid, [0.1, 0.5])
+    np.testing.assert_allclose(generator.wave_temperatures.numpy(), grid)
+    np.testing.assert_allclose(generator.wave_stiffnesses.numpy(), expected)
+    # Fields of one bond spread (white noise of 0.3 rad) at two temperatures: bond variance
+    # T/(2 J_eff) the same, so J_eff in proportion to T (0.36 J_eff = T: 0.28 and 1.39).
+    assert expected[1] / expected[0] == pytest.approx(5.0, rel=0.1)
+    assert expected[0] == pytest.approx(0.1 / 0.36, rel=0.15)
+    loaded = load_generator(tmp_path / "a" / "generator.pt")
+    torch.testing.assert_close(loaded.wave_stiffnesses, generator.wave_stiffnesses)
+    # Resuming restores the calibrated buffers with the weights.
+    train_cwgan(cfg.replace(epochs=1), theta, q, t, tmp_path / "b", progress=False)
+    resumed, _ = train_cwgan(cfg.replace(epochs=2), theta, q, t, tmp_path / "b", progress=False)
+    torch.testing.assert_close(resumed.wave_stiffnesses, generator.wave_stiffnesses)
 
 
 def test_critic_lr_sets_only_the_critics_optimizer() -> None:

@@ -71,6 +71,14 @@ Options beyond the paper, all ours (off by default):
   J_eff = J·exp(−⟨Δθ²⟩/2), instead of J. With the bare coupling the waves are too stiff above
   T ≈ 0.3 J and the long-wave part of G(r) decays too slowly (measured in
   ``docs/xy_pipeline.md``).
+* **Calibrated spin waves** (``spin_wave_stiffness="calibrated"``, with ``spin_waves``): the
+  waves' stiffness J_eff(T) is fitted per training temperature on the training fields
+  (:func:`calibrate_wave_stiffness`, stored by :meth:`~UNetGenerator.set_wave_stiffnesses`),
+  so that the mean energy per bond of the non-learned prior (the base field plus the waves,
+  through :func:`residual_angles`, on the training maps) equals the fields' own. The SCHA fixes
+  J_eff by the same observable, J_eff = J⟨cos Δθ⟩, but of the Gaussian field alone; above
+  T_BKT, where the constrained ensemble (no free vortices) is stiffer than that theory, its
+  prior runs several per cent too hot (measured in ``docs/xy_pipeline.md``).
 * **Noise at the fine scales only** (``noise_injection="fine"``): as "all", but the bottleneck
   and the decoder blocks below L/2 receive zeros. Noise there lets the network add waves of
   wavelength up to L whose amplitude does not scale with T; at T = 0.1, where the thermal long
@@ -98,6 +106,7 @@ True
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -113,10 +122,13 @@ from ..observables.spins import scha_stiffness
 from ._conditioning import check_conditions, scaled_channels
 
 __all__ = [
+    "CALIBRATION_OBSERVABLES",
     "UNetGenerator",
+    "calibrate_wave_stiffness",
     "generate",
     "harmonic_spin_waves",
     "load_generator",
+    "mean_bond_energy",
     "residual_angles",
     "save_generator",
 ]
@@ -127,7 +139,7 @@ OUTPUTS = ("spins", "defect_residual")
 NOISE_INJECTIONS = ("bottleneck", "all", "fine")
 UPSAMPLINGS = ("transposed", "nearest")
 DEFECT_BASES = ("analytic", "relaxed", "blend")
-STIFFNESSES = ("bare", "scha")
+STIFFNESSES = ("bare", "scha", "calibrated")
 BOND_MARGIN = 1e-3
 """Closest approach (radians) of a defect-residual field's bond differences to ±π."""
 BOND_WALL = 1e-2
@@ -345,9 +357,12 @@ class UNetGenerator(nn.Module):
     defect_base : {"analytic", "relaxed", "blend"}, default "analytic"
         The field the defect residual corrects (module notes); "blend" needs
         :meth:`set_base_weights` (``train_cwgan`` calibrates it on the training fields).
-    spin_wave_stiffness : {"bare", "scha"}, default "bare"
-        Stiffness of the spin-wave prior: the coupling J, or the self-consistent harmonic
-        stiffness at T (:func:`~topophys.observables.spins.scha_stiffness`; module notes).
+    spin_wave_stiffness : {"bare", "scha", "calibrated"}, default "bare"
+        Stiffness of the spin-wave prior: the coupling J, the self-consistent harmonic
+        stiffness at T (:func:`~topophys.observables.spins.scha_stiffness`), or J_eff(T)
+        calibrated on the training fields (:meth:`set_wave_stiffnesses`,
+        :func:`calibrate_wave_stiffness`; the SCHA's until calibrated); module notes.
+        "calibrated" needs ``spin_waves=True``.
 
     Attributes
     ----------
@@ -358,6 +373,9 @@ class UNetGenerator(nn.Module):
     # Buffers of the blend calibration (registered only for defect_base="blend").
     base_temperatures: torch.Tensor
     base_weights: torch.Tensor
+    # Buffers of the wave calibration (registered only for spin_wave_stiffness="calibrated").
+    wave_temperatures: torch.Tensor
+    wave_stiffnesses: torch.Tensor
 
     def __init__(
         self,
@@ -372,7 +390,7 @@ class UNetGenerator(nn.Module):
         spin_waves: bool = False,
         upsample: Literal["transposed", "nearest"] = "transposed",
         defect_base: Literal["analytic", "relaxed", "blend"] = "analytic",
-        spin_wave_stiffness: Literal["bare", "scha"] = "bare",
+        spin_wave_stiffness: Literal["bare", "scha", "calibrated"] = "bare",
     ) -> None:
         super().__init__()
         width = _validate.positive("width", width)
@@ -385,6 +403,8 @@ class UNetGenerator(nn.Module):
         self.output, self.noise_injection, self.noise_channels, self.spin_waves = _check_options(
             output, noise_injection, noise_channels, spin_waves
         )
+        if self.spin_wave_stiffness == "calibrated" and not self.spin_waves:
+            raise ValueError("spin_wave_stiffness='calibrated' needs spin_waves=True")
         negative_slope = _validate.nonnegative("negative_slope", negative_slope)
         enc = scaled_channels("encoder_channels", encoder_channels, width)
         dec = scaled_channels("decoder_channels", decoder_channels, width)
@@ -415,6 +435,10 @@ class UNetGenerator(nn.Module):
             # The calibration of the blend (set_base_weights): weights at temperatures.
             self.register_buffer("base_temperatures", torch.zeros(0, dtype=torch.float64))
             self.register_buffer("base_weights", torch.zeros(0, dtype=torch.float64))
+        if self.spin_wave_stiffness == "calibrated":
+            # The calibration of the waves (set_wave_stiffnesses): J_eff / J at temperatures.
+            self.register_buffer("wave_temperatures", torch.zeros(0, dtype=torch.float64))
+            self.register_buffer("wave_stiffnesses", torch.zeros(0, dtype=torch.float64))
         self.depth = len(enc)
         self.factor = 2**self.depth
         self.act = nn.LeakyReLU(negative_slope)
@@ -533,6 +557,119 @@ class UNetGenerator(nn.Module):
             return torch.ones_like(t)
         return torch.from_numpy(np.interp(t.numpy(), grid.numpy(), values.numpy()))
 
+    def set_wave_stiffnesses(self, temperatures: Any, stiffnesses: Any) -> None:
+        """Calibrate the spin waves (``spin_wave_stiffness="calibrated"``).
+
+        Stored as buffers (float64), so saved with the weights (:func:`save_generator`).
+
+        Parameters
+        ----------
+        temperatures : array-like, shape (m,)
+            T / J, finite, > 0 and strictly ascending; m ≥ 1.
+        stiffnesses : array-like, shape (m,)
+            J_eff / J at each of them, finite and > 0 (e.g. from
+            :func:`calibrate_wave_stiffness`).
+        """
+        if self.spin_wave_stiffness != "calibrated":
+            raise ValueError(
+                "set_wave_stiffnesses needs spin_wave_stiffness='calibrated', not "
+                f"{self.spin_wave_stiffness!r}"
+            )
+        grid = torch.as_tensor(np.asarray(temperatures, dtype=np.float64))
+        values = torch.as_tensor(np.asarray(stiffnesses, dtype=np.float64))
+        if grid.ndim != 1 or grid.numel() == 0:
+            raise ValueError(f"temperatures must be 1-D and non-empty, got {tuple(grid.shape)}")
+        if values.shape != grid.shape:
+            raise ValueError(
+                f"stiffnesses must have the shape of temperatures {tuple(grid.shape)}, "
+                f"got {tuple(values.shape)}"
+            )
+        if not bool(torch.isfinite(grid).all()) or bool((grid <= 0).any()):
+            raise ValueError("temperatures must be finite and > 0")
+        if bool((grid[1:] <= grid[:-1]).any()):
+            raise ValueError("temperatures must ascend strictly")
+        if not bool(torch.isfinite(values).all()) or bool((values <= 0).any()):
+            raise ValueError("stiffnesses must be finite and > 0")
+        device = self.wave_temperatures.device
+        self.wave_temperatures = grid.to(device)
+        self.wave_stiffnesses = values.to(device)
+
+    def wave_stiffness(
+        self, temperatures: torch.Tensor, n_sites: int | None = None
+    ) -> torch.Tensor | None:
+        """J_eff / J of the spin-wave prior at each temperature.
+
+        Parameters
+        ----------
+        temperatures : Tensor, shape (B,)
+            T / J.
+        n_sites : int, optional
+            Sites N of the lattice, for the SCHA's finite-size factor (N − 1)/N; None for the
+            infinite lattice.
+
+        Returns
+        -------
+        Tensor of shape (B,) (dtype and device of ``temperatures``), or None
+            None for ``"bare"`` (J itself); the SCHA's for ``"scha"``; for ``"calibrated"``
+            linear between the calibrated temperatures and constant beyond them (the SCHA's
+            before :meth:`set_wave_stiffnesses`).
+        """
+        if self.spin_wave_stiffness == "bare":
+            return None
+        t = temperatures.detach()
+        if self.spin_wave_stiffness == "scha" or self.wave_temperatures.numel() == 0:
+            return scha_stiffness(t.double(), n_sites=n_sites).to(t.dtype)
+        values = np.interp(
+            t.to("cpu", torch.float64).reshape(-1).numpy(),
+            self.wave_temperatures.cpu().numpy(),
+            self.wave_stiffnesses.cpu().numpy(),
+        )
+        return torch.from_numpy(values).to(device=t.device, dtype=t.dtype)
+
+    def prior_angles(
+        self,
+        charges: torch.Tensor,
+        temperatures: torch.Tensor,
+        white: torch.Tensor,
+        stiffness: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The non-learned prior: base field plus harmonic waves, through :func:`residual_angles`.
+
+        What :meth:`forward` returns when the network's correction is zero, before the global
+        rotation (``output="defect_residual"``).
+
+        Parameters
+        ----------
+        charges : Tensor, shape (B, L, L)
+            Integer charge maps.
+        temperatures : Tensor, shape (B,)
+            T / J.
+        white : Tensor, shape (B, L, L)
+            Standard normal noise of the waves.
+        stiffness : Tensor, shape (B,), optional
+            J_eff / J of the waves; default the generator's own (:meth:`wave_stiffness`; J
+            without ``spin_waves``, which then adds no waves at all).
+
+        Returns
+        -------
+        Tensor, shape (B, L, L)
+            Angles (radians, not wrapped) in the dtype of ``white``.
+        """
+        if self.output != "defect_residual":
+            raise ValueError("prior_angles needs output='defect_residual'")
+        base = self.defect_angles(charges, temperatures).to(device=white.device, dtype=white.dtype)
+        if white.shape != base.shape:
+            raise ValueError(
+                f"white must have the shape of charges {tuple(base.shape)}, got "
+                f"{tuple(white.shape)}"
+            )
+        t = temperatures.to(device=white.device, dtype=white.dtype)
+        if stiffness is None:
+            if not self.spin_waves:
+                return residual_angles(base, torch.zeros_like(base))
+            stiffness = self.wave_stiffness(t, base.shape[-1] * base.shape[-2])
+        return residual_angles(base, harmonic_spin_waves(white, t, stiffness))
+
     def sample_noise(
         self,
         batch: int,
@@ -603,9 +740,7 @@ class UNetGenerator(nn.Module):
         base = self.defect_angles(charges, t).to(h.dtype)
         delta = h[:, 0]
         if self.spin_waves:
-            stiffness = None
-            if self.spin_wave_stiffness == "scha":
-                stiffness = scha_stiffness(t.double(), n_sites=side * side).to(t.dtype)
+            stiffness = self.wave_stiffness(t, side * side)
             delta = delta + harmonic_spin_waves(noise[:, 2], t, stiffness)
         theta = residual_angles(base, delta)
         # A uniform global rotation: the angle of an isotropic 2-D Gaussian.
@@ -734,8 +869,214 @@ def load_generator(path: Any, map_location: str | torch.device = "cpu") -> UNetG
     state = data["state_dict"]
     if "base_weights" in state:  # sized by the calibration
         generator.set_base_weights(state["base_temperatures"], state["base_weights"])
+    if state.get("wave_stiffnesses") is not None and len(state["wave_stiffnesses"]):
+        generator.set_wave_stiffnesses(state["wave_temperatures"], state["wave_stiffnesses"])
     generator.load_state_dict(state)
     return generator
+
+
+def mean_bond_energy(theta: torch.Tensor) -> torch.Tensor:
+    """Energy per bond −⟨cos Δθ⟩ of each field ``(B, L, L)`` (units of J): ``(B,)``, periodic."""
+    bx, by = _bonds(theta)
+    return -0.5 * (torch.cos(bx) + torch.cos(by)).mean(dim=(-2, -1))
+
+
+CALIBRATION_OBSERVABLES = ("energy", "magnetization")
+"""What :func:`calibrate_wave_stiffness` matches: the energy per bond or |M| per spin."""
+
+
+def _calibration_value(theta: torch.Tensor, observable: str) -> float:
+    """Mean over fields ``(n, L, L)`` of the hotness of ``observable``: the energy per bond,
+    or −|M| per spin (both rise with T)."""
+    if observable == "energy":
+        return float(mean_bond_energy(theta).mean())
+    m = torch.stack([torch.cos(theta).mean(dim=(-2, -1)), torch.sin(theta).mean(dim=(-2, -1))])
+    return -float(torch.linalg.vector_norm(m, dim=0).mean())
+
+
+def _fit_stiffness(
+    base: torch.Tensor,
+    white: torch.Tensor,
+    temps: torch.Tensor,
+    target: float,
+    observable: str,
+    bounds: tuple[float, float],
+    tol: float,
+    scan: int,
+) -> float:
+    """The largest J_eff / J in ``bounds`` at which the prior ``residual_angles(base, waves)``
+    (``(n, L, L)`` float64 each, waves from ``white`` at ``temps (n,)``) has the mean
+    ``target`` of :func:`_calibration_value`; the nearer bound, with a warning, when out of
+    reach."""
+    n, T = base.shape[0], float(temps[0])
+
+    def excess(log_j: float) -> float:
+        """How much hotter than the target the prior is at J_eff = exp(log_j)."""
+        stiffness = torch.full((n,), math.exp(log_j), dtype=torch.float64)
+        prior = residual_angles(base, harmonic_spin_waves(white, temps, stiffness))
+        return _calibration_value(prior, observable) - target
+
+    # From the stiff end down: the first sign change brackets the largest root. Very soft
+    # waves are scaled back by residual_angles' guarantee (one factor per field), so the
+    # prior cools again towards the base field at small J_eff: a second,
+    # unphysical root that plain bisection over the whole range could pick.
+    steps = np.linspace(math.log(bounds[1]), math.log(bounds[0]), scan)
+    hi = float(steps[0])
+    if excess(hi) > 0:
+        warnings.warn(
+            f"calibrate_wave_stiffness: at T = {T:g} the prior is hotter than the training "
+            f"fields ({observable} {abs(target):.4f}) even at J_eff = {bounds[1]:g}; that is used",
+            stacklevel=3,
+        )
+        return bounds[1]
+    for lo in steps[1:]:
+        if excess(float(lo)) > 0:
+            break
+        hi = float(lo)
+    else:
+        warnings.warn(
+            f"calibrate_wave_stiffness: at T = {T:g} the prior is colder than the training "
+            f"fields ({observable} {abs(target):.4f}) for every J_eff in {tuple(bounds)}; "
+            f"J_eff = {bounds[0]:g} used",
+            stacklevel=3,
+        )
+        return bounds[0]
+    lo = float(lo)
+    while hi - lo > tol:
+        mid = 0.5 * (lo + hi)
+        if excess(mid) > 0:  # too hot: stiffer waves
+            lo = mid
+        else:
+            hi = mid
+    return math.exp(0.5 * (lo + hi))
+
+
+def calibrate_wave_stiffness(
+    generator: UNetGenerator,
+    angles: Any,
+    charges: Any,
+    temperatures: Any,
+    *,
+    max_fields: int = 256,
+    seed: int = 0,
+    bounds: tuple[float, float] = (0.05, 20.0),
+    tol: float = 1e-4,
+    scan: int = 32,
+    observable: str = "energy",
+) -> tuple[np.ndarray, np.ndarray]:
+    """J_eff(T) of the spin-wave prior fitted per temperature on training fields.
+
+    At each distinct temperature, bisection (in log J_eff) finds the stiffness at which the mean
+    energy per bond, −⟨cos Δθ⟩ (``observable="energy"``; or ⟨|M|⟩, below), of the generator's
+    non-learned prior (:meth:`UNetGenerator.prior_angles`: its base field plus harmonic waves,
+    through
+    :func:`residual_angles`) on the fields' own charge maps equals that of the fields. The
+    energy is the observable because it is the one the SCHA itself fixes (J_eff = J⟨cos Δθ⟩ of
+    its Gaussian field) and the one the prior misses above T_BKT; it needs no long-distance
+    statistics, so a few hundred fields of L = 16 pin it to a few parts in a thousand. The
+    waves are drawn once per temperature (common random numbers), so the prior's energy is a
+    smooth function of J_eff, decreasing down to soft waves that the charge-keeping
+    guarantee of :func:`residual_angles` scales back (below that it falls again): the largest
+    root is taken, found by a scan of ``scan`` points from ``bounds[1]`` down, log-spaced,
+    then bisection. For ``defect_base="blend"`` set the blend weights
+    first (:meth:`UNetGenerator.set_base_weights`): the base field enters the prior.
+
+    Parameters
+    ----------
+    generator : UNetGenerator
+        With ``output="defect_residual"``; its network's weights are not used.
+    angles : array-like, shape (n, L, L)
+        Training fields (radians).
+    charges : array-like, shape (n, L, L)
+        Their integer plaquette charge maps.
+    temperatures : array-like, shape (n,)
+        T / J of each field, > 0.
+    max_fields : int, default 256
+        Fields used per temperature at most (a seeded random subset of larger groups).
+    seed : int, default 0
+        Seed of the subsets and of the waves' white noise.
+    bounds : (float, float), default (0.05, 20.0)
+        Range of J_eff / J searched; a temperature whose target lies outside it gets the nearer
+        bound, with a warning.
+    tol : float, default 1e-4
+        Relative precision of J_eff.
+    scan : int, default 32
+        Points of the scan that brackets the largest root (≥ 2).
+    observable : {"energy", "magnetization"}, default "energy"
+        What is matched: the mean energy per bond (above), or the mean magnetization per spin
+        ⟨|M|⟩, which at L = 16 the longest waves dominate (⟨φ²⟩ = (T/J_eff N) Σ_q 1/λ_q) and
+        which therefore fixes their amplitude, the long-distance part of G(r), instead of the
+        bonds'.
+
+    Returns
+    -------
+    temperatures : ndarray, shape (m,)
+        The distinct temperatures, ascending.
+    stiffnesses : ndarray, shape (m,)
+        J_eff / J at each (input of :meth:`UNetGenerator.set_wave_stiffnesses`).
+
+    Examples
+    --------
+    >>> g = UNetGenerator(width=0.125, noise_channels=4, output="defect_residual",
+    ...                   noise_injection="fine", spin_waves=True, spin_wave_stiffness="calibrated")
+    >>> white = torch.randn(200, 16, 16, generator=torch.Generator().manual_seed(1))
+    >>> t = torch.full((200,), 0.5)
+    >>> fields = harmonic_spin_waves(white.double(), t.double(), torch.full((200,), 0.8).double())
+    >>> grid, jeff = calibrate_wave_stiffness(g, fields, torch.zeros(200, 16, 16), t)
+    >>> bool(abs(jeff[0] - 0.8) < 0.02)
+    True
+    """
+    if not isinstance(generator, UNetGenerator):
+        raise TypeError(f"generator must be a UNetGenerator, got {type(generator).__name__}")
+    if generator.output != "defect_residual":
+        raise ValueError("calibrate_wave_stiffness needs a generator with output='defect_residual'")
+    theta = torch.as_tensor(np.asarray(angles, dtype=np.float64))
+    if theta.ndim != 3 or theta.shape[0] == 0 or theta.shape[1] != theta.shape[2]:
+        raise ValueError(f"angles must have shape (n, L, L) with n ≥ 1, got {tuple(theta.shape)}")
+    if not bool(torch.isfinite(theta).all()):
+        raise ValueError("angles contains NaN or infinite values")
+    q = torch.as_tensor(np.asarray(charges))
+    if tuple(q.shape) != tuple(theta.shape):
+        raise ValueError(
+            f"charges must have the shape of angles {tuple(theta.shape)}, got {tuple(q.shape)}"
+        )
+    t = np.asarray(temperatures, dtype=np.float64)
+    if t.shape != (theta.shape[0],):
+        raise ValueError(f"temperatures must have shape ({theta.shape[0]},), got {t.shape}")
+    if not (np.isfinite(t).all() and (t > 0).all()):
+        raise ValueError("temperatures must be finite and > 0")
+    max_fields = _validate.positive_int("max_fields", max_fields)
+    seed = _validate.nonnegative_int("seed", seed)
+    if (
+        not isinstance(bounds, (tuple, list))
+        or len(bounds) != 2
+        or not 0 < _validate.real("bounds[0]", bounds[0]) < _validate.real("bounds[1]", bounds[1])
+    ):
+        raise ValueError(f"bounds must be a pair 0 < low < high, got {bounds!r}")
+    tol = _validate.in_range("tol", tol, 1e-12, 1.0)
+    scan = _validate.positive_int("scan", scan)
+    observable = _validate.choice("observable", observable, CALIBRATION_OBSERVABLES)
+    if scan < 2:
+        raise ValueError(f"scan must be at least 2, got {scan}")
+    grid = np.unique(t)
+    out = np.empty_like(grid)
+    for i, T in enumerate(grid):
+        idx = np.flatnonzero(t == T)
+        rng = np.random.default_rng([seed, i])
+        if idx.size > max_fields:
+            idx = np.sort(rng.choice(idx, max_fields, replace=False))
+        n = idx.size
+        target = _calibration_value(theta[idx], observable)
+        temps = torch.full((n,), float(T), dtype=torch.float64)
+        base = generator.defect_angles(q[idx], temps).to(torch.float64)
+        white = torch.randn(
+            (n, *theta.shape[1:]),
+            generator=torch.Generator().manual_seed(int(rng.integers(2**31))),
+            dtype=torch.float64,
+        )
+
+        out[i] = _fit_stiffness(base, white, temps, target, observable, bounds, tol, scan)
+    return grid, out
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -120,6 +120,11 @@ def _beyond_paper(gan: Any) -> list[str]:
         out.append("it upsamples by nearest neighbour and a 3×3 convolution, not transposed")
     if gan.spin_waves and gan.spin_wave_stiffness == "scha":
         out.append("the waves have the self-consistent harmonic stiffness at T, not J")
+    if gan.spin_waves and gan.spin_wave_stiffness == "calibrated":
+        out.append(
+            "the waves have a stiffness per temperature calibrated on the training fields' "
+            "energy, not J"
+        )
     if gan.noise_injection == "all":
         out.append("noise enters every decoder block at full resolution, not only the bottleneck")
     if gan.noise_injection == "fine":

@@ -108,6 +108,7 @@ from ..models.unet import (
     STIFFNESSES,
     UPSAMPLINGS,
     UNetGenerator,
+    calibrate_wave_stiffness,
     generate,
     save_generator,
 )
@@ -177,8 +178,11 @@ class CWGANConfig(Config):
         or ``"blend"`` (between the two with a weight per temperature calibrated on the
         training fields, :func:`~topophys.simulate.xy.blend_weight_table`; ours).
     spin_wave_stiffness
-        ``"bare"`` (J) or ``"scha"`` (the self-consistent harmonic stiffness at T; ours) for
-        the waves of ``spin_waves``.
+        ``"bare"`` (J), ``"scha"`` (the self-consistent harmonic stiffness at T; ours) or
+        ``"calibrated"`` (J_eff(T) fitted per training temperature so that the prior's mean
+        energy per bond equals the training fields',
+        :func:`~topophys.models.unet.calibrate_wave_stiffness`; ours) for the waves of
+        ``spin_waves``; "calibrated" needs ``spin_waves=True``.
     ema_decay
         Decay of the moving average of the generator's weights (ours); ``None`` (paper) uses
         the trained weights themselves.
@@ -244,7 +248,7 @@ class CWGANConfig(Config):
     spin_waves: bool = False
     upsample: Literal["transposed", "nearest"] = "transposed"
     defect_base: Literal["analytic", "relaxed", "blend"] = "analytic"
-    spin_wave_stiffness: Literal["bare", "scha"] = "bare"
+    spin_wave_stiffness: Literal["bare", "scha", "calibrated"] = "bare"
     ema_decay: float | None = None
     energy_moments_weight: float = 0.0
     current_moments_weight: float = 0.0
@@ -292,6 +296,8 @@ class CWGANConfig(Config):
                 "spin_waves=True needs generator_output='defect_residual', noise_injection 'all' "
                 "or 'fine' and noise_channels >= 3"
             )
+        if self.spin_wave_stiffness == "calibrated" and not self.spin_waves:
+            raise ValueError("spin_wave_stiffness='calibrated' needs spin_waves=True")
         if self.ema_decay is not None and not 0.0 < v.real("ema_decay", self.ema_decay) < 1.0:
             raise ValueError(f"ema_decay must lie in (0, 1) or be None, got {self.ema_decay}")
         v.nonnegative("energy_moments_weight", self.energy_moments_weight)
@@ -1172,6 +1178,14 @@ def train_cwgan(
         for generator in (module.generator, module.generator_ema):
             if generator is not None:
                 generator.set_base_weights(*table)
+    if config.spin_wave_stiffness == "calibrated":
+        # After the blend: the prior whose energy is matched includes the base field.
+        stiffnesses = calibrate_wave_stiffness(
+            module.generator, theta.numpy(), q.numpy(), t.numpy(), seed=config.seed
+        )
+        for generator in (module.generator, module.generator_ema):
+            if generator is not None:
+                generator.set_wave_stiffnesses(*stiffnesses)
     sampler = EpochBatchSampler(theta.shape[0], config.batch_size, config.seed, drop_last=True)
     tensors = [theta, q, t]
     if config.uses_moments:
