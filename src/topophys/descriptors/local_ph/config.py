@@ -73,6 +73,15 @@ class LocalPHConfig(Config):
         happen at most MD steps: two atoms swapping their order of entrance).
     species
         Chemical symbols the descriptor accepts.
+    centre
+        Whether atom *i* is a vertex of its own complex: ``"kept"`` (default), ``"removed"``
+        (the complex on its neighbours only, still entering by their distance to *i*) or
+        ``"both"`` (the two complexes' images side by side, twice the features). With the
+        centre kept, every neighbour joins the centre first, so the distances between
+        neighbours, and with them the bond angles at *i*, make no class. Without it, two
+        neighbours at distance *r* from *i* whose bonds meet at angle θ join where their edge
+        enters, at the squared circumradius ``r² / (4 cos²(θ/2))`` of the triangle they form
+        with *i* (the edge is attached to that triangle): the angles are in H0.
     """
 
     filtration: Literal["alpha", "rips"] = "alpha"
@@ -85,6 +94,7 @@ class LocalPHConfig(Config):
     bandwidth: float = 0.1
     weight: Literal["quadratic", "linear"] = "quadratic"
     species: tuple[str, ...] = ("C",)
+    centre: Literal["kept", "removed", "both"] = "kept"
 
     def __post_init__(self) -> None:
         _validate.choice("filtration", self.filtration, ("alpha", "rips"))
@@ -112,11 +122,18 @@ class LocalPHConfig(Config):
         _validate.choice("weight", self.weight, ("quadratic", "linear"))
         if isinstance(self.species, str) or not self.species:
             raise ValueError(f"species must be a non-empty tuple of symbols, got {self.species!r}")
+        _validate.choice("centre", self.centre, ("kept", "removed", "both"))
+
+    @property
+    def n_blocks(self) -> int:
+        """Images per atom: one per homology dimension, and per complex with ``centre="both"``
+        (the centred complex's H0, H1, …, then the centre-removed one's)."""
+        return (self.max_dim + 1) * (2 if self.centre == "both" else 1)
 
     @property
     def n_features(self) -> int:
-        """Features per atom: one image of ``resolution`` pixels per homology dimension."""
-        return (self.max_dim + 1) * self.resolution[0] * self.resolution[1]
+        """Features per atom: ``n_blocks`` images of ``resolution`` pixels."""
+        return self.n_blocks * self.resolution[0] * self.resolution[1]
 
     @property
     def reach(self) -> float:
