@@ -1460,6 +1460,12 @@ def local_ph_study(bench: Mapping[str, Any]) -> str:
     )
 
 
+def local_ph_centre(bench: Mapping[str, Any]) -> str:
+    """The study's table for the variants of the descriptor's complex (centre kept, removed,
+    both), measured in one run beside the baseline."""
+    return local_ph_study(bench)
+
+
 def local_ph_study_md(bench: Mapping[str, Any]) -> str:
     """Short NVE runs of one potential at several time steps over the same simulated time."""
     rows = []
@@ -2143,6 +2149,15 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "--md-fs 30 && "
         "python docs/regenerate.py local-ph-study docs/data/local_ph_study.json",
         {"local_ph:study": local_ph_study, "local_ph:study_md": local_ph_study_md},
+    ),
+    "local-ph-centre": (
+        "local_ph.md",
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_study.py runs/local_ph/data "
+        "--work runs/local_ph_centre --out docs/data/local_ph_centre.json --parts fits "
+        "--epochs 30 --variants baseline linear linear_centre_removed centre_removed "
+        "linear_centre_both centre_both && "
+        "python docs/regenerate.py local-ph-centre docs/data/local_ph_centre.json",
+        {"local_ph:centre": local_ph_centre},
     ),
 }
 

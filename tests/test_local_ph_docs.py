@@ -119,3 +119,25 @@ def test_local_ph_study_page_regenerates(tmp_path):
     )
     assert "| linear | 60.0 / 30.0 | 1500 / 750 | 2500 / 2300 | 0.55 / 0.55 | — |" in text
     assert "| model | 1.0 | 30 | -12.5 | 1.500 | 0.200 | 40.0 | 310 |" in text
+
+
+def test_local_ph_centre_page_regenerates(tmp_path):
+    regenerate = _regenerate()
+    shutil.copy(DOCS / "local_ph.md", tmp_path / "local_ph.md")
+    forces = {"predicted_rms_meV": 2000.0, "label_rms_meV": 2300.0, "correlation": 0.7}
+    variant = {
+        **_model(40.0, 1200.0), "label": "complexes with and without the centre",
+        "forces": {"all": forces, "cold": forces}, "load_average": LOAD,
+    }  # fmt: skip
+    study = {
+        "variants": {"centre_both": variant},
+        "n_train_structures": 288, "n_test_structures": 144, "atoms_per_structure": 216,
+        "force_atoms": {"train": 16, "test": 32}, "epochs": 30, "cpus": 2, "load_average": LOAD,
+    }  # fmt: skip
+    source = tmp_path / "centre.json"
+    source.write_text(json.dumps(study))
+    assert regenerate.regenerate("local-ph-centre", source, docs=tmp_path) == ["local_ph:centre"]
+    text = (tmp_path / "local_ph.md").read_text()
+    row = "| complexes with and without the centre | 40.0 / 20.0 | 1200 / 600 | 2000 / 2300 |"
+    assert row in text
+    assert "--variants baseline linear linear_centre_removed" in text
