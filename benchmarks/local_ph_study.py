@@ -143,6 +143,12 @@ FILTRATIONS: dict[str, dict[str, Any]] = {
 }
 """Variants whose descriptor changes the pairs (so they are computed again for them)."""
 
+ACCURACY_MODELS = {
+    "ph": "the accuracy table's model",
+    "ph_both": "the accuracy table's model on both complexes",
+}
+"""Labels of the accuracy benchmark's saved models, by their directory's name."""
+
 
 STUDIED = [
     "baseline",
@@ -461,9 +467,7 @@ def main() -> None:
             result["load_average"] = {"start": load_start, "end": os.getloadavg()}
             result["command"] = command
             name = model_dir.parent.name
-            result["label"] = (
-                VARIANTS[name][0] if name in VARIANTS else "the accuracy table's model"
-            )
+            result["label"] = VARIANTS[name][0] if name in VARIANTS else ACCURACY_MODELS[name]
             if name in out["md"]:  # more time steps for a model already run: merge them
                 runs = {**out["md"][name]["runs"], **result["runs"]}
                 result["runs"] = dict(sorted(runs.items(), key=lambda kv: -float(kv[0])))
