@@ -75,13 +75,16 @@ class LocalPHConfig(Config):
         Chemical symbols the descriptor accepts.
     centre
         Whether atom *i* is a vertex of its own complex: ``"kept"`` (default), ``"removed"``
-        (the complex on its neighbours only, still entering by their distance to *i*) or
-        ``"both"`` (the two complexes' images side by side, twice the features). With the
-        centre kept, every neighbour joins the centre first, so the distances between
-        neighbours, and with them the bond angles at *i*, make no class. Without it, two
-        neighbours at distance *r* from *i* whose bonds meet at angle θ join where their edge
-        enters, at the squared circumradius ``r² / (4 cos²(θ/2))`` of the triangle they form
-        with *i* (the edge is attached to that triangle): the angles are in H0.
+        (the neighbours only, still entering by their distance to *i*) or ``"both"`` (the two
+        sets of images side by side). With the centre kept, every neighbour joins the centre
+        first, so the distances between neighbours, and with them the bond angles at *i*,
+        make no class. Without it, two neighbours at distance *r* from *i* whose bonds meet
+        at the angle θ join where the edge between them enters, at ``(d/2)² = r² sin²(θ/2)``:
+        the angles are in H0. For alpha the complex without the centre is the neighbours'
+        graph (edges at ``max((d/2)², h_j, h_k)``; its H0 only, one image): the subcomplex of
+        the shared Delaunay triangulation without the centre would jump where a flip swaps an
+        edge between two neighbours for one through the centre. For Rips it is the flag
+        complex on the neighbours, all dimensions.
     """
 
     filtration: Literal["alpha", "rips"] = "alpha"
@@ -125,10 +128,19 @@ class LocalPHConfig(Config):
         _validate.choice("centre", self.centre, ("kept", "removed", "both"))
 
     @property
+    def removed_blocks(self) -> int:
+        """Images of the complex without the centre: none for ``centre="kept"``, its H0 for
+        alpha (the neighbours' graph), H0 … H``max_dim`` for Rips."""
+        if self.centre == "kept":
+            return 0
+        return 1 if self.filtration == "alpha" else self.max_dim + 1
+
+    @property
     def n_blocks(self) -> int:
-        """Images per atom: one per homology dimension, and per complex with ``centre="both"``
-        (the centred complex's H0, H1, …, then the centre-removed one's)."""
-        return (self.max_dim + 1) * (2 if self.centre == "both" else 1)
+        """Images per atom: the centred complex's H0, H1, … (unless ``centre="removed"``),
+        then those of the complex without the centre (:attr:`removed_blocks`)."""
+        kept = 0 if self.centre == "removed" else self.max_dim + 1
+        return kept + self.removed_blocks
 
     @property
     def n_features(self) -> int:

@@ -14,8 +14,10 @@ torch from the positions and autograd gives their derivatives.
 ``r_cut + 2 √t_max`` of the cell is shared by all atoms: any simplex whose value is at most
 ``t_max`` has an empty ball of radius at most √t_max touching atoms within ``r_cut`` of a
 centre in the cell, so the cover holds everything that decides it and the values are exact.
-Atom *i*'s complex is the full subcomplex on the images within ``r_cut`` of *i* (without
-*i* itself for ``centre="removed"``; both complexes for ``"both"``), with the values above.
+Atom *i*'s complex is the full subcomplex on the images within ``r_cut`` of *i*, with the
+values above. Without *i* (``centre="removed"`` or ``"both"``) it is the graph of those
+images, edges at ``max((d/2)², h_j, h_k)``, and only its H0 is kept (see
+:class:`~.config.LocalPHConfig`).
 
 **Rips.** The flag complex of the images within ``r_cut`` of *i*, up to dimension
 ``max_dim + 1``, edges at ``max((d/2)², h_j, h_k)``.
@@ -62,8 +64,8 @@ class LocalPairs:
     dim : numpy.ndarray, shape (P,) int64
         Homology dimension.
     block : numpy.ndarray, shape (P,) int64
-        Image the pair goes to, in ``[0, config.n_blocks)``: ``dim``, plus ``max_dim + 1``
-        for the centre-removed complex when ``config.centre == "both"``.
+        Image the pair goes to, in ``[0, config.n_blocks)``: ``dim`` for the complex with the
+        centre, ``dim + n_blocks − removed_blocks`` for the one without it.
     birth, death : numpy.ndarray, shape (P,) float64
         Values, Å²; classes alive at ``t_max`` die at ``t_max``.
     image_atom : numpy.ndarray, shape (M,) int64
@@ -226,37 +228,37 @@ def local_pairs(atoms: Any, config: LocalPHConfig | None = None) -> LocalPairs:
             f"atoms: {len(xyz)} periodic images are too many to index; use a smaller cell"
         )
     balls = _balls(xyz, n, config.r_cut)
-    vertices, centres, offsets = _complexes(balls, config)
+    kept = [] if config.centre == "removed" else balls
+    removed = [] if config.centre == "kept" else [b[1:] for b in balls]
+    m_images, first = len(xyz), len(kept)  # copies: the kept complexes, then the removed
     if config.filtration == "alpha":
-        near = np.zeros(len(xyz), dtype=bool)
-        near[np.concatenate(balls)] = True
-        complex_ = _AlphaComplex(xyz, config, near)
-        st = complex_.filtration(vertices, centres)
-        copy, simplices = _tree_pairs(st, len(xyz), config.max_dim)
-        giver = np.stack([complex_.givers(simplices[0]), complex_.givers(simplices[1])])
+        st = None
+        if kept:
+            near = np.zeros(m_images, dtype=bool)
+            near[np.concatenate(balls)] = True
+            complex_ = _AlphaComplex(xyz, config, near)
+            st = complex_.filtration(kept, np.arange(len(kept)))
+        # Without the centre, the subcomplex of the shared triangulation would jump where a
+        # Delaunay flip swaps an edge between two neighbours for one through the centre;
+        # the neighbours' graph (its H0) does not.
+        st = _rips_filtration(xyz, removed, np.arange(len(removed)), config, st, first, False)
+        copy, simplices = _tree_pairs(st, m_images, config.max_dim)
+        graph = copy >= first
+        keep = ~graph | ((simplices[0] >= 0).sum(-1) == 1)  # only H0 from the graphs
+        copy, simplices, graph = copy[keep], simplices[:, keep], graph[keep]
+        giver = np.stack([_rips_givers(xyz, s) for s in simplices])
+        if kept:
+            for side in range(2):
+                giver[side, ~graph] = complex_.givers(simplices[side, ~graph])
     else:
-        st = _rips_filtration(xyz, vertices, centres, config)
-        copy, simplices = _tree_pairs(st, len(xyz), config.max_dim)
+        centres = np.concatenate([np.arange(len(kept)), np.arange(len(removed))])
+        st = _rips_filtration(xyz, kept + removed, centres, config)
+        copy, simplices = _tree_pairs(st, m_images, config.max_dim)
         giver = np.stack([_rips_givers(xyz, simplices[0]), _rips_givers(xyz, simplices[1])])
-    return _assemble(
-        centres[copy], offsets[copy], simplices, giver, xyz, image_atom, image_shift, n, config
-    )
-
-
-def _complexes(
-    balls: list[np.ndarray], config: LocalPHConfig
-) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """The vertex sets of the complexes to filter (each ball with or without its centre, or
-    both), the centre of each ``(C,)`` and the offset of its pairs' blocks ``(C,)``."""
-    n = len(balls)
-    kept, removed = list(balls), [b[1:] for b in balls]
-    centres, zeros = np.arange(n), np.zeros(n, dtype=np.int64)
-    if config.centre == "kept":
-        return kept, centres, zeros
-    if config.centre == "removed":
-        return removed, centres, zeros
-    both = np.concatenate([centres, centres])
-    return kept + removed, both, np.concatenate([zeros, zeros + config.max_dim + 1])
+    # Removed complexes' blocks follow the kept ones' (centre="both").
+    offset = np.where(copy >= first, config.n_blocks - config.removed_blocks, 0)
+    centre = np.where(copy >= first, copy - first, copy)
+    return _assemble(centre, offset, simplices, giver, xyz, image_atom, image_shift, n, config)
 
 
 def _balls(xyz: np.ndarray, n: int, r_cut: float) -> list[np.ndarray]:
@@ -416,23 +418,33 @@ def _faces(
 
 
 def _rips_filtration(
-    xyz: np.ndarray, vertices: list[np.ndarray], centres: np.ndarray, config: LocalPHConfig
+    xyz: np.ndarray,
+    vertices: list[np.ndarray],
+    centres: np.ndarray,
+    config: LocalPHConfig,
+    st: Any = None,
+    first: int = 0,
+    expand: bool = True,
 ) -> Any:
-    """All complexes' Rips filtrations as one simplex tree (numbered as the alpha one)."""
+    """All complexes' Rips filtrations as one simplex tree (numbered as the alpha one, the
+    complexes from copy ``first`` on, added to ``st`` if given); without ``expand`` only
+    their graphs (vertices and edges)."""
     import gudhi
 
     m_images = len(xyz)
-    st = gudhi.SimplexTree()
-    for c, ball in enumerate(vertices):
+    st = gudhi.SimplexTree() if st is None else st
+    for k, ball in enumerate(vertices):
+        c = first + k
         ids = c * m_images + ball
-        h = entrance(np.linalg.norm(xyz[ball] - xyz[centres[c]], axis=1), config)
+        h = entrance(np.linalg.norm(xyz[ball] - xyz[centres[k]], axis=1), config)
         st.insert_batch(ids[None, :], h)
         a, b = np.triu_indices(len(ball), 1)
         half2 = 0.25 * np.sum((xyz[ball[a]] - xyz[ball[b]]) ** 2, axis=1)
         f = np.maximum(half2, np.maximum(h[a], h[b]))
         keep = f < config.t_max
         st.insert_batch(np.stack([ids[a][keep], ids[b][keep]]), f[keep])
-    st.expansion(config.max_dim + 1)
+    if expand:
+        st.expansion(config.max_dim + 1)
     return st
 
 
