@@ -169,23 +169,22 @@ def test_both_is_the_kept_and_the_removed_images_side_by_side():
     np.testing.assert_array_equal(pairs.block[~removed], pairs.dim[~removed])
 
 
-@pytest.mark.parametrize("centre", ["kept", "both"])
-def test_images_move_continuously_along_a_straight_line(centre):
-    # 200 steps of 1e-4 Å per atom: the images change by similar small amounts at every
-    # step; a jump (a complex losing a simplex at a finite value) stands out by orders of
-    # magnitude. The subcomplex of the shared Delaunay triangulation without the centre had
-    # such jumps (up to 600 times the median change, 5 in 200 steps); the graph has none.
-    atoms = amorphous(seed=7)
+def test_images_without_the_centre_move_continuously_along_a_straight_line():
+    # 100 steps of 1e-3 Å per atom with the default radii: the images change by similar small
+    # amounts at every step; a jump (a complex losing a simplex at a finite value) stands out.
+    # The subcomplex of the shared Delaunay triangulation without the centre jumped here (the
+    # largest change 9.8 times the median); the neighbours' graph does not (1.3).
+    atoms = amorphous(n=80, side=8.6, seed=7)
     v = np.random.default_rng(1).standard_normal(atoms.positions.shape)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
-    config = SMALL.replace(centre=centre)
+    config = LocalPHConfig(resolution=(6, 6), bandwidth=0.2, centre="removed")
     steps = []
-    for t in np.linspace(0.0, 0.02, 201):
+    for t in np.linspace(0.0, 0.1, 101):
         moved = atoms.copy()
         moved.positions += t * v
         steps.append(features(moved, config))
     change = np.abs(np.diff(np.array(steps), axis=0)).sum(axis=2).max(axis=1)
-    assert change.max() < 10.0 * np.median(change)
+    assert change.max() < 3.0 * np.median(change)
 
 
 def test_numpy_and_torch_entrance_agree_and_reach_t_max_smoothly():
