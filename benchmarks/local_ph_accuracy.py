@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,18 @@ def fit_config(epochs: int) -> LocalPHFitConfig:
         validation_fraction=0.1,
         checkpoint_every=10,
     )
+
+
+def git_commit() -> str | None:
+    """The checked-out commit (short hash), recorded with each model's entry: the models of one
+    JSON may be measured at different commits."""
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return found.stdout.strip() or None
 
 
 def n_params(model: torch.nn.Module) -> int:
@@ -268,6 +281,7 @@ def main() -> None:
         epochs = args.schnet_epochs if name == "schnet" else args.epochs
         result = RUNNERS[name](train, test, i_train, i_test, args.work, epochs)
         result["load_average"] = {"start": load_start, "end": os.getloadavg()}
+        result["commit"] = git_commit()
         out["models"][name] = result
         out["load_average"] = {"start": load_start, "end": os.getloadavg()}
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -131,7 +131,7 @@ VARIANTS.update(
         "linear_centre_removed": ("linear, centre removed from its complex", {}, {}),
         "linear_centre_both": ("linear, complexes with and without the centre", {}, {}),
         "centre_removed": ("centre removed from its complex", {}, {}),
-        "centre_both": ("complexes with and without the centre (twice the images)", {}, {}),
+        "centre_both": ("complexes with and without the centre", {}, {}),
     }
 )
 

@@ -1314,7 +1314,14 @@ def local_ph_accuracy(bench: Mapping[str, Any]) -> str:
         for key, m in models.items()
         if key in _FORCE_MODELS and key != "reference" and "load_average" in m
     ]
-    out += f" Load average while each model ran: {'; '.join(loads)}.\n" if loads else "\n"
+    out += f" Load average while each model ran: {'; '.join(loads)}." if loads else ""
+    # Models measured later than the others name their commit (the note below names one).
+    later = [
+        f"{_FORCE_SHORT.get(key, _FORCE_MODELS[key])} at commit `{m['commit']}`"
+        for key, m in models.items()
+        if key in _FORCE_MODELS and m.get("commit")
+    ]
+    out += f" Measured later: {'; '.join(later)}.\n" if later else "\n"
     verdicts = []
     for key in ("ph", "ph_both"):
         if key not in models or "soap" not in models:

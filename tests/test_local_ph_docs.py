@@ -135,15 +135,24 @@ def test_local_ph_centre_page_regenerates(tmp_path):
         **_model(40.0, 1200.0), "label": "complexes with and without the centre",
         "forces": {"all": forces, "cold": forces}, "load_average": LOAD,
     }  # fmt: skip
+    run = {
+        "steps": 30, "max_excursion_meV_per_atom": 1.2, "fluctuation_meV_per_atom": 0.3,
+        "drift_meV_per_atom_per_ps": 0.8, "temperature_end_K": 1050.0,
+        "potential_meV_per_atom": [0.0, -96.4],
+    }  # fmt: skip
     study = {
         "variants": {"centre_both": variant},
+        "md": {"ph_both": {"label": "on both", "simulated_fs": 30.0, "runs": {"1.0": run},
+                           "load_average": LOAD}},
         "n_train_structures": 288, "n_test_structures": 144, "atoms_per_structure": 216,
         "force_atoms": {"train": 16, "test": 32}, "epochs": 30, "cpus": 2, "load_average": LOAD,
     }  # fmt: skip
     source = tmp_path / "centre.json"
     source.write_text(json.dumps(study))
-    assert regenerate.regenerate("local-ph-centre", source, docs=tmp_path) == ["local_ph:centre"]
+    blocks = regenerate.regenerate("local-ph-centre", source, docs=tmp_path)
+    assert blocks == ["local_ph:centre", "local_ph:centre_md"]
     text = (tmp_path / "local_ph.md").read_text()
     row = "| complexes with and without the centre | 40.0 / 20.0 | 1200 / 600 | 2000 / 2300 |"
     assert row in text
     assert "--variants baseline linear linear_centre_removed" in text
+    assert "| on both | 1.0 | 30 | -96.4 | 1.200 | 0.300 | 0.8 | 1050 |" in text
