@@ -8,10 +8,14 @@ out for early stopping), run 2 for testing, and the forces of 16 atoms per train
 labels' own spread (the training mean energy per atom and zero forces) on the same atoms.
 
     python benchmarks/local_ph_accuracy.py runs/local_ph/data --work runs/local_ph \\
-        --out docs/data/local_ph_accuracy.json [--models ph soap schnet reference] [--epochs 300]
+        --out docs/data/local_ph_accuracy.json [--models ph ph_both soap schnet reference] \
+        [--epochs 300]
 
-Each model's entry is merged into ``--out`` as it finishes, so the models can run one at a
-time; a trained PH potential is saved under ``--work`` (``ph/model``) for the MD benchmark.
+``ph`` is the default descriptor (each atom's complex with the atom itself); ``ph_both`` the
+complexes with and without it side by side (``LocalPHConfig(centre="both")``). Each model's
+entry is merged into ``--out`` as it finishes, so the models can run one at a time; a trained
+PH potential is saved under ``--work`` (``ph/model``, ``ph_both/model``) for the MD
+benchmarks.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -83,6 +88,18 @@ def fit_config(epochs: int) -> LocalPHFitConfig:
     )
 
 
+def git_commit() -> str | None:
+    """The checked-out commit (short hash), recorded with each model's entry: the models of one
+    JSON may be measured at different commits."""
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return found.stdout.strip() or None
+
+
 def n_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -113,13 +130,16 @@ def scores(model: torch.nn.Module, samples: list[Any], mask: np.ndarray) -> dict
     }
 
 
-def run_ph(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
-    descriptor = LocalPHConfig()
+def run_ph(
+    train, test, i_train, i_test, work: Path, epochs: int, centre: str = "kept"
+) -> dict[str, Any]:
+    descriptor = LocalPHConfig(centre=centre)  # type: ignore[arg-type]
     config = fit_config(epochs)
     samples, t_train = timed(
         ph_samples, train, descriptor, force_atoms=TRAIN_FORCE_ATOMS, seed=0, indices=i_train
     )
-    fitted, t_fit = timed(fit_local_ph, train, descriptor, config, work / "ph", samples=samples)
+    where = work / ("ph" if centre == "kept" else f"ph_{centre}")
+    fitted, t_fit = timed(fit_local_ph, train, descriptor, config, where, samples=samples)
     model, history = fitted
     potential = model.potential
     held, t_test = timed(
@@ -228,7 +248,18 @@ def run_reference(train, test, i_train, i_test, work: Path, epochs: int) -> dict
     }
 
 
-RUNNERS = {"ph": run_ph, "soap": run_soap, "schnet": run_schnet, "reference": run_reference}
+def run_ph_both(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
+    """The local PH potential on the complexes with and without the centre."""
+    return run_ph(train, test, i_train, i_test, work, epochs, centre="both")
+
+
+RUNNERS = {
+    "ph": run_ph,
+    "ph_both": run_ph_both,
+    "soap": run_soap,
+    "schnet": run_schnet,
+    "reference": run_reference,
+}
 
 
 def main() -> None:
@@ -250,6 +281,7 @@ def main() -> None:
         epochs = args.schnet_epochs if name == "schnet" else args.epochs
         result = RUNNERS[name](train, test, i_train, i_test, args.work, epochs)
         result["load_average"] = {"start": load_start, "end": os.getloadavg()}
+        result["commit"] = git_commit()
         out["models"][name] = result
         out["load_average"] = {"start": load_start, "end": os.getloadavg()}
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -123,7 +123,31 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     ),
 }
 """Each variant: its label, its changes to the baseline fit, its changes to the images
-(the pairs, hence the filtration, stay those of the default descriptor)."""
+(the pairs, hence the filtration, stay those of the default descriptor unless
+:data:`FILTRATIONS` names the variant)."""
+
+VARIANTS.update(
+    {
+        "linear_centre_removed": ("linear, centre removed from its complex", {}, {}),
+        "linear_centre_both": ("linear, complexes with and without the centre", {}, {}),
+        "centre_removed": ("centre removed from its complex", {}, {}),
+        "centre_both": ("complexes with and without the centre", {}, {}),
+    }
+)
+
+FILTRATIONS: dict[str, dict[str, Any]] = {
+    "linear_centre_removed": {"centre": "removed"},
+    "linear_centre_both": {"centre": "both"},
+    "centre_removed": {"centre": "removed"},
+    "centre_both": {"centre": "both"},
+}
+"""Variants whose descriptor changes the pairs (so they are computed again for them)."""
+
+ACCURACY_MODELS = {
+    "ph": "the accuracy table's model",
+    "ph_both": "the accuracy table's model on both complexes",
+}
+"""Labels of the accuracy benchmark's saved models, by their directory's name."""
 
 
 STUDIED = [
@@ -310,7 +334,7 @@ def run_variant(
     cold_samples = subset(test_samples, mask)
     return {
         "label": VARIANTS[name][0],
-        "changes": {**VARIANTS[name][1], **VARIANTS[name][2]},
+        "changes": {**VARIANTS[name][1], **VARIANTS[name][2], **FILTRATIONS.get(name, {})},
         "config": config.to_dict(),
         "test": {**errors(network, test_samples), "cold": errors(network, cold_samples)},
         "train": errors(network, samples),
@@ -381,9 +405,18 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     train, test, i_train, i_test = load(args.data)
-    descriptor = LocalPHConfig()
-    pairs_train = compute_pairs(train, descriptor)
-    pairs_test = compute_pairs(test, descriptor)
+    computed: dict[str, tuple[list[Any], list[Any]]] = {}
+
+    def pairs_of(name: str) -> tuple[list[Any], list[Any]]:
+        """Train and test pairs of the variant's descriptor (one setting in memory at once)."""
+        changes = FILTRATIONS.get(name, {})
+        key = json.dumps(changes, sort_keys=True)
+        if key not in computed:
+            computed.clear()
+            descriptor = LocalPHConfig().replace(**changes)
+            computed[key] = (compute_pairs(train, descriptor), compute_pairs(test, descriptor))
+        return computed[key]
+
     out = json.loads(args.out.read_text()) if args.out.exists() else {}
     out.update(header(args.data, train, test))
     out.setdefault("variants", {})
@@ -401,9 +434,10 @@ def main() -> None:
         mask = cold(test)
         test_samples: dict[str, Sequence[PHSample]] = {}
         for name in args.variants:
+            pairs_train, pairs_test = pairs_of(name)
             load_start = os.getloadavg()
             images = VARIANTS[name][2]
-            key = json.dumps(images, sort_keys=True)
+            key = json.dumps([images, FILTRATIONS.get(name, {})], sort_keys=True)
             if key not in test_samples:
                 test_samples.clear()
                 held = with_images(pairs_test, images)
@@ -433,9 +467,7 @@ def main() -> None:
             result["load_average"] = {"start": load_start, "end": os.getloadavg()}
             result["command"] = command
             name = model_dir.parent.name
-            result["label"] = (
-                VARIANTS[name][0] if name in VARIANTS else "the accuracy table's model"
-            )
+            result["label"] = VARIANTS[name][0] if name in VARIANTS else ACCURACY_MODELS[name]
             if name in out["md"]:  # more time steps for a model already run: merge them
                 runs = {**out["md"][name]["runs"], **result["runs"]}
                 result["runs"] = dict(sorted(runs.items(), key=lambda kv: -float(kv[0])))

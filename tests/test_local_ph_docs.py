@@ -47,7 +47,8 @@ def test_local_ph_pages_regenerate(tmp_path):
     regenerate = _regenerate()
     shutil.copy(DOCS / "local_ph.md", tmp_path / "local_ph.md")
     accuracy = {
-        "models": {"ph": _model(60.0, 1500.0), "soap": _model(30.0, 900.0),
+        "models": {"ph": _model(60.0, 1500.0), "ph_both": _model(25.0, 1200.0),
+                   "soap": _model(30.0, 900.0),
                    "schnet": _model(80.0, 2000.0), "reference": _model(90.0, 1800.0)},
         "n_train_structures": 288, "n_test_structures": 144, "atoms_per_structure": 216,
         "force_atoms": {"train": 16, "test": 32}, "cpus": 2, "load_average": LOAD,
@@ -80,7 +81,12 @@ def test_local_ph_pages_regenerate(tmp_path):
     text = (tmp_path / "local_ph.md").read_text()
     assert "| local PH + NN (ours) | 1000 | 60.0 / 30.0 | 1500 / 750 |" in text
     assert "| reference: training mean energy, zero forces | — | 90.0 / 45.0 | 1800 / 900 |" in text
-    assert "energy not met (60.0 against 30.0 meV/atom); forces 1.67× SOAP + NN's (not met)" in text
+    assert (
+        "local PH: energy not met (60.0 against 30.0 meV/atom), forces 1.67× SOAP + NN's "
+        "(not met); local PH on both complexes: energy met (25.0 against 30.0 meV/atom), "
+        "forces 1.33× SOAP + NN's (met)."
+    ) in text
+    assert "| local PH + NN, complexes with and without the centre (ours) | 1000 | 25.0" in text
     assert "| energy drift, meV/atom/ps | 2.500 | 0.010 |" in text
     assert "| > 0.1 Å² | 30.0 | 100 |" in text
     assert "| 1728 | 6912 | 6.91 | 1000 |" in text
@@ -119,3 +125,34 @@ def test_local_ph_study_page_regenerates(tmp_path):
     )
     assert "| linear | 60.0 / 30.0 | 1500 / 750 | 2500 / 2300 | 0.55 / 0.55 | — |" in text
     assert "| model | 1.0 | 30 | -12.5 | 1.500 | 0.200 | 40.0 | 310 |" in text
+
+
+def test_local_ph_centre_page_regenerates(tmp_path):
+    regenerate = _regenerate()
+    shutil.copy(DOCS / "local_ph.md", tmp_path / "local_ph.md")
+    forces = {"predicted_rms_meV": 2000.0, "label_rms_meV": 2300.0, "correlation": 0.7}
+    variant = {
+        **_model(40.0, 1200.0), "label": "complexes with and without the centre",
+        "forces": {"all": forces, "cold": forces}, "load_average": LOAD,
+    }  # fmt: skip
+    run = {
+        "steps": 30, "max_excursion_meV_per_atom": 1.2, "fluctuation_meV_per_atom": 0.3,
+        "drift_meV_per_atom_per_ps": 0.8, "temperature_end_K": 1050.0,
+        "potential_meV_per_atom": [0.0, -96.4],
+    }  # fmt: skip
+    study = {
+        "variants": {"centre_both": variant},
+        "md": {"ph_both": {"label": "on both", "simulated_fs": 30.0, "runs": {"1.0": run},
+                           "load_average": LOAD}},
+        "n_train_structures": 288, "n_test_structures": 144, "atoms_per_structure": 216,
+        "force_atoms": {"train": 16, "test": 32}, "epochs": 30, "cpus": 2, "load_average": LOAD,
+    }  # fmt: skip
+    source = tmp_path / "centre.json"
+    source.write_text(json.dumps(study))
+    blocks = regenerate.regenerate("local-ph-centre", source, docs=tmp_path)
+    assert blocks == ["local_ph:centre", "local_ph:centre_md"]
+    text = (tmp_path / "local_ph.md").read_text()
+    row = "| complexes with and without the centre | 40.0 / 20.0 | 1200 / 600 | 2000 / 2300 |"
+    assert row in text
+    assert "--variants baseline linear linear_centre_removed" in text
+    assert "| on both | 1.0 | 30 | -96.4 | 1.200 | 0.300 | 0.8 | 1050 |" in text

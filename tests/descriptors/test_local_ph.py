@@ -100,7 +100,12 @@ def test_local_and_extensive_atoms_of_a_supercell_see_what_the_cell_atoms_see():
 def test_alpha_and_rips_gradients_equal_finite_differences_at_fixed_pairing():
     atoms = amorphous(seed=4)
     rng = np.random.default_rng(0)
-    for config in (SMALL, SMALL.replace(filtration="rips", max_dim=1)):
+    configs = (
+        SMALL,
+        SMALL.replace(filtration="rips", max_dim=1),
+        SMALL.replace(centre="both"),
+    )
+    for config in configs:
         pairs = local_pairs(atoms, config)
         geometry = slot_geometry(pairs, atoms.positions, atoms.cell[:])
         weights = torch.as_tensor(rng.standard_normal(geometry.values.shape))
@@ -118,6 +123,68 @@ def test_alpha_and_rips_gradients_equal_finite_differences_at_fixed_pairing():
                 shifted.append(float((weights * values).sum()))
             fd = -(shifted[0] - shifted[1]) / (2 * step)
             assert abs(fd - float(forces[atom, axis])) < 1e-6 * max(1.0, abs(fd))
+
+
+@pytest.mark.parametrize("filtration", ["alpha", "rips"])
+@pytest.mark.parametrize("angle", [70.0, 120.0])
+def test_without_the_centre_h0_records_the_bond_angle(filtration, angle):
+    # Atom 0 with two neighbours at r, bonds meeting at the angle θ. Without the centre the
+    # neighbours join where their edge enters, at (d/2)² = r² sin²(θ/2); with the centre they
+    # join it first, at (r/2)².
+    r, theta = 1.4, np.radians(angle)
+    positions = [[0.0, 0.0, 0.0], [r, 0.0, 0.0], [r * np.cos(theta), r * np.sin(theta), 0.0]]
+    # A far cluster, out of every ball above, so that the points span 3-D (Delaunay).
+    positions += [[10.0, 0.0, 10.0], [11.4, 0.0, 10.0], [10.0, 1.4, 11.0]]
+    atoms = Atoms("C6", positions=positions)
+    config = LocalPHConfig(filtration=filtration, max_dim=1)
+    join = (r * np.sin(theta / 2)) ** 2
+    born = config.kappa * r * r
+    found = {}
+    for centre in ("kept", "removed"):
+        pairs = local_pairs(atoms, config.replace(centre=centre))
+        at = (pairs.centre == 0) & (pairs.dim == 0)
+        found[centre] = sorted(zip(pairs.birth[at], pairs.death[at], strict=True))
+    np.testing.assert_allclose(found["removed"], [(born, join), (born, config.t_max)], atol=1e-12)
+    np.testing.assert_allclose(
+        found["kept"], [(0.0, config.t_max), (born, r * r / 4), (born, r * r / 4)], atol=1e-12
+    )
+
+
+def test_both_is_the_kept_and_the_removed_images_side_by_side():
+    atoms = amorphous(seed=5)
+    both = SMALL.replace(centre="both")
+    pixels = SMALL.resolution[0] * SMALL.resolution[1]
+    assert both.n_blocks == SMALL.max_dim + 2 and both.n_features == both.n_blocks * pixels
+    assert SMALL.replace(filtration="rips", centre="both").n_blocks == 2 * (SMALL.max_dim + 1)
+    kept, removed = features(atoms), features(atoms, SMALL.replace(centre="removed"))
+    np.testing.assert_allclose(features(atoms, both), np.hstack([kept, removed]), atol=1e-12)
+    assert not np.allclose(kept[:, :pixels], removed, atol=1e-3)  # H0 with and without
+    rotated = atoms.copy()
+    rotated.rotate(33.0, (0.3, 1.0, -0.5), rotate_cell=True)
+    np.testing.assert_allclose(features(rotated, both), features(atoms, both), atol=1e-10)
+    pairs = local_pairs(atoms, both)
+    assert set(np.unique(pairs.block)) == set(range(both.n_blocks))
+    removed = pairs.block == SMALL.max_dim + 1
+    assert (pairs.dim[removed] == 0).all()
+    np.testing.assert_array_equal(pairs.block[~removed], pairs.dim[~removed])
+
+
+def test_images_without_the_centre_move_continuously_along_a_straight_line():
+    # 100 steps of 1e-3 Å per atom with the default radii: the images change by similar small
+    # amounts at every step; a jump (a complex losing a simplex at a finite value) stands out.
+    # The subcomplex of the shared Delaunay triangulation without the centre jumped here (the
+    # largest change 9.8 times the median); the neighbours' graph does not (1.3).
+    atoms = amorphous(n=80, side=8.6, seed=7)
+    v = np.random.default_rng(1).standard_normal(atoms.positions.shape)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    config = LocalPHConfig(resolution=(6, 6), bandwidth=0.2, centre="removed")
+    steps = []
+    for t in np.linspace(0.0, 0.1, 101):
+        moved = atoms.copy()
+        moved.positions += t * v
+        steps.append(features(moved, config))
+    change = np.abs(np.diff(np.array(steps), axis=0)).sum(axis=2).max(axis=1)
+    assert change.max() < 3.0 * np.median(change)
 
 
 def test_numpy_and_torch_entrance_agree_and_reach_t_max_smoothly():
@@ -217,6 +284,12 @@ def test_bad_input_is_refused_with_the_argument_named():
         LocalPHConfig(max_dim=3)
     with pytest.raises(ValueError, match="filtration"):
         LocalPHConfig(filtration="cech")
+    with pytest.raises(ValueError, match="centre"):
+        LocalPHConfig(centre="none")
+    flat = Atoms("C4", positions=[[0, 0, 0], [1.4, 0, 0], [0, 1.4, 0], [1.4, 1.4, 0]])
+    with pytest.raises(ValueError, match="one plane; use filtration='rips'"):
+        local_pairs(flat, SMALL)
+    assert len(local_pairs(flat, SMALL.replace(filtration="rips", max_dim=1)))
     pairs = local_pairs(amorphous(), SMALL)
     with pytest.raises(ValueError, match="positions must have shape"):
         slot_geometry(pairs, np.zeros((3, 3)), np.eye(3))

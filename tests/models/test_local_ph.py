@@ -13,11 +13,12 @@ from topophys.potentials import OutOfRangeWarning, load_energy_model
 from ..descriptors.test_local_ph import SMALL, amorphous
 
 
-@pytest.fixture(scope="module")
-def potential():
+@pytest.fixture(scope="module", params=["kept", "both"])
+def potential(request):
     torch.manual_seed(0)
-    network = AtomicNetwork(SMALL.n_features, hidden=(16, 16))
-    pot = LocalPHPotential(SMALL, network)
+    config = SMALL.replace(centre=request.param)
+    network = AtomicNetwork(config.n_features, hidden=(16, 16))
+    pot = LocalPHPotential(config, network)
     # Spread the weights so the energy depends visibly on the descriptor.
     with torch.no_grad():
         for p in pot.network.parameters():

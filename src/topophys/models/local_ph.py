@@ -240,10 +240,12 @@ class LocalPHPotential(nn.Module):
         cell = np.asarray(atoms.get_cell()[:], dtype=np.float64)
         geometry = slot_geometry(pairs, atoms.get_positions(), cell, dtype=dtype)
         species = self.network.species_index(atoms.get_chemical_symbols())
-        centre, dim = torch.as_tensor(pairs.centre), torch.as_tensor(pairs.dim)
+        centre, block = torch.as_tensor(pairs.centre), torch.as_tensor(pairs.block)
         birth, death = geometry.values
         blocks, d_birth, d_death = image_blocks(birth, death, self.config)
-        features = atom_images(centre, dim, birth, death, pairs.n_atoms, self.config, blocks=blocks)
+        features = atom_images(
+            centre, block, birth, death, pairs.n_atoms, self.config, blocks=blocks
+        )
         x = features.requires_grad_(forces or stress)
         with torch.enable_grad():
             energies = self.network(x, species)
@@ -256,7 +258,7 @@ class LocalPHPotential(nn.Module):
             if forces or stress:
                 (d_features,) = torch.autograd.grad(energy, x)
         if forces or stress:
-            d_values = value_gradients(d_features, centre, dim, d_birth, d_death, self.config)
+            d_values = value_gradients(d_features, centre, block, d_birth, d_death, self.config)
         if forces:
             out["forces"] = slot_forces(d_values, geometry, len(atoms)).numpy().copy()
         if stress:

@@ -202,9 +202,9 @@ class PHSample:
         geometry = slot_geometry(pairs, atoms.get_positions(), atoms.get_cell()[:])
         birth, death = geometry.values
         blocks, d_birth, d_death = image_blocks(birth, death, self.config)
-        centre, dim = torch.as_tensor(pairs.centre), torch.as_tensor(pairs.dim)
+        centre, block = torch.as_tensor(pairs.centre), torch.as_tensor(pairs.block)
         # float32 storage: the network sees float64 again; the rounding is far below the labels'.
-        images = atom_images(centre, dim, birth, death, self.n_atoms, self.config, blocks=blocks)
+        images = atom_images(centre, block, birth, death, self.n_atoms, self.config, blocks=blocks)
         self.features = images.float()
         forces = force_labels(atoms)
         index = np.asarray(force_index, dtype=np.int64) if forces is not None else np.empty(0, int)
@@ -221,7 +221,7 @@ class PHSample:
         n_pairs = len(pairs)
         pair, which = slots % n_pairs, slots // n_pairs
         self.pair_centre = centre[pair]
-        self.pair_dim = dim[pair]
+        self.pair_block = block[pair]
         self.block_grad = torch.where(
             torch.as_tensor(which == 0)[:, None], d_birth[pair], d_death[pair]
         ).float()
@@ -241,8 +241,8 @@ class PHSample:
                 return energy, torch.empty(0, 3, dtype=dtype)
             (g,) = torch.autograd.grad(energy, x, create_graph=create_graph)
         size = self.config.resolution[0] * self.config.resolution[1]
-        rows = g.reshape(self.n_atoms, self.config.max_dim + 1, size)[
-            self.pair_centre, self.pair_dim
+        rows = g.reshape(self.n_atoms, self.config.n_blocks, size)[
+            self.pair_centre, self.pair_block
         ]
         d_values = (rows * self.block_grad.to(dtype)).sum(1)
         contrib = d_values[self.corner_slot, None] * self.corner_grad.to(dtype)
@@ -271,11 +271,11 @@ class PHSample:
         if len(torch.unique(self.species)) > 1:
             raise ValueError("force_jacobian needs a structure of one species")
         size = self.config.resolution[0] * self.config.resolution[1]
-        n_features = (self.config.max_dim + 1) * size
+        n_features = self.config.n_features
         out = torch.zeros(len(self.force_index), 3, n_features, dtype=torch.float64)
-        corner_dim = self.pair_dim[self.corner_slot]
-        for d in range(self.config.max_dim + 1):
-            at = torch.nonzero(corner_dim == d).reshape(-1)
+        corner_block = self.pair_block[self.corner_slot]
+        for d in range(self.config.n_blocks):
+            at = torch.nonzero(corner_block == d).reshape(-1)
             for chunk in torch.split(at, 20000):  # bounds the (corners, 3, pixels) product
                 block = self.block_grad[self.corner_slot[chunk]].double()
                 contrib = self.corner_grad[chunk].double()[:, :, None] * block[:, None, :]

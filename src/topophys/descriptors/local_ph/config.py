@@ -73,6 +73,18 @@ class LocalPHConfig(Config):
         happen at most MD steps: two atoms swapping their order of entrance).
     species
         Chemical symbols the descriptor accepts.
+    centre
+        Whether atom *i* is a vertex of its own complex: ``"kept"`` (default), ``"removed"``
+        (the neighbours only, still entering by their distance to *i*) or ``"both"`` (the two
+        sets of images side by side). With the centre kept, every neighbour joins the centre
+        first, so the distances between neighbours, and with them the bond angles at *i*,
+        make no class. Without it, two neighbours at distance *r* from *i* whose bonds meet
+        at the angle θ join where the edge between them enters, at ``(d/2)² = r² sin²(θ/2)``:
+        the angles are in H0. For alpha the complex without the centre is the neighbours'
+        graph (edges at ``max((d/2)², h_j, h_k)``; its H0 only, one image): the subcomplex of
+        the shared Delaunay triangulation without the centre would jump where a flip swaps an
+        edge between two neighbours for one through the centre. For Rips it is the flag
+        complex on the neighbours, all dimensions.
     """
 
     filtration: Literal["alpha", "rips"] = "alpha"
@@ -85,6 +97,7 @@ class LocalPHConfig(Config):
     bandwidth: float = 0.1
     weight: Literal["quadratic", "linear"] = "quadratic"
     species: tuple[str, ...] = ("C",)
+    centre: Literal["kept", "removed", "both"] = "kept"
 
     def __post_init__(self) -> None:
         _validate.choice("filtration", self.filtration, ("alpha", "rips"))
@@ -112,11 +125,27 @@ class LocalPHConfig(Config):
         _validate.choice("weight", self.weight, ("quadratic", "linear"))
         if isinstance(self.species, str) or not self.species:
             raise ValueError(f"species must be a non-empty tuple of symbols, got {self.species!r}")
+        _validate.choice("centre", self.centre, ("kept", "removed", "both"))
+
+    @property
+    def removed_blocks(self) -> int:
+        """Images of the complex without the centre: none for ``centre="kept"``, its H0 for
+        alpha (the neighbours' graph), H0 … H``max_dim`` for Rips."""
+        if self.centre == "kept":
+            return 0
+        return 1 if self.filtration == "alpha" else self.max_dim + 1
+
+    @property
+    def n_blocks(self) -> int:
+        """Images per atom: the centred complex's H0, H1, … (unless ``centre="removed"``),
+        then those of the complex without the centre (:attr:`removed_blocks`)."""
+        kept = 0 if self.centre == "removed" else self.max_dim + 1
+        return kept + self.removed_blocks
 
     @property
     def n_features(self) -> int:
-        """Features per atom: one image of ``resolution`` pixels per homology dimension."""
-        return (self.max_dim + 1) * self.resolution[0] * self.resolution[1]
+        """Features per atom: ``n_blocks`` images of ``resolution`` pixels."""
+        return self.n_blocks * self.resolution[0] * self.resolution[1]
 
     @property
     def reach(self) -> float:

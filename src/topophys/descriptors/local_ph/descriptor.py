@@ -26,7 +26,7 @@ def local_features(pairs: LocalPairs) -> np.ndarray:
     with torch.no_grad():
         images = atom_images(
             t(pairs.centre),
-            t(pairs.dim),
+            t(pairs.block),
             t(pairs.birth),
             t(pairs.death),
             pairs.n_atoms,
@@ -83,6 +83,7 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
         bandwidth: float = 0.1,
         weight: Literal["quadratic", "linear"] = "quadratic",
         species: tuple[str, ...] = ("C",),
+        centre: Literal["kept", "removed", "both"] = "kept",
         n_jobs: int = 1,
         scheduler: Any = None,
     ) -> None:
@@ -96,6 +97,7 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
         self.bandwidth = bandwidth
         self.weight = weight
         self.species = species
+        self.centre = centre
         self.n_jobs = n_jobs
         self.scheduler = scheduler
 
@@ -111,6 +113,7 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
             bandwidth=self.bandwidth,
             weight=self.weight,
             species=tuple(self.species),
+            centre=self.centre,
         )
 
     def fit(self, X: Sequence[Any], y: Any = None) -> LocalPHDescriptor:
@@ -144,5 +147,6 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
 
     def diagrams(self, X: Sequence[Any]) -> Diagrams:
         """Every atom's local diagram, ``[dim, birth, death]`` rows in Å², atoms of ``X[0]``
-        first (a :class:`~topophys.diagrams.Diagrams` of ``Σ n_atoms``)."""
+        first (a :class:`~topophys.diagrams.Diagrams` of ``Σ n_atoms``); with
+        ``centre="both"`` the first column is the block (``LocalPairs.block``)."""
         return Diagrams.from_list([d for p in self.transform_pairs(X) for d in p.diagram_rows()])

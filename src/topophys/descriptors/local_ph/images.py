@@ -95,7 +95,7 @@ def image_blocks(
 
 def atom_images(
     centre: torch.Tensor,
-    dim: torch.Tensor,
+    block: torch.Tensor,
     birth: torch.Tensor,
     death: torch.Tensor,
     n_atoms: int,
@@ -107,8 +107,9 @@ def atom_images(
 
     Parameters
     ----------
-    centre, dim : Tensor, shape (P,) int64
-        Atom and homology dimension of each pair.
+    centre, block : Tensor, shape (P,) int64
+        Atom and image of each pair (``LocalPairs.block``: the homology dimension, offset
+        for the centre-removed complex when ``config.centre == "both"``).
     birth, death : Tensor, shape (P,)
         Values, Å² (floating; autograd flows through them).
     n_atoms : int
@@ -118,32 +119,33 @@ def atom_images(
 
     Returns
     -------
-    Tensor, shape (n_atoms, (max_dim + 1) · nb · np)
-        Dimension-major: image of H0, then H1, …; each image birth-major.
+    Tensor, shape (n_atoms, n_blocks · nb · np)
+        Block-major: image of H0, then H1, … (then the centre-removed complex's H0, H1, …
+        for ``centre="both"``); each image birth-major.
     """
     import torch
 
-    block = image_blocks(birth, death, config, derivatives=False)[0] if blocks is None else blocks
-    slot = centre * (config.max_dim + 1) + dim
+    blocks_ = image_blocks(birth, death, config, derivatives=False)[0] if blocks is None else blocks
+    slot = centre * config.n_blocks + block
     out = torch.zeros(
-        n_atoms * (config.max_dim + 1), block.shape[1], dtype=block.dtype, device=block.device
+        n_atoms * config.n_blocks, blocks_.shape[1], dtype=blocks_.dtype, device=blocks_.device
     )
-    return out.index_add(0, slot, block).reshape(n_atoms, -1)
+    return out.index_add(0, slot, blocks_).reshape(n_atoms, -1)
 
 
 def value_gradients(
     d_features: torch.Tensor,
     centre: torch.Tensor,
-    dim: torch.Tensor,
+    block: torch.Tensor,
     d_birth: torch.Tensor,
     d_death: torch.Tensor,
     config: LocalPHConfig,
 ) -> torch.Tensor:
-    """``∂E/∂values`` ``(2, P)`` (births, deaths) of the pairs ``(centre, dim)`` from
+    """``∂E/∂values`` ``(2, P)`` (births, deaths) of the pairs ``(centre, block)`` from
     ``∂E/∂features`` ``(n_atoms, n_features)`` and the block derivatives of
     :func:`image_blocks`; differentiable in ``d_features``."""
     import torch
 
     size = config.resolution[0] * config.resolution[1]
-    rows = d_features.reshape(-1, config.max_dim + 1, size)[centre, dim]
+    rows = d_features.reshape(-1, config.n_blocks, size)[centre, block]
     return torch.stack(((rows * d_birth).sum(1), (rows * d_death).sum(1)))

@@ -15,7 +15,9 @@ torch from the positions and autograd gives their derivatives.
 ``t_max`` has an empty ball of radius at most √t_max touching atoms within ``r_cut`` of a
 centre in the cell, so the cover holds everything that decides it and the values are exact.
 Atom *i*'s complex is the full subcomplex on the images within ``r_cut`` of *i*, with the
-values above.
+values above. Without *i* (``centre="removed"`` or ``"both"``) it is the graph of those
+images, edges at ``max((d/2)², h_j, h_k)``, and only its H0 is kept (see
+:class:`~.config.LocalPHConfig`).
 
 **Rips.** The flag complex of the images within ``r_cut`` of *i*, up to dimension
 ``max_dim + 1``, edges at ``max((d/2)², h_j, h_k)``.
@@ -61,6 +63,9 @@ class LocalPairs:
         Atom whose diagram holds the pair.
     dim : numpy.ndarray, shape (P,) int64
         Homology dimension.
+    block : numpy.ndarray, shape (P,) int64
+        Image the pair goes to, in ``[0, config.n_blocks)``: ``dim`` for the complex with the
+        centre, ``dim + n_blocks − removed_blocks`` for the one without it.
     birth, death : numpy.ndarray, shape (P,) float64
         Values, Å²; classes alive at ``t_max`` die at ``t_max``.
     image_atom : numpy.ndarray, shape (M,) int64
@@ -81,6 +86,7 @@ class LocalPairs:
     n_atoms: int
     centre: np.ndarray
     dim: np.ndarray
+    block: np.ndarray
     birth: np.ndarray
     death: np.ndarray
     image_atom: np.ndarray
@@ -94,8 +100,10 @@ class LocalPairs:
         return len(self.centre)
 
     def diagram_rows(self) -> list[np.ndarray]:
-        """Each atom's diagram as ``(k, 3)`` rows ``[dim, birth, death]`` (a list of n_atoms)."""
-        rows = np.column_stack([self.dim.astype(np.float64), self.birth, self.death])
+        """Each atom's diagram as ``(k, 3)`` rows ``[block, birth, death]`` (a list of
+        n_atoms); the block is the homology dimension unless ``config.centre == "both"``
+        (see ``block``)."""
+        rows = np.column_stack([self.block.astype(np.float64), self.birth, self.death])
         order = np.argsort(self.centre, kind="stable")
         bounds = np.searchsorted(self.centre[order], np.arange(self.n_atoms + 1))
         return [rows[order[bounds[i] : bounds[i + 1]]] for i in range(self.n_atoms)]
@@ -117,7 +125,7 @@ def _recipe_keys(pairs: LocalPairs, min_persistence: float) -> list[set[tuple[in
 
     giver, far = code(pairs.giver, relative), code(pairs.far, far_relative)
     giver = np.sort(np.where(giver >= 0, giver, np.iinfo(np.int64).max), axis=-1)
-    rows = np.column_stack([pairs.dim, giver[0], far[0], giver[1], far[1]])
+    rows = np.column_stack([pairs.block, giver[0], far[0], giver[1], far[1]])
     keep = pairs.death - pairs.birth > min_persistence
     keys: list[set[tuple[int, ...]]] = [set() for _ in range(pairs.n_atoms)]
     rows_kept = map(tuple, rows[keep].tolist())
@@ -220,17 +228,37 @@ def local_pairs(atoms: Any, config: LocalPHConfig | None = None) -> LocalPairs:
             f"atoms: {len(xyz)} periodic images are too many to index; use a smaller cell"
         )
     balls = _balls(xyz, n, config.r_cut)
+    kept = [] if config.centre == "removed" else balls
+    removed = [] if config.centre == "kept" else [b[1:] for b in balls]
+    m_images, first = len(xyz), len(kept)  # copies: the kept complexes, then the removed
     if config.filtration == "alpha":
-        near = np.zeros(len(xyz), dtype=bool)
-        near[np.concatenate(balls)] = True
-        complex_ = _AlphaComplex(xyz, config, near)
-        centre, simplices = _tree_pairs(complex_.filtration(balls), len(xyz), config.max_dim)
-        giver = np.stack([complex_.givers(simplices[0]), complex_.givers(simplices[1])])
+        st = None
+        if kept:
+            near = np.zeros(m_images, dtype=bool)
+            near[np.concatenate(balls)] = True
+            complex_ = _AlphaComplex(xyz, config, near)
+            st = complex_.filtration(kept, np.arange(len(kept)))
+        # Without the centre, the subcomplex of the shared triangulation would jump where a
+        # Delaunay flip swaps an edge between two neighbours for one through the centre;
+        # the neighbours' graph (its H0) does not.
+        st = _rips_filtration(xyz, removed, np.arange(len(removed)), config, st, first, False)
+        copy, simplices = _tree_pairs(st, m_images, config.max_dim)
+        graph = copy >= first
+        keep = ~graph | ((simplices[0] >= 0).sum(-1) == 1)  # only H0 from the graphs
+        copy, simplices, graph = copy[keep], simplices[:, keep], graph[keep]
+        giver = np.stack([_rips_givers(xyz, s) for s in simplices])
+        if kept:
+            for side in range(2):
+                giver[side, ~graph] = complex_.givers(simplices[side, ~graph])
     else:
-        st = _rips_filtration(xyz, balls, config)
-        centre, simplices = _tree_pairs(st, len(xyz), config.max_dim)
+        centres = np.concatenate([np.arange(len(kept)), np.arange(len(removed))])
+        st = _rips_filtration(xyz, kept + removed, centres, config)
+        copy, simplices = _tree_pairs(st, m_images, config.max_dim)
         giver = np.stack([_rips_givers(xyz, simplices[0]), _rips_givers(xyz, simplices[1])])
-    return _assemble(centre, simplices, giver, xyz, image_atom, image_shift, n, config)
+    # Removed complexes' blocks follow the kept ones' (centre="both").
+    offset = np.where(copy >= first, config.n_blocks - config.removed_blocks, 0)
+    centre = np.where(copy >= first, copy - first, copy)
+    return _assemble(centre, offset, simplices, giver, xyz, image_atom, image_shift, n, config)
 
 
 def _balls(xyz: np.ndarray, n: int, r_cut: float) -> list[np.ndarray]:
@@ -263,11 +291,19 @@ class _AlphaComplex:
     """Alpha values and their givers on the Delaunay triangulation of the cover."""
 
     def __init__(self, xyz: np.ndarray, config: LocalPHConfig, near: np.ndarray) -> None:
-        from scipy.spatial import Delaunay
+        from scipy.spatial import Delaunay, QhullError
 
         self.xyz, self.config = xyz, config
         self.m = len(xyz)
-        tets = np.sort(Delaunay(xyz).simplices.astype(np.int64), axis=1)
+        try:
+            triangulation = Delaunay(xyz)
+        except QhullError as err:
+            raise ValueError(
+                f"atoms: the alpha filtration needs a 3-D Delaunay triangulation, and these "
+                f"{len(xyz)} atoms (periodic images included) have none: fewer than 5, or all "
+                "in one plane; use filtration='rips'"
+            ) from err
+        tets = np.sort(triangulation.simplices.astype(np.int64), axis=1)
         # A simplex with a vertex in some ball has all its cofacets among the tetrahedra with
         # a vertex there (``near``), and so does every face whose value it can give.
         tets = tets[near[tets].any(axis=1)]
@@ -288,20 +324,21 @@ class _AlphaComplex:
             pad[:, : givers.shape[1]] = givers
             self.levels[k] = (simplices[order], keys[order], values[order], pad[order])
 
-    def filtration(self, balls: list[np.ndarray]) -> Any:
-        """All atoms' filtrations as one simplex tree: the disjoint union of the full
-        subcomplexes on the balls, atom ``i``'s copy of image ``v`` numbered ``i · M + v``."""
+    def filtration(self, vertices: list[np.ndarray], centres: np.ndarray) -> Any:
+        """All complexes' filtrations as one simplex tree: the disjoint union of the full
+        subcomplexes on ``vertices`` (image indices; complex ``c`` entered from the image
+        ``centres[c]``), complex ``c``'s copy of image ``v`` numbered ``c · M + v``."""
         import gudhi
         from scipy import sparse
 
-        n, config, m_images = len(balls), self.config, self.m
-        owner = np.repeat(np.arange(n), [len(b) for b in balls])
-        ball = np.concatenate(balls)
+        n, config, m_images = len(vertices), self.config, self.m
+        owner = np.repeat(np.arange(n), [len(b) for b in vertices])
+        ball = np.concatenate(vertices)
         member = sparse.csr_matrix(
             (np.ones(len(ball), dtype=np.int32), (owner, ball)), shape=(n, m_images)
         )
         st = gudhi.SimplexTree()
-        r = np.linalg.norm(self.xyz[ball] - self.xyz[owner], axis=1)
+        r = np.linalg.norm(self.xyz[ball] - self.xyz[centres[owner]], axis=1)
         st.insert_batch((owner * m_images + ball)[None, :], entrance(r, config))
         for k, (simplices, _, values, _) in self.levels.items():
             m = len(simplices)
@@ -318,7 +355,8 @@ class _AlphaComplex:
             full = counts.data == k + 1
             owner, index = owner[full], counts.indices[full]
             s = simplices[index]
-            r = np.linalg.norm(self.xyz[s] - self.xyz[owner][:, None], axis=-1).max(axis=1)
+            at = self.xyz[centres[owner]][:, None]
+            r = np.linalg.norm(self.xyz[s] - at, axis=-1).max(axis=1)
             f = np.minimum(config.t_max, np.maximum(values[index], entrance(r, config)))
             st.insert_batch((owner[:, None] * m_images + s).T, f)
         return st
@@ -379,22 +417,34 @@ def _faces(
     return unique, values, givers
 
 
-def _rips_filtration(xyz: np.ndarray, balls: list[np.ndarray], config: LocalPHConfig) -> Any:
-    """All atoms' Rips filtrations as one simplex tree (numbered as the alpha one)."""
+def _rips_filtration(
+    xyz: np.ndarray,
+    vertices: list[np.ndarray],
+    centres: np.ndarray,
+    config: LocalPHConfig,
+    st: Any = None,
+    first: int = 0,
+    expand: bool = True,
+) -> Any:
+    """All complexes' Rips filtrations as one simplex tree (numbered as the alpha one, the
+    complexes from copy ``first`` on, added to ``st`` if given); without ``expand`` only
+    their graphs (vertices and edges)."""
     import gudhi
 
     m_images = len(xyz)
-    st = gudhi.SimplexTree()
-    for i, ball in enumerate(balls):
-        ids = i * m_images + ball
-        h = entrance(np.linalg.norm(xyz[ball] - xyz[i], axis=1), config)
+    st = gudhi.SimplexTree() if st is None else st
+    for k, ball in enumerate(vertices):
+        c = first + k
+        ids = c * m_images + ball
+        h = entrance(np.linalg.norm(xyz[ball] - xyz[centres[k]], axis=1), config)
         st.insert_batch(ids[None, :], h)
         a, b = np.triu_indices(len(ball), 1)
         half2 = 0.25 * np.sum((xyz[ball[a]] - xyz[ball[b]]) ** 2, axis=1)
         f = np.maximum(half2, np.maximum(h[a], h[b]))
         keep = f < config.t_max
         st.insert_batch(np.stack([ids[a][keep], ids[b][keep]]), f[keep])
-    st.expansion(config.max_dim + 1)
+    if expand:
+        st.expansion(config.max_dim + 1)
     return st
 
 
@@ -412,7 +462,7 @@ def _rips_givers(xyz: np.ndarray, simplices: np.ndarray) -> np.ndarray:
 
 
 def _tree_pairs(st: Any, m_images: int, max_dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs of the union tree: centres ``(P,)`` and birth and death simplices
+    """The pairs of the union tree: complexes ``(P,)`` and birth and death simplices
     ``(2, P, 4)`` of image indices (sorted, −1 padded; a death of all −1 is essential).
     Pairs of zero persistence are left out."""
     st.make_filtration_non_decreasing()
@@ -423,15 +473,16 @@ def _tree_pairs(st: Any, m_images: int, max_dim: int) -> tuple[np.ndarray, np.nd
         if len(birth) <= max_dim + 1
     ]
     ids = np.asarray(rows, dtype=np.int64).reshape(-1, 2, 4)
-    centre = ids[:, 0, 0] // m_images
+    copy = ids[:, 0, 0] // m_images
     big = np.iinfo(np.int64).max
     images = np.sort(np.where(ids >= 0, ids % m_images, big), axis=-1)
     images = np.where(images == big, -1, images)
-    return centre, images.transpose(1, 0, 2)
+    return copy, images.transpose(1, 0, 2)
 
 
 def _assemble(
     centre: np.ndarray,
+    offset: np.ndarray,
     simplices: np.ndarray,
     giver: np.ndarray,
     xyz: np.ndarray,
@@ -459,6 +510,7 @@ def _assemble(
     keep = values[1] > values[0]
     centre, giver, far, values = centre[keep], giver[:, keep], far[:, keep], values[:, keep]
     dim = (simplices[0, keep] >= 0).sum(-1) - 1
+    block = dim + offset[keep]
     used = np.unique(np.concatenate([giver[giver >= 0], far[far >= 0], centre]))
     renumber = np.full(len(xyz), -1, dtype=np.int64)
     renumber[used] = np.arange(len(used))
@@ -466,6 +518,7 @@ def _assemble(
         n_atoms=n,
         centre=centre,
         dim=dim,
+        block=block,
         birth=values[0],
         death=values[1],
         image_atom=image_atom[used],
