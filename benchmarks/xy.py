@@ -27,7 +27,6 @@ Usage: ``python benchmarks/xy.py [--L 16,32,64] [--repeats 5] [--out FILE]``
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -39,6 +38,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 import torch
 
+from _output import finish
 from topophys.observables.spins import energy, helicity_modulus, jackknife, specific_heat
 from topophys.simulate.xy import (
     XYSampler,
@@ -255,12 +255,7 @@ def main() -> None:
                    "validation": validate(temps, sizes[0], args.chains, args.sweeps)}  # fmt: skip
     else:
         result["cases"] = [bench(L, args.repeats) for L in sizes]
-    result["load_average"]["end"] = [round(x, 2) for x in os.getloadavg()]
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    finish(result, args.out, indent=2)
 
 
 if __name__ == "__main__":

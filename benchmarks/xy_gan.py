@@ -45,6 +45,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 import torch
 
+from _output import finish
 from topophys.evaluate.xy import compare, refine_with_mc, summarize
 from topophys.models.unet import UNetGenerator, count_parameters, generate, load_generator
 from topophys.observables.spins import magnetization
@@ -310,12 +311,7 @@ def main() -> None:
         result["generation_options"] = [
             bench_options(g, int(L), args.compile) for L in args.sizes.split(",")
         ]
-    result["load_average"]["end"] = [round(x, 2) for x in os.getloadavg()]
-    text = json.dumps(result, indent=1)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    print(text)
+    finish(result, args.out)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 
+from _output import finish
+
 PAPER = {
     "generator_output": "spins",
     "noise_injection": "bottleneck",
@@ -255,12 +257,7 @@ def main() -> None:
         seeds = args.main_seeds if name in MAIN and args.main_seeds else args.seeds
         for seed in (int(s) for s in seeds.split(",")):
             result["results"].append(run_variant(store, args.work, name, seed, base))
-    result["load_average"]["end"] = [round(x, 2) for x in os.getloadavg()]
-    text = json.dumps(result, indent=1)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    print(text)
+    finish(result, args.out)
 
 
 if __name__ == "__main__":

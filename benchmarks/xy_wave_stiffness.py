@@ -21,7 +21,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,8 @@ from typing import Any
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
+
+from _output import finish
 
 
 def main() -> None:
@@ -117,12 +118,7 @@ def main() -> None:
             row[f"{name}_magnetization_rel_error"] = float(magnetization(prior).mean()) / m_ref - 1
             row[f"{name}_G_r2"] = r2_score(g_ref, correlation(prior)[1])
         result["conditions"].append(row)
-    result["load_average"]["end"] = [round(x, 2) for x in os.getloadavg()]
-    text = json.dumps(result, indent=1)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    print(text)
+    finish(result, args.out)
 
 
 if __name__ == "__main__":
