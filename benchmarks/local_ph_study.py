@@ -132,6 +132,10 @@ VARIANTS.update(
         "linear_centre_both": ("linear, complexes with and without the centre", {}, {}),
         "centre_removed": ("centre removed from its complex", {}, {}),
         "centre_both": ("complexes with and without the centre", {}, {}),
+        "linear_rips": ("linear, Rips H0–H1 (centre kept)", {}, {}),
+        "linear_rips_both": ("linear, Rips H0–H1, complexes with and without the centre", {}, {}),
+        "rips": ("Rips H0–H1 (centre kept)", {}, {}),
+        "rips_both": ("Rips H0–H1, complexes with and without the centre", {}, {}),
     }
 )
 
@@ -140,6 +144,10 @@ FILTRATIONS: dict[str, dict[str, Any]] = {
     "linear_centre_both": {"centre": "both"},
     "centre_removed": {"centre": "removed"},
     "centre_both": {"centre": "both"},
+    "linear_rips": {"filtration": "rips", "max_dim": 1},
+    "linear_rips_both": {"filtration": "rips", "max_dim": 1, "centre": "both"},
+    "rips": {"filtration": "rips", "max_dim": 1},
+    "rips_both": {"filtration": "rips", "max_dim": 1, "centre": "both"},
 }
 """Variants whose descriptor changes the pairs (so they are computed again for them)."""
 
