@@ -2268,7 +2268,7 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_study.py runs/local_ph/data "
         "--work runs/local_ph_centre --out docs/data/local_ph_centre.json --parts fits "
         "--epochs 30 --variants baseline linear linear_centre_removed centre_removed "
-        "linear_centre_both centre_both && "
+        "linear_centre_both centre_both linear_rips rips linear_rips_both rips_both && "
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_study.py runs/local_ph/data "
         "--work runs/local_ph_centre --out docs/data/local_ph_centre.json --parts md "
         "--md-models runs/local_ph/ph_both/model --md-fs 30 && "
