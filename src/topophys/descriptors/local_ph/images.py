@@ -109,7 +109,7 @@ def atom_images(
     ----------
     centre, block : Tensor, shape (P,) int64
         Atom and image of each pair (``LocalPairs.block``: the homology dimension, offset
-        for the centre-removed complex when ``config.centre == "both"``).
+        past the centred complex's images for the complex without the centre).
     birth, death : Tensor, shape (P,)
         Values, Å² (floating; autograd flows through them).
     n_atoms : int
@@ -120,8 +120,8 @@ def atom_images(
     Returns
     -------
     Tensor, shape (n_atoms, n_blocks · nb · np)
-        Block-major: image of H0, then H1, … (then the centre-removed complex's H0, H1, …
-        for ``centre="both"``); each image birth-major.
+        Block-major: image of H0, then H1, …, then those of the complex without the centre
+        (``config.removed_blocks`` of them); each image birth-major.
     """
     import torch
 
