@@ -7,7 +7,8 @@ atoms (energy and force RMSE, all and cold frames), with the RMS of its predicte
 against the labels' and their correlation. The ``linear*`` variants replace the network by a
 per-atom energy linear in the images, fitted exactly by least squares on the same energies and
 forces (:meth:`topophys.training.local_ph.PHSample.force_jacobian`): the ceiling of what the
-features give linearly, in seconds, also for other image settings (the pairs stay the same).
+features give linearly, in seconds, also for other image settings (the pairs stay the same)
+and other complexes (``FILTRATIONS``: the pairs are computed again).
 ``md`` runs short NVE trajectories of saved models from the MD benchmark's start at several
 time steps over the same simulated time, to tell force jumps (an energy error that shrinks
 like dt), a smooth surface (like dt²) and forces that are not the energy's gradient (no
@@ -17,8 +18,9 @@ shrinking).
         --out docs/data/local_ph_study.json --parts fits md --epochs 30 \\
         --md-models runs/local_ph/ph/model [--variants baseline w_f10 …] [--md-dt 1 0.5]
 
-The pairs of every structure are computed once per call (minutes); each variant's entry (and
-each model's MD) is merged into ``--out`` as it finishes.
+The pairs of every structure are computed once per call and descriptor setting (minutes;
+order ``--variants`` by setting); each variant's entry (and each model's MD) is merged into
+``--out`` as it finishes.
 """
 
 from __future__ import annotations

@@ -104,6 +104,7 @@ def test_alpha_and_rips_gradients_equal_finite_differences_at_fixed_pairing():
         SMALL,
         SMALL.replace(filtration="rips", max_dim=1),
         SMALL.replace(centre="both"),
+        SMALL.replace(filtration="rips", max_dim=1, centre="both"),
     )
     for config in configs:
         pairs = local_pairs(atoms, config)
@@ -159,6 +160,12 @@ def test_both_is_the_kept_and_the_removed_images_side_by_side():
     kept, removed = features(atoms), features(atoms, SMALL.replace(centre="removed"))
     np.testing.assert_allclose(features(atoms, both), np.hstack([kept, removed]), atol=1e-12)
     assert not np.allclose(kept[:, :pixels], removed, atol=1e-3)  # H0 with and without
+    rips = SMALL.replace(filtration="rips", max_dim=1)
+    np.testing.assert_allclose(
+        features(atoms, rips.replace(centre="both")),
+        np.hstack([features(atoms, rips), features(atoms, rips.replace(centre="removed"))]),
+        atol=1e-12,
+    )
     rotated = atoms.copy()
     rotated.rotate(33.0, (0.3, 1.0, -0.5), rotate_cell=True)
     np.testing.assert_allclose(features(rotated, both), features(atoms, both), atol=1e-10)
@@ -286,6 +293,10 @@ def test_bad_input_is_refused_with_the_argument_named():
         LocalPHConfig(filtration="cech")
     with pytest.raises(ValueError, match="centre"):
         LocalPHConfig(centre="none")
+    # A configuration saved before the option existed reads as the centre kept.
+    saved = LocalPHConfig().to_dict()
+    del saved["centre"]
+    assert LocalPHConfig.from_dict(saved) == LocalPHConfig()
     flat = Atoms("C4", positions=[[0, 0, 0], [1.4, 0, 0], [0, 1.4, 0], [1.4, 1.4, 0]])
     with pytest.raises(ValueError, match="one plane; use filtration='rips'"):
         local_pairs(flat, SMALL)

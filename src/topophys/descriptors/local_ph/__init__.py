@@ -3,9 +3,10 @@ r"""Atom-centred persistence diagrams, smooth per-atom images, derivatives by au
 The PH-descriptor papers describe a whole structure by one alpha diagram; the letter names a
 *localized* diagram that predicts per-atom energies as its future work. This package is that
 descriptor: for every atom, the persistence diagrams (H0, H1, H2) of its neighbourhood within
-``r_cut`` (periodic images included), on the papers' alpha filtration in squared radii or on a
-Vietoris–Rips one, vectorized as persistence images, with every birth and death traced to the
-atoms it depends on so that torch differentiates the images with respect to the positions.
+``r_cut`` (periodic images included; with or without the atom itself, ``centre``), on the
+papers' alpha filtration in squared radii or on a Vietoris–Rips one, vectorized as persistence
+images, with every birth and death traced to the atoms it depends on so that torch
+differentiates the images with respect to the positions.
 
 - :mod:`.config`: :class:`LocalPHConfig` and the radial entrance function.
 - :mod:`.pairs`: :func:`local_pairs`, GUDHI's pairing with the recipe of every value.

@@ -1,12 +1,13 @@
 r"""Per-atom persistence images in torch: the smooth vectorization of the local diagrams.
 
-Each pair ``(b, d)`` of atom *i*'s diagram in dimension *k* adds a Gaussian of standard
-deviation ``bandwidth`` at ``(b, d − b)``, weighted by ``w = (p/t_max)²`` (or ``p/t_max``) of
-its persistence ``p = d − b``, to pixel image *k* of atom *i*, integrated exactly over each
-pixel (as :class:`topophys.vectorize.PersistenceImage` does) on ``[0, t_max]²`` in birth and
-persistence. A pair born and dying together contributes nothing, so pairs appearing or
-vanishing at switches leave the image continuous (and, with the quadratic weight, its
-derivatives too).
+Each pair ``(b, d)`` of atom *i*'s diagrams in block *k* (its homology dimension, offset past
+the centred complex's for the complex without the centre: ``LocalPairs.block``) adds a Gaussian
+of standard deviation ``bandwidth`` at ``(b, d − b)``, weighted by ``w = (p/t_max)²`` (or
+``p/t_max``) of its persistence ``p = d − b``, to pixel image *k* of atom *i*, integrated
+exactly over each pixel (as :class:`topophys.vectorize.PersistenceImage` does) on
+``[0, t_max]²`` in birth and persistence. A pair born and dying together contributes nothing, so
+pairs appearing or vanishing at switches leave the image continuous (and, with the quadratic
+weight, its derivatives too).
 
 A pair's block depends on its own ``(b, d)`` only, so its derivatives are closed forms
 (:func:`image_blocks`), and ``∂E/∂(b, d)`` follows from ``∂E/∂features`` by one gather and a

@@ -19,8 +19,9 @@ values above. Without *i* (``centre="removed"`` or ``"both"``) it is the graph o
 images, edges at ``max((d/2)², h_j, h_k)``, and only its H0 is kept (see
 :class:`~.config.LocalPHConfig`).
 
-**Rips.** The flag complex of the images within ``r_cut`` of *i*, up to dimension
-``max_dim + 1``, edges at ``max((d/2)², h_j, h_k)``.
+**Rips.** The flag complex of the images within ``r_cut`` of *i* (without *i* as well, for
+``centre="removed"`` or ``"both"``: every dimension), up to dimension ``max_dim + 1``, edges
+at ``max((d/2)², h_j, h_k)``.
 
 **Where the result is not smooth.** The values are smooth functions of the positions while
 the pairing, the attaching coface and the argmax choices stay the same. They switch when two
@@ -223,7 +224,8 @@ def local_pairs(atoms: Any, config: LocalPHConfig | None = None) -> LocalPairs:
         xyz, image_atom, image_shift = periodic_cover(positions, cell, config.reach)
     else:
         xyz, image_atom, image_shift = positions, np.arange(n), np.zeros((n, 3))
-    if len(xyz) ** 4 >= 2**62 or n * len(xyz) >= 2**62:
+    copies = n * (2 if config.centre == "both" else 1)  # complexes in the union tree
+    if len(xyz) ** 4 >= 2**62 or copies * len(xyz) >= 2**62:
         raise ValueError(
             f"atoms: {len(xyz)} periodic images are too many to index; use a smaller cell"
         )
@@ -246,9 +248,10 @@ def local_pairs(atoms: Any, config: LocalPHConfig | None = None) -> LocalPairs:
         graph = copy >= first
         keep = ~graph | ((simplices[0] >= 0).sum(-1) == 1)  # only H0 from the graphs
         copy, simplices, graph = copy[keep], simplices[:, keep], graph[keep]
-        giver = np.stack([_rips_givers(xyz, s) for s in simplices])
-        if kept:
-            for side in range(2):
+        giver = np.full(simplices.shape, -1, dtype=np.int64)
+        for side in range(2):
+            giver[side, graph] = _rips_givers(xyz, simplices[side, graph])
+            if kept:
                 giver[side, ~graph] = complex_.givers(simplices[side, ~graph])
     else:
         centres = np.concatenate([np.arange(len(kept)), np.arange(len(removed))])
