@@ -538,12 +538,10 @@ class UNetGenerator(nn.Module):
             raise ValueError(
                 f"set_base_weights needs defect_base='blend', not {self.defect_base!r}"
             )
-        grid = torch.as_tensor(np.asarray(temperatures, dtype=np.float64))
-        values = torch.as_tensor(np.asarray(weights, dtype=np.float64))
-        if grid.ndim != 1 or values.shape != grid.shape:
-            raise ValueError("temperatures and weights must be 1-D of one length")
-        if bool((grid[1:] <= grid[:-1]).any()) or bool(((values < 0) | (values > 1)).any()):
-            raise ValueError("temperatures must ascend and weights lie in [0, 1]")
+        # Empty: an uncalibrated generator's buffers, as saved (load_generator).
+        grid, values = _temperature_table(temperatures, weights, "weights", allow_empty=True)
+        if bool(((values < 0) | (values > 1)).any()):
+            raise ValueError("weights must lie in [0, 1]")
         device = self.base_temperatures.device
         self.base_temperatures = grid.to(device)
         self.base_weights = values.to(device)
@@ -552,10 +550,9 @@ class UNetGenerator(nn.Module):
         """The blend weight at each temperature ``(B,)``: linear between the calibrated
         temperatures, constant beyond them; 1 (the relaxed field) when not calibrated."""
         t = temperatures.detach().to("cpu", torch.float64).reshape(-1)
-        grid, values = self.base_temperatures.cpu(), self.base_weights.cpu()
-        if grid.numel() == 0:
+        if self.base_temperatures.numel() == 0:
             return torch.ones_like(t)
-        return torch.from_numpy(np.interp(t.numpy(), grid.numpy(), values.numpy()))
+        return _interpolate(t, self.base_temperatures, self.base_weights)
 
     def set_wave_stiffnesses(self, temperatures: Any, stiffnesses: Any) -> None:
         """Calibrate the spin waves (``spin_wave_stiffness="calibrated"``).
@@ -575,20 +572,8 @@ class UNetGenerator(nn.Module):
                 "set_wave_stiffnesses needs spin_wave_stiffness='calibrated', not "
                 f"{self.spin_wave_stiffness!r}"
             )
-        grid = torch.as_tensor(np.asarray(temperatures, dtype=np.float64))
-        values = torch.as_tensor(np.asarray(stiffnesses, dtype=np.float64))
-        if grid.ndim != 1 or grid.numel() == 0:
-            raise ValueError(f"temperatures must be 1-D and non-empty, got {tuple(grid.shape)}")
-        if values.shape != grid.shape:
-            raise ValueError(
-                f"stiffnesses must have the shape of temperatures {tuple(grid.shape)}, "
-                f"got {tuple(values.shape)}"
-            )
-        if not bool(torch.isfinite(grid).all()) or bool((grid <= 0).any()):
-            raise ValueError("temperatures must be finite and > 0")
-        if bool((grid[1:] <= grid[:-1]).any()):
-            raise ValueError("temperatures must ascend strictly")
-        if not bool(torch.isfinite(values).all()) or bool((values <= 0).any()):
+        grid, values = _temperature_table(temperatures, stiffnesses, "stiffnesses")
+        if bool((values <= 0).any()):
             raise ValueError("stiffnesses must be finite and > 0")
         device = self.wave_temperatures.device
         self.wave_temperatures = grid.to(device)
@@ -619,12 +604,8 @@ class UNetGenerator(nn.Module):
         t = temperatures.detach()
         if self.spin_wave_stiffness == "scha" or self.wave_temperatures.numel() == 0:
             return scha_stiffness(t.double(), n_sites=n_sites).to(t.dtype)
-        values = np.interp(
-            t.to("cpu", torch.float64).reshape(-1).numpy(),
-            self.wave_temperatures.cpu().numpy(),
-            self.wave_stiffnesses.cpu().numpy(),
-        )
-        return torch.from_numpy(values).to(device=t.device, dtype=t.dtype)
+        values = _interpolate(t, self.wave_temperatures, self.wave_stiffnesses)
+        return values.to(device=t.device, dtype=t.dtype)
 
     def prior_angles(
         self,
@@ -873,6 +854,36 @@ def load_generator(path: Any, map_location: str | torch.device = "cpu") -> UNetG
         generator.set_wave_stiffnesses(state["wave_temperatures"], state["wave_stiffnesses"])
     generator.load_state_dict(state)
     return generator
+
+
+def _temperature_table(
+    temperatures: Any, values: Any, name: str, allow_empty: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A calibration table checked: temperatures ``(m,)`` finite, > 0 and strictly ascending,
+    ``values`` (called ``name``) of the same shape and finite; both float64."""
+    grid = torch.as_tensor(np.asarray(temperatures, dtype=np.float64))
+    table = torch.as_tensor(np.asarray(values, dtype=np.float64))
+    if grid.ndim != 1 or (grid.numel() == 0 and not allow_empty):
+        raise ValueError(f"temperatures must be 1-D and non-empty, got {tuple(grid.shape)}")
+    if table.shape != grid.shape:
+        raise ValueError(
+            f"{name} must have the shape of temperatures {tuple(grid.shape)}, "
+            f"got {tuple(table.shape)}"
+        )
+    if not bool(torch.isfinite(grid).all()) or bool((grid <= 0).any()):
+        raise ValueError("temperatures must be finite and > 0")
+    if bool((grid[1:] <= grid[:-1]).any()):
+        raise ValueError("temperatures must ascend strictly")
+    if not bool(torch.isfinite(table).all()):
+        raise ValueError(f"{name} must be finite")
+    return grid, table
+
+
+def _interpolate(t: torch.Tensor, grid: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """``values`` at temperatures ``t`` (flattened, float64 on the CPU): linear between the
+    ``grid`` points, constant beyond them."""
+    at = t.detach().to("cpu", torch.float64).reshape(-1).numpy()
+    return torch.from_numpy(np.interp(at, grid.cpu().numpy(), values.cpu().numpy()))
 
 
 def mean_bond_energy(theta: torch.Tensor) -> torch.Tensor:
