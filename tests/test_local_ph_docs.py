@@ -94,27 +94,44 @@ def test_local_ph_pages_regenerate(tmp_path):
         assert f"(run `benchmarks/{script}`)" not in text
 
 
+def _study(variants, md):
+    """A local_ph_study.py JSON: ``variants`` {name: (label, energy, force, correlation)},
+    ``md`` {name: (label, excursion, fluctuation, drift, end temperature, potential change)}."""
+    out = {"variants": {}, "md": {}}
+    for name, (label, e, f, corr) in variants.items():
+        forces = {"predicted_rms_meV": 2500.0, "label_rms_meV": 2300.0, "correlation": corr}
+        out["variants"][name] = {
+            **_model(e, f), "label": label, "forces": {"all": forces, "cold": forces},
+            "load_average": LOAD, **({"epochs_run": 0} if label == "linear" else {}),
+        }  # fmt: skip
+    for name, (label, excursion, fluctuation, drift, end, change) in md.items():
+        run = {
+            "steps": 30, "max_excursion_meV_per_atom": excursion,
+            "fluctuation_meV_per_atom": fluctuation, "drift_meV_per_atom_per_ps": drift,
+            "temperature_end_K": end, "potential_meV_per_atom": [0.0, change],
+        }  # fmt: skip
+        out["md"][name] = {
+            "label": label,
+            "simulated_fs": 30.0,
+            "runs": {"1.0": run},
+            "load_average": LOAD,
+        }
+    return {
+        **out, "n_train_structures": 288, "n_test_structures": 144, "atoms_per_structure": 216,
+        "force_atoms": {"train": 16, "test": 32}, "epochs": 30, "cpus": 2, "load_average": LOAD,
+    }  # fmt: skip
+
+
 def test_local_ph_study_page_regenerates(tmp_path):
     regenerate = _regenerate()
     shutil.copy(DOCS / "local_ph.md", tmp_path / "local_ph.md")
-    forces = {"predicted_rms_meV": 2500.0, "label_rms_meV": 2300.0, "correlation": 0.55}
-    variant = {
-        **_model(60.0, 1500.0), "label": "the accuracy table's fit",
-        "forces": {"all": forces, "cold": forces}, "load_average": LOAD,
-    }  # fmt: skip
-    run = {
-        "steps": 30, "max_excursion_meV_per_atom": 1.5, "fluctuation_meV_per_atom": 0.2,
-        "drift_meV_per_atom_per_ps": 40.0, "temperature_end_K": 310.0,
-        "potential_meV_per_atom": [0.0, -2.0, -12.5],
-    }  # fmt: skip
-    study = {
-        "variants": {"baseline": variant, "linear": {**variant, "label": "linear",
-                                                      "epochs_run": 0}},
-        "md": {"ph": {"label": "model", "simulated_fs": 30.0, "runs": {"1.0": run},
-                      "load_average": LOAD}},
-        "n_train_structures": 288, "n_test_structures": 144, "atoms_per_structure": 216,
-        "force_atoms": {"train": 16, "test": 32}, "epochs": 30, "cpus": 2, "load_average": LOAD,
-    }  # fmt: skip
+    study = _study(
+        {
+            "baseline": ("the accuracy table's fit", 60.0, 1500.0, 0.55),
+            "linear": ("linear", 60.0, 1500.0, 0.55),
+        },
+        {"ph": ("model", 1.5, 0.2, 40.0, 310.0, -12.5)},
+    )
     source = tmp_path / "study.json"
     source.write_text(json.dumps(study))
     regenerate.regenerate("local-ph-study", source, docs=tmp_path)
@@ -130,29 +147,16 @@ def test_local_ph_study_page_regenerates(tmp_path):
 def test_local_ph_centre_page_regenerates(tmp_path):
     regenerate = _regenerate()
     shutil.copy(DOCS / "local_ph.md", tmp_path / "local_ph.md")
-    forces = {"predicted_rms_meV": 2000.0, "label_rms_meV": 2300.0, "correlation": 0.7}
-    variant = {
-        **_model(40.0, 1200.0), "label": "complexes with and without the centre",
-        "forces": {"all": forces, "cold": forces}, "load_average": LOAD,
-    }  # fmt: skip
-    run = {
-        "steps": 30, "max_excursion_meV_per_atom": 1.2, "fluctuation_meV_per_atom": 0.3,
-        "drift_meV_per_atom_per_ps": 0.8, "temperature_end_K": 1050.0,
-        "potential_meV_per_atom": [0.0, -96.4],
-    }  # fmt: skip
-    study = {
-        "variants": {"centre_both": variant},
-        "md": {"ph_both": {"label": "on both", "simulated_fs": 30.0, "runs": {"1.0": run},
-                           "load_average": LOAD}},
-        "n_train_structures": 288, "n_test_structures": 144, "atoms_per_structure": 216,
-        "force_atoms": {"train": 16, "test": 32}, "epochs": 30, "cpus": 2, "load_average": LOAD,
-    }  # fmt: skip
+    study = _study(
+        {"centre_both": ("complexes with and without the centre", 40.0, 1200.0, 0.7)},
+        {"ph_both": ("on both", 1.2, 0.3, 0.8, 1050.0, -96.4)},
+    )
     source = tmp_path / "centre.json"
     source.write_text(json.dumps(study))
     blocks = regenerate.regenerate("local-ph-centre", source, docs=tmp_path)
     assert blocks == ["local_ph:centre", "local_ph:centre_md"]
     text = (tmp_path / "local_ph.md").read_text()
-    row = "| complexes with and without the centre | 40.0 / 20.0 | 1200 / 600 | 2000 / 2300 |"
+    row = "| complexes with and without the centre | 40.0 / 20.0 | 1200 / 600 | 2500 / 2300 |"
     assert row in text
     assert "--variants baseline linear linear_centre_removed" in text
     assert "| on both | 1.0 | 30 | -96.4 | 1.200 | 0.300 | 0.8 | 1050 |" in text
