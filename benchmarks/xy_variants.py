@@ -80,6 +80,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "moments pooled over the batch": {"moments_groups": "batch"},
     "energy moments 1": {"energy_moments_weight": 1.0},
     "calibrated spin-wave stiffness": {"spin_wave_stiffness": "calibrated"},
+    "SCHA spin-wave stiffness": {"spin_wave_stiffness": "scha"},
     "paper's generator": PAPER,
 }
 

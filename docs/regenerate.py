@@ -1165,7 +1165,7 @@ def xy_refined_route(bench: Mapping[str, Any]) -> str:
     target worst-d G(r) R², and its CPU time per field."""
     rows = []
     for case in bench["cases"]:
-        for g in case["generators"].values():
+        for name, g in case["generators"].items():
             ref = g.get("refine")
             if not ref:
                 continue
@@ -1180,10 +1180,12 @@ def xy_refined_route(bench: Mapping[str, Any]) -> str:
             ratio = "—"
             if cells[1] != "—" and cells[3] != "—":
                 ratio = fmt(float(cells[3]) / float(cells[1]))
-            rows.append([case["L"], fmt(case["T"], 1), *cells, ratio])
+            label = Path(name).parent.parent.name or name
+            rows.append([case["L"], fmt(case["T"], 1), label, *cells, ratio])
     header = [
         "L",
         "T",
+        "generator",
         "generator + k: k",
         "ms/field",
         "plain MC + k: k",
@@ -2147,6 +2149,22 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
             "xy:temperatures-timings": xy_timings,
         },
     ),
+    "xy-temperatures-L32": (
+        "xy_pipeline.md",
+        "topophys run xy --config benchmarks/configs/xy_temperatures_L32.yaml --out runs/xy_T32 && "
+        "cp runs/xy_T32/metrics.json docs/data/xy_temperatures_L32_metrics.json && "
+        "python docs/regenerate.py xy-temperatures-L32 docs/data/xy_temperatures_L32_metrics.json",
+        {"xy:temperatures-L32": xy_temperatures},
+    ),
+    "xy-temperatures-L32-w0125": (
+        "xy_pipeline.md",
+        "topophys run xy --config benchmarks/configs/xy_temperatures_L32_w0125.yaml "
+        "--data runs/xy_T32/mc.zarr --out runs/xy_T32w && "
+        "cp runs/xy_T32w/metrics.json docs/data/xy_temperatures_L32_w0125_metrics.json && "
+        "python docs/regenerate.py xy-temperatures-L32-w0125 "
+        "docs/data/xy_temperatures_L32_w0125_metrics.json",
+        {"xy:temperatures-L32-w0125": xy_temperatures},
+    ),
     "xy-variants": (
         "xy_pipeline.md",
         "OMP_NUM_THREADS=1 python benchmarks/xy_variants.py runs/xy --main-seeds 0,1 --seeds 0 "
@@ -2164,7 +2182,7 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "xy_pipeline.md",
         "OMP_NUM_THREADS=1 python benchmarks/xy_variants.py runs/xy_T --scale temperatures "
         '--seeds 0 --variants "moments pooled over the batch,no spectrum moments,'
-        'energy moments 1,calibrated spin-wave stiffness" '
+        'energy moments 1,SCHA spin-wave stiffness" '
         "--out docs/data/xy_variants_T.json && "
         "python docs/regenerate.py xy-variants-temperatures docs/data/xy_variants_T.json",
         {"xy:variants-temperatures": xy_variants_temperatures},
@@ -2172,7 +2190,7 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
     "xy-calibrated-waves": (
         "xy_pipeline.md",
         "OMP_NUM_THREADS=1 python benchmarks/xy_variants.py runs/xy_T --scale temperatures "
-        '--seeds 0,1,2 --variants "demo,calibrated spin-wave stiffness" '
+        '--seeds 0,1,2 --variants "demo,SCHA spin-wave stiffness" '
         "--out docs/data/xy_calibrated_waves_T.json && "
         "python docs/regenerate.py xy-calibrated-waves docs/data/xy_calibrated_waves_T.json",
         {"xy:calibrated-waves": xy_calibrated_waves},
