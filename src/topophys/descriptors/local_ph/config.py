@@ -98,7 +98,10 @@ class LocalPHConfig(Config):
         a complex without the centre, but continuous (no Delaunay flips). R grows without
         bound as j, i, k become collinear; every value is capped at ``t_max`` (an edge above
         it never enters), so the values stay continuous and differentiable away from the cap.
-        Alpha only; needs the centre removed (or both).
+        (The smallest enclosing ball, finite everywhere, would give an edge whose angle at
+        the centre exceeds 90° the value ``(d_jk/2)²`` of ``"distance"``: carbon's bond
+        angles, 109–120°, lie there, and there R² varies most with the angle.) Alpha only;
+        needs the centre removed (or both).
     """
 
     filtration: Literal["alpha", "rips"] = "alpha"
