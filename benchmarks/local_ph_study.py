@@ -138,6 +138,28 @@ VARIANTS.update(
         "linear_rips_both": ("linear, Rips H0–H1, complexes with and without the centre", {}, {}),
         "rips": ("Rips H0–H1 (centre kept)", {}, {}),
         "rips_both": ("Rips H0–H1, complexes with and without the centre", {}, {}),
+        "linear_circumradius_removed": (
+            "linear, centre removed, its graph valued by the triangles with the centre",
+            {},
+            {},
+        ),
+        "linear_circumradius_both": (
+            "linear, complexes with and without the centre, the graph valued by the triangles "
+            "with the centre",
+            {},
+            {},
+        ),
+        "circumradius_removed": (
+            "centre removed, its graph valued by the triangles with the centre",
+            {},
+            {},
+        ),
+        "circumradius_both": (
+            "complexes with and without the centre, the graph valued by the triangles with "
+            "the centre",
+            {},
+            {},
+        ),
     }
 )
 
@@ -150,6 +172,10 @@ FILTRATIONS: dict[str, dict[str, Any]] = {
     "linear_rips_both": {"filtration": "rips", "max_dim": 1, "centre": "both"},
     "rips": {"filtration": "rips", "max_dim": 1},
     "rips_both": {"filtration": "rips", "max_dim": 1, "centre": "both"},
+    "linear_circumradius_removed": {"centre": "removed", "graph": "circumradius"},
+    "linear_circumradius_both": {"centre": "both", "graph": "circumradius"},
+    "circumradius_removed": {"centre": "removed", "graph": "circumradius"},
+    "circumradius_both": {"centre": "both", "graph": "circumradius"},
 }
 """Variants whose descriptor changes the pairs (so they are computed again for them)."""
 

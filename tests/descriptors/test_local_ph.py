@@ -24,6 +24,10 @@ SMALL = LocalPHConfig(
     r_cut=3.2, r_inner=2.4, kappa=0.1, t_max=2.5, resolution=(6, 6), bandwidth=0.2
 )
 
+# The complexes with and without the centre, the neighbours' graph valued by the triangles
+# with the centre.
+LINK = SMALL.replace(centre="both", graph="circumradius")
+
 
 def amorphous(n=48, side=7.2, seed=0, min_distance=1.3):
     """Random sequential addition: a dense, disordered periodic carbon box."""
@@ -105,6 +109,7 @@ def test_alpha_and_rips_gradients_equal_finite_differences_at_fixed_pairing():
         SMALL.replace(filtration="rips", max_dim=1),
         SMALL.replace(centre="both"),
         SMALL.replace(filtration="rips", max_dim=1, centre="both"),
+        LINK,
     )
     for config in configs:
         pairs = local_pairs(atoms, config)
@@ -176,15 +181,17 @@ def test_both_is_the_kept_and_the_removed_images_side_by_side():
     np.testing.assert_array_equal(pairs.block[~removed], pairs.dim[~removed])
 
 
-def test_images_without_the_centre_move_continuously_along_a_straight_line():
+@pytest.mark.parametrize("graph", ["distance", "circumradius"])
+def test_images_without_the_centre_move_continuously_along_a_straight_line(graph):
     # 100 steps of 1e-3 Å per atom with the default radii: the images change by similar small
     # amounts at every step; a jump (a complex losing a simplex at a finite value) stands out.
     # The subcomplex of the shared Delaunay triangulation without the centre jumped here (the
-    # largest change 9.8 times the median); the neighbours' graph does not (1.3).
+    # largest change 9.8 times the median); the neighbours' graph does not (1.3), valued by
+    # distances or by the triangles with the centre.
     atoms = amorphous(n=80, side=8.6, seed=7)
     v = np.random.default_rng(1).standard_normal(atoms.positions.shape)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
-    config = LocalPHConfig(resolution=(6, 6), bandwidth=0.2, centre="removed")
+    config = LocalPHConfig(resolution=(6, 6), bandwidth=0.2, centre="removed", graph=graph)
     steps = []
     for t in np.linspace(0.0, 0.1, 101):
         moved = atoms.copy()
@@ -192,6 +199,71 @@ def test_images_without_the_centre_move_continuously_along_a_straight_line():
         steps.append(features(moved, config))
     change = np.abs(np.diff(np.array(steps), axis=0)).sum(axis=2).max(axis=1)
     assert change.max() < 3.0 * np.median(change)
+
+
+@pytest.mark.parametrize(
+    ("r1", "r2", "angle"),
+    [(1.4, 1.4, 70.0), (1.4, 1.4, 120.0), (1.35, 1.6, 105.0), (1.4, 1.4, 160.0)],
+)
+def test_circumradius_graph_h0_records_a_bond_length_and_an_angle(r1, r2, angle):
+    # Atom 0 with neighbours at r1 and r2, bonds meeting at θ. In the graph valued by the
+    # triangles with the centre, neighbour j enters at r_j²/4 and the edge at the squared
+    # circumradius of the triangle, R² = d²/(4 sin²θ) (law of sines), r²/(4 cos²(θ/2)) for
+    # r1 = r2 = r. At 160° R² exceeds t_max: the edge never enters.
+    theta = np.radians(angle)
+    positions = [[0.0, 0.0, 0.0], [r1, 0.0, 0.0], [r2 * np.cos(theta), r2 * np.sin(theta), 0.0]]
+    positions += [[10.0, 0.0, 10.0], [11.4, 0.0, 10.0], [10.0, 1.4, 11.0]]
+    atoms = Atoms("C6", positions=positions)
+    config = LocalPHConfig(centre="removed", graph="circumradius")
+    d2 = r1 * r1 + r2 * r2 - 2 * r1 * r2 * np.cos(theta)
+    circum2 = d2 / (4 * np.sin(theta) ** 2)
+    if r1 == r2:
+        np.testing.assert_allclose(circum2, r1 * r1 / (4 * np.cos(theta / 2) ** 2))
+    near, far = sorted([r1 * r1 / 4, r2 * r2 / 4])
+    t = config.t_max
+    expected = [(near, t), (far, circum2)] if circum2 < t else [(near, t), (far, t)]
+    pairs = local_pairs(atoms, config)
+    at = pairs.centre == 0
+    assert (pairs.dim[at] == 0).all()
+    found = sorted(zip(pairs.birth[at], pairs.death[at], strict=True))
+    np.testing.assert_allclose(found, sorted(expected), atol=1e-12)
+    geometry = slot_geometry(pairs, atoms.positions)
+    np.testing.assert_allclose(
+        geometry.values.numpy(), np.stack([pairs.birth, pairs.death]), atol=1e-12
+    )
+
+
+def test_circumradius_graph_is_invariant_local_and_beside_the_centred_images():
+    atoms = amorphous(seed=6)
+    ref = features(atoms, LINK)
+    kept = SMALL.max_dim + 1
+    pixels = SMALL.resolution[0] * SMALL.resolution[1]
+    assert LINK.n_blocks == kept + 1 and ref.shape == (len(atoms), LINK.n_features)
+    np.testing.assert_allclose(ref[:, : kept * pixels], features(atoms), atol=1e-12)
+    removed = features(atoms, SMALL.replace(centre="removed"))
+    assert not np.allclose(ref[:, kept * pixels :], removed, atol=1e-3)
+    rotated = atoms.copy()
+    rotated.rotate(41.0, (1.0, -2.0, 0.7), rotate_cell=True)
+    moved = atoms.copy()
+    moved.translate([3.3, -9.1, 15.2])
+    wrapped = moved.copy()
+    wrapped.wrap()
+    for other in (rotated, moved, wrapped):
+        np.testing.assert_allclose(features(other, LINK), ref, atol=1e-10)
+    order = np.random.default_rng(2).permutation(len(atoms))
+    np.testing.assert_allclose(features(atoms[order], LINK), ref[order], atol=1e-10)
+    stacked = atoms.repeat((2, 1, 1))
+    np.testing.assert_allclose(features(stacked, LINK), np.concatenate([ref, ref]), atol=1e-10)
+    pairs = local_pairs(atoms, LINK)
+    geometry = slot_geometry(pairs, atoms.positions, atoms.cell[:])
+    np.testing.assert_allclose(
+        geometry.values.numpy(), np.stack([pairs.birth, pairs.death]), atol=1e-12
+    )
+    graph = pairs.block == kept
+    assert (pairs.dim[graph] == 0).all() and graph.any()
+    # Births are edges (i, j) through the centre, deaths triangles (i, j, k) or t_max.
+    sizes = (pairs.giver[:, graph] >= 0).sum(-1)
+    assert set(np.unique(sizes[0])) <= {0, 2} and set(np.unique(sizes[1])) <= {0, 3}
 
 
 def test_numpy_and_torch_entrance_agree_and_reach_t_max_smoothly():
@@ -204,7 +276,8 @@ def test_numpy_and_torch_entrance_agree_and_reach_t_max_smoothly():
     np.testing.assert_allclose(entrance(np.array([1.5]), SMALL), SMALL.kappa * 1.5**2)
 
 
-def test_diagram_is_continuous_when_an_atom_crosses_the_cutoff():
+@pytest.mark.parametrize("config", [SMALL, LINK], ids=["kept", "both_circumradius"])
+def test_diagram_is_continuous_when_an_atom_crosses_the_cutoff(config):
     atoms = amorphous(seed=1)
     d = atoms.get_all_distances(mic=True)[0]
     j = int(np.argmin(np.abs(d - SMALL.r_cut)))  # the neighbour closest to atom 0's cutoff
@@ -213,7 +286,7 @@ def test_diagram_is_continuous_when_an_atom_crosses_the_cutoff():
     for target in (SMALL.r_cut - 1e-7, SMALL.r_cut + 1e-7):
         moved = atoms.copy()
         moved.positions[j] += direction * (target - d[j])
-        rows.append(features(moved)[0])
+        rows.append(features(moved, config)[0])
     assert np.abs(rows[0] - rows[1]).max() < 1e-5
 
 
@@ -293,10 +366,17 @@ def test_bad_input_is_refused_with_the_argument_named():
         LocalPHConfig(filtration="cech")
     with pytest.raises(ValueError, match="centre"):
         LocalPHConfig(centre="none")
-    # A configuration saved before the option existed reads as the centre kept.
+    with pytest.raises(ValueError, match="graph"):
+        LocalPHConfig(centre="both", graph="triangles")
+    for bad in ({"centre": "kept"}, {"centre": "both", "filtration": "rips"}):
+        with pytest.raises(ValueError, match="graph='circumradius'"):
+            LocalPHConfig(graph="circumradius", **bad)
+    # A configuration saved before the options existed reads as the centre kept.
     saved = LocalPHConfig().to_dict()
-    del saved["centre"]
+    del saved["centre"], saved["graph"]
     assert LocalPHConfig.from_dict(saved) == LocalPHConfig()
+    with pytest.raises(ValueError, match="graph"):
+        LocalPHDescriptor(graph="circumradius").fit([])
     flat = Atoms("C4", positions=[[0, 0, 0], [1.4, 0, 0], [0, 1.4, 0], [1.4, 1.4, 0]])
     with pytest.raises(ValueError, match="one plane; use filtration='rips'"):
         local_pairs(flat, SMALL)

@@ -13,10 +13,14 @@ from topophys.potentials import OutOfRangeWarning, load_energy_model
 from ..descriptors.test_local_ph import SMALL, amorphous
 
 
-@pytest.fixture(scope="module", params=["kept", "both"])
+@pytest.fixture(
+    scope="module",
+    params=[{"centre": "kept"}, {"centre": "both"}, {"centre": "both", "graph": "circumradius"}],
+    ids=["kept", "both", "both_circumradius"],
+)
 def potential(request):
     torch.manual_seed(0)
-    config = SMALL.replace(centre=request.param)
+    config = SMALL.replace(**request.param)
     network = AtomicNetwork(config.n_features, hidden=(16, 16))
     pot = LocalPHPotential(config, network)
     # Spread the weights so the energy depends visibly on the descriptor.

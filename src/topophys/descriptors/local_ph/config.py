@@ -85,6 +85,23 @@ class LocalPHConfig(Config):
         the shared Delaunay triangulation without the centre would jump where a flip swaps an
         edge between two neighbours for one through the centre. For Rips it is the flag
         complex on the neighbours, all dimensions.
+    graph
+        How the neighbours' graph (the alpha complex without the centre, ``centre="removed"``
+        or ``"both"``) is valued. ``"distance"`` (default): as above, neighbour *j* at
+        ``h(r_ij)`` and edge (j, k) at ``max((d_jk/2)², h_j, h_k)``. ``"circumradius"``: each
+        simplex τ of the graph enters at the alpha value its cone with the centre, τ ∪ {i},
+        has on those points alone: neighbour *j* at ``max(r_ij²/4, h(r_ij))`` (where it joins
+        the centre in the complex with the centre) and edge (j, k) at
+        ``max(R²(i, j, k), h_j, h_k)``, R the circumradius of the triangle (i, j, k); for two
+        bonds of length *r* at the angle θ, ``R² = r² / (4 cos²(θ/2))``: one bond length and
+        one angle in each value, as the circumradii that the centre's Delaunay triangles gave
+        a complex without the centre, but continuous (no Delaunay flips). R grows without
+        bound as j, i, k become collinear; every value is capped at ``t_max`` (an edge above
+        it never enters), so the values stay continuous and differentiable away from the cap.
+        (The smallest enclosing ball, finite everywhere, would give an edge whose angle at
+        the centre exceeds 90° the value ``(d_jk/2)²`` of ``"distance"``: carbon's bond
+        angles, 109–120°, lie there, and there R² varies most with the angle.) Alpha only;
+        needs the centre removed (or both).
     """
 
     filtration: Literal["alpha", "rips"] = "alpha"
@@ -98,6 +115,7 @@ class LocalPHConfig(Config):
     weight: Literal["quadratic", "linear"] = "quadratic"
     species: tuple[str, ...] = ("C",)
     centre: Literal["kept", "removed", "both"] = "kept"
+    graph: Literal["distance", "circumradius"] = "distance"
 
     def __post_init__(self) -> None:
         _validate.choice("filtration", self.filtration, ("alpha", "rips"))
@@ -126,6 +144,13 @@ class LocalPHConfig(Config):
         if isinstance(self.species, str) or not self.species:
             raise ValueError(f"species must be a non-empty tuple of symbols, got {self.species!r}")
         _validate.choice("centre", self.centre, ("kept", "removed", "both"))
+        _validate.choice("graph", self.graph, ("distance", "circumradius"))
+        if self.graph == "circumradius" and (self.filtration != "alpha" or self.centre == "kept"):
+            raise ValueError(
+                "graph='circumradius' values the neighbours' graph of the alpha filtration "
+                "without the centre; it needs filtration='alpha' and centre='removed' or "
+                f"'both', got filtration={self.filtration!r}, centre={self.centre!r}"
+            )
 
     @property
     def removed_blocks(self) -> int:

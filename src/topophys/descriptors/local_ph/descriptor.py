@@ -84,6 +84,7 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
         weight: Literal["quadratic", "linear"] = "quadratic",
         species: tuple[str, ...] = ("C",),
         centre: Literal["kept", "removed", "both"] = "kept",
+        graph: Literal["distance", "circumradius"] = "distance",
         n_jobs: int = 1,
         scheduler: Any = None,
     ) -> None:
@@ -98,6 +99,7 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
         self.weight = weight
         self.species = species
         self.centre = centre
+        self.graph = graph
         self.n_jobs = n_jobs
         self.scheduler = scheduler
 
@@ -114,6 +116,7 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
             weight=self.weight,
             species=tuple(self.species),
             centre=self.centre,
+            graph=self.graph,
         )
 
     def fit(self, X: Sequence[Any], y: Any = None) -> LocalPHDescriptor:

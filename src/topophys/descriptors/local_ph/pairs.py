@@ -17,7 +17,10 @@ centre in the cell, so the cover holds everything that decides it and the values
 Atom *i*'s complex is the full subcomplex on the images within ``r_cut`` of *i*, with the
 values above. Without *i* (``centre="removed"`` or ``"both"``) it is the graph of those
 images, edges at ``max((d/2)², h_j, h_k)``, and only its H0 is kept (see
-:class:`~.config.LocalPHConfig`).
+:class:`~.config.LocalPHConfig`). With ``graph="circumradius"`` its vertex *j* enters at
+``max(r_ij²/4, h_j)`` and its edge (j, k) at ``max(R²(i, j, k), h_j, h_k)``, the squared
+circumradius of the triangle with the centre: the givers are the edge (i, j) and the triangle
+(i, j, k), and every value stays a smooth function of the positions (capped at ``t_max``).
 
 **Rips.** The flag complex of the images within ``r_cut`` of *i* (without *i* as well, for
 ``centre="removed"`` or ``"both"``: every dimension), up to dimension ``max_dim + 1``, edges
@@ -243,14 +246,20 @@ def local_pairs(atoms: Any, config: LocalPHConfig | None = None) -> LocalPairs:
         # Without the centre, the subcomplex of the shared triangulation would jump where a
         # Delaunay flip swaps an edge between two neighbours for one through the centre;
         # the neighbours' graph (its H0) does not.
-        st = _rips_filtration(xyz, removed, np.arange(len(removed)), config, st, first, False)
+        link = config.graph == "circumradius"
+        st = _rips_filtration(
+            xyz, removed, np.arange(len(removed)), config, st, first, False, link=link
+        )
         copy, simplices = _tree_pairs(st, m_images, config.max_dim)
         graph = copy >= first
         keep = ~graph | ((simplices[0] >= 0).sum(-1) == 1)  # only H0 from the graphs
         copy, simplices, graph = copy[keep], simplices[:, keep], graph[keep]
         giver = np.full(simplices.shape, -1, dtype=np.int64)
         for side in range(2):
-            giver[side, graph] = _rips_givers(xyz, simplices[side, graph])
+            if link:  # the centre's image is its atom's index (the wrapped copy)
+                giver[side, graph] = _link_givers(simplices[side, graph], copy[graph] - first)
+            else:
+                giver[side, graph] = _rips_givers(xyz, simplices[side, graph])
             if kept:
                 giver[side, ~graph] = complex_.givers(simplices[side, ~graph])
     else:
@@ -428,10 +437,13 @@ def _rips_filtration(
     st: Any = None,
     first: int = 0,
     expand: bool = True,
+    link: bool = False,
 ) -> Any:
     """All complexes' Rips filtrations as one simplex tree (numbered as the alpha one, the
     complexes from copy ``first`` on, added to ``st`` if given); without ``expand`` only
-    their graphs (vertices and edges)."""
+    their graphs (vertices and edges). With ``link`` (``graph="circumradius"``) a vertex
+    enters at ``max(r²/4, h)`` and an edge at the squared circumradius of its triangle with
+    the centre (at least its vertices' ``r²/4``), or the larger entrance."""
     import gudhi
 
     m_images = len(xyz)
@@ -439,10 +451,17 @@ def _rips_filtration(
     for k, ball in enumerate(vertices):
         c = first + k
         ids = c * m_images + ball
-        h = entrance(np.linalg.norm(xyz[ball] - xyz[centres[k]], axis=1), config)
+        offsets = xyz[ball] - xyz[centres[k]]
+        h = entrance(np.linalg.norm(offsets, axis=1), config)
+        if link:
+            h = np.minimum(config.t_max, np.maximum(h, 0.25 * np.sum(offsets**2, axis=1)))
         st.insert_batch(ids[None, :], h)
         a, b = np.triu_indices(len(ball), 1)
-        half2 = 0.25 * np.sum((xyz[ball[a]] - xyz[ball[b]]) ** 2, axis=1)
+        if link:
+            at = np.broadcast_to(xyz[centres[k]], (len(a), 3))
+            half2 = circumradius2(np.stack([at, xyz[ball[a]], xyz[ball[b]]], axis=1))
+        else:
+            half2 = 0.25 * np.sum((xyz[ball[a]] - xyz[ball[b]]) ** 2, axis=1)
         f = np.maximum(half2, np.maximum(h[a], h[b]))
         keep = f < config.t_max
         st.insert_batch(np.stack([ids[a][keep], ids[b][keep]]), f[keep])
@@ -461,6 +480,16 @@ def _rips_givers(xyz: np.ndarray, simplices: np.ndarray) -> np.ndarray:
         longer = d2 > best
         best = np.where(longer, d2, best)
         out[longer, 0], out[longer, 1] = simplices[longer, a], simplices[longer, b]
+    return out
+
+
+def _link_givers(simplices: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Givers of the circumradius graph's vertices and edges ``(p, 4)`` (−1 padded): the
+    simplex with the centre's image ``centres`` ``(p,)`` in front (edge or triangle)."""
+    out = np.full((len(simplices), 4), -1, dtype=np.int64)
+    out[:, 0] = centres
+    out[:, 1:3] = simplices[:, :2]
+    out[simplices[:, 0] < 0, 0] = -1  # an essential death: no simplex
     return out
 
 
