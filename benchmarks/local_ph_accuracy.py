@@ -8,14 +8,15 @@ out for early stopping), run 2 for testing, and the forces of 16 atoms per train
 labels' own spread (the training mean energy per atom and zero forces) on the same atoms.
 
     python benchmarks/local_ph_accuracy.py runs/local_ph/data --work runs/local_ph \\
-        --out docs/data/local_ph_accuracy.json [--models ph ph_both soap schnet reference] \
-        [--epochs 300]
+        --out docs/data/local_ph_accuracy.json \\
+        [--models ph ph_both ph_circumradius soap schnet reference] [--epochs 300]
 
 ``ph`` is the default descriptor (each atom's complex with the atom itself); ``ph_both`` the
-complexes with and without it side by side (``LocalPHConfig(centre="both")``). Each model's
-entry is merged into ``--out`` as it finishes, so the models can run one at a time; a trained
-PH potential is saved under ``--work`` (``ph/model``, ``ph_both/model``) for the MD
-benchmarks.
+complexes with and without it side by side (``LocalPHConfig(centre="both")``);
+``ph_circumradius`` the same with the neighbours' graph valued by the triangles with the centre
+(``graph="circumradius"``). Each model's entry is merged into ``--out`` as it finishes, so the
+models can run one at a time; a trained PH potential is saved under ``--work / name``
+(``ph/model``, ``ph_both/model``, …) for the MD benchmarks.
 """
 
 from __future__ import annotations
@@ -131,14 +132,15 @@ def scores(model: torch.nn.Module, samples: list[Any], mask: np.ndarray) -> dict
 
 
 def run_ph(
-    train, test, i_train, i_test, work: Path, epochs: int, centre: str = "kept"
+    train, test, i_train, i_test, work: Path, epochs: int, name: str = "ph", **changes: Any
 ) -> dict[str, Any]:
-    descriptor = LocalPHConfig(centre=centre)  # type: ignore[arg-type]
+    """The local PH potential on ``LocalPHConfig(**changes)``, saved in ``work / name``."""
+    descriptor = LocalPHConfig(**changes)
     config = fit_config(epochs)
     samples, t_train = timed(
         ph_samples, train, descriptor, force_atoms=TRAIN_FORCE_ATOMS, seed=0, indices=i_train
     )
-    where = work / ("ph" if centre == "kept" else f"ph_{centre}")
+    where = work / name
     fitted, t_fit = timed(fit_local_ph, train, descriptor, config, where, samples=samples)
     model, history = fitted
     potential = model.potential
@@ -250,12 +252,21 @@ def run_reference(train, test, i_train, i_test, work: Path, epochs: int) -> dict
 
 def run_ph_both(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
     """The local PH potential on the complexes with and without the centre."""
-    return run_ph(train, test, i_train, i_test, work, epochs, centre="both")
+    return run_ph(train, test, i_train, i_test, work, epochs, "ph_both", centre="both")
+
+
+def run_ph_circumradius(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
+    """The same, the neighbours' graph valued by the triangles with the centre."""
+    return run_ph(
+        train, test, i_train, i_test, work, epochs, "ph_circumradius",
+        centre="both", graph="circumradius",
+    )  # fmt: skip
 
 
 RUNNERS = {
     "ph": run_ph,
     "ph_both": run_ph_both,
+    "ph_circumradius": run_ph_circumradius,
     "soap": run_soap,
     "schnet": run_schnet,
     "reference": run_reference,
