@@ -1342,11 +1342,17 @@ def xy_validation(bench: Mapping[str, Any]) -> str:
 _FORCE_MODELS = {
     "ph": "local PH + NN (ours)",
     "ph_both": "local PH + NN, complexes with and without the centre (ours)",
+    "ph_circumradius": "local PH + NN, both complexes, the graph by the triangles (ours)",
     "soap": "SOAP + NN, per atom",
     "schnet": "SchNet",
     "reference": "reference: training mean energy, zero forces",
 }
-_FORCE_SHORT = {"ph": "local PH", "ph_both": "local PH on both complexes", "soap": "SOAP + NN"}
+_FORCE_SHORT = {
+    "ph": "local PH",
+    "ph_both": "local PH on both complexes",
+    "ph_circumradius": "local PH, graph by the triangles",
+    "soap": "SOAP + NN",
+}
 
 
 def local_ph_accuracy(bench: Mapping[str, Any]) -> str:
@@ -1403,7 +1409,7 @@ def local_ph_accuracy(bench: Mapping[str, Any]) -> str:
     ]
     out += f" Measured later: {'; '.join(later)}.\n" if later else "\n"
     verdicts = []
-    for key in ("ph", "ph_both"):
+    for key in ("ph", "ph_both", "ph_circumradius"):
         if key not in models or "soap" not in models:
             continue
         ph, soap = models[key]["test"], models["soap"]["test"]
@@ -2249,6 +2255,8 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "--out docs/data/local_ph_accuracy.json --models schnet --schnet-epochs 20 && "
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
         "--out docs/data/local_ph_accuracy.json --models ph_both --epochs 60 && "
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
+        "--out docs/data/local_ph_accuracy.json --models ph_circumradius --epochs 60 && "
         "python docs/regenerate.py local-ph-accuracy docs/data/local_ph_accuracy.json",
         {"local_ph:accuracy": local_ph_accuracy},
     ),
@@ -2286,10 +2294,13 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_study.py runs/local_ph/data "
         "--work runs/local_ph_centre --out docs/data/local_ph_centre.json --parts fits "
         "--epochs 30 --variants baseline linear linear_centre_removed centre_removed "
-        "linear_centre_both centre_both linear_rips rips linear_rips_both rips_both && "
+        "linear_centre_both centre_both linear_rips rips linear_rips_both rips_both "
+        "linear_circumradius_removed circumradius_removed linear_circumradius_both "
+        "circumradius_both && "
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_study.py runs/local_ph/data "
         "--work runs/local_ph_centre --out docs/data/local_ph_centre.json --parts md "
-        "--md-models runs/local_ph/ph_both/model --md-fs 30 && "
+        "--md-models runs/local_ph/ph_both/model runs/local_ph_centre/circumradius_both/model "
+        "--md-fs 30 && "
         "python docs/regenerate.py local-ph-centre docs/data/local_ph_centre.json",
         {"local_ph:centre": local_ph_centre, "local_ph:centre_md": local_ph_study_md},
     ),
