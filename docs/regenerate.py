@@ -1468,7 +1468,8 @@ def local_ph_md(bench: Mapping[str, Any]) -> str:
         ["ms per MD step", *both(lambda r: fmt(r["ms_per_step"], 1))],
     ]
     c = run["rdf_comparison"]
-    return table(["216 atoms, NVE, 1 fs", "local PH (ours)", "Tersoff (LAMMPS)"], rows) + (
+    ours = f"{_FORCE_SHORT.get(Path(bench['model']).parent.name, 'local PH')} (ours)"
+    return table(["216 atoms, NVE, 1 fs", ours, "Tersoff (LAMMPS)"], rows) + (
         f"\n{fmt(run['ps'], 0)} ps each from the same positions and 300 K velocities; structure "
         f"from the second half. g(r): first peak at {fmt(c['first_peak_A'][0], 3)} Å (PH) and "
         f"{fmt(c['first_peak_A'][1], 3)} Å (Tersoff), heights {fmt(c['first_peak_height'][0])} "
@@ -2278,6 +2279,20 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
             "local_ph:md": local_ph_md,
             "local_ph:switches": local_ph_switches,
             "local_ph:cost": local_ph_cost,
+        },
+    ),
+    "local-ph-md-circumradius": (
+        "local_ph.md",
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
+        "--out docs/data/local_ph_accuracy.json --models ph_circumradius --epochs 60 && "
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_md.py runs/local_ph/ph_circumradius/model "
+        "runs/local_ph/data --out docs/data/local_ph_md_circumradius.json --ps 1 "
+        "--switch-steps 50 --cost-steps 3 && python docs/regenerate.py local-ph-md-circumradius "
+        "docs/data/local_ph_md_circumradius.json",
+        {
+            "local_ph:md_circumradius": local_ph_md,
+            "local_ph:switches_circumradius": local_ph_switches,
+            "local_ph:cost_circumradius": local_ph_cost,
         },
     ),
     "local-ph-study": (
