@@ -72,13 +72,21 @@ def test_local_ph_pages_regenerate(tmp_path):
             "ph_ms_per_atom_step": [4.0, 4.0, 4.0],
             "ph_linear_fit": {"ms_per_atom": 4.0, "ms_offset": 0.0},
         },
-        "cpus": 2, "load_average": LOAD,
+        "cpus": 2, "load_average": LOAD, "model": "runs/local_ph/ph/model",
     }  # fmt: skip
-    for page, data in (("local-ph-accuracy", accuracy), ("local-ph-md", md)):
+    md_circumradius = md | {"model": "runs/local_ph/ph_circumradius/model"}
+    for page, data in (
+        ("local-ph-accuracy", accuracy),
+        ("local-ph-md", md),
+        ("local-ph-md-circumradius", md_circumradius),
+    ):
         source = tmp_path / f"{page}.json"
         source.write_text(json.dumps(data))
         regenerate.regenerate(page, source, docs=tmp_path)
     text = (tmp_path / "local_ph.md").read_text()
+    # Each MD table names the potential it ran.
+    assert "| 216 atoms, NVE, 1 fs | local PH (ours) | Tersoff (LAMMPS) |" in text
+    assert "| 216 atoms, NVE, 1 fs | local PH, graph by the triangles (ours) | Tersoff" in text
     assert "| local PH + NN (ours) | 1000 | 60.0 / 30.0 | 1500 / 750 |" in text
     assert "| reference: training mean energy, zero forces | — | 90.0 / 45.0 | 1800 / 900 |" in text
     assert (
