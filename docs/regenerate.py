@@ -1118,6 +1118,11 @@ def xy_training_curves(bench: Mapping[str, Any]) -> str:
     return figure + table(header, rows)
 
 
+def _generator_label(path: str) -> str:
+    """A generator file's run directory (``runs/<run>/gan/generator.pt`` → ``<run>``)."""
+    return Path(path).parent.parent.name or path
+
+
 def xy_speed(bench: Mapping[str, Any]) -> str:
     """``benchmarks/xy_gan.py``: Monte Carlo against each generator per (L, T), CPU time."""
     rows = []
@@ -1126,7 +1131,7 @@ def xy_speed(bench: Mapping[str, Any]) -> str:
         half = case.get("mc_independent_half") or {}
         for name, g in case["generators"].items():
             acc = g.get("accuracy") or {}
-            label = Path(name).parent.parent.name or name
+            label = _generator_label(name)
             rows.append(
                 [
                     case["L"],
@@ -1180,7 +1185,7 @@ def xy_refined_route(bench: Mapping[str, Any]) -> str:
             ratio = "—"
             if cells[1] != "—" and cells[3] != "—":
                 ratio = fmt(float(cells[3]) / float(cells[1]))
-            label = Path(name).parent.parent.name or name
+            label = _generator_label(name)
             rows.append([case["L"], fmt(case["T"], 1), label, *cells, ratio])
     header = [
         "L",
@@ -1438,6 +1443,13 @@ def _part_load(part: Mapping[str, Any]) -> str:
     return f" Load average {load['start'][0]:.1f} → {load['end'][0]:.1f} during this part."
 
 
+def _md_potential(bench: Mapping[str, Any]) -> str:
+    """The potential a ``benchmarks/local_ph_md.py`` JSON ran, from its model directory
+    (``…/<model name>/model``): the accuracy table's short name, else the directory's name."""
+    name = Path(bench["model"]).parent.name
+    return _FORCE_SHORT.get(name, f"local PH {name}")
+
+
 def local_ph_md(bench: Mapping[str, Any]) -> str:
     """NVE with the local PH potential against the same run with Tersoff in LAMMPS."""
     run = bench["nve"]
@@ -1468,7 +1480,7 @@ def local_ph_md(bench: Mapping[str, Any]) -> str:
         ["ms per MD step", *both(lambda r: fmt(r["ms_per_step"], 1))],
     ]
     c = run["rdf_comparison"]
-    ours = f"{_FORCE_SHORT.get(Path(bench['model']).parent.name, 'local PH')} (ours)"
+    ours = f"{_md_potential(bench)} (ours)"
     return table(["216 atoms, NVE, 1 fs", ours, "Tersoff (LAMMPS)"], rows) + (
         f"\n{fmt(run['ps'], 0)} ps each from the same positions and 300 K velocities; structure "
         f"from the second half. g(r): first peak at {fmt(c['first_peak_A'][0], 3)} Å (PH) and "
@@ -1500,7 +1512,7 @@ def local_ph_cost(bench: Mapping[str, Any]) -> str:
          fmt(v["ph_ms_per_step"] / v["lammps_ms_per_step"], 0)]
         for n, v in c["sizes"].items()
     ]  # fmt: skip
-    header = ["atoms", "local PH, ms/step", "Tersoff (LAMMPS), ms/step", "ratio"]
+    header = ["atoms", f"{_md_potential(bench)}, ms/step", "Tersoff (LAMMPS), ms/step", "ratio"]
     fit = c["ph_linear_fit"]
     per_atom = ", ".join(fmt(x, 2) for x in c["ph_ms_per_atom_step"])
     return table(header, rows) + (
@@ -2022,6 +2034,11 @@ def perf_goals(data: Mapping[str, Any]) -> str:
     return table(["figure", "goal", "status"], rows)
 
 
+_XY_GENERATORS = (
+    "runs/xy_T/gan/generator.pt,runs/xy_T32/gan/generator.pt,runs/xy_T32w/gan/generator.pt"
+)
+"""The temperature run's generator (trained at L = 16) and the two trained at L = 32."""
+
 PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]] = {
     "nrp": (
         "nrp.md",
@@ -2211,15 +2228,23 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
     ),
     "xy-speed": (
         "xy_pipeline.md",
-        "OMP_NUM_THREADS=1 python benchmarks/xy_gan.py --generators runs/xy_T/gan/generator.pt "
-        "--sizes 16,32,64 --temperatures 0.1,0.7,1.3 --refine --options "
-        "--out docs/data/xy_speed.json && "
+        "OMP_NUM_THREADS=1 python benchmarks/xy_gan.py --generators "
+        f"{_XY_GENERATORS} --sizes 16,32,64 --temperatures 0.1,0.7,1.1,1.3 --fields 128 "
+        "--refine --options --out docs/data/xy_speed.json && "
         "python docs/regenerate.py xy-speed docs/data/xy_speed.json",
         {
             "xy:speed": xy_speed,
             "xy:refined-route": xy_refined_route,
             "xy:generation-options": xy_generation_options,
         },
+    ),
+    "xy-speed-L32": (
+        "xy_pipeline.md",
+        "OMP_NUM_THREADS=1 python benchmarks/xy_gan.py --generators "
+        f"{_XY_GENERATORS} --sizes 32 --temperatures 1.1,1.3 --fields 512 --refine "
+        "--out docs/data/xy_speed_L32.json && "
+        "python docs/regenerate.py xy-speed-L32 docs/data/xy_speed_L32.json",
+        {"xy:speed-L32": xy_speed, "xy:refined-route-L32": xy_refined_route},
     ),
     "xy-thermal": (
         "xy_pipeline.md",
@@ -2283,8 +2308,6 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
     ),
     "local-ph-md-circumradius": (
         "local_ph.md",
-        "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
-        "--out docs/data/local_ph_accuracy.json --models ph_circumradius --epochs 60 && "
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_md.py runs/local_ph/ph_circumradius/model "
         "runs/local_ph/data --out docs/data/local_ph_md_circumradius.json --ps 1 "
         "--switch-steps 50 --cost-steps 3 && python docs/regenerate.py local-ph-md-circumradius "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -244,6 +245,20 @@ def test_config_errors_name_the_field(changes, match) -> None:
         base[key] = {**base[key], **value} if isinstance(value, dict) else value
     with pytest.raises(ValueError, match=match):
         XYPipelineConfig.from_dict(base)
+
+
+@pytest.mark.parametrize("width", [0.25, 0.125])
+def test_benchmark_configs_at_l32_are_the_temperature_scale_with_the_named_changes(width):
+    # benchmarks/configs/xy_temperatures_L32*.yaml say what they change; nothing else differs.
+    name = "xy_temperatures_L32" + ("" if width == 0.25 else "_w0125") + ".yaml"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "configs" / name
+    config = XYPipelineConfig.from_yaml(path.read_text())
+    expected = TEMPERATURES_CONFIG.replace(
+        simulation=TEMPERATURES_CONFIG.simulation.replace(L=32, decorrelation_sweeps=20),
+        gan=TEMPERATURES_CONFIG.gan.replace(width=width, critic_width=width),
+        refine_sweeps=(),
+    )
+    assert config == expected
 
 
 def test_embedded_configs_round_trip_and_have_the_paper_scale() -> None:

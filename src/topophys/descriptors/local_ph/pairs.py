@@ -20,7 +20,8 @@ images, edges at ``max((d/2)², h_j, h_k)``, and only its H0 is kept (see
 :class:`~.config.LocalPHConfig`). With ``graph="circumradius"`` its vertex *j* enters at
 ``max(r_ij²/4, h_j)`` and its edge (j, k) at ``max(R²(i, j, k), h_j, h_k)``, the squared
 circumradius of the triangle with the centre: the givers are the edge (i, j) and the triangle
-(i, j, k), and every value stays a smooth function of the positions (capped at ``t_max``).
+(i, j, k), and every value stays a continuous, piecewise smooth function of the positions
+(capped at ``t_max``).
 
 **Rips.** The flag complex of the images within ``r_cut`` of *i* (without *i* as well, for
 ``centre="removed"`` or ``"both"``: every dimension), up to dimension ``max_dim + 1``, edges
@@ -446,6 +447,8 @@ def _rips_filtration(
     the centre (at least its vertices' ``r²/4``), or the larger entrance."""
     import gudhi
 
+    # The circumradius graph is H0 only: a flag expansion would value its triangles by edges.
+    assert not (link and expand), "link values a graph: it needs expand=False"
     m_images = len(xyz)
     st = gudhi.SimplexTree() if st is None else st
     for k, ball in enumerate(vertices):
