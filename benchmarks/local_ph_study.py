@@ -160,6 +160,16 @@ VARIANTS.update(
             {},
             {},
         ),
+        "circumradius_both_lr_5e-4": (
+            "the same, learning rate 5e-4",
+            {"lr": 5e-4},
+            {},
+        ),
+        "circumradius_both_w_f0.3": (
+            "the same, force weight 0.3",
+            {"force_weight": 0.3},
+            {},
+        ),
     }
 )
 
@@ -176,12 +186,15 @@ FILTRATIONS: dict[str, dict[str, Any]] = {
     "linear_circumradius_both": {"centre": "both", "graph": "circumradius"},
     "circumradius_removed": {"centre": "removed", "graph": "circumradius"},
     "circumradius_both": {"centre": "both", "graph": "circumradius"},
+    "circumradius_both_lr_5e-4": {"centre": "both", "graph": "circumradius"},
+    "circumradius_both_w_f0.3": {"centre": "both", "graph": "circumradius"},
 }
 """Variants whose descriptor changes the pairs (so they are computed again for them)."""
 
 ACCURACY_MODELS = {
     "ph": "the accuracy table's model",
     "ph_both": "the accuracy table's model on both complexes",
+    "ph_circumradius": "the accuracy table's model, the graph valued by the triangles",
 }
 """Labels of the accuracy benchmark's saved models, by their directory's name."""
 
