@@ -170,6 +170,11 @@ VARIANTS.update(
             {"force_weight": 0.3},
             {},
         ),
+        "circumradius_both_w_f0.1": (
+            "the same, force weight 0.1",
+            {"force_weight": 0.1},
+            {},
+        ),
     }
 )
 
@@ -188,6 +193,7 @@ FILTRATIONS: dict[str, dict[str, Any]] = {
     "circumradius_both": {"centre": "both", "graph": "circumradius"},
     "circumradius_both_lr_5e-4": {"centre": "both", "graph": "circumradius"},
     "circumradius_both_w_f0.3": {"centre": "both", "graph": "circumradius"},
+    "circumradius_both_w_f0.1": {"centre": "both", "graph": "circumradius"},
 }
 """Variants whose descriptor changes the pairs (so they are computed again for them)."""
 
