@@ -191,11 +191,17 @@ FILTRATIONS: dict[str, dict[str, Any]] = {
     "linear_circumradius_both": {"centre": "both", "graph": "circumradius"},
     "circumradius_removed": {"centre": "removed", "graph": "circumradius"},
     "circumradius_both": {"centre": "both", "graph": "circumradius"},
-    "circumradius_both_lr_5e-4": {"centre": "both", "graph": "circumradius"},
-    "circumradius_both_w_f0.3": {"centre": "both", "graph": "circumradius"},
-    "circumradius_both_w_f0.1": {"centre": "both", "graph": "circumradius"},
 }
 """Variants whose descriptor changes the pairs (so they are computed again for them)."""
+
+# The schedule variants of the circumradius graph fit on its pairs.
+FILTRATIONS.update(
+    {
+        name: FILTRATIONS["circumradius_both"]
+        for name in VARIANTS
+        if name.startswith("circumradius_both_")
+    }
+)
 
 ACCURACY_MODELS = {
     "ph": "the accuracy table's model",
