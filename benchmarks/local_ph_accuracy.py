@@ -1,11 +1,12 @@
 """Accuracy and cost of the local PH potential against per-atom SOAP + NN and SchNet.
 
 All three are trained by one loop on one loss (energies per atom and forces, both in units of
-their label spread, weight 1), on the same structures and the same force labels: the frames of
-``benchmarks/local_ph_data.py``, runs 0 and 1 of each density for training (10 % of them held
-out for early stopping), run 2 for testing, and the forces of 16 atoms per training structure
-(32 per test structure, other atoms) drawn by structure number. ``reference`` scores the
-labels' own spread (the training mean energy per atom and zero forces) on the same atoms.
+their label spread, weight 1 unless the model's name says otherwise), on the same structures
+and the same force labels: the frames of ``benchmarks/local_ph_data.py``, runs 0 and 1 of each
+density for training (10 % of them held out for early stopping), run 2 for testing, and the
+forces of 16 atoms per training structure (32 per test structure, other atoms) drawn by
+structure number. ``reference`` scores the labels' own spread (the training mean energy per
+atom and zero forces) on the same atoms.
 
     python benchmarks/local_ph_accuracy.py runs/local_ph/data --work runs/local_ph \\
         --out docs/data/local_ph_accuracy.json \\
@@ -14,9 +15,11 @@ labels' own spread (the training mean energy per atom and zero forces) on the sa
 ``ph`` is the default descriptor (each atom's complex with the atom itself); ``ph_both`` the
 complexes with and without it side by side (``LocalPHConfig(centre="both")``);
 ``ph_circumradius`` the same with the neighbours' graph valued by the triangles with the centre
-(``graph="circumradius"``). Each model's entry is merged into ``--out`` as it finishes, so the
-models can run one at a time; a trained PH potential is saved under ``--work / name``
-(``ph/model``, ``ph_both/model``, …) for the MD benchmarks.
+(``graph="circumradius"``); ``ph_cycles`` the same with the graph's cycles
+(``graph_cycles=True``) and the force term weighted 0.3, ``soap_w_f0.3`` SOAP + NN with the
+same weight (the like-for-like row). Each model's entry is merged into ``--out`` as it
+finishes, so the models can run one at a time; a trained PH potential is saved under
+``--work / name`` (``ph/model``, ``ph_both/model``, …) for the MD benchmarks.
 """
 
 from __future__ import annotations
@@ -78,9 +81,10 @@ def header(data: Path, train: list[Any], test: list[Any]) -> dict[str, Any]:
     }
 
 
-def fit_config(epochs: int) -> LocalPHFitConfig:
+def fit_config(epochs: int, force_weight: float = 1.0) -> LocalPHFitConfig:
     return LocalPHFitConfig(
         epochs=epochs,
+        force_weight=force_weight,
         milestones=tuple(sorted({max(1, epochs // 2), max(2, (4 * epochs) // 5)})),
         force_atoms=TRAIN_FORCE_ATOMS,
         patience=max(10, epochs // 5),
@@ -132,11 +136,19 @@ def scores(model: torch.nn.Module, samples: list[Any], mask: np.ndarray) -> dict
 
 
 def run_ph(
-    train, test, i_train, i_test, work: Path, epochs: int, name: str = "ph", **changes: Any
+    train,
+    test,
+    i_train,
+    i_test,
+    work: Path,
+    epochs: int,
+    name: str = "ph",
+    force_weight: float = 1.0,
+    **changes: Any,
 ) -> dict[str, Any]:
     """The local PH potential on ``LocalPHConfig(**changes)``, saved in ``work / name``."""
     descriptor = LocalPHConfig(**changes)
-    config = fit_config(epochs)
+    config = fit_config(epochs, force_weight)
     samples, t_train = timed(
         ph_samples, train, descriptor, force_atoms=TRAIN_FORCE_ATOMS, seed=0, indices=i_train
     )
@@ -153,6 +165,7 @@ def run_ph(
     predict = (time.perf_counter() - start) / 5
     return {
         "descriptor": descriptor.to_dict(),
+        "force_weight": force_weight,
         "n_features": descriptor.n_features,
         "n_parameters": n_params(potential.network),
         "test": scores(potential.network, held, cold(test)),
@@ -165,7 +178,9 @@ def run_ph(
     }
 
 
-def run_soap(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
+def run_soap(
+    train, test, i_train, i_test, work: Path, epochs: int, force_weight: float = 1.0
+) -> dict[str, Any]:
     soap = SOAPConfig()
     samples, t_train = timed(
         soap_samples, train, soap, force_atoms=TRAIN_FORCE_ATOMS, seed=0, indices=i_train
@@ -175,11 +190,13 @@ def run_soap(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str,
     )
     torch.manual_seed(0)
     model = AtomicNetwork(soap.n_features)
+    name = "soap" if force_weight == 1.0 else f"soap_w_f{force_weight:g}"
     (model, history), t_fit = timed(
-        fit_force_model, model, samples, fit_config(epochs), run_dir=work / "soap"
+        fit_force_model, model, samples, fit_config(epochs, force_weight), run_dir=work / name
     )
     return {
         "descriptor": soap.to_dict(),
+        "force_weight": force_weight,
         "n_features": soap.n_features,
         "n_parameters": n_params(model),
         "test": scores(model, held, cold(test)),
@@ -263,11 +280,26 @@ def run_ph_circumradius(train, test, i_train, i_test, work: Path, epochs: int) -
     )  # fmt: skip
 
 
+def run_ph_cycles(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
+    """The same with the graph's cycles (its H1), force weight 0.3."""
+    return run_ph(
+        train, test, i_train, i_test, work, epochs, "ph_cycles", force_weight=0.3,
+        centre="both", graph="circumradius", graph_cycles=True,
+    )  # fmt: skip
+
+
+def run_soap_light_forces(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
+    """SOAP + NN at the force weight of ``ph_cycles`` (0.3), for a like-for-like row."""
+    return run_soap(train, test, i_train, i_test, work, epochs, force_weight=0.3)
+
+
 RUNNERS = {
     "ph": run_ph,
     "ph_both": run_ph_both,
     "ph_circumradius": run_ph_circumradius,
+    "ph_cycles": run_ph_cycles,
     "soap": run_soap,
+    "soap_w_f0.3": run_soap_light_forces,
     "schnet": run_schnet,
     "reference": run_reference,
 }

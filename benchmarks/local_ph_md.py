@@ -84,7 +84,7 @@ def compare_rdf(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
 def part_nve(model: Any, atoms: Any, ps: float) -> dict[str, Any]:
     steps = round(ps * 1000)
     v = maxwell_boltzmann(atoms, TEMPERATURE, seed=0)
-    ours = nve(atoms, model.calculator(), steps, velocities=v, interval=10)
+    ours = nve(atoms, model.calculator(), steps, velocities=v, interval=10, progress=True)
     ref = lammps_nve(atoms, steps, velocities=v, interval=10)
     a, b = summary(ours), summary(ref)
     return {"ph": a, "lammps": b, "rdf_comparison": compare_rdf(a, b), "ps": ps}

@@ -160,6 +160,22 @@ VARIANTS.update(
             {},
             {},
         ),
+        "linear_circumradius_both_cycles": (
+            "linear, the same with the graph's cycles (its H1)",
+            {},
+            {},
+        ),
+        "circumradius_both_cycles": (
+            "complexes with and without the centre, the graph valued by the triangles with "
+            "the centre, with its cycles (H1)",
+            {},
+            {},
+        ),
+        "circumradius_both_cycles_w_f0.3": (
+            "the same, force weight 0.3",
+            {"force_weight": 0.3},
+            {},
+        ),
         "circumradius_both_lr_5e-4": (
             "the same, learning rate 5e-4",
             {"lr": 5e-4},
@@ -178,6 +194,8 @@ VARIANTS.update(
     }
 )
 
+CYCLES = {"centre": "both", "graph": "circumradius", "graph_cycles": True}
+
 FILTRATIONS: dict[str, dict[str, Any]] = {
     "linear_centre_removed": {"centre": "removed"},
     "linear_centre_both": {"centre": "both"},
@@ -191,17 +209,16 @@ FILTRATIONS: dict[str, dict[str, Any]] = {
     "linear_circumradius_both": {"centre": "both", "graph": "circumradius"},
     "circumradius_removed": {"centre": "removed", "graph": "circumradius"},
     "circumradius_both": {"centre": "both", "graph": "circumradius"},
+    "linear_circumradius_both_cycles": CYCLES,
+    "circumradius_both_cycles": CYCLES,
+    "circumradius_both_cycles_w_f0.3": CYCLES,
 }
 """Variants whose descriptor changes the pairs (so they are computed again for them)."""
 
-# The schedule variants of the circumradius graph fit on its pairs.
-FILTRATIONS.update(
-    {
-        name: FILTRATIONS["circumradius_both"]
-        for name in VARIANTS
-        if name.startswith("circumradius_both_")
-    }
-)
+# The schedule variants of the circumradius graph fit on its pairs (those not named above).
+for _name in VARIANTS:
+    if _name.startswith("circumradius_both_"):
+        FILTRATIONS.setdefault(_name, FILTRATIONS["circumradius_both"])
 
 ACCURACY_MODELS = {
     "ph": "the accuracy table's model",

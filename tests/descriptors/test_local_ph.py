@@ -28,6 +28,9 @@ SMALL = LocalPHConfig(
 # with the centre.
 LINK = SMALL.replace(centre="both", graph="circumradius")
 
+# The same with the graph's cycles (its H1).
+CYCLES = LINK.replace(graph_cycles=True)
+
 
 def amorphous(n=48, side=7.2, seed=0, min_distance=1.3):
     """Random sequential addition: a dense, disordered periodic carbon box."""
@@ -181,8 +184,10 @@ def test_both_is_the_kept_and_the_removed_images_side_by_side():
     np.testing.assert_array_equal(pairs.block[~removed], pairs.dim[~removed])
 
 
-@pytest.mark.parametrize("graph", ["distance", "circumradius"])
-def test_images_without_the_centre_move_continuously_along_a_straight_line(graph):
+@pytest.mark.parametrize(
+    ("graph", "cycles"), [("distance", False), ("circumradius", False), ("circumradius", True)]
+)
+def test_images_without_the_centre_move_continuously_along_a_straight_line(graph, cycles):
     # 100 steps of 1e-3 Å per atom with the default radii: the images change by similar small
     # amounts at every step; a jump (a complex losing a simplex at a finite value) stands out.
     # The subcomplex of the shared Delaunay triangulation without the centre jumped here (the
@@ -191,7 +196,9 @@ def test_images_without_the_centre_move_continuously_along_a_straight_line(graph
     atoms = amorphous(n=80, side=8.6, seed=7)
     v = np.random.default_rng(1).standard_normal(atoms.positions.shape)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
-    config = LocalPHConfig(resolution=(6, 6), bandwidth=0.2, centre="removed", graph=graph)
+    config = LocalPHConfig(
+        resolution=(6, 6), bandwidth=0.2, centre="removed", graph=graph, graph_cycles=cycles
+    )
     steps = []
     for t in np.linspace(0.0, 0.1, 101):
         moved = atoms.copy()
@@ -231,6 +238,49 @@ def test_circumradius_graph_h0_records_a_bond_length_and_an_angle(r1, r2, angle)
     np.testing.assert_allclose(
         geometry.values.numpy(), np.stack([pairs.birth, pairs.death]), atol=1e-12
     )
+
+
+def test_graph_cycles_record_the_edges_its_forest_leaves_out():
+    # Atom 0 with three neighbours at distinct distances and angles: its graph, valued by the
+    # triangles with the centre, has three edges. H0 keeps the two lowest (deaths), H1 the
+    # third, born at its value and alive to t_max; together every bond angle at 0.
+    positions = [[0.0, 0.0, 0.0], [1.40, 0.0, 0.0], [-0.62, 1.25, 0.10], [-0.55, -0.72, 1.15]]
+    positions += [[10.0, 0.0, 10.0], [11.4, 0.0, 10.0], [10.0, 1.4, 11.0], [10.2, 0.3, 8.7]]
+    atoms = Atoms("C8", positions=positions)
+    config = LocalPHConfig(centre="removed", graph="circumradius", graph_cycles=True)
+    x = atoms.positions
+    edges = sorted(
+        float(circum2)
+        for j, k in ((1, 2), (1, 3), (2, 3))
+        for circum2 in [_circumradius2(x[0], x[j], x[k])]
+    )
+    assert edges[-1] < config.t_max and edges[0] > max(np.sum(x[1:4] ** 2, axis=1)) / 4
+    pairs = local_pairs(atoms, config)
+    at = pairs.centre == 0
+    assert config.n_blocks == 2 and set(pairs.block[at]) == {0, 1}
+    h0, h1 = at & (pairs.block == 0), at & (pairs.block == 1)
+    np.testing.assert_allclose(np.sort(pairs.death[h0])[:2], edges[:2], atol=1e-12)
+    np.testing.assert_allclose(pairs.birth[h1], edges[2:], atol=1e-12)
+    np.testing.assert_allclose(pairs.death[h1], config.t_max)
+    geometry = slot_geometry(pairs, atoms.positions)
+    np.testing.assert_allclose(
+        geometry.values.numpy(), np.stack([pairs.birth, pairs.death]), atol=1e-12
+    )
+    # Without the cycles, the same H0 and nothing else.
+    plain = local_pairs(atoms, config.replace(graph_cycles=False))
+    assert (plain.dim == 0).all() and np.sum(plain.centre == 0) == np.sum(h0)
+    # The centred images come first, unchanged.
+    both = features(atoms, config.replace(centre="both"))
+    kept = features(atoms, LocalPHConfig())
+    np.testing.assert_allclose(both[:, : kept.shape[1]], kept, atol=1e-12)
+    assert both.shape[1] == kept.shape[1] + 2 * 256
+
+
+def _circumradius2(a, b, c):
+    """Squared circumradius of the triangle (a, b, c) from its sides: (abc / 4 area)²."""
+    ab, bc, ca = (np.linalg.norm(b - a), np.linalg.norm(c - b), np.linalg.norm(a - c))
+    area = 0.5 * np.linalg.norm(np.cross(b - a, c - a))
+    return (ab * bc * ca / (4.0 * area)) ** 2
 
 
 def test_circumradius_graph_is_invariant_local_and_beside_the_centred_images():
@@ -276,7 +326,9 @@ def test_numpy_and_torch_entrance_agree_and_reach_t_max_smoothly():
     np.testing.assert_allclose(entrance(np.array([1.5]), SMALL), SMALL.kappa * 1.5**2)
 
 
-@pytest.mark.parametrize("config", [SMALL, LINK], ids=["kept", "both_circumradius"])
+@pytest.mark.parametrize(
+    "config", [SMALL, LINK, CYCLES], ids=["kept", "both_circumradius", "cycles"]
+)
 def test_diagram_is_continuous_when_an_atom_crosses_the_cutoff(config):
     atoms = amorphous(seed=1)
     d = atoms.get_all_distances(mic=True)[0]
@@ -371,9 +423,14 @@ def test_bad_input_is_refused_with_the_argument_named():
     for bad in ({"centre": "kept"}, {"centre": "both", "filtration": "rips"}):
         with pytest.raises(ValueError, match="graph='circumradius'"):
             LocalPHConfig(graph="circumradius", **bad)
+    for bad in ({"centre": "kept"}, {"centre": "both", "filtration": "rips"}):
+        with pytest.raises(ValueError, match="graph_cycles"):
+            LocalPHConfig(graph_cycles=True, **bad)
+    with pytest.raises(TypeError, match="graph_cycles must be true or false"):
+        LocalPHConfig(centre="both", graph_cycles=1)
     # A configuration saved before the options existed reads as the centre kept.
     saved = LocalPHConfig().to_dict()
-    del saved["centre"], saved["graph"]
+    del saved["centre"], saved["graph"], saved["graph_cycles"]
     assert LocalPHConfig.from_dict(saved) == LocalPHConfig()
     with pytest.raises(ValueError, match="graph"):
         LocalPHDescriptor(graph="circumradius").fit([])

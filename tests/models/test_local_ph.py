@@ -15,8 +15,13 @@ from ..descriptors.test_local_ph import SMALL, amorphous
 
 @pytest.fixture(
     scope="module",
-    params=[{"centre": "kept"}, {"centre": "both"}, {"centre": "both", "graph": "circumradius"}],
-    ids=["kept", "both", "both_circumradius"],
+    params=[
+        {"centre": "kept"},
+        {"centre": "both"},
+        {"centre": "both", "graph": "circumradius"},
+        {"centre": "both", "graph": "circumradius", "graph_cycles": True},
+    ],
+    ids=["kept", "both", "both_circumradius", "both_circumradius_cycles"],
 )
 def potential(request):
     torch.manual_seed(0)

@@ -52,6 +52,19 @@ def test_short_nve_with_the_local_ph_potential_conserves_energy():
         nve(atoms, model.calculator(), 0)
 
 
+def test_nve_progress_bar_counts_the_steps_and_leaves_the_run_unchanged(capsys):
+    from topophys.simulate.amorphous import _ase_tersoff
+
+    atoms = diamond()
+    v = maxwell_boltzmann(atoms, 500.0, seed=2)
+    quiet = nve(atoms, _ase_tersoff(), 13, velocities=v, interval=5, progress=False)
+    assert capsys.readouterr().err == ""
+    shown = nve(atoms, _ase_tersoff(), 13, velocities=v, interval=5, progress=True)
+    err = capsys.readouterr().err
+    assert "13/13" in err and "K" in err and "eV/atom" in err
+    np.testing.assert_array_equal(shown.total, quiet.total)
+
+
 @needs_lammps
 def test_lammps_and_ase_tersoff_follow_the_same_trajectory():
     from topophys.simulate.amorphous import _ase_tersoff

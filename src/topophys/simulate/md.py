@@ -101,6 +101,7 @@ def nve(
     timestep_fs: float = 1.0,
     velocities: np.ndarray | None = None,
     interval: int = 10,
+    progress: bool | None = None,
 ) -> NVEResult:
     """Velocity-Verlet NVE with an ASE calculator.
 
@@ -118,12 +119,16 @@ def nve(
         In ASE units (``atoms.get_velocities()``); default the atoms' own.
     interval : int
         Steps between records (energies and a snapshot).
+    progress : bool or None
+        A progress bar over the steps, with the temperature and the total energy per atom
+        (eV) at the last record; ``None`` shows it on a terminal only.
 
     Returns
     -------
     NVEResult
     """
     from ase.md.verlet import VelocityVerlet
+    from tqdm.auto import tqdm
 
     _check_run(atoms, steps, timestep_fs, interval)
     run = atoms.copy()
@@ -150,11 +155,18 @@ def nve(
     dyn = VelocityVerlet(run, timestep=timestep_fs * units.fs)
     record()
     start = time.perf_counter()
-    for _ in range(steps // interval):
-        dyn.run(interval)
-        record()
-    if steps % interval:
-        dyn.run(steps % interval)
+    disable = None if progress is None else not progress
+    with tqdm(total=steps, desc="NVE", unit="step", disable=disable) as bar:
+        for _ in range(steps // interval):
+            dyn.run(interval)
+            record()
+            _, e_pot, e_kin = records[-1]
+            kelvin = 2.0 * e_kin / (3.0 * len(run) * units.kB)
+            bar.set_postfix(T=f"{kelvin:.0f} K", E=f"{(e_pot + e_kin) / len(run):.5f} eV/atom")
+            bar.update(interval)
+        if steps % interval:
+            dyn.run(steps % interval)
+            bar.update(steps % interval)
     seconds = time.perf_counter() - start
     t, pot, kin = (np.array(c) for c in zip(*records, strict=True))
     return NVEResult(t, pot, kin, frames, len(run), seconds / steps, "ase")

@@ -102,6 +102,16 @@ class LocalPHConfig(Config):
         the centre exceeds 90° the value ``(d_jk/2)²`` of ``"distance"``: carbon's bond
         angles, 109–120°, lie there, and there R² varies most with the angle.) Alpha only;
         needs the centre removed (or both).
+    graph_cycles
+        Also the neighbours' graph's H1 (alpha, centre removed or both): one more image. The
+        graph has no triangles, so each edge that closes a cycle (one not in the minimum
+        spanning forest of the edges below it) is born at its value and lives to ``t_max``.
+        H0 records, per neighbour, the lowest edge joining it to the others; the cycles record
+        the rest (for four neighbours, three of the six edges), so with
+        ``graph="circumradius"`` every bond angle at *i* is in the images. The values are
+        those of the graph's edges, so the images stay continuous (an edge entering at
+        ``t_max`` is a point of zero persistence) and change recipe only where two edges
+        swap between the forest and the cycles, where their values are equal.
     """
 
     filtration: Literal["alpha", "rips"] = "alpha"
@@ -116,6 +126,7 @@ class LocalPHConfig(Config):
     species: tuple[str, ...] = ("C",)
     centre: Literal["kept", "removed", "both"] = "kept"
     graph: Literal["distance", "circumradius"] = "distance"
+    graph_cycles: bool = False
 
     def __post_init__(self) -> None:
         _validate.choice("filtration", self.filtration, ("alpha", "rips"))
@@ -151,14 +162,24 @@ class LocalPHConfig(Config):
                 "without the centre; it needs filtration='alpha' and centre='removed' or "
                 f"'both', got filtration={self.filtration!r}, centre={self.centre!r}"
             )
+        if self.graph_cycles and (self.filtration != "alpha" or self.centre == "kept"):
+            raise ValueError(
+                "graph_cycles adds the H1 of the neighbours' graph of the alpha filtration "
+                "without the centre (Rips keeps every dimension already); it needs "
+                "filtration='alpha' and centre='removed' or 'both', got "
+                f"filtration={self.filtration!r}, centre={self.centre!r}"
+            )
 
     @property
     def removed_blocks(self) -> int:
         """Images of the complex without the centre: none for ``centre="kept"``, its H0 for
-        alpha (the neighbours' graph), H0 … H``max_dim`` for Rips."""
+        alpha (the neighbours' graph; and H1 with ``graph_cycles``), H0 … H``max_dim`` for
+        Rips."""
         if self.centre == "kept":
             return 0
-        return 1 if self.filtration == "alpha" else self.max_dim + 1
+        if self.filtration == "alpha":
+            return 2 if self.graph_cycles else 1
+        return self.max_dim + 1
 
     @property
     def n_blocks(self) -> int:

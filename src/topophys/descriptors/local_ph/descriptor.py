@@ -85,6 +85,7 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
         species: tuple[str, ...] = ("C",),
         centre: Literal["kept", "removed", "both"] = "kept",
         graph: Literal["distance", "circumradius"] = "distance",
+        graph_cycles: bool = False,
         n_jobs: int = 1,
         scheduler: Any = None,
     ) -> None:
@@ -100,6 +101,7 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
         self.species = species
         self.centre = centre
         self.graph = graph
+        self.graph_cycles = graph_cycles
         self.n_jobs = n_jobs
         self.scheduler = scheduler
 
@@ -117,6 +119,7 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
             species=tuple(self.species),
             centre=self.centre,
             graph=self.graph,
+            graph_cycles=self.graph_cycles,
         )
 
     def fit(self, X: Sequence[Any], y: Any = None) -> LocalPHDescriptor:

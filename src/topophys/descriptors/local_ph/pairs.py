@@ -253,7 +253,8 @@ def local_pairs(atoms: Any, config: LocalPHConfig | None = None) -> LocalPairs:
         )
         copy, simplices = _tree_pairs(st, m_images, config.max_dim)
         graph = copy >= first
-        keep = ~graph | ((simplices[0] >= 0).sum(-1) == 1)  # only H0 from the graphs
+        # H0 from the graphs, and H1 (born at an edge) with graph_cycles
+        keep = ~graph | ((simplices[0] >= 0).sum(-1) <= config.removed_blocks)
         copy, simplices, graph = copy[keep], simplices[:, keep], graph[keep]
         giver = np.full(simplices.shape, -1, dtype=np.int64)
         for side in range(2):
@@ -501,7 +502,9 @@ def _tree_pairs(st: Any, m_images: int, max_dim: int) -> tuple[np.ndarray, np.nd
     ``(2, P, 4)`` of image indices (sorted, −1 padded; a death of all −1 is essential).
     Pairs of zero persistence are left out."""
     st.make_filtration_non_decreasing()
-    st.compute_persistence(homology_coeff_field=2, min_persistence=0.0)
+    # persistence_dim_max: the graphs' cycles are top-dimensional (no triangles); without it
+    # GUDHI leaves them out when the tree holds nothing higher (centre="removed").
+    st.compute_persistence(homology_coeff_field=2, min_persistence=0.0, persistence_dim_max=True)
     rows = [
         (*birth, *[-1] * (4 - len(birth)), *death, *[-1] * (4 - len(death)))
         for birth, death in st.persistence_pairs()
