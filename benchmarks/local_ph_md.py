@@ -14,12 +14,16 @@
     python benchmarks/local_ph_md.py runs/local_ph/ph/model runs/local_ph/data \\
         --out docs/data/local_ph_md.json --ps 10
 
-Parts are merged into ``--out`` as they finish (``--parts nve switches cost``).
+Parts are merged into ``--out`` as they finish (``--parts nve switches cost``). The PH NVE run
+(about 0.5–1 s per step here, so hours for 10 ps) writes a checkpoint every 100 steps
+(``--checkpoint``, default ``runs/local_ph_md/<model>_<ps>ps.npz``); the same command run again
+resumes it where it stopped, on the same trajectory.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import time
@@ -81,10 +85,21 @@ def compare_rdf(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def part_nve(model: Any, atoms: Any, ps: float) -> dict[str, Any]:
+def model_hash(model_dir: Path) -> str:
+    """SHA-256 of a saved model's files: a checkpoint of another potential is refused."""
+    digest = hashlib.sha256()
+    for path in sorted(model_dir.iterdir()):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def part_nve(model: Any, atoms: Any, ps: float, checkpoint: Path, tag: str) -> dict[str, Any]:
     steps = round(ps * 1000)
     v = maxwell_boltzmann(atoms, TEMPERATURE, seed=0)
-    ours = nve(atoms, model.calculator(), steps, velocities=v, interval=10, progress=True)
+    ours = nve(
+        atoms, model.calculator(), steps, velocities=v, interval=10, progress=True,
+        checkpoint=checkpoint, checkpoint_tag=tag,
+    )  # fmt: skip
     ref = lammps_nve(atoms, steps, velocities=v, interval=10)
     a, b = summary(ours), summary(ref)
     return {"ph": a, "lammps": b, "rdf_comparison": compare_rdf(a, b), "ps": ps}
@@ -156,7 +171,16 @@ def main() -> None:
     parser.add_argument("--switch-steps", type=int, default=100)
     parser.add_argument("--cost-steps", type=int, default=5)
     parser.add_argument("--parts", nargs="+", default=["nve", "switches", "cost"])
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="the PH NVE run's checkpoint (default runs/local_ph_md/<model>_<ps>ps.npz): a run "
+        "stopped part-way resumes from it",
+    )
     args = parser.parse_args()
+    checkpoint = args.checkpoint or Path(
+        f"runs/local_ph_md/{args.model.parent.name}_{args.ps:g}ps.npz"
+    )
     model = load_energy_model(args.model)
     atoms = start_structure(args.data)
     out = json.loads(args.out.read_text()) if args.out.exists() else {}
@@ -170,7 +194,7 @@ def main() -> None:
         }
     )
     runners = {
-        "nve": lambda: part_nve(model, atoms, args.ps),
+        "nve": lambda: part_nve(model, atoms, args.ps, checkpoint, model_hash(args.model)),
         "switches": lambda: part_switches(model, atoms, args.switch_steps),
         "cost": lambda: part_cost(model, atoms, args.cost_steps),
     }

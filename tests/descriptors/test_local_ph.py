@@ -16,7 +16,12 @@ from topophys.descriptors.local_ph import (
     slot_geometry,
 )
 from topophys.descriptors.local_ph.config import entrance_torch
-from topophys.descriptors.local_ph.images import atom_images, image_blocks, value_gradients
+from topophys.descriptors.local_ph.images import (
+    atom_images,
+    image_blocks,
+    image_factors,
+    value_gradients,
+)
 from topophys.descriptors.local_ph.pairs import slot_values
 
 # Small enough for a 7.2 Å cell (wider than 2 · r_cut) and fast.
@@ -360,6 +365,15 @@ def test_closed_form_image_derivatives_equal_autograd():
     dv = value_gradients(g, centre, dim, d_birth.detach(), d_death.detach(), SMALL)
     np.testing.assert_allclose(dv[0], gb, atol=1e-12)
     np.testing.assert_allclose(dv[1], gd, atol=1e-12)
+    # The separable factors give the same blocks and the same gradients.
+    for weight in ("quadratic", "linear"):
+        config = SMALL.replace(weight=weight)
+        factors = image_factors(birth.detach(), death.detach(), config)
+        block, d_birth, d_death = image_blocks(birth.detach(), death.detach(), config)
+        np.testing.assert_allclose(factors.blocks(), block, atol=1e-14)
+        dense = value_gradients(g, centre, dim, d_birth, d_death, config)
+        fast = value_gradients(g, centre, dim, factors, None, config)
+        np.testing.assert_allclose(fast, dense, rtol=1e-12, atol=1e-13)
 
 
 def test_slot_values_match_pairs_for_a_non_periodic_cluster():

@@ -65,6 +65,35 @@ def test_nve_progress_bar_counts_the_steps_and_leaves_the_run_unchanged(capsys):
     np.testing.assert_array_equal(shown.total, quiet.total)
 
 
+def test_nve_resumed_from_its_checkpoint_continues_the_same_trajectory(tmp_path):
+    from topophys.simulate.amorphous import _ase_tersoff
+
+    atoms = diamond()
+    v = maxwell_boltzmann(atoms, 800.0, seed=4)
+    whole = nve(atoms, _ase_tersoff(), 30, velocities=v, interval=5)
+    path = tmp_path / "run.npz"
+    kwargs = {"velocities": v, "interval": 5, "checkpoint": path, "checkpoint_every": 10}
+    first = nve(atoms, _ase_tersoff(), 17, **kwargs)  # stops between records
+    assert path.exists() and len(first.time_ps) == 4
+    resumed = nve(atoms, _ase_tersoff(), 30, **kwargs)
+    np.testing.assert_array_equal(resumed.time_ps, whole.time_ps)
+    np.testing.assert_array_equal(resumed.potential, whole.potential)
+    np.testing.assert_array_equal(resumed.kinetic, whole.kinetic)
+    np.testing.assert_allclose(resumed.frames[-1].positions, whole.frames[-1].positions)
+    assert len(resumed.frames) == len(whole.frames) == 7
+    # A finished run is read back without a force call.
+    again = nve(atoms, None, 30, **kwargs)
+    np.testing.assert_array_equal(again.total, whole.total)
+    with pytest.raises(ValueError, match="more than steps=20"):
+        nve(atoms, _ase_tersoff(), 20, **kwargs)
+    with pytest.raises(ValueError, match=r"another run .*start_momenta"):
+        nve(atoms, _ase_tersoff(), 30, **{**kwargs, "velocities": 2 * v})
+    with pytest.raises(ValueError, match=r"another run .*tag"):
+        nve(atoms, _ase_tersoff(), 30, **kwargs, checkpoint_tag="another potential")
+    with pytest.raises(ValueError, match="multiple of interval"):
+        nve(atoms, _ase_tersoff(), 30, velocities=v, interval=5, checkpoint_every=7)
+
+
 @needs_lammps
 def test_lammps_and_ase_tersoff_follow_the_same_trajectory():
     from topophys.simulate.amorphous import _ase_tersoff

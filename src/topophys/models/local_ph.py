@@ -45,7 +45,7 @@ from ..descriptors.local_ph import (
     slot_geometry,
     slot_virial,
 )
-from ..descriptors.local_ph.images import atom_images, image_blocks, value_gradients
+from ..descriptors.local_ph.images import atom_images, image_factors, value_gradients
 from ..potentials import EnergyModel
 
 __all__ = ["ACTIVATIONS", "AtomicNetwork", "LocalPHModel", "LocalPHPotential"]
@@ -242,9 +242,9 @@ class LocalPHPotential(nn.Module):
         species = self.network.species_index(atoms.get_chemical_symbols())
         centre, block = torch.as_tensor(pairs.centre), torch.as_tensor(pairs.block)
         birth, death = geometry.values
-        blocks, d_birth, d_death = image_blocks(birth, death, self.config)
+        factors = image_factors(birth, death, self.config)
         features = atom_images(
-            centre, block, birth, death, pairs.n_atoms, self.config, blocks=blocks
+            centre, block, birth, death, pairs.n_atoms, self.config, blocks=factors.blocks()
         )
         x = features.requires_grad_(forces or stress)
         with torch.enable_grad():
@@ -258,7 +258,7 @@ class LocalPHPotential(nn.Module):
             if forces or stress:
                 (d_features,) = torch.autograd.grad(energy, x)
         if forces or stress:
-            d_values = value_gradients(d_features, centre, block, d_birth, d_death, self.config)
+            d_values = value_gradients(d_features, centre, block, factors, None, self.config)
         if forces:
             out["forces"] = slot_forces(d_values, geometry, len(atoms)).numpy().copy()
         if stress:

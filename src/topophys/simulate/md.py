@@ -15,8 +15,10 @@ energy drift and the structure (radial distribution, sp/sp²/sp³ fractions).
 from __future__ import annotations
 
 import ctypes
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import ase
@@ -102,6 +104,9 @@ def nve(
     velocities: np.ndarray | None = None,
     interval: int = 10,
     progress: bool | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: int = 100,
+    checkpoint_tag: str = "",
 ) -> NVEResult:
     """Velocity-Verlet NVE with an ASE calculator.
 
@@ -122,21 +127,45 @@ def nve(
     progress : bool or None
         A progress bar over the steps, with the temperature and the total energy per atom
         (eV) at the last record; ``None`` shows it on a terminal only.
+    checkpoint : path, optional
+        A ``.npz`` file the run's state (positions, momenta, records) is written to,
+        atomically, every ``checkpoint_every`` steps and at the end. If it exists, the run
+        resumes from it, continuing the same trajectory bit for bit (the momenta are stored,
+        not the velocities); a run of more steps from the same start extends it. A file of
+        another run (atoms, cell, start, time step, interval) is refused.
+    checkpoint_every : int
+        Steps between checkpoints; a multiple of ``interval``.
+    checkpoint_tag : str
+        What else the trajectory depends on that the atoms do not show, e.g. a hash of the
+        potential's weights; a checkpoint with another tag is refused.
 
     Returns
     -------
     NVEResult
+        ``seconds_per_step`` over the steps this call and earlier ones of the checkpoint ran.
+
+    Raises
+    ------
+    ValueError
+        A bad argument, or a checkpoint of another run or of more steps than ``steps``.
     """
     from ase.md.verlet import VelocityVerlet
     from tqdm.auto import tqdm
 
     _check_run(atoms, steps, timestep_fs, interval)
+    _validate.positive_int("checkpoint_every", checkpoint_every)
+    if checkpoint_every % interval:
+        raise ValueError(
+            f"checkpoint_every must be a multiple of interval={interval}, got {checkpoint_every}"
+        )
     run = atoms.copy()
     if velocities is not None:
         run.set_velocities(_velocities(atoms, velocities))
     run.calc = calculator
+    start_state = _RunStart(run, timestep_fs, interval, checkpoint_tag)
     records: list[tuple[float, float, float]] = []
     frames: list[Any] = []
+    dyn = VelocityVerlet(run, timestep=timestep_fs * units.fs)
 
     def record() -> None:
         records.append(
@@ -146,30 +175,115 @@ def nve(
                 run.get_kinetic_energy(),
             )
         )
-        snap = ase.Atoms(
-            run.get_chemical_symbols(), positions=run.positions, cell=run.cell, pbc=run.pbc
-        )
-        snap.wrap()
-        frames.append(snap)
+        frames.append(_snapshot(run, run.positions))
 
-    dyn = VelocityVerlet(run, timestep=timestep_fs * units.fs)
-    record()
-    start = time.perf_counter()
+    done, seconds = 0, 0.0
+    path = Path(checkpoint) if checkpoint is not None else None
+    if path is not None and path.exists():
+        done, seconds = start_state.resume(path, steps, run, dyn, records, frames)
+    else:
+        record()
+
+    def save() -> None:
+        if path is not None:
+            start_state.save(path, done, run, records, frames, seconds)
+
     disable = None if progress is None else not progress
-    with tqdm(total=steps, desc="NVE", unit="step", disable=disable) as bar:
-        for _ in range(steps // interval):
-            dyn.run(interval)
-            record()
-            _, e_pot, e_kin = records[-1]
-            kelvin = 2.0 * e_kin / (3.0 * len(run) * units.kB)
-            bar.set_postfix(T=f"{kelvin:.0f} K", E=f"{(e_pot + e_kin) / len(run):.5f} eV/atom")
-            bar.update(interval)
-        if steps % interval:
-            dyn.run(steps % interval)
-            bar.update(steps % interval)
-    seconds = time.perf_counter() - start
+    with tqdm(total=steps, initial=done, desc="NVE", unit="step", disable=disable) as bar:
+        while done < steps:
+            n = min(interval - done % interval, steps - done)
+            began = time.perf_counter()
+            dyn.run(n)
+            seconds += time.perf_counter() - began
+            done += n
+            bar.update(n)
+            if done % interval == 0:
+                record()
+                _, e_pot, e_kin = records[-1]
+                kelvin = 2.0 * e_kin / (3.0 * len(run) * units.kB)
+                per_atom = (e_pot + e_kin) / len(run)
+                bar.set_postfix(T=f"{kelvin:.0f} K", E=f"{per_atom:.5f} eV/atom")
+            if done % checkpoint_every == 0 or done == steps:
+                save()
     t, pot, kin = (np.array(c) for c in zip(*records, strict=True))
     return NVEResult(t, pot, kin, frames, len(run), seconds / steps, "ase")
+
+
+def _snapshot(run: ase.Atoms, positions: np.ndarray) -> ase.Atoms:
+    snap = ase.Atoms(run.get_chemical_symbols(), positions=positions, cell=run.cell, pbc=run.pbc)
+    snap.wrap()
+    return snap
+
+
+class _RunStart:
+    """What identifies an NVE run in its checkpoint: atoms, cell, start, integration, tag."""
+
+    def __init__(self, run: ase.Atoms, timestep_fs: float, interval: int, tag: str) -> None:
+        self.arrays = {
+            "numbers": run.numbers.astype(np.int64),
+            "cell": np.asarray(run.cell[:], dtype=np.float64),
+            "pbc": np.asarray(run.pbc, dtype=bool),
+            "start_positions": run.get_positions(),
+            "start_momenta": run.get_momenta(),
+            "integration": np.array([timestep_fs, interval], dtype=np.float64),
+            "tag": np.array(tag),
+        }
+
+    def save(
+        self,
+        path: Path,
+        done: int,
+        run: ase.Atoms,
+        records: list[tuple[float, float, float]],
+        frames: list[Any],
+        seconds: float,
+    ) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(
+            tmp,
+            allow_pickle=False,
+            **self.arrays,
+            step=np.array(done),
+            seconds=np.array(seconds),
+            positions=run.get_positions(),
+            momenta=run.get_momenta(),
+            records=np.array(records, dtype=np.float64),
+            # Snapshots unwrapped as recorded would differ only by lattice vectors; wrapped
+            # ones are what the result holds.
+            frames=np.array([f.positions for f in frames], dtype=np.float64),
+        )
+        os.replace(tmp, path)
+
+    def resume(
+        self,
+        path: Path,
+        steps: int,
+        run: ase.Atoms,
+        dyn: Any,
+        records: list[tuple[float, float, float]],
+        frames: list[Any],
+    ) -> tuple[int, float]:
+        with np.load(path, allow_pickle=False) as saved:
+            for key, value in self.arrays.items():
+                if key not in saved or not np.array_equal(saved[key], value):
+                    raise ValueError(
+                        f"checkpoint {path} holds another run (its {key} differs from this "
+                        "one's); delete it or pass another path"
+                    )
+            done = int(saved["step"])
+            if done > steps:
+                raise ValueError(
+                    f"checkpoint {path} has run {done} steps, more than steps={steps}; "
+                    "ask for at least as many, or pass another path"
+                )
+            run.set_positions(saved["positions"])
+            run.set_momenta(saved["momenta"], apply_constraint=False)
+            records.extend(tuple(map(float, r)) for r in saved["records"])
+            frames.extend(_snapshot(run, p) for p in saved["frames"])
+            seconds = float(saved["seconds"])
+        dyn.nsteps = done
+        return done, seconds
 
 
 def lammps_nve(
