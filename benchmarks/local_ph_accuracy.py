@@ -94,15 +94,23 @@ def fit_config(epochs: int, force_weight: float = 1.0) -> LocalPHFitConfig:
 
 
 def git_commit() -> str | None:
-    """The checked-out commit (short hash), recorded with each model's entry: the models of one
-    JSON may be measured at different commits."""
+    """The checked-out commit (short hash) when a model's run starts, recorded with its entry:
+    the models of one JSON may be measured at different commits. ``-dirty`` when ``src/`` or
+    ``benchmarks/`` differ from it (the commit alone would not reproduce the numbers)."""
     try:
         found = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
         )
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src", "benchmarks"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     except (OSError, subprocess.CalledProcessError):
         return None
-    return found.stdout.strip() or None
+    commit = found.stdout.strip()
+    return (commit + ("-dirty" if changed.stdout.strip() else "")) or None
 
 
 def n_params(model: torch.nn.Module) -> int:
@@ -320,11 +328,11 @@ def main() -> None:
     out.update(header(args.data, train, test))
     out.setdefault("models", {})
     for name in args.models:
-        load_start = os.getloadavg()
+        load_start, commit = os.getloadavg(), git_commit()
         epochs = args.schnet_epochs if name == "schnet" else args.epochs
         result = RUNNERS[name](train, test, i_train, i_test, args.work, epochs)
         result["load_average"] = {"start": load_start, "end": os.getloadavg()}
-        result["commit"] = git_commit()
+        result["commit"] = commit
         out["models"][name] = result
         out["load_average"] = {"start": load_start, "end": os.getloadavg()}
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -160,22 +160,6 @@ VARIANTS.update(
             {},
             {},
         ),
-        "linear_circumradius_both_cycles": (
-            "linear, the same with the graph's cycles (its H1)",
-            {},
-            {},
-        ),
-        "circumradius_both_cycles": (
-            "complexes with and without the centre, the graph valued by the triangles with "
-            "the centre, with its cycles (H1)",
-            {},
-            {},
-        ),
-        "circumradius_both_cycles_w_f0.3": (
-            "the same, force weight 0.3",
-            {"force_weight": 0.3},
-            {},
-        ),
         "circumradius_both_lr_5e-4": (
             "the same, learning rate 5e-4",
             {"lr": 5e-4},
@@ -189,6 +173,23 @@ VARIANTS.update(
         "circumradius_both_w_f0.1": (
             "the same, force weight 0.1",
             {"force_weight": 0.1},
+            {},
+        ),
+        "linear_circumradius_both_cycles": (
+            "linear, complexes with and without the centre, the graph valued by the triangles "
+            "with the centre, with its cycles (H1)",
+            {},
+            {},
+        ),
+        "circumradius_both_cycles": (
+            "complexes with and without the centre, the graph valued by the triangles with "
+            "the centre, with its cycles (H1)",
+            {},
+            {},
+        ),
+        "circumradius_both_cycles_w_f0.3": (
+            "the same, force weight 0.3",
+            {"force_weight": 0.3},
             {},
         ),
     }

@@ -1430,7 +1430,7 @@ def local_ph_accuracy(bench: Mapping[str, Any]) -> str:
         verdicts.append(
             f"{_FORCE_SHORT[key]}: energy {'met' if e_ok else 'not met'} "
             f"({fmt(ph['energy_rmse_meV'], 1)} against {fmt(soap['energy_rmse_meV'], 1)} "
-            f"meV/atom), forces {fmt(f_ratio, 2)}× {_FORCE_SHORT[against]}'s "
+            f"meV/atom), forces {fmt(f_ratio, 2)}× those of {_FORCE_SHORT[against]} "
             f"({'met' if f_ratio <= 1.5 else 'not met'})"
         )
     if verdicts:

@@ -49,7 +49,9 @@ def test_local_ph_pages_regenerate(tmp_path):
     accuracy = {
         "models": {"ph": _model(60.0, 1500.0), "ph_both": _model(25.0, 1200.0),
                    "soap": _model(30.0, 900.0),
-                   "schnet": _model(80.0, 2000.0), "reference": _model(90.0, 1800.0)},
+                   "schnet": _model(80.0, 2000.0), "reference": _model(90.0, 1800.0),
+                   "ph_cycles": _model(20.0, 1000.0) | {"force_weight": 0.3},
+                   "soap_w_f0.3": _model(25.0, 800.0) | {"force_weight": 0.3}},
         "n_train_structures": 288, "n_test_structures": 144, "atoms_per_structure": 216,
         "force_atoms": {"train": 16, "test": 32}, "cpus": 2, "load_average": LOAD,
     }  # fmt: skip
@@ -90,10 +92,13 @@ def test_local_ph_pages_regenerate(tmp_path):
     assert "| local PH + NN (ours) | 1000 | 60.0 / 30.0 | 1500 / 750 |" in text
     assert "| reference: training mean energy, zero forces | — | 90.0 / 45.0 | 1800 / 900 |" in text
     assert (
-        "local PH: energy not met (60.0 against 30.0 meV/atom), forces 1.67× SOAP + NN's "
-        "(not met); local PH on both complexes: energy met (25.0 against 30.0 meV/atom), "
-        "forces 1.33× SOAP + NN's (met)."
+        "local PH: energy not met (60.0 against 30.0 meV/atom), forces 1.67× those of SOAP + "
+        "NN (not met); local PH on both complexes: energy met (25.0 against 30.0 meV/atom), "
+        "forces 1.33× those of SOAP + NN (met); local PH, graph with its cycles: energy met "
+        "(20.0 against 25.0 meV/atom), forces 1.25× those of SOAP + NN at force weight 0.3 "
+        "(met)."
     ) in text
+    assert "| SOAP + NN, per atom, force weight 0.3 | 1000 | 25.0 / 12.5 |" in text
     assert "| local PH + NN, complexes with and without the centre (ours) | 1000 | 25.0" in text
     assert "| energy drift, meV/atom/ps | 2.500 | 0.010 |" in text
     assert "| > 0.1 Å² | 30.0 | 100 |" in text
