@@ -192,6 +192,16 @@ VARIANTS.update(
             {"force_weight": 0.3},
             {},
         ),
+        "circumradius_both_cycles_linear_start": (
+            "the same, force weight 1, from the linear fit (linear_start)",
+            {"linear_start": True},
+            {},
+        ),
+        "circumradius_both_cycles_linear_start_w_f0.3": (
+            "the same, force weight 0.3",
+            {"linear_start": True, "force_weight": 0.3},
+            {},
+        ),
     }
 )
 
@@ -213,6 +223,8 @@ FILTRATIONS: dict[str, dict[str, Any]] = {
     "linear_circumradius_both_cycles": CYCLES,
     "circumradius_both_cycles": CYCLES,
     "circumradius_both_cycles_w_f0.3": CYCLES,
+    "circumradius_both_cycles_linear_start": CYCLES,
+    "circumradius_both_cycles_linear_start_w_f0.3": CYCLES,
 }
 """Variants whose descriptor changes the pairs (so they are computed again for them)."""
 

@@ -1,5 +1,7 @@
 """Training the local PH potential: it learns, its training forces are its MD forces, it resumes."""
 
+import warnings
+
 import numpy as np
 import pytest
 from ase.calculators.morse import MorsePotential
@@ -11,6 +13,7 @@ from topophys.training.local_ph import (
     fit_local_ph,
     force_labels,
     force_subset,
+    linear_start,
     ph_samples,
 )
 
@@ -85,6 +88,73 @@ def test_force_jacobian_is_the_forces_of_a_linear_per_atom_energy(centre):
     np.testing.assert_allclose(
         (jacobian @ w).numpy(), forces.detach().reshape(-1).numpy(), atol=1e-9
     )
+
+
+def test_linear_start_is_the_minimum_of_the_loss_and_training_goes_on_from_it(tmp_path):
+    import torch
+
+    from topophys.models.local_ph import AtomicNetwork
+    from topophys.potentials import OutOfRangeWarning, load_energy_model
+    from topophys.training._forces import label_scales
+    from topophys.training.local_ph import _fit_scaling
+
+    frames = labelled()
+    samples = ph_samples(frames, SMALL, force_atoms=6, seed=1)
+    torch.manual_seed(0)
+    net = AtomicNetwork(SMALL.n_features, hidden=(8,), linear=True).double()
+    _fit_scaling(net, samples, 0.1)
+    ridge, weight = 1e-4, 0.3
+    found = linear_start(net, samples, (), weight, ridges=(ridge,))
+    assert found["ridge"] == ridge and np.isnan(found["holdout_score"])
+    # At the solution the gradient of loss + ridge with respect to the linear term vanishes;
+    # a sign or a scale wrong anywhere in the rows would leave it far from zero.
+    sigma_e, sigma_f = label_scales(samples)
+    last = net.nets[0][-1]
+    w = net.linear_weight.clone().requires_grad_(True)
+    b = last.bias.detach().clone().requires_grad_(True)
+
+    def loss(w, b):
+        with torch.no_grad():
+            net.linear_weight.copy_(w.detach())
+        total = ridge * len(samples) * (w * w).sum()
+        for s in samples:
+            x = (s.features.double() - net.input_mean) / net.input_scale
+            e = (x @ w[0] + b[0]) * net.energy_scale + net.energy_shift[0]
+            de = (e.sum() - s.energy) / s.n_atoms / sigma_e
+            f = (s.force_jacobian() * (net.energy_scale / net.input_scale)) @ w[0]
+            df = (f - s.forces.reshape(-1).double()) / sigma_f
+            total = total + de * de + weight * (df * df).mean()
+        return total
+
+    value = loss(w, b)
+    gw, gb = torch.autograd.grad(value, (w, b))
+    scale = float(value.detach())
+    assert float(gw.abs().max()) < 1e-6 * scale and abs(float(gb[0])) < 1e-6 * scale
+    # The networks start at zero: the model's predictions are the linear term's.
+    assert float(last.weight.detach().abs().max()) == 0.0
+    energy, _ = samples[0].predict(net, False)
+    x = (samples[0].features.double() - net.input_mean) / net.input_scale
+    expected = ((x @ w[0] + b[0]) * net.energy_scale + net.energy_shift[0]).sum()
+    assert float(energy.detach()) == pytest.approx(float(expected.detach()), rel=1e-10)
+    # Moving off the solution raises the loss.
+    assert float(loss(w * 1.01, b).detach()) > scale
+    # A fit from it keeps the linear term, lowers its own loss, and saves and loads it.
+    config = LocalPHFitConfig(
+        hidden=(8,), epochs=6, batch_size=4, lr=2e-3, milestones=(5,), validation_fraction=0.25,
+        linear_start=True, force_weight=weight, force_atoms=6, seed=1,
+    )  # fmt: skip
+    model, history = fit_local_ph(frames, SMALL, config, tmp_path / "fit", samples=samples)
+    assert model.potential.network.linear
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    loaded = load_energy_model(tmp_path / "fit" / "model")
+    assert loaded.potential.network.linear
+    with warnings.catch_warnings():  # a held-out frame may lie outside the training domain
+        warnings.simplefilter("ignore", OutOfRangeWarning)
+        np.testing.assert_allclose(loaded.predict(frames), model.predict(frames), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"linear_start .* one species"):
+        fit_local_ph(frames, SMALL.replace(species=("C", "H")), config)
+    with pytest.raises(ValueError, match="linear=True"):
+        linear_start(AtomicNetwork(SMALL.n_features).double(), samples)
 
 
 def test_run_dir_reloads_a_finished_fit_and_refuses_another(tmp_path):

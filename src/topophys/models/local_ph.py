@@ -66,11 +66,18 @@ class AtomicNetwork(nn.Module):
     hidden : sequence of int, default (64, 64)
         Hidden widths.
     activation : {"silu", "tanh", "softplus"}, default "silu"
+    linear : bool, default False
+        A fixed linear term beside each network (buffer ``linear_weight``): the per-atom
+        energy is ``energy_scale · (net(x) + linear_weight · x) + energy_shift``, x the
+        standardized features. Set by a fit (``LocalPHFitConfig(linear_start=True)``: the exact
+        least-squares linear energy, the networks trained on what it leaves).
 
     Attributes
     ----------
     input_mean, input_scale : torch.Tensor, shape (n_features,)
         Buffers: the networks see ``(d − input_mean) / input_scale``.
+    linear_weight : torch.Tensor, shape (n_species, n_features)
+        Buffer, only with ``linear``: the fixed linear term, per species.
     energy_shift : torch.Tensor, shape (n_species,)
         Buffer, eV: per-atom reference energy of each species.
     energy_scale : torch.Tensor, shape ()
@@ -83,6 +90,7 @@ class AtomicNetwork(nn.Module):
     input_scale: torch.Tensor
     energy_shift: torch.Tensor
     energy_scale: torch.Tensor
+    linear_weight: torch.Tensor
 
     def __init__(
         self,
@@ -90,9 +98,13 @@ class AtomicNetwork(nn.Module):
         species: Sequence[str] = ("C",),
         hidden: Sequence[int] = (64, 64),
         activation: str = "silu",
+        linear: bool = False,
     ) -> None:
         super().__init__()
         self.n_features = _validate.positive_int("n_features", n_features)
+        if not isinstance(linear, bool):
+            raise TypeError(f"linear must be True or False, got {linear!r}")
+        self.linear = linear
         if isinstance(species, str) or not species:
             raise ValueError(f"species must be a non-empty sequence of symbols, got {species!r}")
         self.species = tuple(species)
@@ -105,6 +117,8 @@ class AtomicNetwork(nn.Module):
         self.register_buffer("input_scale", torch.ones(self.n_features))
         self.register_buffer("energy_shift", torch.zeros(len(self.species)))
         self.register_buffer("energy_scale", torch.ones(()))
+        if linear:
+            self.register_buffer("linear_weight", torch.zeros(len(self.species), self.n_features))
 
     def _net(self) -> nn.Sequential:
         layers: list[nn.Module] = []
@@ -177,7 +191,10 @@ class AtomicNetwork(nn.Module):
         for s, net in enumerate(self.nets):
             at = torch.nonzero(species_index == s).reshape(-1)
             if len(at):
-                out = out.index_put((at,), net(x[at]).reshape(-1))
+                y = net(x[at]).reshape(-1)
+                if self.linear:
+                    y = y + x[at] @ self.linear_weight[s]
+                out = out.index_put((at,), y)
         return out * self.energy_scale + self.energy_shift[species_index]
 
     def species_index(self, symbols: Sequence[str]) -> torch.Tensor:
@@ -358,6 +375,7 @@ class LocalPHModel(EnergyModel):
                 "species": list(net.species),
                 "hidden": list(net.hidden),
                 "activation": net.activation,
+                "linear": net.linear,
             },
         }
 
@@ -369,7 +387,13 @@ class LocalPHModel(EnergyModel):
         cls, settings: Mapping[str, Any], tensors: Mapping[str, torch.Tensor], **common: Any
     ) -> LocalPHModel:
         net = settings["network"]
-        network = AtomicNetwork(net["n_features"], net["species"], net["hidden"], net["activation"])
+        network = AtomicNetwork(
+            net["n_features"],
+            net["species"],
+            net["hidden"],
+            net["activation"],
+            bool(net.get("linear", False)),  # saved before the option: no linear term
+        )
         state = {
             k.removeprefix("network."): v for k, v in tensors.items() if k.startswith("network.")
         }

@@ -33,6 +33,7 @@ from real labels; here any finite numbers do):
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ __all__ = [
     "fit_local_ph",
     "force_labels",
     "force_subset",
+    "linear_start",
     "ph_samples",
 ]
 
@@ -91,6 +93,13 @@ class LocalPHFitConfig(Config):
     validation_fraction, patience
         Held-out share of the training structures, scored every epoch; with ``patience`` > 0,
         early stopping on their loss-weighted error.
+    linear_start
+        First fit a per-atom energy linear in the standardized features exactly (least
+        squares on the loss's energy and force terms, its ridge chosen on the held-out
+        structures), keep it fixed beside the networks (``AtomicNetwork(linear=True)``), and
+        train the networks on what it leaves, from zero (their last layers start at zero).
+        The fit then starts where the linear ceiling is instead of at the mean energy. One
+        species only.
     seed
         Weights, batch order, held-out and force subsets.
     checkpoint_every, device
@@ -110,6 +119,7 @@ class LocalPHFitConfig(Config):
     force_atoms: int = 0
     validation_fraction: float = 0.1
     patience: int = 0
+    linear_start: bool = False
     seed: int = 0
     checkpoint_every: int = 10
     device: str = "cpu"
@@ -419,10 +429,23 @@ def fit_local_ph(
         raise ValueError(f"samples must hold one sample per frame ({len(frames)})")
     train, held = holdout_split(len(frames), config.validation_fraction, config.seed)
     torch.manual_seed(config.seed)
+    if config.linear_start and len(descriptor.species) > 1:
+        raise ValueError(
+            f"linear_start fits one linear energy for one species; the descriptor has "
+            f"{len(descriptor.species)} ({list(descriptor.species)})"
+        )
     network = AtomicNetwork(
-        descriptor.n_features, descriptor.species, config.hidden, config.activation
+        descriptor.n_features,
+        descriptor.species,
+        config.hidden,
+        config.activation,
+        linear=config.linear_start,
     ).double()
     _fit_scaling(network, [samples[i] for i in train], config.input_floor)
+    if config.linear_start:
+        linear_start(
+            network, [samples[i] for i in train], [samples[i] for i in held], config.force_weight
+        )
     history = fit_forces(
         network,
         [samples[i] for i in train],
@@ -449,6 +472,86 @@ def fit_local_ph(
         model.save(folder / "model")
         atomic_write_text(folder / "history.json", json.dumps(history) + "\n")
     return model, history
+
+
+def linear_start(
+    network: AtomicNetwork,
+    train: Sequence[PHSample],
+    holdout: Sequence[PHSample] = (),
+    force_weight: float = 1.0,
+    ridges: Sequence[float] = (1e-6, 1e-4, 1e-2, 1.0),
+) -> dict[str, float]:
+    """Set ``network``'s fixed linear term to the exact least-squares per-atom energy linear
+    in its standardized inputs, and its networks' outputs to zero.
+
+    The fit minimizes the loss of :func:`fit_local_ph` (per structure, the squared energy
+    error per atom over σ_E² plus ``force_weight`` times the mean squared force error over
+    σ_F², σ the labels' spreads) plus a ridge ``λ · n · |w|²`` (n structures), with λ the
+    one of ``ridges`` that scores best on ``holdout`` (the smallest without it). The
+    intercept goes to the last layer's bias, which stays trainable.
+
+    Parameters
+    ----------
+    network : AtomicNetwork
+        With ``linear=True``, one species, and its scaling already fitted
+        (:meth:`~topophys.models.local_ph.AtomicNetwork.fit_scaling`).
+    train, holdout : sequence of PHSample
+    force_weight : float
+    ridges : sequence of float
+
+    Returns
+    -------
+    dict
+        ``ridge`` (the λ kept) and ``holdout_score`` (its loss on ``holdout``; NaN without).
+    """
+    from ._forces import label_scales
+
+    if not network.linear or len(network.species) != 1:
+        raise ValueError("network must have linear=True and one species")
+    if not len(train):
+        raise ValueError("train must hold at least one sample")
+    sigma_e, sigma_f = label_scales(train)
+    mean, scale = network.input_mean.double(), network.input_scale.double()
+    unit, shift = float(network.energy_scale), float(network.energy_shift[0])
+    n = network.n_features
+
+    def rows(s: PHSample) -> tuple[torch.Tensor, torch.Tensor]:
+        x = ((s.features.double() - mean) / scale).mean(0)
+        e_row = torch.cat([x, torch.ones(1, dtype=x.dtype)])[None] * (unit / sigma_e)
+        e_y = torch.tensor([(s.energy / s.n_atoms - shift) / sigma_e], dtype=x.dtype)
+        if not s.forces.numel() or force_weight == 0.0:
+            return e_row, e_y
+        j = s.force_jacobian() * (unit / scale)  # forces of a weight in standardized units
+        w = math.sqrt(force_weight / j.shape[0]) / sigma_f
+        f_rows = torch.cat([j, torch.zeros(len(j), 1, dtype=j.dtype)], 1) * w
+        return torch.cat([e_row, f_rows]), torch.cat([e_y, s.forces.reshape(-1).double() * w])
+
+    gram = torch.zeros(n + 1, n + 1, dtype=torch.float64)
+    rhs = torch.zeros(n + 1, dtype=torch.float64)
+    for s in train:
+        a, y = rows(s)
+        gram += a.T @ a
+        rhs += a.T @ y
+    held = [rows(s) for s in holdout]
+    best: dict[str, Any] = {}
+    for lam in ridges if held else ridges[:1]:
+        reg = lam * len(train) * torch.eye(n + 1, dtype=torch.float64)
+        reg[-1, -1] = 0.0  # the intercept is not shrunk
+        solution = torch.linalg.solve(gram + reg, rhs)
+        score = (
+            sum(float(((a @ solution - y) ** 2).sum()) for a, y in held) / len(held)
+            if held
+            else math.nan
+        )
+        if not best or score < best["holdout_score"]:
+            best = {"ridge": float(lam), "holdout_score": score, "solution": solution}
+    last = network.nets[0][-1]
+    assert isinstance(last, torch.nn.Linear)
+    with torch.no_grad():
+        network.linear_weight[0] = best["solution"][:n].to(network.linear_weight.dtype)
+        last.weight.zero_()
+        last.bias.fill_(float(best["solution"][n]))
+    return {"ridge": best["ridge"], "holdout_score": best["holdout_score"]}
 
 
 def _fit_scaling(network: AtomicNetwork, samples: Sequence[PHSample], floor: float) -> None:
