@@ -279,7 +279,7 @@ class _RunStart:
                 )
             run.set_positions(saved["positions"])
             run.set_momenta(saved["momenta"], apply_constraint=False)
-            records.extend(tuple(map(float, r)) for r in saved["records"])
+            records.extend((float(t), float(pot), float(kin)) for t, pot, kin in saved["records"])
             frames.extend(_snapshot(run, p) for p in saved["frames"])
             seconds = float(saved["seconds"])
         dyn.nsteps = done

@@ -510,7 +510,8 @@ def linear_start(
         raise ValueError("network must have linear=True and one species")
     if not len(train):
         raise ValueError("train must hold at least one sample")
-    sigma_e, sigma_f = label_scales(train)
+    labelled: Sequence[Any] = train  # PHSample.predict takes an AtomicNetwork only
+    sigma_e, sigma_f = label_scales(labelled)
     mean, scale = network.input_mean.double(), network.input_scale.double()
     unit, shift = float(network.energy_scale), float(network.energy_shift[0])
     n = network.n_features
@@ -545,7 +546,9 @@ def linear_start(
         )
         if not best or score < best["holdout_score"]:
             best = {"ridge": float(lam), "holdout_score": score, "solution": solution}
-    last = network.nets[0][-1]
+    head = network.nets[0]
+    assert isinstance(head, torch.nn.Sequential)
+    last = head[-1]
     assert isinstance(last, torch.nn.Linear)
     with torch.no_grad():
         network.linear_weight[0] = best["solution"][:n].to(network.linear_weight.dtype)

@@ -45,28 +45,6 @@ def _pixel_mass(
     return mass, -(pdf[:, 1:] - pdf[:, :-1]) / sigma
 
 
-@overload
-def image_blocks(
-    birth: torch.Tensor,
-    death: torch.Tensor,
-    config: LocalPHConfig,
-    *,
-    derivatives: Literal[True] = ...,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
-
-
-@overload
-def image_blocks(
-    birth: torch.Tensor, death: torch.Tensor, config: LocalPHConfig, *, derivatives: Literal[False]
-) -> tuple[torch.Tensor, None, None]: ...
-
-
-@overload
-def image_blocks(
-    birth: torch.Tensor, death: torch.Tensor, config: LocalPHConfig, *, derivatives: bool
-) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]: ...
-
-
 class ImageFactors(NamedTuple):
     """A pair's image ``weight · birth ⊗ persistence`` in factors, with their derivatives:
     ``weight``, ``d_weight`` ``(P,)`` (with respect to the persistence), ``birth``,
@@ -102,6 +80,28 @@ def image_factors(birth: torch.Tensor, death: torch.Tensor, config: LocalPHConfi
     weight = scaled * scaled if quadratic else scaled
     d_weight = (2.0 * scaled if quadratic else torch.ones_like(scaled)) / config.t_max
     return ImageFactors(weight, d_weight, ex, dex, ey, dey)
+
+
+@overload
+def image_blocks(
+    birth: torch.Tensor,
+    death: torch.Tensor,
+    config: LocalPHConfig,
+    *,
+    derivatives: Literal[True] = ...,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def image_blocks(
+    birth: torch.Tensor, death: torch.Tensor, config: LocalPHConfig, *, derivatives: Literal[False]
+) -> tuple[torch.Tensor, None, None]: ...
+
+
+@overload
+def image_blocks(
+    birth: torch.Tensor, death: torch.Tensor, config: LocalPHConfig, *, derivatives: bool
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]: ...
 
 
 def image_blocks(
