@@ -202,6 +202,16 @@ VARIANTS.update(
             {"linear_start": True, "force_weight": 0.3},
             {},
         ),
+        "circumradius_both_cycles_linear_start_lr_5e-4": (
+            "the same, force weight 1, learning rate 5e-4",
+            {"linear_start": True, "lr": 5e-4},
+            {},
+        ),
+        "circumradius_both_cycles_linear_start_lr_1e-4": (
+            "the same, learning rate 1e-4",
+            {"linear_start": True, "lr": 1e-4},
+            {},
+        ),
     }
 )
 
@@ -225,6 +235,8 @@ FILTRATIONS: dict[str, dict[str, Any]] = {
     "circumradius_both_cycles_w_f0.3": CYCLES,
     "circumradius_both_cycles_linear_start": CYCLES,
     "circumradius_both_cycles_linear_start_w_f0.3": CYCLES,
+    "circumradius_both_cycles_linear_start_lr_5e-4": CYCLES,
+    "circumradius_both_cycles_linear_start_lr_1e-4": CYCLES,
 }
 """Variants whose descriptor changes the pairs (so they are computed again for them)."""
 
