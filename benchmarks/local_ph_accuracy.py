@@ -16,8 +16,9 @@ atom and zero forces) on the same atoms.
 complexes with and without it side by side (``LocalPHConfig(centre="both")``);
 ``ph_circumradius`` the same with the neighbours' graph valued by the triangles with the centre
 (``graph="circumradius"``); ``ph_cycles`` the same with the graph's cycles
-(``graph_cycles=True``) and the force term weighted 0.3, ``soap_w_f0.3`` SOAP + NN with the
-same weight (the like-for-like row). Each model's entry is merged into ``--out`` as it
+(``graph_cycles=True``) and the force term weighted 0.3, ``ph_linear_start`` the same from the
+exact linear fit (``LocalPHFitConfig(linear_start=True)``), ``soap_w_f0.3`` SOAP + NN with the
+force weight 0.3 (the like-for-like row). Each model's entry is merged into ``--out`` as it
 finishes, so the models can run one at a time; a trained PH potential is saved under
 ``--work / name`` (``ph/model``, ``ph_both/model``, …) for the MD benchmarks.
 """
@@ -152,11 +153,12 @@ def run_ph(
     epochs: int,
     name: str = "ph",
     force_weight: float = 1.0,
+    linear_start: bool = False,
     **changes: Any,
 ) -> dict[str, Any]:
     """The local PH potential on ``LocalPHConfig(**changes)``, saved in ``work / name``."""
     descriptor = LocalPHConfig(**changes)
-    config = fit_config(epochs, force_weight)
+    config = fit_config(epochs, force_weight).replace(linear_start=linear_start)
     samples, t_train = timed(
         ph_samples, train, descriptor, force_atoms=TRAIN_FORCE_ATOMS, seed=0, indices=i_train
     )
@@ -174,6 +176,7 @@ def run_ph(
     return {
         "descriptor": descriptor.to_dict(),
         "force_weight": force_weight,
+        "linear_start": linear_start,
         "n_features": descriptor.n_features,
         "n_parameters": n_params(potential.network),
         "test": scores(potential.network, held, cold(test)),
@@ -296,6 +299,14 @@ def run_ph_cycles(train, test, i_train, i_test, work: Path, epochs: int) -> dict
     )  # fmt: skip
 
 
+def run_ph_linear_start(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
+    """``ph_cycles`` with the networks trained on what the exact linear fit leaves."""
+    return run_ph(
+        train, test, i_train, i_test, work, epochs, "ph_linear_start", force_weight=0.3,
+        linear_start=True, centre="both", graph="circumradius", graph_cycles=True,
+    )  # fmt: skip
+
+
 def run_soap_light_forces(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
     """SOAP + NN at the force weight of ``ph_cycles`` (0.3), for a like-for-like row."""
     return run_soap(train, test, i_train, i_test, work, epochs, force_weight=0.3)
@@ -306,6 +317,7 @@ RUNNERS = {
     "ph_both": run_ph_both,
     "ph_circumradius": run_ph_circumradius,
     "ph_cycles": run_ph_cycles,
+    "ph_linear_start": run_ph_linear_start,
     "soap": run_soap,
     "soap_w_f0.3": run_soap_light_forces,
     "schnet": run_schnet,

@@ -1349,6 +1349,7 @@ _FORCE_MODELS = {
     "ph_both": "local PH + NN, complexes with and without the centre (ours)",
     "ph_circumradius": "local PH + NN, both complexes, the graph by the triangles (ours)",
     "ph_cycles": "local PH + NN, the same with the graph's cycles, force weight 0.3 (ours)",
+    "ph_linear_start": "local PH + NN, the same from the exact linear fit (ours)",
     "soap": "SOAP + NN, per atom",
     "soap_w_f0.3": "SOAP + NN, per atom, force weight 0.3",
     "schnet": "SchNet",
@@ -1359,6 +1360,7 @@ _FORCE_SHORT = {
     "ph_both": "local PH on both complexes",
     "ph_circumradius": "local PH, graph by the triangles",
     "ph_cycles": "local PH, graph with its cycles",
+    "ph_linear_start": "local PH from the linear fit",
     "soap": "SOAP + NN",
     "soap_w_f0.3": "SOAP + NN at force weight 0.3",
 }
@@ -1418,7 +1420,7 @@ def local_ph_accuracy(bench: Mapping[str, Any]) -> str:
     ]
     out += f" Measured later: {'; '.join(later)}.\n" if later else "\n"
     verdicts = []
-    for key in ("ph", "ph_both", "ph_circumradius", "ph_cycles"):
+    for key in ("ph", "ph_both", "ph_circumradius", "ph_cycles", "ph_linear_start"):
         # Each against SOAP + NN trained with the same force weight in the loss.
         weight = models.get(key, {}).get("force_weight", 1.0)
         against = "soap" if weight == 1.0 else f"soap_w_f{weight:g}"
@@ -2292,6 +2294,8 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "--out docs/data/local_ph_accuracy.json --models ph_circumradius --epochs 60 && "
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
         "--out docs/data/local_ph_accuracy.json --models ph_cycles soap_w_f0.3 --epochs 60 && "
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
+        "--out docs/data/local_ph_accuracy.json --models ph_linear_start --epochs 60 && "
         "python docs/regenerate.py local-ph-accuracy docs/data/local_ph_accuracy.json",
         {"local_ph:accuracy": local_ph_accuracy},
     ),
@@ -2348,7 +2352,12 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_study.py runs/local_ph/data "
         "--work runs/local_ph_centre --out docs/data/local_ph_centre.json --parts fits "
         "--epochs 30 --variants linear_circumradius_both_cycles circumradius_both_cycles "
-        "circumradius_both_cycles_w_f0.3 && "
+        "circumradius_both_cycles_w_f0.3 circumradius_both_cycles_linear_start "
+        "circumradius_both_cycles_linear_start_w_f0.3 && "
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_study.py runs/local_ph/data "
+        "--work runs/local_ph_centre --out docs/data/local_ph_centre.json --parts fits "
+        "--epochs 30 --variants circumradius_both_cycles_linear_start_lr_5e-4 "
+        "circumradius_both_cycles_linear_start_lr_1e-4 && "
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_study.py runs/local_ph/data "
         "--work runs/local_ph_centre --out docs/data/local_ph_centre.json --parts md "
         "--md-models runs/local_ph/ph_both/model runs/local_ph_centre/circumradius_both/model "
