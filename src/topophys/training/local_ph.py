@@ -510,6 +510,8 @@ def linear_start(
         raise ValueError("network must have linear=True and one species")
     if not len(train):
         raise ValueError("train must hold at least one sample")
+    if not len(ridges) or min(ridges) < 0:
+        raise ValueError(f"ridges must be non-negative numbers, at least one, got {ridges!r}")
     labelled: Sequence[Any] = train  # PHSample.predict takes an AtomicNetwork only
     sigma_e, sigma_f = label_scales(labelled)
     mean, scale = network.input_mean.double(), network.input_scale.double()
@@ -535,7 +537,7 @@ def linear_start(
         rhs += a.T @ y
     held = [rows(s) for s in holdout]
     best: dict[str, Any] = {}
-    for lam in ridges if held else ridges[:1]:
+    for lam in ridges if held else [min(ridges)]:
         reg = lam * len(train) * torch.eye(n + 1, dtype=torch.float64)
         reg[-1, -1] = 0.0  # the intercept is not shrunk
         solution = torch.linalg.solve(gram + reg, rhs)
