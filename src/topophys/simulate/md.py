@@ -200,7 +200,7 @@ def nve(
             if done % interval == 0:
                 record()
                 _, e_pot, e_kin = records[-1]
-                kelvin = 2.0 * e_kin / (3.0 * len(run) * units.kB)
+                kelvin = 2.0 * e_kin / ((3 * len(run) - 3) * units.kB)  # as NVEResult
                 per_atom = (e_pot + e_kin) / len(run)
                 bar.set_postfix(T=f"{kelvin:.0f} K", E=f"{per_atom:.5f} eV/atom")
             if done % checkpoint_every == 0 or done == steps:
