@@ -25,7 +25,14 @@ from .config import LocalPHConfig
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["ImageFactors", "atom_images", "image_blocks", "image_factors", "value_gradients"]
+__all__ = [
+    "ImageFactors",
+    "atom_images",
+    "factor_value_gradients",
+    "image_blocks",
+    "image_factors",
+    "value_gradients",
+]
 
 
 def _pixel_mass(
@@ -67,19 +74,24 @@ class ImageFactors(NamedTuple):
 def image_factors(birth: torch.Tensor, death: torch.Tensor, config: LocalPHConfig) -> ImageFactors:
     """The factors of each pair's image and their derivatives, in closed form: the image is
     separable, so neither it nor its derivatives need be formed pixel by pixel to be
-    contracted with ``∂E/∂features`` (:func:`value_gradients` with ``factors``)."""
-    import torch
-
+    contracted with ``∂E/∂features`` (:func:`factor_value_gradients`)."""
     nb, npers = config.resolution
     persistence = death - birth
     ex, dex = _pixel_mass(birth, nb, config.t_max, config.bandwidth, True)
     ey, dey = _pixel_mass(persistence, npers, config.t_max, config.bandwidth, True)
     assert dex is not None and dey is not None
-    scaled = persistence / config.t_max
-    quadratic = config.weight == "quadratic"
-    weight = scaled * scaled if quadratic else scaled
-    d_weight = (2.0 * scaled if quadratic else torch.ones_like(scaled)) / config.t_max
+    weight, d_weight = _weight(persistence, config)
     return ImageFactors(weight, d_weight, ex, dex, ey, dey)
+
+
+def _weight(persistence: torch.Tensor, config: LocalPHConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each pair's weight ``(P,)`` in the images and its derivative in the persistence."""
+    import torch
+
+    scaled = persistence / config.t_max
+    if config.weight == "quadratic":
+        return scaled * scaled, 2.0 * scaled / config.t_max
+    return scaled, torch.ones_like(scaled) / config.t_max
 
 
 @overload
@@ -109,26 +121,21 @@ def image_blocks(
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Each pair's own image ``(P, nb · np)``, birth-major, and (if ``derivatives``) its
     derivatives with respect to the pair's birth and death (same shape), in closed form."""
-    import torch
-
     nb, npers = config.resolution
-    persistence = death - birth
-    ex, dex = _pixel_mass(birth, nb, config.t_max, config.bandwidth, derivatives)
-    ey, dey = _pixel_mass(persistence, npers, config.t_max, config.bandwidth, derivatives)
-    scaled = (persistence / config.t_max)[:, None, None]
-    quadratic = config.weight == "quadratic"
-    weight = scaled * scaled if quadratic else scaled
-    d_weight = (2.0 * scaled if quadratic else torch.ones_like(scaled)) / config.t_max
-    outer = ex[:, :, None] * ey[:, None, :]
-    size = nb * npers
-    block = (weight * outer).reshape(-1, size)
     if not derivatives:
-        return block, None, None
-    assert dex is not None and dey is not None
+        persistence = death - birth
+        ex, _ = _pixel_mass(birth, nb, config.t_max, config.bandwidth, False)
+        ey, _ = _pixel_mass(persistence, npers, config.t_max, config.bandwidth, False)
+        weight = _weight(persistence, config)[0][:, None, None]
+        return (weight * ex[:, :, None] * ey[:, None, :]).reshape(len(birth), -1), None, None
+    f = image_factors(birth, death, config)
+    weight, d_weight = f.weight[:, None, None], f.d_weight[:, None, None]
+    outer = f.birth[:, :, None] * f.persistence[:, None, :]
     # d/dd acts on the weight and on the persistence factor; d/db also on the birth factor.
-    d_death = d_weight * outer + weight * ex[:, :, None] * dey[:, None, :]
-    d_birth = weight * dex[:, :, None] * ey[:, None, :] - d_death
-    return block, d_birth.reshape(-1, size), d_death.reshape(-1, size)
+    d_death = d_weight * outer + weight * f.birth[:, :, None] * f.d_persistence[:, None, :]
+    d_birth = weight * f.d_birth[:, :, None] * f.persistence[:, None, :] - d_death
+    size = nb * npers
+    return (weight * outer).reshape(-1, size), d_birth.reshape(-1, size), d_death.reshape(-1, size)
 
 
 def atom_images(
@@ -175,26 +182,43 @@ def value_gradients(
     d_features: torch.Tensor,
     centre: torch.Tensor,
     block: torch.Tensor,
-    d_birth: torch.Tensor | ImageFactors,
-    d_death: torch.Tensor | None,
+    d_birth: torch.Tensor,
+    d_death: torch.Tensor,
     config: LocalPHConfig,
 ) -> torch.Tensor:
     """``∂E/∂values`` ``(2, P)`` (births, deaths) of the pairs ``(centre, block)`` from
     ``∂E/∂features`` ``(n_atoms, n_features)`` and the block derivatives of
-    :func:`image_blocks` (or, in their place, the :class:`ImageFactors` and ``None``: the
-    same numbers in a few products per pair rather than two per pixel); differentiable in
-    ``d_features``."""
+    :func:`image_blocks`; differentiable in ``d_features``."""
+    import torch
+
+    rows = _pair_rows(d_features, centre, block, config)
+    return torch.stack(((rows * d_birth).sum(1), (rows * d_death).sum(1)))
+
+
+def factor_value_gradients(
+    d_features: torch.Tensor,
+    centre: torch.Tensor,
+    block: torch.Tensor,
+    factors: ImageFactors,
+    config: LocalPHConfig,
+) -> torch.Tensor:
+    """:func:`value_gradients` from the pairs' :class:`ImageFactors`: the same numbers in a
+    few products per pair instead of two per pixel (no derivative images formed)."""
     import torch
 
     nb, npers = config.resolution
-    rows = d_features.reshape(-1, config.n_blocks, nb * npers)[centre, block]
-    if not isinstance(d_birth, ImageFactors):
-        assert d_death is not None
-        return torch.stack(((rows * d_birth).sum(1), (rows * d_death).sum(1)))
-    f = d_birth
-    grid = rows.reshape(-1, nb, npers)
+    f = factors
+    grid = _pair_rows(d_features, centre, block, config).reshape(-1, nb, npers)
     along = torch.bmm(grid, torch.stack((f.persistence, f.d_persistence), 2))  # (P, nb, 2)
-    plain = (f.birth * along[..., 0]).sum(1)  # Σ g · ex ⊗ ey
-    d_death_ = f.d_weight * plain + f.weight * (f.birth * along[..., 1]).sum(1)
-    d_birth_ = f.weight * (f.d_birth * along[..., 0]).sum(1) - d_death_
-    return torch.stack((d_birth_, d_death_))
+    plain = (f.birth * along[..., 0]).sum(1)  # Σ g · birth ⊗ persistence
+    d_death = f.d_weight * plain + f.weight * (f.birth * along[..., 1]).sum(1)
+    d_birth = f.weight * (f.d_birth * along[..., 0]).sum(1) - d_death
+    return torch.stack((d_birth, d_death))
+
+
+def _pair_rows(
+    d_features: torch.Tensor, centre: torch.Tensor, block: torch.Tensor, config: LocalPHConfig
+) -> torch.Tensor:
+    """Each pair's slice ``(P, nb · np)`` of ``∂E/∂features``: its atom's, its block's."""
+    size = config.resolution[0] * config.resolution[1]
+    return d_features.reshape(-1, config.n_blocks, size)[centre, block]
