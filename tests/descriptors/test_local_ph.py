@@ -18,7 +18,6 @@ from topophys.descriptors.local_ph import (
 from topophys.descriptors.local_ph.config import entrance_torch
 from topophys.descriptors.local_ph.images import (
     atom_images,
-    factor_value_gradients,
     image_blocks,
     image_factors,
     value_gradients,
@@ -357,24 +356,21 @@ def test_closed_form_image_derivatives_equal_autograd():
     gb, gd = torch.autograd.grad((block * w).sum(), (birth, death))
     np.testing.assert_allclose((d_birth * w).sum(1).detach(), gb, atol=1e-12)
     np.testing.assert_allclose((d_death * w).sum(1).detach(), gd, atol=1e-12)
-    # value_gradients: the same through per-atom images.
+    # value_gradients (from the separable factors): the same through per-atom images, for
+    # either weight; the factors' blocks are the dense ones.
     centre = torch.as_tensor(rng.integers(0, 4, 20))
     dim = torch.as_tensor(rng.integers(0, 3, 20))
-    images = atom_images(centre, dim, birth, death, 4, SMALL)
-    g = torch.as_tensor(rng.standard_normal(images.shape))
-    gb, gd = torch.autograd.grad((images * g).sum(), (birth, death))
-    dv = value_gradients(g, centre, dim, d_birth.detach(), d_death.detach(), SMALL)
-    np.testing.assert_allclose(dv[0], gb, atol=1e-12)
-    np.testing.assert_allclose(dv[1], gd, atol=1e-12)
-    # The separable factors give the same blocks and the same gradients.
     for weight in ("quadratic", "linear"):
         config = SMALL.replace(weight=weight)
+        images = atom_images(centre, dim, birth, death, 4, config)
+        g = torch.as_tensor(rng.standard_normal(images.shape))
+        gb, gd = torch.autograd.grad((images * g).sum(), (birth, death))
         factors = image_factors(birth.detach(), death.detach(), config)
-        block, d_birth, d_death = image_blocks(birth.detach(), death.detach(), config)
-        np.testing.assert_allclose(factors.blocks(), block, atol=1e-14)
-        dense = value_gradients(g, centre, dim, d_birth, d_death, config)
-        fast = factor_value_gradients(g, centre, dim, factors, config)
-        np.testing.assert_allclose(fast, dense, rtol=1e-12, atol=1e-13)
+        dv = value_gradients(g, centre, dim, factors, config)
+        np.testing.assert_allclose(dv[0], gb, atol=1e-12)
+        np.testing.assert_allclose(dv[1], gd, atol=1e-12)
+        dense = image_blocks(birth.detach(), death.detach(), config, derivatives=False)[0]
+        np.testing.assert_allclose(factors.blocks(), dense, atol=1e-14)
 
 
 def test_slot_values_match_pairs_for_a_non_periodic_cluster():

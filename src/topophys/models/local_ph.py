@@ -45,7 +45,7 @@ from ..descriptors.local_ph import (
     slot_geometry,
     slot_virial,
 )
-from ..descriptors.local_ph.images import atom_images, factor_value_gradients, image_factors
+from ..descriptors.local_ph.images import atom_images, image_factors, value_gradients
 from ..potentials import EnergyModel
 
 __all__ = ["ACTIVATIONS", "AtomicNetwork", "LocalPHModel", "LocalPHPotential"]
@@ -275,7 +275,7 @@ class LocalPHPotential(nn.Module):
             if forces or stress:
                 (d_features,) = torch.autograd.grad(energy, x)
         if forces or stress:
-            d_values = factor_value_gradients(d_features, centre, block, factors, self.config)
+            d_values = value_gradients(d_features, centre, block, factors, self.config)
         if forces:
             out["forces"] = slot_forces(d_values, geometry, len(atoms)).numpy().copy()
         if stress:

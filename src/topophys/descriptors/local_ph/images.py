@@ -10,9 +10,9 @@ pairs appearing or vanishing at switches leave the image continuous (and, with t
 weight, its derivatives too).
 
 A pair's block depends on its own ``(b, d)`` only, so its derivatives are closed forms
-(:func:`image_blocks`), and ``∂E/∂(b, d)`` follows from ``∂E/∂features`` by one gather and a
-dot product per pair (:func:`value_gradients`): neither training nor molecular dynamics has to
-differentiate through the images.
+(:func:`image_blocks`, :func:`image_factors`), and ``∂E/∂(b, d)`` follows from ``∂E/∂features``
+by one gather and a few products per pair (:func:`value_gradients`): neither training nor
+molecular dynamics has to differentiate through the images.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "ImageFactors",
     "atom_images",
-    "factor_value_gradients",
     "image_blocks",
     "image_factors",
     "value_gradients",
@@ -74,7 +73,7 @@ class ImageFactors(NamedTuple):
 def image_factors(birth: torch.Tensor, death: torch.Tensor, config: LocalPHConfig) -> ImageFactors:
     """The factors of each pair's image and their derivatives, in closed form: the image is
     separable, so neither it nor its derivatives need be formed pixel by pixel to be
-    contracted with ``∂E/∂features`` (:func:`factor_value_gradients`)."""
+    contracted with ``∂E/∂features`` (:func:`value_gradients`)."""
     nb, npers = config.resolution
     persistence = death - birth
     ex, dex = _pixel_mass(birth, nb, config.t_max, config.bandwidth, True)
@@ -182,28 +181,12 @@ def value_gradients(
     d_features: torch.Tensor,
     centre: torch.Tensor,
     block: torch.Tensor,
-    d_birth: torch.Tensor,
-    d_death: torch.Tensor,
-    config: LocalPHConfig,
-) -> torch.Tensor:
-    """``∂E/∂values`` ``(2, P)`` (births, deaths) of the pairs ``(centre, block)`` from
-    ``∂E/∂features`` ``(n_atoms, n_features)`` and the block derivatives of
-    :func:`image_blocks`; differentiable in ``d_features``."""
-    import torch
-
-    rows = _pair_rows(d_features, centre, block, config)
-    return torch.stack(((rows * d_birth).sum(1), (rows * d_death).sum(1)))
-
-
-def factor_value_gradients(
-    d_features: torch.Tensor,
-    centre: torch.Tensor,
-    block: torch.Tensor,
     factors: ImageFactors,
     config: LocalPHConfig,
 ) -> torch.Tensor:
-    """:func:`value_gradients` from the pairs' :class:`ImageFactors`: the same numbers in a
-    few products per pair instead of two per pixel (no derivative images formed)."""
+    """``∂E/∂values`` ``(2, P)`` (births, deaths) of the pairs ``(centre, block)`` from
+    ``∂E/∂features`` ``(n_atoms, n_features)`` and the pairs' :class:`ImageFactors`: a few
+    products per pair, no derivative image formed; differentiable in ``d_features``."""
     import torch
 
     nb, npers = config.resolution
