@@ -2,7 +2,7 @@
 exact linear fit, and which ridge the fit's held-out structures pick.
 
 For the accuracy table's descriptor with the graph's cycles (``ph_cycles``), at force weights 1
-and 0.3, each ridge of :func:`topophys.training.local_ph.linear_start`'s grid alone: the
+and 0.3, each ridge of a decade grid from 1e-10 to 1 (``--ridges``) alone: the
 linear term (the networks at zero) scored on the accuracy table's test structures (all and
 cold), on the fit's held-out structures, and its held-out loss (what ``linear_start`` ranks
 the ridges by).
@@ -32,13 +32,14 @@ from topophys.training._forces import errors
 from topophys.training._loop import holdout_split
 from topophys.training.local_ph import linear_start
 
-RIDGES = (1e-6, 1e-4, 1e-2, 1.0)
+RIDGES = tuple(10.0**k for k in range(-10, 1))  # linear_start's default grid and below
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("data", type=Path)
     parser.add_argument("--out", type=Path, default=Path("runs/local_ph_ridge.json"))
+    parser.add_argument("--ridges", type=float, nargs="+", default=list(RIDGES))
     args = parser.parse_args()
     torch.set_num_threads(1)
     start, load_start = time.perf_counter(), os.getloadavg()
@@ -50,7 +51,7 @@ def main() -> None:
     fit, held = holdout_split(len(train), 0.1, 0)  # fit_local_ph's split (seed 0)
     rows = []
     for weight in (1.0, 0.3):
-        for ridge in RIDGES:
+        for ridge in args.ridges:
             net = AtomicNetwork(config.n_features, linear=True).double()
             fitted = [s_train[i] for i in fit]
             net.fit_scaling(  # as fit_local_ph does (one species)
