@@ -8,7 +8,8 @@ cold), on the fit's held-out structures, and its held-out loss (what ``linear_st
 the ridges by).
 
     OMP_NUM_THREADS=1 python benchmarks/local_ph_ridge.py runs/local_ph/data \\
-        --out runs/local_ph_ridge.json
+        --out docs/data/local_ph_ridge.json
+    python docs/regenerate.py local-ph-ridge docs/data/local_ph_ridge.json
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from local_ph_accuracy import TEST_FORCE_ATOMS, TRAIN_FORCE_ATOMS, cold, load
+from local_ph_accuracy import TEST_FORCE_ATOMS, TRAIN_FORCE_ATOMS, cold, git_commit, load
 from local_ph_study import compute_pairs, samples_of
 from topophys.descriptors.local_ph import LocalPHConfig
 from topophys.models.local_ph import AtomicNetwork
@@ -32,17 +33,17 @@ from topophys.training._forces import errors
 from topophys.training._loop import holdout_split
 from topophys.training.local_ph import linear_start
 
-RIDGES = tuple(10.0**k for k in range(-10, 1))  # linear_start's default grid and below
+RIDGES = tuple(10.0**k for k in range(-10, 1))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("data", type=Path)
-    parser.add_argument("--out", type=Path, default=Path("runs/local_ph_ridge.json"))
+    parser.add_argument("--out", type=Path, default=Path("docs/data/local_ph_ridge.json"))
     parser.add_argument("--ridges", type=float, nargs="+", default=list(RIDGES))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    start, load_start = time.perf_counter(), os.getloadavg()
+    start, load_start, commit = time.perf_counter(), os.getloadavg(), git_commit()
     train, test, i_train, i_test = load(args.data)
     config = LocalPHConfig(centre="both", graph="circumradius", graph_cycles=True)
     s_train = samples_of(compute_pairs(train, config), train, i_train, TRAIN_FORCE_ATOMS, 0)
@@ -80,6 +81,13 @@ def main() -> None:
             print(json.dumps(rows[-1]), flush=True)
     out = {
         "rows": rows,
+        "commit": commit,
+        "cpus": os.cpu_count(),
+        "n_train_structures": len(train),
+        "n_test_structures": len(test),
+        "n_fit_structures": len(fit),
+        "n_holdout_structures": len(held),
+        "force_atoms": {"train": TRAIN_FORCE_ATOMS, "test": TEST_FORCE_ATOMS},
         "wall_s": time.perf_counter() - start,
         "cpu_s": time.process_time(),
         "load_average": {"start": load_start, "end": os.getloadavg()},

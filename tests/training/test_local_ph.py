@@ -1,5 +1,6 @@
 """Training the local PH potential: it learns, its training forces are its MD forces, it resumes."""
 
+import json
 import warnings
 
 import numpy as np
@@ -138,6 +139,20 @@ def test_linear_start_is_the_minimum_of_the_loss_and_training_goes_on_from_it(tm
     assert float(energy.detach()) == pytest.approx(float(expected.detach()), rel=1e-10)
     # Moving off the solution raises the loss.
     assert float(loss(w * 1.01, b).detach()) > scale
+    # With held-out structures every ridge is scored by the loss on them (no ridge term),
+    # and the one kept is the lowest: the model's own held-out loss equals its score.
+    found = linear_start(net, samples[:-2], samples[-2:], weight, ridges=(1e-8, 1e-2, 10.0))
+    assert [lam for lam, _ in found["scores"]] == [1e-8, 1e-2, 10.0]
+    assert found["holdout_score"] == min(score for _, score in found["scores"])
+    assert len({score for _, score in found["scores"]}) == 3
+    sigma_e, sigma_f = label_scales(samples[:-2])
+    held = 0.0
+    for s in samples[-2:]:
+        e, f = s.predict(net, True)
+        de = (float(e.detach()) - s.energy) / s.n_atoms / sigma_e
+        df = (f.detach().reshape(-1) - s.forces.reshape(-1).double()) / sigma_f
+        held += de * de + weight * float((df * df).mean())
+    assert held / 2 == pytest.approx(found["holdout_score"], rel=1e-9)
     # A fit from it keeps the linear term, lowers its own loss, and saves and loads it.
     config = LocalPHFitConfig(
         hidden=(8,), epochs=6, batch_size=4, lr=2e-3, milestones=(5,), validation_fraction=0.25,
@@ -145,6 +160,10 @@ def test_linear_start_is_the_minimum_of_the_loss_and_training_goes_on_from_it(tm
     )  # fmt: skip
     model, history = fit_local_ph(frames, SMALL, config, tmp_path / "fit", samples=samples)
     assert model.potential.network.linear
+    start = history["linear_start"]  # every ridge's held-out loss, the kept one the lowest
+    assert [lam for lam, _ in start["scores"]] == [1e-6, 1e-4, 1e-2, 1.0]
+    assert start["holdout_score"] == min(score for _, score in start["scores"])
+    assert json.loads((tmp_path / "fit" / "history.json").read_text())["linear_start"] == start
     assert history["train_loss"][-1] < history["train_loss"][0]
     loaded = load_energy_model(tmp_path / "fit" / "model")
     assert loaded.potential.network.linear

@@ -384,10 +384,12 @@ def fit_local_ph(
     model : LocalPHModel
         Its ``potential`` computes energies, forces and stress; ``training`` holds the energy
         range, the structures, the label potential and the fit's time.
-    history : dict of str to list
-        Per epoch: ``epoch``, ``lr``, ``train_loss``, ``train_energy_rmse_meV``,
+    history : dict
+        Per epoch (lists): ``epoch``, ``lr``, ``train_loss``, ``train_energy_rmse_meV``,
         ``train_force_rmse_meV``, ``seconds``, and with held-out structures
-        ``holdout_energy_rmse_meV``, ``holdout_force_rmse_meV``, ``holdout_score``.
+        ``holdout_energy_rmse_meV``, ``holdout_force_rmse_meV``, ``holdout_score``. With
+        ``linear_start``, also ``linear_start``: what :func:`linear_start` returned (the
+        ridge kept and every ridge's held-out loss).
     """
     from ..potentials import load_energy_model
     from ._forces import fit_forces
@@ -442,8 +444,9 @@ def fit_local_ph(
         linear=config.linear_start,
     ).double()
     _fit_scaling(network, [samples[i] for i in train], config.input_floor)
+    start: dict[str, Any] | None = None
     if config.linear_start:
-        linear_start(
+        start = linear_start(
             network, [samples[i] for i in train], [samples[i] for i in held], config.force_weight
         )
     history = fit_forces(
@@ -457,6 +460,8 @@ def fit_local_ph(
         identity=identity,
         progress=progress,
     )
+    if start is not None:
+        history["linear_start"] = start
     train_samples = [samples[i] for i in train]
     # The range checks judge a structure by its atom-averaged persistence images.
     rows = np.stack([s.features.double().mean(0).numpy() for s in train_samples])
@@ -502,7 +507,8 @@ def linear_start(
     Returns
     -------
     dict
-        ``ridge`` (the λ kept) and ``holdout_score`` (its loss on ``holdout``; NaN without).
+        ``ridge`` (the λ kept), ``holdout_score`` (its loss on ``holdout``; NaN without) and
+        ``scores``: ``[λ, held-out loss]`` for every λ tried, in the order of ``ridges``.
     """
     from ._forces import label_scales
 
@@ -537,6 +543,7 @@ def linear_start(
         rhs += a.T @ y
     held = [rows(s) for s in holdout]
     best: dict[str, Any] = {}
+    scores: list[list[float]] = []
     for lam in ridges if held else [min(ridges)]:
         reg = lam * len(train) * torch.eye(n + 1, dtype=torch.float64)
         reg[-1, -1] = 0.0  # the intercept is not shrunk
@@ -546,6 +553,7 @@ def linear_start(
             if held
             else math.nan
         )
+        scores.append([float(lam), score])
         if not best or score < best["holdout_score"]:
             best = {"ridge": float(lam), "holdout_score": score, "solution": solution}
     head = network.nets[0]
@@ -556,7 +564,7 @@ def linear_start(
         network.linear_weight[0] = best["solution"][:n].to(network.linear_weight.dtype)
         last.weight.zero_()
         last.bias.fill_(float(best["solution"][n]))
-    return {"ridge": best["ridge"], "holdout_score": best["holdout_score"]}
+    return {"ridge": best["ridge"], "holdout_score": best["holdout_score"], "scores": scores}
 
 
 def _fit_scaling(network: AtomicNetwork, samples: Sequence[PHSample], floor: float) -> None:
