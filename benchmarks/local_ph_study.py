@@ -212,6 +212,31 @@ VARIANTS.update(
             {"linear_start": True, "lr": 1e-4},
             {},
         ),
+        "linear_circumradius_both_cycles_bandwidth_0.05": (
+            "linear, the same descriptor with its cycles, bandwidth 0.05 Å²",
+            {},
+            {"bandwidth": 0.05},
+        ),
+        "linear_circumradius_both_cycles_bandwidth_0.2": (
+            "the same, bandwidth 0.2 Å²",
+            {},
+            {"bandwidth": 0.2},
+        ),
+        "linear_circumradius_both_cycles_32": (
+            "the same, images 32 × 32, bandwidth 0.1 Å²",
+            {},
+            {"resolution": (32, 32)},
+        ),
+        "linear_circumradius_both_cycles_32_bandwidth_0.05": (
+            "the same, images 32 × 32, bandwidth 0.05 Å²",
+            {},
+            {"resolution": (32, 32), "bandwidth": 0.05},
+        ),
+        "circumradius_both_cycles_linear_start_w_f0.3_32": (
+            "from the linear fit, force weight 0.3, images 32 × 32, bandwidth 0.1 Å²",
+            {"linear_start": True, "force_weight": 0.3},
+            {"resolution": (32, 32)},
+        ),
     }
 )
 
@@ -238,6 +263,10 @@ FILTRATIONS: dict[str, dict[str, Any]] = {
     "circumradius_both_cycles_linear_start_lr_5e-4": CYCLES,
     "circumradius_both_cycles_linear_start_lr_1e-4": CYCLES,
 }
+# The image variants of the descriptor with the graph's cycles fit on its pairs.
+for _name in VARIANTS:
+    if "circumradius_both_cycles" in _name:
+        FILTRATIONS.setdefault(_name, CYCLES)
 """Variants whose descriptor changes the pairs (so they are computed again for them)."""
 
 # The schedule variants of the circumradius graph fit on its pairs (those not named above).
