@@ -1631,6 +1631,49 @@ def local_ph_study_md(bench: Mapping[str, Any]) -> str:
     )
 
 
+def local_ph_ridge(bench: Mapping[str, Any]) -> str:
+    """The linear start alone (the networks at zero) for each ridge and force weight, and the
+    ridge its held-out loss keeps."""
+    rows, kept = [], []
+    weights = sorted({r["force_weight"] for r in bench["rows"]}, reverse=True)
+    for weight in weights:
+        mine = sorted(
+            (r for r in bench["rows"] if r["force_weight"] == weight), key=lambda r: r["ridge"]
+        )
+        best = min(mine, key=lambda r: r["holdout_loss"])
+        kept.append(f"at force weight {weight:g}, {best['ridge']:.0e}")
+        for r in mine:
+            (e, e_cold), (f, f_cold) = r["test_energy_rmse_meV"], r["test_force_rmse_meV"]
+            rows.append(
+                [
+                    f"{weight:g}",
+                    f"{r['ridge']:.0e}",
+                    f"{fmt(e, 1)} / {fmt(e_cold, 1)}",
+                    f"{fmt(f, 0)} / {fmt(f_cold, 0)}",
+                    fmt(r["holdout_energy_rmse_meV"], 1),
+                    f"{r['holdout_loss']:.4f}" + (" (kept)" if r is best else ""),
+                ]
+            )
+    header = [
+        "force weight",
+        "ridge λ",
+        "test energy RMSE, meV/atom (all / cold)",
+        "test force RMSE, meV/Å (all / cold)",
+        "held-out energy RMSE, meV/atom",
+        "held-out loss",
+    ]
+    return table(header, rows) + (
+        f"\nThe linear term alone (the networks at zero), fitted on {bench['n_fit_structures']} "
+        f"of the {bench['n_train_structures']} training structures, its held-out loss on the "
+        f"other {bench['n_holdout_structures']} (`fit_local_ph`'s split), scored on the "
+        f"{bench['n_test_structures']} test structures; forces of "
+        f"{bench['force_atoms']['train']} atoms per training and "
+        f"{bench['force_atoms']['test']} per test structure. The held-out loss keeps "
+        + "; ".join(kept)
+        + ".\n"
+    )
+
+
 # --------------------------------------------------------------------------- performance.md
 
 
@@ -2330,6 +2373,36 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
             "local_ph:switches_circumradius": local_ph_switches,
             "local_ph:cost_circumradius": local_ph_cost,
         },
+    ),
+    "local-ph-md-cycles": (
+        "local_ph.md",
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_md.py runs/local_ph/ph_cycles/model "
+        "runs/local_ph/data --out docs/data/local_ph_md_cycles.json --ps 10 "
+        "--switch-steps 50 --cost-steps 3 && python docs/regenerate.py local-ph-md-cycles "
+        "docs/data/local_ph_md_cycles.json",
+        {
+            "local_ph:md_cycles": local_ph_md,
+            "local_ph:switches_cycles": local_ph_switches,
+            "local_ph:cost_cycles": local_ph_cost,
+        },
+    ),
+    "local-ph-ridge": (
+        "local_ph.md",
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_ridge.py runs/local_ph/data "
+        "--out docs/data/local_ph_ridge.json && "
+        "python docs/regenerate.py local-ph-ridge docs/data/local_ph_ridge.json",
+        {"local_ph:ridge": local_ph_ridge},
+    ),
+    "local-ph-images": (
+        "local_ph.md",
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_study.py runs/local_ph/data "
+        "--work runs/local_ph_images --out docs/data/local_ph_images.json --parts fits "
+        "--epochs 30 --variants linear_circumradius_both_cycles "
+        "linear_circumradius_both_cycles_bandwidth_0.2 linear_circumradius_both_cycles_32 "
+        "linear_circumradius_both_cycles_32_bandwidth_0.05 "
+        "linear_circumradius_both_cycles_bandwidth_0.05 && "
+        "python docs/regenerate.py local-ph-images docs/data/local_ph_images.json",
+        {"local_ph:images": local_ph_study},
     ),
     "local-ph-study": (
         "local_ph.md",

@@ -77,10 +77,12 @@ def test_local_ph_pages_regenerate(tmp_path):
         "cpus": 2, "load_average": LOAD, "model": "runs/local_ph/ph/model",
     }  # fmt: skip
     md_circumradius = md | {"model": "runs/local_ph/ph_circumradius/model"}
+    md_cycles = md | {"model": "runs/local_ph/ph_cycles/model"}
     for page, data in (
         ("local-ph-accuracy", accuracy),
         ("local-ph-md", md),
         ("local-ph-md-circumradius", md_circumradius),
+        ("local-ph-md-cycles", md_cycles),
     ):
         source = tmp_path / f"{page}.json"
         source.write_text(json.dumps(data))
@@ -89,6 +91,8 @@ def test_local_ph_pages_regenerate(tmp_path):
     # Each MD table names the potential it ran.
     assert "| 216 atoms, NVE, 1 fs | local PH (ours) | Tersoff (LAMMPS) |" in text
     assert "| 216 atoms, NVE, 1 fs | local PH, graph by the triangles (ours) | Tersoff" in text
+    assert "| 216 atoms, NVE, 1 fs | local PH, graph with its cycles (ours) | Tersoff" in text
+    assert "| atoms | local PH, graph with its cycles, ms/step |" in text
     assert "| local PH + NN (ours) | 1000 | 60.0 / 30.0 | 1500 / 750 |" in text
     assert "| reference: training mean energy, zero forces | — | 90.0 / 45.0 | 1800 / 900 |" in text
     assert (
@@ -173,3 +177,44 @@ def test_local_ph_centre_page_regenerates(tmp_path):
     assert row in text
     assert "--variants baseline linear linear_centre_removed" in text
     assert "| on both | 1.0 | 30 | -96.4 | 1.200 | 0.300 | 0.8 | 1050 |" in text
+
+
+def test_local_ph_ridge_page_regenerates(tmp_path):
+    regenerate = _regenerate()
+    shutil.copy(DOCS / "local_ph.md", tmp_path / "local_ph.md")
+
+    def row(weight, ridge, loss):
+        return {
+            "force_weight": weight, "ridge": ridge, "test_energy_rmse_meV": [20.0, 10.0],
+            "test_force_rmse_meV": [2000.0, 1500.0], "holdout_energy_rmse_meV": 30.0,
+            "holdout_loss": loss,
+        }  # fmt: skip
+
+    bench = {
+        "rows": [row(1.0, 1e-4, 0.3), row(1.0, 1e-6, 0.2), row(0.3, 1e-6, 0.09),
+                 row(0.3, 1e-2, 0.05)],
+        "n_train_structures": 288, "n_test_structures": 144, "n_fit_structures": 260,
+        "n_holdout_structures": 28, "force_atoms": {"train": 16, "test": 32},
+        "cpus": 2, "load_average": LOAD,
+    }  # fmt: skip
+    source = tmp_path / "ridge.json"
+    source.write_text(json.dumps(bench))
+    assert regenerate.regenerate("local-ph-ridge", source, docs=tmp_path) == ["local_ph:ridge"]
+    text = (tmp_path / "local_ph.md").read_text()
+    # Rows by weight (largest first), then by ridge; the lowest held-out loss per weight kept.
+    assert "| 1 | 1e-06 | 20.0 / 10.0 | 2000 / 1500 | 30.0 | 0.2000 (kept) |" in text
+    assert "| 1 | 1e-04 | 20.0 / 10.0 | 2000 / 1500 | 30.0 | 0.3000 |" in text
+    assert text.index("| 1 | 1e-04 |") < text.index("| 0.3 | 1e-06 |")
+    assert "| 0.3 | 1e-02 | 20.0 / 10.0 | 2000 / 1500 | 30.0 | 0.0500 (kept) |" in text
+    assert "keeps at force weight 1, 1e-06; at force weight 0.3, 1e-02." in text
+
+
+def test_local_ph_images_page_regenerates(tmp_path):
+    regenerate = _regenerate()
+    shutil.copy(DOCS / "local_ph.md", tmp_path / "local_ph.md")
+    study = _study({"linear_circumradius_both_cycles_32": ("32 × 32", 25.0, 2000.0, 0.8)}, {})
+    source = tmp_path / "images.json"
+    source.write_text(json.dumps(study))
+    assert regenerate.regenerate("local-ph-images", source, docs=tmp_path) == ["local_ph:images"]
+    text = (tmp_path / "local_ph.md").read_text()
+    assert "| 32 × 32 | 25.0 / 12.5 | 2000 / 1000 | 2500 / 2300 | 0.80 / 0.80 |" in text
