@@ -128,6 +128,10 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
 (the pairs, hence the filtration, stay those of the default descriptor unless
 :data:`FILTRATIONS` names the variant)."""
 
+FIRST_RIDGES = (1e-6, 1e-4, 1e-2, 1.0)
+"""The linear start's ridges before every decade from 1e-8 to 1 became its default: the
+variants measured with them keep them."""
+
 VARIANTS.update(
     {
         "linear_centre_removed": ("linear, centre removed from its complex", {}, {}),
@@ -194,22 +198,28 @@ VARIANTS.update(
         ),
         "circumradius_both_cycles_linear_start": (
             "the same, force weight 1, from the linear fit (linear_start)",
-            {"linear_start": True},
+            {"linear_start": True, "linear_ridges": FIRST_RIDGES},
             {},
         ),
         "circumradius_both_cycles_linear_start_w_f0.3": (
             "the same, force weight 0.3",
-            {"linear_start": True, "force_weight": 0.3},
+            {"linear_start": True, "force_weight": 0.3, "linear_ridges": FIRST_RIDGES},
             {},
         ),
         "circumradius_both_cycles_linear_start_lr_5e-4": (
             "the same, force weight 1, learning rate 5e-4",
-            {"linear_start": True, "lr": 5e-4},
+            {"linear_start": True, "lr": 5e-4, "linear_ridges": FIRST_RIDGES},
             {},
         ),
         "circumradius_both_cycles_linear_start_lr_1e-4": (
             "the same, learning rate 1e-4",
-            {"linear_start": True, "lr": 1e-4},
+            {"linear_start": True, "lr": 1e-4, "linear_ridges": FIRST_RIDGES},
+            {},
+        ),
+        "circumradius_both_cycles_linear_start_ridges": (
+            "from the linear fit, force weight 1, its ridge chosen from every decade of 1e-8 to 1 "
+            "(not 1e-6, 1e-4, 1e-2, 1)",
+            {"linear_start": True},
             {},
         ),
         "linear_circumradius_both_cycles_bandwidth_0.05": (

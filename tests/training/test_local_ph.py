@@ -10,6 +10,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from topophys.training._forces import errors
 from topophys.training.local_ph import (
+    LINEAR_RIDGES,
     LocalPHFitConfig,
     fit_local_ph,
     force_labels,
@@ -161,7 +162,8 @@ def test_linear_start_is_the_minimum_of_the_loss_and_training_goes_on_from_it(tm
     model, history = fit_local_ph(frames, SMALL, config, tmp_path / "fit", samples=samples)
     assert model.potential.network.linear
     start = history["linear_start"]  # every ridge's held-out loss, the kept one the lowest
-    assert [lam for lam, _ in start["scores"]] == [1e-6, 1e-4, 1e-2, 1.0]
+    assert [lam for lam, _ in start["scores"]] == list(config.linear_ridges)
+    assert config.linear_ridges == LINEAR_RIDGES
     assert start["holdout_score"] == min(score for _, score in start["scores"])
     assert json.loads((tmp_path / "fit" / "history.json").read_text())["linear_start"] == start
     assert history["train_loss"][-1] < history["train_loss"][0]
@@ -174,6 +176,11 @@ def test_linear_start_is_the_minimum_of_the_loss_and_training_goes_on_from_it(tm
         fit_local_ph(frames, SMALL.replace(species=("C", "H")), config)
     with pytest.raises(ValueError, match="linear=True"):
         linear_start(AtomicNetwork(SMALL.n_features).double(), samples)
+    for bad in ((), (1e-3, -1.0), (float("nan"),), "1e-3"):
+        with pytest.raises((ValueError, TypeError), match="linear_ridges"):
+            LocalPHFitConfig(linear_ridges=bad)
+        with pytest.raises(ValueError, match="ridges must be finite non-negative"):
+            linear_start(net, samples, ridges=bad)
 
 
 def test_run_dir_reloads_a_finished_fit_and_refuses_another(tmp_path):

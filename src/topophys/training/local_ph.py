@@ -54,6 +54,7 @@ from ..potentials import TrainingDomain
 from ._options import LoopSettings, check_early_stopping, check_milestones
 
 __all__ = [
+    "LINEAR_RIDGES",
     "LocalPHFitConfig",
     "PHSample",
     "fit_local_ph",
@@ -62,6 +63,11 @@ __all__ = [
     "linear_start",
     "ph_samples",
 ]
+
+
+LINEAR_RIDGES = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+"""The ridges a linear start chooses from by default: below 1e-8 the least squares are ill
+conditioned on the benchmark's images (``benchmarks/local_ph_ridge.py``)."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,9 @@ class LocalPHFitConfig(Config):
         train the networks on what it leaves, from zero (their last layers start at zero).
         The fit then starts where the linear ceiling is instead of at the mean energy. One
         species only.
+    linear_ridges
+        The ridges the linear start chooses from (:func:`linear_start`); by default every
+        decade from 1e-8 to 1 (``docs/local_ph.md``, "The linear start's ridge").
     seed
         Weights, batch order, held-out and force subsets.
     checkpoint_every, device
@@ -120,6 +129,7 @@ class LocalPHFitConfig(Config):
     validation_fraction: float = 0.1
     patience: int = 0
     linear_start: bool = False
+    linear_ridges: tuple[float, ...] = LINEAR_RIDGES
     seed: int = 0
     checkpoint_every: int = 10
     device: str = "cpu"
@@ -140,6 +150,7 @@ class LocalPHFitConfig(Config):
         check_early_stopping(self.validation_fraction, self.patience)
         _validate.nonnegative_int("seed", self.seed)
         _validate.positive_int("checkpoint_every", self.checkpoint_every)
+        _check_ridges(self.linear_ridges, "linear_ridges")
 
     def settings(self) -> LoopSettings:
         """The loop's view of this config."""
@@ -339,9 +350,11 @@ def _identity(
     arrays = []
     for a in frames:
         arrays += [a.get_positions(), a.get_cell()[:], np.array([frame_energy(a)])]
+    # The ridges only matter with a linear start: fits without one keep their identity.
+    skip = (*RESUMABLE, *(() if getattr(config, "linear_start", False) else ("linear_ridges",)))
     return {
         "descriptor": descriptor.to_dict(),
-        "config": {k: v for k, v in config.to_dict().items() if k not in RESUMABLE},
+        "config": {k: v for k, v in config.to_dict().items() if k not in skip},
         "data": fingerprint(*arrays),
     }
 
@@ -447,7 +460,11 @@ def fit_local_ph(
     start: dict[str, Any] | None = None
     if config.linear_start:
         start = linear_start(
-            network, [samples[i] for i in train], [samples[i] for i in held], config.force_weight
+            network,
+            [samples[i] for i in train],
+            [samples[i] for i in held],
+            config.force_weight,
+            config.linear_ridges,
         )
     history = fit_forces(
         network,
@@ -484,8 +501,8 @@ def linear_start(
     train: Sequence[PHSample],
     holdout: Sequence[PHSample] = (),
     force_weight: float = 1.0,
-    ridges: Sequence[float] = (1e-6, 1e-4, 1e-2, 1.0),
-) -> dict[str, float]:
+    ridges: Sequence[float] = LINEAR_RIDGES,
+) -> dict[str, Any]:
     """Set ``network``'s fixed linear term to the exact least-squares per-atom energy linear
     in its standardized inputs, and its networks' outputs to zero.
 
@@ -516,8 +533,7 @@ def linear_start(
         raise ValueError("network must have linear=True and one species")
     if not len(train):
         raise ValueError("train must hold at least one sample")
-    if not len(ridges) or min(ridges) < 0:
-        raise ValueError(f"ridges must be non-negative numbers, at least one, got {ridges!r}")
+    _check_ridges(ridges, "ridges")
     labelled: Sequence[Any] = train  # PHSample.predict takes an AtomicNetwork only
     sigma_e, sigma_f = label_scales(labelled)
     mean, scale = network.input_mean.double(), network.input_scale.double()
@@ -565,6 +581,17 @@ def linear_start(
         last.weight.zero_()
         last.bias.fill_(float(best["solution"][n]))
     return {"ridge": best["ridge"], "holdout_score": best["holdout_score"], "scores": scores}
+
+
+def _check_ridges(ridges: Sequence[float], name: str) -> None:
+    if (
+        isinstance(ridges, str)
+        or not len(ridges)
+        or not all(isinstance(r, (int, float)) and math.isfinite(r) and r >= 0 for r in ridges)
+    ):
+        raise ValueError(
+            f"{name} must be finite non-negative numbers, at least one, got {ridges!r}"
+        )
 
 
 def _fit_scaling(network: AtomicNetwork, samples: Sequence[PHSample], floor: float) -> None:
