@@ -369,7 +369,7 @@ def fit_local_ph(
     energy_key: str = "energy",
     n_jobs: int = 1,
     progress: bool | None = False,
-) -> tuple[LocalPHModel, dict[str, list[float]]]:
+) -> tuple[LocalPHModel, dict[str, Any]]:
     """Train an atom-centred persistence potential on labelled structures.
 
     Parameters
@@ -466,7 +466,7 @@ def fit_local_ph(
             config.force_weight,
             config.linear_ridges,
         )
-    history = fit_forces(
+    history: dict[str, Any] = fit_forces(
         network,
         [samples[i] for i in train],
         optimizer=lambda p: torch.optim.Adam(p, lr=config.lr, weight_decay=config.weight_decay),
