@@ -1651,7 +1651,7 @@ def local_ph_ridge(bench: Mapping[str, Any]) -> str:
                     f"{fmt(e, 1)} / {fmt(e_cold, 1)}",
                     f"{fmt(f, 0)} / {fmt(f_cold, 0)}",
                     fmt(r["holdout_energy_rmse_meV"], 1),
-                    f"{r['holdout_loss']:.4f}" + (" (kept)" if r is best else ""),
+                    f"{r['holdout_loss']:.3g}" + (" (kept)" if r is best else ""),
                 ]
             )
     header = [

@@ -202,10 +202,10 @@ def test_local_ph_ridge_page_regenerates(tmp_path):
     assert regenerate.regenerate("local-ph-ridge", source, docs=tmp_path) == ["local_ph:ridge"]
     text = (tmp_path / "local_ph.md").read_text()
     # Rows by weight (largest first), then by ridge; the lowest held-out loss per weight kept.
-    assert "| 1 | 1e-06 | 20.0 / 10.0 | 2000 / 1500 | 30.0 | 0.2000 (kept) |" in text
-    assert "| 1 | 1e-04 | 20.0 / 10.0 | 2000 / 1500 | 30.0 | 0.3000 |" in text
+    assert "| 1 | 1e-06 | 20.0 / 10.0 | 2000 / 1500 | 30.0 | 0.2 (kept) |" in text
+    assert "| 1 | 1e-04 | 20.0 / 10.0 | 2000 / 1500 | 30.0 | 0.3 |" in text
     assert text.index("| 1 | 1e-04 |") < text.index("| 0.3 | 1e-06 |")
-    assert "| 0.3 | 1e-02 | 20.0 / 10.0 | 2000 / 1500 | 30.0 | 0.0500 (kept) |" in text
+    assert "| 0.3 | 1e-02 | 20.0 / 10.0 | 2000 / 1500 | 30.0 | 0.05 (kept) |" in text
     assert "keeps at force weight 1, 1e-06; at force weight 0.3, 1e-02." in text
 
 
