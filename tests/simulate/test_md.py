@@ -91,7 +91,9 @@ def test_nve_resumed_from_its_checkpoint_continues_the_same_trajectory(tmp_path)
     with pytest.raises(ValueError, match=r"another run .*tag"):
         nve(atoms, _ase_tersoff(), 30, **kwargs, checkpoint_tag="another potential")
     with pytest.raises(ValueError, match="multiple of interval"):
-        nve(atoms, _ase_tersoff(), 30, velocities=v, interval=5, checkpoint_every=7)
+        nve(atoms, _ase_tersoff(), 30, **{**kwargs, "checkpoint_every": 7})
+    # Without a checkpoint its interval does not constrain the records' (the default is 100).
+    assert len(nve(atoms, _ase_tersoff(), 3, velocities=v, interval=3).total) == 2
 
 
 @needs_lammps

@@ -154,7 +154,7 @@ def nve(
 
     _check_run(atoms, steps, timestep_fs, interval)
     _validate.positive_int("checkpoint_every", checkpoint_every)
-    if checkpoint_every % interval:
+    if checkpoint is not None and checkpoint_every % interval:
         raise ValueError(
             f"checkpoint_every must be a multiple of interval={interval}, got {checkpoint_every}"
         )
