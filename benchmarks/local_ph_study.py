@@ -242,6 +242,22 @@ VARIANTS.update(
             {},
             {"resolution": (32, 32), "bandwidth": 0.05},
         ),
+        "linear_circumradius_both_cycles_root": (
+            "the same, images of the values' square roots (Å), bandwidth 0.05 Å",
+            {},
+            {"image_axes": "root", "bandwidth": 0.05},
+        ),
+        "linear_circumradius_both_cycles_root_bandwidth_0.1": (
+            "the same, images of the values' square roots (Å), bandwidth 0.1 Å",
+            {},
+            {"image_axes": "root"},
+        ),
+        "circumradius_both_cycles_linear_start_w_f0.3_root": (
+            "from the linear fit, force weight 0.3, images of the values' square roots (Å), "
+            "bandwidth 0.05 Å",
+            {"linear_start": True, "force_weight": 0.3},
+            {"image_axes": "root", "bandwidth": 0.05},
+        ),
         "circumradius_both_cycles_linear_start_w_f0.3_32": (
             "from the linear fit, force weight 0.3, images 32 × 32, bandwidth 0.1 Å²",
             {"linear_start": True, "force_weight": 0.3},

@@ -360,8 +360,12 @@ def test_closed_form_image_derivatives_equal_autograd():
     # either weight; the factors' blocks are the dense ones.
     centre = torch.as_tensor(rng.integers(0, 4, 20))
     dim = torch.as_tensor(rng.integers(0, 3, 20))
-    for weight in ("quadratic", "linear"):
-        config = SMALL.replace(weight=weight)
+    for weight, axes in (("quadratic", "squared"), ("linear", "squared"), ("quadratic", "root")):
+        config = SMALL.replace(weight=weight, image_axes=axes)
+        block, d_birth, d_death = image_blocks(birth, death, config)
+        gb, gd = torch.autograd.grad((block * w).sum(), (birth, death))
+        np.testing.assert_allclose((d_birth * w).sum(1).detach(), gb, atol=1e-12)
+        np.testing.assert_allclose((d_death * w).sum(1).detach(), gd, atol=1e-12)
         images = atom_images(centre, dim, birth, death, 4, config)
         g = torch.as_tensor(rng.standard_normal(images.shape))
         gb, gd = torch.autograd.grad((images * g).sum(), (birth, death))
@@ -371,6 +375,27 @@ def test_closed_form_image_derivatives_equal_autograd():
         np.testing.assert_allclose(dv[1], gd, atol=1e-12)
         dense = image_blocks(birth.detach(), death.detach(), config, derivatives=False)[0]
         np.testing.assert_allclose(factors.blocks(), dense, atol=1e-14)
+
+
+def test_root_axes_image_the_values_square_roots():
+    """``image_axes="root"`` is the squared axes' image of the roots on ``[0, √t_max]``; a
+    value of exactly 0 (the centre's birth) gets slope 0, finite, not the root's infinite."""
+    rng = np.random.default_rng(3)
+    birth = torch.as_tensor(np.r_[0.0, rng.uniform(0.05, 1.5, 19)])
+    death = birth + torch.as_tensor(rng.uniform(0.01, 1.0, 20))
+    root = SMALL.replace(image_axes="root")
+    assert root.image_extent == pytest.approx(np.sqrt(SMALL.t_max))
+    # The same image from the roots on squared axes of that extent (here t_max only sets
+    # the images' extent).
+    plain = SMALL.replace(t_max=root.image_extent)
+    block, d_birth, d_death = image_blocks(birth, death, root)
+    expected = image_blocks(birth.sqrt(), death.sqrt(), plain, derivatives=False)[0]
+    np.testing.assert_allclose(block, expected, atol=1e-14)
+    assert float(expected.abs().max()) > 0.0
+    assert torch.isfinite(d_birth).all() and torch.isfinite(d_death).all()
+    assert float(d_birth[0].abs().max()) == 0.0  # the zero birth does not move
+    with pytest.raises(ValueError, match="image_axes"):
+        LocalPHConfig(image_axes="log")
 
 
 def test_slot_values_match_pairs_for_a_non_periodic_cluster():

@@ -20,8 +20,9 @@ from ..descriptors.test_local_ph import SMALL, amorphous
         {"centre": "both"},
         {"centre": "both", "graph": "circumradius"},
         {"centre": "both", "graph": "circumradius", "graph_cycles": True},
+        {"centre": "kept", "image_axes": "root"},
     ],
-    ids=["kept", "both", "both_circumradius", "both_circumradius_cycles"],
+    ids=["kept", "both", "both_circumradius", "both_circumradius_cycles", "kept_root"],
 )
 def potential(request):
     torch.manual_seed(0)

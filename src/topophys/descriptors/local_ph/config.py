@@ -64,10 +64,17 @@ class LocalPHConfig(Config):
     resolution
         Pixels of each dimension's persistence image, ``(birth, persistence)``.
     bandwidth
-        Standard deviation of the Gaussian of each diagram point, Å².
+        Standard deviation of the Gaussian of each diagram point, in the images' unit (Å²,
+        or Å with ``image_axes="root"``).
+    image_axes
+        What the images' axes show: ``"squared"`` (default) the values themselves (squared
+        radii, Å², birth and persistence on ``[0, t_max]``), ``"root"`` their square roots
+        (radii, Å, on ``[0, √t_max]``), which spreads the short bonds' values, crowded
+        near zero in Å², over more pixels. The diagrams are the same either way.
     weight
         Weight of a point of persistence *p* in the images: ``"quadratic"`` ``(p/t_max)²``
-        (default) or ``"linear"`` ``p/t_max``. Both vanish with *p*, so pairs appearing or
+        (default) or ``"linear"`` ``p/t_max`` (*p* and the extent ``t_max`` in the images'
+        unit). Both vanish with *p*, so pairs appearing or
         vanishing at zero persistence leave the images continuous; the quadratic one also
         leaves their derivatives continuous, so the forces do not jump there (such events
         happen at most MD steps: two atoms swapping their order of entrance).
@@ -122,6 +129,7 @@ class LocalPHConfig(Config):
     max_dim: int = 2
     resolution: tuple[int, ...] = (16, 16)
     bandwidth: float = 0.1
+    image_axes: Literal["squared", "root"] = "squared"
     weight: Literal["quadratic", "linear"] = "quadratic"
     species: tuple[str, ...] = ("C",)
     centre: Literal["kept", "removed", "both"] = "kept"
@@ -151,6 +159,7 @@ class LocalPHConfig(Config):
         for k, m in enumerate(self.resolution):
             _validate.positive_int(f"resolution[{k}]", m)
         _validate.positive("bandwidth", self.bandwidth)
+        _validate.choice("image_axes", self.image_axes, ("squared", "root"))
         _validate.choice("weight", self.weight, ("quadratic", "linear"))
         if isinstance(self.species, str) or not self.species:
             raise ValueError(f"species must be a non-empty tuple of symbols, got {self.species!r}")
@@ -169,6 +178,11 @@ class LocalPHConfig(Config):
                 "filtration='alpha' and centre='removed' or 'both', got "
                 f"filtration={self.filtration!r}, centre={self.centre!r}"
             )
+
+    @property
+    def image_extent(self) -> float:
+        """Length of the images' axes in their unit: ``t_max`` (Å²) or ``√t_max`` (Å)."""
+        return float(np.sqrt(self.t_max)) if self.image_axes == "root" else float(self.t_max)
 
     @property
     def removed_blocks(self) -> int:

@@ -81,6 +81,7 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
         max_dim: int = 2,
         resolution: tuple[int, int] = (16, 16),
         bandwidth: float = 0.1,
+        image_axes: Literal["squared", "root"] = "squared",
         weight: Literal["quadratic", "linear"] = "quadratic",
         species: tuple[str, ...] = ("C",),
         centre: Literal["kept", "removed", "both"] = "kept",
@@ -97,6 +98,7 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
         self.max_dim = max_dim
         self.resolution = resolution
         self.bandwidth = bandwidth
+        self.image_axes = image_axes
         self.weight = weight
         self.species = species
         self.centre = centre
@@ -115,6 +117,7 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
             max_dim=self.max_dim,
             resolution=tuple(self.resolution),
             bandwidth=self.bandwidth,
+            image_axes=self.image_axes,
             weight=self.weight,
             species=tuple(self.species),
             centre=self.centre,

@@ -5,7 +5,8 @@ the centred complex's for the complex without the centre: ``LocalPairs.block``) 
 of standard deviation ``bandwidth`` at ``(b, d − b)``, weighted by ``w = (p/t_max)²`` (or
 ``p/t_max``) of its persistence ``p = d − b``, to pixel image *k* of atom *i*, integrated
 exactly over each pixel (as :class:`topophys.vectorize.PersistenceImage` does) on
-``[0, t_max]²`` in birth and persistence. A pair born and dying together contributes nothing, so
+``[0, t_max]²`` in birth and persistence (or of the values' square roots on ``[0, √t_max]²``,
+``image_axes="root"``). A pair born and dying together contributes nothing, so
 pairs appearing or vanishing at switches leave the image continuous (and, with the quadratic
 weight, its derivatives too).
 
@@ -55,7 +56,9 @@ class ImageFactors(NamedTuple):
     """A pair's image ``weight · birth ⊗ persistence`` in factors, with their derivatives:
     ``weight``, ``d_weight`` ``(P,)`` (with respect to the persistence), ``birth``,
     ``d_birth`` ``(P, nb)`` and ``persistence``, ``d_persistence`` ``(P, np)`` (pixel masses
-    and their derivatives with respect to the birth and to the persistence)."""
+    and their derivatives with respect to the birth and to the persistence), all on the
+    images' axes; ``birth_slope`` and ``death_slope`` ``(P,)``, the derivatives of the axes'
+    birth and death with respect to the values (None when the axes are the values)."""
 
     weight: torch.Tensor
     d_weight: torch.Tensor
@@ -63,6 +66,8 @@ class ImageFactors(NamedTuple):
     d_birth: torch.Tensor
     persistence: torch.Tensor
     d_persistence: torch.Tensor
+    birth_slope: torch.Tensor | None = None
+    death_slope: torch.Tensor | None = None
 
     def blocks(self) -> torch.Tensor:
         """Each pair's own image ``(P, nb · np)``, birth-major."""
@@ -75,22 +80,55 @@ def image_factors(birth: torch.Tensor, death: torch.Tensor, config: LocalPHConfi
     separable, so neither it nor its derivatives need be formed pixel by pixel to be
     contracted with ``∂E/∂features`` (:func:`value_gradients`)."""
     nb, npers = config.resolution
-    persistence = death - birth
-    ex, dex = _pixel_mass(birth, nb, config.t_max, config.bandwidth, True)
-    ey, dey = _pixel_mass(persistence, npers, config.t_max, config.bandwidth, True)
+    extent = config.image_extent
+    (b, birth_slope), (d, death_slope) = _axis(birth, config), _axis(death, config)
+    persistence = d - b
+    ex, dex = _pixel_mass(b, nb, extent, config.bandwidth, True)
+    ey, dey = _pixel_mass(persistence, npers, extent, config.bandwidth, True)
     assert dex is not None and dey is not None
     weight, d_weight = _weight(persistence, config)
-    return ImageFactors(weight, d_weight, ex, dex, ey, dey)
+    return ImageFactors(weight, d_weight, ex, dex, ey, dey, birth_slope, death_slope)
+
+
+def _axis(values: torch.Tensor, config: LocalPHConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The values on the images' axes ``(P,)`` and their derivatives with respect to the
+    values (None for ``image_axes="squared"``, where they are the values)."""
+    import torch
+
+    if config.image_axes == "squared":
+        return values, None
+    root = torch.sqrt(torch.clamp(values, min=0.0))
+    positive = root > 0.0
+    # A value of exactly 0 does not move (the centre's birth, or an entrance with κ = 0
+    # inside r_inner): its slope is set to 0, not the root's infinite one, so no 0 · ∞.
+    slope = torch.where(positive, 0.5 / torch.where(positive, root, 1.0), 0.0)
+    return root, slope
 
 
 def _weight(persistence: torch.Tensor, config: LocalPHConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each pair's weight ``(P,)`` in the images and its derivative in the persistence."""
+    """Each pair's weight ``(P,)`` in the images and its derivative in the persistence (on
+    the images' axes)."""
     import torch
 
-    scaled = persistence / config.t_max
+    extent = config.image_extent
+    scaled = persistence / extent
     if config.weight == "quadratic":
-        return scaled * scaled, 2.0 * scaled / config.t_max
-    return scaled, torch.ones_like(scaled) / config.t_max
+        return scaled * scaled, 2.0 * scaled / extent
+    return scaled, torch.ones_like(scaled) / extent
+
+
+def _to_values(
+    d_birth: torch.Tensor, d_death: torch.Tensor, factors: ImageFactors
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Derivatives with respect to the axes' birth and death ``(P, …)`` as derivatives with
+    respect to the values."""
+    if factors.birth_slope is None or factors.death_slope is None:
+        return d_birth, d_death
+    shape = (-1,) + (1,) * (d_birth.dim() - 1)
+    return (
+        d_birth * factors.birth_slope.reshape(shape),
+        d_death * factors.death_slope.reshape(shape),
+    )
 
 
 @overload
@@ -122,9 +160,10 @@ def image_blocks(
     derivatives with respect to the pair's birth and death (same shape), in closed form."""
     nb, npers = config.resolution
     if not derivatives:
-        persistence = death - birth
-        ex, _ = _pixel_mass(birth, nb, config.t_max, config.bandwidth, False)
-        ey, _ = _pixel_mass(persistence, npers, config.t_max, config.bandwidth, False)
+        b, d = _axis(birth, config)[0], _axis(death, config)[0]
+        persistence = d - b
+        ex, _ = _pixel_mass(b, nb, config.image_extent, config.bandwidth, False)
+        ey, _ = _pixel_mass(persistence, npers, config.image_extent, config.bandwidth, False)
         weight = _weight(persistence, config)[0][:, None, None]
         return (weight * ex[:, :, None] * ey[:, None, :]).reshape(len(birth), -1), None, None
     f = image_factors(birth, death, config)
@@ -133,6 +172,7 @@ def image_blocks(
     # d/dd acts on the weight and on the persistence factor; d/db also on the birth factor.
     d_death = d_weight * outer + weight * f.birth[:, :, None] * f.d_persistence[:, None, :]
     d_birth = weight * f.d_birth[:, :, None] * f.persistence[:, None, :] - d_death
+    d_birth, d_death = _to_values(d_birth, d_death, f)
     size = nb * npers
     return (weight * outer).reshape(-1, size), d_birth.reshape(-1, size), d_death.reshape(-1, size)
 
@@ -196,7 +236,7 @@ def value_gradients(
     plain = (f.birth * along[..., 0]).sum(1)  # Σ g · birth ⊗ persistence
     d_death = f.d_weight * plain + f.weight * (f.birth * along[..., 1]).sum(1)
     d_birth = f.weight * (f.d_birth * along[..., 0]).sum(1) - d_death
-    return torch.stack((d_birth, d_death))
+    return torch.stack(_to_values(d_birth, d_death, f))
 
 
 def _pair_rows(
