@@ -307,6 +307,15 @@ def run_ph_linear_start(train, test, i_train, i_test, work: Path, epochs: int) -
     )  # fmt: skip
 
 
+def run_ph_root(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
+    """``ph_linear_start`` on images of the values' square roots (Å), bandwidth 0.1 Å."""
+    return run_ph(
+        train, test, i_train, i_test, work, epochs, "ph_root", force_weight=0.3,
+        linear_start=True, centre="both", graph="circumradius", graph_cycles=True,
+        image_axes="root", bandwidth=0.1,
+    )  # fmt: skip
+
+
 def run_soap_light_forces(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
     """SOAP + NN at the force weight of ``ph_cycles`` (0.3), for a like-for-like row."""
     return run_soap(train, test, i_train, i_test, work, epochs, force_weight=0.3)
@@ -318,6 +327,7 @@ RUNNERS = {
     "ph_circumradius": run_ph_circumradius,
     "ph_cycles": run_ph_cycles,
     "ph_linear_start": run_ph_linear_start,
+    "ph_root": run_ph_root,
     "soap": run_soap,
     "soap_w_f0.3": run_soap_light_forces,
     "schnet": run_schnet,

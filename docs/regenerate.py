@@ -1350,6 +1350,7 @@ _FORCE_MODELS = {
     "ph_circumradius": "local PH + NN, both complexes, the graph by the triangles (ours)",
     "ph_cycles": "local PH + NN, the same with the graph's cycles, force weight 0.3 (ours)",
     "ph_linear_start": "local PH + NN, the same from the exact linear fit (ours)",
+    "ph_root": "local PH + NN, the same on images of the values' square roots (ours)",
     "soap": "SOAP + NN, per atom",
     "soap_w_f0.3": "SOAP + NN, per atom, force weight 0.3",
     "schnet": "SchNet",
@@ -1361,6 +1362,7 @@ _FORCE_SHORT = {
     "ph_circumradius": "local PH, graph by the triangles",
     "ph_cycles": "local PH, graph with its cycles",
     "ph_linear_start": "local PH from the linear fit",
+    "ph_root": "local PH on root axes",
     "soap": "SOAP + NN",
     "soap_w_f0.3": "SOAP + NN at force weight 0.3",
 }
@@ -1420,7 +1422,7 @@ def local_ph_accuracy(bench: Mapping[str, Any]) -> str:
     ]
     out += f" Measured later: {'; '.join(later)}.\n" if later else "\n"
     verdicts = []
-    for key in ("ph", "ph_both", "ph_circumradius", "ph_cycles", "ph_linear_start"):
+    for key in ("ph", "ph_both", "ph_circumradius", "ph_cycles", "ph_linear_start", "ph_root"):
         # Each against SOAP + NN trained with the same force weight in the loss.
         weight = models.get(key, {}).get("force_weight", 1.0)
         against = "soap" if weight == 1.0 else f"soap_w_f{weight:g}"
@@ -2339,6 +2341,8 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "--out docs/data/local_ph_accuracy.json --models ph_cycles soap_w_f0.3 --epochs 60 && "
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
         "--out docs/data/local_ph_accuracy.json --models ph_linear_start --epochs 60 && "
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
+        "--out docs/data/local_ph_accuracy.json --models ph_root --epochs 60 && "
         "python docs/regenerate.py local-ph-accuracy docs/data/local_ph_accuracy.json",
         {"local_ph:accuracy": local_ph_accuracy},
     ),
