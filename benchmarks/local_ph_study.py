@@ -217,8 +217,8 @@ VARIANTS.update(
             {},
         ),
         "circumradius_both_cycles_linear_start_ridges": (
-            "from the linear fit, force weight 1, its ridge chosen from every decade of 1e-8 to 1 "
-            "(not 1e-6, 1e-4, 1e-2, 1)",
+            "from the linear fit, the graph's cycles, force weight 1, its ridge chosen from "
+            "every decade of 1e-8 to 1 (not 1e-6, 1e-4, 1e-2, 1)",
             {"linear_start": True},
             {},
         ),
@@ -258,18 +258,18 @@ VARIANTS.update(
             {"resolution": (32, 32), "bandwidth": 0.05},
         ),
         "linear_circumradius_both_cycles_root": (
-            "the same, images of the values' square roots (Å), bandwidth 0.05 Å",
+            "linear, the graph's cycles, images of the values' square roots (Å), bandwidth 0.05 Å",
             {},
             {"image_axes": "root", "bandwidth": 0.05},
         ),
         "linear_circumradius_both_cycles_root_bandwidth_0.1": (
-            "the same, images of the values' square roots (Å), bandwidth 0.1 Å",
+            "the same, bandwidth 0.1 Å",
             {},
             {"image_axes": "root"},
         ),
         "circumradius_both_cycles_linear_start_w_f0.3_root": (
-            "from the linear fit, force weight 0.3, images of the values' square roots (Å), "
-            "bandwidth 0.05 Å",
+            "from the linear fit, the graph's cycles, force weight 0.3, images of the "
+            "values' square roots (Å), bandwidth 0.05 Å",
             {"linear_start": True, "force_weight": 0.3},
             {"image_axes": "root", "bandwidth": 0.05},
         ),

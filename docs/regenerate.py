@@ -2402,11 +2402,20 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_study.py runs/local_ph/data "
         "--work runs/local_ph_images --out docs/data/local_ph_images.json --parts fits "
         "--epochs 30 --variants linear_circumradius_both_cycles "
-        "linear_circumradius_both_cycles_bandwidth_0.2 linear_circumradius_both_cycles_32 "
-        "linear_circumradius_both_cycles_32_bandwidth_0.05 "
-        "linear_circumradius_both_cycles_bandwidth_0.05 && "
+        "linear_circumradius_both_cycles_bandwidth_0.2 linear_circumradius_both_cycles_32 && "
         "python docs/regenerate.py local-ph-images docs/data/local_ph_images.json",
         {"local_ph:images": local_ph_study},
+    ),
+    "local-ph-root": (
+        "local_ph.md",
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_study.py runs/local_ph/data "
+        "--work runs/local_ph_centre --out docs/data/local_ph_root.json --parts fits "
+        "--epochs 30 --variants linear_circumradius_both_cycles_root "
+        "linear_circumradius_both_cycles_root_bandwidth_0.1 "
+        "circumradius_both_cycles_linear_start_w_f0.3_root "
+        "circumradius_both_cycles_linear_start_ridges && "
+        "python docs/regenerate.py local-ph-root docs/data/local_ph_root.json",
+        {"local_ph:root": local_ph_study},
     ),
     "local-ph-study": (
         "local_ph.md",

@@ -218,3 +218,14 @@ def test_local_ph_images_page_regenerates(tmp_path):
     assert regenerate.regenerate("local-ph-images", source, docs=tmp_path) == ["local_ph:images"]
     text = (tmp_path / "local_ph.md").read_text()
     assert "| 32 × 32 | 25.0 / 12.5 | 2000 / 1000 | 2500 / 2300 | 0.80 / 0.80 |" in text
+
+
+def test_local_ph_root_page_regenerates(tmp_path):
+    regenerate = _regenerate()
+    shutil.copy(DOCS / "local_ph.md", tmp_path / "local_ph.md")
+    study = _study({"linear_circumradius_both_cycles_root": ("roots", 28.0, 2100.0, 0.8)}, {})
+    source = tmp_path / "root.json"
+    source.write_text(json.dumps(study))
+    assert regenerate.regenerate("local-ph-root", source, docs=tmp_path) == ["local_ph:root"]
+    text = (tmp_path / "local_ph.md").read_text()
+    assert "| roots | 28.0 / 14.0 | 2100 / 1050 | 2500 / 2300 | 0.80 / 0.80 |" in text
