@@ -2390,6 +2390,18 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
             "local_ph:cost_cycles": local_ph_cost,
         },
     ),
+    "local-ph-md-root": (
+        "local_ph.md",
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_md.py runs/local_ph/ph_root/model "
+        "runs/local_ph/data --out docs/data/local_ph_md_root.json --ps 1 "
+        "--switch-steps 50 --cost-steps 3 && python docs/regenerate.py local-ph-md-root "
+        "docs/data/local_ph_md_root.json",
+        {
+            "local_ph:md_root": local_ph_md,
+            "local_ph:switches_root": local_ph_switches,
+            "local_ph:cost_root": local_ph_cost,
+        },
+    ),
     "local-ph-ridge": (
         "local_ph.md",
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_ridge.py runs/local_ph/data "

@@ -78,11 +78,13 @@ def test_local_ph_pages_regenerate(tmp_path):
     }  # fmt: skip
     md_circumradius = md | {"model": "runs/local_ph/ph_circumradius/model"}
     md_cycles = md | {"model": "runs/local_ph/ph_cycles/model"}
+    md_root = md | {"model": "runs/local_ph/ph_root/model"}
     for page, data in (
         ("local-ph-accuracy", accuracy),
         ("local-ph-md", md),
         ("local-ph-md-circumradius", md_circumradius),
         ("local-ph-md-cycles", md_cycles),
+        ("local-ph-md-root", md_root),
     ):
         source = tmp_path / f"{page}.json"
         source.write_text(json.dumps(data))
@@ -93,6 +95,7 @@ def test_local_ph_pages_regenerate(tmp_path):
     assert "| 216 atoms, NVE, 1 fs | local PH, graph by the triangles (ours) | Tersoff" in text
     assert "| 216 atoms, NVE, 1 fs | local PH, graph with its cycles (ours) | Tersoff" in text
     assert "| atoms | local PH, graph with its cycles, ms/step |" in text
+    assert "| 216 atoms, NVE, 1 fs | local PH on root axes (ours) | Tersoff (LAMMPS) |" in text
     assert "| local PH + NN (ours) | 1000 | 60.0 / 30.0 | 1500 / 750 |" in text
     assert "| reference: training mean energy, zero forces | — | 90.0 / 45.0 | 1800 / 900 |" in text
     assert (
