@@ -304,11 +304,13 @@ FILTRATIONS: dict[str, dict[str, Any]] = {
     "circumradius_both_cycles_linear_start_lr_5e-4": CYCLES,
     "circumradius_both_cycles_linear_start_lr_1e-4": CYCLES,
 }
-# The image variants of the descriptor with the graph's cycles fit on its pairs.
+"""Variants whose descriptor changes the pairs (so they are computed again for them); the
+image and schedule variants of a descriptor are added below, on its pairs."""
+
+# The image and schedule variants of the descriptor with the graph's cycles fit on its pairs.
 for _name in VARIANTS:
     if "circumradius_both_cycles" in _name:
         FILTRATIONS.setdefault(_name, CYCLES)
-"""Variants whose descriptor changes the pairs (so they are computed again for them)."""
 
 # The schedule variants of the circumradius graph fit on its pairs (those not named above).
 for _name in VARIANTS:
@@ -493,6 +495,7 @@ def run_variant(
         epochs_run = len(history["epoch"])
         best = int(np.argmin(history.get("holdout_score", [0])) + 1)
         extra = {
+            **({"linear_start": history["linear_start"]} if "linear_start" in history else {}),
             "history": {
                 k: [round(v, 4) for v in history[k]]
                 for k in (
@@ -502,7 +505,7 @@ def run_variant(
                     "holdout_force_rmse_meV",
                 )
                 if k in history
-            }
+            },
         }
     cold_samples = subset(test_samples, mask)
     return {

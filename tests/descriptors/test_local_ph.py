@@ -349,7 +349,8 @@ def test_diagram_is_continuous_when_an_atom_crosses_the_cutoff(config):
 
 def test_closed_form_image_derivatives_equal_autograd():
     rng = np.random.default_rng(5)
-    birth = torch.as_tensor(rng.uniform(0, 1.5, 20)).requires_grad_(True)
+    # The first pair is born at exactly 0, as the centre is: the root axes' slope is 0 there.
+    birth = torch.as_tensor(np.r_[0.0, rng.uniform(0, 1.5, 19)]).requires_grad_(True)
     death = (birth.detach() + torch.as_tensor(rng.uniform(0.01, 1.0, 20))).requires_grad_(True)
     block, d_birth, d_death = image_blocks(birth, death, SMALL)
     w = torch.as_tensor(rng.standard_normal(block.shape))
@@ -375,6 +376,9 @@ def test_closed_form_image_derivatives_equal_autograd():
         np.testing.assert_allclose(dv[1], gd, atol=1e-12)
         dense = image_blocks(birth.detach(), death.detach(), config, derivatives=False)[0]
         np.testing.assert_allclose(factors.blocks(), dense, atol=1e-14)
+    plain = image_factors(birth.detach(), death.detach(), SMALL, derivatives=False)
+    with pytest.raises(ValueError, match="derivatives=True"):
+        value_gradients(g, centre, dim, plain, SMALL)
 
 
 def test_root_axes_image_the_values_square_roots():

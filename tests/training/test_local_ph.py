@@ -107,7 +107,7 @@ def test_linear_start_is_the_minimum_of_the_loss_and_training_goes_on_from_it(tm
     _fit_scaling(net, samples, 0.1)
     ridge, weight = 1e-4, 0.3
     found = linear_start(net, samples, (), weight, ridges=(ridge,))
-    assert found["ridge"] == ridge and np.isnan(found["holdout_score"])
+    assert found["ridge"] == ridge and found["holdout_score"] is None and found["scores"] == []
     # At the solution the gradient of loss + ridge with respect to the linear term vanishes;
     # a sign or a scale wrong anywhere in the rows would leave it far from zero.
     sigma_e, sigma_f = label_scales(samples)
@@ -176,11 +176,40 @@ def test_linear_start_is_the_minimum_of_the_loss_and_training_goes_on_from_it(tm
         fit_local_ph(frames, SMALL.replace(species=("C", "H")), config)
     with pytest.raises(ValueError, match="linear=True"):
         linear_start(AtomicNetwork(SMALL.n_features).double(), samples)
-    for bad in ((), (1e-3, -1.0), (float("nan"),), "1e-3"):
-        with pytest.raises((ValueError, TypeError), match="linear_ridges"):
+    for bad in ((), (1e-3, -1.0), (float("nan"),)):
+        with pytest.raises(ValueError, match="linear_ridges must be finite non-negative"):
             LocalPHFitConfig(linear_ridges=bad)
         with pytest.raises(ValueError, match="ridges must be finite non-negative"):
             linear_start(net, samples, ridges=bad)
+    for bad in ("1e-3", (True,), ("a",), 1e-3):
+        with pytest.raises(TypeError, match="ridges"):
+            linear_start(net, samples, ridges=bad)
+    found = linear_start(net, samples, ridges=(np.float32(1e-4), 1))  # any real numbers
+    assert found["ridge"] == pytest.approx(1e-4)
+
+
+def test_run_identity_omits_later_settings_at_their_earlier_behaviour():
+    """A run directory recorded before a setting existed keeps its identity while the setting
+    does what the code did then, and not otherwise."""
+    from topophys.training.local_ph import _identity
+
+    frames = labelled(2)
+    plain = _identity(SMALL, LocalPHFitConfig(), frames)
+    for key in ("graph_cycles", "image_axes"):
+        assert key not in plain["descriptor"]
+    for key in ("linear_start", "linear_ridges", "epochs", "device"):
+        assert key not in plain["config"]
+    assert plain["config"]["lr"] == LocalPHFitConfig().lr
+    root = _identity(SMALL.replace(image_axes="root"), LocalPHFitConfig(), frames)
+    assert root["descriptor"]["image_axes"] == "root"
+    first = _identity(
+        SMALL, LocalPHFitConfig(linear_start=True, linear_ridges=(1e-6, 1e-4, 1e-2, 1.0)), frames
+    )
+    assert first["config"]["linear_start"] is True and "linear_ridges" not in first["config"]
+    now = _identity(SMALL, LocalPHFitConfig(linear_start=True), frames)
+    assert now["config"]["linear_ridges"] == list(LINEAR_RIDGES)
+    # Without a linear start the ridges change nothing, so they are not part of it.
+    assert _identity(SMALL, LocalPHFitConfig(linear_ridges=(1.0,)), frames) == plain
 
 
 def test_run_dir_reloads_a_finished_fit_and_refuses_another(tmp_path):

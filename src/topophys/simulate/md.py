@@ -134,7 +134,7 @@ def nve(
         not the velocities); a run of more steps from the same start extends it. A file of
         another run (atoms, cell, start, time step, interval) is refused.
     checkpoint_every : int
-        Steps between checkpoints; a multiple of ``interval``.
+        Steps between checkpoints; with a ``checkpoint``, a multiple of ``interval``.
     checkpoint_tag : str
         What else the trajectory depends on that the atoms do not show, e.g. a hash of the
         potential's weights; a checkpoint with another tag is refused.

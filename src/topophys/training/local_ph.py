@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -350,13 +351,33 @@ def _identity(
     arrays = []
     for a in frames:
         arrays += [a.get_positions(), a.get_cell()[:], np.array([frame_energy(a)])]
-    # The ridges only matter with a linear start: fits without one keep their identity.
-    skip = (*RESUMABLE, *(() if getattr(config, "linear_start", False) else ("linear_ridges",)))
+    fit = {k: v for k, v in config.to_dict().items() if k not in RESUMABLE}
+    if not fit.get("linear_start", False):
+        fit.pop("linear_ridges", None)  # without a linear start the ridges change nothing
     return {
-        "descriptor": descriptor.to_dict(),
-        "config": {k: v for k, v in config.to_dict().items() if k not in skip},
+        "descriptor": _without_earlier_behaviour(descriptor.to_dict(), "descriptor"),
+        "config": _without_earlier_behaviour(fit, "config"),
         "data": fingerprint(*arrays),
     }
+
+
+_ADDED_LATER: dict[str, dict[str, Any]] = {
+    "descriptor": {"graph_cycles": False, "image_axes": "squared"},
+    "config": {"linear_start": False, "linear_ridges": [1e-6, 1e-4, 1e-2, 1.0]},
+}
+"""Settings added after fits were recorded, with the value that does what the code did
+before them (for ``linear_ridges``, the grid ``linear_start`` had then)."""
+
+
+def _without_earlier_behaviour(fields: dict[str, Any], part: str) -> dict[str, Any]:
+    """``fields`` without the settings added later that hold their earlier behaviour, so a
+    run directory written before them keeps its identity (and one of other values not)."""
+    later = _ADDED_LATER[part]
+    return {k: v for k, v in fields.items() if not (k in later and _plain(v) == later[k])}
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def fit_local_ph(
@@ -524,8 +545,9 @@ def linear_start(
     Returns
     -------
     dict
-        ``ridge`` (the λ kept), ``holdout_score`` (its loss on ``holdout``; NaN without) and
-        ``scores``: ``[λ, held-out loss]`` for every λ tried, in the order of ``ridges``.
+        ``ridge`` (the λ kept), ``holdout_score`` (its loss on ``holdout``; None without
+        held-out structures) and ``scores``: ``[λ, held-out loss]`` for every λ, in the
+        order of ``ridges`` (empty without held-out structures: only the smallest is fitted).
     """
     from ._forces import label_scales
 
@@ -564,11 +586,10 @@ def linear_start(
         reg = lam * len(train) * torch.eye(n + 1, dtype=torch.float64)
         reg[-1, -1] = 0.0  # the intercept is not shrunk
         solution = torch.linalg.solve(gram + reg, rhs)
-        score = (
-            sum(float(((a @ solution - y) ** 2).sum()) for a, y in held) / len(held)
-            if held
-            else math.nan
-        )
+        if not held:
+            best = {"ridge": float(lam), "holdout_score": None, "solution": solution}
+            break
+        score = sum(float(((a @ solution - y) ** 2).sum()) for a, y in held) / len(held)
         scores.append([float(lam), score])
         if not best or score < best["holdout_score"]:
             best = {"ridge": float(lam), "holdout_score": score, "solution": solution}
@@ -584,11 +605,11 @@ def linear_start(
 
 
 def _check_ridges(ridges: Sequence[float], name: str) -> None:
-    if (
-        isinstance(ridges, str)
-        or not len(ridges)
-        or not all(isinstance(r, (int, float)) and math.isfinite(r) and r >= 0 for r in ridges)
-    ):
+    if isinstance(ridges, (str, bytes)) or not isinstance(ridges, Sequence):
+        raise TypeError(f"{name} must be a sequence of numbers, got {type(ridges).__name__}")
+    if not all(isinstance(r, numbers.Real) and not isinstance(r, bool) for r in ridges):
+        raise TypeError(f"{name} must hold real numbers, got {ridges!r}")
+    if not len(ridges) or not all(math.isfinite(r) and r >= 0 for r in ridges):
         raise ValueError(
             f"{name} must be finite non-negative numbers, at least one, got {ridges!r}"
         )

@@ -5,8 +5,9 @@ the centred complex's for the complex without the centre: ``LocalPairs.block``) 
 of standard deviation ``bandwidth`` at ``(b, d − b)``, weighted by ``w = (p/t_max)²`` (or
 ``p/t_max``) of its persistence ``p = d − b``, to pixel image *k* of atom *i*, integrated
 exactly over each pixel (as :class:`topophys.vectorize.PersistenceImage` does) on
-``[0, t_max]²`` in birth and persistence (or of the values' square roots on ``[0, √t_max]²``,
-``image_axes="root"``). A pair born and dying together contributes nothing, so
+``[0, t_max]²`` in birth and persistence. With ``image_axes="root"`` the same is done with
+the values' square roots, ``b = √birth``, ``d = √death``, on ``[0, √t_max]²``, the weight
+``(p/√t_max)²``. A pair born and dying together contributes nothing, so
 pairs appearing or vanishing at switches leave the image continuous (and, with the quadratic
 weight, its derivatives too).
 
@@ -56,16 +57,17 @@ class ImageFactors(NamedTuple):
     """A pair's image ``weight · birth ⊗ persistence`` in factors, with their derivatives:
     ``weight``, ``d_weight`` ``(P,)`` (with respect to the persistence), ``birth``,
     ``d_birth`` ``(P, nb)`` and ``persistence``, ``d_persistence`` ``(P, np)`` (pixel masses
-    and their derivatives with respect to the birth and to the persistence), all on the
-    images' axes; ``birth_slope`` and ``death_slope`` ``(P,)``, the derivatives of the axes'
-    birth and death with respect to the values (None when the axes are the values)."""
+    and their derivatives with respect to the birth and to the persistence; None if made
+    without derivatives), all on the images' axes; ``birth_slope`` and ``death_slope``
+    ``(P,)``, the derivatives of the axes' birth and death with respect to the values (None
+    when the axes are the values)."""
 
     weight: torch.Tensor
     d_weight: torch.Tensor
     birth: torch.Tensor
-    d_birth: torch.Tensor
+    d_birth: torch.Tensor | None
     persistence: torch.Tensor
-    d_persistence: torch.Tensor
+    d_persistence: torch.Tensor | None
     birth_slope: torch.Tensor | None = None
     death_slope: torch.Tensor | None = None
 
@@ -75,17 +77,18 @@ class ImageFactors(NamedTuple):
         return (self.weight[:, None, None] * outer).reshape(len(self.weight), -1)
 
 
-def image_factors(birth: torch.Tensor, death: torch.Tensor, config: LocalPHConfig) -> ImageFactors:
-    """The factors of each pair's image and their derivatives, in closed form: the image is
-    separable, so neither it nor its derivatives need be formed pixel by pixel to be
-    contracted with ``∂E/∂features`` (:func:`value_gradients`)."""
+def image_factors(
+    birth: torch.Tensor, death: torch.Tensor, config: LocalPHConfig, *, derivatives: bool = True
+) -> ImageFactors:
+    """The factors of each pair's image and (if ``derivatives``) their derivatives, in closed
+    form: the image is separable, so neither it nor its derivatives need be formed pixel by
+    pixel to be contracted with ``∂E/∂features`` (:func:`value_gradients`)."""
     nb, npers = config.resolution
     extent = config.image_extent
     (b, birth_slope), (d, death_slope) = _axis(birth, config), _axis(death, config)
     persistence = d - b
-    ex, dex = _pixel_mass(b, nb, extent, config.bandwidth, True)
-    ey, dey = _pixel_mass(persistence, npers, extent, config.bandwidth, True)
-    assert dex is not None and dey is not None
+    ex, dex = _pixel_mass(b, nb, extent, config.bandwidth, derivatives)
+    ey, dey = _pixel_mass(persistence, npers, extent, config.bandwidth, derivatives)
     weight, d_weight = _weight(persistence, config)
     return ImageFactors(weight, d_weight, ex, dex, ey, dey, birth_slope, death_slope)
 
@@ -97,10 +100,11 @@ def _axis(values: torch.Tensor, config: LocalPHConfig) -> tuple[torch.Tensor, to
 
     if config.image_axes == "squared":
         return values, None
-    root = torch.sqrt(torch.clamp(values, min=0.0))
-    positive = root > 0.0
     # A value of exactly 0 does not move (the centre's birth, or an entrance with κ = 0
-    # inside r_inner): its slope is set to 0, not the root's infinite one, so no 0 · ∞.
+    # inside r_inner): its slope is 0, not the root's infinite one, in the closed form and
+    # for autograd alike (the root is taken of 1 there and discarded), so no 0 · ∞.
+    positive = values > 0.0
+    root = torch.where(positive, torch.sqrt(torch.where(positive, values, 1.0)), 0.0)
     slope = torch.where(positive, 0.5 / torch.where(positive, root, 1.0), 0.0)
     return root, slope
 
@@ -160,13 +164,9 @@ def image_blocks(
     derivatives with respect to the pair's birth and death (same shape), in closed form."""
     nb, npers = config.resolution
     if not derivatives:
-        b, d = _axis(birth, config)[0], _axis(death, config)[0]
-        persistence = d - b
-        ex, _ = _pixel_mass(b, nb, config.image_extent, config.bandwidth, False)
-        ey, _ = _pixel_mass(persistence, npers, config.image_extent, config.bandwidth, False)
-        weight = _weight(persistence, config)[0][:, None, None]
-        return (weight * ex[:, :, None] * ey[:, None, :]).reshape(len(birth), -1), None, None
+        return image_factors(birth, death, config, derivatives=False).blocks(), None, None
     f = image_factors(birth, death, config)
+    assert f.d_birth is not None and f.d_persistence is not None
     weight, d_weight = f.weight[:, None, None], f.d_weight[:, None, None]
     outer = f.birth[:, :, None] * f.persistence[:, None, :]
     # d/dd acts on the weight and on the persistence factor; d/db also on the birth factor.
@@ -231,6 +231,8 @@ def value_gradients(
 
     nb, npers = config.resolution
     f = factors
+    if f.d_birth is None or f.d_persistence is None:
+        raise ValueError("factors must be made with derivatives=True")
     grid = _pair_rows(d_features, centre, block, config).reshape(-1, nb, npers)
     along = torch.bmm(grid, torch.stack((f.persistence, f.d_persistence), 2))  # (P, nb, 2)
     plain = (f.birth * along[..., 0]).sum(1)  # Σ g · birth ⊗ persistence
