@@ -5,6 +5,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 DOCS = Path(__file__).parents[1] / "docs"
 LOAD = {"start": [1.0, 1.0, 1.0], "end": [2.0, 2.0, 2.0]}
 
@@ -212,23 +214,17 @@ def test_local_ph_ridge_page_regenerates(tmp_path):
     assert "keeps at force weight 1, 1e-06; at force weight 0.3, 1e-02." in text
 
 
-def test_local_ph_images_page_regenerates(tmp_path):
+@pytest.mark.parametrize(
+    ("page", "block"),
+    [("local-ph-images", "local_ph:images"), ("local-ph-root", "local_ph:root")],
+)
+def test_local_ph_image_study_pages_regenerate(tmp_path, page, block):
     regenerate = _regenerate()
     shutil.copy(DOCS / "local_ph.md", tmp_path / "local_ph.md")
-    study = _study({"linear_circumradius_both_cycles_32": ("32 × 32", 25.0, 2000.0, 0.8)}, {})
-    source = tmp_path / "images.json"
+    study = _study({"linear_circumradius_both_cycles_32": ("a variant", 25.0, 2000.0, 0.8)}, {})
+    source = tmp_path / "study.json"
     source.write_text(json.dumps(study))
-    assert regenerate.regenerate("local-ph-images", source, docs=tmp_path) == ["local_ph:images"]
+    assert regenerate.regenerate(page, source, docs=tmp_path) == [block]
     text = (tmp_path / "local_ph.md").read_text()
-    assert "| 32 × 32 | 25.0 / 12.5 | 2000 / 1000 | 2500 / 2300 | 0.80 / 0.80 |" in text
-
-
-def test_local_ph_root_page_regenerates(tmp_path):
-    regenerate = _regenerate()
-    shutil.copy(DOCS / "local_ph.md", tmp_path / "local_ph.md")
-    study = _study({"linear_circumradius_both_cycles_root": ("roots", 28.0, 2100.0, 0.8)}, {})
-    source = tmp_path / "root.json"
-    source.write_text(json.dumps(study))
-    assert regenerate.regenerate("local-ph-root", source, docs=tmp_path) == ["local_ph:root"]
-    text = (tmp_path / "local_ph.md").read_text()
-    assert "| roots | 28.0 / 14.0 | 2100 / 1050 | 2500 / 2300 | 0.80 / 0.80 |" in text
+    body = text[text.index(f"BEGIN GENERATED {block} ") : text.index(f"END GENERATED {block} ")]
+    assert "| a variant | 25.0 / 12.5 | 2000 / 1000 | 2500 / 2300 | 0.80 / 0.80 |" in body
