@@ -2418,6 +2418,16 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "python docs/regenerate.py local-ph-images docs/data/local_ph_images.json",
         {"local_ph:images": local_ph_study},
     ),
+    "local-ph-bandwidth": (
+        "local_ph.md",
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_study.py runs/local_ph/data "
+        "--work runs/local_ph_images --out docs/data/local_ph_bandwidth.json --parts fits "
+        "--epochs 30 --variants linear_circumradius_both_cycles_bandwidth_0.3 "
+        "linear_circumradius_both_cycles_bandwidth_0.4 "
+        "circumradius_both_cycles_linear_start_w_f0.3_bandwidth_0.2 && "
+        "python docs/regenerate.py local-ph-bandwidth docs/data/local_ph_bandwidth.json",
+        {"local_ph:bandwidth": local_ph_study},
+    ),
     "local-ph-root": (
         "local_ph.md",
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_study.py runs/local_ph/data "

@@ -216,7 +216,11 @@ def test_local_ph_ridge_page_regenerates(tmp_path):
 
 @pytest.mark.parametrize(
     ("page", "block"),
-    [("local-ph-images", "local_ph:images"), ("local-ph-root", "local_ph:root")],
+    [
+        ("local-ph-images", "local_ph:images"),
+        ("local-ph-bandwidth", "local_ph:bandwidth"),
+        ("local-ph-root", "local_ph:root"),
+    ],
 )
 def test_local_ph_image_study_pages_regenerate(tmp_path, page, block):
     regenerate = _regenerate()
