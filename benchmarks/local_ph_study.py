@@ -233,7 +233,7 @@ VARIANTS.update(
             {"bandwidth": 0.2},
         ),
         "linear_circumradius_both_cycles_bandwidth_0.3": (
-            "the same, bandwidth 0.3 Å²",
+            "linear, the graph's cycles, bandwidth 0.3 Å²",
             {},
             {"bandwidth": 0.3},
         ),
@@ -243,7 +243,7 @@ VARIANTS.update(
             {"bandwidth": 0.4},
         ),
         "circumradius_both_cycles_linear_start_w_f0.3_bandwidth_0.2": (
-            "from the linear fit, force weight 0.3, bandwidth 0.2 Å²",
+            "from the linear fit, the graph's cycles, force weight 0.3, bandwidth 0.2 Å²",
             {"linear_start": True, "force_weight": 0.3},
             {"bandwidth": 0.2},
         ),
