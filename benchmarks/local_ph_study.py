@@ -296,18 +296,11 @@ FILTRATIONS: dict[str, dict[str, Any]] = {
     "linear_circumradius_both": {"centre": "both", "graph": "circumradius"},
     "circumradius_removed": {"centre": "removed", "graph": "circumradius"},
     "circumradius_both": {"centre": "both", "graph": "circumradius"},
-    "linear_circumradius_both_cycles": CYCLES,
-    "circumradius_both_cycles": CYCLES,
-    "circumradius_both_cycles_w_f0.3": CYCLES,
-    "circumradius_both_cycles_linear_start": CYCLES,
-    "circumradius_both_cycles_linear_start_w_f0.3": CYCLES,
-    "circumradius_both_cycles_linear_start_lr_5e-4": CYCLES,
-    "circumradius_both_cycles_linear_start_lr_1e-4": CYCLES,
 }
 """Variants whose descriptor changes the pairs (so they are computed again for them); the
 image and schedule variants of a descriptor are added below, on its pairs."""
 
-# The image and schedule variants of the descriptor with the graph's cycles fit on its pairs.
+# Every variant of the descriptor with the graph's cycles (images, schedules) fits on its pairs.
 for _name in VARIANTS:
     if "circumradius_both_cycles" in _name:
         FILTRATIONS.setdefault(_name, CYCLES)
