@@ -18,9 +18,11 @@ complexes with and without it side by side (``LocalPHConfig(centre="both")``);
 (``graph="circumradius"``); ``ph_cycles`` the same with the graph's cycles
 (``graph_cycles=True``) and the force term weighted 0.3, ``ph_linear_start`` the same from the
 exact linear fit (``LocalPHFitConfig(linear_start=True)``), ``soap_w_f0.3`` SOAP + NN with the
-force weight 0.3 (the like-for-like row). Each model's entry is merged into ``--out`` as it
-finishes, so the models can run one at a time; a trained PH potential is saved under
-``--work / name`` (``ph/model``, ``ph_both/model``, …) for the MD benchmarks.
+force weight 0.3 (the like-for-like row), ``soap_linear`` the per-atom energy linear in SOAP
+fitted exactly (no network; the PH linear term's counterpart) and ``soap_linear_start``
+SOAP + NN trained from it (``ph_linear_start``'s counterpart). Each model's entry is merged
+into ``--out`` as it finishes, so the models can run one at a time; a trained PH potential is
+saved under ``--work / name`` (``ph/model``, ``ph_both/model``, …) for the MD benchmarks.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from topophys.descriptors.local_ph import LocalPHConfig
 from topophys.descriptors.soap import SOAPConfig
 from topophys.models.local_ph import AtomicNetwork
 from topophys.training._forces import errors
+from topophys.training._loop import holdout_split
 from topophys.training.force_baselines import (
     AtomicSchNet,
     SchNetForceConfig,
@@ -51,9 +54,11 @@ from topophys.training.force_baselines import (
 )
 from topophys.training.local_ph import (
     LocalPHFitConfig,
+    _fit_scaling,
     fit_local_ph,
     force_labels,
     force_subset,
+    linear_start,
     ph_samples,
 )
 
@@ -189,34 +194,98 @@ def run_ph(
     }
 
 
+_SOAP_SAMPLES: dict[str, Any] = {}
+
+
+def soap_samples_of(train, test, i_train, i_test) -> tuple[list[Any], list[Any], float]:
+    """Training and test SOAP samples and the seconds per structure they took, computed once
+    per process (the SOAP rows share them)."""
+    if not _SOAP_SAMPLES:
+        soap = SOAPConfig()
+        samples, t_train = timed(
+            soap_samples, train, soap, force_atoms=TRAIN_FORCE_ATOMS, seed=0, indices=i_train
+        )
+        held, t_test = timed(
+            soap_samples, test, soap, force_atoms=TEST_FORCE_ATOMS, seed=1, indices=i_test
+        )
+        _SOAP_SAMPLES.update(
+            samples=samples, held=held, seconds=(t_train + t_test) / (len(train) + len(test))
+        )
+    return _SOAP_SAMPLES["samples"], _SOAP_SAMPLES["held"], _SOAP_SAMPLES["seconds"]
+
+
 def run_soap(
-    train, test, i_train, i_test, work: Path, epochs: int, force_weight: float = 1.0
+    train,
+    test,
+    i_train,
+    i_test,
+    work: Path,
+    epochs: int,
+    force_weight: float = 1.0,
+    linear_start: bool = False,
 ) -> dict[str, Any]:
     soap = SOAPConfig()
-    samples, t_train = timed(
-        soap_samples, train, soap, force_atoms=TRAIN_FORCE_ATOMS, seed=0, indices=i_train
-    )
-    held, t_test = timed(
-        soap_samples, test, soap, force_atoms=TEST_FORCE_ATOMS, seed=1, indices=i_test
-    )
+    samples, held, seconds = soap_samples_of(train, test, i_train, i_test)
     torch.manual_seed(0)
-    model = AtomicNetwork(soap.n_features)
+    model = AtomicNetwork(soap.n_features, linear=linear_start)
     name = "soap" if force_weight == 1.0 else f"soap_w_f{force_weight:g}"
-    (model, history), t_fit = timed(
-        fit_force_model, model, samples, fit_config(epochs, force_weight), run_dir=work / name
-    )
+    name += "_linear_start" if linear_start else ""
+    config = fit_config(epochs, force_weight).replace(linear_start=linear_start)
+    (model, history), t_fit = timed(fit_force_model, model, samples, config, run_dir=work / name)
     return {
         "descriptor": soap.to_dict(),
         "force_weight": force_weight,
+        "linear_start": history.get("linear_start", False),
         "n_features": soap.n_features,
         "n_parameters": n_params(model),
         "test": scores(model, held, cold(test)),
         "train": errors(model, samples),
         "epochs_run": len(history["epoch"]),
         "best_holdout_epoch": int(np.argmin(history.get("holdout_score", [0])) + 1),
-        "descriptor_and_derivatives_s_per_structure": (t_train + t_test) / (len(train) + len(test)),
+        "descriptor_and_derivatives_s_per_structure": seconds,
         "fit_s": t_fit,
     }
+
+
+def run_soap_linear(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
+    """No network: the per-atom energy linear in SOAP, fitted exactly (``linear_start``) to the
+    energies and forces at force weight 0.3, its ridge chosen on the held-out structures, as
+    the PH potentials' linear start is (``benchmarks/local_ph_ridge.py`` scores theirs)."""
+    soap = SOAPConfig()
+    samples, held, seconds = soap_samples_of(train, test, i_train, i_test)
+    config = fit_config(epochs, 0.3)
+    fit, hold = holdout_split(len(samples), config.validation_fraction, config.seed)
+    model = AtomicNetwork(soap.n_features, linear=True).double()
+    start = time.perf_counter()
+    _fit_scaling(model, [samples[k] for k in fit], config.input_floor)
+    found = linear_start(
+        model,
+        [samples[k] for k in fit],
+        [samples[k] for k in hold],
+        config.force_weight,
+        config.linear_ridges,
+    )
+    t_fit = time.perf_counter() - start
+    return {
+        "descriptor": soap.to_dict(),
+        "predictor": "linear per-atom energy, exact least squares",
+        "force_weight": config.force_weight,
+        "linear_start": found,
+        "n_features": soap.n_features,
+        "n_parameters": soap.n_features + 1,
+        "test": scores(model, held, cold(test)),
+        "train": errors(model, samples),
+        "epochs_run": 0,
+        "best_holdout_epoch": 0,
+        "descriptor_and_derivatives_s_per_structure": seconds,
+        "fit_s": t_fit,
+    }
+
+
+def run_soap_linear_start(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
+    """``soap_w_f0.3`` with the network trained on what the exact linear fit leaves, as
+    ``ph_linear_start``."""
+    return run_soap(train, test, i_train, i_test, work, epochs, force_weight=0.3, linear_start=True)
 
 
 def run_schnet(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
@@ -330,6 +399,8 @@ RUNNERS = {
     "ph_root": run_ph_root,
     "soap": run_soap,
     "soap_w_f0.3": run_soap_light_forces,
+    "soap_linear": run_soap_linear,
+    "soap_linear_start": run_soap_linear_start,
     "schnet": run_schnet,
     "reference": run_reference,
 }

@@ -93,3 +93,44 @@ def test_fit_force_model_trains_both_and_refuses_others():
     assert np.isfinite(history["train_loss"]).all()
     with pytest.raises(TypeError, match="AtomicNetwork or AtomicSchNet"):
         fit_force_model(torch.nn.Linear(2, 1), schnet, TWO_EPOCHS)
+
+
+def test_soap_force_jacobian_is_the_forces_of_a_linear_per_atom_energy():
+    frames = labelled(1)
+    (sample,) = soap_samples(frames, SOAP, force_atoms=5, seed=2)
+    torch.manual_seed(0)
+    net = AtomicNetwork(SOAP.n_features, hidden=()).double()
+    with torch.no_grad():
+        net.input_scale.uniform_(0.5, 2.0)
+        net.energy_scale.fill_(1.7)
+    _, forces = sample.predict(net, False)
+    w = net.nets[0][0].weight.detach()[0] * net.energy_scale / net.input_scale
+    jacobian = sample.force_jacobian()
+    assert jacobian.shape == (15, SOAP.n_features)
+    assert float(forces.abs().max()) > 1e-3  # not trivially zero
+    np.testing.assert_allclose(
+        (jacobian @ w).numpy(), forces.detach().reshape(-1).numpy(), atol=1e-9
+    )
+
+
+def test_fit_force_model_starts_soap_from_the_exact_linear_fit():
+    frames = labelled(4)
+    soap = soap_samples(frames, SOAP, force_atoms=4)
+    config = TWO_EPOCHS.replace(
+        validation_fraction=0.25, linear_start=True, force_weight=0.3, linear_ridges=(1e-6, 1e-2)
+    )
+    torch.manual_seed(0)
+    model, history = fit_force_model(
+        AtomicNetwork(SOAP.n_features, hidden=(8,), linear=True), soap, config
+    )
+    start = history["linear_start"]
+    assert [lam for lam, _ in start["scores"]] == [1e-6, 1e-2]
+    assert start["holdout_score"] == min(score for _, score in start["scores"])
+    assert float(model.linear_weight.abs().max()) > 0.0  # the fixed term was set
+    with pytest.raises(ValueError, match="linear=True"):
+        fit_force_model(AtomicNetwork(SOAP.n_features, hidden=(8,)), soap, config)
+    with pytest.raises(ValueError, match="linear_start"):
+        fit_force_model(AtomicNetwork(SOAP.n_features, hidden=(8,), linear=True), soap, TWO_EPOCHS)
+    schnet = schnet_samples(frames, SCHNET, force_atoms=4)
+    with pytest.raises(ValueError, match="AtomicNetwork, not AtomicSchNet"):
+        fit_force_model(AtomicSchNet(SCHNET), schnet, config)

@@ -33,7 +33,7 @@ from ._options import LoopSettings
 if TYPE_CHECKING:  # pragma: no cover
     pass
 
-__all__ = ["ForceSample", "errors", "fit_forces", "label_scales"]
+__all__ = ["ForceSample", "LinearSample", "errors", "fit_forces", "label_scales"]
 
 
 class ForceSample(Protocol):
@@ -48,6 +48,18 @@ class ForceSample(Protocol):
         self, model: torch.nn.Module, create_graph: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Total energy (0-d, eV) and forces ``(len(force_index), 3)`` (eV/Å)."""
+        ...
+
+
+class LinearSample(ForceSample, Protocol):
+    """A sample a per-atom energy linear in its features can be fitted to exactly."""
+
+    features: torch.Tensor
+    species: torch.Tensor
+
+    def force_jacobian(self) -> torch.Tensor:
+        """Forces ``(3 · len(force_index),)`` as a linear map of a per-atom energy's weights:
+        shape ``(3 · len(force_index), n_features)``."""
         ...
 
 

@@ -94,7 +94,7 @@ class SOAPSample:
         forces = force_labels(atoms)
         index = np.asarray(force_index, dtype=np.int64) if forces is not None else np.empty(0, int)
         features, blocks = soap_derivatives(atoms, config, index)
-        self.X = torch.as_tensor(features)
+        self.features = torch.as_tensor(features)
         self.species = torch.zeros(self.n_atoms, dtype=torch.int64)
         self.force_index = torch.as_tensor(index)
         self.forces = torch.as_tensor(forces[index] if forces is not None else np.empty((0, 3)))
@@ -113,7 +113,7 @@ class SOAPSample:
     def predict(
         self, model: AtomicNetwork, create_graph: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.X.clone().requires_grad_(True)
+        x = self.features.clone().requires_grad_(True)
         with torch.enable_grad():
             energy = model(x, self.species).sum()
             if not len(self.force_index):
@@ -122,6 +122,22 @@ class SOAPSample:
         contrib = torch.einsum("pf,pcf->pc", g[self.centre], self.d.to(g.dtype))
         out = torch.zeros(len(self.force_index), 3, dtype=contrib.dtype)
         return energy, -out.index_add(0, self.row, contrib)
+
+    def force_jacobian(self) -> torch.Tensor:
+        """The forces on ``force_index`` as a linear map ``F = J w`` of the weights of a
+        per-atom energy ``ε(x) = w · x`` linear in SOAP (as :meth:`PHSample.force_jacobian
+        <topophys.training.local_ph.PHSample.force_jacobian>`, which
+        :func:`~topophys.training.local_ph.linear_start` fits with).
+
+        Returns
+        -------
+        Tensor, shape (3 · len(force_index), n_features), float64
+            Rows atom-major, as ``forces.reshape(-1)``.
+        """
+        n_features = self.features.shape[1]
+        out = torch.zeros(len(self.force_index), 3, n_features, dtype=torch.float64)
+        out.index_add_(0, self.row, self.d.double())
+        return -out.reshape(-1, n_features)
 
 
 class _SOAPJob:
@@ -274,25 +290,35 @@ def fit_force_model(
     *,
     run_dir: Any = None,
     progress: bool | None = False,
-) -> tuple[Any, dict[str, list[float]]]:
+) -> tuple[Any, dict[str, Any]]:
     """Train a per-atom baseline like :func:`~topophys.training.local_ph.fit_local_ph` does
     the PH potential: same loop, loss, schedule, held-out share and early stopping.
 
     ``model`` is an :class:`AtomicNetwork` (for :func:`soap_samples`; its input scaling is
     fitted here) or an :class:`AtomicSchNet` (for :func:`schnet_samples`). Returns the trained
-    model (float64, eval mode) and the history.
+    model (float64, eval mode) and the history. With ``config.linear_start`` the
+    :class:`AtomicNetwork` (built with ``linear=True``) starts from the exact least-squares
+    linear energy, its ridge chosen from ``config.linear_ridges`` on the held-out structures
+    (:func:`~topophys.training.local_ph.linear_start`; the history's ``linear_start``), as
+    :func:`~topophys.training.local_ph.fit_local_ph` does.
     """
     from ._loop import holdout_split
+    from .local_ph import _fit_scaling, linear_start
 
     samples = list(samples)
     train, held = holdout_split(len(samples), config.validation_fraction, config.seed)
     model = model.double()
-    energies = torch.tensor([samples[k].energy / samples[k].n_atoms for k in train])
     if isinstance(model, AtomicNetwork):
-        x = torch.cat([samples[k].X for k in train])
-        counts = torch.tensor([[samples[k].n_atoms] for k in train], dtype=torch.float64)
-        model.fit_scaling(x, counts, energies * counts[:, 0], config.input_floor)
+        _fit_scaling(model, [samples[k] for k in train], config.input_floor)
+        if config.linear_start != model.linear:
+            raise ValueError(
+                f"config.linear_start is {config.linear_start} but the model was built with "
+                f"linear={model.linear}; build AtomicNetwork(..., linear={config.linear_start})"
+            )
     elif isinstance(model, AtomicSchNet):
+        if config.linear_start:
+            raise ValueError("config.linear_start needs an AtomicNetwork, not AtomicSchNet")
+        energies = torch.tensor([samples[k].energy / samples[k].n_atoms for k in train])
         model.energy_shift.fill_(float(energies.mean()))
         model.energy_scale.fill_(max(float(energies.std(unbiased=False)), 1e-3))
     else:
@@ -300,7 +326,16 @@ def fit_force_model(
             f"model must be an AtomicNetwork or AtomicSchNet, got {type(model).__name__}"
         )
     start = time.perf_counter()
-    history = fit_forces(
+    first = None
+    if config.linear_start and isinstance(model, AtomicNetwork):
+        first = linear_start(
+            model,
+            [samples[k] for k in train],
+            [samples[k] for k in held],
+            config.force_weight,
+            config.linear_ridges,
+        )
+    history: dict[str, Any] = fit_forces(
         model,
         [samples[k] for k in train],
         optimizer=lambda p: torch.optim.Adam(p, lr=config.lr, weight_decay=config.weight_decay),
@@ -312,4 +347,6 @@ def fit_force_model(
         progress=progress,
     )
     history["fit_seconds"] = [time.perf_counter() - start]
+    if first is not None:
+        history["linear_start"] = first
     return model.eval(), history

@@ -52,6 +52,7 @@ from ..descriptors.local_ph.images import atom_images, image_blocks
 from ..models.local_ph import ACTIVATIONS, AtomicNetwork, LocalPHModel, LocalPHPotential
 from ..parallel import pmap
 from ..potentials import TrainingDomain
+from ._forces import LinearSample
 from ._options import LoopSettings, check_early_stopping, check_milestones
 
 __all__ = [
@@ -519,8 +520,8 @@ def fit_local_ph(
 
 def linear_start(
     network: AtomicNetwork,
-    train: Sequence[PHSample],
-    holdout: Sequence[PHSample] = (),
+    train: Sequence[LinearSample],
+    holdout: Sequence[LinearSample] = (),
     force_weight: float = 1.0,
     ridges: Sequence[float] = LINEAR_RIDGES,
 ) -> dict[str, Any]:
@@ -538,7 +539,9 @@ def linear_start(
     network : AtomicNetwork
         With ``linear=True``, one species, and its scaling already fitted
         (:meth:`~topophys.models.local_ph.AtomicNetwork.fit_scaling`).
-    train, holdout : sequence of PHSample
+    train, holdout : sequence of PHSample or SOAPSample
+        Anything with ``features`` ``(n_atoms, n_features)``, ``energy``, ``n_atoms``,
+        ``forces`` and ``force_jacobian()`` (:class:`~topophys.training._forces.LinearSample`).
     force_weight : float
     ridges : sequence of float
 
@@ -556,13 +559,12 @@ def linear_start(
     if not len(train):
         raise ValueError("train must hold at least one sample")
     _check_ridges(ridges, "ridges")
-    labelled: Sequence[Any] = train  # PHSample.predict takes an AtomicNetwork only
-    sigma_e, sigma_f = label_scales(labelled)
+    sigma_e, sigma_f = label_scales(train)
     mean, scale = network.input_mean.double(), network.input_scale.double()
     unit, shift = float(network.energy_scale), float(network.energy_shift[0])
     n = network.n_features
 
-    def rows(s: PHSample) -> tuple[torch.Tensor, torch.Tensor]:
+    def rows(s: LinearSample) -> tuple[torch.Tensor, torch.Tensor]:
         x = ((s.features.double() - mean) / scale).mean(0)
         e_row = torch.cat([x, torch.ones(1, dtype=x.dtype)])[None] * (unit / sigma_e)
         e_y = torch.tensor([(s.energy / s.n_atoms - shift) / sigma_e], dtype=x.dtype)
@@ -615,7 +617,7 @@ def _check_ridges(ridges: Sequence[float], name: str) -> None:
         )
 
 
-def _fit_scaling(network: AtomicNetwork, samples: Sequence[PHSample], floor: float) -> None:
+def _fit_scaling(network: AtomicNetwork, samples: Sequence[LinearSample], floor: float) -> None:
     with torch.no_grad():
         features = torch.cat([s.features for s in samples]).double()
     counts = torch.stack(
