@@ -247,15 +247,14 @@ def run_soap(
     }
 
 
-def run_soap_linear(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
-    """No network: the per-atom energy linear in SOAP, fitted exactly (``linear_start``) to the
-    energies and forces at force weight 0.3, its ridge chosen on the held-out structures, as
-    the PH potentials' linear start is (``benchmarks/local_ph_ridge.py`` scores theirs)."""
-    soap = SOAPConfig()
-    samples, held, seconds = soap_samples_of(train, test, i_train, i_test)
+def linear_only(samples: list[Any], n_features: int, epochs: int) -> tuple[AtomicNetwork, Any]:
+    """No network: the per-atom energy linear in the features, fitted exactly
+    (``linear_start``) to the energies and forces at force weight 0.3, its ridge chosen on the
+    held-out structures of the fits (``fit_config``'s split). Returns the model and what
+    ``linear_start`` returned, with the fit's seconds."""
     config = fit_config(epochs, 0.3)
     fit, hold = holdout_split(len(samples), config.validation_fraction, config.seed)
-    model = AtomicNetwork(soap.n_features, linear=True).double()
+    model = AtomicNetwork(n_features, linear=True).double()
     start = time.perf_counter()
     _fit_scaling(model, [samples[k] for k in fit], config.input_floor)
     found = linear_start(
@@ -265,20 +264,51 @@ def run_soap_linear(train, test, i_train, i_test, work: Path, epochs: int) -> di
         config.force_weight,
         config.linear_ridges,
     )
-    t_fit = time.perf_counter() - start
+    return model, {**found, "seconds": time.perf_counter() - start}
+
+
+def linear_entry(model: AtomicNetwork, found: dict[str, Any], held, samples, test):
     return {
-        "descriptor": soap.to_dict(),
         "predictor": "linear per-atom energy, exact least squares",
-        "force_weight": config.force_weight,
-        "linear_start": found,
-        "n_features": soap.n_features,
-        "n_parameters": soap.n_features + 1,
+        "force_weight": 0.3,
+        "linear_start": {k: v for k, v in found.items() if k != "seconds"},
+        "n_features": model.n_features,
+        "n_parameters": model.n_features + 1,
         "test": scores(model, held, cold(test)),
         "train": errors(model, samples),
         "epochs_run": 0,
         "best_holdout_epoch": 0,
+        "fit_s": found["seconds"],
+    }
+
+
+def run_soap_linear(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
+    """The per-atom energy linear in SOAP (``linear_only``), the PH linear term's counterpart."""
+    soap = SOAPConfig()
+    samples, held, seconds = soap_samples_of(train, test, i_train, i_test)
+    model, found = linear_only(samples, soap.n_features, epochs)
+    return {
+        "descriptor": soap.to_dict(),
+        **linear_entry(model, found, held, samples, test),
         "descriptor_and_derivatives_s_per_structure": seconds,
-        "fit_s": t_fit,
+    }
+
+
+def run_ph_linear(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
+    """The per-atom energy linear in ``ph_linear_start``'s images (``linear_only``): the term
+    that fit starts from, alone."""
+    descriptor = LocalPHConfig(centre="both", graph="circumradius", graph_cycles=True)
+    samples, t_train = timed(
+        ph_samples, train, descriptor, force_atoms=TRAIN_FORCE_ATOMS, seed=0, indices=i_train
+    )
+    held, t_test = timed(
+        ph_samples, test, descriptor, force_atoms=TEST_FORCE_ATOMS, seed=1, indices=i_test
+    )
+    model, found = linear_only(samples, descriptor.n_features, epochs)
+    return {
+        "descriptor": descriptor.to_dict(),
+        **linear_entry(model, found, held, samples, test),
+        "descriptor_s_per_structure": (t_train + t_test) / (len(train) + len(test)),
     }
 
 
@@ -385,6 +415,15 @@ def run_ph_root(train, test, i_train, i_test, work: Path, epochs: int) -> dict[s
     )  # fmt: skip
 
 
+def run_ph_root_narrow(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
+    """``ph_root`` at bandwidth 0.05 Å (one pixel's width, as the squared axes' 0.1 Å²)."""
+    return run_ph(
+        train, test, i_train, i_test, work, epochs, "ph_root_narrow", force_weight=0.3,
+        linear_start=True, centre="both", graph="circumradius", graph_cycles=True,
+        image_axes="root", bandwidth=0.05,
+    )  # fmt: skip
+
+
 def run_soap_light_forces(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
     """SOAP + NN at the force weight of ``ph_cycles`` (0.3), for a like-for-like row."""
     return run_soap(train, test, i_train, i_test, work, epochs, force_weight=0.3)
@@ -397,6 +436,8 @@ RUNNERS = {
     "ph_cycles": run_ph_cycles,
     "ph_linear_start": run_ph_linear_start,
     "ph_root": run_ph_root,
+    "ph_root_narrow": run_ph_root_narrow,
+    "ph_linear": run_ph_linear,
     "soap": run_soap,
     "soap_w_f0.3": run_soap_light_forces,
     "soap_linear": run_soap_linear,
