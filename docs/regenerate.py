@@ -1349,10 +1349,14 @@ _FORCE_MODELS = {
     "ph_both": "local PH + NN, complexes with and without the centre (ours)",
     "ph_circumradius": "local PH + NN, both complexes, the graph by the triangles (ours)",
     "ph_cycles": "local PH + NN, the same with the graph's cycles, force weight 0.3 (ours)",
+    "ph_linear": "local PH, linear per-atom energy, exact fit (the graph's cycles; ours)",
     "ph_linear_start": "local PH + NN, the same from the exact linear fit (ours)",
     "ph_root": "local PH + NN, the same on images of the values' square roots (ours)",
+    "ph_root_narrow": "local PH + NN, the same at bandwidth 0.05 Å (ours)",
     "soap": "SOAP + NN, per atom",
     "soap_w_f0.3": "SOAP + NN, per atom, force weight 0.3",
+    "soap_linear": "SOAP, linear per-atom energy, exact fit, force weight 0.3",
+    "soap_linear_start": "SOAP + NN from the exact linear fit, force weight 0.3",
     "schnet": "SchNet",
     "reference": "reference: training mean energy, zero forces",
 }
@@ -1361,10 +1365,14 @@ _FORCE_SHORT = {
     "ph_both": "local PH on both complexes",
     "ph_circumradius": "local PH, graph by the triangles",
     "ph_cycles": "local PH, graph with its cycles",
+    "ph_linear": "local PH, linear term alone",
     "ph_linear_start": "local PH from the linear fit",
     "ph_root": "local PH on root axes",
+    "ph_root_narrow": "local PH on root axes at 0.05 Å",
     "soap": "SOAP + NN",
     "soap_w_f0.3": "SOAP + NN at force weight 0.3",
+    "soap_linear": "SOAP, linear term alone",
+    "soap_linear_start": "SOAP + NN from the linear fit",
 }
 
 
@@ -1378,6 +1386,7 @@ def local_ph_accuracy(bench: Mapping[str, Any]) -> str:
         m = models[key]
         test, train = m["test"], m["train"]
         trained = key != "reference"  # the reference is the labels' spread, nothing fitted
+        epochs = f"{m['epochs_run']} ({m['best_holdout_epoch']})" if m.get("epochs_run") else "—"
         rows.append(
             [
                 label,
@@ -1385,7 +1394,7 @@ def local_ph_accuracy(bench: Mapping[str, Any]) -> str:
                 f"{fmt(test['energy_rmse_meV'], 1)} / {fmt(test['cold']['energy_rmse_meV'], 1)}",
                 f"{fmt(test['force_rmse_meV'], 0)} / {fmt(test['cold']['force_rmse_meV'], 0)}",
                 f"{fmt(train['energy_rmse_meV'], 1)} / {fmt(train['force_rmse_meV'], 0)}",
-                f"{m['epochs_run']} ({m['best_holdout_epoch']})" if trained else "—",
+                epochs,
                 fmt(m["fit_s"] / 60.0, 0) if trained else "—",
             ]
         )
@@ -1422,7 +1431,8 @@ def local_ph_accuracy(bench: Mapping[str, Any]) -> str:
     ]
     out += f" Measured later: {'; '.join(later)}.\n" if later else "\n"
     verdicts = []
-    for key in ("ph", "ph_both", "ph_circumradius", "ph_cycles", "ph_linear_start", "ph_root"):
+    ph_keys = ("ph", "ph_both", "ph_circumradius", "ph_cycles", "ph_linear_start", "ph_root")
+    for key in (*ph_keys, "ph_root_narrow"):
         # Each against SOAP + NN trained with the same force weight in the loss.
         weight = models.get(key, {}).get("force_weight", 1.0)
         against = "soap" if weight == 1.0 else f"soap_w_f{weight:g}"
@@ -1443,7 +1453,27 @@ def local_ph_accuracy(bench: Mapping[str, Any]) -> str:
             + "; ".join(verdicts)
             + ".\n"
         )
+    pairs = [(k, "soap_" + k[3:]) for k in ("ph_linear", "ph_linear_start") if k in models]
+    like = [
+        f"{_FORCE_SHORT[p]} {_errors(models[p])} against {_FORCE_SHORT[s]} {_errors(models[s])}"
+        for p, s in pairs
+        if s in models
+    ]
+    if like:
+        out += (
+            "\nLike for like at force weight 0.3 (test energy all / cold, meV/atom; forces all / "
+            "cold, meV/Å): " + "; ".join(like) + ".\n"
+        )
     return out
+
+
+def _errors(model: Mapping[str, Any]) -> str:
+    """A model's test energy and force errors, all and cold, as the accuracy table gives them."""
+    test = model["test"]
+    return (
+        f"{fmt(test['energy_rmse_meV'], 1)} / {fmt(test['cold']['energy_rmse_meV'], 1)} and "
+        f"{fmt(test['force_rmse_meV'], 0)} / {fmt(test['cold']['force_rmse_meV'], 0)}"
+    )
 
 
 def _part_load(part: Mapping[str, Any]) -> str:
@@ -2343,6 +2373,11 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "--out docs/data/local_ph_accuracy.json --models ph_linear_start --epochs 60 && "
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
         "--out docs/data/local_ph_accuracy.json --models ph_root --epochs 60 && "
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
+        "--out docs/data/local_ph_accuracy.json --models soap_linear soap_linear_start "
+        "--epochs 60 && "
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
+        "--out docs/data/local_ph_accuracy.json --models ph_root_narrow ph_linear --epochs 60 && "
         "python docs/regenerate.py local-ph-accuracy docs/data/local_ph_accuracy.json",
         {"local_ph:accuracy": local_ph_accuracy},
     ),
@@ -2401,6 +2436,14 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
             "local_ph:switches_root": local_ph_switches,
             "local_ph:cost_root": local_ph_cost,
         },
+    ),
+    "local-ph-md-root-10ps": (
+        "local_ph.md",
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_md.py runs/local_ph/ph_root/model "
+        "runs/local_ph/data --out docs/data/local_ph_md_root_10ps.json --ps 10 "
+        "--switch-steps 50 --cost-steps 3 && python docs/regenerate.py local-ph-md-root-10ps "
+        "docs/data/local_ph_md_root_10ps.json",
+        {"local_ph:md_root_10ps": local_ph_md},
     ),
     "local-ph-ridge": (
         "local_ph.md",

@@ -53,7 +53,9 @@ def test_local_ph_pages_regenerate(tmp_path):
                    "soap": _model(30.0, 900.0),
                    "schnet": _model(80.0, 2000.0), "reference": _model(90.0, 1800.0),
                    "ph_cycles": _model(20.0, 1000.0) | {"force_weight": 0.3},
-                   "soap_w_f0.3": _model(25.0, 800.0) | {"force_weight": 0.3}},
+                   "soap_w_f0.3": _model(25.0, 800.0) | {"force_weight": 0.3},
+                   "ph_linear": _model(22.0, 1100.0) | {"epochs_run": 0, "fit_s": 60.0},
+                   "soap_linear": _model(11.0, 950.0) | {"epochs_run": 0, "fit_s": 60.0}},
         "n_train_structures": 288, "n_test_structures": 144, "atoms_per_structure": 216,
         "force_atoms": {"train": 16, "test": 32}, "cpus": 2, "load_average": LOAD,
     }  # fmt: skip
@@ -108,6 +110,16 @@ def test_local_ph_pages_regenerate(tmp_path):
         "(met)."
     ) in text
     assert "| SOAP + NN, per atom, force weight 0.3 | 1000 | 25.0 / 12.5 |" in text
+    # The linear terms alone: no epochs; set side by side (the pair without both is left out).
+    assert (
+        "| SOAP, linear per-atom energy, exact fit, force weight 0.3 | 1000 | 11.0 / 5.5 | 950 "
+        "/ 475 | 3.7 / 317 | — | 1 |" in text
+    )
+    assert (
+        "Like for like at force weight 0.3 (test energy all / cold, meV/atom; forces all / cold, "
+        "meV/Å): local PH, linear term alone 22.0 / 11.0 and 1100 / 550 against SOAP, linear "
+        "term alone 11.0 / 5.5 and 950 / 475.\n"
+    ) in text
     assert "| local PH + NN, complexes with and without the centre (ours) | 1000 | 25.0" in text
     assert "| energy drift, meV/atom/ps | 2.500 | 0.010 |" in text
     assert "| > 0.1 Å² | 30.0 | 100 |" in text
