@@ -314,6 +314,7 @@ ACCURACY_MODELS = {
     "ph": "the accuracy table's model",
     "ph_both": "the accuracy table's model on both complexes",
     "ph_circumradius": "the accuracy table's model, the graph valued by the triangles",
+    "ph_root": "the accuracy table's model on images of the square roots",
 }
 """Labels of the accuracy benchmark's saved models, by their directory's name."""
 
