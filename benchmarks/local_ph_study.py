@@ -315,6 +315,7 @@ ACCURACY_MODELS = {
     "ph_both": "the accuracy table's model on both complexes",
     "ph_circumradius": "the accuracy table's model, the graph valued by the triangles",
     "ph_root": "the accuracy table's model on images of the square roots",
+    "ph_root_narrow": "the same at bandwidth 0.05 Å",
 }
 """Labels of the accuracy benchmark's saved models, by their directory's name."""
 
