@@ -2461,6 +2461,17 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "python docs/regenerate.py local-ph-images docs/data/local_ph_images.json",
         {"local_ph:images": local_ph_study},
     ),
+    "local-ph-dt": (
+        "local_ph.md",
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_study.py runs/local_ph/data "
+        "--work runs/local_ph_dt --out docs/data/local_ph_dt.json --parts md "
+        "--md-models runs/local_ph/ph_root/model --md-fs 250 --md-dt 1.0 0.5 0.25 && "
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_study.py runs/local_ph/data "
+        "--work runs/local_ph_dt --out docs/data/local_ph_dt.json --parts md "
+        "--md-models runs/local_ph/ph_root_narrow/model --md-fs 250 --md-dt 1.0 && "
+        "python docs/regenerate.py local-ph-dt docs/data/local_ph_dt.json",
+        {"local_ph:dt": local_ph_study_md},
+    ),
     "local-ph-bandwidth": (
         "local_ph.md",
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_study.py runs/local_ph/data "
