@@ -1663,6 +1663,40 @@ def local_ph_study_md(bench: Mapping[str, Any]) -> str:
     )
 
 
+def _local_ph_dt_figure(bench: Mapping[str, Any], path: Path) -> None:
+    """Total and potential energy per atom against time, one line per potential and step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    for name, m in bench["md"].items():
+        for dt, r in m["runs"].items():
+            label = f"{m.get('label', name)}, {dt} fs"
+            for ax, key in zip(axes, ("total_meV_per_atom", "potential_meV_per_atom"), strict=True):
+                series = [float(v) for v in r[key]]
+                step = m["simulated_fs"] / max(len(series) - 1, 1)
+                ax.plot([k * step for k in range(len(series))], series, label=label)
+    axes[0].set_ylabel("total energy change, meV/atom")
+    axes[1].set_ylabel("potential energy change, meV/atom")
+    for ax in axes:
+        ax.set_xlabel("time, fs")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def local_ph_dt(bench: Mapping[str, Any]) -> str:
+    """``local_ph_study_md``'s table with its energies against time as
+    ``docs/img/local_ph_dt.png`` (drawn here)."""
+    _local_ph_dt_figure(bench, DOCS / "img" / "local_ph_dt.png")
+    figure = "![Total and potential energy along NVE at each time step](img/local_ph_dt.png)\n\n"
+    return figure + local_ph_study_md(bench)
+
+
 def local_ph_ridge(bench: Mapping[str, Any]) -> str:
     """The linear start alone (the networks at zero) for each ridge and force weight, and the
     ridge its held-out loss keeps."""
@@ -2470,7 +2504,7 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "--work runs/local_ph_dt --out docs/data/local_ph_dt.json --parts md "
         "--md-models runs/local_ph/ph_root_narrow/model --md-fs 250 --md-dt 1.0 && "
         "python docs/regenerate.py local-ph-dt docs/data/local_ph_dt.json",
-        {"local_ph:dt": local_ph_study_md},
+        {"local_ph:dt": local_ph_dt},
     ),
     "local-ph-bandwidth": (
         "local_ph.md",

@@ -89,6 +89,7 @@ def test_local_ph_pages_regenerate(tmp_path):
         ("local-ph-md-circumradius", md_circumradius),
         ("local-ph-md-cycles", md_cycles),
         ("local-ph-md-root", md_root),
+        ("local-ph-md-root-10ps", md_root),
     ):
         source = tmp_path / f"{page}.json"
         source.write_text(json.dumps(data))
@@ -244,3 +245,20 @@ def test_local_ph_image_study_pages_regenerate(tmp_path, page, block):
     text = (tmp_path / "local_ph.md").read_text()
     body = text[text.index(f"BEGIN GENERATED {block} ") : text.index(f"END GENERATED {block} ")]
     assert "| a variant | 25.0 / 12.5 | 2000 / 1000 | 2500 / 2300 | 0.80 / 0.80 |" in body
+
+
+def test_local_ph_time_step_page_draws_its_figure(tmp_path, monkeypatch):
+    regenerate = _regenerate()
+    monkeypatch.setattr(regenerate, "DOCS", tmp_path)  # the figure goes beside the page
+    shutil.copy(DOCS / "local_ph.md", tmp_path / "local_ph.md")
+    study = _study({}, {"ph_root": ("on root axes", 2.0, 0.4, 12.0, 650.0, -30.0)})
+    run = study["md"]["ph_root"]["runs"]["1.0"]
+    run["total_meV_per_atom"] = [0.0, 0.5, 1.0]
+    run["potential_meV_per_atom"] = [0.0, -15.0, -30.0]
+    source = tmp_path / "dt.json"
+    source.write_text(json.dumps(study))
+    assert regenerate.regenerate("local-ph-dt", source, docs=tmp_path) == ["local_ph:dt"]
+    text = (tmp_path / "local_ph.md").read_text()
+    assert "![Total and potential energy along NVE at each time step](img/local_ph_dt.png)" in text
+    assert "| on root axes | 1.0 | 30 | -30.0 | 2.000 | 0.400 | 12.0 | 650 |" in text
+    assert (tmp_path / "img" / "local_ph_dt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
