@@ -54,12 +54,11 @@ from topophys.training.force_baselines import (
 )
 from topophys.training.local_ph import (
     LocalPHFitConfig,
-    _fit_scaling,
     fit_local_ph,
     force_labels,
     force_subset,
-    linear_start,
     ph_samples,
+    prepare_network,
 )
 
 TRAIN_FORCE_ATOMS, TEST_FORCE_ATOMS = 16, 32
@@ -252,18 +251,12 @@ def linear_only(samples: list[Any], n_features: int, epochs: int) -> tuple[Atomi
     (``linear_start``) to the energies and forces at force weight 0.3, its ridge chosen on the
     held-out structures of the fits (``fit_config``'s split). Returns the model and what
     ``linear_start`` returned, with the fit's seconds."""
-    config = fit_config(epochs, 0.3)
+    config = fit_config(epochs, 0.3).replace(linear_start=True)
     fit, hold = holdout_split(len(samples), config.validation_fraction, config.seed)
     model = AtomicNetwork(n_features, linear=True).double()
     start = time.perf_counter()
-    _fit_scaling(model, [samples[k] for k in fit], config.input_floor)
-    found = linear_start(
-        model,
-        [samples[k] for k in fit],
-        [samples[k] for k in hold],
-        config.force_weight,
-        config.linear_ridges,
-    )
+    found = prepare_network(model, [samples[k] for k in fit], [samples[k] for k in hold], config)
+    assert found is not None
     return model, {**found, "seconds": time.perf_counter() - start}
 
 
@@ -297,7 +290,7 @@ def run_soap_linear(train, test, i_train, i_test, work: Path, epochs: int) -> di
 def run_ph_linear(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
     """The per-atom energy linear in ``ph_linear_start``'s images (``linear_only``): the term
     that fit starts from, alone."""
-    descriptor = LocalPHConfig(centre="both", graph="circumradius", graph_cycles=True)
+    descriptor = LocalPHConfig(**CYCLES)
     samples, t_train = timed(
         ph_samples, train, descriptor, force_atoms=TRAIN_FORCE_ATOMS, seed=0, indices=i_train
     )
@@ -390,27 +383,31 @@ def run_ph_circumradius(train, test, i_train, i_test, work: Path, epochs: int) -
     )  # fmt: skip
 
 
+CYCLES = {"centre": "both", "graph": "circumradius", "graph_cycles": True}
+"""The descriptor of ``ph_cycles`` and the rows after it: both complexes, the neighbours'
+graph valued by the triangles with the centre, with its cycles."""
+FROM_LINEAR = {"force_weight": 0.3, "linear_start": True}
+"""The fit of ``ph_linear_start`` and the rows after it."""
+
+
 def run_ph_cycles(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
     """The same with the graph's cycles (its H1), force weight 0.3."""
     return run_ph(
-        train, test, i_train, i_test, work, epochs, "ph_cycles", force_weight=0.3,
-        centre="both", graph="circumradius", graph_cycles=True,
-    )  # fmt: skip
+        train, test, i_train, i_test, work, epochs, "ph_cycles", force_weight=0.3, **CYCLES
+    )
 
 
 def run_ph_linear_start(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
     """``ph_cycles`` with the networks trained on what the exact linear fit leaves."""
     return run_ph(
-        train, test, i_train, i_test, work, epochs, "ph_linear_start", force_weight=0.3,
-        linear_start=True, centre="both", graph="circumradius", graph_cycles=True,
-    )  # fmt: skip
+        train, test, i_train, i_test, work, epochs, "ph_linear_start", **FROM_LINEAR, **CYCLES
+    )
 
 
 def run_ph_root(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
     """``ph_linear_start`` on images of the values' square roots (Å), bandwidth 0.1 Å."""
     return run_ph(
-        train, test, i_train, i_test, work, epochs, "ph_root", force_weight=0.3,
-        linear_start=True, centre="both", graph="circumradius", graph_cycles=True,
+        train, test, i_train, i_test, work, epochs, "ph_root", **FROM_LINEAR, **CYCLES,
         image_axes="root", bandwidth=0.1,
     )  # fmt: skip
 
@@ -418,8 +415,7 @@ def run_ph_root(train, test, i_train, i_test, work: Path, epochs: int) -> dict[s
 def run_ph_root_narrow(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
     """``ph_root`` at bandwidth 0.05 Å (one pixel's width, as the squared axes' 0.1 Å²)."""
     return run_ph(
-        train, test, i_train, i_test, work, epochs, "ph_root_narrow", force_weight=0.3,
-        linear_start=True, centre="both", graph="circumradius", graph_cycles=True,
+        train, test, i_train, i_test, work, epochs, "ph_root_narrow", **FROM_LINEAR, **CYCLES,
         image_axes="root", bandwidth=0.05,
     )  # fmt: skip
 

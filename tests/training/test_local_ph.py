@@ -70,22 +70,29 @@ def test_force_subsets_and_energy_only_samples():
 
 @pytest.mark.parametrize("centre", ["kept", "both"])
 def test_force_jacobian_is_the_forces_of_a_linear_per_atom_energy(centre):
-    import torch
-
-    from topophys.models.local_ph import AtomicNetwork
 
     config = SMALL.replace(centre=centre)
     frames = labelled(2)
     (sample,) = ph_samples(frames[1:], config, force_atoms=7, seed=2)
+    check_force_jacobian(sample, config.n_features)
+
+
+def check_force_jacobian(sample, n_features):
+    """``sample.force_jacobian() @ w`` equals the forces a linear per-atom energy ``w · x``
+    predicts through ``sample.predict`` (a network without hidden layers, rescaled inputs)."""
+    import torch
+
+    from topophys.models.local_ph import AtomicNetwork
+
     torch.manual_seed(0)
-    net = AtomicNetwork(config.n_features, hidden=()).double()
+    net = AtomicNetwork(n_features, hidden=()).double()
     with torch.no_grad():
         net.input_scale.uniform_(0.5, 2.0)
         net.energy_scale.fill_(1.7)
     _, forces = sample.predict(net, False)
     w = net.nets[0][0].weight.detach()[0] * net.energy_scale / net.input_scale
     jacobian = sample.force_jacobian()
-    assert jacobian.shape == (21, config.n_features)
+    assert jacobian.shape == (3 * len(sample.force_index), n_features)
     assert float(forces.abs().max()) > 1e-3  # not trivially zero
     np.testing.assert_allclose(
         (jacobian @ w).numpy(), forces.detach().reshape(-1).numpy(), atol=1e-9

@@ -303,13 +303,12 @@ def fit_force_model(
     :func:`~topophys.training.local_ph.fit_local_ph` does.
     """
     from ._loop import holdout_split
-    from .local_ph import _fit_scaling, linear_start
+    from .local_ph import prepare_network
 
     samples = list(samples)
     train, held = holdout_split(len(samples), config.validation_fraction, config.seed)
     model = model.double()
     if isinstance(model, AtomicNetwork):
-        _fit_scaling(model, [samples[k] for k in train], config.input_floor)
         if config.linear_start != model.linear:
             raise ValueError(
                 f"config.linear_start is {config.linear_start} but the model was built with "
@@ -327,13 +326,9 @@ def fit_force_model(
         )
     start = time.perf_counter()
     first = None
-    if config.linear_start and isinstance(model, AtomicNetwork):
-        first = linear_start(
-            model,
-            [samples[k] for k in train],
-            [samples[k] for k in held],
-            config.force_weight,
-            config.linear_ridges,
+    if isinstance(model, AtomicNetwork):
+        first = prepare_network(
+            model, [samples[k] for k in train], [samples[k] for k in held], config
         )
     history: dict[str, Any] = fit_forces(
         model,

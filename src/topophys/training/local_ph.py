@@ -64,6 +64,7 @@ __all__ = [
     "force_subset",
     "linear_start",
     "ph_samples",
+    "prepare_network",
 ]
 
 
@@ -478,16 +479,9 @@ def fit_local_ph(
         config.activation,
         linear=config.linear_start,
     ).double()
-    _fit_scaling(network, [samples[i] for i in train], config.input_floor)
-    start: dict[str, Any] | None = None
-    if config.linear_start:
-        start = linear_start(
-            network,
-            [samples[i] for i in train],
-            [samples[i] for i in held],
-            config.force_weight,
-            config.linear_ridges,
-        )
+    start = prepare_network(
+        network, [samples[i] for i in train], [samples[i] for i in held], config
+    )
     history: dict[str, Any] = fit_forces(
         network,
         [samples[i] for i in train],
@@ -604,6 +598,21 @@ def linear_start(
         last.weight.zero_()
         last.bias.fill_(float(best["solution"][n]))
     return {"ridge": best["ridge"], "holdout_score": best["holdout_score"], "scores": scores}
+
+
+def prepare_network(
+    network: AtomicNetwork,
+    train: Sequence[LinearSample],
+    holdout: Sequence[LinearSample],
+    config: LocalPHFitConfig,
+) -> dict[str, Any] | None:
+    """Fit ``network``'s input scaling to ``train`` and, with ``config.linear_start``, its
+    fixed linear term (:func:`linear_start`, ridge chosen on ``holdout``): what a fit does
+    before its first epoch. Returns what :func:`linear_start` returned, or None."""
+    _fit_scaling(network, train, config.input_floor)
+    if not config.linear_start:
+        return None
+    return linear_start(network, train, holdout, config.force_weight, config.linear_ridges)
 
 
 def _check_ridges(ridges: Sequence[float], name: str) -> None:
