@@ -86,10 +86,11 @@ def header(data: Path, train: list[Any], test: list[Any]) -> dict[str, Any]:
     }
 
 
-def fit_config(epochs: int, force_weight: float = 1.0) -> LocalPHFitConfig:
+def fit_config(epochs: int, force_weight: float = 1.0, seed: int = 0) -> LocalPHFitConfig:
     return LocalPHFitConfig(
         epochs=epochs,
         force_weight=force_weight,
+        seed=seed,
         milestones=tuple(sorted({max(1, epochs // 2), max(2, (4 * epochs) // 5)})),
         force_atoms=TRAIN_FORCE_ATOMS,
         patience=max(10, epochs // 5),
@@ -158,11 +159,13 @@ def run_ph(
     name: str = "ph",
     force_weight: float = 1.0,
     linear_start: bool = False,
+    seed: int = 0,
     **changes: Any,
 ) -> dict[str, Any]:
-    """The local PH potential on ``LocalPHConfig(**changes)``, saved in ``work / name``."""
+    """The local PH potential on ``LocalPHConfig(**changes)``, saved in ``work / name``;
+    ``seed`` is the fit's (weights, batch order, held-out structures), not the force atoms'."""
     descriptor = LocalPHConfig(**changes)
-    config = fit_config(epochs, force_weight).replace(linear_start=linear_start)
+    config = fit_config(epochs, force_weight, seed).replace(linear_start=linear_start)
     samples, t_train = timed(
         ph_samples, train, descriptor, force_atoms=TRAIN_FORCE_ATOMS, seed=0, indices=i_train
     )
@@ -404,19 +407,23 @@ def run_ph_linear_start(train, test, i_train, i_test, work: Path, epochs: int) -
     )
 
 
-def run_ph_root(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
+def run_ph_root(
+    train, test, i_train, i_test, work: Path, epochs: int, seed: int = 0
+) -> dict[str, Any]:
     """``ph_linear_start`` on images of the values' square roots (Å), bandwidth 0.1 Å."""
     return run_ph(
         train, test, i_train, i_test, work, epochs, "ph_root", **FROM_LINEAR, **CYCLES,
-        image_axes="root", bandwidth=0.1,
+        image_axes="root", bandwidth=0.1, seed=seed,
     )  # fmt: skip
 
 
-def run_ph_root_narrow(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
+def run_ph_root_narrow(
+    train, test, i_train, i_test, work: Path, epochs: int, seed: int = 0
+) -> dict[str, Any]:
     """``ph_root`` at bandwidth 0.05 Å (one pixel's width, as the squared axes' 0.1 Å²)."""
     return run_ph(
         train, test, i_train, i_test, work, epochs, "ph_root_narrow", **FROM_LINEAR, **CYCLES,
-        image_axes="root", bandwidth=0.05,
+        image_axes="root", bandwidth=0.05, seed=seed,
     )  # fmt: skip
 
 
@@ -441,6 +448,8 @@ RUNNERS = {
     "schnet": run_schnet,
     "reference": run_reference,
 }
+SEEDED = ("ph_root", "ph_root_narrow")
+"""The models ``--seed`` reruns (entries ``<name>_seed<n>``, saved under ``--work/seed<n>``)."""
 
 
 def main() -> None:
@@ -451,7 +460,10 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(RUNNERS), choices=list(RUNNERS))
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--schnet-epochs", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=0, help=f"the fit's seed, for {SEEDED}")
     args = parser.parse_args()
+    if args.seed and set(args.models) - set(SEEDED):
+        parser.error(f"--seed reruns only {', '.join(SEEDED)}")
     torch.set_num_threads(1)
     train, test, i_train, i_test = load(args.data)
     out = json.loads(args.out.read_text()) if args.out.exists() else {}
@@ -460,14 +472,20 @@ def main() -> None:
     for name in args.models:
         load_start, commit = os.getloadavg(), git_commit()
         epochs = args.schnet_epochs if name == "schnet" else args.epochs
-        result = RUNNERS[name](train, test, i_train, i_test, args.work, epochs)
+        if args.seed:
+            work, key = args.work / f"seed{args.seed}", f"{name}_seed{args.seed}"
+            result = RUNNERS[name](train, test, i_train, i_test, work, epochs, seed=args.seed)
+            result["seed"] = args.seed
+        else:
+            key = name
+            result = RUNNERS[name](train, test, i_train, i_test, args.work, epochs)
         result["load_average"] = {"start": load_start, "end": os.getloadavg()}
         result["commit"] = commit
-        out["models"][name] = result
+        out["models"][key] = result
         out["load_average"] = {"start": load_start, "end": os.getloadavg()}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(out, indent=1) + "\n")
-        print(name, json.dumps(result["test"]), flush=True)
+        print(key, json.dumps(result["test"]), flush=True)
 
 
 if __name__ == "__main__":
