@@ -1376,13 +1376,38 @@ _FORCE_SHORT = {
 }
 
 
+_SEEDED = re.compile(r"(?P<base>.+)_seed(?P<seed>[0-9]+)")
+
+
+def _force_label(key: str, short: bool = False) -> str | None:
+    """The accuracy table's label of a model entry (``<name>`` or ``<name>_seed<n>``, a rerun
+    with another fit seed), or None for an entry the table does not show."""
+    match = _SEEDED.fullmatch(key)
+    base = match["base"] if match else key
+    if base not in _FORCE_MODELS:
+        return None
+    label = _FORCE_SHORT.get(base, _FORCE_MODELS[base]) if short else _FORCE_MODELS[base]
+    if not match:
+        return label
+    tail = " (ours)" if label.endswith(" (ours)") else ""
+    return f"{label.removesuffix(tail)}, fit seed {match['seed']}{tail}"
+
+
+def _force_keys(models: Mapping[str, Any]) -> list[str]:
+    """The entries the accuracy table shows, in its order: each model, then its reruns."""
+    keys = []
+    for base in _FORCE_MODELS:
+        reruns = [k for k in models if (m := _SEEDED.fullmatch(k)) and m["base"] == base]
+        keys += ([base] if base in models else []) + sorted(reruns)
+    return keys
+
+
 def local_ph_accuracy(bench: Mapping[str, Any]) -> str:
     """Energy and force errors of the local PH potential and the per-atom baselines."""
     rows = []
     models = bench["models"]
-    for key, label in _FORCE_MODELS.items():
-        if key not in models:
-            continue
+    for key in _force_keys(models):
+        label = _force_label(key)
         m = models[key]
         test, train = m["test"], m["train"]
         trained = key != "reference"  # the reference is the labels' spread, nothing fitted
@@ -1417,22 +1442,25 @@ def local_ph_accuracy(bench: Mapping[str, Any]) -> str:
         f"{bench['force_atoms']['test']} per test structure."
     )
     loads = [
-        f"{_FORCE_SHORT.get(key, _FORCE_MODELS[key])} {m['load_average']['start'][0]:.1f} → "
-        f"{m['load_average']['end'][0]:.1f}"
-        for key, m in models.items()
-        if key in _FORCE_MODELS and key != "reference" and "load_average" in m
+        f"{_force_label(key, short=True)} {models[key]['load_average']['start'][0]:.1f} → "
+        f"{models[key]['load_average']['end'][0]:.1f}"
+        for key in models
+        if _force_label(key) and key != "reference" and "load_average" in models[key]
     ]
     out += f" Load average while each model ran: {'; '.join(loads)}." if loads else ""
     # Models measured later than the others name their commit (the note below names one).
     later = [
-        f"{_FORCE_SHORT.get(key, _FORCE_MODELS[key])} at commit `{m['commit']}`"
+        f"{_force_label(key, short=True)} at commit `{m['commit']}`"
         for key, m in models.items()
-        if key in _FORCE_MODELS and m.get("commit")
+        if _force_label(key) and m.get("commit")
     ]
     out += f" Measured later: {'; '.join(later)}.\n" if later else "\n"
     verdicts = []
-    ph_keys = ("ph", "ph_both", "ph_circumradius", "ph_cycles", "ph_linear_start", "ph_root")
-    for key in (*ph_keys, "ph_root_narrow"):
+    trained_ph = ("ph", "ph_both", "ph_circumradius", "ph_cycles", "ph_linear_start", "ph_root")
+    for key in _force_keys(models):
+        match = _SEEDED.fullmatch(key)
+        if (match["base"] if match else key) not in (*trained_ph, "ph_root_narrow"):
+            continue
         # Each against SOAP + NN trained with the same force weight in the loss.
         weight = models.get(key, {}).get("force_weight", 1.0)
         against = "soap" if weight == 1.0 else f"soap_w_f{weight:g}"
@@ -1442,7 +1470,7 @@ def local_ph_accuracy(bench: Mapping[str, Any]) -> str:
         e_ok = ph["energy_rmse_meV"] <= soap["energy_rmse_meV"]
         f_ratio = ph["force_rmse_meV"] / soap["force_rmse_meV"]
         verdicts.append(
-            f"{_FORCE_SHORT[key]}: energy {'met' if e_ok else 'not met'} "
+            f"{_force_label(key, short=True)}: energy {'met' if e_ok else 'not met'} "
             f"({fmt(ph['energy_rmse_meV'], 1)} against {fmt(soap['energy_rmse_meV'], 1)} "
             f"meV/atom), forces {fmt(f_ratio, 2)}× those of {_FORCE_SHORT[against]} "
             f"({'met' if f_ratio <= 1.5 else 'not met'})"

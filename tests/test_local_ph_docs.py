@@ -55,7 +55,9 @@ def test_local_ph_pages_regenerate(tmp_path):
                    "ph_cycles": _model(20.0, 1000.0) | {"force_weight": 0.3},
                    "soap_w_f0.3": _model(25.0, 800.0) | {"force_weight": 0.3},
                    "ph_linear": _model(22.0, 1100.0) | {"epochs_run": 0, "fit_s": 60.0},
-                   "soap_linear": _model(11.0, 950.0) | {"epochs_run": 0, "fit_s": 60.0}},
+                   "soap_linear": _model(11.0, 950.0) | {"epochs_run": 0, "fit_s": 60.0},
+                   "ph_root_seed1": _model(26.0, 1100.0) | {"force_weight": 0.3},
+                   "ph_root": _model(30.0, 1050.0) | {"force_weight": 0.3}},
         "n_train_structures": 288, "n_test_structures": 144, "atoms_per_structure": 216,
         "force_atoms": {"train": 16, "test": 32}, "cpus": 2, "load_average": LOAD,
     }  # fmt: skip
@@ -108,9 +110,17 @@ def test_local_ph_pages_regenerate(tmp_path):
         "NN (not met); local PH on both complexes: energy met (25.0 against 30.0 meV/atom), "
         "forces 1.33× those of SOAP + NN (met); local PH, graph with its cycles: energy met "
         "(20.0 against 25.0 meV/atom), forces 1.25× those of SOAP + NN at force weight 0.3 "
-        "(met)."
+        "(met); "
     ) in text
     assert "| SOAP + NN, per atom, force weight 0.3 | 1000 | 25.0 / 12.5 |" in text
+    # A rerun with another fit seed follows its model, labelled by the seed.
+    root = "| local PH + NN, the same on images of the values' square roots (ours) | 1000 | 30.0"
+    rerun = (
+        "| local PH + NN, the same on images of the values' square roots, fit seed 1 (ours) | "
+        "1000 | 26.0 / 13.0 | 1100 / 550 |"
+    )
+    assert root in text and rerun in text and text.index(root) < text.index(rerun)
+    assert "local PH on root axes, fit seed 1: energy not met (26.0 against 25.0 meV/atom)" in text
     # The linear terms alone: no epochs; set side by side (the pair without both is left out).
     assert (
         "| SOAP, linear per-atom energy, exact fit, force weight 0.3 | 1000 | 11.0 / 5.5 | 950 "
