@@ -2442,6 +2442,11 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "--out docs/data/local_ph_accuracy.json --models ph_root_narrow ph_linear --epochs 60 && "
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
         "--out docs/data/local_ph_accuracy.json --models ph_root --epochs 60 --seed 1 && "
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
+        "--out docs/data/local_ph_accuracy.json --models ph_root_narrow --epochs 60 --seed 1 && "
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
+        "--out docs/data/local_ph_accuracy.json --models ph_root ph_root_narrow --epochs 60 "
+        "--seed 2 && "
         "python docs/regenerate.py local-ph-accuracy docs/data/local_ph_accuracy.json",
         {"local_ph:accuracy": local_ph_accuracy},
     ),
