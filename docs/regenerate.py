@@ -1481,6 +1481,21 @@ def local_ph_accuracy(bench: Mapping[str, Any]) -> str:
             + "; ".join(verdicts)
             + ".\n"
         )
+    spreads = []
+    for base in _FORCE_MODELS:
+        keys = [k for k in _force_keys(models) if k == base or k.startswith(f"{base}_seed")]
+        if base not in models or len(keys) < 2:
+            continue
+        energies = [models[k]["test"]["energy_rmse_meV"] for k in keys]
+        forces = [models[k]["test"]["force_rmse_meV"] for k in keys]
+        spreads.append(
+            f"{_force_label(base, short=True)} over {len(keys)} fit seeds: energy "
+            f"{fmt(min(energies), 1)}–{fmt(max(energies), 1)} (mean "
+            f"{fmt(sum(energies) / len(keys), 1)}) meV/atom, forces {fmt(min(forces), 0)}–"
+            f"{fmt(max(forces), 0)} (mean {fmt(sum(forces) / len(keys), 0)}) meV/Å"
+        )
+    if spreads:
+        out += "\nTest errors on all frames, " + "; ".join(spreads) + ".\n"
     pairs = [(k, "soap_" + k[3:]) for k in ("ph_linear", "ph_linear_start") if k in models]
     like = [
         f"{_FORCE_SHORT[p]} {_errors(models[p])} against {_FORCE_SHORT[s]} {_errors(models[s])}"

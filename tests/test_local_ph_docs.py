@@ -121,6 +121,10 @@ def test_local_ph_pages_regenerate(tmp_path):
     )
     assert root in text and rerun in text and text.index(root) < text.index(rerun)
     assert "local PH on root axes, fit seed 1: energy not met (26.0 against 25.0 meV/atom)" in text
+    assert (
+        "Test errors on all frames, local PH on root axes over 2 fit seeds: energy 26.0–30.0 "
+        "(mean 28.0) meV/atom, forces 1050–1100 (mean 1075) meV/Å.\n"
+    ) in text
     # The linear terms alone: no epochs; set side by side (the pair without both is left out).
     assert (
         "| SOAP, linear per-atom energy, exact fit, force weight 0.3 | 1000 | 11.0 / 5.5 | 950 "
