@@ -408,12 +408,13 @@ def run_ph_linear_start(train, test, i_train, i_test, work: Path, epochs: int) -
 
 
 def run_ph_root(
-    train, test, i_train, i_test, work: Path, epochs: int, seed: int = 0
-) -> dict[str, Any]:
+    train, test, i_train, i_test, work: Path, epochs: int, seed: int = 0,
+    name: str = "ph_root", bandwidth: float = 0.1,
+) -> dict[str, Any]:  # fmt: skip
     """``ph_linear_start`` on images of the values' square roots (Å), bandwidth 0.1 Å."""
     return run_ph(
-        train, test, i_train, i_test, work, epochs, "ph_root", **FROM_LINEAR, **CYCLES,
-        image_axes="root", bandwidth=0.1, seed=seed,
+        train, test, i_train, i_test, work, epochs, name, **FROM_LINEAR, **CYCLES,
+        image_axes="root", bandwidth=bandwidth, seed=seed,
     )  # fmt: skip
 
 
@@ -421,10 +422,7 @@ def run_ph_root_narrow(
     train, test, i_train, i_test, work: Path, epochs: int, seed: int = 0
 ) -> dict[str, Any]:
     """``ph_root`` at bandwidth 0.05 Å (one pixel's width, as the squared axes' 0.1 Å²)."""
-    return run_ph(
-        train, test, i_train, i_test, work, epochs, "ph_root_narrow", **FROM_LINEAR, **CYCLES,
-        image_axes="root", bandwidth=0.05, seed=seed,
-    )  # fmt: skip
+    return run_ph_root(train, test, i_train, i_test, work, epochs, seed, "ph_root_narrow", 0.05)
 
 
 def run_soap_light_forces(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
