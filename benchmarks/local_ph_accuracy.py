@@ -20,7 +20,10 @@ complexes with and without it side by side (``LocalPHConfig(centre="both")``);
 exact linear fit (``LocalPHFitConfig(linear_start=True)``), ``soap_w_f0.3`` SOAP + NN with the
 force weight 0.3 (the like-for-like row), ``soap_linear`` the per-atom energy linear in SOAP
 fitted exactly (no network; the PH linear term's counterpart) and ``soap_linear_start``
-SOAP + NN trained from it (``ph_linear_start``'s counterpart). Each model's entry is merged
+SOAP + NN trained from it (``ph_linear_start``'s counterpart); ``ph_linear`` the PH images'
+linear term alone, ``ph_root`` / ``ph_root_narrow`` ``ph_linear_start`` on images of the
+values' square roots at 0.1 / 0.05 Å, which ``--seed N`` reruns with another fit seed
+(entries ``<name>_seed<N>``). Each model's entry is merged
 into ``--out`` as it finishes, so the models can run one at a time; a trained PH potential is
 saved under ``--work / name`` (``ph/model``, ``ph_both/model``, …) for the MD benchmarks.
 """
