@@ -152,6 +152,20 @@ def scores(model: torch.nn.Module, samples: list[Any], mask: np.ndarray) -> dict
     }
 
 
+def ph_samples_of(
+    train, test, i_train, i_test, descriptor: LocalPHConfig
+) -> tuple[list[Any], list[Any], float]:
+    """Training and test PH samples (the force atoms of every model) and the seconds per
+    structure they took."""
+    samples, t_train = timed(
+        ph_samples, train, descriptor, force_atoms=TRAIN_FORCE_ATOMS, seed=0, indices=i_train
+    )
+    held, t_test = timed(
+        ph_samples, test, descriptor, force_atoms=TEST_FORCE_ATOMS, seed=1, indices=i_test
+    )
+    return samples, held, (t_train + t_test) / (len(train) + len(test))
+
+
 def run_ph(
     train,
     test,
@@ -169,16 +183,11 @@ def run_ph(
     ``seed`` is the fit's (weights, batch order, held-out structures), not the force atoms'."""
     descriptor = LocalPHConfig(**changes)
     config = fit_config(epochs, force_weight, seed).replace(linear_start=linear_start)
-    samples, t_train = timed(
-        ph_samples, train, descriptor, force_atoms=TRAIN_FORCE_ATOMS, seed=0, indices=i_train
-    )
+    samples, held, seconds = ph_samples_of(train, test, i_train, i_test, descriptor)
     where = work / name
     fitted, t_fit = timed(fit_local_ph, train, descriptor, config, where, samples=samples)
     model, history = fitted
     potential = model.potential
-    held, t_test = timed(
-        ph_samples, test, descriptor, force_atoms=TEST_FORCE_ATOMS, seed=1, indices=i_test
-    )
     start = time.perf_counter()
     for a in test[:5]:
         potential.compute(a)
@@ -193,7 +202,7 @@ def run_ph(
         "train": errors(potential.network, samples),
         "epochs_run": len(history["epoch"]),
         "best_holdout_epoch": int(np.argmin(history.get("holdout_score", [0])) + 1),
-        "descriptor_s_per_structure": (t_train + t_test) / (len(train) + len(test)),
+        "descriptor_s_per_structure": seconds,
         "fit_s": t_fit,
         "energy_forces_s_per_structure": predict,
     }
@@ -297,17 +306,12 @@ def run_ph_linear(train, test, i_train, i_test, work: Path, epochs: int) -> dict
     """The per-atom energy linear in ``ph_linear_start``'s images (``linear_only``): the term
     that fit starts from, alone."""
     descriptor = LocalPHConfig(**CYCLES)
-    samples, t_train = timed(
-        ph_samples, train, descriptor, force_atoms=TRAIN_FORCE_ATOMS, seed=0, indices=i_train
-    )
-    held, t_test = timed(
-        ph_samples, test, descriptor, force_atoms=TEST_FORCE_ATOMS, seed=1, indices=i_test
-    )
+    samples, held, seconds = ph_samples_of(train, test, i_train, i_test, descriptor)
     model, found = linear_only(samples, descriptor.n_features, epochs)
     return {
         "descriptor": descriptor.to_dict(),
         **linear_entry(model, found, held, samples, test),
-        "descriptor_s_per_structure": (t_train + t_test) / (len(train) + len(test)),
+        "descriptor_s_per_structure": seconds,
     }
 
 
