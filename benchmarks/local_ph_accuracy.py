@@ -22,8 +22,9 @@ force weight 0.3 (the like-for-like row), ``soap_linear`` the per-atom energy li
 fitted exactly (no network; the PH linear term's counterpart) and ``soap_linear_start``
 SOAP + NN trained from it (``ph_linear_start``'s counterpart); ``ph_linear`` the PH images'
 linear term alone, ``ph_root`` / ``ph_root_narrow`` ``ph_linear_start`` on images of the
-values' square roots at 0.1 / 0.05 Å, which ``--seed N`` reruns with another fit seed
-(entries ``<name>_seed<N>``). Each model's entry is merged
+values' square roots at 0.1 / 0.05 Å, ``ph_root_simplices`` ``ph_root`` with the neighbours'
+graph summarised by its simplices' values (``graph_summary="simplices"``); ``--seed N`` reruns
+these three with another fit seed (entries ``<name>_seed<N>``). Each model's entry is merged
 into ``--out`` as it finishes, so the models can run one at a time; a trained PH potential is
 saved under ``--work / name`` (``ph/model``, ``ph_both/model``, …) for the MD benchmarks.
 """
@@ -416,12 +417,12 @@ def run_ph_linear_start(train, test, i_train, i_test, work: Path, epochs: int) -
 
 def run_ph_root(
     train, test, i_train, i_test, work: Path, epochs: int, seed: int = 0,
-    name: str = "ph_root", bandwidth: float = 0.1,
+    name: str = "ph_root", bandwidth: float = 0.1, graph_summary: str = "persistence",
 ) -> dict[str, Any]:  # fmt: skip
     """``ph_linear_start`` on images of the values' square roots (Å), bandwidth 0.1 Å."""
     return run_ph(
         train, test, i_train, i_test, work, epochs, name, **FROM_LINEAR, **CYCLES,
-        image_axes="root", bandwidth=bandwidth, seed=seed,
+        image_axes="root", bandwidth=bandwidth, seed=seed, graph_summary=graph_summary,
     )  # fmt: skip
 
 
@@ -430,6 +431,17 @@ def run_ph_root_narrow(
 ) -> dict[str, Any]:
     """``ph_root`` at bandwidth 0.05 Å (one pixel's width, as the squared axes' 0.1 Å²)."""
     return run_ph_root(train, test, i_train, i_test, work, epochs, seed, "ph_root_narrow", 0.05)
+
+
+def run_ph_root_simplices(
+    train, test, i_train, i_test, work: Path, epochs: int, seed: int = 0
+) -> dict[str, Any]:
+    """``ph_root`` with the neighbours' graph summarised by its simplices' values
+    (``graph_summary="simplices"``: no pairing, so no force jumps where its forest changes)."""
+    return run_ph_root(
+        train, test, i_train, i_test, work, epochs, seed, "ph_root_simplices",
+        graph_summary="simplices",
+    )  # fmt: skip
 
 
 def run_soap_light_forces(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
@@ -445,6 +457,7 @@ RUNNERS = {
     "ph_linear_start": run_ph_linear_start,
     "ph_root": run_ph_root,
     "ph_root_narrow": run_ph_root_narrow,
+    "ph_root_simplices": run_ph_root_simplices,
     "ph_linear": run_ph_linear,
     "soap": run_soap,
     "soap_w_f0.3": run_soap_light_forces,
@@ -453,7 +466,7 @@ RUNNERS = {
     "schnet": run_schnet,
     "reference": run_reference,
 }
-SEEDED = ("ph_root", "ph_root_narrow")
+SEEDED = ("ph_root", "ph_root_narrow", "ph_root_simplices")
 """The models ``--seed`` reruns (entries ``<name>_seed<n>``, saved under ``--work/seed<n>``)."""
 
 

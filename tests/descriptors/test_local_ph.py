@@ -281,6 +281,72 @@ def test_graph_cycles_record_the_edges_its_forest_leaves_out():
     assert both.shape[1] == kept.shape[1] + 2 * 256
 
 
+def test_graph_simplices_hold_every_vertex_and_edge_and_no_pairing():
+    # The same atom 0 with three neighbours: with graph_summary="simplices" its first graph
+    # image holds each neighbour at r²/4, its second all three edges, each until t_max.
+    positions = [[0.0, 0.0, 0.0], [1.40, 0.0, 0.0], [-0.62, 1.25, 0.10], [-0.55, -0.72, 1.15]]
+    positions += [[10.0, 0.0, 10.0], [11.4, 0.0, 10.0], [10.0, 1.4, 11.0], [10.2, 0.3, 8.7]]
+    x = np.array(positions)
+    config = LocalPHConfig(
+        centre="removed", graph="circumradius", graph_cycles=True, graph_summary="simplices"
+    )
+    pairs = local_pairs(Atoms("C8", positions=x), config)
+    at = pairs.centre == 0
+    vertices, edges = at & (pairs.block == 0), at & (pairs.block == 1)
+    np.testing.assert_allclose(
+        np.sort(pairs.birth[vertices]), np.sort(np.sum(x[1:4] ** 2, axis=1) / 4), atol=1e-12
+    )
+    expected = sorted(_circumradius2(x[0], x[j], x[k]) for j, k in ((1, 2), (1, 3), (2, 3)))
+    np.testing.assert_allclose(np.sort(pairs.birth[edges]), expected, atol=1e-12)
+    np.testing.assert_allclose(pairs.death[at], config.t_max)
+    geometry = slot_geometry(pairs, x)
+    np.testing.assert_allclose(
+        geometry.values.numpy(), np.stack([pairs.birth, pairs.death]), atol=1e-12
+    )
+
+
+@pytest.mark.parametrize(("summary", "jumps"), [("persistence", True), ("simplices", False)])
+def test_graph_images_keep_their_slope_where_the_forest_changes(summary, jumps):
+    # Moving neighbour 3 along y, the edge (2, 3) overtakes (1, 2): the graph's forest swaps
+    # them (a pairing switch). The persistence images' slope jumps there; the simplices'
+    # images are functions of the values alone and keep theirs.
+    positions = [[0.0, 0.0, 0.0], [1.40, 0.0, 0.0], [-0.62, 1.25, 0.10], [-0.55, -0.72, 1.15]]
+    positions += [[10.0, 0.0, 10.0], [11.4, 0.0, 10.0], [10.0, 1.4, 11.0], [10.2, 0.3, 8.7]]
+
+    def moved(s):
+        y = np.array(positions)
+        y[3, 1] += s
+        return y
+
+    def gap(s):
+        y = moved(s)
+        return _circumradius2(y[0], y[2], y[3]) - _circumradius2(y[0], y[1], y[2])
+
+    low, high = -0.4, -0.1  # the swap lies between (found by bisection)
+    assert gap(low) > 0 > gap(high)
+    for _ in range(60):
+        mid = 0.5 * (low + high)
+        low, high = (mid, high) if gap(mid) > 0 else (low, mid)
+    swap = 0.5 * (low + high)
+    config = LocalPHConfig(
+        centre="removed",
+        graph="circumradius",
+        graph_cycles=True,
+        graph_summary=summary,
+        resolution=(8, 8),
+        bandwidth=0.2,
+    )
+
+    def images(s):
+        return local_features(local_pairs(Atoms("C8", positions=moved(s)), config))[0]
+
+    step = 1e-5
+    left = (images(swap - step) - images(swap - 2 * step)) / step
+    right = (images(swap + 2 * step) - images(swap + step)) / step
+    change = np.abs(right - left).max() / np.abs(left).max()
+    assert (change > 0.3) if jumps else (change < 1e-2)
+
+
 def _circumradius2(a, b, c):
     """Squared circumradius of the triangle (a, b, c) from its sides: (abc / 4 area)²."""
     ab, bc, ca = (np.linalg.norm(b - a), np.linalg.norm(c - b), np.linalg.norm(a - c))
@@ -466,6 +532,10 @@ def test_bad_input_is_refused_with_the_argument_named():
     for bad in ({"centre": "kept"}, {"centre": "both", "filtration": "rips"}):
         with pytest.raises(ValueError, match="graph_cycles"):
             LocalPHConfig(graph_cycles=True, **bad)
+    with pytest.raises(ValueError, match="graph_summary"):
+        LocalPHConfig(centre="both", graph_summary="euler")
+    with pytest.raises(ValueError, match="needs graph_cycles=True"):
+        LocalPHConfig(centre="both", graph_summary="simplices")
     with pytest.raises(TypeError, match="graph_cycles must be true or false"):
         LocalPHConfig(centre="both", graph_cycles=1)
     # A configuration saved before the options existed reads as the centre kept.

@@ -12,6 +12,8 @@ from topophys.potentials import OutOfRangeWarning, load_energy_model
 
 from ..descriptors.test_local_ph import SMALL, amorphous
 
+CYCLES = {"centre": "both", "graph": "circumradius", "graph_cycles": True}
+
 
 @pytest.fixture(
     scope="module",
@@ -19,10 +21,18 @@ from ..descriptors.test_local_ph import SMALL, amorphous
         {"centre": "kept"},
         {"centre": "both"},
         {"centre": "both", "graph": "circumradius"},
-        {"centre": "both", "graph": "circumradius", "graph_cycles": True},
+        CYCLES,
         {"centre": "kept", "image_axes": "root"},
+        CYCLES | {"graph_summary": "simplices", "image_axes": "root"},
     ],
-    ids=["kept", "both", "both_circumradius", "both_circumradius_cycles", "kept_root"],
+    ids=[
+        "kept",
+        "both",
+        "both_circumradius",
+        "both_circumradius_cycles",
+        "kept_root",
+        "both_simplices_root",
+    ],
 )
 def potential(request):
     torch.manual_seed(0)

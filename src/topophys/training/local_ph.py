@@ -364,7 +364,7 @@ def _identity(
 
 
 _ADDED_LATER: dict[str, dict[str, Any]] = {
-    "descriptor": {"graph_cycles": False, "image_axes": "squared"},
+    "descriptor": {"graph_cycles": False, "image_axes": "squared", "graph_summary": "persistence"},
     "config": {"linear_start": False, "linear_ridges": [1e-6, 1e-4, 1e-2, 1.0]},
 }
 """Settings added after fits were recorded, with the value that does what the code did

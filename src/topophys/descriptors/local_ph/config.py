@@ -119,6 +119,17 @@ class LocalPHConfig(Config):
         those of the graph's edges, so the images stay continuous (an edge entering at
         ``t_max`` is a point of zero persistence) and change recipe only where two edges
         swap between the forest and the cycles, where their values are equal.
+    graph_summary
+        What the neighbours' graph's two images hold (with ``graph_cycles``).
+        ``"persistence"`` (default): its diagram, H0 pairs (a neighbour's value, the edge
+        that joins its class to an older one) and H1 births. ``"simplices"``: its simplices'
+        values, each vertex and each edge below ``t_max`` as a point ``(value, t_max)`` in the
+        first and second image (what the graph's Euler characteristic curve counts, vertices
+        and edges apart). The edges image then holds every edge, not only those that close a
+        cycle, and no value depends on which edges form the spanning forest: where two edges
+        swap between the forest and the cycles (the graph's pairing switches, at most MD
+        steps) the images keep their derivatives, so the forces do not jump there. What is
+        lost is which neighbour each forest edge joins.
     """
 
     filtration: Literal["alpha", "rips"] = "alpha"
@@ -135,6 +146,7 @@ class LocalPHConfig(Config):
     centre: Literal["kept", "removed", "both"] = "kept"
     graph: Literal["distance", "circumradius"] = "distance"
     graph_cycles: bool = False
+    graph_summary: Literal["persistence", "simplices"] = "persistence"
 
     def __post_init__(self) -> None:
         _validate.choice("filtration", self.filtration, ("alpha", "rips"))
@@ -177,6 +189,14 @@ class LocalPHConfig(Config):
                 "without the centre (Rips keeps every dimension already); it needs "
                 "filtration='alpha' and centre='removed' or 'both', got "
                 f"filtration={self.filtration!r}, centre={self.centre!r}"
+            )
+
+        _validate.choice("graph_summary", self.graph_summary, ("persistence", "simplices"))
+        if self.graph_summary == "simplices" and not self.graph_cycles:
+            raise ValueError(
+                "graph_summary='simplices' puts the neighbours' graph's vertices and edges in "
+                "its two images; it needs graph_cycles=True (and with it filtration='alpha', "
+                "centre='removed' or 'both')"
             )
 
     @property

@@ -87,6 +87,7 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
         centre: Literal["kept", "removed", "both"] = "kept",
         graph: Literal["distance", "circumradius"] = "distance",
         graph_cycles: bool = False,
+        graph_summary: Literal["persistence", "simplices"] = "persistence",
         n_jobs: int = 1,
         scheduler: Any = None,
     ) -> None:
@@ -104,6 +105,7 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
         self.centre = centre
         self.graph = graph
         self.graph_cycles = graph_cycles
+        self.graph_summary = graph_summary
         self.n_jobs = n_jobs
         self.scheduler = scheduler
 
@@ -123,6 +125,7 @@ class LocalPHDescriptor(TransformerMixin, BaseEstimator):
             centre=self.centre,
             graph=self.graph,
             graph_cycles=self.graph_cycles,
+            graph_summary=self.graph_summary,
         )
 
     def fit(self, X: Sequence[Any], y: Any = None) -> LocalPHDescriptor:

@@ -21,7 +21,9 @@ images, edges at ``max((d/2)², h_j, h_k)``, and only its H0 is kept (see
 ``max(r_ij²/4, h_j)`` and its edge (j, k) at ``max(R²(i, j, k), h_j, h_k)``, the squared
 circumradius of the triangle with the centre: the givers are the edge (i, j) and the triangle
 (i, j, k), and every value stays a continuous, piecewise smooth function of the positions
-(capped at ``t_max``).
+(capped at ``t_max``). With ``graph_summary="simplices"`` the graph's simplices are not
+paired: each vertex and edge below ``t_max`` is a pair born at its value and dying at
+``t_max``.
 
 **Rips.** The flag complex of the images within ``r_cut`` of *i* (without *i* as well, for
 ``centre="removed"`` or ``"both"``: every dimension), up to dimension ``max_dim + 1``, edges
@@ -248,10 +250,16 @@ def local_pairs(atoms: Any, config: LocalPHConfig | None = None) -> LocalPairs:
         # Delaunay flip swaps an edge between two neighbours for one through the centre;
         # the neighbours' graph (its H0) does not.
         link = config.graph == "circumradius"
-        st = _rips_filtration(
-            xyz, removed, np.arange(len(removed)), config, st, first, False, link=link
-        )
-        copy, simplices = _tree_pairs(st, m_images, config.max_dim)
+        if config.graph_summary == "simplices":
+            copy, simplices = _tree_pairs(st, m_images, config.max_dim)
+            g_copy, g_simplices = _graph_simplices(xyz, removed, config, first, link)
+            copy = np.concatenate([copy, g_copy])
+            simplices = np.concatenate([simplices, g_simplices], axis=1)
+        else:
+            st = _rips_filtration(
+                xyz, removed, np.arange(len(removed)), config, st, first, False, link=link
+            )
+            copy, simplices = _tree_pairs(st, m_images, config.max_dim)
         graph = copy >= first
         # H0 from the graphs, and H1 (born at an edge) with graph_cycles
         keep = ~graph | ((simplices[0] >= 0).sum(-1) <= config.removed_blocks)
@@ -453,25 +461,56 @@ def _rips_filtration(
     m_images = len(xyz)
     st = gudhi.SimplexTree() if st is None else st
     for k, ball in enumerate(vertices):
-        c = first + k
-        ids = c * m_images + ball
-        offsets = xyz[ball] - xyz[centres[k]]
-        h = entrance(np.linalg.norm(offsets, axis=1), config)
-        if link:
-            h = np.minimum(config.t_max, np.maximum(h, 0.25 * np.sum(offsets**2, axis=1)))
+        ids = (first + k) * m_images + ball
+        h, a, b, f = _graph_values(xyz, ball, centres[k], config, link)
         st.insert_batch(ids[None, :], h)
-        a, b = np.triu_indices(len(ball), 1)
-        if link:
-            at = np.broadcast_to(xyz[centres[k]], (len(a), 3))
-            half2 = circumradius2(np.stack([at, xyz[ball[a]], xyz[ball[b]]], axis=1))
-        else:
-            half2 = 0.25 * np.sum((xyz[ball[a]] - xyz[ball[b]]) ** 2, axis=1)
-        f = np.maximum(half2, np.maximum(h[a], h[b]))
-        keep = f < config.t_max
-        st.insert_batch(np.stack([ids[a][keep], ids[b][keep]]), f[keep])
+        st.insert_batch(np.stack([ids[a], ids[b]]), f)
     if expand:
         st.expansion(config.max_dim + 1)
     return st
+
+
+def _graph_values(
+    xyz: np.ndarray, ball: np.ndarray, centre: int, config: LocalPHConfig, link: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The graph on ``ball`` (image indices) around the image ``centre``: its vertices'
+    values ``(k,)`` and its edges below ``t_max`` as positions in ``ball`` ``a``, ``b`` with
+    their values ``f`` (Å²). With ``link`` a vertex enters at ``max(r²/4, h)`` and an edge at
+    the squared circumradius of its triangle with the centre (at least its vertices'
+    values); else at ``h`` and ``max((d/2)², h_a, h_b)``."""
+    offsets = xyz[ball] - xyz[centre]
+    h = entrance(np.linalg.norm(offsets, axis=1), config)
+    if link:
+        h = np.minimum(config.t_max, np.maximum(h, 0.25 * np.sum(offsets**2, axis=1)))
+    a, b = np.triu_indices(len(ball), 1)
+    if link:
+        at = np.broadcast_to(xyz[centre], (len(a), 3))
+        half2 = circumradius2(np.stack([at, xyz[ball[a]], xyz[ball[b]]], axis=1))
+    else:
+        half2 = 0.25 * np.sum((xyz[ball[a]] - xyz[ball[b]]) ** 2, axis=1)
+    f = np.maximum(half2, np.maximum(h[a], h[b]))
+    keep = f < config.t_max
+    return h, a[keep], b[keep], f[keep]
+
+
+def _graph_simplices(
+    xyz: np.ndarray, vertices: list[np.ndarray], config: LocalPHConfig, first: int, link: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """``graph_summary="simplices"``: every vertex and edge below ``t_max`` of the graphs
+    on ``vertices`` (atom *k*'s neighbours, the centre's image being *k*) as a pair born at
+    the simplex and essential (dying at ``t_max``), in :func:`_tree_pairs`' layout: complexes
+    ``(P,)`` (from copy ``first`` on) and simplices ``(2, P, 4)``, −1 padded."""
+    copies, rows = [], []
+    for k, ball in enumerate(vertices):
+        h, a, b, _ = _graph_values(xyz, ball, k, config, link)
+        below = ball[h < config.t_max]
+        rows += [np.column_stack([below, np.full((len(below), 3), -1)])]
+        pair = np.sort(np.stack([ball[a], ball[b]], axis=1), axis=1)
+        rows += [np.column_stack([pair, np.full((len(pair), 2), -1)])]
+        copies.append(np.full(len(below) + len(pair), first + k))
+    births = np.concatenate(rows).astype(np.int64) if rows else np.empty((0, 4), np.int64)
+    copy = np.concatenate(copies) if copies else np.empty(0, np.int64)
+    return copy, np.stack([births, np.full_like(births, -1)])
 
 
 def _rips_givers(xyz: np.ndarray, simplices: np.ndarray) -> np.ndarray:
@@ -500,7 +539,9 @@ def _link_givers(simplices: np.ndarray, centres: np.ndarray) -> np.ndarray:
 def _tree_pairs(st: Any, m_images: int, max_dim: int) -> tuple[np.ndarray, np.ndarray]:
     """The pairs of the union tree: complexes ``(P,)`` and birth and death simplices
     ``(2, P, 4)`` of image indices (sorted, −1 padded; a death of all −1 is essential).
-    Pairs of zero persistence are left out."""
+    Pairs of zero persistence are left out; no tree, no pairs."""
+    if st is None:
+        return np.empty(0, np.int64), np.full((2, 0, 4), -1, np.int64)
     st.make_filtration_non_decreasing()
     # persistence_dim_max: the graphs' cycles are top-dimensional (no triangles); without it
     # GUDHI leaves them out when the tree holds nothing higher (centre="removed").
