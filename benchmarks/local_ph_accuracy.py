@@ -43,6 +43,7 @@ import ase.io
 import numpy as np
 import torch
 
+from topophys.config import atomic_write_text
 from topophys.data.structures import frame_energy
 from topophys.descriptors.local_ph import LocalPHConfig
 from topophys.descriptors.soap import SOAPConfig
@@ -499,10 +500,13 @@ def main() -> None:
             result = RUNNERS[name](train, test, i_train, i_test, args.work, epochs)
         result["load_average"] = {"start": load_start, "end": os.getloadavg()}
         result["commit"] = commit
+        # Merged into the file as it is now: other models may have run beside this one.
+        if args.out.exists():
+            out["models"] = json.loads(args.out.read_text()).get("models", {})
         out["models"][key] = result
         out["load_average"] = {"start": load_start, "end": os.getloadavg()}
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(out, indent=1) + "\n")
+        atomic_write_text(args.out, json.dumps(out, indent=1) + "\n")
         print(key, json.dumps(result["test"]), flush=True)
 
 
