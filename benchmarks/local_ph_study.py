@@ -12,7 +12,10 @@ and other complexes (``FILTRATIONS``: the pairs are computed again).
 ``md`` runs short NVE trajectories of saved models from the MD benchmark's start at several
 time steps over the same simulated time, to tell force jumps (an energy error that shrinks
 like dt), a smooth surface (like dt²) and forces that are not the energy's gradient (no
-shrinking).
+shrinking). ``jumps`` runs ``--jump-steps`` NVE steps at 1 fs with each of ``--md-models``
+and measures at every step how far the recipe changes since the previous step moved the
+forces, in all and per image (:meth:`LocalPHPotential.compute` with the previous step's
+pairs held fixed): where the forces jump.
 
     python benchmarks/local_ph_study.py runs/local_ph/data --work runs/local_ph_study \\
         --out docs/data/local_ph_study.json --parts fits md --epochs 30 \\
@@ -316,6 +319,8 @@ ACCURACY_MODELS = {
     "ph_circumradius": "the accuracy table's model, the graph valued by the triangles",
     "ph_root": "the accuracy table's model on images of the square roots",
     "ph_root_narrow": "the same at bandwidth 0.05 Å",
+    "ph_root_simplices": "the accuracy table's model on images of the square roots, the "
+    "graph by its simplices' values",
 }
 """Labels of the accuracy benchmark's saved models, by their directory's name."""
 
@@ -562,17 +567,85 @@ def md_dt(model_dir: Path, data: Path, fs: float, steps_fs: list[float]) -> dict
     return out
 
 
+def block_names(config: LocalPHConfig) -> list[str]:
+    """What each image of ``config`` shows, in block order."""
+    names = [] if config.centre == "removed" else [f"H{k}" for k in range(config.max_dim + 1)]
+    if config.centre == "kept":
+        return names
+    if config.filtration == "rips":
+        return names + [f"without the centre, H{k}" for k in range(config.max_dim + 1)]
+    if config.graph_summary == "simplices":
+        return [*names, "graph's vertices", "graph's edges"]
+    return names + ["graph's H0", "graph's H1"][: config.removed_blocks]
+
+
+def force_jumps(model_dir: Path, data: Path, steps: int, dt: float) -> dict[str, Any]:
+    """How much the recipe changes of each MD step move the forces: NVE from the MD
+    benchmark's start, and at every step the forces on the step's recipes against those of
+    the previous step's recipes held fixed (the smooth continuation of its surface), in all
+    and per image; with the energy difference between the two."""
+    from local_ph_md import TEMPERATURE, start_structure
+    from topophys.descriptors.local_ph import local_pairs
+    from topophys.potentials import load_energy_model
+    from topophys.simulate.md import maxwell_boltzmann, nve
+
+    model = load_energy_model(model_dir)
+    potential = model.potential
+    atoms = start_structure(data)
+    v = maxwell_boltzmann(atoms, TEMPERATURE, seed=0)
+    run = nve(atoms, model.calculator(), steps, timestep_fs=dt, velocities=v, interval=1)
+    cell = np.asarray(atoms.get_cell()[:])
+    rows: list[dict[str, Any]] = []
+    x = run.frames[0].get_positions()
+    now = run.frames[0].copy()
+    pairs = local_pairs(now, potential.config)
+    before = potential.compute(now, pairs=pairs)
+    for frame in run.frames[1:]:
+        step = frame.get_positions() - x  # unwrapped: the held pairs' images stay valid
+        step -= np.rint(step @ np.linalg.inv(cell)) @ cell
+        x = x + step
+        now.set_positions(x)
+        held = potential.compute(now, pairs=pairs, by_block=True)
+        pairs = local_pairs(now, potential.config)
+        after = potential.compute(now, pairs=pairs, by_block=True)
+
+        def rms(f: np.ndarray) -> float:
+            return 1000.0 * float(np.sqrt(np.mean(f * f)))
+
+        jump = after["forces_by_block"] - held["forces_by_block"]
+        rows.append(
+            {
+                "energy_difference_meV_per_atom": 1000.0
+                * (after["energy"] - held["energy"])
+                / len(now),
+                "jump_rms_meV": rms(after["forces"] - held["forces"]),
+                "jump_rms_by_block_meV": [rms(j) for j in jump],
+                "step_change_rms_meV": rms(after["forces"] - before["forces"]),
+                "force_rms_meV": rms(after["forces"]),
+            }
+        )
+        before = after
+    return {
+        "model": str(model_dir),
+        "timestep_fs": dt,
+        "steps": steps,
+        "blocks": block_names(potential.config),
+        "rows": rows,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("data", type=Path)
     parser.add_argument("--work", type=Path, default=Path("runs/local_ph_study"))
     parser.add_argument("--out", type=Path, default=Path("docs/data/local_ph_study.json"))
-    parser.add_argument("--parts", nargs="+", default=["fits"], choices=["fits", "md"])
+    parser.add_argument("--parts", nargs="+", default=["fits"], choices=["fits", "md", "jumps"])
     parser.add_argument("--variants", nargs="+", default=STUDIED, choices=list(VARIANTS))
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--md-models", nargs="+", type=Path, default=[])
     parser.add_argument("--md-fs", type=float, default=30.0)
     parser.add_argument("--md-dt", nargs="+", type=float, default=[1.0, 0.5, 0.25, 0.125])
+    parser.add_argument("--jump-steps", type=int, default=50)
     args = parser.parse_args()
     torch.set_num_threads(1)
     train, test, i_train, i_test = load(args.data)
@@ -644,6 +717,17 @@ def main() -> None:
                 result["runs"] = dict(sorted(runs.items(), key=lambda kv: -float(kv[0])))
                 result["load_average"]["start"] = out["md"][name]["load_average"]["start"]
             out["md"][name] = result
+            save()
+    if "jumps" in args.parts:
+        out.setdefault("jumps", {})
+        for model_dir in args.md_models:
+            load_start = os.getloadavg()
+            result = force_jumps(model_dir, args.data, args.jump_steps, 1.0)
+            result["load_average"] = {"start": load_start, "end": os.getloadavg()}
+            result["command"] = command
+            name = model_dir.parent.name
+            result["label"] = VARIANTS[name][0] if name in VARIANTS else ACCURACY_MODELS[name]
+            out["jumps"][name] = result
             save()
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 from ase import Atoms
 
+from topophys.descriptors.local_ph import local_pairs
 from topophys.models.local_ph import AtomicNetwork, LocalPHModel, LocalPHPotential
 from topophys.potentials import OutOfRangeWarning, load_energy_model
 
@@ -88,6 +89,34 @@ def test_zero_net_force_and_torque_and_rotation_covariance(potential):
     )[0]
     assert abs(turned["energy"] - out["energy"]) < 1e-9
     np.testing.assert_allclose(turned["forces"], out["forces"] @ rotation, atol=1e-9)
+
+
+def test_forces_by_block_and_pairs_held_fixed(potential):
+    atoms = amorphous(seed=4)
+    out = potential.compute(atoms, by_block=True)
+    assert out["forces_by_block"].shape == (potential.config.n_blocks, len(atoms), 3)
+    np.testing.assert_allclose(out["forces_by_block"].sum(0), out["forces"], atol=1e-12)
+    pairs = local_pairs(atoms, potential.config)
+    same = potential.compute(atoms, pairs=pairs)
+    assert same["energy"] == out["energy"]
+    np.testing.assert_array_equal(same["forces"], out["forces"])
+    # Held fixed, the recipes of `atoms` give a smooth surface far beyond any switch: its
+    # forces are its own central differences 0.05 Å away, where recipes have changed.
+    moved = atoms.copy()
+    moved.positions += 0.05 * np.random.default_rng(0).standard_normal(atoms.positions.shape)
+    held = potential.compute(moved, pairs=pairs)
+    atom, axis, step, e = 5, 1, 1e-5, []
+    for sign in (1, -1):
+        shifted = moved.copy()
+        shifted.positions[atom, axis] += sign * step
+        e.append(potential.compute(shifted, pairs=pairs, forces=False)["energy"])
+    fd = -(e[0] - e[1]) / (2 * step)
+    assert abs(fd - held["forces"][atom, axis]) < 1e-5 * max(1.0, abs(fd))
+    assert np.abs(held["forces"] - potential.compute(moved)["forces"]).max() > 1e-6
+    with pytest.raises(ValueError, match="pairs must be of 48 atoms, got 47"):
+        potential.compute(atoms, pairs=local_pairs(atoms[:-1], potential.config))
+    with pytest.raises(ValueError, match="descriptor settings"):
+        potential.compute(atoms, pairs=local_pairs(atoms, potential.config.replace(kappa=0.05)))
 
 
 def test_energy_is_extensive_and_invariant_under_permutation(potential):

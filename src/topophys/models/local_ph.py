@@ -39,6 +39,7 @@ from torch import nn
 
 from .. import _validate
 from ..descriptors.local_ph import (
+    LocalPairs,
     LocalPHConfig,
     local_pairs,
     slot_forces,
@@ -235,7 +236,15 @@ class LocalPHPotential(nn.Module):
         # Float64 throughout: molecular dynamics needs the energy conserved to many digits.
         self.config, self.network = config, network.double()
 
-    def compute(self, atoms: Any, *, forces: bool = True, stress: bool = False) -> dict[str, Any]:
+    def compute(
+        self,
+        atoms: Any,
+        *,
+        forces: bool = True,
+        stress: bool = False,
+        by_block: bool = False,
+        pairs: LocalPairs | None = None,
+    ) -> dict[str, Any]:
         """Energy and its derivatives for one structure.
 
         Parameters
@@ -244,15 +253,28 @@ class LocalPHPotential(nn.Module):
             Periodic with a cell wider than ``2 · r_cut``, or not periodic.
         forces, stress : bool
             What to compute besides the energy (stress needs a periodic cell).
+        by_block : bool
+            Also the forces split by the image their values feed (they sum to the forces).
+        pairs : LocalPairs, optional
+            The pairs to evaluate (default: those of ``atoms``). Those of a nearby
+            configuration of the same atoms hold its recipes fixed: the smooth continuation
+            of that configuration's energy surface to ``atoms``, so that the difference from
+            the default shows what the recipe changes in between did to the energy and forces.
 
         Returns
         -------
         dict
             ``energy`` (float, eV), ``energies`` ``(n,)`` (eV per atom), ``features``
             ``(n, n_features)`` (the persistence images), and when asked
-            ``forces`` ``(n, 3)`` (eV/Å) and ``stress`` ``(3, 3)`` (eV/Å³, ASE's sign).
+            ``forces`` ``(n, 3)`` (eV/Å), ``forces_by_block`` ``(n_blocks, n, 3)`` (eV/Å) and
+            ``stress`` ``(3, 3)`` (eV/Å³, ASE's sign).
         """
-        pairs = local_pairs(atoms, self.config)
+        if pairs is None:
+            pairs = local_pairs(atoms, self.config)
+        elif pairs.n_atoms != len(atoms):
+            raise ValueError(f"pairs must be of {len(atoms)} atoms, got {pairs.n_atoms}")
+        elif pairs.config != self.config:
+            raise ValueError("pairs must be computed with the potential's descriptor settings")
         dtype = self.network.input_mean.dtype
         cell = np.asarray(atoms.get_cell()[:], dtype=np.float64)
         geometry = slot_geometry(pairs, atoms.get_positions(), cell, dtype=dtype)
@@ -272,12 +294,19 @@ class LocalPHPotential(nn.Module):
                 "energies": energies.detach().numpy().copy(),
                 "features": features.detach().numpy().copy(),
             }
-            if forces or stress:
+            if forces or stress or by_block:
                 (d_features,) = torch.autograd.grad(energy, x)
-        if forces or stress:
+        if forces or stress or by_block:
             d_values = value_gradients(d_features, centre, block, factors, self.config)
         if forces:
             out["forces"] = slot_forces(d_values, geometry, len(atoms)).numpy().copy()
+        if by_block:
+            out["forces_by_block"] = np.stack(
+                [
+                    slot_forces(d_values * (block == k), geometry, len(atoms)).numpy()
+                    for k in range(self.config.n_blocks)
+                ]
+            )
         if stress:
             volume = abs(float(np.linalg.det(cell)))
             if volume < 1e-9:
