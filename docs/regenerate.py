@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import subprocess
 import sys
@@ -1353,6 +1354,8 @@ _FORCE_MODELS = {
     "ph_linear_start": "local PH + NN, the same from the exact linear fit (ours)",
     "ph_root": "local PH + NN, the same on images of the values' square roots (ours)",
     "ph_root_narrow": "local PH + NN, the same at bandwidth 0.05 Å (ours)",
+    "ph_root_simplices": "local PH + NN on root axes at 0.1 Å, the graph by its simplices' "
+    "values (ours)",
     "soap": "SOAP + NN, per atom",
     "soap_w_f0.3": "SOAP + NN, per atom, force weight 0.3",
     "soap_linear": "SOAP, linear per-atom energy, exact fit, force weight 0.3",
@@ -1369,6 +1372,7 @@ _FORCE_SHORT = {
     "ph_linear_start": "local PH from the linear fit",
     "ph_root": "local PH on root axes",
     "ph_root_narrow": "local PH on root axes at 0.05 Å",
+    "ph_root_simplices": "local PH on root axes, graph by its simplices",
     "soap": "SOAP + NN",
     "soap_w_f0.3": "SOAP + NN at force weight 0.3",
     "soap_linear": "SOAP, linear term alone",
@@ -1459,7 +1463,11 @@ def local_ph_accuracy(bench: Mapping[str, Any]) -> str:
     trained_ph = ("ph", "ph_both", "ph_circumradius", "ph_cycles", "ph_linear_start", "ph_root")
     for key in _force_keys(models):
         match = _SEEDED.fullmatch(key)
-        if (match["base"] if match else key) not in (*trained_ph, "ph_root_narrow"):
+        if (match["base"] if match else key) not in (
+            *trained_ph,
+            "ph_root_narrow",
+            "ph_root_simplices",
+        ):
             continue
         # Each against SOAP + NN trained with the same force weight in the loss.
         weight = models.get(key, {}).get("force_weight", 1.0)
@@ -1738,6 +1746,56 @@ def local_ph_dt(bench: Mapping[str, Any]) -> str:
     _local_ph_dt_figure(bench, DOCS / "img" / "local_ph_dt.png")
     figure = "![Total and potential energy along NVE at each time step](img/local_ph_dt.png)\n\n"
     return figure + local_ph_study_md(bench)
+
+
+def local_ph_jumps(bench: Mapping[str, Any]) -> str:
+    """How far each MD step's recipe changes move the forces, per potential and image."""
+
+    def rms(values: list[float]) -> float:
+        return math.sqrt(sum(v * v for v in values) / len(values))
+
+    rows, loads = [], []
+    for name, m in bench["jumps"].items():
+        steps = m["rows"]
+        if len(m["blocks"]) != 5:  # the columns below: both complexes, alpha, H0–H2
+            raise ValueError(f"{name}: the jumps table shows five images, got {m['blocks']}")
+        by_block = [rms([r["jump_rms_by_block_meV"][k] for r in steps]) for k in range(5)]
+        rows.append(
+            [
+                m.get("label", name),
+                fmt(rms([r["force_rms_meV"] for r in steps]), 0),
+                fmt(rms([r["step_change_rms_meV"] for r in steps]), 0),
+                fmt(rms([r["jump_rms_meV"] for r in steps]), 0),
+                *[fmt(v, 0) for v in by_block],
+                fmt(sum(r["energy_difference_meV_per_atom"] for r in steps) / len(steps), 3),
+            ]
+        )
+        loads.append(
+            f"{m.get('label', name)} {m['load_average']['start'][0]:.1f} → "
+            f"{m['load_average']['end'][0]:.1f}"
+        )
+    header = [
+        "potential",
+        "force RMS, meV/Å",
+        "force change per step, RMS, meV/Å",
+        "jump per step, RMS, meV/Å",
+        "of it from H0",
+        "H1",
+        "H2",
+        "the graph's first image",
+        "its second image",
+        "energy on the new recipes − on the old, meV/atom per step",
+    ]
+    first = next(iter(bench["jumps"].values()))
+    return table(header, rows) + (
+        f"\n{first['steps']} NVE steps of {fmt(first['timestep_fs'], 0)} fs from the MD "
+        "benchmark's start (300 K). At each step the forces on the step's own recipes against "
+        "those of the previous step's recipes held fixed (the smooth continuation of its "
+        "surface): their difference is the jump, in all and from the values of each image "
+        "(RMS over components, then over steps). The graph's images are its H0 and H1 "
+        '(`graph_summary="persistence"`) or its vertices and edges (`"simplices"`). '
+        f"Load average: {'; '.join(loads)}.\n"
+    )
 
 
 def local_ph_ridge(bench: Mapping[str, Any]) -> str:
@@ -2555,6 +2613,15 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "--md-models runs/local_ph/ph_root_narrow/model --md-fs 250 --md-dt 1.0 && "
         "python docs/regenerate.py local-ph-dt docs/data/local_ph_dt.json",
         {"local_ph:dt": local_ph_dt},
+    ),
+    "local-ph-jumps": (
+        "local_ph.md",
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_study.py runs/local_ph/data "
+        "--work runs/local_ph_jumps --out docs/data/local_ph_jumps.json --parts jumps "
+        "--md-models runs/local_ph/ph_root/model runs/local_ph/ph_root_simplices/model "
+        "--jump-steps 50 && "
+        "python docs/regenerate.py local-ph-jumps docs/data/local_ph_jumps.json",
+        {"local_ph:jumps": local_ph_jumps},
     ),
     "local-ph-bandwidth": (
         "local_ph.md",

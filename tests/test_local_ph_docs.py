@@ -276,3 +276,35 @@ def test_local_ph_time_step_page_draws_its_figure(tmp_path, monkeypatch):
     assert "![Total and potential energy along NVE at each time step](img/local_ph_dt.png)" in text
     assert "| on root axes | 1.0 | 30 | -30.0 | 2.000 | 0.400 | 12.0 | 650 |" in text
     assert (tmp_path / "img" / "local_ph_dt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_local_ph_jumps_page_regenerates(tmp_path):
+    regenerate = _regenerate()
+    shutil.copy(DOCS / "local_ph.md", tmp_path / "local_ph.md")
+
+    def step(jump):
+        return {
+            "energy_difference_meV_per_atom": 0.5,
+            "jump_rms_meV": jump,
+            "jump_rms_by_block_meV": [jump, 0.0, 0.0, 0.0, 0.0],
+            "step_change_rms_meV": 2 * jump,
+            "force_rms_meV": 1000.0,
+        }
+
+    run = {
+        "timestep_fs": 1.0,
+        "steps": 2,
+        "blocks": ["H0", "H1", "H2", "graph's H0", "graph's H1"],
+        "rows": [step(30.0), step(40.0)],  # RMS over the steps: 35.36
+        "load_average": LOAD,
+        "label": "on root axes",
+    }
+    source = tmp_path / "jumps.json"
+    source.write_text(json.dumps({"jumps": {"ph_root": run}}))
+    assert regenerate.regenerate("local-ph-jumps", source, docs=tmp_path) == ["local_ph:jumps"]
+    text = (tmp_path / "local_ph.md").read_text()
+    assert "| on root axes | 1000 | 71 | 35 | 35 | 0 | 0 | 0 | 0 | 0.500 |" in text
+    run["blocks"] = run["blocks"][:3]
+    source.write_text(json.dumps({"jumps": {"ph_root": run}}))
+    with pytest.raises(ValueError, match="five images"):
+        regenerate.regenerate("local-ph-jumps", source, docs=tmp_path)
