@@ -2579,6 +2579,18 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
             "local_ph:cost_root": local_ph_cost,
         },
     ),
+    "local-ph-md-simplices": (
+        "local_ph.md",
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_md.py "
+        "runs/local_ph/ph_root_simplices/model runs/local_ph/data "
+        "--out docs/data/local_ph_md_simplices.json --ps 1 --switch-steps 50 --cost-steps 3 && "
+        "python docs/regenerate.py local-ph-md-simplices docs/data/local_ph_md_simplices.json",
+        {
+            "local_ph:md_simplices": local_ph_md,
+            "local_ph:switches_simplices": local_ph_switches,
+            "local_ph:cost_simplices": local_ph_cost,
+        },
+    ),
     "local-ph-md-root-10ps": (
         "local_ph.md",
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_md.py runs/local_ph/ph_root/model "
