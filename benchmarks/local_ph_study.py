@@ -50,6 +50,7 @@ from local_ph_accuracy import (
     header,
     load,
 )
+from topophys.config import atomic_write_text
 from topophys.descriptors.local_ph import LocalPHConfig, local_pairs
 from topophys.parallel import pmap
 from topophys.training._forces import errors
@@ -665,13 +666,21 @@ def main() -> None:
     out.update(header(args.data, train, test))
     out.setdefault("variants", {})
     out.setdefault("md", {})
+    out.setdefault("jumps", {})
     command = "OMP_NUM_THREADS=1 python " + " ".join(sys.argv)
     run_start = os.getloadavg()
+
+    def refresh() -> None:
+        """The entries as the file holds them now (another run may have added some)."""
+        if args.out.exists():
+            latest = json.loads(args.out.read_text())
+            for part in ("variants", "md", "jumps"):
+                out[part] = latest.get(part, {})
 
     def save() -> None:
         out["load_average"] = {"start": run_start, "end": os.getloadavg()}
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(out, indent=1) + "\n")
+        atomic_write_text(args.out, json.dumps(out, indent=1) + "\n")
 
     if "fits" in args.parts:
         out["epochs"] = args.epochs
@@ -695,6 +704,7 @@ def main() -> None:
             )
             result["load_average"] = {"start": load_start, "end": os.getloadavg()}
             result["command"] = command
+            refresh()
             out["variants"][name] = result
             order = [k for k in VARIANTS if k in out["variants"]]
             out["variants"] = {k: out["variants"][k] for k in order}
@@ -712,6 +722,7 @@ def main() -> None:
             result["command"] = command
             name = model_dir.parent.name
             result["label"] = VARIANTS[name][0] if name in VARIANTS else ACCURACY_MODELS[name]
+            refresh()
             if name in out["md"]:  # more time steps for a model already run: merge them
                 runs = {**out["md"][name]["runs"], **result["runs"]}
                 result["runs"] = dict(sorted(runs.items(), key=lambda kv: -float(kv[0])))
@@ -719,7 +730,6 @@ def main() -> None:
             out["md"][name] = result
             save()
     if "jumps" in args.parts:
-        out.setdefault("jumps", {})
         for model_dir in args.md_models:
             load_start = os.getloadavg()
             result = force_jumps(model_dir, args.data, args.jump_steps, 1.0)
@@ -727,6 +737,7 @@ def main() -> None:
             result["command"] = command
             name = model_dir.parent.name
             result["label"] = VARIANTS[name][0] if name in VARIANTS else ACCURACY_MODELS[name]
+            refresh()
             out["jumps"][name] = result
             save()
 
