@@ -127,9 +127,10 @@ class LocalPHConfig(Config):
         first and second image (what the graph's Euler characteristic curve counts, vertices
         and edges apart). The edges image then holds every edge, not only those that close a
         cycle, and no value depends on which edges form the spanning forest: where two edges
-        swap between the forest and the cycles (the graph's pairing switches, at most MD
-        steps) the images keep their derivatives, so the forces do not jump there. What is
-        lost is which neighbour each forest edge joins.
+        swap between the forest and the cycles (the graph's pairing switches, which most MD
+        steps hold) the images keep their derivatives, so the forces do not jump there (they
+        still do where a value's own recipe changes, e.g. at the cap or in the max with the
+        entrance). What is lost is which neighbour each forest edge joins.
     """
 
     filtration: Literal["alpha", "rips"] = "alpha"
@@ -190,7 +191,6 @@ class LocalPHConfig(Config):
                 "filtration='alpha' and centre='removed' or 'both', got "
                 f"filtration={self.filtration!r}, centre={self.centre!r}"
             )
-
         _validate.choice("graph_summary", self.graph_summary, ("persistence", "simplices"))
         if self.graph_summary == "simplices" and not self.graph_cycles:
             raise ValueError(

@@ -69,7 +69,8 @@ class LocalPairs:
     centre : numpy.ndarray, shape (P,) int64
         Atom whose diagram holds the pair.
     dim : numpy.ndarray, shape (P,) int64
-        Homology dimension.
+        Homology dimension (for the graph's simplices with ``graph_summary="simplices"``,
+        the simplex's: 0 for a vertex, 1 for an edge).
     block : numpy.ndarray, shape (P,) int64
         Image the pair goes to, in ``[0, config.n_blocks)``: ``dim`` for the complex with the
         centre, ``dim + n_blocks − removed_blocks`` for the one without it.
