@@ -2497,7 +2497,7 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
         "--out docs/data/local_ph_accuracy.json --models ph soap reference --epochs 60 && "
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
-        "--out docs/data/local_ph_accuracy.json --models schnet --schnet-epochs 20 && "
+        "--out docs/data/local_ph_accuracy.json --models schnet --schnet-epochs 60 && "
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
         "--out docs/data/local_ph_accuracy.json --models ph_both --epochs 60 && "
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
@@ -2519,6 +2519,14 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "--out docs/data/local_ph_accuracy.json --models ph_root_narrow --epochs 60 --seed 1 && "
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
         "--out docs/data/local_ph_accuracy.json --models ph_root ph_root_narrow --epochs 60 "
+        "--seed 2 && "
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
+        "--out docs/data/local_ph_accuracy.json --models ph_root_simplices --epochs 60 && "
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
+        "--out docs/data/local_ph_accuracy.json --models ph_root_simplices --epochs 60 "
+        "--seed 1 && "
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_accuracy.py runs/local_ph/data "
+        "--out docs/data/local_ph_accuracy.json --models ph_root_simplices --epochs 60 "
         "--seed 2 && "
         "python docs/regenerate.py local-ph-accuracy docs/data/local_ph_accuracy.json",
         {"local_ph:accuracy": local_ph_accuracy},
@@ -2623,6 +2631,12 @@ PAGES: dict[str, tuple[str, str, dict[str, Callable[[Mapping[str, Any]], str]]]]
         "OMP_NUM_THREADS=1 python benchmarks/local_ph_study.py runs/local_ph/data "
         "--work runs/local_ph_dt --out docs/data/local_ph_dt.json --parts md "
         "--md-models runs/local_ph/ph_root_narrow/model --md-fs 250 --md-dt 1.0 && "
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_study.py runs/local_ph/data "
+        "--work runs/local_ph_dt --out docs/data/local_ph_dt.json --parts md "
+        "--md-models runs/local_ph/ph_root/model --md-fs 250 --md-dt 0.1 && "
+        "OMP_NUM_THREADS=1 python benchmarks/local_ph_study.py runs/local_ph/data "
+        "--work runs/local_ph_dt --out docs/data/local_ph_dt.json --parts md "
+        "--md-models runs/local_ph/ph_root_simplices/model --md-fs 250 --md-dt 1.0 0.5 && "
         "python docs/regenerate.py local-ph-dt docs/data/local_ph_dt.json",
         {"local_ph:dt": local_ph_dt},
     ),
