@@ -47,6 +47,7 @@ from local_ph_accuracy import (
     TEST_FORCE_ATOMS,
     cold,
     fit_config,
+    git_commit,
     header,
     load,
 )
@@ -586,7 +587,6 @@ def force_jumps(model_dir: Path, data: Path, steps: int, dt: float) -> dict[str,
     the previous step's recipes held fixed (the smooth continuation of its surface), in all
     and per image; with the energy difference between the two."""
     from local_ph_md import TEMPERATURE, start_structure
-    from topophys.descriptors.local_ph import local_pairs
     from topophys.potentials import load_energy_model
     from topophys.simulate.md import maxwell_boltzmann, nve
 
@@ -716,8 +716,10 @@ def main() -> None:
             )
     if "md" in args.parts:
         for model_dir in args.md_models:
-            load_start = os.getloadavg()
+            load_start, commit = os.getloadavg(), git_commit()
             result = md_dt(model_dir, args.data, args.md_fs, args.md_dt)
+            for run in result["runs"].values():
+                run["commit"] = commit
             result["load_average"] = {"start": load_start, "end": os.getloadavg()}
             result["command"] = command
             name = model_dir.parent.name
@@ -731,8 +733,9 @@ def main() -> None:
             save()
     if "jumps" in args.parts:
         for model_dir in args.md_models:
-            load_start = os.getloadavg()
+            load_start, commit = os.getloadavg(), git_commit()
             result = force_jumps(model_dir, args.data, args.jump_steps, 1.0)
+            result["commit"] = commit
             result["load_average"] = {"start": load_start, "end": os.getloadavg()}
             result["command"] = command
             name = model_dir.parent.name

@@ -281,24 +281,30 @@ def test_graph_cycles_record_the_edges_its_forest_leaves_out():
     assert both.shape[1] == kept.shape[1] + 2 * 256
 
 
-def test_graph_simplices_hold_every_vertex_and_edge_and_no_pairing():
+@pytest.mark.parametrize("centre", ["removed", "both"])
+@pytest.mark.parametrize("graph", ["circumradius", "distance"])
+def test_graph_simplices_hold_every_vertex_and_edge_and_no_pairing(graph, centre):
     # The same atom 0 with three neighbours: with graph_summary="simplices" its first graph
-    # image holds each neighbour at r²/4, its second all three edges, each until t_max.
+    # image holds each neighbour (at r²/4 valued by the triangles, at its entrance κr² by
+    # distance), its second all three edges (their circumradius with the centre, or (d/2)²),
+    # each until t_max.
     positions = [[0.0, 0.0, 0.0], [1.40, 0.0, 0.0], [-0.62, 1.25, 0.10], [-0.55, -0.72, 1.15]]
     positions += [[10.0, 0.0, 10.0], [11.4, 0.0, 10.0], [10.0, 1.4, 11.0], [10.2, 0.3, 8.7]]
     x = np.array(positions)
-    config = LocalPHConfig(
-        centre="removed", graph="circumradius", graph_cycles=True, graph_summary="simplices"
-    )
+    config = LocalPHConfig(centre=centre, graph=graph, graph_cycles=True, graph_summary="simplices")
     pairs = local_pairs(Atoms("C8", positions=x), config)
     at = pairs.centre == 0
-    vertices, edges = at & (pairs.block == 0), at & (pairs.block == 1)
-    np.testing.assert_allclose(
-        np.sort(pairs.birth[vertices]), np.sort(np.sum(x[1:4] ** 2, axis=1) / 4), atol=1e-12
-    )
-    expected = sorted(_circumradius2(x[0], x[j], x[k]) for j, k in ((1, 2), (1, 3), (2, 3)))
-    np.testing.assert_allclose(np.sort(pairs.birth[edges]), expected, atol=1e-12)
-    np.testing.assert_allclose(pairs.death[at], config.t_max)
+    first = config.n_blocks - 2  # the graph's images follow the centred complex's
+    vertices, edges = at & (pairs.block == first), at & (pairs.block == first + 1)
+    r2 = np.sum(x[1:4] ** 2, axis=1)
+    near = r2 / 4 if graph == "circumradius" else config.kappa * r2
+    np.testing.assert_allclose(np.sort(pairs.birth[vertices]), np.sort(near), atol=1e-12)
+    if graph == "circumradius":
+        expected = [_circumradius2(x[0], x[j], x[k]) for j, k in ((1, 2), (1, 3), (2, 3))]
+    else:
+        expected = [np.sum((x[j] - x[k]) ** 2) / 4 for j, k in ((1, 2), (1, 3), (2, 3))]
+    np.testing.assert_allclose(np.sort(pairs.birth[edges]), sorted(expected), atol=1e-12)
+    np.testing.assert_allclose(pairs.death[vertices | edges], config.t_max)
     geometry = slot_geometry(pairs, x)
     np.testing.assert_allclose(
         geometry.values.numpy(), np.stack([pairs.birth, pairs.death]), atol=1e-12

@@ -115,6 +115,10 @@ def test_forces_by_block_and_pairs_held_fixed(potential):
     assert np.abs(held["forces"] - potential.compute(moved)["forces"]).max() > 1e-6
     with pytest.raises(ValueError, match="pairs must be of 48 atoms, got 47"):
         potential.compute(atoms, pairs=local_pairs(atoms[:-1], potential.config))
+    broken = atoms.copy()
+    broken.positions[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        potential.compute(broken, pairs=pairs)
     with pytest.raises(ValueError, match="descriptor settings"):
         potential.compute(atoms, pairs=local_pairs(atoms, potential.config.replace(kappa=0.05)))
 

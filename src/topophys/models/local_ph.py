@@ -41,6 +41,7 @@ from .. import _validate
 from ..descriptors.local_ph import (
     LocalPairs,
     LocalPHConfig,
+    check_structure,
     local_pairs,
     slot_forces,
     slot_geometry,
@@ -260,6 +261,8 @@ class LocalPHPotential(nn.Module):
             configuration of the same atoms hold its recipes fixed: the smooth continuation
             of that configuration's energy surface to ``atoms``, so that the difference from
             the default shows what the recipe changes in between did to the energy and forces.
+            The positions must continue those the pairs were computed at, not be wrapped
+            back into the cell (the pairs' periodic images are lattice shifts from them).
 
         Returns
         -------
@@ -271,10 +274,12 @@ class LocalPHPotential(nn.Module):
         """
         if pairs is None:
             pairs = local_pairs(atoms, self.config)
-        elif pairs.n_atoms != len(atoms):
-            raise ValueError(f"pairs must be of {len(atoms)} atoms, got {pairs.n_atoms}")
-        elif pairs.config != self.config:
-            raise ValueError("pairs must be computed with the potential's descriptor settings")
+        else:
+            check_structure(atoms, self.config)
+            if pairs.n_atoms != len(atoms):
+                raise ValueError(f"pairs must be of {len(atoms)} atoms, got {pairs.n_atoms}")
+            if pairs.config != self.config:
+                raise ValueError("pairs must be computed with the potential's descriptor settings")
         dtype = self.network.input_mean.dtype
         cell = np.asarray(atoms.get_cell()[:], dtype=np.float64)
         geometry = slot_geometry(pairs, atoms.get_positions(), cell, dtype=dtype)
