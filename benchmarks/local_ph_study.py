@@ -677,6 +677,14 @@ def main() -> None:
             for part in ("variants", "md", "jumps"):
                 out[part] = latest.get(part, {})
 
+    def stamp(result: dict[str, Any], model_dir: Path, load_start: Any) -> str:
+        """Add the load, the command and the model's label to a model's result; its name."""
+        result["load_average"] = {"start": load_start, "end": os.getloadavg()}
+        result["command"] = command
+        name = model_dir.parent.name
+        result["label"] = VARIANTS[name][0] if name in VARIANTS else ACCURACY_MODELS[name]
+        return name
+
     def save() -> None:
         out["load_average"] = {"start": run_start, "end": os.getloadavg()}
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -720,10 +728,7 @@ def main() -> None:
             result = md_dt(model_dir, args.data, args.md_fs, args.md_dt)
             for run in result["runs"].values():
                 run["commit"] = commit
-            result["load_average"] = {"start": load_start, "end": os.getloadavg()}
-            result["command"] = command
-            name = model_dir.parent.name
-            result["label"] = VARIANTS[name][0] if name in VARIANTS else ACCURACY_MODELS[name]
+            name = stamp(result, model_dir, load_start)
             refresh()
             if name in out["md"]:  # more time steps for a model already run: merge them
                 runs = {**out["md"][name]["runs"], **result["runs"]}
@@ -736,10 +741,7 @@ def main() -> None:
             load_start, commit = os.getloadavg(), git_commit()
             result = force_jumps(model_dir, args.data, args.jump_steps, 1.0)
             result["commit"] = commit
-            result["load_average"] = {"start": load_start, "end": os.getloadavg()}
-            result["command"] = command
-            name = model_dir.parent.name
-            result["label"] = VARIANTS[name][0] if name in VARIANTS else ACCURACY_MODELS[name]
+            name = stamp(result, model_dir, load_start)
             refresh()
             out["jumps"][name] = result
             save()
