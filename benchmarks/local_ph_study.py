@@ -596,6 +596,10 @@ def force_jumps(model_dir: Path, data: Path, steps: int, dt: float) -> dict[str,
     v = maxwell_boltzmann(atoms, TEMPERATURE, seed=0)
     run = nve(atoms, model.calculator(), steps, timestep_fs=dt, velocities=v, interval=1)
     cell = np.asarray(atoms.get_cell()[:])
+
+    def rms(f: np.ndarray) -> float:  # meV/Å from eV/Å
+        return 1000.0 * float(np.sqrt(np.mean(f * f)))
+
     rows: list[dict[str, Any]] = []
     x = run.frames[0].get_positions()
     now = run.frames[0].copy()
@@ -609,10 +613,6 @@ def force_jumps(model_dir: Path, data: Path, steps: int, dt: float) -> dict[str,
         held = potential.compute(now, pairs=pairs, by_block=True)
         pairs = local_pairs(now, potential.config)
         after = potential.compute(now, pairs=pairs, by_block=True)
-
-        def rms(f: np.ndarray) -> float:
-            return 1000.0 * float(np.sqrt(np.mean(f * f)))
-
         jump = after["forces_by_block"] - held["forces_by_block"]
         rows.append(
             {
