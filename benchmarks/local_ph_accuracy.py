@@ -23,8 +23,10 @@ fitted exactly (no network; the PH linear term's counterpart) and ``soap_linear_
 SOAP + NN trained from it (``ph_linear_start``'s counterpart); ``ph_linear`` the PH images'
 linear term alone, ``ph_root`` / ``ph_root_narrow`` ``ph_linear_start`` on images of the
 values' square roots at 0.1 / 0.05 Å, ``ph_root_simplices`` ``ph_root`` with the neighbours'
-graph summarised by its simplices' values (``graph_summary="simplices"``); ``--seed N`` reruns
-these three with another fit seed (entries ``<name>_seed<N>``). Each model's entry is merged
+graph summarised by its simplices' values (``graph_summary="simplices"``), and
+``ph_root_simplices_wide`` the same at 0.2 Å; ``--seed N`` reruns ``ph_root``,
+``ph_root_narrow`` and ``ph_root_simplices`` with another fit seed (entries
+``<name>_seed<N>``). Each model's entry is merged
 into ``--out`` as it finishes, so the models can run one at a time; a trained PH potential is
 saved under ``--work / name`` (``ph/model``, ``ph_both/model``, …) for the MD benchmarks.
 """
@@ -435,14 +437,25 @@ def run_ph_root_narrow(
 
 
 def run_ph_root_simplices(
-    train, test, i_train, i_test, work: Path, epochs: int, seed: int = 0
-) -> dict[str, Any]:
+    train, test, i_train, i_test, work: Path, epochs: int, seed: int = 0,
+    name: str = "ph_root_simplices", bandwidth: float = 0.1,
+) -> dict[str, Any]:  # fmt: skip
     """``ph_root`` with the neighbours' graph summarised by its simplices' values
     (``graph_summary="simplices"``: no pairing, so no force jumps where its forest changes)."""
     return run_ph_root(
-        train, test, i_train, i_test, work, epochs, seed, "ph_root_simplices",
+        train, test, i_train, i_test, work, epochs, seed, name, bandwidth,
         graph_summary="simplices",
     )  # fmt: skip
+
+
+def run_ph_root_simplices_wide(
+    train, test, i_train, i_test, work: Path, epochs: int, seed: int = 0
+) -> dict[str, Any]:
+    """``ph_root_simplices`` at bandwidth 0.2 Å: wider Gaussians, smaller slope differences
+    where a recipe changes."""
+    return run_ph_root_simplices(
+        train, test, i_train, i_test, work, epochs, seed, "ph_root_simplices_wide", 0.2
+    )
 
 
 def run_soap_light_forces(train, test, i_train, i_test, work: Path, epochs: int) -> dict[str, Any]:
@@ -459,6 +472,7 @@ RUNNERS = {
     "ph_root": run_ph_root,
     "ph_root_narrow": run_ph_root_narrow,
     "ph_root_simplices": run_ph_root_simplices,
+    "ph_root_simplices_wide": run_ph_root_simplices_wide,
     "ph_linear": run_ph_linear,
     "soap": run_soap,
     "soap_w_f0.3": run_soap_light_forces,

@@ -323,6 +323,7 @@ ACCURACY_MODELS = {
     "ph_root_narrow": "the same at bandwidth 0.05 Å",
     "ph_root_simplices": "the accuracy table's model on images of the square roots, the "
     "graph by its simplices' values",
+    "ph_root_simplices_wide": "the same at bandwidth 0.2 Å",
 }
 """Labels of the accuracy benchmark's saved models, by their directory's name."""
 
