@@ -1462,15 +1462,11 @@ def local_ph_accuracy(bench: Mapping[str, Any]) -> str:
     ]
     out += f" Measured later: {'; '.join(later)}.\n" if later else "\n"
     verdicts = []
-    trained_ph = ("ph", "ph_both", "ph_circumradius", "ph_cycles", "ph_linear_start", "ph_root")
     for key in _force_keys(models):
         match = _SEEDED.fullmatch(key)
-        if (match["base"] if match else key) not in (
-            *trained_ph,
-            "ph_root_narrow",
-            "ph_root_simplices",
-            "ph_root_simplices_wide",
-        ):
+        base = match["base"] if match else key
+        # Every trained local PH network (not the linear term alone, which has no network).
+        if not base.startswith("ph") or base == "ph_linear":
             continue
         # Each against SOAP + NN trained with the same force weight in the loss.
         weight = models.get(key, {}).get("force_weight", 1.0)
