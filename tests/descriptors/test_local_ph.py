@@ -245,13 +245,16 @@ def test_circumradius_graph_h0_records_a_bond_length_and_an_angle(r1, r2, angle)
     )
 
 
+# Atom 0 with three neighbours at distinct distances and angles, and a distant group of four.
+THREE_NEIGHBOURS = [[0.0, 0.0, 0.0], [1.40, 0.0, 0.0], [-0.62, 1.25, 0.10], [-0.55, -0.72, 1.15]]
+THREE_NEIGHBOURS += [[10.0, 0.0, 10.0], [11.4, 0.0, 10.0], [10.0, 1.4, 11.0], [10.2, 0.3, 8.7]]
+
+
 def test_graph_cycles_record_the_edges_its_forest_leaves_out():
     # Atom 0 with three neighbours at distinct distances and angles: its graph, valued by the
     # triangles with the centre, has three edges. H0 keeps the two lowest (deaths), H1 the
     # third, born at its value and alive to t_max; together every bond angle at 0.
-    positions = [[0.0, 0.0, 0.0], [1.40, 0.0, 0.0], [-0.62, 1.25, 0.10], [-0.55, -0.72, 1.15]]
-    positions += [[10.0, 0.0, 10.0], [11.4, 0.0, 10.0], [10.0, 1.4, 11.0], [10.2, 0.3, 8.7]]
-    atoms = Atoms("C8", positions=positions)
+    atoms = Atoms("C8", positions=THREE_NEIGHBOURS)
     config = LocalPHConfig(centre="removed", graph="circumradius", graph_cycles=True)
     x = atoms.positions
     edges = sorted(
@@ -288,9 +291,7 @@ def test_graph_simplices_hold_every_vertex_and_edge_and_no_pairing(graph, centre
     # image holds each neighbour (at r²/4 valued by the triangles, at its entrance κr² by
     # distance), its second all three edges (their circumradius with the centre, or (d/2)²),
     # each until t_max.
-    positions = [[0.0, 0.0, 0.0], [1.40, 0.0, 0.0], [-0.62, 1.25, 0.10], [-0.55, -0.72, 1.15]]
-    positions += [[10.0, 0.0, 10.0], [11.4, 0.0, 10.0], [10.0, 1.4, 11.0], [10.2, 0.3, 8.7]]
-    x = np.array(positions)
+    x = np.array(THREE_NEIGHBOURS)
     config = LocalPHConfig(centre=centre, graph=graph, graph_cycles=True, graph_summary="simplices")
     pairs = local_pairs(Atoms("C8", positions=x), config)
     at = pairs.centre == 0
@@ -316,11 +317,9 @@ def test_graph_images_keep_their_slope_where_the_forest_changes(summary, jumps):
     # Moving neighbour 3 along y, the edge (2, 3) overtakes (1, 2): the graph's forest swaps
     # them (a pairing switch). The persistence images' slope jumps there; the simplices'
     # images are functions of the values alone and keep theirs.
-    positions = [[0.0, 0.0, 0.0], [1.40, 0.0, 0.0], [-0.62, 1.25, 0.10], [-0.55, -0.72, 1.15]]
-    positions += [[10.0, 0.0, 10.0], [11.4, 0.0, 10.0], [10.0, 1.4, 11.0], [10.2, 0.3, 8.7]]
 
     def moved(s):
-        y = np.array(positions)
+        y = np.array(THREE_NEIGHBOURS)
         y[3, 1] += s
         return y
 
