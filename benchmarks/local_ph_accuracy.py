@@ -451,8 +451,7 @@ def run_ph_root_simplices(
 def run_ph_root_simplices_wide(
     train, test, i_train, i_test, work: Path, epochs: int, seed: int = 0
 ) -> dict[str, Any]:
-    """``ph_root_simplices`` at bandwidth 0.2 Å: wider Gaussians, smaller slope differences
-    where a recipe changes."""
+    """``ph_root_simplices`` at bandwidth 0.2 Å (the bandwidth against the MD drift)."""
     return run_ph_root_simplices(
         train, test, i_train, i_test, work, epochs, seed, "ph_root_simplices_wide", 0.2
     )
